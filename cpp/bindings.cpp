@@ -1,0 +1,284 @@
+// axonal._native: the CPU op list (docs/design.md) with the same Python signatures as the NumPy
+// reference backend. Each binding checks every argument (checks.h), then releases the GIL and calls
+// the kernel; kernels allocate nothing.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <string>
+
+#include "activations.h"
+#include "blas.h"
+#include "checks.h"
+#include "dense.h"
+#include "dropout.h"
+#include "losses.h"
+#include "optimizers.h"
+
+namespace py = pybind11;
+using namespace axonal;
+using py::arg;
+
+namespace {
+
+const char* const kActivationNames[] = {"linear",  "relu",    "leaky_relu", "elu",      "sigmoid",
+                                        "tanh",    "softmax", "softplus",   "hard_step"};
+
+Act parse_activation(const char* op, const std::string& name) {
+  std::string known;
+  for (int i = 0; i < 9; ++i) {
+    if (name == kActivationNames[i]) return static_cast<Act>(i);
+    known += std::string(i ? ", " : "") + kActivationNames[i];
+  }
+  fail(op, "unknown activation '" + name + "'; expected one of " + known + ".");
+}
+
+void check_rate(const char* op, float rate) {
+  if (!(rate >= 0.f && rate < 1.f)) fail(op, "rate must be in [0, 1); received " + std::to_string(rate) + ".");
+}
+
+void activation_forward_py(py::handle y, py::handle x, const std::string& activation, float alpha) {
+  const char* op = "activation_forward";
+  const Shape s = shape_of(x, op, "x", 2);
+  const Act act = parse_activation(op, activation);
+  float* y_ = checked_data<float>(y, op, "y", s, true);
+  const float* x_ = checked_data<float>(x, op, "x", s, false);
+  check_no_overlap(op, "y", y, "x", x, true);
+  py::gil_scoped_release release;
+  activation_forward(y_, x_, s[0], s[1], act, alpha);
+}
+
+void activation_backward_py(py::handle dx, py::handle dy, py::handle y, const std::string& activation,
+                            float alpha) {
+  const char* op = "activation_backward";
+  const Shape s = shape_of(y, op, "y", 2);
+  const Act act = parse_activation(op, activation);
+  float* dx_ = checked_data<float>(dx, op, "dx", s, true);
+  const float* dy_ = checked_data<float>(dy, op, "dy", s, false);
+  const float* y_ = checked_data<float>(y, op, "y", s, false);
+  check_no_overlap(op, "dx", dx, "dy", dy, true);
+  check_no_overlap(op, "dx", dx, "y", y, act != Act::softmax);  // softmax reads a whole row first
+  py::gil_scoped_release release;
+  activation_backward(dx_, dy_, y_, s[0], s[1], act, alpha);
+}
+
+void dense_forward_py(py::handle y, py::handle x, py::handle W, py::handle b, const std::string& activation,
+                      float alpha) {
+  const char* op = "dense_forward";
+  const Shape xs = shape_of(x, op, "x", 2), ws = shape_of(W, op, "W", 2);
+  const int64_t N = xs[0], C = xs[1], K = ws[1];
+  if (ws[0] != C)
+    fail(op, "x has " + std::to_string(C) + " features but W expects " + std::to_string(ws[0]) + " (W is " +
+                 shape_text(ws) + ").");
+  const Act act = parse_activation(op, activation);
+  float* y_ = checked_data<float>(y, op, "y", {N, K}, true);
+  const float* x_ = checked_data<float>(x, op, "x", xs, false);
+  const float* W_ = checked_data<float>(W, op, "W", ws, false);
+  const float* b_ = optional_data<float>(b, op, "b", {K}, false);
+  check_no_overlap(op, "y", y, "x", x, false);
+  check_no_overlap(op, "y", y, "W", W, false);
+  check_no_overlap(op, "y", y, "b", b, false);
+  py::gil_scoped_release release;
+  dense_forward(y_, x_, W_, b_, N, C, K, act, alpha);
+}
+
+void dense_backward_py(py::handle dx, py::handle dW, py::handle db, py::handle dz, py::handle dy, py::handle x,
+                       py::handle W, py::handle y, const std::string& activation, float alpha) {
+  const char* op = "dense_backward";
+  const Shape xs = shape_of(x, op, "x", 2), ws = shape_of(W, op, "W", 2);
+  const int64_t N = xs[0], C = xs[1], K = ws[1];
+  if (ws[0] != C) fail(op, "x has " + std::to_string(C) + " features but W is " + shape_text(ws) + ".");
+  const Act act = parse_activation(op, activation);
+  float* dx_ = optional_data<float>(dx, op, "dx", {N, C}, true);
+  float* dW_ = checked_data<float>(dW, op, "dW", {C, K}, true);
+  float* db_ = optional_data<float>(db, op, "db", {K}, true);
+  float* dz_ = checked_data<float>(dz, op, "dz", {N, K}, true);
+  const float* dy_ = checked_data<float>(dy, op, "dy", {N, K}, false);
+  const float* x_ = checked_data<float>(x, op, "x", xs, false);
+  const float* W_ = checked_data<float>(W, op, "W", ws, false);
+  const float* y_ = checked_data<float>(y, op, "y", {N, K}, false);
+  // dz may overwrite dy (it is computed from dy element by element); nothing else may overlap.
+  check_no_overlap(op, "dz", dz, "dy", dy, act != Act::softmax);
+  for (auto [name, out] : {std::pair{"dx", dx}, {"dW", dW}, {"db", db}, {"dz", dz}})
+    for (auto [in_name, in] : {std::pair{"x", x}, {"W", W}, {"y", y}}) check_no_overlap(op, name, out, in_name, in, false);
+  for (auto [name, out] : {std::pair{"dx", dx}, {"dW", dW}, {"db", db}}) check_no_overlap(op, name, out, "dz", dz, false);
+  py::gil_scoped_release release;
+  dense_backward(dx_, dW_, db_, dz_, dy_, x_, W_, y_, N, C, K, act, alpha);
+}
+
+// The fused losses share their checks: logits and gradient (N, K), nothing overlapping.
+Shape check_loss_arrays(const char* op, py::handle grad, const char* grad_name, py::handle logits,
+                        const char* logits_name, py::handle labels) {
+  const Shape s = shape_of(logits, op, logits_name, 2);
+  if (s[0] == 0 || s[1] == 0) fail(op, std::string("'") + logits_name + "' is empty: " + shape_text(s) + ".");
+  checked_data<float>(grad, op, grad_name, s, true);
+  checked_data<float>(logits, op, logits_name, s, false);
+  check_no_overlap(op, grad_name, grad, logits_name, logits, true);
+  check_no_overlap(op, grad_name, grad, "labels", labels, false);
+  return s;
+}
+
+template <typename Label>
+double sparse_cross_entropy(py::handle dlogits, py::handle logits, py::handle labels, const Shape& s) {
+  const char* op = "softmax_cross_entropy";
+  const Label* labels_ = checked_data<Label>(labels, op, "labels", {s[0]}, false);
+  for (int64_t n = 0; n < s[0]; ++n)
+    if (labels_[n] < 0 || labels_[n] >= s[1])
+      fail(op, "label " + std::to_string(labels_[n]) + " at row " + std::to_string(n) + " is outside [0, " +
+                   std::to_string(s[1]) + ") for " + std::to_string(s[1]) + " classes.");
+  float* d_ = static_cast<float*>(py::reinterpret_borrow<py::array>(dlogits).mutable_data());
+  const float* z_ = static_cast<const float*>(py::reinterpret_borrow<py::array>(logits).data());
+  py::gil_scoped_release release;
+  return softmax_cross_entropy_sparse<Label>(d_, z_, labels_, s[0], s[1]);
+}
+
+double softmax_cross_entropy_py(py::handle dlogits, py::handle logits, py::handle labels) {
+  const char* op = "softmax_cross_entropy";
+  const Shape s = check_loss_arrays(op, dlogits, "dlogits", logits, "logits", labels);
+  if (py::isinstance<py::array_t<int32_t>>(labels)) return sparse_cross_entropy<int32_t>(dlogits, logits, labels, s);
+  if (py::isinstance<py::array_t<int64_t>>(labels)) return sparse_cross_entropy<int64_t>(dlogits, logits, labels, s);
+  const float* t_ = checked_data<float>(labels, op, "labels", s, false);
+  float* d_ = static_cast<float*>(py::reinterpret_borrow<py::array>(dlogits).mutable_data());
+  const float* z_ = static_cast<const float*>(py::reinterpret_borrow<py::array>(logits).data());
+  py::gil_scoped_release release;
+  return softmax_cross_entropy(d_, z_, t_, s[0], s[1]);
+}
+
+// sigmoid_binary_cross_entropy and mean_squared_error: elementwise over (N, K).
+template <double (*Kernel)(float*, const float*, const float*, int64_t)>
+double elementwise_loss_py(const char* op, const char* grad_name, const char* pred_name, py::handle grad,
+                           py::handle pred, py::handle target) {
+  const Shape s = check_loss_arrays(op, grad, grad_name, pred, pred_name, target);
+  const float* t_ = checked_data<float>(target, op, "labels", s, false);
+  float* d_ = static_cast<float*>(py::reinterpret_borrow<py::array>(grad).mutable_data());
+  const float* p_ = static_cast<const float*>(py::reinterpret_borrow<py::array>(pred).data());
+  py::gil_scoped_release release;
+  return Kernel(d_, p_, t_, s[0] * s[1]);
+}
+
+void dropout_forward_py(py::handle y, py::handle mask, py::handle x, float rate, uint64_t seed, uint64_t layer_id,
+                        uint64_t step) {
+  const char* op = "dropout_forward";
+  check_rate(op, rate);
+  const Shape s = shape_of(x, op, "x", 2);
+  float* y_ = checked_data<float>(y, op, "y", s, true);
+  uint8_t* mask_ = checked_data<uint8_t>(mask, op, "mask", s, true);
+  const float* x_ = checked_data<float>(x, op, "x", s, false);
+  check_no_overlap(op, "y", y, "x", x, true);
+  check_no_overlap(op, "mask", mask, "x", x, false);
+  check_no_overlap(op, "mask", mask, "y", y, false);
+  py::gil_scoped_release release;
+  dropout_forward(y_, mask_, x_, s[0] * s[1], rate, static_cast<uint32_t>(seed), static_cast<uint32_t>(layer_id),
+                  step);
+}
+
+void dropout_backward_py(py::handle dx, py::handle dy, py::handle mask, float rate) {
+  const char* op = "dropout_backward";
+  check_rate(op, rate);
+  const Shape s = shape_of(dy, op, "dy", 2);
+  float* dx_ = checked_data<float>(dx, op, "dx", s, true);
+  const float* dy_ = checked_data<float>(dy, op, "dy", s, false);
+  const uint8_t* mask_ = checked_data<uint8_t>(mask, op, "mask", s, false);
+  check_no_overlap(op, "dx", dx, "dy", dy, true);
+  check_no_overlap(op, "dx", dx, "mask", mask, false);
+  py::gil_scoped_release release;
+  dropout_backward(dx_, dy_, mask_, s[0] * s[1], rate);
+}
+
+// An optimiser's arrays: the parameter (any shape), its gradient and slots of the same shape, all
+// float32 and disjoint. Returns the element count.
+int64_t check_update_arrays(const char* op, py::handle param, py::handle grad,
+                            std::initializer_list<std::pair<const char*, py::handle>> slots) {
+  if (!py::isinstance<py::array>(param)) fail(op, "'param' must be a numpy array.");
+  const auto p = py::reinterpret_borrow<py::array>(param);
+  const Shape s(p.shape(), p.shape() + p.ndim());
+  checked_data<float>(param, op, "param", s, true);
+  checked_data<float>(grad, op, "grad", s, false);
+  check_no_overlap(op, "param", param, "grad", grad, false);
+  for (auto [name, slot] : slots) {
+    optional_data<float>(slot, op, name, s, true);
+    check_no_overlap(op, name, slot, "param", param, false);
+    check_no_overlap(op, name, slot, "grad", grad, false);
+  }
+  return static_cast<int64_t>(p.size());
+}
+
+float* ptr(py::handle array) {
+  return array.is_none() ? nullptr : static_cast<float*>(py::reinterpret_borrow<py::array>(array).mutable_data());
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_native, m) {
+  m.doc() = "axonal's CPU kernels (see docs/design.md for the op list and conventions).";
+  m.def("activation_forward", &activation_forward_py, arg("y"), arg("x"), arg("activation"), arg("alpha") = 0.f);
+  m.def("activation_backward", &activation_backward_py, arg("dx"), arg("dy"), arg("y"), arg("activation"),
+        arg("alpha") = 0.f);
+  m.def("dense_forward", &dense_forward_py, arg("y"), arg("x"), arg("W"), arg("b").none(true), arg("activation"),
+        arg("alpha") = 0.f);
+  m.def("dense_backward", &dense_backward_py, arg("dx").none(true), arg("dW"), arg("db").none(true), arg("dz"),
+        arg("dy"), arg("x"), arg("W"), arg("y"), arg("activation"), arg("alpha") = 0.f);
+  m.def("softmax_cross_entropy", &softmax_cross_entropy_py, arg("dlogits"), arg("logits"), arg("labels"));
+  m.def("sigmoid_binary_cross_entropy", [](py::handle d, py::handle z, py::handle t) {
+    return elementwise_loss_py<sigmoid_binary_cross_entropy>("sigmoid_binary_cross_entropy", "dlogits", "logits", d, z, t);
+  }, arg("dlogits"), arg("logits"), arg("labels"));
+  m.def("mean_squared_error", [](py::handle d, py::handle p, py::handle t) {
+    return elementwise_loss_py<mean_squared_error>("mean_squared_error", "dpred", "pred", d, p, t);
+  }, arg("dpred"), arg("pred"), arg("target"));
+  m.def("dropout_forward", &dropout_forward_py, arg("y"), arg("mask"), arg("x"), arg("rate"), arg("seed"),
+        arg("layer_id"), arg("step"));
+  m.def("dropout_backward", &dropout_backward_py, arg("dx"), arg("dy"), arg("mask"), arg("rate"));
+
+  m.def("sgd_update", [](py::handle param, py::handle grad, py::handle momentum_buf, float lr, float momentum,
+                         bool nesterov, float weight_decay) {
+    const int64_t n = check_update_arrays("sgd_update", param, grad, {{"momentum_buf", momentum_buf}});
+    py::gil_scoped_release release;
+    sgd_update(ptr(param), ptr(momentum_buf), ptr(grad), n, lr, momentum, nesterov, weight_decay);
+  }, arg("param"), arg("grad"), arg("momentum_buf").none(true), arg("lr"), arg("momentum"), arg("nesterov"),
+     arg("weight_decay") = 0.f);
+  m.def("rmsprop_update", [](py::handle param, py::handle grad, py::handle velocity, py::handle momentum_buf,
+                             py::handle average_grad, float lr, float rho, float momentum, float epsilon,
+                             bool centered, float weight_decay) {
+    const int64_t n = check_update_arrays("rmsprop_update", param, grad,
+        {{"velocity", velocity}, {"momentum_buf", momentum_buf}, {"average_grad", average_grad}});
+    if (velocity.is_none()) fail("rmsprop_update", "'velocity' is required.");
+    if (centered && average_grad.is_none()) fail("rmsprop_update", "centered=True needs 'average_grad'.");
+    py::gil_scoped_release release;
+    rmsprop_update(ptr(param), ptr(velocity), ptr(momentum_buf), centered ? ptr(average_grad) : nullptr, ptr(grad),
+                   n, lr, rho, momentum, epsilon, centered, weight_decay);
+  }, arg("param"), arg("grad"), arg("velocity"), arg("momentum_buf").none(true), arg("average_grad").none(true),
+     arg("lr"), arg("rho"), arg("momentum"), arg("epsilon"), arg("centered"), arg("weight_decay") = 0.f);
+  m.def("adagrad_update", [](py::handle param, py::handle grad, py::handle accumulator, float lr, float epsilon,
+                             float weight_decay) {
+    const int64_t n = check_update_arrays("adagrad_update", param, grad, {{"accumulator", accumulator}});
+    if (accumulator.is_none()) fail("adagrad_update", "'accumulator' is required.");
+    py::gil_scoped_release release;
+    adagrad_update(ptr(param), ptr(accumulator), ptr(grad), n, lr, epsilon, weight_decay);
+  }, arg("param"), arg("grad"), arg("accumulator"), arg("lr"), arg("epsilon"), arg("weight_decay") = 0.f);
+  m.def("adadelta_update", [](py::handle param, py::handle grad, py::handle accum_grad, py::handle accum_delta,
+                              float lr, float rho, float epsilon, float weight_decay) {
+    const int64_t n = check_update_arrays("adadelta_update", param, grad,
+                                          {{"accum_grad", accum_grad}, {"accum_delta", accum_delta}});
+    if (accum_grad.is_none() || accum_delta.is_none()) fail("adadelta_update", "both accumulators are required.");
+    py::gil_scoped_release release;
+    adadelta_update(ptr(param), ptr(accum_grad), ptr(accum_delta), ptr(grad), n, lr, rho, epsilon, weight_decay);
+  }, arg("param"), arg("grad"), arg("accum_grad"), arg("accum_delta"), arg("lr"), arg("rho"), arg("epsilon"),
+     arg("weight_decay") = 0.f);
+  m.def("adam_update", [](py::handle param, py::handle grad, py::handle m_buf, py::handle v_buf, py::handle v_hat,
+                          float lr, float beta_1, float beta_2, float epsilon, int64_t step, bool amsgrad,
+                          float weight_decay) {
+    const int64_t n = check_update_arrays("adam_update", param, grad, {{"m", m_buf}, {"v", v_buf}, {"v_hat", v_hat}});
+    if (m_buf.is_none() || v_buf.is_none()) fail("adam_update", "'m' and 'v' are required.");
+    if (amsgrad && v_hat.is_none()) fail("adam_update", "amsgrad=True needs 'v_hat'.");
+    if (step < 1) fail("adam_update", "step is 1-based; received " + std::to_string(step) + ".");
+    py::gil_scoped_release release;
+    adam_update(ptr(param), ptr(m_buf), ptr(v_buf), amsgrad ? ptr(v_hat) : nullptr, ptr(grad), n, lr, beta_1, beta_2,
+                epsilon, step, weight_decay);
+  }, arg("param"), arg("grad"), arg("m"), arg("v"), arg("v_hat").none(true), arg("lr"), arg("beta_1"),
+     arg("beta_2"), arg("epsilon"), arg("step"), arg("amsgrad"), arg("weight_decay") = 0.f);
+
+  m.def("set_num_threads", &set_num_threads, arg("threads"), "Threads for the kernels and the BLAS.");
+  m.def("get_num_threads", &get_num_threads);
+  m.def("blas_version", &blas_version);
+  m.attr("compiler") = AXONAL_COMPILER;
+  m.attr("build_flags") = AXONAL_BUILD_FLAGS;
+}

@@ -1,0 +1,77 @@
+#include "checks.h"
+
+#include <cstdint>
+#include <sstream>
+
+namespace axonal {
+
+std::string shape_text(const Shape& shape) {
+  std::ostringstream text;
+  text << "(";
+  for (size_t i = 0; i < shape.size(); ++i) text << (i ? ", " : "") << shape[i];
+  text << (shape.size() == 1 ? ",)" : ")");
+  return text.str();
+}
+
+void fail(const char* op, const std::string& message) { throw py::value_error(std::string(op) + ": " + message); }
+
+namespace {
+
+std::string describe(const py::handle& array) {
+  if (!py::isinstance<py::array>(array)) return std::string("a ") + py::str(array.get_type().attr("__name__")).cast<std::string>();
+  const auto arr = py::reinterpret_borrow<py::array>(array);
+  Shape shape(arr.shape(), arr.shape() + arr.ndim());
+  return py::str(arr.dtype()).cast<std::string>() + " array of shape " + shape_text(shape);
+}
+
+}  // namespace
+
+Shape shape_of(const py::handle& array, const char* op, const char* name, int ndim) {
+  if (!py::isinstance<py::array>(array)) fail(op, std::string("'") + name + "' must be a numpy array; received " + describe(array) + ".");
+  const auto arr = py::reinterpret_borrow<py::array>(array);
+  if (arr.ndim() != ndim)
+    fail(op, std::string("'") + name + "' must have " + std::to_string(ndim) + " dimension(s); received " + describe(array) + ".");
+  return Shape(arr.shape(), arr.shape() + arr.ndim());
+}
+
+template <typename T>
+T* checked_data(const py::handle& array, const char* op, const char* name, const Shape& shape, bool output) {
+  const std::string expected = std::string(py::str(py::dtype::of<T>())) + " array of shape " + shape_text(shape);
+  if (!py::isinstance<py::array>(array) || !py::isinstance<py::array_t<T>>(array) ||
+      py::reinterpret_borrow<py::array>(array).ndim() != static_cast<py::ssize_t>(shape.size()))
+    fail(op, std::string("'") + name + "' must be a C-contiguous " + expected + "; received " + describe(array) +
+                 ". Fix: convert with np.ascontiguousarray(" + name + ", dtype=np." + std::string(py::str(py::dtype::of<T>())) + ").");
+  auto arr = py::reinterpret_borrow<py::array>(array);
+  for (size_t d = 0; d < shape.size(); ++d)
+    if (arr.shape(d) != shape[d]) fail(op, std::string("'") + name + "' must be a " + expected + "; received " + describe(array) + ".");
+  if (!(arr.flags() & py::array::c_style))
+    fail(op, std::string("'") + name + "' must be C-contiguous; received a strided view. Fix: np.ascontiguousarray(" + name + ").");
+  if (output && !arr.writeable()) fail(op, std::string("'") + name + "' is written in place but is read-only.");
+  return static_cast<T*>(const_cast<void*>(arr.data()));
+}
+
+template <typename T>
+T* optional_data(const py::handle& array, const char* op, const char* name, const Shape& shape, bool output) {
+  if (array.is_none()) return nullptr;
+  return checked_data<T>(array, op, name, shape, output);
+}
+
+template float* checked_data<float>(const py::handle&, const char*, const char*, const Shape&, bool);
+template uint8_t* checked_data<uint8_t>(const py::handle&, const char*, const char*, const Shape&, bool);
+template int32_t* checked_data<int32_t>(const py::handle&, const char*, const char*, const Shape&, bool);
+template int64_t* checked_data<int64_t>(const py::handle&, const char*, const char*, const Shape&, bool);
+template float* optional_data<float>(const py::handle&, const char*, const char*, const Shape&, bool);
+
+void check_no_overlap(const char* op, const char* out_name, const py::handle& out, const char* in_name,
+                      const py::handle& in, bool allow_same) {
+  // Anything that is not an array is rejected by the dtype checks; only arrays can alias.
+  if (!py::isinstance<py::array>(out) || !py::isinstance<py::array>(in)) return;
+  const auto out_array = py::reinterpret_borrow<py::array>(out), in_array = py::reinterpret_borrow<py::array>(in);
+  const auto a = reinterpret_cast<uintptr_t>(out_array.data()), b = reinterpret_cast<uintptr_t>(in_array.data());
+  if (allow_same && a == b && out_array.nbytes() == in_array.nbytes()) return;
+  if (a < b + static_cast<uintptr_t>(in_array.nbytes()) && b < a + static_cast<uintptr_t>(out_array.nbytes()))
+    fail(op, std::string("output '") + out_name + "' shares memory with input '" + in_name +
+                 "'; pass a separate array.");
+}
+
+}  // namespace axonal

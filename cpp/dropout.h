@@ -1,0 +1,15 @@
+// Dropout op family: inverted dropout whose mask comes from Philox (axonal/philox.h), so the same
+// (seed, layer_id, step) gives the same mask on every backend and for any thread count.
+#pragma once
+#include <cstdint>
+
+namespace axonal {
+
+// x (n) -> y (n) = x ⊙ mask / (1 − rate), mask (n) uint8 with 1 = kept
+void dropout_forward(float* y, uint8_t* mask, const float* x, int64_t n, float rate, uint32_t seed,
+                     uint32_t layer_id, uint64_t step);
+
+// dy (n), mask (n) -> dx (n) = dy ⊙ mask / (1 − rate)
+void dropout_backward(float* dx, const float* dy, const uint8_t* mask, int64_t n, float rate);
+
+}  // namespace axonal

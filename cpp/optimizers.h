@@ -1,0 +1,31 @@
+// Optimiser op family: one fused, in-place update per parameter, Keras 3 maths (docs/design.md).
+// Outputs first (the parameter and its slots, updated in place), then the gradient, then sizes and
+// hyper-parameters. A slot a configuration does not use is null. Every update starts with Keras'
+// decoupled weight decay p ← p − p·wd·lr (wd = 0: none).
+#pragma once
+#include <cstdint>
+
+namespace axonal {
+
+// param, momentum (n) updated from grad (n); momentum null when momentum == 0
+void sgd_update(float* param, float* momentum_buf, const float* grad, int64_t n, float lr, float momentum,
+                bool nesterov, float weight_decay);
+
+// param, velocity (n), momentum (n) or null, average_grad (n) or null (centered only)
+void rmsprop_update(float* param, float* velocity, float* momentum_buf, float* average_grad, const float* grad,
+                    int64_t n, float lr, float rho, float momentum, float epsilon, bool centered,
+                    float weight_decay);
+
+// param, accumulator (n)
+void adagrad_update(float* param, float* accumulator, const float* grad, int64_t n, float lr, float epsilon,
+                    float weight_decay);
+
+// param, accum_grad (n), accum_delta (n)
+void adadelta_update(float* param, float* accum_grad, float* accum_delta, const float* grad, int64_t n, float lr,
+                     float rho, float epsilon, float weight_decay);
+
+// param, m (n), v (n), v_hat (n) or null (amsgrad only); step is the 1-based iteration
+void adam_update(float* param, float* m, float* v, float* v_hat, const float* grad, int64_t n, float lr,
+                 float beta_1, float beta_2, float epsilon, int64_t step, float weight_decay);
+
+}  // namespace axonal

@@ -1,0 +1,28 @@
+"""The ``cpu`` backend: the C++ kernels of ``axonal._native``.
+
+Same op list and signatures as :mod:`axonal.backend.reference` (see ``docs/design.md``), float32
+only. Every call checks its arguments (a wrong dtype, shape, layout or an output that aliases an
+input raises ``ValueError`` naming the op and the argument), then releases the GIL; kernels
+allocate nothing. GEMMs go to Intel MKL, linked statically; elementwise kernels use OpenMP.
+"""
+from axonal._native import (  # noqa: F401  (re-exported op list)
+    activation_backward,
+    activation_forward,
+    adadelta_update,
+    adagrad_update,
+    adam_update,
+    blas_version,
+    dense_backward,
+    dense_forward,
+    dropout_backward,
+    dropout_forward,
+    get_num_threads,
+    mean_squared_error,
+    rmsprop_update,
+    set_num_threads,
+    sgd_update,
+    sigmoid_binary_cross_entropy,
+    softmax_cross_entropy,
+)
+
+NAME = "cpu"
