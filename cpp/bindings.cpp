@@ -3,7 +3,9 @@
 // the kernel; kernels allocate nothing.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
+#include <optional>
 #include <string>
 
 #include "activations.h"
@@ -210,13 +212,13 @@ float* ptr(py::handle array) {
 
 PYBIND11_MODULE(_native, m) {
   m.doc() = "axonal's CPU kernels (see docs/design.md for the op list and conventions).";
-  m.def("activation_forward", &activation_forward_py, arg("y"), arg("x"), arg("activation"), arg("alpha") = 0.f);
+  m.def("activation_forward", &activation_forward_py, arg("y"), arg("x"), arg("activation"), arg("alpha"));
   m.def("activation_backward", &activation_backward_py, arg("dx"), arg("dy"), arg("y"), arg("activation"),
-        arg("alpha") = 0.f);
+        arg("alpha"));
   m.def("dense_forward", &dense_forward_py, arg("y"), arg("x"), arg("W"), arg("b").none(true), arg("activation"),
-        arg("alpha") = 0.f);
+        arg("alpha"));
   m.def("dense_backward", &dense_backward_py, arg("dx").none(true), arg("dW"), arg("db").none(true), arg("dz"),
-        arg("dy"), arg("x"), arg("W"), arg("y"), arg("activation"), arg("alpha") = 0.f);
+        arg("dy"), arg("x"), arg("W"), arg("y"), arg("activation"), arg("alpha"));
   m.def("softmax_cross_entropy", &softmax_cross_entropy_py, arg("dlogits"), arg("logits"), arg("labels"));
   m.def("sigmoid_binary_cross_entropy", [](py::handle d, py::handle z, py::handle t) {
     return elementwise_loss_py<sigmoid_binary_cross_entropy>("sigmoid_binary_cross_entropy", "dlogits", "logits", d, z, t);
@@ -228,53 +230,55 @@ PYBIND11_MODULE(_native, m) {
         arg("layer_id"), arg("step"));
   m.def("dropout_backward", &dropout_backward_py, arg("dx"), arg("dy"), arg("mask"), arg("rate"));
 
-  m.def("sgd_update", [](py::handle param, py::handle grad, py::handle momentum_buf, float lr, float momentum,
-                         bool nesterov, float weight_decay) {
+  m.def("sgd_update", [](py::handle param, py::handle grad, py::handle momentum_buf, double lr, double momentum,
+                         bool nesterov, std::optional<double> weight_decay) {
     const int64_t n = check_update_arrays("sgd_update", param, grad, {{"momentum_buf", momentum_buf}});
+    if (momentum != 0.f && momentum_buf.is_none()) fail("sgd_update", "momentum is set but 'momentum_buf' is None.");
     py::gil_scoped_release release;
-    sgd_update(ptr(param), ptr(momentum_buf), ptr(grad), n, lr, momentum, nesterov, weight_decay);
+    sgd_update(ptr(param), ptr(momentum_buf), ptr(grad), n, lr, momentum, nesterov, weight_decay.value_or(0.0));
   }, arg("param"), arg("grad"), arg("momentum_buf").none(true), arg("lr"), arg("momentum"), arg("nesterov"),
-     arg("weight_decay") = 0.f);
+     arg("weight_decay").none(true) = py::none());
   m.def("rmsprop_update", [](py::handle param, py::handle grad, py::handle velocity, py::handle momentum_buf,
-                             py::handle average_grad, float lr, float rho, float momentum, float epsilon,
-                             bool centered, float weight_decay) {
+                             py::handle average_grad, double lr, double rho, double momentum, double epsilon,
+                             bool centered, std::optional<double> weight_decay) {
     const int64_t n = check_update_arrays("rmsprop_update", param, grad,
         {{"velocity", velocity}, {"momentum_buf", momentum_buf}, {"average_grad", average_grad}});
     if (velocity.is_none()) fail("rmsprop_update", "'velocity' is required.");
+    if (momentum != 0.f && momentum_buf.is_none()) fail("rmsprop_update", "momentum is set but 'momentum_buf' is None.");
     if (centered && average_grad.is_none()) fail("rmsprop_update", "centered=True needs 'average_grad'.");
     py::gil_scoped_release release;
     rmsprop_update(ptr(param), ptr(velocity), ptr(momentum_buf), centered ? ptr(average_grad) : nullptr, ptr(grad),
-                   n, lr, rho, momentum, epsilon, centered, weight_decay);
+                   n, lr, rho, momentum, epsilon, centered, weight_decay.value_or(0.0));
   }, arg("param"), arg("grad"), arg("velocity"), arg("momentum_buf").none(true), arg("average_grad").none(true),
-     arg("lr"), arg("rho"), arg("momentum"), arg("epsilon"), arg("centered"), arg("weight_decay") = 0.f);
-  m.def("adagrad_update", [](py::handle param, py::handle grad, py::handle accumulator, float lr, float epsilon,
-                             float weight_decay) {
+     arg("lr"), arg("rho"), arg("momentum"), arg("epsilon"), arg("centered"), arg("weight_decay").none(true) = py::none());
+  m.def("adagrad_update", [](py::handle param, py::handle grad, py::handle accumulator, double lr, double epsilon,
+                             std::optional<double> weight_decay) {
     const int64_t n = check_update_arrays("adagrad_update", param, grad, {{"accumulator", accumulator}});
     if (accumulator.is_none()) fail("adagrad_update", "'accumulator' is required.");
     py::gil_scoped_release release;
-    adagrad_update(ptr(param), ptr(accumulator), ptr(grad), n, lr, epsilon, weight_decay);
-  }, arg("param"), arg("grad"), arg("accumulator"), arg("lr"), arg("epsilon"), arg("weight_decay") = 0.f);
+    adagrad_update(ptr(param), ptr(accumulator), ptr(grad), n, lr, epsilon, weight_decay.value_or(0.0));
+  }, arg("param"), arg("grad"), arg("accumulator"), arg("lr"), arg("epsilon"), arg("weight_decay").none(true) = py::none());
   m.def("adadelta_update", [](py::handle param, py::handle grad, py::handle accum_grad, py::handle accum_delta,
-                              float lr, float rho, float epsilon, float weight_decay) {
+                              double lr, double rho, double epsilon, std::optional<double> weight_decay) {
     const int64_t n = check_update_arrays("adadelta_update", param, grad,
                                           {{"accum_grad", accum_grad}, {"accum_delta", accum_delta}});
     if (accum_grad.is_none() || accum_delta.is_none()) fail("adadelta_update", "both accumulators are required.");
     py::gil_scoped_release release;
-    adadelta_update(ptr(param), ptr(accum_grad), ptr(accum_delta), ptr(grad), n, lr, rho, epsilon, weight_decay);
+    adadelta_update(ptr(param), ptr(accum_grad), ptr(accum_delta), ptr(grad), n, lr, rho, epsilon, weight_decay.value_or(0.0));
   }, arg("param"), arg("grad"), arg("accum_grad"), arg("accum_delta"), arg("lr"), arg("rho"), arg("epsilon"),
-     arg("weight_decay") = 0.f);
+     arg("weight_decay").none(true) = py::none());
   m.def("adam_update", [](py::handle param, py::handle grad, py::handle m_buf, py::handle v_buf, py::handle v_hat,
-                          float lr, float beta_1, float beta_2, float epsilon, int64_t step, bool amsgrad,
-                          float weight_decay) {
+                          double lr, double beta_1, double beta_2, double epsilon, int64_t step, bool amsgrad,
+                          std::optional<double> weight_decay) {
     const int64_t n = check_update_arrays("adam_update", param, grad, {{"m", m_buf}, {"v", v_buf}, {"v_hat", v_hat}});
     if (m_buf.is_none() || v_buf.is_none()) fail("adam_update", "'m' and 'v' are required.");
     if (amsgrad && v_hat.is_none()) fail("adam_update", "amsgrad=True needs 'v_hat'.");
     if (step < 1) fail("adam_update", "step is 1-based; received " + std::to_string(step) + ".");
     py::gil_scoped_release release;
     adam_update(ptr(param), ptr(m_buf), ptr(v_buf), amsgrad ? ptr(v_hat) : nullptr, ptr(grad), n, lr, beta_1, beta_2,
-                epsilon, step, weight_decay);
+                epsilon, step, weight_decay.value_or(0.0));
   }, arg("param"), arg("grad"), arg("m"), arg("v"), arg("v_hat").none(true), arg("lr"), arg("beta_1"),
-     arg("beta_2"), arg("epsilon"), arg("step"), arg("amsgrad"), arg("weight_decay") = 0.f);
+     arg("beta_2"), arg("epsilon"), arg("step"), arg("amsgrad"), arg("weight_decay").none(true) = py::none());
 
   m.def("set_num_threads", &set_num_threads, arg("threads"), "Threads for the kernels and the BLAS.");
   m.def("get_num_threads", &get_num_threads);

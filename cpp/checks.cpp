@@ -36,17 +36,21 @@ Shape shape_of(const py::handle& array, const char* op, const char* name, int nd
 
 template <typename T>
 T* checked_data(const py::handle& array, const char* op, const char* name, const Shape& shape, bool output) {
-  const std::string expected = std::string(py::str(py::dtype::of<T>())) + " array of shape " + shape_text(shape);
-  if (!py::isinstance<py::array>(array) || !py::isinstance<py::array_t<T>>(array) ||
-      py::reinterpret_borrow<py::array>(array).ndim() != static_cast<py::ssize_t>(shape.size()))
-    fail(op, std::string("'") + name + "' must be a C-contiguous " + expected + "; received " + describe(array) +
-                 ". Fix: convert with np.ascontiguousarray(" + name + ", dtype=np." + std::string(py::str(py::dtype::of<T>())) + ").");
+  // The message is built only on failure: this runs a few times per op call in the step loop.
+  auto wrong = [&](const std::string& why) {
+    const std::string dtype = py::str(py::dtype::of<T>());
+    fail(op, std::string("'") + name + "' must be a C-contiguous " + dtype + " array of shape " + shape_text(shape) +
+                 "; received " + describe(array) + ". " + why);
+  };
+  if (!py::isinstance<py::array_t<T>>(array))
+    wrong("Fix: convert with np.ascontiguousarray(" + std::string(name) + ", dtype=np." +
+          std::string(py::str(py::dtype::of<T>())) + ").");
   auto arr = py::reinterpret_borrow<py::array>(array);
+  if (arr.ndim() != static_cast<py::ssize_t>(shape.size())) wrong("");
   for (size_t d = 0; d < shape.size(); ++d)
-    if (arr.shape(d) != shape[d]) fail(op, std::string("'") + name + "' must be a " + expected + "; received " + describe(array) + ".");
-  if (!(arr.flags() & py::array::c_style))
-    fail(op, std::string("'") + name + "' must be C-contiguous; received a strided view. Fix: np.ascontiguousarray(" + name + ").");
-  if (output && !arr.writeable()) fail(op, std::string("'") + name + "' is written in place but is read-only.");
+    if (arr.shape(d) != shape[d]) wrong("");
+  if (!(arr.flags() & py::array::c_style)) wrong("It is a strided view. Fix: np.ascontiguousarray(" + std::string(name) + ").");
+  if (output && !arr.writeable()) wrong("It is read-only but is written in place.");
   return static_cast<T*>(const_cast<void*>(arr.data()));
 }
 

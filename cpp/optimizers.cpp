@@ -9,89 +9,102 @@
 
 namespace axonal {
 
-void sgd_update(float* param, float* momentum_buf, const float* grad, int64_t n, float lr, float momentum,
-                bool nesterov, float weight_decay) {
-  const float decay = 1.f - weight_decay * lr;
+namespace {
+// Keras' decoupled weight decay p ← p − p·wd·lr, folded into a factor applied with the update.
+inline float decay_factor(double lr, double weight_decay) { return static_cast<float>(1.0 - weight_decay * lr); }
+}  // namespace
+
+void sgd_update(float* param, float* momentum_buf, const float* grad, int64_t n, double lr, double momentum,
+                bool nesterov, double weight_decay) {
+  const float decay = decay_factor(lr, weight_decay), rate = static_cast<float>(lr);
+  const float mu = static_cast<float>(momentum);
   if (!momentum_buf) {
     AXONAL_ELEMENTWISE
-    for (int64_t i = 0; i < n; ++i) param[i] = param[i] * decay - lr * grad[i];
+    for (int64_t i = 0; i < n; ++i) param[i] = param[i] * decay - rate * grad[i];
     return;
   }
   AXONAL_ELEMENTWISE
   for (int64_t i = 0; i < n; ++i) {
-    const float m = momentum * momentum_buf[i] - lr * grad[i];
+    const float m = mu * momentum_buf[i] - rate * grad[i];
     momentum_buf[i] = m;
-    param[i] = param[i] * decay + (nesterov ? momentum * m - lr * grad[i] : m);
+    param[i] = param[i] * decay + (nesterov ? mu * m - rate * grad[i] : m);
   }
 }
 
 void rmsprop_update(float* param, float* velocity, float* momentum_buf, float* average_grad, const float* grad,
-                    int64_t n, float lr, float rho, float momentum, float epsilon, bool centered,
-                    float weight_decay) {
-  const float decay = 1.f - weight_decay * lr;
+                    int64_t n, double lr, double rho, double momentum, double epsilon, bool centered,
+                    double weight_decay) {
+  const float decay = decay_factor(lr, weight_decay), rate = static_cast<float>(lr);
+  const float keep = static_cast<float>(rho), blend = static_cast<float>(1.0 - rho);
+  const float mu = static_cast<float>(momentum), eps = static_cast<float>(epsilon);
   AXONAL_ELEMENTWISE
   for (int64_t i = 0; i < n; ++i) {
     const float g = grad[i];
-    const float v = rho * velocity[i] + (1.f - rho) * g * g;
+    const float v = keep * velocity[i] + blend * g * g;
     velocity[i] = v;
-    float denominator = v + epsilon;
+    float denominator = v + eps;
     if (centered) {
-      const float a = rho * average_grad[i] + (1.f - rho) * g;
+      const float a = keep * average_grad[i] + blend * g;
       average_grad[i] = a;
       denominator -= a * a;
     }
-    float increment = lr * g / std::sqrt(denominator);
+    float increment = rate * g / std::sqrt(denominator);
     if (momentum_buf) {
-      increment += momentum * momentum_buf[i];
+      increment += mu * momentum_buf[i];
       momentum_buf[i] = increment;
     }
     param[i] = param[i] * decay - increment;
   }
 }
 
-void adagrad_update(float* param, float* accumulator, const float* grad, int64_t n, float lr, float epsilon,
-                    float weight_decay) {
-  const float decay = 1.f - weight_decay * lr;
+void adagrad_update(float* param, float* accumulator, const float* grad, int64_t n, double lr, double epsilon,
+                    double weight_decay) {
+  const float decay = decay_factor(lr, weight_decay), rate = static_cast<float>(lr);
+  const float eps = static_cast<float>(epsilon);
   AXONAL_ELEMENTWISE
   for (int64_t i = 0; i < n; ++i) {
     const float acc = accumulator[i] + grad[i] * grad[i];
     accumulator[i] = acc;
-    param[i] = param[i] * decay - lr * grad[i] / std::sqrt(acc + epsilon);
+    param[i] = param[i] * decay - rate * grad[i] / std::sqrt(acc + eps);
   }
 }
 
-void adadelta_update(float* param, float* accum_grad, float* accum_delta, const float* grad, int64_t n, float lr,
-                     float rho, float epsilon, float weight_decay) {
-  const float decay = 1.f - weight_decay * lr;
+void adadelta_update(float* param, float* accum_grad, float* accum_delta, const float* grad, int64_t n, double lr,
+                     double rho, double epsilon, double weight_decay) {
+  const float decay = decay_factor(lr, weight_decay), rate = static_cast<float>(lr);
+  const float keep = static_cast<float>(rho), blend = static_cast<float>(1.0 - rho);
+  const float eps = static_cast<float>(epsilon);
   AXONAL_ELEMENTWISE
   for (int64_t i = 0; i < n; ++i) {
     const float g = grad[i];
-    const float eg = rho * accum_grad[i] + (1.f - rho) * g * g;
+    const float eg = keep * accum_grad[i] + blend * g * g;
     accum_grad[i] = eg;
-    const float delta = -std::sqrt(accum_delta[i] + epsilon) / std::sqrt(eg + epsilon) * g;
-    accum_delta[i] = rho * accum_delta[i] + (1.f - rho) * delta * delta;
-    param[i] = param[i] * decay + lr * delta;
+    const float delta = -std::sqrt(accum_delta[i] + eps) / std::sqrt(eg + eps) * g;
+    accum_delta[i] = keep * accum_delta[i] + blend * delta * delta;
+    param[i] = param[i] * decay + rate * delta;
   }
 }
 
-void adam_update(float* param, float* m, float* v, float* v_hat, const float* grad, int64_t n, float lr,
-                 float beta_1, float beta_2, float epsilon, int64_t step, float weight_decay) {
-  const float decay = 1.f - weight_decay * lr;
+void adam_update(float* param, float* m, float* v, float* v_hat, const float* grad, int64_t n, double lr,
+                 double beta_1, double beta_2, double epsilon, int64_t step, double weight_decay) {
+  const float decay = decay_factor(lr, weight_decay);
   const double t = static_cast<double>(step);
-  const float alpha =
-      static_cast<float>(lr * std::sqrt(1.0 - std::pow(beta_2, t)) / (1.0 - std::pow(beta_1, t)));
+  // The bias corrections folded into the step size, as Keras does.
+  const float alpha = static_cast<float>(lr * std::sqrt(1.0 - std::pow(beta_2, t)) / (1.0 - std::pow(beta_1, t)));
+  const float blend_1 = static_cast<float>(1.0 - beta_1), blend_2 = static_cast<float>(1.0 - beta_2);
+  const float eps = static_cast<float>(epsilon);
   AXONAL_ELEMENTWISE
   for (int64_t i = 0; i < n; ++i) {
     const float g = grad[i];
-    const float mi = m[i] + (g - m[i]) * (1.f - beta_1);
-    float vi = v[i] + (g * g - v[i]) * (1.f - beta_2);
+    const float mi = m[i] + (g - m[i]) * blend_1;
+    float vi = v[i] + (g * g - v[i]) * blend_2;
     m[i] = mi;
     v[i] = vi;
     if (v_hat) {
       vi = std::fmax(v_hat[i], vi);
       v_hat[i] = vi;
     }
-    param[i] = param[i] * decay - alpha * mi / (std::sqrt(vi) + epsilon);
+    param[i] = param[i] * decay - alpha * mi / (std::sqrt(vi) + eps);
   }
 }
 

@@ -1,14 +1,20 @@
-"""axonal: Keras-style deep learning with fused C++/CUDA kernels.
+"""axonal: Keras-style deep learning with fused C++ (and CUDA) kernels and a NumPy reference.
 
 Example:
     >>> import axonal
     >>> from axonal.models import Sequential
-    >>> from axonal.layers import Dense
-    >>> model = Sequential([Dense(8, activation="relu", input_shape=(4,)), Dense(1, activation="sigmoid")])
+    >>> from axonal.layers import Dense, Input
+    >>> model = Sequential([Input(shape=(4,)), Dense(8, activation="relu"), Dense(1, activation="sigmoid")])
     >>> model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
 """
 from axonal._version import __version__
 from axonal.backend import backends, get_backend, set_backend
 from axonal.random import set_seed
+from axonal import activations, callbacks, initializers, layers, losses, metrics, models, optimizers, utils
+from axonal.layers import Input
+from axonal.models import Sequential
 
-__all__ = ["__version__", "backends", "get_backend", "set_backend", "set_seed"]
+__all__ = [
+    "__version__", "activations", "backends", "callbacks", "get_backend", "initializers", "Input", "layers",
+    "losses", "metrics", "models", "optimizers", "Sequential", "set_backend", "set_seed", "utils",
+]

@@ -1,0 +1,118 @@
+"""Checks on what users pass in, shared by every public entry point.
+
+Each check runs once per ``fit``/``evaluate``/``predict`` call (never per batch) and raises an
+exception that names the argument or layer, shows what was expected and what was received, and
+suggests a likely fix.
+"""
+from __future__ import annotations
+
+import difflib
+from typing import Any, Mapping
+
+import numpy as np
+
+
+def lookup(kind: str, identifier: str, table: Mapping[str, Any]) -> Any:
+    """Return ``table[identifier]`` (case-insensitive), or raise a ValueError listing the choices.
+
+    Args:
+        kind: what is being looked up, for the message (``"optimizer"``, ``"loss"``...).
+        identifier: the name the user gave.
+        table: the accepted names, lower case, mapped to what they stand for.
+    """
+    key = identifier.lower()
+    if key in table:
+        return table[key]
+    close = difflib.get_close_matches(key, list(table), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"Unknown {kind} {identifier!r}. Expected one of {sorted(table)}.{hint}")
+
+
+def check_positive_int(value: Any, argument: str) -> int:
+    """Return ``value`` as an int, or raise when it is not a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{argument} must be a positive integer, received {value!r}. "
+                         f"Fix: pass a whole number such as {argument}=32.")
+    return int(value)
+
+
+def check_numeric(array: np.ndarray, argument: str) -> None:
+    """Raise TypeError for arrays that hold strings, objects or anything but numbers and booleans."""
+    if array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{argument} must hold numbers, received an array of dtype {array.dtype} "
+            f"(shape {array.shape}). Fix: convert it first, e.g. {argument} = "
+            f"np.asarray({argument}, dtype='float32'), after decoding any strings to numbers.")
+
+
+def check_not_empty(array: np.ndarray, argument: str) -> None:
+    """Raise ValueError for arrays without samples or without features."""
+    if array.ndim == 0 or array.size == 0:
+        raise ValueError(f"{argument} is empty (shape {array.shape}); expected at least one sample "
+                         f"with at least one value. Fix: check how {argument} was loaded or sliced.")
+
+
+def check_finite(array: np.ndarray, argument: str) -> None:
+    """Raise ValueError when a float array holds NaN or infinity.
+
+    ``min``/``max`` propagate NaN and expose infinities without a full-size temporary; the exact
+    position is only searched for when the message needs it.
+    """
+    if array.dtype.kind != "f" or (np.isfinite(array.min()) and np.isfinite(array.max())):
+        return
+    bad = ~np.isfinite(array)
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    raise ValueError(
+        f"{argument} contains NaN or infinite values ({int(bad.sum())} of {array.size}; the first "
+        f"is {array[first]} at index {first}). Fix: clean the data first, e.g. "
+        f"{argument} = np.nan_to_num({argument}), or drop the affected samples.")
+
+
+def as_float_array(data: Any, argument: str, dtype: np.dtype = np.dtype(np.float32)) -> np.ndarray:
+    """Convert user data to a C-contiguous array of ``dtype`` after checking it.
+
+    Integer and boolean arrays are converted, as in Keras; strings and objects are refused.
+    The array is copied only when its dtype or layout differ.
+
+    Raises:
+        TypeError: for arrays of strings or Python objects.
+        ValueError: for empty arrays and for NaN or infinite values.
+    """
+    array = np.asarray(data)
+    check_numeric(array, argument)
+    check_not_empty(array, argument)
+    array = np.ascontiguousarray(array, dtype=dtype)
+    check_finite(array, argument)
+    return array
+
+
+def check_same_length(x: np.ndarray, y: np.ndarray, x_name: str = "x", y_name: str = "y") -> None:
+    """Raise ValueError when inputs and labels hold different numbers of samples."""
+    if len(x) != len(y):
+        raise ValueError(
+            f"{x_name} and {y_name} must have the same number of samples (first dimension); "
+            f"received {x_name} with {len(x)} (shape {x.shape}) and {y_name} with {len(y)} "
+            f"(shape {y.shape}). Fix: check that inputs and labels come from the same split.")
+
+
+def check_feature_shape(x: np.ndarray, expected: tuple, layer_name: str, argument: str = "x") -> None:
+    """Raise ValueError when the per-sample shape of ``x`` differs from what the layer expects.
+
+    Args:
+        x: the converted input array, batch first.
+        expected: the layer's input shape with ``None`` for the batch, e.g. ``(None, 784)``.
+        layer_name: the first layer of the model, named in the message.
+        argument: the name of the argument that held ``x``.
+    """
+    if tuple(x.shape[1:]) == tuple(expected[1:]):
+        return
+    wanted = (len(x),) + tuple(expected[1:])
+    if int(np.prod(wanted)) == x.size:
+        fix = f"reshape it with {argument} = {argument}.reshape{wanted}"
+    else:
+        fix = (f"give the model inputs with {tuple(expected[1:])} features per sample, or build it "
+               f"with Input(shape={tuple(x.shape[1:])})")
+    raise ValueError(
+        f"Input of layer {layer_name!r} is incompatible with {argument}: expected shape "
+        f"{tuple(expected)}, received {argument} with shape {x.shape}. Fix: {fix}.")
+

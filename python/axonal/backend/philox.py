@@ -1,0 +1,109 @@
+"""Philox4x32-10 in vectorised NumPy, and the dropout keep-mask built from it.
+
+This is the NumPy twin of ``cpp/include/axonal/philox.h``. Philox4x32-10 (Salmon et al., "Parallel
+random numbers: as easy as 1, 2, 3", SC'11) maps a 128-bit counter and a 64-bit key to 128 random
+bits with ten rounds of multiply-xor mixing. Every counter is independent of every other, so a whole
+mask is drawn with array arithmetic: the only Python loop is over the ten rounds.
+
+The dropout mapping (docs/design.md, "Randomness") for element ``i`` (flat row-major index) is::
+
+    key     = (seed mod 2^32, layer_id mod 2^32)
+    counter = (b mod 2^32, b >> 32, step mod 2^32, step >> 32)   with b = i >> 2
+    word    = output[i & 3]
+    u       = (word >> 8) * 2^-24            # exact float32 in [0, 1)
+    keep    = u >= rate                      # rate rounded to float32, as the C++/CUDA kernels take it
+"""
+from __future__ import annotations
+
+import numpy as np
+
+ROUNDS = 10
+_MASK32 = 0xFFFFFFFF
+# Random123's multipliers (one per pair of words) and Weyl key increments (golden ratio, sqrt 3 - 1).
+_MULTIPLIER_0 = np.uint64(0xD2511F53)
+_MULTIPLIER_1 = np.uint64(0xCD9E8D57)
+_WEYL_0 = 0x9E3779B9
+_WEYL_1 = 0xBB67AE85
+
+
+def _mulhilo32(multiplier: np.uint64, words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The high and low 32 bits of the 64-bit products ``multiplier * words`` (uint64 arrays)."""
+    product = words * multiplier  # < 2^64: both factors are below 2^32, so no wrap-around
+    return product >> np.uint64(32), product & np.uint64(_MASK32)
+
+
+def philox4x32_10(counters, key) -> np.ndarray:
+    """Philox4x32-10 of every counter under one key.
+
+    Args:
+        counters: array-like of unsigned 32-bit words, shape (..., 4); the last axis is the counter
+            (c0, c1, c2, c3), c0 the least significant word.
+        key: the pair (k0, k1) of 32-bit integers.
+
+    Returns:
+        uint32 array of the same shape as ``counters``: the four output words of each counter.
+
+    Example:
+        >>> [hex(word) for word in philox4x32_10([0, 0, 0, 0], (0, 0))]  # Random123's first vector
+        ['0x6627e8d5', '0xe169c58d', '0xbc57ac4c', '0x9b00dbd8']
+    """
+    counters = np.asarray(counters)
+    if counters.shape[-1:] != (4,):
+        raise ValueError(f"counters must have shape (..., 4), received {counters.shape}")
+    # Work in uint64 so that the 32x32 -> 64 bit products fit; every value stays below 2^32 between rounds.
+    c0, c1, c2, c3 = (counters[..., j].astype(np.uint64) for j in range(4))
+    k0, k1 = int(key[0]) & _MASK32, int(key[1]) & _MASK32
+    for _ in range(ROUNDS):
+        hi0, lo0 = _mulhilo32(_MULTIPLIER_0, c0)
+        hi1, lo1 = _mulhilo32(_MULTIPLIER_1, c2)
+        c0, c1, c2, c3 = hi1 ^ c1 ^ np.uint64(k0), lo1, hi0 ^ c3 ^ np.uint64(k1), lo0
+        # The key schedule is two scalars: plain Python ints, wrapped to 32 bits by hand.
+        k0 = (k0 + _WEYL_0) & _MASK32
+        k1 = (k1 + _WEYL_1) & _MASK32
+    return np.stack([c0, c1, c2, c3], axis=-1).astype(np.uint32)
+
+
+def dropout_uniforms(count: int, seed: int, layer_id: int, step: int) -> np.ndarray:
+    """The float32 uniforms u in [0, 1) of the first ``count`` elements of a dropout mask.
+
+    Element ``i`` uses word ``i & 3`` of the Philox output for block ``b = i >> 2``, so one Philox
+    call serves four consecutive elements (see the module docstring for the full mapping).
+    """
+    if step < 0:
+        raise ValueError(f"step must be a non-negative batch count, received {step}")
+    step %= 2**64
+    blocks = np.arange((count + 3) // 4, dtype=np.uint64)
+    counters = np.empty(blocks.shape + (4,), dtype=np.uint64)
+    counters[:, 0] = blocks & np.uint64(_MASK32)
+    counters[:, 1] = blocks >> np.uint64(32)
+    counters[:, 2] = step & _MASK32
+    counters[:, 3] = step >> 32
+    words = philox4x32_10(counters, (seed % 2**32, layer_id % 2**32)).reshape(-1)[:count]
+    # 24 high bits -> a float32 multiple of 2^-24: exactly representable, so every backend agrees.
+    return (words >> np.uint32(8)).astype(np.float32) * np.float32(2.0**-24)
+
+
+def dropout_keep_mask(shape, rate: float, seed: int, layer_id: int, step: int) -> np.ndarray:
+    """The dropout keep-mask (1 = keep, 0 = drop) of an activation of ``shape``.
+
+    Args:
+        shape: shape of the layer's activation, e.g. (N, K); elements are numbered row-major.
+        rate: probability of dropping an element, in [0, 1). Compared in float32, like the kernels.
+        seed: the Dropout layer's seed (taken mod 2^32).
+        layer_id: the layer's position in the model (taken mod 2^32).
+        step: the model's count of training batches so far (0-based, up to 2^64 - 1).
+
+    Returns:
+        uint8 array of ``shape``; an element is kept with probability 1 - rate.
+
+    Example:
+        >>> dropout_keep_mask((2, 3), 0.0, seed=1, layer_id=0, step=0)
+        array([[1, 1, 1],
+               [1, 1, 1]], dtype=uint8)
+    """
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"dropout rate must be in [0, 1), received {rate!r}")
+    shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(n) for n in shape)
+    count = int(np.prod(shape, dtype=np.int64))
+    uniforms = dropout_uniforms(count, seed, layer_id, step)
+    return (uniforms >= np.float32(rate)).astype(np.uint8).reshape(shape)

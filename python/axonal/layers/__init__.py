@@ -1,0 +1,31 @@
+"""Layers for Sequential models, named and configured as in Keras.
+
+Example:
+    >>> from axonal.layers import Dense, Dropout, Input
+    >>> Dense(512, activation="relu").get_config()["units"]
+    512
+"""
+from __future__ import annotations
+
+from axonal._validation import lookup
+from axonal.layers.base import Layer
+from axonal.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer
+
+__all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Flatten",
+           "serialize", "deserialize"]
+
+_CLASSES = {cls.__name__.lower(): cls for cls in (InputLayer, Dense, Activation, Dropout, Flatten)}
+
+
+def serialize(layer: Layer) -> dict:
+    """``{"class_name": "Dense", "config": {...}}``; :func:`deserialize` rebuilds the layer."""
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+def deserialize(config: dict) -> Layer:
+    """A new, unbuilt layer from the output of :func:`serialize`.
+
+    Raises:
+        ValueError: for an unknown class name.
+    """
+    return lookup("layer class", config["class_name"], _CLASSES).from_config(dict(config["config"]))

@@ -1,0 +1,245 @@
+"""The Layer base class.
+
+A layer follows Keras 3's life cycle: ``__init__`` stores the configuration, ``build(input_shape)``
+creates the weights once the input width is known, and ``get_config``/``from_config`` round-trip
+the configuration. Running it is split into ``forward(x, training)`` and ``backward(dy)``, each a
+short call into the backend (``self.ops``) on buffers the layer owns and reuses between batches.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+from collections import defaultdict
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from axonal import initializers
+from axonal._buffers import BufferCache
+from axonal._validation import as_float_array, check_feature_shape
+from axonal.backend import get_backend
+from axonal.random import draw_seed
+
+_name_counters: defaultdict[str, itertools.count] = defaultdict(itertools.count)
+
+# Separate random streams drawn from one model seed (see Layer.attach and Sequential).
+WEIGHTS_STREAM = 0
+SHUFFLE_STREAM = 1
+
+
+def unique_name(cls: type) -> str:
+    """``dense``, ``dense_1``, ``dense_2``... for successive objects of class ``Dense``, as in Keras."""
+    base = re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", cls.__name__).lower()
+    number = next(_name_counters[base])
+    return base if number == 0 else f"{base}_{number}"
+
+
+class StepCounter:
+    """The number of training batches a model has run; stochastic layers key their random draws on it."""
+
+    def __init__(self):
+        self.value = 0
+
+
+class Layer:
+    """Base class of every layer.
+
+    Args:
+        name: unique name; generated from the class name (``dense``, ``dense_1``...) when None.
+        trainable: whether training updates the weights.
+        input_shape: per-sample input shape, e.g. ``(784,)``, for the first layer of a Sequential.
+        input_dim: shorthand for ``input_shape=(input_dim,)``.
+
+    Subclasses implement ``build`` (calling :meth:`add_weight`, then ``super().build``),
+    ``compute_output_shape``, ``forward``, ``backward`` and ``get_config``. ``forward`` writes into
+    a buffer from ``self.buffers`` and returns it; ``backward`` returns d loss / d input.
+
+    Example:
+        >>> class Scale(Layer):
+        ...     def __init__(self, factor, **kwargs):
+        ...         super().__init__(**kwargs)
+        ...         self.factor = factor
+        ...     def forward(self, x, training):
+        ...         return np.multiply(x, self.factor, out=self.buffers.get("y", x.shape))
+        ...     def backward(self, dy):
+        ...         return np.multiply(dy, self.factor, out=self.buffers.get("dx", dy.shape))
+        ...     def get_config(self):
+        ...         return {**super().get_config(), "factor": self.factor}
+    """
+
+    def __init__(self, name: str | None = None, trainable: bool = True,
+                 input_shape: tuple | None = None, input_dim: int | None = None):
+        self.name = name or unique_name(type(self))
+        self.trainable = trainable
+        if input_dim is not None:
+            input_shape = (input_dim,)
+        self.input_shape_arg = tuple(input_shape) if input_shape is not None else None
+        self.built = False
+        self.input_shape: tuple | None = None
+        self.ops: ModuleType | None = None
+        self.position = 0
+        self.rng: np.random.Generator | None = None
+        self.steps = StepCounter()
+        # The model clears this on its first trainable layer: nobody needs that layer's dx.
+        self.needs_input_gradient = True
+        self.buffers = BufferCache()
+        self._weights: dict[str, np.ndarray] = {}
+        self._gradients: dict[str, np.ndarray] = {}
+
+    # ----- life cycle --------------------------------------------------------------------------
+
+    def attach(self, ops: ModuleType, position: int, seed: int, steps: StepCounter) -> None:
+        """Give the layer the model's backend, its position, the model seed and step counter.
+
+        Weights are drawn from a generator seeded by (seed, position), so a model rebuilt with the
+        same seed gets the same weights on every backend.
+        """
+        self.ops = ops
+        self.position = position
+        self.rng = np.random.default_rng([seed, WEIGHTS_STREAM, position])
+        self.steps = steps
+
+    def build(self, input_shape: tuple) -> None:
+        """Create the weights for inputs of ``input_shape`` (batch first, ``None`` for the batch)."""
+        self.input_shape = tuple(input_shape)
+        self.built = True
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        """The output shape for ``input_shape``; the identity unless a layer changes shapes."""
+        return tuple(input_shape)
+
+    @property
+    def output_shape(self) -> tuple:
+        if not self.built:
+            raise ValueError(f"Layer {self.name!r} has not been built yet, so its output shape is unknown.")
+        return self.compute_output_shape(self.input_shape)
+
+    def add_weight(self, shape: tuple, initializer: Any, name: str) -> np.ndarray:
+        """Create weight ``name`` from ``initializer`` and a zeroed gradient buffer of the same shape."""
+        value = initializers.get(initializer)(shape, dtype=np.float32, rng=self.rng)
+        self._weights[name] = value
+        self._gradients[name] = np.zeros_like(value)
+        return value
+
+    # ----- running -----------------------------------------------------------------------------
+
+    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        """Compute the output for batch ``x`` into a buffer the layer owns, and return it."""
+        raise NotImplementedError
+
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        """Given d loss / d output, fill the weight gradients and return d loss / d input
+        (None when :attr:`needs_input_gradient` is False)."""
+        raise NotImplementedError
+
+    @property
+    def output_activation(self) -> str | None:
+        """The activation ending this layer that a loss could absorb (``"softmax"``...), if any."""
+        return None
+
+    def __call__(self, x: Any, training: bool = False) -> np.ndarray:
+        """Run the layer on its own on an array (building it on first use) and return a copy.
+
+        Example:
+            >>> Dense(3, activation="relu")(np.ones((2, 4), dtype="float32")).shape
+            (2, 3)
+        """
+        inputs = as_float_array(x, "x")
+        if not self.built:
+            self.attach(get_backend(), 0, draw_seed(), self.steps)
+            self.build((None,) + inputs.shape[1:])
+        check_feature_shape(inputs, self.input_shape, self.name)
+        return self.forward(inputs, training).copy()
+
+    # ----- weights -----------------------------------------------------------------------------
+
+    @property
+    def weights(self) -> list[np.ndarray]:
+        """Every weight array, in creation order (the arrays themselves, updated in place)."""
+        return list(self._weights.values())
+
+    @property
+    def trainable_weights(self) -> list[np.ndarray]:
+        return self.weights if self.trainable else []
+
+    @property
+    def non_trainable_weights(self) -> list[np.ndarray]:
+        return [] if self.trainable else self.weights
+
+    @property
+    def gradients(self) -> list[np.ndarray]:
+        """Gradient buffers, aligned with :attr:`trainable_weights`, filled by :meth:`backward`."""
+        return list(self._gradients.values()) if self.trainable else []
+
+    def count_params(self) -> int:
+        """Number of scalars in the weights."""
+        if not self.built:
+            raise ValueError(f"Layer {self.name!r} has not been built yet: call build() or add it to a "
+                             "model with a known input shape before counting its parameters.")
+        return int(sum(w.size for w in self._weights.values()))
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of the weights, as NumPy arrays."""
+        return [w.copy() for w in self._weights.values()]
+
+    def set_weights(self, weights: list[Any]) -> None:
+        """Overwrite the weights in place from arrays of the same shapes (see :meth:`get_weights`).
+
+        Raises:
+            ValueError: on a wrong number of arrays or a wrong shape, naming the weight.
+        """
+        if len(weights) != len(self._weights):
+            raise ValueError(f"Layer {self.name!r} expects {len(self._weights)} weight arrays "
+                             f"({', '.join(self._weights) or 'none'}), received {len(weights)}.")
+        for (name, current), new in zip(self._weights.items(), weights):
+            value = np.asarray(new)
+            if value.shape != current.shape:
+                raise ValueError(f"Weight {self.name}/{name} has shape {current.shape}, received an "
+                                 f"array of shape {value.shape}.")
+        for current, new in zip(self._weights.values(), weights):
+            # Copy into the existing arrays: the optimiser's slots refer to them.
+            np.copyto(current, as_float_array(new, f"weights for layer {self.name!r}"))
+
+    # ----- configuration -----------------------------------------------------------------------
+
+    def get_config(self) -> dict:
+        """The constructor arguments; ``type(layer).from_config(config)`` makes an equivalent layer."""
+        config = {"name": self.name, "trainable": self.trainable}
+        if self.input_shape_arg is not None:
+            config["input_shape"] = self.input_shape_arg
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Layer":
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
+
+
+class ActivationOutputMixin:
+    """For layers ending in ``self.activation`` (Dense, Activation), which a loss may absorb.
+
+    With softmax + categorical cross-entropy (or sigmoid + binary cross-entropy) the model sets
+    :attr:`activation_in_loss`; the layer then outputs logits and the loss kernel applies the
+    activation exactly, fused with the loss.
+    """
+
+    activation: str
+    activation_in_loss = False
+
+    @property
+    def output_activation(self) -> str:
+        return self.activation
+
+    @property
+    def applied_activation(self) -> str:
+        """The activation the layer's kernels apply."""
+        return "linear" if self.activation_in_loss else self.activation
+
+
+def as_rows(array: np.ndarray) -> np.ndarray:
+    """A 2-D view (rows of the last axis) of a batch of any rank, for the kernels, which take 2-D
+    arrays; elementwise results and softmax over the last axis are unchanged by it."""
+    return array.reshape(-1, array.shape[-1])

@@ -1,0 +1,196 @@
+"""Losses, with Keras' names. Each is computed by one fused backend kernel that returns the mean
+loss of a batch and writes its gradient.
+
+Cross-entropies are fused with their output activation: when the output layer ends in softmax
+(sigmoid) and the loss is a categorical (binary) cross-entropy, the model runs that layer without
+its activation and hands the logits to ``softmax_cross_entropy`` (``sigmoid_binary_cross_entropy``).
+That is exact (log-sum-exp, softplus) and needs none of Keras' probability clipping. Pass
+``from_logits=True`` when the output layer is linear on purpose.
+
+Example:
+    >>> model.compile(optimizer="rmsprop", loss="categorical_crossentropy")
+    >>> model.compile(optimizer="adam", loss=losses.BinaryCrossentropy(from_logits=True))
+"""
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from axonal._validation import as_float_array, check_not_empty, check_numeric, lookup
+
+
+class Loss:
+    """Base class.
+
+    Attributes:
+        name: the name used in logs.
+        fused_activation: the output activation this loss absorbs (``"softmax"``, ``"sigmoid"``),
+            or None when the loss takes the output layer's activated output.
+        from_logits: whether the output layer's values are already logits.
+        sparse_labels: whether the labels are class ids of shape (N,) rather than rows (N, K).
+    """
+
+    fused_activation: str | None = None
+    sparse_labels = False
+
+    def __init__(self, name: str, from_logits: bool = False):
+        self.name = name
+        self.from_logits = from_logits
+
+    def prepare_targets(self, y: Any, output_width: int, layer_name: str, argument: str = "y") -> np.ndarray:
+        """Check labels against the output layer and convert them once to what the kernel takes.
+
+        The default suits float targets of shape (N, K); a 1-D ``y`` is accepted when K is 1.
+        """
+        targets = as_float_array(y, argument)
+        if targets.ndim == 1 and output_width == 1:
+            targets = targets.reshape(-1, 1)
+        if targets.ndim != 2 or targets.shape[1] != output_width:
+            raise self._shape_error(targets.shape, output_width, layer_name, argument,
+                                    f"give {argument} the shape (N, {output_width}), one row per sample")
+        return targets
+
+    def compute(self, ops: ModuleType, doutputs: np.ndarray, outputs: np.ndarray,
+                targets: np.ndarray) -> float:
+        """Return the batch's mean loss and write d loss / d outputs into ``doutputs``."""
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "from_logits": self.from_logits}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Loss":
+        return cls(**config)
+
+    def _shape_error(self, shape: tuple, output_width: int, layer_name: str, argument: str,
+                     fix: str) -> ValueError:
+        return ValueError(
+            f"Loss {self.name!r} cannot use labels {argument} of shape {shape}: the output layer "
+            f"{layer_name!r} produces (None, {output_width}). Fix: {fix}.")
+
+
+class CategoricalCrossentropy(Loss):
+    """Cross-entropy between one-hot (or probability) labels of shape (N, K) and a softmax output.
+
+    Example:
+        >>> model.compile(optimizer="rmsprop", loss=CategoricalCrossentropy(), metrics=["accuracy"])
+    """
+
+    fused_activation = "softmax"
+
+    def __init__(self, from_logits: bool = False, name: str = "categorical_crossentropy"):
+        super().__init__(name, from_logits)
+
+    def prepare_targets(self, y, output_width, layer_name, argument="y"):
+        shape = np.shape(y)
+        if output_width > 1 and (len(shape) == 1 or shape[1:] == (1,)):
+            raise self._shape_error(shape, output_width, layer_name, argument,
+                                    f"these look like class ids: one-hot encode them with {argument} = "
+                                    f"to_categorical({argument}, {output_width}), or use "
+                                    "loss='sparse_categorical_crossentropy'")
+        return super().prepare_targets(y, output_width, layer_name, argument)
+
+    def compute(self, ops, doutputs, outputs, targets):
+        return ops.softmax_cross_entropy(doutputs, outputs, targets)
+
+
+class SparseCategoricalCrossentropy(Loss):
+    """Cross-entropy between integer class ids of shape (N,) or (N, 1) and a softmax output.
+
+    Example:
+        >>> model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    """
+
+    fused_activation = "softmax"
+    sparse_labels = True
+
+    def __init__(self, from_logits: bool = False, name: str = "sparse_categorical_crossentropy"):
+        super().__init__(name, from_logits)
+
+    def prepare_targets(self, y, output_width, layer_name, argument="y"):
+        labels = np.asarray(y)
+        check_numeric(labels, argument)
+        check_not_empty(labels, argument)
+        if labels.ndim == 2 and labels.shape[1] == 1:
+            labels = labels.reshape(-1)
+        if labels.ndim != 1:
+            raise self._shape_error(labels.shape, output_width, layer_name, argument,
+                                    "pass one class id per sample; for one-hot rows use "
+                                    "loss='categorical_crossentropy'")
+        if labels.dtype.kind == "f" and not np.array_equal(labels, np.round(labels)):
+            raise ValueError(f"Loss {self.name!r} expects integer class ids in {argument}, received "
+                             f"non-integer values such as {labels[labels != np.round(labels)][0]}. "
+                             "Fix: pass class ids (0, 1, 2, ...).")
+        if labels.min() < 0 or labels.max() >= output_width:
+            raise ValueError(f"Loss {self.name!r} expects class ids in [0, {output_width}) for output "
+                             f"layer {layer_name!r}, received values from {labels.min()} to "
+                             f"{labels.max()}. Fix: remap the labels, or give the output layer "
+                             f"{int(labels.max()) + 1} units.")
+        return np.ascontiguousarray(labels, dtype=np.int64)
+
+    def compute(self, ops, doutputs, outputs, targets):
+        return ops.softmax_cross_entropy(doutputs, outputs, targets)
+
+
+class BinaryCrossentropy(Loss):
+    """Cross-entropy between 0/1 labels of shape (N, K) (or (N,) when K is 1) and a sigmoid output.
+
+    Example:
+        >>> model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    """
+
+    fused_activation = "sigmoid"
+
+    def __init__(self, from_logits: bool = False, name: str = "binary_crossentropy"):
+        super().__init__(name, from_logits)
+
+    def compute(self, ops, doutputs, outputs, targets):
+        return ops.sigmoid_binary_cross_entropy(doutputs, outputs, targets)
+
+
+class MeanSquaredError(Loss):
+    """Mean over samples and outputs of ``(prediction - target)²``.
+
+    Example:
+        >>> model.compile(optimizer=SGD(0.5), loss="mse")
+    """
+
+    def __init__(self, name: str = "mean_squared_error"):
+        super().__init__(name)
+
+    def compute(self, ops, doutputs, outputs, targets):
+        return ops.mean_squared_error(doutputs, outputs, targets)
+
+    def get_config(self):
+        return {"name": self.name}
+
+
+_BY_NAME = {
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "binary_crossentropy": BinaryCrossentropy,
+    "mean_squared_error": MeanSquaredError,
+    "mse": MeanSquaredError,
+    **{cls.__name__.lower(): cls for cls in (CategoricalCrossentropy, SparseCategoricalCrossentropy,
+                                             BinaryCrossentropy, MeanSquaredError)},
+}
+
+
+def get(identifier: str | Loss) -> Loss:
+    """A loss from its Keras name (``"categorical_crossentropy"``, ``"mse"``...) or itself.
+
+    Raises:
+        ValueError: for an unknown name or None.
+        TypeError: for anything else (custom Python loss functions cannot run in the fused kernels).
+    """
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, str):
+        return lookup("loss", identifier, _BY_NAME)()
+    if identifier is None:
+        raise ValueError("compile() needs a loss, received loss=None. "
+                         "Fix: pass e.g. loss='categorical_crossentropy'.")
+    raise TypeError(f"Unsupported loss {identifier!r}: expected one of {sorted(_BY_NAME)} or a "
+                    "Loss instance from axonal.losses.")

@@ -1,0 +1,111 @@
+"""The batch loops behind ``fit``, ``evaluate`` and ``predict``.
+
+They slice batches (gathering shuffled rows into reused buffers), call the model's
+``train_step``/``test_step``/``predict_step``, keep running means (batch losses weighted by batch
+size, as Keras reports them) and call the callbacks. Arrays arrive already checked and converted.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from axonal.callbacks import Callback, CallbackList, History
+
+
+def fit_loop(model, x, y, batch_size: int, epochs: int, verbose: int, callbacks: list[Callback],
+             validation: tuple | None, shuffle: bool) -> History:
+    """Train for ``epochs`` epochs on prepared arrays; return the History of per-epoch logs."""
+    history = History()
+    steps = math.ceil(len(x) / batch_size)
+    callback_list = CallbackList([*callbacks, history], model, verbose, epochs, steps)
+    model.stop_training = False
+    callback_list.call("on_train_begin", None)
+    logs: dict[str, float] = {}
+    for epoch in range(epochs):
+        callback_list.call("on_epoch_begin", epoch, None)
+        logs = _train_epoch(model, x, y, batch_size, shuffle, callback_list)
+        if validation is not None:
+            validation_logs = _test_epoch(model, *validation, batch_size, callback_list)
+            logs = _sorted({**logs, **{f"val_{name}": value for name, value in validation_logs.items()}})
+        callback_list.call("on_epoch_end", epoch, logs)
+        if model.stop_training:  # a callback asked to stop, as Keras' EarlyStopping does
+            break
+    callback_list.call("on_train_end", logs)
+    return history
+
+
+def evaluate_loop(model, x, y, batch_size: int, verbose: int, callbacks: list[Callback]) -> dict[str, float]:
+    """Loss and metrics over prepared arrays, in inference mode."""
+    callback_list = CallbackList(callbacks, model, verbose, 1, math.ceil(len(x) / batch_size))
+    return _test_epoch(model, x, y, batch_size, callback_list)
+
+
+def predict_loop(model, x, batch_size: int, verbose: int, callbacks: list[Callback]) -> np.ndarray:
+    """The model's predictions for prepared inputs, one row per sample."""
+    callback_list = CallbackList(callbacks, model, verbose, 1, math.ceil(len(x) / batch_size))
+    callback_list.call("on_predict_begin", None)
+    predictions = np.empty((len(x),) + model.output_shape[1:], dtype=np.float32)
+    for batch, rows in _batches(len(x), batch_size):
+        callback_list.call("on_predict_batch_begin", batch, None)
+        predictions[rows] = model.predict_step(x[rows])
+        callback_list.call("on_predict_batch_end", batch, None)
+    callback_list.call("on_predict_end", None)
+    return predictions
+
+
+def _train_epoch(model, x, y, batch_size, shuffle, callback_list) -> dict[str, float]:
+    order = model.shuffle_rng.permutation(len(x)) if shuffle else None
+    for metric in model.metrics:
+        metric.reset_state()
+    loss_sum, seen = 0.0, 0
+    for batch, rows in _batches(len(x), batch_size):
+        callback_list.call("on_train_batch_begin", batch, None)
+        if order is None:
+            x_batch, y_batch = x[rows], y[rows]
+        else:
+            x_batch = _gather(model, "x_batch", x, order[rows])
+            y_batch = _gather(model, "y_batch", y, order[rows])
+        loss_sum += model.train_step(x_batch, y_batch) * len(x_batch)
+        seen += len(x_batch)
+        callback_list.call("on_train_batch_end", batch, _logs(loss_sum / seen, model.metrics))
+    return _logs(loss_sum / seen, model.metrics)
+
+
+def _test_epoch(model, x, y, batch_size, callback_list) -> dict[str, float]:
+    callback_list.call("on_test_begin", None)
+    for metric in model.metrics:
+        metric.reset_state()
+    loss_sum, seen = 0.0, 0
+    for batch, rows in _batches(len(x), batch_size):
+        callback_list.call("on_test_batch_begin", batch, None)
+        x_batch = x[rows]
+        loss_sum += model.test_step(x_batch, y[rows]) * len(x_batch)
+        seen += len(x_batch)
+        callback_list.call("on_test_batch_end", batch, _logs(loss_sum / seen, model.metrics))
+    logs = _logs(loss_sum / seen, model.metrics)
+    callback_list.call("on_test_end", logs)
+    return logs
+
+
+def _batches(count: int, batch_size: int):
+    """(batch index, row slice) pairs covering ``count`` rows; the last batch may be smaller."""
+    for batch, start in enumerate(range(0, count, batch_size)):
+        yield batch, slice(start, min(start + batch_size, count))
+
+
+def _gather(model, name: str, data: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """Copy rows ``indices`` of ``data`` into the model's reusable batch buffer ``name``."""
+    out = model.buffers.get(name, (len(indices),) + data.shape[1:], data.dtype)
+    # mode="clip" skips the bounds check that would make np.take copy through a temporary;
+    # the indices come from a permutation, so they are always in range.
+    return np.take(data, indices, axis=0, out=out, mode="clip")
+
+
+def _logs(loss: float, metrics) -> dict[str, float]:
+    return _sorted({"loss": loss, **{metric.name: metric.result() for metric in metrics}})
+
+
+def _sorted(logs: dict[str, float]) -> dict[str, float]:
+    """Keys in alphabetical order, the order Keras 3 shows and records them in."""
+    return dict(sorted(logs.items()))

@@ -1,0 +1,266 @@
+"""Optimisers with Keras 3's maths and defaults (formulas in ``docs/design.md``).
+
+Each parameter is updated in place by one fused backend kernel. An optimiser creates its slot
+arrays (momenta, accumulators) in :meth:`Optimizer.build` and calls the kernel in
+:meth:`Optimizer.update_step`; the base class does the rest. ``weight_decay`` is Keras' decoupled
+form, ``p ← p − p·wd·lr``, applied before the step.
+
+Example:
+    >>> model.compile(optimizer=RMSprop(learning_rate=0.001), loss="categorical_crossentropy")
+    >>> model.compile(optimizer="adam", loss="mse")
+"""
+from __future__ import annotations
+
+import inspect
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from axonal._validation import lookup
+from axonal.backend import get_backend
+
+
+class Optimizer:
+    """Base class.
+
+    Args:
+        learning_rate: step size, a non-negative number (a callback may change it between steps).
+        weight_decay: decoupled weight decay, or None.
+        name: a label for the optimiser.
+
+    Attributes:
+        iterations: number of update steps applied so far.
+        slots: one dict of named slot arrays per parameter, created by :meth:`build`.
+        ops: the backend module running the updates; a model sets its own when it compiles.
+    """
+
+    def __init__(self, learning_rate: float, weight_decay: float | None = None, name: str | None = None):
+        self.learning_rate = _check_range("learning_rate", learning_rate, 0.0, None)
+        if weight_decay is not None:
+            weight_decay = _check_range("weight_decay", weight_decay, 0.0, None)
+        self.weight_decay = weight_decay
+        self.name = name or type(self).__name__.lower()
+        self.iterations = 0
+        self.ops: ModuleType | None = None
+        self.slots: list[dict[str, np.ndarray]] = []
+        self.built = False
+        self._params: list[np.ndarray] = []
+
+    def build(self, params: list[np.ndarray]) -> None:
+        """Prepare to update ``params``; subclasses call this, then :meth:`add_slot` for each slot."""
+        self.ops = self.ops or get_backend()
+        self._params = list(params)
+        self.slots = [{} for _ in self._params]
+        self.built = True
+
+    def add_slot(self, name: str, initial_value: float = 0.0) -> None:
+        """Give every parameter a slot array ``name`` of its shape, filled with ``initial_value``."""
+        for param, slots in zip(self._params, self.slots):
+            slots[name] = np.full_like(param, initial_value)
+
+    def is_built_for(self, params: list[np.ndarray]) -> bool:
+        """Whether the slots were made for exactly these parameter arrays."""
+        return len(params) == len(self._params) and all(a is b for a, b in zip(params, self._params))
+
+    def apply(self, grads: list[np.ndarray], params: list[np.ndarray]) -> None:
+        """Apply one update step to every parameter, in place (building the slots on first use)."""
+        if not self.built:
+            self.build(params)
+        self.iterations += 1
+        for param, grad, slots in zip(params, grads, self.slots):
+            self.update_step(param, grad, slots)
+
+    def update_step(self, param: np.ndarray, grad: np.ndarray, slots: dict[str, np.ndarray]) -> None:
+        """Update one parameter in place from its gradient and its slots."""
+        raise NotImplementedError
+
+    @property
+    def decay(self) -> float:
+        """The weight decay as the kernels take it (0 for none)."""
+        return self.weight_decay or 0.0
+
+    @property
+    def variables(self) -> list[np.ndarray]:
+        """Every slot array, for counting the optimiser's state."""
+        return [array for slots in self.slots for array in slots.values()]
+
+    def get_config(self) -> dict:
+        """The constructor arguments (every subclass keeps each argument under the same name)."""
+        arguments = inspect.signature(type(self).__init__).parameters
+        return {name: getattr(self, name) for name in arguments if name != "self"}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Optimizer":
+        return cls(**config)
+
+
+class SGD(Optimizer):
+    """Gradient descent, with optional (Nesterov) momentum.
+
+    ``m ← momentum·m − lr·g``, then ``p ← p + m`` (Nesterov: ``p ← p + momentum·m − lr·g``);
+    without momentum ``p ← p − lr·g``.
+
+    Example:
+        >>> SGD(learning_rate=0.1, momentum=0.9, nesterov=True)
+    """
+
+    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float | None = None, name: str = "SGD"):
+        super().__init__(learning_rate, weight_decay, name)
+        self.momentum = _check_range("momentum", momentum, 0.0, 1.0)
+        self.nesterov = bool(nesterov)
+
+    def build(self, params):
+        super().build(params)
+        if self.momentum > 0:
+            self.add_slot("momentum")
+
+    def update_step(self, param, grad, slots):
+        self.ops.sgd_update(param, grad, slots.get("momentum"), self.learning_rate, self.momentum,
+                            self.nesterov, self.decay)
+
+
+class RMSprop(Optimizer):
+    """Divides the step by a running root mean square of the gradients.
+
+    ``v ← ρv + (1−ρ)g²``; ``p ← p − lr·g/√(v + ε)``; ``centered`` subtracts the squared running
+    mean of the gradients inside the root; ``momentum`` accumulates the steps.
+
+    Example:
+        >>> RMSprop(learning_rate=0.001, rho=0.9)
+    """
+
+    def __init__(self, learning_rate: float = 0.001, rho: float = 0.9, momentum: float = 0.0,
+                 epsilon: float = 1e-7, centered: bool = False, weight_decay: float | None = None,
+                 name: str = "rmsprop"):
+        super().__init__(learning_rate, weight_decay, name)
+        self.rho = _check_range("rho", rho, 0.0, 1.0)
+        self.momentum = _check_range("momentum", momentum, 0.0, 1.0)
+        self.epsilon = epsilon
+        self.centered = bool(centered)
+
+    def build(self, params):
+        super().build(params)
+        self.add_slot("velocity")
+        if self.momentum > 0:
+            self.add_slot("momentum")
+        if self.centered:
+            self.add_slot("average_gradient")
+
+    def update_step(self, param, grad, slots):
+        self.ops.rmsprop_update(param, grad, slots["velocity"], slots.get("momentum"),
+                                slots.get("average_gradient"), self.learning_rate, self.rho,
+                                self.momentum, self.epsilon, self.centered, self.decay)
+
+
+class Adagrad(Optimizer):
+    """Divides the step by the root of the sum of all squared gradients so far.
+
+    ``acc ← acc + g²``; ``p ← p − lr·g/√(acc + ε)``.
+
+    Example:
+        >>> Adagrad(learning_rate=0.01)
+    """
+
+    def __init__(self, learning_rate: float = 0.001, initial_accumulator_value: float = 0.1,
+                 epsilon: float = 1e-7, weight_decay: float | None = None, name: str = "adagrad"):
+        super().__init__(learning_rate, weight_decay, name)
+        self.initial_accumulator_value = _check_range("initial_accumulator_value",
+                                                      initial_accumulator_value, 0.0, None)
+        self.epsilon = epsilon
+
+    def build(self, params):
+        super().build(params)
+        self.add_slot("accumulator", self.initial_accumulator_value)
+
+    def update_step(self, param, grad, slots):
+        self.ops.adagrad_update(param, grad, slots["accumulator"], self.learning_rate, self.epsilon,
+                                self.decay)
+
+
+class Adadelta(Optimizer):
+    """Scales each step by the ratio of running RMS of past steps to running RMS of gradients.
+
+    Example:
+        >>> Adadelta(learning_rate=1.0, rho=0.95)
+    """
+
+    def __init__(self, learning_rate: float = 0.001, rho: float = 0.95, epsilon: float = 1e-7,
+                 weight_decay: float | None = None, name: str = "adadelta"):
+        super().__init__(learning_rate, weight_decay, name)
+        self.rho = _check_range("rho", rho, 0.0, 1.0)
+        self.epsilon = epsilon
+
+    def build(self, params):
+        super().build(params)
+        self.add_slot("accumulated_grad")
+        self.add_slot("accumulated_delta")
+
+    def update_step(self, param, grad, slots):
+        self.ops.adadelta_update(param, grad, slots["accumulated_grad"], slots["accumulated_delta"],
+                                 self.learning_rate, self.rho, self.epsilon, self.decay)
+
+
+class Adam(Optimizer):
+    """Adaptive moment estimation with bias correction, optionally AMSGrad.
+
+    ``m ← β1·m + (1−β1)g``; ``v ← β2·v + (1−β2)g²``;
+    ``p ← p − lr·√(1−β2^t)/(1−β1^t) · m/(√v + ε)`` with ``t`` the 1-based step.
+
+    Example:
+        >>> Adam(learning_rate=0.001, amsgrad=True)
+    """
+
+    def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7, amsgrad: bool = False, weight_decay: float | None = None,
+                 name: str = "adam"):
+        super().__init__(learning_rate, weight_decay, name)
+        self.beta_1 = _check_range("beta_1", beta_1, 0.0, 1.0)
+        self.beta_2 = _check_range("beta_2", beta_2, 0.0, 1.0)
+        self.epsilon = epsilon
+        self.amsgrad = bool(amsgrad)
+
+    def build(self, params):
+        super().build(params)
+        self.add_slot("momentum")
+        self.add_slot("velocity")
+        if self.amsgrad:
+            self.add_slot("velocity_hat")
+
+    def update_step(self, param, grad, slots):
+        self.ops.adam_update(param, grad, slots["momentum"], slots["velocity"], slots.get("velocity_hat"),
+                             self.learning_rate, self.beta_1, self.beta_2, self.epsilon, self.iterations,
+                             self.amsgrad, self.decay)
+
+
+def _check_range(argument: str, value: Any, low: float, high: float | None) -> float:
+    """``value`` as a float, or a ValueError when it is not a number in [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"{argument} must be a number, received {value!r}.")
+    if value < low or (high is not None and value > high):
+        interval = f"[{low}, {high}]" if high is not None else f">= {low}"
+        raise ValueError(f"{argument} must be in {interval}, received {value!r}.")
+    return float(value)
+
+
+_BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adagrad": Adagrad, "adadelta": Adadelta, "adam": Adam}
+
+
+def get(identifier: str | dict | Optimizer) -> Optimizer:
+    """An optimiser from its name (``"sgd"``, ``"rmsprop"``, ``"adagrad"``, ``"adadelta"``,
+    ``"adam"``, with default settings), a ``{"class_name", "config"}`` dict, or itself.
+
+    Raises:
+        ValueError: for an unknown name.
+        TypeError: for anything else.
+    """
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str):
+        return lookup("optimizer", identifier, _BY_NAME)()
+    if isinstance(identifier, dict) and "class_name" in identifier:
+        cls = lookup("optimizer", identifier["class_name"], _BY_NAME)
+        return cls.from_config(identifier.get("config", {}))
+    raise TypeError(f"Could not interpret optimizer {identifier!r}. Fix: pass a name such as "
+                    "'rmsprop' or an instance such as optimizers.Adam(learning_rate=1e-3).")

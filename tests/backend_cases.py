@@ -1,0 +1,301 @@
+"""A catalogue of backend op cases, for comparing any backend with the NumPy reference.
+
+Each case is a function ``case(backend, sizes, dtype)`` that builds seeded random inputs for
+``sizes = (N, C, K)`` (cases without a GEMM ignore C), runs one op (forward and backward, or a few
+optimiser steps) on ``backend`` and returns its named outputs as host NumPy arrays: forward outputs,
+every gradient, or the updated parameter and every slot. The same seed gives the same inputs on
+every backend, so outputs can be compared one by one; :func:`assert_matches_reference` does that.
+"""
+from __future__ import annotations
+
+import importlib
+from functools import partial
+
+import numpy as np
+
+from axonal.backend import reference
+from axonal.backend.reference import ACTIVATIONS
+
+SEED = 20240601
+# Each of 1, 3, 17, 129 appears in each of the N, C and K positions; odd sizes catch tail loops.
+SIZES = [(1, 1, 1), (3, 3, 3), (17, 17, 17), (129, 129, 129),
+         (1, 3, 17), (3, 17, 129), (17, 129, 1), (129, 1, 3)]
+# Non-default alphas, so that a backend ignoring alpha is caught.
+ALPHAS = {"leaky_relu": 0.3, "elu": 0.7}
+OPTIONAL_BACKENDS = ("cpu", "cuda")
+
+
+def _device(backend, array: np.ndarray):
+    """``array`` in the memory ``backend`` works on (a cupy array for cuda, else NumPy itself)."""
+    if getattr(backend, "NAME", "") == "cuda":
+        import cupy  # only reached when the CUDA backend imported, so cupy is there
+        return cupy.asarray(array)
+    return np.ascontiguousarray(array)
+
+
+def _host(array) -> np.ndarray:
+    """A NumPy copy of a backend array (cupy arrays have ``.get()``)."""
+    return np.array(array.get() if hasattr(array, "get") else array)
+
+
+def _outputs(*shapes_dtypes, backend):
+    """NaN-filled output buffers (integers: 0xAB): an op that reads instead of overwriting shows up."""
+    buffers = []
+    for shape, dtype in shapes_dtypes:
+        fill = np.nan if np.dtype(dtype).kind == "f" else 0xAB
+        buffers.append(_device(backend, np.full(shape, fill, dtype=dtype)))
+    return buffers
+
+
+# ---------------------------------------------------------------------------------------------
+# Activations and dense
+
+def activation_case(activation, backend, sizes, dtype):
+    """activation_forward(x) and activation_backward(dy, y) with y from the reference forward."""
+    n, _, k = sizes
+    rng = np.random.default_rng(SEED)
+    x = (3 * rng.standard_normal((n, k))).astype(dtype)
+    dy = rng.standard_normal((n, k)).astype(dtype)
+    alpha = ALPHAS.get(activation, 0.2)
+    y_in = np.empty_like(x)
+    reference.activation_forward(y_in, x, activation, alpha)  # the backward's input is shared
+    y, dx = _outputs(((n, k), dtype), ((n, k), dtype), backend=backend)
+    backend.activation_forward(y, _device(backend, x), activation, alpha)
+    backend.activation_backward(dx, _device(backend, dy), _device(backend, y_in), activation, alpha)
+    return {"y": _host(y), "dx": _host(dx)}
+
+
+def _dense_inputs(activation, sizes, dtype, with_bias):
+    """x, W, b (or None) and dy; hard_step gets inputs on a 1/16 grid so every z is exact."""
+    n, c, k = sizes
+    rng = np.random.default_rng(SEED)
+    if activation == "hard_step":
+        # Sums of multiples of 1/16 are exact in any order, and the 1/32 offset keeps z off 0: the
+        # step's output cannot flip between backends that sum in different orders.
+        x = rng.integers(-2, 3, (n, c)) / 4
+        W = rng.integers(-2, 3, (c, k)) / 4
+        b = rng.integers(-2, 3, k) / 4 + 1 / 32
+    else:
+        x = rng.standard_normal((n, c))
+        W = rng.standard_normal((c, k)) / np.sqrt(c)  # keeps z of order 1 for every C
+        b = 0.5 * rng.standard_normal(k)
+    dy = rng.standard_normal((n, k))
+    cast = [a.astype(dtype) for a in (x, W, b, dy)]
+    if not with_bias:
+        cast[2] = None
+    return cast
+
+
+def dense_case(activation, backend, sizes, dtype, with_bias=True, with_dx=True):
+    """dense_forward and dense_backward (dz, dW, db unless no bias, dx unless skipped)."""
+    n, c, k = sizes
+    x, W, b, dy = _dense_inputs(activation, sizes, dtype, with_bias)
+    alpha = ALPHAS.get(activation, 0.2)
+    y_in = np.empty((n, k), dtype=dtype)
+    reference.dense_forward(y_in, x, W, b, activation, alpha)
+    y, dz, dW, db, dx = _outputs(((n, k), dtype), ((n, k), dtype), ((c, k), dtype), ((k,), dtype),
+                                 ((n, c), dtype), backend=backend)
+    db, dx = (db if with_bias else None), (dx if with_dx else None)
+    dev_x, dev_W = _device(backend, x), _device(backend, W)
+    dev_b = None if b is None else _device(backend, b)
+    backend.dense_forward(y, dev_x, dev_W, dev_b, activation, alpha)
+    backend.dense_backward(dx, dW, db, dz, _device(backend, dy), dev_x, dev_W, _device(backend, y_in),
+                           activation, alpha)
+    named = {"y": y, "dz": dz, "dW": dW, "db": db, "dx": dx}
+    return {name: _host(array) for name, array in named.items() if array is not None}
+
+
+# ---------------------------------------------------------------------------------------------
+# Losses and dropout
+
+def _loss_labels(kind, rng, n, k, dtype):
+    """Labels of each kind: one-hot, probability rows, int32/int64 class ids, binary, targets."""
+    if kind == "one_hot":
+        return np.eye(k, dtype=dtype)[rng.integers(0, k, n)]
+    if kind == "probabilities":
+        return rng.dirichlet(np.ones(k), size=n).astype(dtype)
+    if kind in ("int32", "int64"):
+        return rng.integers(0, k, n).astype(kind)
+    if kind == "binary":
+        return rng.integers(0, 2, (n, k)).astype(dtype)
+    if kind == "soft":
+        return rng.uniform(0, 1, (n, k)).astype(dtype)
+    return rng.standard_normal((n, k)).astype(dtype)  # regression targets
+
+
+def loss_case(op_name, label_kind, backend, sizes, dtype):
+    """A fused loss: its value and the gradient of its input."""
+    n, _, k = sizes
+    rng = np.random.default_rng(SEED)
+    logits = (3 * rng.standard_normal((n, k))).astype(dtype)
+    labels = _loss_labels(label_kind, rng, n, k, dtype)
+    (grad,) = _outputs(((n, k), dtype), backend=backend)
+    loss = getattr(backend, op_name)(grad, _device(backend, logits), _device(backend, labels))
+    return {"loss": np.array(loss), "grad": _host(grad)}
+
+
+def dropout_case(rate, seed, layer_id, step, backend, sizes, dtype):
+    """dropout_forward (mask and y) and dropout_backward given the reference mask."""
+    n, _, k = sizes
+    rng = np.random.default_rng(SEED)
+    x = rng.standard_normal((n, k)).astype(dtype)
+    dy = rng.standard_normal((n, k)).astype(dtype)
+    mask_in = np.empty((n, k), dtype=np.uint8)
+    reference.dropout_forward(np.empty_like(x), mask_in, x, rate, seed, layer_id, step)
+    y, mask, dx = _outputs(((n, k), dtype), ((n, k), np.uint8), ((n, k), dtype), backend=backend)
+    backend.dropout_forward(y, mask, _device(backend, x), rate, seed, layer_id, step)
+    backend.dropout_backward(dx, _device(backend, dy), _device(backend, mask_in), rate)
+    return {"mask": _host(mask), "y": _host(y), "dx": _host(dx)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Optimisers: three steps from non-trivial slots, with hyper-parameters chosen so that every term
+# (epsilon's placement included) moves the result well beyond float32 rounding.
+
+STEPS = 3
+
+
+def _slots(optimizer, options, rng, shape):
+    """Initial slot arrays (float64) for one optimiser configuration; unused slots are None."""
+    def positive():  # second-moment slots are never negative
+        return rng.uniform(0.1, 1.0, shape)
+
+    def small():
+        return 0.1 * rng.standard_normal(shape)
+
+    if optimizer == "sgd":
+        return {"momentum_buf": small() if options["momentum"] else None}
+    if optimizer == "rmsprop":
+        average = small() if options["centered"] else None
+        # velocity >= average^2 (as running means of g^2 and g guarantee) keeps the root real.
+        velocity = positive() + (0 if average is None else average**2)
+        return {"velocity": velocity, "momentum_buf": small() if options["momentum"] else None,
+                "average_grad": average}
+    if optimizer == "adagrad":
+        return {"accumulator": positive()}
+    if optimizer == "adadelta":
+        return {"accum_grad": positive(), "accum_delta": positive()}
+    v = positive()
+    v_hat = None
+    if options["amsgrad"]:
+        # Half the elements start with v_hat above v, half equal to it: both sides of the max.
+        v_hat = v + rng.uniform(-0.3, 0.3, shape).clip(0)
+    return {"m": small(), "v": v, "v_hat": v_hat}
+
+
+def optimizer_case(optimizer, options, backend, sizes, dtype):
+    """``STEPS`` updates of a (N, K) parameter; returns the parameter and every slot used."""
+    n, _, k = sizes
+    rng = np.random.default_rng(SEED)
+    param = _device(backend, rng.standard_normal((n, k)).astype(dtype))
+    slots = {name: None if value is None else _device(backend, value.astype(dtype))
+             for name, value in _slots(optimizer, options, rng, (n, k)).items()}
+    update = getattr(backend, f"{optimizer}_update")
+    for step in range(1, STEPS + 1):
+        grad = _device(backend, rng.standard_normal((n, k)).astype(dtype))
+        if optimizer == "adam":
+            update(param, grad, *slots.values(), **options, step=step)
+        else:
+            update(param, grad, *slots.values(), **options)
+    named = {"param": param, **slots}
+    return {name: _host(array) for name, array in named.items() if array is not None}
+
+
+_SGD = dict(lr=0.1, momentum=0.0, nesterov=False, weight_decay=0.0)
+_RMSPROP = dict(lr=0.05, rho=0.8, momentum=0.0, epsilon=1e-2, centered=False, weight_decay=0.0)
+_ADAM = dict(lr=0.1, beta_1=0.8, beta_2=0.95, epsilon=1e-2, amsgrad=False, weight_decay=0.0)
+OPTIMIZER_VARIANTS = {
+    "sgd:plain": ("sgd", _SGD),
+    "sgd:momentum": ("sgd", {**_SGD, "momentum": 0.7}),
+    "sgd:nesterov": ("sgd", {**_SGD, "momentum": 0.7, "nesterov": True}),
+    "sgd:weight_decay": ("sgd", {**_SGD, "momentum": 0.7, "weight_decay": 0.05}),
+    "rmsprop:plain": ("rmsprop", _RMSPROP),
+    "rmsprop:momentum": ("rmsprop", {**_RMSPROP, "momentum": 0.6}),
+    "rmsprop:centered": ("rmsprop", {**_RMSPROP, "centered": True}),
+    "rmsprop:centered_momentum": ("rmsprop", {**_RMSPROP, "centered": True, "momentum": 0.6}),
+    "adagrad": ("adagrad", dict(lr=0.1, epsilon=1e-2, weight_decay=0.0)),
+    "adadelta": ("adadelta", dict(lr=1.0, rho=0.8, epsilon=1e-2, weight_decay=0.0)),
+    "adam:plain": ("adam", _ADAM),
+    "adam:amsgrad": ("adam", {**_ADAM, "amsgrad": True}),
+    "adam:weight_decay": ("adam", {**_ADAM, "weight_decay": 0.05}),
+}
+
+# ---------------------------------------------------------------------------------------------
+# The catalogue
+
+CASES = {}
+GEMM_REDUCTIONS = {}  # case -> {output: index into sizes of the dimension a GEMM sums over}
+for _act in ACTIVATIONS:
+    CASES[f"activation:{_act}"] = partial(activation_case, _act)
+    for _suffix, _options in (("", {}), (":no_bias", {"with_bias": False}), (":no_dx", {"with_dx": False})):
+        CASES[f"dense:{_act}{_suffix}"] = partial(dense_case, _act, **_options)
+        GEMM_REDUCTIONS[f"dense:{_act}{_suffix}"] = {"y": 1, "dW": 0, "db": 0, "dx": 2}
+for _kind in ("one_hot", "probabilities", "int32", "int64"):
+    CASES[f"softmax_cross_entropy:{_kind}"] = partial(loss_case, "softmax_cross_entropy", _kind)
+for _kind in ("binary", "soft"):
+    CASES[f"sigmoid_binary_cross_entropy:{_kind}"] = partial(loss_case, "sigmoid_binary_cross_entropy", _kind)
+CASES["mean_squared_error"] = partial(loss_case, "mean_squared_error", "targets")
+CASES["dropout:rate_0"] = partial(dropout_case, 0.0, 7, 1, 0)
+CASES["dropout:rate_0.5"] = partial(dropout_case, 0.5, 1234, 2, 17)
+# Seed and layer id above 2^32 (taken mod 2^32), a step that uses the counter's high word.
+CASES["dropout:rate_0.3:large_ids"] = partial(dropout_case, 0.3, 2**40 + 5, 2**33 + 3, 2**35 + 11)
+for _name, (_optimizer, _options) in OPTIMIZER_VARIANTS.items():
+    CASES[_name] = partial(optimizer_case, _optimizer, _options)
+CASE_NAMES = list(CASES)
+
+
+def run_case(backend, case_name, sizes, dtype=np.float32):
+    """The named outputs of ``case_name`` on ``backend`` for ``sizes`` (N, C, K)."""
+    return CASES[case_name](backend, tuple(sizes), np.dtype(dtype))
+
+
+def size_id(case_name, sizes) -> str:
+    """A readable test id: C is shown only for the cases that use it."""
+    n, c, k = sizes
+    return f"N{n}-C{c}-K{k}" if case_name in GEMM_REDUCTIONS else f"N{n}-K{k}"
+
+
+def compare_outputs(expected, actual, case_name, sizes, rtol, atol, label="backend") -> None:
+    """Assert that two output dicts of ``case_name`` agree.
+
+    Integer outputs (dropout masks) must be identical. GEMM outputs get ``atol`` scaled by the
+    square root of the summed dimension: rounding errors of a length-L sum grow like sqrt(L).
+    """
+    assert sorted(actual) == sorted(expected), f"{label} returned {sorted(actual)}, expected {sorted(expected)}"
+    reductions = GEMM_REDUCTIONS.get(case_name, {})
+    for name, want in expected.items():
+        got = actual[name]
+        context = f"{case_name} {size_id(case_name, sizes)}: output {name!r} of {label}"
+        assert got.shape == want.shape and got.dtype.kind == want.dtype.kind, \
+            f"{context} is {got.dtype}{got.shape}, expected {want.dtype}{want.shape}"
+        assert np.all(np.isfinite(want)), f"{context}: the reference itself is not finite"
+        if want.dtype.kind in "iub":
+            np.testing.assert_array_equal(got, want, err_msg=context)
+            continue
+        scaled_atol = atol * np.sqrt(sizes[reductions[name]]) if name in reductions else atol
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=scaled_atol, err_msg=context)
+
+
+def assert_matches_reference(backend_module, case_name, sizes, rtol=1e-4, atol=1e-5) -> None:
+    """Run ``case_name`` in float32 on ``backend_module`` and on the reference, and compare."""
+    expected = run_case(reference, case_name, sizes)
+    actual = run_case(backend_module, case_name, sizes)
+    compare_outputs(expected, actual, case_name, sizes, rtol, atol, label=getattr(backend_module, "NAME", "?"))
+
+
+def available_backends() -> list:
+    """The backend modules other than the reference that import on this machine."""
+    return [module for module in map(_import_backend, OPTIONAL_BACKENDS) if not isinstance(module, str)]
+
+
+def unavailable_backends() -> dict[str, str]:
+    """Backend name -> why it does not import, for the backends that do not."""
+    return {name: result for name in OPTIONAL_BACKENDS if isinstance(result := _import_backend(name), str)}
+
+
+def _import_backend(name):
+    """The module ``axonal.backend.<name>``, or a string saying why it does not import."""
+    try:
+        return importlib.import_module(f"axonal.backend.{name}")
+    except ImportError as error:
+        return f"{type(error).__name__}: {error}"

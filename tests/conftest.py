@@ -1,0 +1,16 @@
+"""Shared fixtures: run a test once per backend that can be used on this machine."""
+import pytest
+
+import axonal
+from axonal.backend import backend_name
+
+AVAILABLE_BACKENDS = [name for name, status in axonal.backends().items() if status == "available"]
+
+
+@pytest.fixture(params=AVAILABLE_BACKENDS)
+def backend(request):
+    """Make each available backend active in turn (its name is the value); restore the previous one."""
+    previous = backend_name()
+    axonal.set_backend(request.param)
+    yield request.param
+    axonal.set_backend(previous)
