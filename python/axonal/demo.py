@@ -88,24 +88,27 @@ def save_figure(path, history, x_test, y_test, predicted, side, names):
         print("matplotlib is not installed: no figure written (pip install 'axonal[demo]').")
         return
     figure = plt.figure(figsize=(12, 6))
-    for column, metric in enumerate(["loss", "accuracy"]):
-        axes = figure.add_subplot(2, 4, 1 + 4 * column)
+    curves = figure.add_gridspec(2, 1, left=0.06, right=0.3, hspace=0.45)
+    for row, metric in enumerate(["loss", "accuracy"]):
+        axes = figure.add_subplot(curves[row])
         epochs = np.arange(1, len(history[metric]) + 1)
         axes.plot(epochs, history[metric], "o-", label="train")
         if "val_" + metric in history:
             axes.plot(epochs, history["val_" + metric], "s--", label="test")
+        axes.set_xticks(epochs)
         axes.set_xlabel("epoch")
         axes.set_title(metric)
         axes.legend()
-    grid = figure.add_gridspec(4, 8, left=0.32, right=0.98, wspace=0.1, hspace=0.5)
+    grid = figure.add_gridspec(4, 6, left=0.36, right=0.98, wspace=0.1, hspace=0.5)
     for index in range(min(24, len(x_test))):
-        axes = figure.add_subplot(grid[index // 6, 2 + index % 6])
+        axes = figure.add_subplot(grid[index // 6, index % 6])
         axes.imshow(x_test[index].reshape(side, side), cmap="gray")
         wrong = predicted[index] != y_test[index]
         label = names[predicted[index]] if names else str(predicted[index])
         axes.set_title(label + (f" ({names[y_test[index]] if names else y_test[index]})" if wrong else ""),
                        color="red" if wrong else "black", fontsize=8)
         axes.axis("off")
+    figure.suptitle("Test images with predicted labels (red: wrong, true label in brackets)", x=0.67)
     figure.savefig(path, dpi=100)
     plt.close(figure)
     print(f"Figure written to {path}")
