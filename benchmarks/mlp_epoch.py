@@ -14,29 +14,17 @@ import json
 import os
 import platform
 import statistics
-import time
 
 import numpy as np
 
 import axonal
-from axonal.callbacks import Callback
+from axonal.callbacks import EpochTimer
 from axonal.datasets import fashion_mnist
 from axonal.layers import Dense, Dropout, Input
 from axonal.models import Sequential
 from axonal.utils import to_categorical
 
 MIN_TEST_ACCURACY = 0.80  # after one epoch the seed MLP reaches about 0.83-0.85 on Fashion-MNIST
-
-
-class EpochTimes(Callback):
-    def on_train_begin(self, logs=None):
-        self.seconds = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
 
 
 def seed_mlp() -> Sequential:
@@ -51,7 +39,7 @@ def run_backend(name, data, epochs):
     axonal.set_backend(name)
     axonal.set_seed(7)
     model = seed_mlp()
-    timer = EpochTimes()
+    timer = EpochTimer()
     model.fit(x_train, y_train, batch_size=128, epochs=epochs, verbose=0, callbacks=[timer])
     _, accuracy = model.evaluate(x_test, y_test, batch_size=1024, verbose=0)
     if accuracy < MIN_TEST_ACCURACY:

@@ -28,6 +28,26 @@ def lookup(kind: str, identifier: str, table: Mapping[str, Any]) -> Any:
     raise ValueError(f"Unknown {kind} {identifier!r}. Expected one of {sorted(table)}.{hint}")
 
 
+def resolve(kind: str, identifier: Any, base: type, table: Mapping[str, type], example: str) -> Any:
+    """An object of class ``base`` from itself, a registered name, or a ``{"class_name", "config"}``
+    dict (what ``get_config``-based serialisation writes).
+
+    Args:
+        kind: what is being resolved, for the messages (``"optimizer"``, ``"initializer"``).
+        identifier: what the user passed.
+        base: the class every accepted object derives from.
+        table: lower-case names mapped to classes constructed with their defaults.
+        example: the fix shown for an identifier of the wrong type.
+    """
+    if isinstance(identifier, base):
+        return identifier
+    if isinstance(identifier, str):
+        return lookup(kind, identifier, table)()
+    if isinstance(identifier, dict) and "class_name" in identifier:
+        return lookup(kind, identifier["class_name"], table).from_config(identifier.get("config", {}))
+    raise TypeError(f"Could not interpret {kind} {identifier!r}. Fix: pass {example}.")
+
+
 def check_positive_int(value: Any, argument: str) -> int:
     """Return ``value`` as an int, or raise when it is not a positive integer."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:

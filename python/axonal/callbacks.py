@@ -11,6 +11,7 @@ Example:
 """
 from __future__ import annotations
 
+import time
 from typing import Any, Iterable
 
 from axonal.utils import Progbar
@@ -132,6 +133,26 @@ class History(Callback):
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(value)
         self.model.history = self
+
+
+class EpochTimer(Callback):
+    """Records the wall-clock seconds of every epoch in ``seconds`` (an axonal extra, not in Keras).
+
+    Example:
+        >>> timer = EpochTimer()
+        >>> model.fit(x, y, epochs=3, callbacks=[timer])  # doctest: +SKIP
+        >>> timer.seconds  # doctest: +SKIP
+        [1.52, 1.49, 1.50]
+    """
+
+    def on_train_begin(self, logs=None):
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
 
 
 class ProgbarLogger(Callback):

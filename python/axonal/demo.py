@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 import numpy as np
 
 import axonal
-from axonal.callbacks import Callback
+from axonal.callbacks import EpochTimer
 from axonal.layers import Dense, Dropout, Input
 from axonal.models import Sequential
 from axonal.optimizers import RMSprop
@@ -49,19 +48,6 @@ def load_images(dataset: str):
     images, labels = images[order], digits.target[order]
     split = int(0.8 * len(images))
     return (images[:split], labels[:split]), (images[split:], labels[split:]), 8, "sklearn-digits"
-
-
-class EpochTimer(Callback):
-    """Records the wall time of each epoch."""
-
-    def on_train_begin(self, logs=None):
-        self.seconds = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
 
 
 def build_model(pixels: int) -> Sequential:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from axonal._validation import lookup
+from axonal._validation import lookup, resolve
 
 # Keras' truncated normal keeps draws within two standard deviations; this is the standard
 # deviation of a unit normal truncated that way, used to rescale so the variance comes out right.
@@ -223,15 +223,8 @@ def get(identifier: str | dict | Initializer) -> Initializer:
         ValueError: for an unknown name.
         TypeError: for anything else.
     """
-    if isinstance(identifier, Initializer):
-        return identifier
-    if isinstance(identifier, str):
-        return lookup("initializer", identifier, _BY_NAME)()
-    if isinstance(identifier, dict) and "class_name" in identifier:
-        cls = lookup("initializer", identifier["class_name"], _BY_NAME)
-        return cls.from_config(identifier.get("config", {}))
-    raise TypeError(f"Could not interpret initializer {identifier!r}. Fix: pass a name such as "
-                    "'glorot_uniform' or an instance such as initializers.RandomNormal(stddev=0.01).")
+    return resolve("initializer", identifier, Initializer, _BY_NAME,
+                   "a name such as 'glorot_uniform' or an instance such as initializers.RandomNormal(stddev=0.01)")
 
 
 def serialize(initializer: Initializer) -> dict:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from axonal._validation import lookup
+from axonal._validation import resolve
 from axonal.backend import get_backend
 
 
@@ -255,12 +255,5 @@ def get(identifier: str | dict | Optimizer) -> Optimizer:
         ValueError: for an unknown name.
         TypeError: for anything else.
     """
-    if isinstance(identifier, Optimizer):
-        return identifier
-    if isinstance(identifier, str):
-        return lookup("optimizer", identifier, _BY_NAME)()
-    if isinstance(identifier, dict) and "class_name" in identifier:
-        cls = lookup("optimizer", identifier["class_name"], _BY_NAME)
-        return cls.from_config(identifier.get("config", {}))
-    raise TypeError(f"Could not interpret optimizer {identifier!r}. Fix: pass a name such as "
-                    "'rmsprop' or an instance such as optimizers.Adam(learning_rate=1e-3).")
+    return resolve("optimizer", identifier, Optimizer, _BY_NAME,
+                   "a name such as 'rmsprop' or an instance such as optimizers.Adam(learning_rate=1e-3)")
