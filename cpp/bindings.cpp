@@ -107,6 +107,13 @@ void dense_backward_py(py::handle dx, py::handle dW, py::handle db, py::handle d
   dense_backward(dx_, dW_, db_, dz_, dy_, x_, W_, y_, N, C, K, act, alpha);
 }
 
+// Optional per-sample weights (N) of a loss, or nullptr.
+const float* sample_weights(const char* op, py::handle grad, py::handle sample_weight, const Shape& s) {
+  const float* w = optional_data<float>(sample_weight, op, "sample_weight", {s[0]}, false);
+  check_no_overlap(op, "gradient", grad, "sample_weight", sample_weight, false);
+  return w;
+}
+
 // The fused losses share their checks: logits and gradient (N, K), nothing overlapping.
 Shape check_loss_arrays(const char* op, py::handle grad, const char* grad_name, py::handle logits,
                         const char* logits_name, py::handle labels) {
@@ -120,7 +127,8 @@ Shape check_loss_arrays(const char* op, py::handle grad, const char* grad_name, 
 }
 
 template <typename Label>
-double sparse_cross_entropy(py::handle dlogits, py::handle logits, py::handle labels, const Shape& s) {
+double sparse_cross_entropy(py::handle dlogits, py::handle logits, py::handle labels, const float* weights,
+                            const Shape& s) {
   const char* op = "softmax_cross_entropy";
   const Label* labels_ = checked_data<Label>(labels, op, "labels", {s[0]}, false);
   for (int64_t n = 0; n < s[0]; ++n)
@@ -130,31 +138,33 @@ double sparse_cross_entropy(py::handle dlogits, py::handle logits, py::handle la
   float* d_ = static_cast<float*>(py::reinterpret_borrow<py::array>(dlogits).mutable_data());
   const float* z_ = static_cast<const float*>(py::reinterpret_borrow<py::array>(logits).data());
   py::gil_scoped_release release;
-  return softmax_cross_entropy_sparse<Label>(d_, z_, labels_, s[0], s[1]);
+  return softmax_cross_entropy_sparse<Label>(d_, z_, labels_, weights, s[0], s[1]);
 }
 
-double softmax_cross_entropy_py(py::handle dlogits, py::handle logits, py::handle labels) {
+double softmax_cross_entropy_py(py::handle dlogits, py::handle logits, py::handle labels, py::handle sample_weight) {
   const char* op = "softmax_cross_entropy";
   const Shape s = check_loss_arrays(op, dlogits, "dlogits", logits, "logits", labels);
-  if (py::isinstance<py::array_t<int32_t>>(labels)) return sparse_cross_entropy<int32_t>(dlogits, logits, labels, s);
-  if (py::isinstance<py::array_t<int64_t>>(labels)) return sparse_cross_entropy<int64_t>(dlogits, logits, labels, s);
+  const float* w_ = sample_weights(op, dlogits, sample_weight, s);
+  if (py::isinstance<py::array_t<int32_t>>(labels)) return sparse_cross_entropy<int32_t>(dlogits, logits, labels, w_, s);
+  if (py::isinstance<py::array_t<int64_t>>(labels)) return sparse_cross_entropy<int64_t>(dlogits, logits, labels, w_, s);
   const float* t_ = checked_data<float>(labels, op, "labels", s, false);
   float* d_ = static_cast<float*>(py::reinterpret_borrow<py::array>(dlogits).mutable_data());
   const float* z_ = static_cast<const float*>(py::reinterpret_borrow<py::array>(logits).data());
   py::gil_scoped_release release;
-  return softmax_cross_entropy(d_, z_, t_, s[0], s[1]);
+  return softmax_cross_entropy(d_, z_, t_, w_, s[0], s[1]);
 }
 
 // sigmoid_binary_cross_entropy and mean_squared_error: elementwise over (N, K).
-template <double (*Kernel)(float*, const float*, const float*, int64_t)>
+template <double (*Kernel)(float*, const float*, const float*, const float*, int64_t, int64_t)>
 double elementwise_loss_py(const char* op, const char* grad_name, const char* pred_name, py::handle grad,
-                           py::handle pred, py::handle target) {
+                           py::handle pred, py::handle target, py::handle sample_weight) {
   const Shape s = check_loss_arrays(op, grad, grad_name, pred, pred_name, target);
   const float* t_ = checked_data<float>(target, op, "labels", s, false);
+  const float* w_ = sample_weights(op, grad, sample_weight, s);
   float* d_ = static_cast<float*>(py::reinterpret_borrow<py::array>(grad).mutable_data());
   const float* p_ = static_cast<const float*>(py::reinterpret_borrow<py::array>(pred).data());
   py::gil_scoped_release release;
-  return Kernel(d_, p_, t_, s[0] * s[1]);
+  return Kernel(d_, p_, t_, w_, s[0], s[1]);
 }
 
 void dropout_forward_py(py::handle y, py::handle mask, py::handle x, float rate, uint64_t seed, uint64_t layer_id,
@@ -219,13 +229,14 @@ PYBIND11_MODULE(_native, m) {
         arg("alpha"));
   m.def("dense_backward", &dense_backward_py, arg("dx").none(true), arg("dW"), arg("db").none(true), arg("dz"),
         arg("dy"), arg("x"), arg("W"), arg("y"), arg("activation"), arg("alpha"));
-  m.def("softmax_cross_entropy", &softmax_cross_entropy_py, arg("dlogits"), arg("logits"), arg("labels"));
-  m.def("sigmoid_binary_cross_entropy", [](py::handle d, py::handle z, py::handle t) {
-    return elementwise_loss_py<sigmoid_binary_cross_entropy>("sigmoid_binary_cross_entropy", "dlogits", "logits", d, z, t);
-  }, arg("dlogits"), arg("logits"), arg("labels"));
-  m.def("mean_squared_error", [](py::handle d, py::handle p, py::handle t) {
-    return elementwise_loss_py<mean_squared_error>("mean_squared_error", "dpred", "pred", d, p, t);
-  }, arg("dpred"), arg("pred"), arg("target"));
+  m.def("softmax_cross_entropy", &softmax_cross_entropy_py, arg("dlogits"), arg("logits"), arg("labels"),
+        arg("sample_weight").none(true) = py::none());
+  m.def("sigmoid_binary_cross_entropy", [](py::handle d, py::handle z, py::handle t, py::handle w) {
+    return elementwise_loss_py<sigmoid_binary_cross_entropy>("sigmoid_binary_cross_entropy", "dlogits", "logits", d, z, t, w);
+  }, arg("dlogits"), arg("logits"), arg("labels"), arg("sample_weight").none(true) = py::none());
+  m.def("mean_squared_error", [](py::handle d, py::handle p, py::handle t, py::handle w) {
+    return elementwise_loss_py<mean_squared_error>("mean_squared_error", "dpred", "pred", d, p, t, w);
+  }, arg("dpred"), arg("pred"), arg("target"), arg("sample_weight").none(true) = py::none());
   m.def("dropout_forward", &dropout_forward_py, arg("y"), arg("mask"), arg("x"), arg("rate"), arg("seed"),
         arg("layer_id"), arg("step"));
   m.def("dropout_backward", &dropout_backward_py, arg("dx"), arg("dy"), arg("mask"), arg("rate"));

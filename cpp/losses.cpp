@@ -52,49 +52,61 @@ double softmax_ce_row(float* d_row, const float* z_row, int64_t K, float scale, 
 
 }  // namespace
 
-double softmax_cross_entropy(float* dlogits, const float* logits, const float* targets, int64_t N, int64_t K) {
+// The weight of sample n (1 without weights).
+static inline float weight_of(const float* weights, int64_t n) { return weights ? weights[n] : 1.f; }
+
+double softmax_cross_entropy(float* dlogits, const float* logits, const float* targets, const float* weights,
+                             int64_t N, int64_t K) {
   const float scale = 1.f / static_cast<float>(N);
   const double sum = chunked_sum(N, K, [&](int64_t n) {
     const float* t = targets + n * K;
-    return softmax_ce_row(dlogits + n * K, logits + n * K, K, scale, [t](int64_t k) { return t[k]; });
+    const float w = weight_of(weights, n);
+    return w * softmax_ce_row(dlogits + n * K, logits + n * K, K, w * scale, [t](int64_t k) { return t[k]; });
   });
   return sum / static_cast<double>(N);
 }
 
 template <typename Label>
-double softmax_cross_entropy_sparse(float* dlogits, const float* logits, const Label* labels, int64_t N,
-                                    int64_t K) {
+double softmax_cross_entropy_sparse(float* dlogits, const float* logits, const Label* labels, const float* weights,
+                                    int64_t N, int64_t K) {
   const float scale = 1.f / static_cast<float>(N);
   const double sum = chunked_sum(N, K, [&](int64_t n) {
     const int64_t label = static_cast<int64_t>(labels[n]);
-    return softmax_ce_row(dlogits + n * K, logits + n * K, K, scale,
-                          [label](int64_t k) { return k == label ? 1.f : 0.f; });
+    const float w = weight_of(weights, n);
+    return w * softmax_ce_row(dlogits + n * K, logits + n * K, K, w * scale,
+                              [label](int64_t k) { return k == label ? 1.f : 0.f; });
   });
   return sum / static_cast<double>(N);
 }
 
-template double softmax_cross_entropy_sparse<int32_t>(float*, const float*, const int32_t*, int64_t, int64_t);
-template double softmax_cross_entropy_sparse<int64_t>(float*, const float*, const int64_t*, int64_t, int64_t);
+template double softmax_cross_entropy_sparse<int32_t>(float*, const float*, const int32_t*, const float*, int64_t,
+                                                      int64_t);
+template double softmax_cross_entropy_sparse<int64_t>(float*, const float*, const int64_t*, const float*, int64_t,
+                                                      int64_t);
 
-double sigmoid_binary_cross_entropy(float* dlogits, const float* logits, const float* targets, int64_t n) {
+double sigmoid_binary_cross_entropy(float* dlogits, const float* logits, const float* targets, const float* weights,
+                                    int64_t N, int64_t K) {
+  const int64_t n = N * K;
   const float scale = 1.f / static_cast<float>(n);
   const double sum = chunked_sum(n, 8, [&](int64_t i) {
-    const float z = logits[i], t = targets[i];
+    const float z = logits[i], t = targets[i], w = weight_of(weights, i / K);
     // softplus(z) − t·z = max(z, 0) − t·z + log1p(e^−|z|): finite for any z.
     const float e = std::exp(-std::fabs(z));
     const float sigmoid = z >= 0.f ? 1.f / (1.f + e) : e / (1.f + e);
-    dlogits[i] = (sigmoid - t) * scale;
-    return static_cast<double>(std::max(z, 0.f) - t * z) + std::log1p(static_cast<double>(e));
+    dlogits[i] = (sigmoid - t) * w * scale;
+    return w * (static_cast<double>(std::max(z, 0.f) - t * z) + std::log1p(static_cast<double>(e)));
   });
   return sum / static_cast<double>(n);
 }
 
-double mean_squared_error(float* dpred, const float* pred, const float* target, int64_t n) {
+double mean_squared_error(float* dpred, const float* pred, const float* target, const float* weights, int64_t N,
+                          int64_t K) {
+  const int64_t n = N * K;
   const float scale = 2.f / static_cast<float>(n);
   const double sum = chunked_sum(n, 1, [&](int64_t i) {
-    const float diff = pred[i] - target[i];
-    dpred[i] = diff * scale;
-    return static_cast<double>(diff) * diff;
+    const float diff = pred[i] - target[i], w = weight_of(weights, i / K);
+    dpred[i] = diff * w * scale;
+    return static_cast<double>(w) * diff * diff;
   });
   return sum / static_cast<double>(n);
 }
