@@ -215,13 +215,13 @@ def dropout_forward(y, mask, x, rate, seed, layer_id, step):
     # x (N, K) -> y (N, K), mask uint8 (N, K)
     scale = _dropout_scale(rate)
     mask[...] = dropout_keep_mask(x.shape, rate, seed, layer_id, step)
-    y[...] = np.where(mask != 0, x * scale, 0)
+    y[...] = x * mask * scale  # a product, not a select: a NaN input stays NaN, as in Keras
 
 
 def dropout_backward(dx, dy, mask, rate):
     """dx = dy * mask / (1 - rate): the gradient flows through kept elements only."""
     # dy (N, K), mask uint8 (N, K) -> dx (N, K)
-    dx[...] = np.where(mask != 0, dy * _dropout_scale(rate), 0)
+    dx[...] = dy * mask * _dropout_scale(rate)
 
 
 # --------------------------------------------------------------------------------------------------
