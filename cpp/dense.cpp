@@ -11,10 +11,7 @@ void dense_forward(float* y, const float* x, const float* W, const float* b, int
   bias_activation_inplace(y, b, N, K, act, alpha);
 }
 
-namespace {
-// db (K) = Σ_n dz (N, K), summed in row order on one thread (a few microseconds at most), so the
-// bits never depend on the thread count.
-void column_sums(float* db, const float* dz, int64_t N, int64_t K) {
+void bias_gradient(float* db, const float* dz, int64_t N, int64_t K) {
   for (int64_t k = 0; k < K; ++k) db[k] = 0.f;
   for (int64_t n = 0; n < N; ++n) {
     const float* row = dz + n * K;
@@ -22,13 +19,12 @@ void column_sums(float* db, const float* dz, int64_t N, int64_t K) {
     for (int64_t k = 0; k < K; ++k) db[k] += row[k];
   }
 }
-}  // namespace
 
 void dense_backward(float* dx, float* dW, float* db, float* dz, const float* dy, const float* x, const float* W,
                     const float* y, int64_t N, int64_t C, int64_t K, Act act, float alpha) {
   activation_backward(dz, dy, y, N, K, act, alpha);
   sgemm(true, false, C, K, N, x, dz, 0.f, dW);
-  if (db) column_sums(db, dz, N, K);
+  if (db) bias_gradient(db, dz, N, K);
   if (dx) sgemm(false, true, N, C, K, dz, W, 0.f, dx);
 }
 

@@ -15,4 +15,8 @@ void dense_forward(float* y, const float* x, const float* W, const float* b, int
 void dense_backward(float* dx, float* dW, float* db, float* dz, const float* dy, const float* x, const float* W,
                     const float* y, int64_t N, int64_t C, int64_t K, Act act, float alpha);
 
+// dz (N, K) -> db (K) = Σ_n dz, summed in row order on one thread (microseconds), so the bits never
+// depend on the thread count. Shared with the conv family.
+void bias_gradient(float* db, const float* dz, int64_t N, int64_t K);
+
 }  // namespace axonal

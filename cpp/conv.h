@@ -1,0 +1,28 @@
+// Conv2D op family, channels_last: y = act(conv(x, W) + b) as im2col + one GEMM + the fused
+// bias/activation epilogue of the dense family; backward as GEMMs + col2im.
+#pragma once
+#include <cstdint>
+
+#include "axonal/activation_functors.h"
+
+namespace axonal {
+
+// The geometry of one convolution or pooling window sweep over (N, H, W, C) images.
+struct Window {
+  int64_t N, H, W, C;           // input
+  int64_t KH, KW;               // window
+  int64_t stride_h, stride_w;
+  int64_t pad_top, pad_left;    // bottom/right padding only shows in OH/OW
+  int64_t OH, OW;               // output
+};
+
+// x (N, H, W, C), Wk (KH, KW, C, F), b (F) or null -> y (N, OH, OW, F)
+void conv2d_forward(float* y, const float* x, const float* Wk, const float* b, const Window& g, int64_t F, Act act,
+                    float alpha);
+
+// dy, y (N, OH, OW, F), x (N, H, W, C), Wk (KH, KW, C, F) -> dz (N, OH, OW, F) = dy ⊙ act'(y),
+// dW (KH, KW, C, F), db (F) or null, dx (N, H, W, C) or null
+void conv2d_backward(float* dx, float* dW, float* db, float* dz, const float* dy, const float* x, const float* Wk,
+                     const float* y, const Window& g, int64_t F, Act act, float alpha);
+
+}  // namespace axonal
