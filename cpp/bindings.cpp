@@ -94,7 +94,7 @@ void dense_backward_py(py::handle dx, py::handle dW, py::handle db, py::handle d
   if (ws[0] != C) fail(op, "x has " + std::to_string(C) + " features but W is " + shape_text(ws) + ".");
   const Act act = parse_activation(op, activation);
   float* dx_ = optional_data<float>(dx, op, "dx", {N, C}, true);
-  float* dW_ = checked_data<float>(dW, op, "dW", {C, K}, true);
+  float* dW_ = optional_data<float>(dW, op, "dW", {C, K}, true);
   float* db_ = optional_data<float>(db, op, "db", {K}, true);
   float* dz_ = checked_data<float>(dz, op, "dz", {N, K}, true);
   const float* dy_ = checked_data<float>(dy, op, "dy", {N, K}, false);
@@ -250,7 +250,7 @@ void conv2d_backward_py(py::handle dx, py::handle dW, py::handle db, py::handle 
   const Act act = parse_activation(op, activation);
   const Shape out_shape{g.N, g.OH, g.OW, F};
   float* dx_ = optional_data<float>(dx, op, "dx", {g.N, g.H, g.W, g.C}, true);
-  float* dW_ = checked_data<float>(dW, op, "dW", ws, true);
+  float* dW_ = optional_data<float>(dW, op, "dW", ws, true);
   float* db_ = optional_data<float>(db, op, "db", {F}, true);
   float* dz_ = checked_data<float>(dz, op, "dz", out_shape, true);
   const float* dy_ = checked_data<float>(dy, op, "dy", out_shape, false);
@@ -307,7 +307,7 @@ PYBIND11_MODULE(_native, m) {
         arg("alpha"));
   m.def("dense_forward", &dense_forward_py, arg("y"), arg("x"), arg("W"), arg("b").none(true), arg("activation"),
         arg("alpha"));
-  m.def("dense_backward", &dense_backward_py, arg("dx").none(true), arg("dW"), arg("db").none(true), arg("dz"),
+  m.def("dense_backward", &dense_backward_py, arg("dx").none(true), arg("dW").none(true), arg("db").none(true), arg("dz"),
         arg("dy"), arg("x"), arg("W"), arg("y"), arg("activation"), arg("alpha"));
   m.def("softmax_cross_entropy", &softmax_cross_entropy_py, arg("dlogits"), arg("logits"), arg("labels"),
         arg("sample_weight").none(true) = py::none());
@@ -323,7 +323,7 @@ PYBIND11_MODULE(_native, m) {
 
   m.def("conv2d_forward", &conv2d_forward_py, arg("y"), arg("x"), arg("W"), arg("b").none(true), arg("strides"),
         arg("padding"), arg("activation"), arg("alpha"));
-  m.def("conv2d_backward", &conv2d_backward_py, arg("dx").none(true), arg("dW"), arg("db").none(true), arg("dz"),
+  m.def("conv2d_backward", &conv2d_backward_py, arg("dx").none(true), arg("dW").none(true), arg("db").none(true), arg("dz"),
         arg("dy"), arg("x"), arg("W"), arg("y"), arg("strides"), arg("padding"), arg("activation"), arg("alpha"));
   m.def("max_pool2d_forward", [](py::handle y, py::handle argmax, py::handle x, std::array<int64_t, 2> pool,
                                  std::array<int64_t, 2> strides, std::array<int64_t, 4> padding) {

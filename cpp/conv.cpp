@@ -1,7 +1,6 @@
 #include "conv.h"
 
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "activations.h"
@@ -34,10 +33,12 @@ void im2col(float* cols, const float* x, const Window& g) {
         const int64_t h = oh * g.stride_h - g.pad_top + kh;
         for (int64_t kw = 0; kw < g.KW; ++kw, out += g.C) {
           const int64_t w = ow * g.stride_w - g.pad_left + kw;
+          // Plain loops rather than memcpy/fill: C is often tiny (1 or 3 for the first layer).
           if (h < 0 || h >= g.H || w < 0 || w >= g.W) {
-            std::fill(out, out + g.C, 0.f);
+            for (int64_t c = 0; c < g.C; ++c) out[c] = 0.f;
           } else {
-            std::memcpy(out, x + ((n * g.H + h) * g.W + w) * g.C, sizeof(float) * g.C);
+            const float* in = x + ((n * g.H + h) * g.W + w) * g.C;
+            for (int64_t c = 0; c < g.C; ++c) out[c] = in[c];
           }
         }
       }
@@ -107,7 +108,7 @@ void conv2d_backward(float* dx, float* dW, float* db, float* dz, const float* dy
     sgemm(false, true, M, K, F, dz, Wk, 0.f, dcols);
     col2im(dx, dcols, g);
   }
-  sgemm(true, false, K, F, M, columns_of(x, g), dz, 0.f, dW);
+  if (dW) sgemm(true, false, K, F, M, columns_of(x, g), dz, 0.f, dW);
 }
 
 }  // namespace axonal

@@ -21,7 +21,7 @@ void conv2d_forward(float* y, const float* x, const float* Wk, const float* b, c
                     float alpha);
 
 // dy, y (N, OH, OW, F), x (N, H, W, C), Wk (KH, KW, C, F) -> dz (N, OH, OW, F) = dy ⊙ act'(y),
-// dW (KH, KW, C, F), db (F) or null, dx (N, H, W, C) or null
+// dW (KH, KW, C, F) or null (frozen), db (F) or null, dx (N, H, W, C) or null
 void conv2d_backward(float* dx, float* dW, float* db, float* dz, const float* dy, const float* x, const float* Wk,
                      const float* y, const Window& g, int64_t F, Act act, float alpha);
 

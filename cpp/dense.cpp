@@ -1,7 +1,11 @@
 #include "dense.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "activations.h"
 #include "blas.h"
+#include "parallel.h"
 
 namespace axonal {
 
@@ -12,18 +16,33 @@ void dense_forward(float* y, const float* x, const float* W, const float* b, int
 }
 
 void bias_gradient(float* db, const float* dz, int64_t N, int64_t K) {
-  for (int64_t k = 0; k < K; ++k) db[k] = 0.f;
-  for (int64_t n = 0; n < N; ++n) {
-    const float* row = dz + n * K;
+  // Rows are cut into kReductionChunks fixed chunks whose partial sums are added in chunk order:
+  // the bits depend on N and K only, never on the thread count.
+  const int64_t chunk = (N + kReductionChunks - 1) / kReductionChunks;
+  thread_local std::vector<float> partials;
+  if (partials.size() < static_cast<size_t>(kReductionChunks * K)) partials.resize(kReductionChunks * K);
+  float* partial = partials.data();
+#pragma omp parallel for schedule(static) if (N * K >= kParallelMinWork)
+  for (int64_t c = 0; c < kReductionChunks; ++c) {
+    float* sum = partial + c * K;
+    for (int64_t k = 0; k < K; ++k) sum[k] = 0.f;
+    for (int64_t n = c * chunk; n < std::min(N, (c + 1) * chunk); ++n) {
+      const float* row = dz + n * K;
 #pragma omp simd
-    for (int64_t k = 0; k < K; ++k) db[k] += row[k];
+      for (int64_t k = 0; k < K; ++k) sum[k] += row[k];
+    }
+  }
+  for (int64_t k = 0; k < K; ++k) db[k] = 0.f;
+  for (int64_t c = 0; c < kReductionChunks; ++c) {
+#pragma omp simd
+    for (int64_t k = 0; k < K; ++k) db[k] += partial[c * K + k];
   }
 }
 
 void dense_backward(float* dx, float* dW, float* db, float* dz, const float* dy, const float* x, const float* W,
                     const float* y, int64_t N, int64_t C, int64_t K, Act act, float alpha) {
   activation_backward(dz, dy, y, N, K, act, alpha);
-  sgemm(true, false, C, K, N, x, dz, 0.f, dW);
+  if (dW) sgemm(true, false, C, K, N, x, dz, 0.f, dW);
   if (db) bias_gradient(db, dz, N, K);
   if (dx) sgemm(false, true, N, C, K, dz, W, 0.f, dx);
 }

@@ -10,13 +10,13 @@ namespace axonal {
 void dense_forward(float* y, const float* x, const float* W, const float* b, int64_t N, int64_t C, int64_t K,
                    Act act, float alpha);
 
-// dy, y (N, K), x (N, C), W (C, K) -> dz (N, K) = dy ⊙ act'(y), dW (C, K) = xᵀ dz,
+// dy, y (N, K), x (N, C), W (C, K) -> dz (N, K) = dy ⊙ act'(y), dW (C, K) = xᵀ dz (null: frozen),
 // db (K) = Σ_n dz (null: no bias), dx (N, C) = dz Wᵀ (null: not needed, e.g. the first layer)
 void dense_backward(float* dx, float* dW, float* db, float* dz, const float* dy, const float* x, const float* W,
                     const float* y, int64_t N, int64_t C, int64_t K, Act act, float alpha);
 
-// dz (N, K) -> db (K) = Σ_n dz, summed in row order on one thread (microseconds), so the bits never
-// depend on the thread count. Shared with the conv family.
+// dz (N, K) -> db (K) = Σ_n dz, with a fixed chunking so that the bits never depend on the thread
+// count. Shared with the conv family.
 void bias_gradient(float* db, const float* dz, int64_t N, int64_t K);
 
 }  // namespace axonal

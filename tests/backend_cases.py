@@ -5,6 +5,8 @@ Each case is a function ``case(backend, sizes, dtype)`` that builds seeded rando
 optimiser steps) on ``backend`` and returns its named outputs as host NumPy arrays: forward outputs,
 every gradient, or the updated parameter and every slot. The same seed gives the same inputs on
 every backend, so outputs can be compared one by one; :func:`assert_matches_reference` does that.
+Convolution and pooling cases fix their image geometry in the case and run on ``WINDOW_SIZES``
+(:func:`sizes_for`); a backend without their ops yet skips them (:func:`missing_ops`).
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import numpy as np
 
 from axonal.backend import reference
 from axonal.backend.reference import ACTIVATIONS
+from axonal.layers._window import explicit_padding, output_hw
 
 SEED = 20240601
 # Each of 1, 3, 17, 129 appears in each of the N, C and K positions; odd sizes catch tail loops.
@@ -123,14 +126,22 @@ def _loss_labels(kind, rng, n, k, dtype):
     return rng.standard_normal((n, k)).astype(dtype)  # regression targets
 
 
-def loss_case(op_name, label_kind, backend, sizes, dtype):
-    """A fused loss: its value and the gradient of its input."""
+def _sample_weights(rng, n, dtype):
+    """Weights in [0, 2), every third one 0 (a sample that must not count at all)."""
+    weights = rng.uniform(0, 2, n)
+    weights[::3] = 0
+    return weights.astype(dtype)
+
+
+def loss_case(op_name, label_kind, backend, sizes, dtype, weighted=False):
+    """A fused loss: its value and the gradient of its input (with per-sample weights when ``weighted``)."""
     n, _, k = sizes
     rng = np.random.default_rng(SEED)
     logits = (3 * rng.standard_normal((n, k))).astype(dtype)
     labels = _loss_labels(label_kind, rng, n, k, dtype)
+    weights = _device(backend, _sample_weights(rng, n, dtype)) if weighted else None
     (grad,) = _outputs(((n, k), dtype), backend=backend)
-    loss = getattr(backend, op_name)(grad, _device(backend, logits), _device(backend, labels))
+    loss = getattr(backend, op_name)(grad, _device(backend, logits), _device(backend, labels), weights)
     return {"loss": np.array(loss), "grad": _host(grad)}
 
 
@@ -221,6 +232,102 @@ OPTIMIZER_VARIANTS = {
 }
 
 # ---------------------------------------------------------------------------------------------
+# Convolution and pooling: each case fixes its geometry (image, window, strides, padding 'valid',
+# 'same' or explicit); ``sizes`` = (N, C, F) from WINDOW_SIZES, and pooling runs over K = F channels.
+
+WINDOW_SIZES = [(1, 1, 1), (2, 3, 4), (3, 1, 4), (2, 3, 1)]
+WINDOW_OPS = {"conv2d": ("conv2d_forward", "conv2d_backward"),
+              "max_pool2d": ("max_pool2d_forward", "max_pool2d_backward"),
+              "avg_pool2d": ("avg_pool2d_forward", "avg_pool2d_backward")}
+
+
+def _explicit(image, window, strides, padding):
+    """(top, bottom, left, right) for 'valid', 'same' (converted as the layers do) or a 4-tuple."""
+    return padding if isinstance(padding, tuple) else explicit_padding(padding, image, window, strides)
+
+
+def conv_case(activation, geometry, backend, sizes, dtype, with_bias=True, with_dx=True):
+    """conv2d_forward and conv2d_backward (dz, dW, db unless no bias, dx unless skipped)."""
+    (n, c, f), (image, kernel, strides, padding) = sizes, geometry
+    padding = _explicit(image, kernel, strides, padding)
+    rng = np.random.default_rng(SEED)
+    if activation == "hard_step":  # exact sums that stay off 0, as in _dense_inputs
+        x, W = rng.integers(-2, 3, (n, *image, c)) / 4, rng.integers(-2, 3, (*kernel, c, f)) / 4
+        b = rng.integers(-2, 3, f) / 4 + 1 / 32
+    else:
+        x = rng.standard_normal((n, *image, c))
+        W = rng.standard_normal((*kernel, c, f)) / np.sqrt(kernel[0] * kernel[1] * c)
+        b = 0.5 * rng.standard_normal(f)
+    x, W, b = (a.astype(dtype) for a in (x, W, b))
+    b = b if with_bias else None
+    alpha = ALPHAS.get(activation, 0.2)
+    y_in = np.empty((n, *output_hw(image, kernel, strides, padding), f), dtype=dtype)
+    reference.conv2d_forward(y_in, x, W, b, strides, padding, activation, alpha)
+    dy = rng.standard_normal(y_in.shape).astype(dtype)
+    y, dz, dW, db, dx = _outputs((y_in.shape, dtype), (y_in.shape, dtype), (W.shape, dtype), ((f,), dtype),
+                                 (x.shape, dtype), backend=backend)
+    db, dx = (db if with_bias else None), (dx if with_dx else None)
+    dev_x, dev_W, dev_b = (None if a is None else _device(backend, a) for a in (x, W, b))
+    backend.conv2d_forward(y, dev_x, dev_W, dev_b, strides, padding, activation, alpha)
+    backend.conv2d_backward(dx, dW, db, dz, _device(backend, dy), dev_x, dev_W, _device(backend, y_in),
+                            strides, padding, activation, alpha)
+    named = {"y": y, "dz": dz, "dW": dW, "db": db, "dx": dx}
+    return {name: _host(array) for name, array in named.items() if array is not None}
+
+
+def _pool_inputs(values, rng, shape, dtype):
+    """Distinct values (no ties), small integers (many ties: the first maximum must win) or
+    negative ones (a padded zero must never win)."""
+    if values == "ties":
+        return rng.integers(-1, 2, shape).astype(dtype)
+    distinct = (rng.permutation(int(np.prod(shape))).reshape(shape) + 1) / 8  # exact in float32
+    return (-distinct if values == "negative" else distinct - distinct.mean()).astype(dtype)
+
+
+def pool_case(kind, geometry, values, backend, sizes, dtype):
+    """{max,avg}_pool2d forward and backward; max pooling's backward gets the reference argmax."""
+    (n, _, k), (image, pool, strides, padding) = sizes, geometry
+    strides = strides or pool
+    padding = _explicit(image, pool, strides, padding)
+    rng = np.random.default_rng(SEED)
+    x = _pool_inputs(values, rng, (n, *image, k), dtype)
+    out_shape = (n, *output_hw(image, pool, strides, padding), k)
+    dy = rng.standard_normal(out_shape).astype(dtype)
+    y, dx = _outputs((out_shape, dtype), (x.shape, dtype), backend=backend)
+    if kind == "avg_pool2d":
+        backend.avg_pool2d_forward(y, _device(backend, x), pool, strides, padding)
+        backend.avg_pool2d_backward(dx, _device(backend, dy), pool, strides, padding)
+        return {"y": _host(y), "dx": _host(dx)}
+    argmax_in = np.empty(out_shape, dtype=np.int32)
+    reference.max_pool2d_forward(np.empty(out_shape, dtype=dtype), argmax_in, x, pool, strides, padding)
+    (argmax,) = _outputs((out_shape, np.int32), backend=backend)
+    backend.max_pool2d_forward(y, argmax, _device(backend, x), pool, strides, padding)
+    backend.max_pool2d_backward(dx, _device(backend, dy), _device(backend, argmax_in))
+    return {"y": _host(y), "argmax": _host(argmax), "dx": _host(dx)}
+
+
+# name -> (image (H, W), window (KH, KW), strides (None: the pool size), padding)
+CONV_GEOMETRIES = {
+    "9x7:k3x3:s1:valid": ((9, 7), (3, 3), (1, 1), "valid"),
+    "7x9:k3x3:s2:same": ((7, 9), (3, 3), (2, 2), "same"),
+    "9x9:k2x3:s2x1:same": ((9, 9), (2, 3), (2, 1), "same"),  # top 0, bottom 1: the extra row below
+    "3x3:k3x3:s1:valid": ((3, 3), (3, 3), (1, 1), "valid"),  # one window, one output pixel
+    "1x1:k3x3:s1:same": ((1, 1), (3, 3), (1, 1), "same"),  # one pixel inside its padding
+    "7x7:k1x1:s2:valid": ((7, 7), (1, 1), (2, 2), "valid"),
+    "1x3:k1x3:s2:same": ((1, 3), (1, 3), (2, 2), "same"),
+    "9x7:k3x2:s2:explicit": ((9, 7), (3, 2), (2, 2), (2, 0, 0, 1)),  # lopsided, as no mode makes it
+}
+POOL_GEOMETRIES = {
+    "9x7:p2:valid": ((9, 7), (2, 2), None, "valid"),  # the odd last row and column are dropped
+    "7x9:p3:s2:same": ((7, 9), (3, 3), (2, 2), "same"),
+    "7x7:p2:same": ((7, 7), (2, 2), None, "same"),  # bottom/right padding only
+    "3x3:p3:valid": ((3, 3), (3, 3), None, "valid"),
+    "1x1:p2:same": ((1, 1), (2, 2), None, "same"),
+    "9x9:p3:s1:same": ((9, 9), (3, 3), (1, 1), "same"),  # overlapping windows share maxima
+    "3x3:p2:s1:valid": ((3, 3), (2, 2), (1, 1), "valid"),
+}
+
+# ---------------------------------------------------------------------------------------------
 # The catalogue
 
 CASES = {}
@@ -230,23 +337,56 @@ for _act in ACTIVATIONS:
     for _suffix, _options in (("", {}), (":no_bias", {"with_bias": False}), (":no_dx", {"with_dx": False})):
         CASES[f"dense:{_act}{_suffix}"] = partial(dense_case, _act, **_options)
         GEMM_REDUCTIONS[f"dense:{_act}{_suffix}"] = {"y": 1, "dW": 0, "db": 0, "dx": 2}
-for _kind in ("one_hot", "probabilities", "int32", "int64"):
-    CASES[f"softmax_cross_entropy:{_kind}"] = partial(loss_case, "softmax_cross_entropy", _kind)
-for _kind in ("binary", "soft"):
-    CASES[f"sigmoid_binary_cross_entropy:{_kind}"] = partial(loss_case, "sigmoid_binary_cross_entropy", _kind)
-CASES["mean_squared_error"] = partial(loss_case, "mean_squared_error", "targets")
+for _suffix, _weighted in (("", False), ("_weighted", True)):
+    for _kind in ("one_hot", "probabilities", "int32", "int64"):
+        CASES[f"softmax_cross_entropy:{_kind}{_suffix}"] = partial(loss_case, "softmax_cross_entropy", _kind,
+                                                                   weighted=_weighted)
+    for _kind in ("binary", "soft"):
+        CASES[f"sigmoid_binary_cross_entropy:{_kind}{_suffix}"] = partial(
+            loss_case, "sigmoid_binary_cross_entropy", _kind, weighted=_weighted)
+    CASES[f"mean_squared_error{_suffix}"] = partial(loss_case, "mean_squared_error", "targets", weighted=_weighted)
 CASES["dropout:rate_0"] = partial(dropout_case, 0.0, 7, 1, 0)
 CASES["dropout:rate_0.5"] = partial(dropout_case, 0.5, 1234, 2, 17)
 # Seed and layer id above 2^32 (taken mod 2^32), a step that uses the counter's high word.
 CASES["dropout:rate_0.3:large_ids"] = partial(dropout_case, 0.3, 2**40 + 5, 2**33 + 3, 2**35 + 11)
 for _name, (_optimizer, _options) in OPTIMIZER_VARIANTS.items():
     CASES[_name] = partial(optimizer_case, _optimizer, _options)
+_CONV_NAMES = list(CONV_GEOMETRIES)
+for _index, _act in enumerate(ACTIVATIONS):  # every activation, each on another geometry
+    _geometry = _CONV_NAMES[_index % len(_CONV_NAMES)]
+    CASES[f"conv2d:{_act}:{_geometry}"] = partial(conv_case, _act, CONV_GEOMETRIES[_geometry])
+for _geometry in _CONV_NAMES:  # every geometry at least once with a kinked activation
+    CASES[f"conv2d:relu:{_geometry}"] = partial(conv_case, "relu", CONV_GEOMETRIES[_geometry])
+for _suffix, _options in ((":no_bias", {"with_bias": False}), (":no_dx", {"with_dx": False})):
+    CASES[f"conv2d:elu:9x9:k2x3:s2x1:same{_suffix}"] = partial(
+        conv_case, "elu", CONV_GEOMETRIES["9x9:k2x3:s2x1:same"], **_options)
+for _name in CASES:
+    if _name.startswith("conv2d:"):  # the GEMM sums over C (y), N (dW, db) and F (dx), as for dense
+        GEMM_REDUCTIONS[_name] = {"y": 1, "dW": 0, "db": 0, "dx": 2}
+for _geometry, _spec in POOL_GEOMETRIES.items():
+    CASES[f"max_pool2d:{_geometry}"] = partial(pool_case, "max_pool2d", _spec, "distinct")
+    CASES[f"avg_pool2d:{_geometry}"] = partial(pool_case, "avg_pool2d", _spec, "distinct")
+for _geometry in ("9x9:p3:s1:same", "3x3:p2:s1:valid"):
+    CASES[f"max_pool2d:{_geometry}:ties"] = partial(pool_case, "max_pool2d", POOL_GEOMETRIES[_geometry], "ties")
+for _geometry in ("7x7:p2:same", "1x1:p2:same", "7x9:p3:s2:same"):
+    CASES[f"max_pool2d:{_geometry}:negative"] = partial(pool_case, "max_pool2d", POOL_GEOMETRIES[_geometry],
+                                                        "negative")
 CASE_NAMES = list(CASES)
 
 
 def run_case(backend, case_name, sizes, dtype=np.float32):
     """The named outputs of ``case_name`` on ``backend`` for ``sizes`` (N, C, K)."""
     return CASES[case_name](backend, tuple(sizes), np.dtype(dtype))
+
+
+def sizes_for(case_name) -> list:
+    """The sizes a case runs on: WINDOW_SIZES (N, C, F) for convolution and pooling, else SIZES."""
+    return WINDOW_SIZES if case_name.split(":")[0] in WINDOW_OPS else SIZES
+
+
+def missing_ops(backend, case_name) -> list[str]:
+    """The ops of ``case_name`` that ``backend`` lacks (a backend still without them skips the case)."""
+    return [op for op in WINDOW_OPS.get(case_name.split(":")[0], ()) if not hasattr(backend, op)]
 
 
 def size_id(case_name, sizes) -> str:

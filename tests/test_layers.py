@@ -23,7 +23,7 @@ def test_names_are_numbered_per_class_like_keras(backend):
 
 
 def test_dense_builds_kernel_and_bias_from_the_input_width():
-    layer = Dense(3, input_dim=4)
+    layer = Dense(3, input_shape=(4,))
     output = layer(batch(5, 4))
     assert output.shape == (5, 3)
     assert [w.shape for w in layer.get_weights()] == [(4, 3), (3,)]

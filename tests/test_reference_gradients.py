@@ -135,13 +135,18 @@ def _labels(kind, rng, n, k):
     return rng.integers(0, k, n).astype(kind)
 
 
+# Sample weights of a 4-sample batch: fractional, zero and above one.
+WEIGHTS = [pytest.param(None, id="unweighted"), pytest.param(np.array([0.5, 0.0, 2.0, 1.25]), id="weighted")]
+
+
+@pytest.mark.parametrize("weights", WEIGHTS)
 @pytest.mark.parametrize("kind", LABEL_KINDS)
-def test_softmax_cross_entropy_gradient_matches_finite_differences(kind):
+def test_softmax_cross_entropy_gradient_matches_finite_differences(kind, weights):
     rng = np.random.default_rng(7)
     logits, labels = 2 * rng.standard_normal((4, 3)), _labels(kind, rng, 4, 3)
     dlogits = np.empty_like(logits)
-    ops.softmax_cross_entropy(dlogits, logits, labels)
-    loss = lambda: ops.softmax_cross_entropy(np.empty_like(logits), logits, labels)  # noqa: E731
+    ops.softmax_cross_entropy(dlogits, logits, labels, weights)
+    loss = lambda: ops.softmax_cross_entropy(np.empty_like(logits), logits, labels, weights)  # noqa: E731
     np.testing.assert_allclose(dlogits, numerical_gradient(loss, logits), rtol=1e-6, atol=1e-9)
 
 
@@ -150,13 +155,34 @@ def test_softmax_cross_entropy_gradient_matches_finite_differences(kind):
     ("sigmoid_binary_cross_entropy", lambda rng: rng.uniform(0, 1, (4, 3))),
     ("mean_squared_error", lambda rng: rng.standard_normal((4, 3))),
 ], ids=["bce-binary", "bce-soft", "mse"])
-def test_elementwise_loss_gradient_matches_finite_differences(op, make_labels):
+@pytest.mark.parametrize("weights", WEIGHTS)
+def test_elementwise_loss_gradient_matches_finite_differences(op, make_labels, weights):
     rng = np.random.default_rng(8)
     logits, labels = 2 * rng.standard_normal((4, 3)), make_labels(rng)
     loss_op, grad = getattr(ops, op), np.empty((4, 3))
-    loss_op(grad, logits, labels)
-    loss = lambda: loss_op(np.empty_like(logits), logits, labels)  # noqa: E731
+    loss_op(grad, logits, labels, weights)
+    loss = lambda: loss_op(np.empty_like(logits), logits, labels, weights)  # noqa: E731
     np.testing.assert_allclose(grad, numerical_gradient(loss, logits), rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("op", ["softmax_cross_entropy", "sigmoid_binary_cross_entropy", "mean_squared_error"])
+def test_sample_weights_reduce_as_keras_sum_over_batch_size(op):
+    """loss = sum_n w_n l_n / N (divided by the batch size, not by the sum of the weights), and the
+    gradient row of sample n is w_n times the unweighted one, so a zero weight removes the sample."""
+    rng = np.random.default_rng(11)
+    logits, labels = 2 * rng.standard_normal((4, 3)), rng.uniform(0, 1, (4, 3))
+    if op == "softmax_cross_entropy":
+        labels = labels / labels.sum(axis=1, keepdims=True)
+    weights = np.array([0.5, 0.0, 2.0, 1.25])
+    loss_op = getattr(ops, op)
+    per_sample = [loss_op(np.empty((1, 3)), logits[[n]], labels[[n]]) for n in range(4)]  # l_n
+    unweighted_grad, weighted_grad = np.empty((4, 3)), np.empty((4, 3))
+    loss_op(unweighted_grad, logits, labels)
+    loss = loss_op(weighted_grad, logits, labels, weights)
+    assert loss == pytest.approx(np.dot(weights, per_sample) / 4, rel=1e-12)
+    np.testing.assert_allclose(weighted_grad, weights[:, None] * unweighted_grad, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"sample_weight must have shape \(4,\)"):
+        loss_op(np.empty((4, 3)), logits, labels, weights[:3])
 
 
 def test_dropout_backward_matches_finite_differences():

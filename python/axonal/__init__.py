@@ -10,11 +10,11 @@ Example:
 from axonal._version import __version__
 from axonal.backend import backends, get_backend, set_backend
 from axonal.random import set_seed
-from axonal import activations, callbacks, initializers, layers, losses, metrics, models, optimizers, utils
+from axonal import activations, callbacks, initializers, layers, losses, metrics, models, optimizers, saving, utils
 from axonal.layers import Input
 from axonal.models import Sequential
 
 __all__ = [
     "__version__", "activations", "backends", "callbacks", "get_backend", "initializers", "Input", "layers",
-    "losses", "metrics", "models", "optimizers", "Sequential", "set_backend", "set_seed", "utils",
+    "losses", "metrics", "models", "optimizers", "saving", "Sequential", "set_backend", "set_seed", "utils",
 ]

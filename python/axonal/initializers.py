@@ -103,6 +103,19 @@ class RandomNormal(Initializer):
         return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
 
 
+class TruncatedNormal(Initializer):
+    """Normal with the given ``mean`` and ``stddev``, redrawn beyond two standard deviations (as Keras)."""
+
+    def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None):
+        self.mean, self.stddev, self.seed = mean, stddev, seed
+
+    def sample(self, shape, rng):
+        return self.mean + _truncated_normal(rng, shape, self.stddev)
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
+
+
 class VarianceScaling(Initializer):
     """Variance ``scale / n`` where ``n`` is fan-in, fan-out or their mean (``mode``).
 
@@ -204,15 +217,17 @@ def _truncated_normal(rng: np.random.Generator, shape: tuple, stddev: float) -> 
     return values
 
 
-_CLASSES = {cls.__name__: cls for cls in (Zeros, Ones, Constant, RandomUniform, RandomNormal, VarianceScaling,
-                                          GlorotUniform, GlorotNormal, HeUniform, HeNormal,
+_CLASSES = {cls.__name__: cls for cls in (Zeros, Ones, Constant, RandomUniform, RandomNormal, TruncatedNormal,
+                                          VarianceScaling, GlorotUniform, GlorotNormal, HeUniform, HeNormal,
                                           LecunUniform, LecunNormal)}
 _BY_NAME = {
     **{name.lower(): cls for name, cls in _CLASSES.items()},
     "zeros": Zeros, "ones": Ones, "constant": Constant, "random_uniform": RandomUniform,
-    "random_normal": RandomNormal, "variance_scaling": VarianceScaling,
+    "random_normal": RandomNormal, "truncated_normal": TruncatedNormal, "variance_scaling": VarianceScaling,
     "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal, "he_uniform": HeUniform,
     "he_normal": HeNormal, "lecun_uniform": LecunUniform, "lecun_normal": LecunNormal,
+    # Keras' aliases, common in Keras 1 tutorials (Dense(64, init="uniform")): ±0.05 and stddev 0.05.
+    "uniform": RandomUniform, "normal": RandomNormal, "zero": Zeros, "one": Ones,
 }
 
 

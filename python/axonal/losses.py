@@ -30,10 +30,12 @@ class Loss:
             or None when the loss takes the output layer's activated output.
         from_logits: whether the output layer's values are already logits.
         sparse_labels: whether the labels are class ids of shape (N,) rather than rows (N, K).
+        kernel: the name of the backend op computing the loss and its gradient.
     """
 
     fused_activation: str | None = None
     sparse_labels = False
+    kernel: str
 
     def __init__(self, name: str, from_logits: bool = False):
         self.name = name
@@ -52,10 +54,14 @@ class Loss:
                                     f"give {argument} the shape (N, {output_width}), one row per sample")
         return targets
 
-    def compute(self, ops: ModuleType, doutputs: np.ndarray, outputs: np.ndarray,
-                targets: np.ndarray) -> float:
-        """Return the batch's mean loss and write d loss / d outputs into ``doutputs``."""
-        raise NotImplementedError
+    def compute(self, ops: ModuleType, doutputs: np.ndarray, outputs: np.ndarray, targets: np.ndarray,
+                sample_weight: np.ndarray | None = None) -> float:
+        """Return the batch's mean loss and write d loss / d outputs into ``doutputs``.
+
+        ``sample_weight`` (N,) weights each sample's loss and gradient; the weighted sum is divided
+        by N, Keras' ``sum_over_batch_size`` reduction.
+        """
+        return getattr(ops, self.kernel)(doutputs, outputs, targets, sample_weight)
 
     def get_config(self) -> dict:
         return {"name": self.name, "from_logits": self.from_logits}
@@ -79,6 +85,7 @@ class CategoricalCrossentropy(Loss):
     """
 
     fused_activation = "softmax"
+    kernel = "softmax_cross_entropy"
 
     def __init__(self, from_logits: bool = False, name: str = "categorical_crossentropy"):
         super().__init__(name, from_logits)
@@ -92,9 +99,6 @@ class CategoricalCrossentropy(Loss):
                                     "loss='sparse_categorical_crossentropy'")
         return super().prepare_targets(y, output_width, layer_name, argument)
 
-    def compute(self, ops, doutputs, outputs, targets):
-        return ops.softmax_cross_entropy(doutputs, outputs, targets)
-
 
 class SparseCategoricalCrossentropy(Loss):
     """Cross-entropy between integer class ids of shape (N,) or (N, 1) and a softmax output.
@@ -104,6 +108,7 @@ class SparseCategoricalCrossentropy(Loss):
     """
 
     fused_activation = "softmax"
+    kernel = "softmax_cross_entropy"
     sparse_labels = True
 
     def __init__(self, from_logits: bool = False, name: str = "sparse_categorical_crossentropy"):
@@ -130,9 +135,6 @@ class SparseCategoricalCrossentropy(Loss):
                              f"{int(labels.max()) + 1} units.")
         return np.ascontiguousarray(labels, dtype=np.int64)
 
-    def compute(self, ops, doutputs, outputs, targets):
-        return ops.softmax_cross_entropy(doutputs, outputs, targets)
-
 
 class BinaryCrossentropy(Loss):
     """Cross-entropy between 0/1 labels of shape (N, K) (or (N,) when K is 1) and a sigmoid output.
@@ -142,12 +144,10 @@ class BinaryCrossentropy(Loss):
     """
 
     fused_activation = "sigmoid"
+    kernel = "sigmoid_binary_cross_entropy"
 
     def __init__(self, from_logits: bool = False, name: str = "binary_crossentropy"):
         super().__init__(name, from_logits)
-
-    def compute(self, ops, doutputs, outputs, targets):
-        return ops.sigmoid_binary_cross_entropy(doutputs, outputs, targets)
 
 
 class MeanSquaredError(Loss):
@@ -157,11 +157,10 @@ class MeanSquaredError(Loss):
         >>> model.compile(optimizer=SGD(0.5), loss="mse")
     """
 
+    kernel = "mean_squared_error"
+
     def __init__(self, name: str = "mean_squared_error"):
         super().__init__(name)
-
-    def compute(self, ops, doutputs, outputs, targets):
-        return ops.mean_squared_error(doutputs, outputs, targets)
 
     def get_config(self):
         return {"name": self.name}

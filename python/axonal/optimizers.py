@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from axonal._legacy import renamed_arguments
 from axonal._validation import resolve
 from axonal.backend import get_backend
 
@@ -31,12 +32,16 @@ class Optimizer:
 
     Attributes:
         iterations: number of update steps applied so far.
-        slots: one dict of named slot arrays per parameter, created by :meth:`build`.
+        slots: one dict of named slot arrays per parameter, created by :meth:`build` (and by
+            :meth:`apply` for a parameter it meets for the first time, e.g. an unfrozen layer's).
         ops: the backend module running the updates; a model sets its own when it compiles.
+
+    The legacy spelling ``lr`` is accepted for ``learning_rate`` by every optimiser, with a
+    DeprecationWarning.
     """
 
     def __init__(self, learning_rate: float, weight_decay: float | None = None, name: str | None = None):
-        self.learning_rate = _check_range("learning_rate", learning_rate, 0.0, None)
+        self.learning_rate = learning_rate
         if weight_decay is not None:
             weight_decay = _check_range("weight_decay", weight_decay, 0.0, None)
         self.weight_decay = weight_decay
@@ -46,21 +51,44 @@ class Optimizer:
         self.slots: list[dict[str, np.ndarray]] = []
         self.built = False
         self._params: list[np.ndarray] = []
+        self._slot_specs: dict[str, float] = {}
+        self._slots_by_param: dict[int, dict[str, np.ndarray]] = {}
+
+    @property
+    def learning_rate(self) -> float:
+        """The step size. It is read at every step, so a new value (from a callback, or
+        ``model.optimizer.learning_rate = 1e-4`` between ``fit`` calls) applies from the next step."""
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        self._learning_rate = _check_range("learning_rate", value, 0.0, None)
 
     def build(self, params: list[np.ndarray]) -> None:
         """Prepare to update ``params``; subclasses call this, then :meth:`add_slot` for each slot."""
         self.ops = self.ops or get_backend()
-        self._params = list(params)
-        self.slots = [{} for _ in self._params]
+        self._params, self.slots, self._slot_specs, self._slots_by_param = [], [], {}, {}
+        for param in params:
+            self._track(param)
         self.built = True
 
     def add_slot(self, name: str, initial_value: float = 0.0) -> None:
-        """Give every parameter a slot array ``name`` of its shape, filled with ``initial_value``."""
+        """Give every parameter a slot array ``name`` of its shape, filled with ``initial_value``
+        (parameters tracked later get it too)."""
+        self._slot_specs[name] = initial_value
         for param, slots in zip(self._params, self.slots):
             slots[name] = np.full_like(param, initial_value)
 
+    def retain(self, params: list[np.ndarray]) -> None:
+        """Forget the slots of every parameter not in ``params`` (the weights of removed layers);
+        frozen weights passed here keep theirs, so unfreezing resumes from their state."""
+        keep = {id(param) for param in params}
+        kept = [(param, slots) for param, slots in zip(self._params, self.slots) if id(param) in keep]
+        self._params, self.slots = [param for param, _ in kept], [slots for _, slots in kept]
+        self._slots_by_param = {id(param): slots for param, slots in kept}
+
     def is_built_for(self, params: list[np.ndarray]) -> bool:
-        """Whether the slots were made for exactly these parameter arrays."""
+        """Whether the slots are exactly those of these parameter arrays, in this order."""
         return len(params) == len(self._params) and all(a is b for a, b in zip(params, self._params))
 
     def apply(self, grads: list[np.ndarray], params: list[np.ndarray]) -> None:
@@ -68,8 +96,19 @@ class Optimizer:
         if not self.built:
             self.build(params)
         self.iterations += 1
-        for param, grad, slots in zip(params, grads, self.slots):
-            self.update_step(param, grad, slots)
+        for param, grad in zip(params, grads):
+            # By identity: the trainable set may shrink or grow between steps (layers frozen or
+            # unfrozen); a parameter met for the first time gets fresh slots.
+            slots = self._slots_by_param.get(id(param))
+            self.update_step(param, grad, self._track(param) if slots is None else slots)
+
+    def _track(self, param: np.ndarray) -> dict[str, np.ndarray]:
+        """Create the slots of a parameter not seen before (kept in ``_params`` so its id stays unique)."""
+        slots = {name: np.full_like(param, value) for name, value in self._slot_specs.items()}
+        self._params.append(param)
+        self.slots.append(slots)
+        self._slots_by_param[id(param)] = slots
+        return slots
 
     def update_step(self, param: np.ndarray, grad: np.ndarray, slots: dict[str, np.ndarray]) -> None:
         """Update one parameter in place from its gradient and its slots."""
@@ -105,6 +144,7 @@ class SGD(Optimizer):
         >>> SGD(learning_rate=0.1, momentum=0.9, nesterov=True)
     """
 
+    @renamed_arguments(lr="learning_rate")
     def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float | None = None, name: str = "SGD"):
         super().__init__(learning_rate, weight_decay, name)
@@ -131,6 +171,7 @@ class RMSprop(Optimizer):
         >>> RMSprop(learning_rate=0.001, rho=0.9)
     """
 
+    @renamed_arguments(lr="learning_rate")
     def __init__(self, learning_rate: float = 0.001, rho: float = 0.9, momentum: float = 0.0,
                  epsilon: float = 1e-7, centered: bool = False, weight_decay: float | None = None,
                  name: str = "rmsprop"):
@@ -163,6 +204,7 @@ class Adagrad(Optimizer):
         >>> Adagrad(learning_rate=0.01)
     """
 
+    @renamed_arguments(lr="learning_rate")
     def __init__(self, learning_rate: float = 0.001, initial_accumulator_value: float = 0.1,
                  epsilon: float = 1e-7, weight_decay: float | None = None, name: str = "adagrad"):
         super().__init__(learning_rate, weight_decay, name)
@@ -186,6 +228,7 @@ class Adadelta(Optimizer):
         >>> Adadelta(learning_rate=1.0, rho=0.95)
     """
 
+    @renamed_arguments(lr="learning_rate")
     def __init__(self, learning_rate: float = 0.001, rho: float = 0.95, epsilon: float = 1e-7,
                  weight_decay: float | None = None, name: str = "adadelta"):
         super().__init__(learning_rate, weight_decay, name)
@@ -212,6 +255,7 @@ class Adam(Optimizer):
         >>> Adam(learning_rate=0.001, amsgrad=True)
     """
 
+    @renamed_arguments(lr="learning_rate")
     def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-7, amsgrad: bool = False, weight_decay: float | None = None,
                  name: str = "adam"):
@@ -238,7 +282,7 @@ def _check_range(argument: str, value: Any, low: float, high: float | None) -> f
     """``value`` as a float, or a ValueError when it is not a number in [low, high]."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
         raise TypeError(f"{argument} must be a number, received {value!r}.")
-    if value < low or (high is not None and value > high):
+    if not np.isfinite(value) or value < low or (high is not None and value > high):
         interval = f"[{low}, {high}]" if high is not None else f">= {low}"
         raise ValueError(f"{argument} must be in {interval}, received {value!r}.")
     return float(value)

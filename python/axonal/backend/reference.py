@@ -8,7 +8,9 @@ maths in ``docs/design.md``). Conventions shared by every backend:
 * then inputs, then scalar parameters; arrays are 2-D (N, K) row-major, float32 or float64 (this
   backend keeps the input dtype; float64 serves the finite-difference gradient checks);
 * activation derivatives are computed from the activation's output ``y``;
-* losses return the batch-mean loss as a Python float and write the gradient of their input.
+* losses return the batch-mean loss as a Python float and write the gradient of their input; an
+  optional ``sample_weight`` (N,) scales each sample's loss and gradient row (Keras'
+  ``sum_over_batch_size``: the weighted sum is still divided by N, not by the sum of weights).
 """
 from __future__ import annotations
 
@@ -121,12 +123,13 @@ def dense_forward(y, x, W, b, activation, alpha):
 def dense_backward(dx, dW, db, dz, dy, x, W, y, activation, alpha):
     """Gradients of a dense layer from the gradient ``dy`` of its output ``y``.
 
-    ``dz`` is a caller-owned scratch output that receives dy * act'(y). ``db`` is None for a layer
-    without bias, ``dx`` is None for the first layer (nothing upstream needs it).
+    ``dz`` is a caller-owned scratch output that receives dy * act'(y). ``dW`` and ``db`` are None
+    for a frozen layer (``db`` also without bias), ``dx`` is None for the first layer.
     """
-    # dy, y (N, K), x (N, C), W (C, K) -> dz (N, K), dW (C, K), db (K,) | None, dx (N, C) | None
+    # dy, y (N, K), x (N, C), W (C, K) -> dz (N, K), dW (C, K) | None, db (K,) | None, dx (N, C) | None
     activation_backward(dz, dy, y, activation, alpha)
-    np.matmul(x.T, dz, out=dW)
+    if dW is not None:
+        np.matmul(x.T, dz, out=dW)
     if db is not None:
         db[...] = dz.sum(axis=0)
     if dx is not None:
@@ -134,7 +137,7 @@ def dense_backward(dx, dW, db, dz, dy, x, W, y, activation, alpha):
 
 
 # --------------------------------------------------------------------------------------------------
-# Losses (each fused with its output activation; mean over the batch)
+# Losses (each fused with its output activation; mean over the batch, optionally sample-weighted)
 
 def _as_targets(targets, like: np.ndarray) -> np.ndarray:
     """``targets`` as an array of ``like``'s shape and dtype (float labels or regression targets)."""
@@ -159,44 +162,60 @@ def _one_hot_or_targets(labels, logits: np.ndarray) -> np.ndarray:
     return targets
 
 
-def softmax_cross_entropy(dlogits, logits, labels):
+def _row_weights(sample_weight, like: np.ndarray):
+    """``sample_weight`` (N,) as a column (N, 1) that scales each row of ``like``; 1 when None."""
+    if sample_weight is None:
+        return 1
+    weights = np.asarray(sample_weight)
+    if weights.shape != (like.shape[0],):
+        raise ValueError(f"sample_weight must have shape ({like.shape[0]},), received {weights.shape}")
+    return weights.astype(like.dtype, copy=False)[:, None]
+
+
+def softmax_cross_entropy(dlogits, logits, labels, sample_weight=None):
     """Softmax + categorical cross-entropy from logits; returns the batch-mean loss.
 
-    loss = mean_n -sum_k t_nk log softmax(z_n)_k = mean_n [logsumexp(z_n) - sum_k t_nk z_nk] for
-    rows of t that sum to 1 (one-hot or probabilities); dlogits = (softmax(z) - t) / N.
+    l_n = -sum_k t_nk log softmax(z_n)_k = logsumexp(z_n) - sum_k t_nk z_nk for rows of t that sum
+    to 1 (one-hot or probabilities); loss = sum_n w_n l_n / N, dlogits_n = w_n (softmax(z_n) - t_n) / N
+    (w = 1 without ``sample_weight``).
     """
-    # logits (N, K), labels (N, K) float or (N,) int -> dlogits (N, K), float
+    # logits (N, K), labels (N, K) float or (N,) int, sample_weight (N,) | None -> dlogits (N, K), float
     targets = _one_hot_or_targets(labels, logits)
+    weights = _row_weights(sample_weight, logits)
     n = logits.shape[0]
     shifted = logits - logits.max(axis=1, keepdims=True)  # log-sum-exp shift: exponents <= 0
     log_normaliser = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     log_probabilities = shifted - log_normaliser
-    loss = -np.sum(targets * log_probabilities, dtype=np.float64) / n
-    dlogits[...] = (np.exp(log_probabilities) - targets) / n
+    loss = -np.sum(weights * targets * log_probabilities, dtype=np.float64) / n
+    dlogits[...] = weights * (np.exp(log_probabilities) - targets) / n
     return float(loss)
 
 
-def sigmoid_binary_cross_entropy(dlogits, logits, labels):
+def sigmoid_binary_cross_entropy(dlogits, logits, labels, sample_weight=None):
     """Sigmoid + binary cross-entropy from logits; returns the mean over all N*K outputs.
 
-    -[t log s(z) + (1 - t) log(1 - s(z))] = softplus(z) - t z, evaluated stably (no log(0));
-    dlogits = (sigmoid(z) - t) / (N K).
+    -[t log s(z) + (1 - t) log(1 - s(z))] = softplus(z) - t z, evaluated stably (no log(0)); a
+    sample's loss is the mean over its K outputs, weighted by w_n: loss = sum w_n (...) / (N K),
+    dlogits = w_n (sigmoid(z) - t) / (N K).
     """
-    # logits, labels (N, K) -> dlogits (N, K), float
+    # logits, labels (N, K), sample_weight (N,) | None -> dlogits (N, K), float
     targets = _as_targets(labels, logits)
+    weights = _row_weights(sample_weight, logits)
     count = logits.size
-    loss = np.sum(_softplus(logits) - targets * logits, dtype=np.float64) / count
-    dlogits[...] = (_sigmoid(logits) - targets) / count
+    loss = np.sum(weights * (_softplus(logits) - targets * logits), dtype=np.float64) / count
+    dlogits[...] = weights * (_sigmoid(logits) - targets) / count
     return float(loss)
 
 
-def mean_squared_error(dpred, pred, target):
-    """Mean squared error over all N*K outputs; dpred = 2 (p - t) / (N K)."""
-    # pred, target (N, K) -> dpred (N, K), float
+def mean_squared_error(dpred, pred, target, sample_weight=None):
+    """Mean squared error over all N*K outputs, each sample's squares weighted by w_n;
+    dpred = 2 w_n (p - t) / (N K)."""
+    # pred, target (N, K), sample_weight (N,) | None -> dpred (N, K), float
     target = _as_targets(target, pred)
+    weights = _row_weights(sample_weight, pred)
     difference = pred - target
-    loss = np.sum(difference * difference, dtype=np.float64) / pred.size
-    dpred[...] = 2 * difference / pred.size
+    loss = np.sum(weights * difference * difference, dtype=np.float64) / pred.size
+    dpred[...] = 2 * weights * difference / pred.size
     return float(loss)
 
 
@@ -326,3 +345,7 @@ def adam_update(param, grad, m, v, v_hat, lr, beta_1, beta_2, epsilon, step, ams
         v_hat[...] = np.maximum(v_hat, v)
         second_moment = v_hat
     param[...] = param - alpha * m / (np.sqrt(second_moment) + epsilon)
+
+
+# Convolution and pooling live in their own module; the op list is re-exported from here.
+from axonal.backend.reference_conv import conv2d_forward, conv2d_backward, max_pool2d_forward, max_pool2d_backward, avg_pool2d_forward, avg_pool2d_backward  # noqa: E402,F401

@@ -8,13 +8,19 @@ Example:
 from __future__ import annotations
 
 from axonal._validation import lookup
+from axonal.layers.augmentation import RandomFlip, RandomTranslation
 from axonal.layers.base import Layer
-from axonal.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer
+from axonal.layers.convolutional import Conv2D
+from axonal.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
+from axonal.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, MaxPooling2D
 
-__all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Flatten",
+__all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Flatten", "Reshape",
+           "RandomFlip", "RandomTranslation", "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
            "serialize", "deserialize"]
 
-_CLASSES = {cls.__name__.lower(): cls for cls in (InputLayer, Dense, Activation, Dropout, Flatten)}
+_CLASSES = {cls.__name__.lower(): cls for cls in (InputLayer, Dense, Activation, Dropout, Flatten, Reshape,
+                                                  RandomFlip, RandomTranslation,
+                                                  Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D)}
 
 
 def serialize(layer: Layer) -> dict:

@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from axonal import initializers
+from axonal import initializers, regularizers
 from axonal._buffers import BufferCache
+from axonal._legacy import renamed_arguments
 from axonal._validation import as_float_array, check_feature_shape
 from axonal.backend import get_backend
 from axonal.random import draw_seed
@@ -26,6 +27,22 @@ _name_counters: defaultdict[str, itertools.count] = defaultdict(itertools.count)
 # Separate random streams drawn from one model seed (see Layer.attach and Sequential).
 WEIGHTS_STREAM = 0
 SHUFFLE_STREAM = 1
+
+# Counts every change to what training updates: a layer frozen or unfrozen, a layer added to or
+# removed from a model. A model compares it with the value it last prepared for at each step (an
+# int comparison), so `layer.trainable = False` applies from the next step without a new compile.
+_configuration_version = 0
+
+
+def configuration_changed() -> None:
+    """Record that some layer's trainability or some model's layer list changed."""
+    global _configuration_version
+    _configuration_version += 1
+
+
+def configuration_version() -> int:
+    """The number of :func:`configuration_changed` calls so far."""
+    return _configuration_version
 
 
 def unique_name(cls: type) -> str:
@@ -47,9 +64,11 @@ class Layer:
 
     Args:
         name: unique name; generated from the class name (``dense``, ``dense_1``...) when None.
-        trainable: whether training updates the weights.
+        trainable: whether training updates the weights; may be changed at any time, and a model
+            then skips (or resumes) the layer's weights from its next step, without a new compile.
         input_shape: per-sample input shape, e.g. ``(784,)``, for the first layer of a Sequential.
-        input_dim: shorthand for ``input_shape=(input_dim,)``.
+            The legacy ``input_dim=784`` is accepted for ``input_shape=(784,)``, with a
+            DeprecationWarning.
 
     Subclasses implement ``build`` (calling :meth:`add_weight`, then ``super().build``),
     ``compute_output_shape``, ``forward``, ``backward`` and ``get_config``. ``forward`` writes into
@@ -68,12 +87,10 @@ class Layer:
         ...         return {**super().get_config(), "factor": self.factor}
     """
 
-    def __init__(self, name: str | None = None, trainable: bool = True,
-                 input_shape: tuple | None = None, input_dim: int | None = None):
+    @renamed_arguments(input_dim=("input_shape", lambda dim: (dim,)))
+    def __init__(self, name: str | None = None, trainable: bool = True, input_shape: tuple | None = None):
         self.name = name or unique_name(type(self))
         self.trainable = trainable
-        if input_dim is not None:
-            input_shape = (input_dim,)
         self.input_shape_arg = tuple(input_shape) if input_shape is not None else None
         self.built = False
         self.input_shape: tuple | None = None
@@ -86,6 +103,7 @@ class Layer:
         self.buffers = BufferCache()
         self._weights: dict[str, np.ndarray] = {}
         self._gradients: dict[str, np.ndarray] = {}
+        self._regularizers: dict[str, regularizers.Regularizer] = {}
 
     # ----- life cycle --------------------------------------------------------------------------
 
@@ -115,11 +133,18 @@ class Layer:
             raise ValueError(f"Layer {self.name!r} has not been built yet, so its output shape is unknown.")
         return self.compute_output_shape(self.input_shape)
 
-    def add_weight(self, shape: tuple, initializer: Any, name: str) -> np.ndarray:
-        """Create weight ``name`` from ``initializer`` and a zeroed gradient buffer of the same shape."""
+    def add_weight(self, shape: tuple, initializer: Any, name: str, regularizer: Any = None) -> np.ndarray:
+        """Create weight ``name`` from ``initializer`` and a zeroed gradient buffer of the same shape.
+
+        ``regularizer`` (a :mod:`axonal.regularizers` name or object) adds its penalty to the loss
+        while the layer is trainable.
+        """
         value = initializers.get(initializer)(shape, dtype=np.float32, rng=self.rng)
         self._weights[name] = value
         self._gradients[name] = np.zeros_like(value)
+        regularizer = regularizers.get(regularizer)
+        if regularizer is not None:
+            self._regularizers[name] = regularizer
         return value
 
     # ----- running -----------------------------------------------------------------------------
@@ -153,6 +178,30 @@ class Layer:
         return self.forward(inputs, training).copy()
 
     # ----- weights -----------------------------------------------------------------------------
+
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._trainable = bool(value)
+        configuration_changed()
+
+    def regularization_loss(self) -> float:
+        """The summed penalties of the regularised weights (0.0 for a frozen layer, as in Keras)."""
+        if not self.trainable:
+            return 0.0
+        return sum(regularizer(self._weights[name], self._regularization_scratch(name))
+                   for name, regularizer in self._regularizers.items())
+
+    def add_regularization_gradients(self) -> None:
+        """Add each regulariser's gradient to its weight's gradient, after :meth:`backward`."""
+        if not self.trainable:
+            return
+        for name, regularizer in self._regularizers.items():
+            regularizer.add_gradient(self._gradients[name], self._weights[name],
+                                     self._regularization_scratch(name))
 
     @property
     def weights(self) -> list[np.ndarray]:
@@ -202,6 +251,10 @@ class Layer:
             np.copyto(current, as_float_array(new, f"weights for layer {self.name!r}"))
 
     # ----- configuration -----------------------------------------------------------------------
+
+    def _regularization_scratch(self, name: str) -> np.ndarray:
+        weight = self._weights[name]
+        return self.buffers.get(f"regularization/{name}", weight.shape, weight.dtype)
 
     def get_config(self) -> dict:
         """The constructor arguments; ``type(layer).from_config(config)`` makes an equivalent layer."""

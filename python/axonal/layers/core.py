@@ -1,11 +1,12 @@
-"""Core layers: Input, Dense, Activation, Dropout, Flatten."""
+"""Core layers: Input, Dense, Activation, Dropout, Flatten, Reshape."""
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
-from axonal import activations, initializers
+from axonal import activations, initializers, regularizers
+from axonal._legacy import renamed_arguments
 from axonal._validation import check_positive_int
 from axonal.layers.base import ActivationOutputMixin, Layer, as_rows
 
@@ -56,17 +57,26 @@ class Dense(ActivationOutputMixin, Layer):
         use_bias: whether to add a bias.
         kernel_initializer: initialiser of the (C, K) kernel, by name or object.
         bias_initializer: initialiser of the (K,) bias.
-        **kwargs: ``name``, ``trainable``, ``input_shape``, ``input_dim`` (see :class:`Layer`).
+        kernel_regularizer: penalty on the kernel (``"l2"``, ``regularizers.l2(1e-4)``...), or None.
+        bias_regularizer: penalty on the bias, or None.
+        **kwargs: ``name``, ``trainable``, ``input_shape`` (see :class:`Layer`).
+
+    Keras 1 spellings are accepted with a DeprecationWarning: ``output_dim`` for ``units``,
+    ``init`` for ``kernel_initializer``, ``W_regularizer``/``b_regularizer`` for the regularisers,
+    ``input_dim`` for ``input_shape``.
 
     Shapes:
         x (N, C) -> y (N, K).
 
     Example:
-        >>> Dense(512, activation="relu", input_shape=(784,))
+        >>> Dense(512, activation="relu", input_shape=(784,), kernel_regularizer=regularizers.l2(1e-4))
     """
 
+    @renamed_arguments(output_dim="units", init="kernel_initializer", W_regularizer="kernel_regularizer",
+                       b_regularizer="bias_regularizer")
     def __init__(self, units: int, activation=None, use_bias: bool = True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
         super().__init__(**kwargs)
         self.units = check_positive_int(units, "units")
         self.activation = activations.get(activation)
@@ -74,6 +84,8 @@ class Dense(ActivationOutputMixin, Layer):
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
 
     def build(self, input_shape):
         if len(input_shape) != 2:
@@ -81,8 +93,10 @@ class Dense(ActivationOutputMixin, Layer):
                 f"Layer {self.name!r} (Dense) expects inputs of shape (batch, features), received "
                 f"input shape {tuple(input_shape)}. Fix: put Flatten() before it, or reshape the "
                 f"data to (N, {math.prod(d for d in input_shape[1:] if d)}).")
-        self.kernel = self.add_weight((input_shape[-1], self.units), self.kernel_initializer, "kernel")
-        self.bias = self.add_weight((self.units,), self.bias_initializer, "bias") if self.use_bias else None
+        self.kernel = self.add_weight((input_shape[-1], self.units), self.kernel_initializer, "kernel",
+                                      self.kernel_regularizer)
+        self.bias = (self.add_weight((self.units,), self.bias_initializer, "bias", self.bias_regularizer)
+                     if self.use_bias else None)
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):
@@ -108,7 +122,9 @@ class Dense(ActivationOutputMixin, Layer):
         return {**super().get_config(), "units": self.units, "activation": self.activation,
                 "use_bias": self.use_bias,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer)}
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer)}
 
 
 class Activation(ActivationOutputMixin, Layer):
@@ -212,3 +228,51 @@ class Flatten(Layer):
 
     def backward(self, dy):
         return dy.reshape(self.input_batch_shape)
+
+
+class Reshape(Layer):
+    """Reshapes each sample to ``target_shape``: (N, ...) -> (N, *target_shape). No copy is made.
+
+    Args:
+        target_shape: the per-sample shape, without the batch; one entry may be -1, inferred from
+            the number of values per sample.
+
+    Example:
+        >>> Sequential([Input(shape=(784,)), Reshape((28, 28, 1)), RandomTranslation(0.1, 0.1), Flatten(),
+        ...             Dense(10, activation="softmax")])
+    """
+
+    def __init__(self, target_shape: tuple, **kwargs):
+        super().__init__(**kwargs)
+        target = (target_shape,) if isinstance(target_shape, int) else tuple(target_shape)
+        valid = all(isinstance(d, int) and not isinstance(d, bool) and (d > 0 or d == -1) for d in target)
+        if not target or not valid or target.count(-1) > 1:
+            raise ValueError(f"Reshape target_shape must be a tuple of positive integers with at most one -1 "
+                             f"(the batch excluded), received target_shape={target_shape!r}. "
+                             "Fix: e.g. Reshape((28, 28, 1)) or Reshape((-1, 1)).")
+        self.target_shape = target
+
+    def build(self, input_shape):
+        # Resolved once (and checked before any data arrives): forward only reshapes.
+        self.sample_shape = self.compute_output_shape(input_shape)[1:]
+        super().build(input_shape)
+
+    def compute_output_shape(self, input_shape):
+        size = math.prod(input_shape[1:])
+        known = math.prod(d for d in self.target_shape if d != -1)
+        if (-1 in self.target_shape and size % known) or (-1 not in self.target_shape and size != known):
+            raise ValueError(
+                f"Layer {self.name!r} (Reshape) cannot reshape samples of shape {tuple(input_shape[1:])} "
+                f"({size} values) to target_shape={self.target_shape} ({known} values). Fix: choose a "
+                f"target shape with {size} values, or put -1 in one place to infer it.")
+        return (input_shape[0],) + tuple(size // known if d == -1 else d for d in self.target_shape)
+
+    def forward(self, x, training):
+        self.input_batch_shape = x.shape
+        return x.reshape((len(x),) + self.sample_shape)
+
+    def backward(self, dy):
+        return dy.reshape(self.input_batch_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "target_shape": self.target_shape}

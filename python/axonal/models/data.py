@@ -7,6 +7,7 @@ argument or layer, the expected and the received value, and a likely fix.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -51,17 +52,64 @@ def prepare_targets(model, y: Any, inputs: np.ndarray, argument: str = "y",
     return targets
 
 
-def unpack_validation_data(validation_data: Any) -> tuple[Any, Any]:
-    """``(x_val, y_val)`` from ``fit(validation_data=...)``."""
-    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-        raise ValueError(f"validation_data must be a pair (x_val, y_val), received "
-                         f"{type(validation_data).__name__} {validation_data!r:.80}. "
-                         "Fix: pass validation_data=(x_val, y_val).")
-    return validation_data[0], validation_data[1]
+def check_initial_epoch(initial_epoch: Any) -> int:
+    """``fit(initial_epoch=...)`` as an int >= 0 (an epoch count at or past ``epochs`` runs nothing, as in Keras)."""
+    if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or initial_epoch < 0:
+        raise ValueError(f"initial_epoch must be an integer >= 0 (the epoch to resume from), received "
+                         f"{initial_epoch!r}. Fix: pass e.g. initial_epoch=history.epoch[-1] + 1.")
+    return int(initial_epoch)
 
 
-def split_validation(x: np.ndarray, y: np.ndarray, fraction: float):
-    """Keras' ``validation_split``: the last ``fraction`` of the samples, taken before shuffling."""
+def sample_weights(sample_weight: Any, class_weight: Any, targets: np.ndarray,
+                   argument: str = "sample_weight") -> np.ndarray | None:
+    """Per-sample weights as C-contiguous float32 (N,), from ``sample_weight`` or ``class_weight``.
+
+    ``sample_weight`` may be (N,) or (N, 1). ``class_weight`` maps class ids to weights; a sample's
+    class is found as Keras finds it: the argmax of a one-hot (or probability) row, else the label
+    rounded to an integer; classes not in the mapping weigh 1. None when neither is given.
+    """
+    if class_weight is not None:
+        if sample_weight is not None:
+            raise ValueError("sample_weight and class_weight cannot be given together (as in Keras). Fix: "
+                             "fold the class weights into the sample weights, e.g. sample_weight * "
+                             "np.array([class_weight[c] for c in labels]), and pass only sample_weight.")
+        return _class_sample_weights(class_weight, targets)
+    if sample_weight is None:
+        return None
+    weights = as_float_array(sample_weight, argument)
+    if weights.ndim == 2 and weights.shape[1] == 1:
+        weights = weights.reshape(-1)
+    if weights.ndim != 1 or len(weights) != len(targets):
+        raise ValueError(f"{argument} must hold one weight per sample, shape ({len(targets)},), received shape "
+                         f"{weights.shape}. Fix: pass a 1-D array with one weight per row of the labels.")
+    return weights
+
+
+def _class_sample_weights(class_weight: Any, targets: np.ndarray) -> np.ndarray:
+    if not isinstance(class_weight, Mapping):
+        raise TypeError(f"class_weight must be a dict {{class id: weight}}, received {type(class_weight).__name__} "
+                        f"{class_weight!r:.80}. Fix: pass e.g. class_weight={{0: 1.0, 1: 5.0}}.")
+    if targets.ndim == 2 and targets.shape[1] > 1:
+        classes = np.argmax(targets, axis=1)
+    else:
+        classes = np.round(targets.reshape(len(targets))).astype(np.int64)
+    present, index = np.unique(classes, return_inverse=True)
+    table = np.array([float(class_weight.get(int(c), 1.0)) for c in present], dtype=np.float32)
+    return np.ascontiguousarray(table[index.reshape(-1)])
+
+
+def unpack_validation_data(validation_data: Any) -> tuple[Any, Any, Any]:
+    """``(x_val, y_val, sample_weight_val or None)`` from ``fit(validation_data=...)``."""
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+        raise ValueError(f"validation_data must be a pair (x_val, y_val) or a triple (x_val, y_val, "
+                         f"sample_weight_val), received {type(validation_data).__name__} "
+                         f"{validation_data!r:.80}. Fix: pass validation_data=(x_val, y_val).")
+    return validation_data[0], validation_data[1], (validation_data[2] if len(validation_data) == 3 else None)
+
+
+def split_validation(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None, fraction: float):
+    """Keras' ``validation_split``: the last ``fraction`` of the samples (and of their weights),
+    taken before shuffling; returns ``(x, y, weights), (x_val, y_val, weights_val)``."""
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
         raise ValueError(f"validation_split must be a number in [0, 1), received {fraction!r}.")
     split_at = math.floor(len(x) * (1.0 - fraction))
@@ -69,7 +117,9 @@ def split_validation(x: np.ndarray, y: np.ndarray, fraction: float):
         raise ValueError(f"validation_split={fraction} leaves {split_at} of {len(x)} samples for training "
                          "and the rest for validation; both need at least one. Fix: use more data or a "
                          "different fraction.")
-    return (x[:split_at], y[:split_at]), (x[split_at:], y[split_at:])
+    head = tuple(None if a is None else a[:split_at] for a in (x, y, weights))
+    tail = tuple(None if a is None else a[split_at:] for a in (x, y, weights))
+    return head, tail
 
 
 def check_callbacks(callbacks: Any) -> list[Callback]:

@@ -2,7 +2,8 @@
 
 They slice batches (gathering shuffled rows into reused buffers), call the model's
 ``train_step``/``test_step``/``predict_step``, keep running means (batch losses weighted by batch
-size, as Keras reports them) and call the callbacks. Arrays arrive already checked and converted.
+size, as Keras reports them) and call the callbacks. Arrays arrive already checked and converted;
+sample weights are an (N,) float32 array or None, and travel with their samples.
 """
 from __future__ import annotations
 
@@ -13,18 +14,19 @@ import numpy as np
 from axonal.callbacks import Callback, CallbackList, History
 
 
-def fit_loop(model, x, y, batch_size: int, epochs: int, verbose: int, callbacks: list[Callback],
-             validation: tuple | None, shuffle: bool) -> History:
-    """Train for ``epochs`` epochs on prepared arrays; return the History of per-epoch logs."""
+def fit_loop(model, x, y, weights, batch_size: int, epochs: int, initial_epoch: int, verbose: int,
+             callbacks: list[Callback], validation: tuple | None, shuffle: bool) -> History:
+    """Train epochs ``initial_epoch .. epochs - 1`` on prepared arrays; return the History of
+    per-epoch logs. ``validation`` is ``(x_val, y_val, weights_val)`` or None."""
     history = History()
     steps = math.ceil(len(x) / batch_size)
     callback_list = CallbackList([*callbacks, history], model, verbose, epochs, steps)
     model.stop_training = False
     callback_list.call("on_train_begin", None)
     logs: dict[str, float] = {}
-    for epoch in range(epochs):
+    for epoch in range(initial_epoch, epochs):
         callback_list.call("on_epoch_begin", epoch, None)
-        logs = _train_epoch(model, x, y, batch_size, shuffle, callback_list)
+        logs = _train_epoch(model, x, y, weights, batch_size, shuffle, callback_list)
         if validation is not None:
             validation_logs = _test_epoch(model, *validation, batch_size, callback_list)
             logs = _sorted({**logs, **{f"val_{name}": value for name, value in validation_logs.items()}})
@@ -35,10 +37,10 @@ def fit_loop(model, x, y, batch_size: int, epochs: int, verbose: int, callbacks:
     return history
 
 
-def evaluate_loop(model, x, y, batch_size: int, verbose: int, callbacks: list[Callback]) -> dict[str, float]:
+def evaluate_loop(model, x, y, weights, batch_size: int, verbose: int, callbacks: list[Callback]) -> dict[str, float]:
     """Loss and metrics over prepared arrays, in inference mode."""
     callback_list = CallbackList(callbacks, model, verbose, 1, math.ceil(len(x) / batch_size))
-    return _test_epoch(model, x, y, batch_size, callback_list)
+    return _test_epoch(model, x, y, weights, batch_size, callback_list)
 
 
 def predict_loop(model, x, batch_size: int, verbose: int, callbacks: list[Callback]) -> np.ndarray:
@@ -54,36 +56,41 @@ def predict_loop(model, x, batch_size: int, verbose: int, callbacks: list[Callba
     return predictions
 
 
-def _train_epoch(model, x, y, batch_size, shuffle, callback_list) -> dict[str, float]:
+def _train_epoch(model, x, y, weights, batch_size, shuffle, callback_list) -> dict[str, float]:
     order = model.shuffle_rng.permutation(len(x)) if shuffle else None
-    for metric in model.metrics:
-        metric.reset_state()
+    model.reset_metrics()
     loss_sum, seen = 0.0, 0
+    w_batch = None
     for batch, rows in _batches(len(x), batch_size):
         callback_list.call("on_train_batch_begin", batch, None)
         if order is None:
             x_batch, y_batch = x[rows], y[rows]
+            if weights is not None:
+                w_batch = weights[rows]
         else:
             x_batch = _gather(model, "x_batch", x, order[rows])
             y_batch = _gather(model, "y_batch", y, order[rows])
-        loss_sum += model.train_step(x_batch, y_batch) * len(x_batch)
+            if weights is not None:
+                w_batch = _gather(model, "w_batch", weights, order[rows])
+        loss_sum += model.train_step(x_batch, y_batch, w_batch) * len(x_batch)
         seen += len(x_batch)
-        callback_list.call("on_train_batch_end", batch, _logs(loss_sum / seen, model.metrics))
-    return _logs(loss_sum / seen, model.metrics)
+        callback_list.call("on_train_batch_end", batch, make_logs(loss_sum / seen, model.metrics))
+        if model.stop_training:  # e.g. TerminateOnNaN; Keras also closes the epoch as usual
+            break
+    return make_logs(loss_sum / seen, model.metrics)
 
 
-def _test_epoch(model, x, y, batch_size, callback_list) -> dict[str, float]:
+def _test_epoch(model, x, y, weights, batch_size, callback_list) -> dict[str, float]:
     callback_list.call("on_test_begin", None)
-    for metric in model.metrics:
-        metric.reset_state()
+    model.reset_metrics()
     loss_sum, seen = 0.0, 0
     for batch, rows in _batches(len(x), batch_size):
         callback_list.call("on_test_batch_begin", batch, None)
         x_batch = x[rows]
-        loss_sum += model.test_step(x_batch, y[rows]) * len(x_batch)
+        loss_sum += model.test_step(x_batch, y[rows], None if weights is None else weights[rows]) * len(x_batch)
         seen += len(x_batch)
-        callback_list.call("on_test_batch_end", batch, _logs(loss_sum / seen, model.metrics))
-    logs = _logs(loss_sum / seen, model.metrics)
+        callback_list.call("on_test_batch_end", batch, make_logs(loss_sum / seen, model.metrics))
+    logs = make_logs(loss_sum / seen, model.metrics)
     callback_list.call("on_test_end", logs)
     return logs
 
@@ -102,7 +109,8 @@ def _gather(model, name: str, data: np.ndarray, indices: np.ndarray) -> np.ndarr
     return np.take(data, indices, axis=0, out=out, mode="clip")
 
 
-def _logs(loss: float, metrics) -> dict[str, float]:
+def make_logs(loss: float, metrics) -> dict[str, float]:
+    """``{"loss": ..., metric name: result}`` in the order Keras shows them."""
     return _sorted({"loss": loss, **{metric.name: metric.result() for metric in metrics}})
 
 

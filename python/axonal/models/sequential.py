@@ -6,10 +6,11 @@ from typing import Any
 
 import numpy as np
 
+from axonal import saving
 from axonal._buffers import BufferCache
 from axonal.backend import get_backend
 from axonal.layers import InputLayer, Layer, deserialize, serialize
-from axonal.layers.base import SHUFFLE_STREAM, StepCounter, unique_name
+from axonal.layers.base import SHUFFLE_STREAM, ActivationOutputMixin, StepCounter, configuration_changed, unique_name
 from axonal.models import summary
 from axonal.models.trainer import Trainer
 from axonal.random import draw_seed
@@ -44,6 +45,7 @@ class Sequential(Trainer):
         self.ops = None
         self.input_shape: tuple | None = None
         self.built = False
+        self._trainable = True
         self._layers: list[Layer] = []
         for layer in layers or []:
             self.add(layer)
@@ -72,14 +74,38 @@ class Sequential(Trainer):
         if not self._layers and self.input_shape is None and layer.input_shape_arg is not None:
             self.input_shape = (None,) + layer.input_shape_arg
         self._layers.append(layer)
+        configuration_changed()
         if self.input_shape is not None:
             self.build()
 
     def pop(self) -> Layer:
-        """Remove and return the last layer."""
+        """Remove and return the last layer, as Keras does; the model may then be trained further
+        without a new compile (the optimiser drops the removed layer's slots at the next step).
+
+        Example:
+            >>> head = model.pop()                       # transfer learning: replace the classifier
+            >>> model.add(Dense(5, activation="softmax"))
+        """
         if not self._layers:
-            raise TypeError(f"Model {self.name!r} has no layers to pop.")
-        return self._layers.pop()
+            raise TypeError(f"Model {self.name!r} has no layers to pop. Fix: add a layer first.")
+        layer = self._layers.pop()
+        if isinstance(layer, ActivationOutputMixin):
+            layer.activation_in_loss = False  # on its own again, it applies its own activation
+        self.built = self.built and bool(self._layers)
+        configuration_changed()
+        return layer
+
+    @property
+    def trainable(self) -> bool:
+        """The model's own flag; setting it sets every layer's, as in Keras (``model.trainable =
+        False`` freezes the whole model, from the next training step)."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._trainable = bool(value)
+        for layer in self._layers:
+            layer.trainable = value
 
     def build(self, input_shape: tuple | None = None) -> None:
         """Create every layer's weights for inputs of ``input_shape`` (batch first, e.g. ``(None, 784)``).
@@ -150,6 +176,24 @@ class Sequential(Trainer):
         for layer in self._layers:
             layer.set_weights(weights[start:start + len(layer.weights)])
             start += len(layer.weights)
+
+    def save(self, filepath, overwrite: bool = True) -> None:
+        """Write the whole model (architecture, compile settings, weights, optimiser and training
+        state) to one file, atomically; :func:`axonal.models.load_model` reads it back.
+
+        Example:
+            >>> model.save("mlp.axonal")  # doctest: +SKIP
+        """
+        saving.save_model(self, filepath, overwrite)
+
+    def save_weights(self, filepath, overwrite: bool = True) -> None:
+        """Write only the weights to one file, atomically (see :meth:`load_weights`)."""
+        saving.save_weights(self, filepath, overwrite)
+
+    def load_weights(self, filepath) -> None:
+        """Copy weights saved by :meth:`save_weights` or :meth:`save` into this model; every shape
+        must match (weights are matched by position, so layer names may differ)."""
+        saving.load_weights(self, filepath)
 
     def get_config(self) -> dict:
         """Name, layer configurations and input shape; ``Sequential.from_config`` rebuilds the model."""

@@ -1,8 +1,9 @@
 """Trainer: the compile/fit/evaluate/predict half of a model, as Keras splits it.
 
 A model class mixes this in and provides ``_layers`` (built), ``ops``, ``buffers``, ``steps``,
-``shuffle_rng``, ``output_shape``, ``build`` and ``_forward``; the batch loops are in
-:mod:`axonal.models.loops` and the once-per-call argument checks in :mod:`axonal.models.data`.
+``shuffle_rng``, ``weights``, ``output_shape``, ``build`` and ``_forward``; the per-batch steps are
+in :mod:`axonal.models.steps`, the batch loops in :mod:`axonal.models.loops` and the once-per-call
+argument checks in :mod:`axonal.models.data`.
 """
 from __future__ import annotations
 
@@ -10,29 +11,23 @@ from typing import Any
 
 import numpy as np
 
-from axonal import losses, metrics as metrics_module, optimizers
+from axonal import losses, optimizers
+from axonal._legacy import renamed_arguments
 from axonal._validation import check_positive_int
 from axonal.callbacks import History
-from axonal.layers import Layer
-from axonal.layers.base import ActivationOutputMixin
 from axonal.models import data, loops
+from axonal.models.steps import Steps
 
 
-class Trainer:
+class Trainer(Steps):
     """Training and inference for a stack of layers (see :class:`axonal.models.Sequential`)."""
 
     def __init__(self):
+        super().__init__()
         self.optimizer: optimizers.Optimizer | None = None
         self.loss: losses.Loss | None = None
-        self.metrics: list[metrics_module.Metric] = []
         self.history: History | None = None
         self.stop_training = False
-        self._metric_identifiers: Any = None
-        # Set for each run by _configure_output and _prepare_optimizer.
-        self._absorbed_activation: str | None = None
-        self._parameters: list[np.ndarray] = []
-        self._gradients: list[np.ndarray] = []
-        self._backprop_layers: list[Layer] = []
 
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Any = None) -> None:
         """Choose the optimiser, loss and metrics.
@@ -46,49 +41,72 @@ class Trainer:
         self.optimizer = optimizers.get(optimizer)
         self.loss = losses.get(loss)
         self._metric_identifiers = metrics
+        self._prepared_for = None  # the new optimiser gets its slots at the next step
         if self.built:
             self.build()  # run on the backend active now
             self._configure_output()
 
+    @renamed_arguments(nb_epoch="epochs")
     def fit(self, x: Any, y: Any, batch_size: int | None = 32, epochs: int = 1, verbose: Any = "auto",
-            validation_data: tuple | None = None, validation_split: float = 0.0, shuffle: bool = True,
-            callbacks: list | None = None) -> History:
-        """Train on ``x``, ``y`` for ``epochs`` epochs of mini-batches.
+            callbacks: list | None = None, validation_split: float = 0.0, validation_data: tuple | None = None,
+            shuffle: bool = True, class_weight: dict | None = None, sample_weight: Any = None,
+            initial_epoch: int = 0) -> History:
+        """Train on ``x``, ``y`` for ``epochs`` epochs of mini-batches (arguments in Keras' order).
 
         Args:
             x: inputs (N, ...) convertible to float32 (integers and booleans are converted).
             y: labels in the form the loss expects (one-hot rows, class ids, 0/1 or targets).
             batch_size: samples per gradient step.
-            epochs: passes over the data.
+            epochs: the epoch to train up to: epochs ``initial_epoch .. epochs - 1`` are run.
+                (The legacy ``nb_epoch`` is accepted, with a DeprecationWarning.)
             verbose: ``"auto"``/1 progress bar, 2 one line per epoch, 0 silent.
-            validation_data: ``(x_val, y_val)`` evaluated after each epoch.
-            validation_split: fraction of the data, taken from the end before shuffling, held out
-                for validation (ignored when ``validation_data`` is given).
-            shuffle: reshuffle the training samples every epoch (with the model's seeded generator).
             callbacks: :class:`axonal.callbacks.Callback` instances.
+            validation_split: fraction of the data (and sample weights), taken from the end before
+                shuffling, held out for validation (ignored when ``validation_data`` is given).
+            validation_data: ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)``, evaluated
+                after each epoch.
+            shuffle: reshuffle the training samples every epoch (with the model's seeded generator).
+            class_weight: ``{class id: weight}``; each training sample weighs its class's weight (1 for
+                classes not listed). Classes come from the labels as in Keras: the argmax of one-hot
+                rows, else the rounded label. Not applied to validation data.
+            sample_weight: (N,) weights of the training samples (not with ``class_weight``).
+            initial_epoch: the epoch to start from, to resume a run: epochs are numbered from it
+                and the History holds ``epochs - initial_epoch`` entries.
 
         Returns:
             A History whose ``history`` maps ``loss``, each metric and their ``val_`` versions to
             per-epoch values.
+
+        Example:
+            >>> model.fit(x, y, epochs=10, class_weight={0: 1.0, 1: 5.0}, validation_split=0.1)
         """
         self._require_compiled("fit")
         batch_size, verbose = data.resolve_batch_size(batch_size), data.resolve_verbose(verbose)
         epochs = check_positive_int(epochs, "epochs")
+        initial_epoch = data.check_initial_epoch(initial_epoch)
         inputs, targets = self._prepare_data(x, y)
+        weights = data.sample_weights(sample_weight, class_weight, targets)
         if validation_data is not None:
-            x_val, y_val = data.unpack_validation_data(validation_data)
+            x_val, y_val, weights_val = data.unpack_validation_data(validation_data)
             validation = self._prepare_data(x_val, y_val, "validation_data[0]", "validation_data[1]")
+            validation += (data.sample_weights(weights_val, None, validation[1], "validation_data[2]"),)
         elif validation_split:
-            (inputs, targets), validation = data.split_validation(inputs, targets, validation_split)
+            (inputs, targets, weights), validation = data.split_validation(inputs, targets, weights,
+                                                                          validation_split)
+            if class_weight is not None:  # class weights apply to training only, as in Keras
+                validation = validation[:2] + (None,)
         else:
             validation = None
-        self._prepare_optimizer()
-        return loops.fit_loop(self, inputs, targets, batch_size, epochs, verbose,
+        return loops.fit_loop(self, inputs, targets, weights, batch_size, epochs, initial_epoch, verbose,
                               data.check_callbacks(callbacks), validation, bool(shuffle))
 
-    def evaluate(self, x: Any, y: Any, batch_size: int | None = 32, verbose: Any = "auto",
-                 callbacks: list | None = None) -> float | list[float]:
-        """Loss and metrics on ``x``, ``y`` in inference mode (dropout off).
+    def evaluate(self, x: Any, y: Any, batch_size: int | None = 32, verbose: Any = "auto", sample_weight: Any = None,
+                 callbacks: list | None = None, return_dict: bool = False) -> float | list[float] | dict[str, float]:
+        """Loss and metrics on ``x``, ``y`` in inference mode (dropout and augmentation off).
+
+        Args:
+            sample_weight: (N,) weights of the samples in the loss and the metrics.
+            return_dict: return ``{"loss": ..., metric name: ...}`` instead of a list.
 
         Returns:
             ``[loss, metric_1, ...]`` in compile order, or the loss alone when there are no metrics.
@@ -96,10 +114,10 @@ class Trainer:
         self._require_compiled("evaluate")
         batch_size, verbose = data.resolve_batch_size(batch_size), data.resolve_verbose(verbose)
         inputs, targets = self._prepare_data(x, y)
-        logs = loops.evaluate_loop(self, inputs, targets, batch_size, verbose,
+        weights = data.sample_weights(sample_weight, None, targets)
+        logs = loops.evaluate_loop(self, inputs, targets, weights, batch_size, verbose,
                                    data.check_callbacks(callbacks))
-        results = [logs["loss"]] + [logs[metric.name] for metric in self.metrics]
-        return results[0] if len(results) == 1 else results
+        return self._results(logs, return_dict)
 
     def predict(self, x: Any, batch_size: int | None = 32, verbose: Any = "auto",
                 callbacks: list | None = None) -> np.ndarray:
@@ -109,44 +127,47 @@ class Trainer:
         self._configure_output()
         return loops.predict_loop(self, inputs, batch_size, verbose, data.check_callbacks(callbacks))
 
-    def train_step(self, x: np.ndarray, y: np.ndarray) -> float:
-        """One gradient step on a prepared batch; updates the metrics and returns the batch loss."""
-        outputs = self._forward(x, training=True)
-        doutputs = self.buffers.get("doutputs", outputs.shape)
-        loss = self.loss.compute(self.ops, doutputs, outputs, y)
-        for layer in self._backprop_layers:
-            doutputs = layer.backward(doutputs)
-        self.optimizer.apply(self._gradients, self._parameters)
-        self.steps.value += 1
-        self._update_metrics(y, outputs)
-        return loss
+    def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None, class_weight: dict | None = None,
+                       return_dict: bool = False) -> float | list[float] | dict[str, float]:
+        """One gradient step on ``x``, ``y`` as a single batch; the metrics are reset first (as in
+        Keras 3), so the results describe this batch.
 
-    def test_step(self, x: np.ndarray, y: np.ndarray) -> float:
-        """Loss of a prepared batch in inference mode; updates the metrics."""
-        outputs = self._forward(x, training=False)
-        loss = self.loss.compute(self.ops, self.buffers.get("doutputs", outputs.shape), outputs, y)
-        self._update_metrics(y, outputs)
-        return loss
+        Example:
+            >>> for x_batch, y_batch in batches:
+            ...     loss, accuracy = model.train_on_batch(x_batch, y_batch)
+        """
+        self._require_compiled("train_on_batch")
+        inputs, targets = self._prepare_data(x, y)
+        weights = data.sample_weights(sample_weight, class_weight, targets)
+        self.reset_metrics()
+        loss = self.train_step(inputs, targets, weights)
+        return self._results(loops.make_logs(loss, self.metrics), return_dict)
 
-    def predict_step(self, x: np.ndarray) -> np.ndarray:
-        """Predictions for a prepared batch, in a buffer reused by the next call."""
-        return self._predictions(self._forward(x, training=False))
+    def test_on_batch(self, x: Any, y: Any, sample_weight: Any = None,
+                      return_dict: bool = False) -> float | list[float] | dict[str, float]:
+        """Loss and metrics of ``x``, ``y`` as a single batch, in inference mode (metrics reset first)."""
+        self._require_compiled("test_on_batch")
+        inputs, targets = self._prepare_data(x, y)
+        weights = data.sample_weights(sample_weight, None, targets)
+        self.reset_metrics()
+        loss = self.test_step(inputs, targets, weights)
+        return self._results(loops.make_logs(loss, self.metrics), return_dict)
+
+    def predict_on_batch(self, x: Any) -> np.ndarray:
+        """The model's outputs for ``x`` run as one batch (a new array)."""
+        inputs = data.prepare_inputs(self, x)
+        self._configure_output()
+        return self.predict_step(inputs).copy()
 
     # ----- internals ---------------------------------------------------------------------------
 
-    def _predictions(self, outputs: np.ndarray) -> np.ndarray:
-        """Outputs as predict returns them: the activation a fused loss absorbed is applied here."""
-        if self._absorbed_activation is None:
-            return outputs
-        predictions = self.buffers.get("predictions", outputs.shape)
-        self.ops.activation_forward(predictions, outputs, self._absorbed_activation, 0.0)
-        return predictions
-
-    def _update_metrics(self, y: np.ndarray, outputs: np.ndarray) -> None:
-        if self.metrics:
-            predictions = self._predictions(outputs)
-            for metric in self.metrics:
-                metric.update_state(y, predictions)
+    def _results(self, logs: dict[str, float], return_dict: bool) -> float | list[float] | dict[str, float]:
+        """Keras' return value: the logs, or ``[loss, metric_1, ...]`` in compile order (the loss
+        alone without metrics)."""
+        if return_dict:
+            return logs
+        results = [logs["loss"]] + [logs[metric.name] for metric in self.metrics]
+        return results[0] if len(results) == 1 else results
 
     def _prepare_data(self, x: Any, y: Any, x_argument: str = "x", y_argument: str = "y"):
         """Inputs and labels converted and checked once per call (building the model if needed)."""
@@ -159,44 +180,3 @@ class Trainer:
             raise RuntimeError(f"Model {self.name!r} must be compiled before {method}(). Fix: call "
                                "model.compile(optimizer='rmsprop', loss='categorical_crossentropy', "
                                "metrics=['accuracy']) first.")
-
-    def _configure_output(self) -> None:
-        """Fuse the output activation into the loss where exact, and resolve the metrics."""
-        output_layer = self._layers[-1]
-        for layer in self._layers:
-            if isinstance(layer, ActivationOutputMixin):
-                layer.activation_in_loss = False
-        self._absorbed_activation = None
-        if self.loss is None:
-            return
-        fused = self.loss.fused_activation
-        if fused is not None and not self.loss.from_logits:
-            if output_layer.output_activation != fused:
-                ending = output_layer.output_activation or "no activation"
-                raise ValueError(
-                    f"Loss {self.loss.name!r} expects the output layer {output_layer.name!r} to end in a "
-                    f"{fused} activation, but it ends in {ending}. "
-                    f"Fix: use activation='{fused}' on the last layer, or pass "
-                    f"{type(self.loss).__name__}(from_logits=True) if it outputs logits.")
-            output_layer.activation_in_loss = True
-            self._absorbed_activation = fused
-        self.metrics = metrics_module.get_list(self._metric_identifiers, self.loss.sparse_labels,
-                                               self.output_shape[-1])
-
-    def _prepare_optimizer(self) -> None:
-        """Collect the trainable weights and their gradients, and build the optimiser's slots once."""
-        self._parameters = [w for layer in self._layers for w in layer.trainable_weights]
-        self._gradients = [g for layer in self._layers for g in layer.gradients]
-        trainable = [i for i, layer in enumerate(self._layers) if layer.trainable_weights]
-        first = trainable[0] if trainable else len(self._layers)
-        for position, layer in enumerate(self._layers):
-            layer.needs_input_gradient = position != first
-        # Layers before the first trainable one need no backward pass at all.
-        self._backprop_layers = self._layers[first:][::-1]
-        self.optimizer.ops = self.ops
-        if not self.optimizer.built:
-            self.optimizer.build(self._parameters)
-        elif not self.optimizer.is_built_for(self._parameters):
-            raise RuntimeError(f"The trainable weights of model {self.name!r} changed since its optimizer "
-                               "was built (a layer was added, removed or frozen). Fix: call compile() "
-                               "again with a new optimizer, e.g. model.compile(optimizer='rmsprop', ...).")

@@ -1,0 +1,93 @@
+"""Convolution layers: Conv2D on channels_last images, as in Keras."""
+from __future__ import annotations
+
+from axonal import activations, initializers
+from axonal._validation import check_positive_int
+from axonal.layers._window import as_pair, check_image_shape, check_padding_mode, explicit_padding, output_hw
+from axonal.layers.base import ActivationOutputMixin, Layer
+
+
+class Conv2D(ActivationOutputMixin, Layer):
+    """2-D convolution: ``y = activation(conv(x, kernel) + bias)``, in one fused call.
+
+    Like Keras (and every deep-learning library), it computes a cross-correlation: the kernel is
+    not flipped. The backend runs it as im2col + one GEMM + the bias/activation epilogue.
+
+    Args:
+        filters: number of output channels F.
+        kernel_size: window (KH, KW), or one int for a square window.
+        strides: step (sh, sw) between windows, or one int.
+        padding: ``'valid'`` (windows inside the image only) or ``'same'`` (zeros around the image
+            so that the output is ceil(input / stride) in each direction; an odd row or column of
+            padding goes to the bottom/right, as in TensorFlow).
+        activation: name (``"relu"``...), a function of :mod:`axonal.activations`, or None for linear.
+            Softmax runs over the channels of each pixel.
+        use_bias: whether to add a bias per filter.
+        kernel_initializer: initialiser of the (KH, KW, C, F) kernel; its fans are KH·KW·C and
+            KH·KW·F, as in Keras.
+        bias_initializer: initialiser of the (F,) bias.
+        **kwargs: ``name``, ``trainable``, ``input_shape`` (see :class:`Layer`).
+
+    Shapes:
+        x (N, H, W, C) -> y (N, OH, OW, F) with OH = ceil(H / sh) for ``'same'`` and
+        (H - KH) // sh + 1 for ``'valid'``; OW likewise.
+
+    Example:
+        >>> model = Sequential([Input(shape=(28, 28, 1)), Conv2D(32, (3, 3), activation="relu"),
+        ...                     MaxPooling2D((2, 2)), Flatten(), Dense(10, activation="softmax")])
+        >>> model.layers[0].output_shape
+        (None, 26, 26, 32)
+    """
+
+    def __init__(self, filters: int, kernel_size, strides=(1, 1), padding: str = "valid", activation=None,
+                 use_bias: bool = True, kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        self.filters = check_positive_int(filters, "filters")
+        self.kernel_size = as_pair(kernel_size, "kernel_size")
+        self.strides = as_pair(strides, "strides")
+        self.padding = check_padding_mode(padding)
+        self.activation = activations.get(activation)
+        self.alpha = activations.default_alpha(self.activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+
+    def build(self, input_shape):
+        check_image_shape(self, input_shape, self.kernel_size, self.padding)
+        image_hw, channels = tuple(input_shape[1:3]), input_shape[3]
+        # The ops take explicit padding; 'same' depends on the image size, known only now.
+        self.explicit_padding = explicit_padding(self.padding, image_hw, self.kernel_size, self.strides)
+        self.output_hw = output_hw(image_hw, self.kernel_size, self.strides, self.explicit_padding)
+        self.kernel = self.add_weight((*self.kernel_size, channels, self.filters), self.kernel_initializer,
+                                      "kernel")
+        self.bias = self.add_weight((self.filters,), self.bias_initializer, "bias") if self.use_bias else None
+        super().build(input_shape)
+
+    def compute_output_shape(self, input_shape):
+        check_image_shape(self, input_shape, self.kernel_size, self.padding)
+        image_hw = tuple(input_shape[1:3])
+        padding = explicit_padding(self.padding, image_hw, self.kernel_size, self.strides)
+        return (input_shape[0], *output_hw(image_hw, self.kernel_size, self.strides, padding), self.filters)
+
+    def forward(self, x, training):
+        self.x = x
+        self.y = self.buffers.get("y", (len(x), *self.output_hw, self.filters))
+        self.ops.conv2d_forward(self.y, x, self.kernel, self.bias, self.strides, self.explicit_padding,
+                                self.applied_activation, self.alpha)
+        return self.y
+
+    def backward(self, dy):
+        dz = self.buffers.get("dz", dy.shape)
+        dx = self.buffers.get("dx", self.x.shape) if self.needs_input_gradient else None
+        # dW is not optional in the op contract: a frozen layer fills its own (unread) gradients.
+        self.ops.conv2d_backward(dx, self._gradients["kernel"], self._gradients.get("bias"), dz, dy, self.x,
+                                 self.kernel, self.y, self.strides, self.explicit_padding,
+                                 self.applied_activation, self.alpha)
+        return dx
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                "strides": self.strides, "padding": self.padding, "activation": self.activation,
+                "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer)}

@@ -1,0 +1,83 @@
+"""Metric base classes: the streaming state, sample weights and configuration every metric shares."""
+from __future__ import annotations
+
+import numpy as np
+
+from axonal._buffers import BufferCache
+
+
+class Metric:
+    """Base class: a state updated batch by batch and read with :meth:`result`.
+
+    Args:
+        name: the key used in logs and in ``History.history``.
+
+    Attributes:
+        sparse_labels: whether the metric takes class ids of shape (N,) rather than rows (N, K).
+
+    Subclasses implement :meth:`reset_state`, :meth:`update_state` and :meth:`result`, or derive
+    from :class:`MeanMetric` and implement :meth:`MeanMetric.sample_values` only.
+    """
+
+    sparse_labels = False
+
+    def __init__(self, name: str):
+        self.name = name
+        self._scratch = BufferCache()
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        """Forget every sample seen so far."""
+        raise NotImplementedError
+
+    def update_state(self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None) -> None:
+        """Add one batch: ``y_pred`` (N, K) predictions (probabilities, as ``predict`` returns them),
+        ``y_true`` targets as the loss prepared them, ``sample_weight`` (N,) or None."""
+        raise NotImplementedError
+
+    def result(self) -> float:
+        """The metric over every sample since the last reset."""
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Metric":
+        return cls(**config)
+
+    def _argmax_rows(self, name: str, rows: np.ndarray) -> np.ndarray:
+        return np.argmax(rows, axis=1, out=self._scratch.get(name, (len(rows),), np.intp))
+
+
+class MeanMetric(Metric):
+    """A mean of per-sample values, weighted by the sample weights when given.
+
+    ``result = Σ w_n v_n / Σ w_n`` (0 before any weight), with ``w = 1`` without weights: over
+    batches this is the mean of the batch means weighted by batch size, as Keras reports it, and
+    with weights it is Keras' weighted mean (``MeanMetricWrapper``). A sample with several
+    outputs contributes the mean over its outputs.
+    """
+
+    def reset_state(self):
+        self.total = 0.0
+        self.count = 0.0
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        values = self.sample_values(y_true, y_pred)
+        if sample_weight is None:
+            self.total += float(values.sum(dtype=np.float64))
+            self.count += len(values)
+        else:
+            self.total += float(np.dot(values, sample_weight))
+            self.count += float(sample_weight.sum(dtype=np.float64))
+
+    def result(self):
+        return self.total / self.count if self.count else 0.0
+
+    def sample_values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        """The (N,) float32 value of each sample, in a scratch buffer reused by the next batch."""
+        raise NotImplementedError
+
+    def _values(self, count: int) -> np.ndarray:
+        return self._scratch.get("values", (count,))

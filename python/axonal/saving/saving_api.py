@@ -1,0 +1,263 @@
+"""``save_model``/``load_model`` and ``save_weights``/``load_weights``: one self-describing file.
+
+A model file holds the architecture, the compile settings, the weights and everything training
+depends on (optimiser slots and iteration count, the model seed, its dropout step counter and its
+shuffling generator), so ``fit`` on a loaded model continues exactly as the saved one would have.
+The layout is described in ``docs/design.md`` ("Saving and callbacks").
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import numpy as np
+
+from axonal._version import __version__
+from axonal.saving.archive import ArchiveReader, SavedFileError, atomic_write, write_archive
+from axonal.saving.serialization import (add_layers, compile_config, compile_from_config, model_from_config,
+                                         serialize)
+
+FORMAT_NAME = "axonal"
+FORMAT_VERSION = 1
+_RNG_MEMBER = "state/shuffle_rng.npy"
+_SLOT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_MASK_64 = 2**64 - 1
+
+
+def save_model(model, filepath: str | os.PathLike, overwrite: bool = True) -> None:
+    """Write ``model`` (architecture, compile settings, weights, optimiser and training state) to
+    one file, atomically. ``model.save(filepath)`` calls this.
+
+    Args:
+        model: a Sequential model (built or not, compiled or not).
+        filepath: the file to write, conventionally ``*.axonal``; its folder must exist.
+        overwrite: replace an existing file; False raises FileExistsError instead.
+
+    Example:
+        >>> model.save("mnist_mlp.axonal")  # doctest: +SKIP
+        >>> model = axonal.models.load_model("mnist_mlp.axonal")  # doctest: +SKIP
+    """
+    arrays: dict[str, np.ndarray] = {}
+    config = _header(model, "model", arrays)
+    config["compile_config"] = compile_config(model)
+    optimizer = model.optimizer
+    slots: list[dict] = []
+    # Slots made for other arrays (a layer was frozen since) would not fit the reloaded model,
+    # whose next fit() would rebuild them anyway.
+    if optimizer is not None and optimizer.built and optimizer.is_built_for(model.trainable_weights):
+        for parameter, parameter_slots in enumerate(optimizer.slots):
+            for name, array in parameter_slots.items():
+                arrays[f"optimizer/{parameter}/{name}.npy"] = array
+                slots.append({"parameter": parameter, "slot": name, "shape": list(array.shape),
+                              "dtype": array.dtype.name})
+    config["optimizer_slots"] = slots
+    arrays[_RNG_MEMBER] = _generator_words(model.shuffle_rng)
+    config["training_state"] = {
+        "seed": int(model.seed), "step": int(model.steps.value),
+        "optimizer_iterations": int(optimizer.iterations) if optimizer is not None else 0,
+        "shuffle_rng": {"member": _RNG_MEMBER, "bit_generator": "PCG64"},
+    }
+    atomic_write(filepath, lambda file: write_archive(file, config, arrays), overwrite)
+
+
+def load_model(filepath: str | os.PathLike, custom_objects: dict | None = None, compile: bool = True):
+    """The model saved in ``filepath`` by ``model.save``, ready to predict or to resume training.
+
+    Args:
+        filepath: a file written by :func:`save_model`.
+        custom_objects: ``{"ClassName": cls}`` for custom layers and metrics in the file.
+        compile: restore the optimiser (with its state), loss and metrics; False returns an
+            uncompiled model.
+
+    Raises:
+        SavedFileError: (a ValueError) for a damaged or foreign file, or one from a newer axonal,
+            naming the file and the problem.
+
+    Example:
+        >>> model = load_model("mnist_mlp.axonal")  # doctest: +SKIP
+        >>> model.fit(x, y, epochs=1)  # doctest: +SKIP  (continues where the saved run stopped)
+    """
+    with ArchiveReader(filepath) as reader:
+        path = reader.path
+        config = _read_header(reader, "model")
+        state = _mapping(path, config, "training_state")
+        slot_members = {_slot_member(path, entry) for entry in _list(path, config, "optimizer_slots")}
+        reader.check_members(set(_weight_members(path, config)) | slot_members | {_RNG_MEMBER})
+        model, model_config = model_from_config(path, config.get("model_config"))
+        # Seed and step first: layers draw their dropout seeds from them when they are added.
+        model.seed = _count(path, state, "seed")
+        model.steps.value = _count(path, state, "step")
+        add_layers(path, model, model_config, custom_objects)
+        _read_weights(reader, model, config)
+        model.shuffle_rng = _generator(path, reader.read_array(_RNG_MEMBER, (6,), np.uint64, "shuffle state"))
+        if compile and config.get("compile_config") is not None:
+            compile_from_config(path, model, _mapping(path, config, "compile_config"), custom_objects)
+            _read_optimizer(reader, model, slot_members, _count(path, state, "optimizer_iterations"))
+    return model
+
+
+def save_weights(model, filepath: str | os.PathLike, overwrite: bool = True) -> None:
+    """Write only the weights of ``model`` (no optimiser or training state), atomically.
+
+    Example:
+        >>> model.save_weights("mlp.weights.axonal")  # doctest: +SKIP
+    """
+    arrays: dict[str, np.ndarray] = {}
+    config = _header(model, "weights", arrays)
+    atomic_write(filepath, lambda file: write_archive(file, config, arrays), overwrite)
+
+
+def load_weights(model, filepath: str | os.PathLike) -> None:
+    """Copy the weights saved in ``filepath`` (by ``save_weights`` or ``save``) into ``model``.
+
+    Weights are matched by position, layer by layer, so layer names may differ; every shape must
+    agree. An unbuilt model is first built for the input shape recorded in the file.
+
+    Raises:
+        SavedFileError: when the file's weights do not fit the model, naming the weight and both shapes.
+
+    Example:
+        >>> model.load_weights("mlp.weights.axonal")  # doctest: +SKIP
+    """
+    with ArchiveReader(filepath) as reader:
+        path = reader.path
+        config = _read_header(reader, None)
+        members = set(_weight_members(path, config))
+        if config["kind"] == "model":  # a full model file holds more; only its weights are read
+            members |= {_slot_member(path, e) for e in _list(path, config, "optimizer_slots")} | {_RNG_MEMBER}
+        reader.check_members(members)
+        if not model.built:
+            shape = (_mapping(path, config, "model_config").get("config") or {}).get("build_input_shape")
+            if shape is None or not model.layers:
+                raise SavedFileError(path, f"model {model.name!r} is not built and the file records no input "
+                                     "shape", "build it first, e.g. model.build((None, 784))")
+            model.build(tuple(shape))
+        _read_weights(reader, model, config)
+
+
+def _header(model, kind: str, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The part of ``config.json`` both kinds share; adds the weight arrays to ``arrays``."""
+    entries = []
+    for layer in model.layers:
+        for name, array in zip(_weight_names(layer), layer.weights):
+            arrays[f"weights/{len(entries)}.npy"] = array
+            entries.append({"layer": layer.name, "name": name, "shape": list(array.shape),
+                            "dtype": array.dtype.name})
+    return {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "kind": kind, "axonal_version": __version__,
+            "model_config": serialize(model), "weights": entries}
+
+
+def _read_header(reader: ArchiveReader, kind: str | None) -> dict[str, Any]:
+    """``config.json``, refused unless it is an axonal file of a format this version reads."""
+    path, config = reader.path, reader.read_config()
+    if config.get("format") != FORMAT_NAME:
+        raise SavedFileError(path, "its config.json does not say format 'axonal'",
+                             "pass a file written by model.save() or model.save_weights()")
+    version = config.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise SavedFileError(path, f"its format_version {version!r} is not one axonal ever wrote")
+    if version > FORMAT_VERSION:
+        raise SavedFileError(path, f"it was written in file format {version} by axonal "
+                             f"{config.get('axonal_version', '?')}; axonal {__version__} reads format "
+                             f"{FORMAT_VERSION} and earlier", "upgrade axonal (pip install -U axonal)")
+    if config.get("kind") not in ("model", "weights"):
+        raise SavedFileError(path, f"its kind {config.get('kind')!r} is neither 'model' nor 'weights'")
+    if kind == "model" and config["kind"] != "model":
+        raise SavedFileError(path, "it holds only weights (written by save_weights)",
+                             "create the model, then call model.load_weights(path)")
+    return config
+
+
+def _read_weights(reader: ArchiveReader, model, config: dict) -> None:
+    entries = _list(reader.path, config, "weights")
+    targets = [(layer, name, array) for layer in model.layers
+               for name, array in zip(_weight_names(layer), layer.weights)]
+    if len(entries) != len(targets):
+        raise SavedFileError(reader.path, f"it holds {len(entries)} weight arrays but model {model.name!r} has "
+                             f"{len(targets)}", "load it into a model with the same layers as the saved one")
+    values = []
+    for index, ((layer, name, array), entry) in enumerate(zip(targets, entries)):
+        saved_as = f"{entry.get('layer')}/{entry.get('name')}" if isinstance(entry, dict) else "?"
+        what = f"weight {layer.name}/{name} (saved as {saved_as})"
+        values.append(reader.read_array(f"weights/{index}.npy", array.shape, array.dtype, what))
+    # Every array is read and checked before the first is copied: a refused file changes nothing.
+    for (_, _, array), value in zip(targets, values):
+        np.copyto(array, value)
+
+
+def _read_optimizer(reader: ArchiveReader, model, slot_members: set[str], iterations: int) -> None:
+    if slot_members:
+        model._prepare_optimizer()  # builds the slots for the model's trainable weights
+        expected = {f"optimizer/{parameter}/{name}.npy": array
+                    for parameter, slots in enumerate(model.optimizer.slots) for name, array in slots.items()}
+        if expected.keys() != slot_members:
+            raise SavedFileError(reader.path, f"its optimizer slots ({', '.join(sorted(slot_members)[:4])}...) do "
+                                 f"not match those of {type(model.optimizer).__name__} for this model")
+        values = {member: reader.read_array(member, array.shape, array.dtype, f"optimizer slot {member}")
+                  for member, array in expected.items()}
+        for member, value in values.items():
+            np.copyto(expected[member], value)
+    model.optimizer.iterations = iterations
+
+
+def _weight_names(layer) -> list[str]:
+    # Layers keep their weights in a name -> array dict; the names make messages readable.
+    names = list(getattr(layer, "_weights", {}))
+    return names if len(names) == len(layer.weights) else [str(i) for i in range(len(layer.weights))]
+
+
+def _weight_members(path: str, config: dict) -> list[str]:
+    return [f"weights/{index}.npy" for index in range(len(_list(path, config, "weights")))]
+
+
+def _slot_member(path: str, entry: Any) -> str:
+    """``optimizer/<parameter>/<slot>.npy`` for a slot entry, refusing names that are not identifiers."""
+    parameter, slot = (entry.get("parameter"), entry.get("slot")) if isinstance(entry, dict) else (None, None)
+    if (isinstance(parameter, bool) or not isinstance(parameter, int) or parameter < 0
+            or not isinstance(slot, str) or not _SLOT_NAME.fullmatch(slot)):
+        raise SavedFileError(path, f"its optimizer slot entry {entry!r:.100} is malformed")
+    return f"optimizer/{parameter}/{slot}.npy"
+
+
+def _generator_words(generator: np.random.Generator) -> np.ndarray:
+    """A PCG64 generator's complete state as six uint64 words (its 128-bit numbers split in two)."""
+    state = generator.bit_generator.state
+    if state["bit_generator"] != "PCG64":
+        raise TypeError(f"The model's shuffle generator is {state['bit_generator']}; only PCG64 can be saved.")
+    value, increment = state["state"]["state"], state["state"]["inc"]
+    return np.array([value >> 64, value & _MASK_64, increment >> 64, increment & _MASK_64,
+                     state["has_uint32"], state["uinteger"]], dtype=np.uint64)
+
+
+def _generator(path: str, words: np.ndarray) -> np.random.Generator:
+    high, low, inc_high, inc_low, has_uint32, uinteger = (int(word) for word in words)
+    generator = np.random.Generator(np.random.PCG64())
+    try:
+        generator.bit_generator.state = {
+            "bit_generator": "PCG64", "state": {"state": high << 64 | low, "inc": inc_high << 64 | inc_low},
+            "has_uint32": has_uint32, "uinteger": uinteger}
+    except (ValueError, TypeError, OverflowError) as error:
+        raise SavedFileError(path, f"its shuffle generator state is invalid ({error})") from None
+    return generator
+
+
+def _mapping(path: str, config: dict, key: str) -> dict:
+    value = config.get(key)
+    if not isinstance(value, dict):
+        raise SavedFileError(path, f"its config.json lacks the object {key!r}")
+    return value
+
+
+def _list(path: str, config: dict, key: str) -> list:
+    value = config.get(key, [])
+    if not isinstance(value, list):
+        raise SavedFileError(path, f"its config.json entry {key!r} is not a list")
+    return value
+
+
+def _count(path: str, mapping: dict, key: str) -> int:
+    value = mapping.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise SavedFileError(path, f"its training state {key!r} is {value!r}, not a non-negative integer")
+    return value

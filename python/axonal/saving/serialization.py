@@ -1,0 +1,118 @@
+"""JSON configurations of a model and of its compile settings, and the model rebuilt from them.
+
+Objects are written as Keras writes them, ``{"class_name": ..., "config": get_config()}``, and
+read back only through tables of known classes (plus the ``custom_objects`` a caller passes), so
+a file can name classes but never run code of its choosing.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from axonal import layers as layers_module, losses, metrics as metrics_module, optimizers
+from axonal.saving.archive import SavedFileError
+
+
+def serialize(obj: Any) -> dict:
+    """``{"class_name": ..., "config": obj.get_config()}``, checked to be plain JSON."""
+    record = {"class_name": type(obj).__name__, "config": obj.get_config()}
+    try:
+        json.dumps(record, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{type(obj).__name__}.get_config() returned a value JSON cannot hold ({error}): "
+                        f"{record['config']!r:.200}. Fix: return only numbers, strings, lists, dicts and "
+                        "None from get_config().") from None
+    return record
+
+
+def compile_config(model) -> dict | None:
+    """The optimiser, loss and metrics given to ``compile``, or None for an uncompiled model."""
+    if model.optimizer is None or model.loss is None:
+        return None
+    identifiers = getattr(model, "_metric_identifiers", None)
+    if identifiers is None:
+        identifiers = []
+    elif isinstance(identifiers, (str, metrics_module.Metric)):
+        identifiers = [identifiers]
+    # Metric names are kept as given ("accuracy"), so the reloaded model logs the same keys.
+    metrics = [name if isinstance(name, str) else serialize(name) for name in identifiers]
+    return {"optimizer": serialize(model.optimizer), "loss": serialize(model.loss), "metrics": metrics}
+
+
+def model_from_config(path: str, record: Any):
+    """A new Sequential from ``{"class_name": "Sequential", "config": ...}``, not built yet.
+
+    Its layers are added only by :func:`add_layers`, after the caller has set the model's seed:
+    layers draw their weights and dropout seeds from it when they are attached.
+    """
+    from axonal.models.sequential import Sequential  # models import this package
+
+    if not isinstance(record, dict) or record.get("class_name") != "Sequential":
+        received = record.get("class_name") if isinstance(record, dict) else record
+        raise SavedFileError(path, f"it describes a model of class {received!r}; this axonal loads "
+                             "'Sequential' models")
+    config = record.get("config")
+    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+        raise SavedFileError(path, "its model config has no list of layers")
+    # Creating a model draws a seed from the global generator; loading must not shift what the
+    # models created after it draw, so the generator's state is put back.
+    state = np.random.get_state()
+    try:
+        model = Sequential(name=config.get("name"))
+    finally:
+        np.random.set_state(state)
+    return model, config
+
+
+def add_layers(path: str, model, config: dict, custom_objects: dict | None) -> None:
+    """Add the layers of ``config`` to ``model`` (building them when the input shape is recorded)."""
+    try:
+        shape = config.get("build_input_shape")
+        if shape is not None:
+            model.input_shape = tuple(shape)
+        for layer_record in config["layers"]:
+            model.add(_layer(layer_record, custom_objects))
+    except SavedFileError:
+        raise
+    except Exception as error:  # a damaged config can fail in any constructor
+        raise SavedFileError(path, f"its model config cannot be rebuilt ({type(error).__name__}: {error})",
+                             "if the model has custom layers, pass them as load_model(path, "
+                             "custom_objects={'MyLayer': MyLayer})") from None
+
+
+def compile_from_config(path: str, model, config: dict, custom_objects: dict | None) -> None:
+    """Compile ``model`` with the optimiser, loss and metrics recorded by :func:`compile_config`."""
+    try:
+        optimizer = optimizers.get(config["optimizer"])
+        loss = _instance(config["loss"], losses, losses.Loss, custom_objects)
+        metrics = [entry if isinstance(entry, str) else _instance(entry, metrics_module, metrics_module.Metric,
+                                                                  custom_objects)
+                   for entry in config.get("metrics") or []]
+        model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    except SavedFileError:
+        raise
+    except Exception as error:
+        raise SavedFileError(path, f"its compile config cannot be restored ({type(error).__name__}: {error})",
+                             "load it with load_model(path, compile=False) and call compile() yourself")
+
+
+def _layer(record: Any, custom_objects: dict | None):
+    if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
+        raise ValueError(f"a layer entry is {record!r:.100}, not {{'class_name', 'config'}}")
+    custom = (custom_objects or {}).get(record.get("class_name"))
+    if custom is not None:
+        return custom.from_config(dict(record["config"]))
+    return layers_module.deserialize(record)
+
+
+def _instance(record: Any, module, base: type, custom_objects: dict | None):
+    """An object of class ``base`` from ``{"class_name", "config"}``: a class of ``module`` or custom."""
+    if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
+        raise ValueError(f"expected {{'class_name', 'config'}}, received {record!r:.100}")
+    name = record.get("class_name")
+    cls = (custom_objects or {}).get(name) or getattr(module, str(name), None)
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise ValueError(f"unknown {base.__name__} class {name!r}")
+    return cls.from_config(dict(record["config"]))
