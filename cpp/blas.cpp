@@ -23,6 +23,13 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const fl
               ldb, beta, C, static_cast<MKL_INT>(N));
 }
 
+void sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, const float* B,
+                  float beta, float* C) {
+  const int previous = mkl_set_num_threads_local(1);
+  sgemm(trans_a, trans_b, M, N, K, A, B, beta, C);
+  mkl_set_num_threads_local(previous);
+}
+
 void set_num_threads(int threads) {
   omp_set_num_threads(threads);
   mkl_set_num_threads(threads);

@@ -10,6 +10,11 @@ namespace axonal {
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, const float* B,
            float beta, float* C);
 
+// The same product on the calling thread only: for GEMMs issued from inside our own parallel
+// loops, where each thread works on its own block.
+void sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, const float* B,
+                  float beta, float* C);
+
 // One thread count for our OpenMP kernels and the BLAS, which share libgomp's thread pool.
 void set_num_threads(int threads);
 int get_num_threads();

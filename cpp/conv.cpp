@@ -12,64 +12,74 @@ namespace axonal {
 
 namespace {
 
-// Per-thread scratch for the column matrix: grown when a larger layer comes, then reused, so the
-// step loop does not allocate; thread-local so two models may train in two Python threads.
-float* workspace(size_t floats) {
-  thread_local std::vector<float> buffer;
-  if (buffer.size() < floats) buffer.resize(floats);
-  return buffer.data();
+// The batch is cut into chunks of whole images, sized so that a chunk's column matrix stays in L2
+// (it is formed, multiplied and dropped while hot instead of streaming the whole batch's columns
+// through memory), and into at least kMinChunks chunks so that both cores have work. The cut
+// depends on the shapes only, and each chunk's GEMM runs on one thread, so results are the same bits
+// for any thread count.
+constexpr int64_t kColumnBytesPerChunk = 1 << 20;
+constexpr int64_t kMinChunks = 8;
+
+struct Chunking {
+  int64_t images, count;  // images per chunk, number of chunks
+};
+
+Chunking chunking(const Window& g) {
+  const int64_t column_bytes = g.OH * g.OW * g.KH * g.KW * g.C * static_cast<int64_t>(sizeof(float));
+  int64_t images = std::max<int64_t>(1, kColumnBytesPerChunk / std::max<int64_t>(column_bytes, 1));
+  images = std::min(images, std::max<int64_t>(1, (g.N + kMinChunks - 1) / kMinChunks));
+  return {images, (g.N + images - 1) / images};
 }
 
-// cols (N·OH·OW, KH·KW·C): row (n, oh, ow) holds the window of x in (kh, kw, c) order, zeros where
-// the window hangs over the padding. Matches the (KH, KW, C, F) kernel read as (KH·KW·C, F).
-void im2col(float* cols, const float* x, const Window& g) {
-  const int64_t row_length = g.KH * g.KW * g.C, rows = g.N * g.OH;
-#pragma omp parallel for schedule(static) if (rows * g.OW * row_length >= kParallelMinWork)
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t n = r / g.OH, oh = r % g.OH;
-    for (int64_t ow = 0; ow < g.OW; ++ow) {
-      float* out = cols + ((r * g.OW) + ow) * row_length;
-      for (int64_t kh = 0; kh < g.KH; ++kh) {
-        const int64_t h = oh * g.stride_h - g.pad_top + kh;
-        for (int64_t kw = 0; kw < g.KW; ++kw, out += g.C) {
-          const int64_t w = ow * g.stride_w - g.pad_left + kw;
-          // Plain loops rather than memcpy/fill: C is often tiny (1 or 3 for the first layer).
-          if (h < 0 || h >= g.H || w < 0 || w >= g.W) {
-            for (int64_t c = 0; c < g.C; ++c) out[c] = 0.f;
-          } else {
-            const float* in = x + ((n * g.H + h) * g.W + w) * g.C;
-            for (int64_t c = 0; c < g.C; ++c) out[c] = in[c];
+// Per-thread scratch, grown when a larger layer comes and then reused, so the step loop does not
+// allocate; thread-local so that each thread (and each Python thread training its own model) has
+// its own. `slot` tells apart the buffers one thread needs at once.
+float* scratch(int slot, size_t floats) {
+  thread_local std::vector<float> buffers[2];
+  if (buffers[slot].size() < floats) buffers[slot].resize(floats);
+  return buffers[slot].data();
+}
+
+// cols (images·OH·OW, KH·KW·C) for images [n0, n1): row (n, oh, ow) holds the window of x in
+// (kh, kw, c) order, zeros where it hangs over the padding — the (KH, KW, C, F) kernel read as
+// (KH·KW·C, F) multiplies it directly.
+void im2col(float* cols, const float* x, const Window& g, int64_t n0, int64_t n1) {
+  float* out = cols;
+  for (int64_t n = n0; n < n1; ++n)
+    for (int64_t oh = 0; oh < g.OH; ++oh)
+      for (int64_t ow = 0; ow < g.OW; ++ow)
+        for (int64_t kh = 0; kh < g.KH; ++kh) {
+          const int64_t h = oh * g.stride_h - g.pad_top + kh;
+          for (int64_t kw = 0; kw < g.KW; ++kw, out += g.C) {
+            const int64_t w = ow * g.stride_w - g.pad_left + kw;
+            // Plain loops rather than memcpy/fill: C is often tiny (1 or 3 in a first layer).
+            if (h < 0 || h >= g.H || w < 0 || w >= g.W) {
+              for (int64_t c = 0; c < g.C; ++c) out[c] = 0.f;
+            } else {
+              const float* in = x + ((n * g.H + h) * g.W + w) * g.C;
+              for (int64_t c = 0; c < g.C; ++c) out[c] = in[c];
+            }
           }
         }
-      }
-    }
-  }
 }
 
-// dx (N, H, W, C) = Σ over windows of dcols, the adjoint of im2col. Each image is summed by one
-// thread in a fixed order, so overlapping windows add up to the same bits for any thread count.
-void col2im(float* dx, const float* dcols, const Window& g) {
-  const int64_t row_length = g.KH * g.KW * g.C;
-#pragma omp parallel for schedule(static) if (g.N * g.OH * g.OW * row_length >= kParallelMinWork)
-  for (int64_t n = 0; n < g.N; ++n) {
-    float* image = dx + n * g.H * g.W * g.C;
-    std::fill(image, image + g.H * g.W * g.C, 0.f);
-    for (int64_t oh = 0; oh < g.OH; ++oh) {
-      for (int64_t ow = 0; ow < g.OW; ++ow) {
-        const float* in = dcols + ((n * g.OH + oh) * g.OW + ow) * row_length;
+// dx for images [n0, n1) = Σ over windows of dcols: the adjoint of im2col, in a fixed order.
+void col2im(float* dx, const float* dcols, const Window& g, int64_t n0, int64_t n1) {
+  std::fill(dx + n0 * g.H * g.W * g.C, dx + n1 * g.H * g.W * g.C, 0.f);
+  const float* in = dcols;
+  for (int64_t n = n0; n < n1; ++n)
+    for (int64_t oh = 0; oh < g.OH; ++oh)
+      for (int64_t ow = 0; ow < g.OW; ++ow)
         for (int64_t kh = 0; kh < g.KH; ++kh) {
           const int64_t h = oh * g.stride_h - g.pad_top + kh;
           for (int64_t kw = 0; kw < g.KW; ++kw, in += g.C) {
             const int64_t w = ow * g.stride_w - g.pad_left + kw;
             if (h < 0 || h >= g.H || w < 0 || w >= g.W) continue;
-            float* out = image + (h * g.W + w) * g.C;
+            float* out = dx + ((n * g.H + h) * g.W + w) * g.C;
 #pragma omp simd
             for (int64_t c = 0; c < g.C; ++c) out[c] += in[c];
           }
         }
-      }
-    }
-  }
 }
 
 // A 1×1 stride-1 unpadded convolution reads x itself as its column matrix.
@@ -78,10 +88,12 @@ bool is_pointwise(const Window& g) {
          g.OH == g.H && g.OW == g.W;
 }
 
-const float* columns_of(const float* x, const Window& g) {
-  if (is_pointwise(g)) return x;
-  float* cols = workspace(static_cast<size_t>(g.N * g.OH * g.OW * g.KH * g.KW * g.C));
-  im2col(cols, x, g);
+// The column matrix of images [n0, n1): x itself for a pointwise convolution, else formed in the
+// calling thread's scratch slot 0.
+const float* columns(const float* x, const Window& g, int64_t n0, int64_t n1) {
+  if (is_pointwise(g)) return x + n0 * g.H * g.W * g.C;
+  float* cols = scratch(0, static_cast<size_t>((n1 - n0) * g.OH * g.OW * g.KH * g.KW * g.C));
+  im2col(cols, x, g, n0, n1);
   return cols;
 }
 
@@ -89,26 +101,46 @@ const float* columns_of(const float* x, const Window& g) {
 
 void conv2d_forward(float* y, const float* x, const float* Wk, const float* b, const Window& g, int64_t F, Act act,
                     float alpha) {
-  const int64_t M = g.N * g.OH * g.OW, K = g.KH * g.KW * g.C;
-  const float* cols = columns_of(x, g);
-  sgemm(false, false, M, F, K, cols, Wk, 0.f, y);
-  bias_activation_inplace(y, b, M, F, act, alpha);
+  const Chunking chunks = chunking(g);
+  const int64_t K = g.KH * g.KW * g.C, pixels = g.OH * g.OW;
+#pragma omp parallel for schedule(static) if (g.N * pixels * K * F >= kParallelMinWork)
+  for (int64_t c = 0; c < chunks.count; ++c) {
+    const int64_t n0 = c * chunks.images, n1 = std::min(g.N, n0 + chunks.images), rows = (n1 - n0) * pixels;
+    float* y_chunk = y + n0 * pixels * F;
+    sgemm_serial(false, false, rows, F, K, columns(x, g, n0, n1), Wk, 0.f, y_chunk);
+    bias_activation_inplace(y_chunk, b, rows, F, act, alpha);  // nested: runs on this thread
+  }
 }
 
 void conv2d_backward(float* dx, float* dW, float* db, float* dz, const float* dy, const float* x, const float* Wk,
                      const float* y, const Window& g, int64_t F, Act act, float alpha) {
-  const int64_t M = g.N * g.OH * g.OW, K = g.KH * g.KW * g.C;
-  activation_backward(dz, dy, y, M, F, act, alpha);
-  if (db) bias_gradient(db, dz, M, F);
-  if (dx && is_pointwise(g)) {
-    sgemm(false, true, M, K, F, dz, Wk, 0.f, dx);
-  } else if (dx) {
-    // dcols reuses the workspace, so it is formed and folded back before the columns of x are.
-    float* dcols = workspace(static_cast<size_t>(M * K));
-    sgemm(false, true, M, K, F, dz, Wk, 0.f, dcols);
-    col2im(dx, dcols, g);
+  const Chunking chunks = chunking(g);
+  const int64_t K = g.KH * g.KW * g.C, pixels = g.OH * g.OW;
+  // Each chunk's share of dW goes to its own slice; the slices are added in chunk order below.
+  float* dW_parts = dW ? scratch(1, static_cast<size_t>(chunks.count * K * F)) : nullptr;
+#pragma omp parallel for schedule(static) if (g.N * pixels * K * F >= kParallelMinWork)
+  for (int64_t c = 0; c < chunks.count; ++c) {
+    const int64_t n0 = c * chunks.images, n1 = std::min(g.N, n0 + chunks.images), rows = (n1 - n0) * pixels;
+    float* dz_chunk = dz + n0 * pixels * F;
+    activation_backward(dz_chunk, dy + n0 * pixels * F, y + n0 * pixels * F, rows, F, act, alpha);
+    if (dW) sgemm_serial(true, false, K, F, rows, columns(x, g, n0, n1), dz_chunk, 0.f, dW_parts + c * K * F);
+    if (dx && is_pointwise(g)) {
+      sgemm_serial(false, true, rows, K, F, dz_chunk, Wk, 0.f, dx + n0 * g.H * g.W * g.C);
+    } else if (dx) {
+      float* dcols = scratch(0, static_cast<size_t>(rows * K));  // the columns of x are no longer needed
+      sgemm_serial(false, true, rows, K, F, dz_chunk, Wk, 0.f, dcols);
+      col2im(dx, dcols, g, n0, n1);
+    }
   }
-  if (dW) sgemm(true, false, K, F, M, columns_of(x, g), dz, 0.f, dW);
+  if (dW) {
+#pragma omp parallel for schedule(static) if (chunks.count * K * F >= kParallelMinWork)
+    for (int64_t i = 0; i < K * F; ++i) {
+      float sum = 0.f;
+      for (int64_t c = 0; c < chunks.count; ++c) sum += dW_parts[c * K * F + i];
+      dW[i] = sum;
+    }
+  }
+  if (db) bias_gradient(db, dz, g.N * pixels, F);
 }
 
 }  // namespace axonal
