@@ -85,6 +85,28 @@ void adadelta_update(float* param, float* accum_grad, float* accum_delta, const 
   }
 }
 
+namespace {
+// Adam's loop for one setting of amsgrad, so that neither version holds a branch (or a masked
+// store) that would stop it vectorising.
+template <bool Amsgrad>
+void adam_loop(float* param, float* m, float* v, float* v_hat, const float* grad, int64_t n, float decay, float alpha,
+               float blend_1, float blend_2, float eps) {
+  AXONAL_ELEMENTWISE
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = grad[i];
+    const float mi = m[i] + (g - m[i]) * blend_1;
+    float vi = v[i] + (g * g - v[i]) * blend_2;
+    m[i] = mi;
+    v[i] = vi;
+    if constexpr (Amsgrad) {
+      vi = std::fmax(v_hat[i], vi);
+      v_hat[i] = vi;
+    }
+    param[i] = param[i] * decay - alpha * mi / (std::sqrt(vi) + eps);
+  }
+}
+}  // namespace
+
 void adam_update(float* param, float* m, float* v, float* v_hat, const float* grad, int64_t n, double lr,
                  double beta_1, double beta_2, double epsilon, int64_t step, double weight_decay) {
   const float decay = decay_factor(lr, weight_decay);
@@ -93,18 +115,10 @@ void adam_update(float* param, float* m, float* v, float* v_hat, const float* gr
   const float alpha = static_cast<float>(lr * std::sqrt(1.0 - std::pow(beta_2, t)) / (1.0 - std::pow(beta_1, t)));
   const float blend_1 = static_cast<float>(1.0 - beta_1), blend_2 = static_cast<float>(1.0 - beta_2);
   const float eps = static_cast<float>(epsilon);
-  AXONAL_ELEMENTWISE
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = grad[i];
-    const float mi = m[i] + (g - m[i]) * blend_1;
-    float vi = v[i] + (g * g - v[i]) * blend_2;
-    m[i] = mi;
-    v[i] = vi;
-    if (v_hat) {
-      vi = std::fmax(v_hat[i], vi);
-      v_hat[i] = vi;
-    }
-    param[i] = param[i] * decay - alpha * mi / (std::sqrt(vi) + eps);
+  if (v_hat) {
+    adam_loop<true>(param, m, v, v_hat, grad, n, decay, alpha, blend_1, blend_2, eps);
+  } else {
+    adam_loop<false>(param, m, v, v_hat, grad, n, decay, alpha, blend_1, blend_2, eps);
   }
 }
 
