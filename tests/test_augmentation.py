@@ -19,7 +19,7 @@ def test_augmentation_is_the_identity_at_inference():
                                         ("horizontal_and_vertical", (1, 2))])
 def test_random_flip_flips_about_half_the_images(mode, axes):
     flipped = RandomFlip(mode, seed=3)(IMAGES, training=True)
-    was_flipped = [np.array_equal(out, np.flip(image, axes)) for out, image in zip(flipped, IMAGES)]
+    was_flipped = [np.array_equal(out, image) for out, image in zip(flipped, np.flip(IMAGES, axes))]
     unchanged = [np.array_equal(out, image) for out, image in zip(flipped, IMAGES)]
     assert all(a != b for a, b in zip(was_flipped, unchanged))  # each image is one or the other
     assert 16 < sum(was_flipped) < 48  # binomial(64, 1/2)
@@ -58,8 +58,10 @@ def test_translation_left_by_a_column_and_by_half_a_row():
     half = shifted((0.125, 0.125), 0.0, IMAGE, fill_mode="nearest")[0, :, :, 0]
     # Bilinear: each row is the mean of itself and the row above (row 0 of the image repeats).
     np.testing.assert_allclose(half, [[1, 2, 3], [2.5, 3.5, 4.5], [5.5, 6.5, 7.5], [8.5, 9.5, 10.5]], atol=1e-6)
-    nearest = shifted((0.125, 0.125), 0.0, IMAGE, fill_mode="nearest", interpolation="nearest")[0, :, :, 0]
-    np.testing.assert_allclose(nearest, [[1, 2, 3], [1, 2, 3], [4, 5, 6], [7, 8, 9]])  # floor(s + 1/2)
+    # Nearest takes the pixel at floor(s + 1/2): a shift of 3/4 row moves by one, 1/2 by none.
+    nearest = shifted((0.1875, 0.1875), 0.0, IMAGE, fill_mode="nearest", interpolation="nearest")
+    np.testing.assert_allclose(nearest[0, :, :, 0], [[1, 2, 3], [1, 2, 3], [4, 5, 6], [7, 8, 9]])
+    np.testing.assert_allclose(shifted((0.125, 0.125), 0.0, IMAGE, interpolation="nearest"), IMAGE)
 
 
 def test_translations_stay_within_the_factors():
@@ -103,8 +105,8 @@ def test_invalid_arguments_say_what_to_do():
 
 
 @pytest.mark.parametrize("layer", [RandomFlip("vertical", seed=4, name="flip"),
-                                   RandomTranslation((-0.2, 0.1), 0.3, fill_mode="constant", interpolation="nearest",
-                                                     seed=5, fill_value=0.5, name="shift"),
+                                   RandomTranslation((-0.2, 0.1), 0.3, fill_mode="constant",
+                                                     interpolation="nearest", seed=5, fill_value=0.5, name="shift"),
                                    Reshape((-1, 4), name="reshape")])
 def test_get_config_round_trip(layer):
     restored = deserialize(serialize(layer))

@@ -4,7 +4,7 @@ import pytest
 
 import axonal
 from axonal import activations, initializers
-from axonal.layers import Activation, Dense, Dropout, Flatten, Input, Layer, deserialize, serialize
+from axonal.layers import Activation, Dense, Dropout, Flatten, Input, Layer, Reshape, deserialize, serialize
 from axonal.utils import to_categorical
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -208,3 +208,20 @@ def test_a_custom_layer_trains_inside_a_model():
     losses = model.fit(x, x.sum(axis=1), epochs=5, verbose=0).history["loss"]
     assert losses[-1] < losses[0]
     assert Scale.from_config(model.layers[1].get_config()).factor == 0.5
+
+
+def test_reshape_infers_minus_one_and_passes_gradients_back():
+    from axonal.models import Sequential
+
+    layer = Reshape((-1, 2))
+    x = batch(3, 6)
+    np.testing.assert_array_equal(layer(x), x.reshape(3, 3, 2))
+    assert layer.output_shape == (None, 3, 2)
+    np.testing.assert_array_equal(layer.backward(x.reshape(3, 3, 2)), x)
+    model = Sequential([Input(shape=(6,)), Reshape((3, 2)), Flatten(), Dense(1)])
+    assert model.output_shape == (None, 1) and model.layers[0].get_config()["target_shape"] == (3, 2)
+    with pytest.raises(ValueError, match=r"cannot reshape samples of shape \(6,\) \(6 values\) to "
+                                         r"target_shape=\(4, 2\).*Fix"):
+        Sequential([Input(shape=(6,)), Reshape((4, 2))])
+    with pytest.raises(ValueError, match=r"at most one -1.*received target_shape=\(-1, -1\)"):
+        Reshape((-1, -1))

@@ -15,7 +15,8 @@ from axonal.layers.core import Activation, Dense, Dropout, Flatten, Input, Input
 from axonal.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, MaxPooling2D
 
 __all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Flatten", "Reshape",
-           "RandomFlip", "RandomTranslation", "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
+           "RandomFlip", "RandomTranslation", "Conv2D", "MaxPooling2D", "AveragePooling2D",
+           "GlobalAveragePooling2D",
            "serialize", "deserialize"]
 
 _CLASSES = {cls.__name__.lower(): cls for cls in (InputLayer, Dense, Activation, Dropout, Flatten, Reshape,

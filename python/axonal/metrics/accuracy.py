@@ -81,7 +81,8 @@ class TopKCategoricalAccuracy(MeanMetric):
         name: log key.
 
     Example:
-        >>> model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["top_k_categorical_accuracy"])
+        >>> model.compile(optimizer="adam", loss="categorical_crossentropy",
+        ...               metrics=["top_k_categorical_accuracy"])
     """
 
     def __init__(self, k: int = 5, name: str = "top_k_categorical_accuracy"):

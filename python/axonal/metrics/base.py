@@ -30,7 +30,8 @@ class Metric:
         """Forget every sample seen so far."""
         raise NotImplementedError
 
-    def update_state(self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None) -> None:
+    def update_state(self, y_true: np.ndarray, y_pred: np.ndarray,
+                     sample_weight: np.ndarray | None = None) -> None:
         """Add one batch: ``y_pred`` (N, K) predictions (probabilities, as ``predict`` returns them),
         ``y_true`` targets as the loss prepared them, ``sample_weight`` (N,) or None."""
         raise NotImplementedError

@@ -53,7 +53,7 @@ def prepare_targets(model, y: Any, inputs: np.ndarray, argument: str = "y",
 
 
 def check_initial_epoch(initial_epoch: Any) -> int:
-    """``fit(initial_epoch=...)`` as an int >= 0 (an epoch count at or past ``epochs`` runs nothing, as in Keras)."""
+    """``fit(initial_epoch=...)`` as an int >= 0 (one at or past ``epochs`` runs nothing, as in Keras)."""
     if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or initial_epoch < 0:
         raise ValueError(f"initial_epoch must be an integer >= 0 (the epoch to resume from), received "
                          f"{initial_epoch!r}. Fix: pass e.g. initial_epoch=history.epoch[-1] + 1.")
@@ -87,8 +87,9 @@ def sample_weights(sample_weight: Any, class_weight: Any, targets: np.ndarray,
 
 def _class_sample_weights(class_weight: Any, targets: np.ndarray) -> np.ndarray:
     if not isinstance(class_weight, Mapping):
-        raise TypeError(f"class_weight must be a dict {{class id: weight}}, received {type(class_weight).__name__} "
-                        f"{class_weight!r:.80}. Fix: pass e.g. class_weight={{0: 1.0, 1: 5.0}}.")
+        raise TypeError(f"class_weight must be a dict {{class id: weight}}, received "
+                        f"{type(class_weight).__name__} {class_weight!r:.80}. Fix: pass e.g. "
+                        "class_weight={0: 1.0, 1: 5.0}.")
     if targets.ndim == 2 and targets.shape[1] > 1:
         classes = np.argmax(targets, axis=1)
     else:

@@ -37,7 +37,8 @@ def fit_loop(model, x, y, weights, batch_size: int, epochs: int, initial_epoch: 
     return history
 
 
-def evaluate_loop(model, x, y, weights, batch_size: int, verbose: int, callbacks: list[Callback]) -> dict[str, float]:
+def evaluate_loop(model, x, y, weights, batch_size: int, verbose: int,
+                  callbacks: list[Callback]) -> dict[str, float]:
     """Loss and metrics over prepared arrays, in inference mode."""
     callback_list = CallbackList(callbacks, model, verbose, 1, math.ceil(len(x) / batch_size))
     return _test_epoch(model, x, y, weights, batch_size, callback_list)

@@ -10,7 +10,8 @@ from axonal import saving
 from axonal._buffers import BufferCache
 from axonal.backend import get_backend
 from axonal.layers import InputLayer, Layer, deserialize, serialize
-from axonal.layers.base import SHUFFLE_STREAM, ActivationOutputMixin, StepCounter, configuration_changed, unique_name
+from axonal.layers.base import (SHUFFLE_STREAM, ActivationOutputMixin, StepCounter, configuration_changed,
+                                unique_name)
 from axonal.models import summary
 from axonal.models.trainer import Trainer
 from axonal.random import draw_seed

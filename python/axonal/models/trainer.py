@@ -100,8 +100,9 @@ class Trainer(Steps):
         return loops.fit_loop(self, inputs, targets, weights, batch_size, epochs, initial_epoch, verbose,
                               data.check_callbacks(callbacks), validation, bool(shuffle))
 
-    def evaluate(self, x: Any, y: Any, batch_size: int | None = 32, verbose: Any = "auto", sample_weight: Any = None,
-                 callbacks: list | None = None, return_dict: bool = False) -> float | list[float] | dict[str, float]:
+    def evaluate(self, x: Any, y: Any, batch_size: int | None = 32, verbose: Any = "auto",
+                 sample_weight: Any = None, callbacks: list | None = None,
+                 return_dict: bool = False) -> float | list[float] | dict[str, float]:
         """Loss and metrics on ``x``, ``y`` in inference mode (dropout and augmentation off).
 
         Args:
