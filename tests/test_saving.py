@@ -76,6 +76,28 @@ def test_resumed_training_is_bit_identical_to_uninterrupted_training(backend, tm
     assert_same_weights(resumed.optimizer.variables, straight.optimizer.variables)
 
 
+def test_slots_of_a_frozen_layer_survive_save_and_load(backend, tmp_path):
+    """Freeze the first layer mid-run, save, load, unfreeze: it resumes from its own Adam moments,
+    exactly as in a run that was never saved (regression: they used to be dropped silently)."""
+    x, y = data()
+
+    def train(model, saved_path=None):
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+        model.layers[0].trainable = False
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+        if saved_path is not None:
+            model.save(saved_path)
+            model = load_model(saved_path)
+            assert model.layers[0].trainable is False
+        model.layers[0].trainable = True
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+        return model
+
+    straight = train(mlp())
+    resumed = train(mlp(), tmp_path / "frozen.axonal")
+    assert_same_weights(resumed.get_weights(), straight.get_weights())
+
+
 def test_load_model_restores_compile_settings_and_predictions(backend, tmp_path):
     model = trained(tmp_path / "m.axonal", optimizer=RMSprop(learning_rate=0.003, momentum=0.5, centered=True))
     model.optimizer.learning_rate = 0.0007  # as a callback may have left it

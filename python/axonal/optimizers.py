@@ -87,20 +87,26 @@ class Optimizer:
         self._params, self.slots = [param for param, _ in kept], [slots for _, slots in kept]
         self._slots_by_param = {id(param): slots for param, slots in kept}
 
-    def is_built_for(self, params: list[np.ndarray]) -> bool:
-        """Whether the slots are exactly those of these parameter arrays, in this order."""
-        return len(params) == len(self._params) and all(a is b for a, b in zip(params, self._params))
-
     def apply(self, grads: list[np.ndarray], params: list[np.ndarray]) -> None:
         """Apply one update step to every parameter, in place (building the slots on first use)."""
         if not self.built:
             self.build(params)
         self.iterations += 1
         for param, grad in zip(params, grads):
-            # By identity: the trainable set may shrink or grow between steps (layers frozen or
-            # unfrozen); a parameter met for the first time gets fresh slots.
-            slots = self._slots_by_param.get(id(param))
-            self.update_step(param, grad, self._track(param) if slots is None else slots)
+            self.update_step(param, grad, self.slots_for(param))
+
+    def slots_for(self, param: np.ndarray) -> dict[str, np.ndarray]:
+        """The slots of ``param``, created at their initial values when it has none yet.
+
+        Parameters are known by identity: the trainable set may shrink or grow between steps
+        (layers frozen or unfrozen), and a frozen parameter keeps its slots for when it thaws.
+        """
+        slots = self._slots_by_param.get(id(param))
+        return self._track(param) if slots is None else slots
+
+    def existing_slots(self, param: np.ndarray) -> dict[str, np.ndarray] | None:
+        """The slots of ``param``, or None when this optimiser never updated it."""
+        return self._slots_by_param.get(id(param))
 
     def _track(self, param: np.ndarray) -> dict[str, np.ndarray]:
         """Create the slots of a parameter not seen before (kept in ``_params`` so its id stays unique)."""

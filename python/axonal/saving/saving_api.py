@@ -43,11 +43,11 @@ def save_model(model, filepath: str | os.PathLike, overwrite: bool = True) -> No
     config["compile_config"] = compile_config(model)
     optimizer = model.optimizer
     slots: list[dict] = []
-    # Slots made for other arrays (a layer was frozen since) would not fit the reloaded model,
-    # whose next fit() would rebuild them anyway.
-    if optimizer is not None and optimizer.built and optimizer.is_built_for(model.trainable_weights):
-        for parameter, parameter_slots in enumerate(optimizer.slots):
-            for name, array in parameter_slots.items():
+    # Slots are keyed by the index of their weight in the file's weight list, so those of a frozen
+    # layer are kept too (they resume when it is unfrozen).
+    if optimizer is not None and optimizer.built:
+        for parameter, weight in enumerate(_model_weights(model)):
+            for name, array in (optimizer.existing_slots(weight) or {}).items():
                 arrays[f"optimizer/{parameter}/{name}.npy"] = array
                 slots.append({"parameter": parameter, "slot": name, "shape": list(array.shape),
                               "dtype": array.dtype.name})
@@ -140,7 +140,7 @@ def _header(model, kind: str, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     """The part of ``config.json`` both kinds share; adds the weight arrays to ``arrays``."""
     entries = []
     for layer in model.layers:
-        for name, array in zip(_weight_names(layer), layer.weights):
+        for name, array in zip(_weight_names(layer), layer.weights):  # the order of _model_weights
             arrays[f"weights/{len(entries)}.npy"] = array
             entries.append({"layer": layer.name, "name": name, "shape": list(array.shape),
                             "dtype": array.dtype.name})
@@ -189,8 +189,13 @@ def _read_weights(reader: ArchiveReader, model, config: dict) -> None:
 def _read_optimizer(reader: ArchiveReader, model, slot_members: set[str], iterations: int) -> None:
     if slot_members:
         model._prepare_optimizer()  # builds the slots for the model's trainable weights
-        expected = {f"optimizer/{parameter}/{name}.npy": array
-                    for parameter, slots in enumerate(model.optimizer.slots) for name, array in slots.items()}
+        weights, expected = _model_weights(model), {}
+        for member in slot_members:
+            parameter, name = _slot_address(member)
+            if parameter is not None and parameter < len(weights):
+                slots = model.optimizer.slots_for(weights[parameter])
+                if name in slots:
+                    expected[member] = slots[name]
         if expected.keys() != slot_members:
             raise SavedFileError(reader.path, f"its optimizer slots ({', '.join(sorted(slot_members)[:4])}...) do "
                                  f"not match those of {type(model.optimizer).__name__} for this model")
@@ -199,6 +204,19 @@ def _read_optimizer(reader: ArchiveReader, model, slot_members: set[str], iterat
         for member, value in values.items():
             np.copyto(expected[member], value)
     model.optimizer.iterations = iterations
+
+
+def _model_weights(model) -> list[np.ndarray]:
+    """Every weight array of the model, in the order of the file's ``weights`` list."""
+    return [array for layer in model.layers for array in layer.weights]
+
+
+def _slot_address(member: str) -> tuple[int | None, str]:
+    """``optimizer/<parameter>/<slot>.npy`` -> (parameter, slot); (None, "") for anything else."""
+    parts = member.split("/")
+    if len(parts) != 3 or parts[0] != "optimizer" or not parts[1].isdigit() or not parts[2].endswith(".npy"):
+        return None, ""
+    return int(parts[1]), parts[2][:-len(".npy")]
 
 
 def _weight_names(layer) -> list[str]:
