@@ -40,46 +40,49 @@ float* scratch(int slot, size_t floats) {
   return buffers[slot].data();
 }
 
-// cols (images·OH·OW, KH·KW·C) for images [n0, n1): row (n, oh, ow) holds the window of x in
-// (kh, kw, c) order, zeros where it hangs over the padding — the (KH, KW, C, F) kernel read as
-// (KH·KW·C, F) multiplies it directly.
-void im2col(float* cols, const float* x, const Window& g, int64_t n0, int64_t n1) {
-  float* out = cols;
+// Walks the column matrix of images [n0, n1) in order: row (n, oh, ow) holds the window of x in
+// (kh, kw, c) order. visit(cell, pixel) is called for each (kh, kw) cell of C values, with pixel the
+// offset of the matching x pixel, or -1 where the window hangs over the padding.
+template <typename Visit>
+void for_each_window_cell(const Window& g, int64_t n0, int64_t n1, Visit visit) {
+  int64_t cell = 0;
   for (int64_t n = n0; n < n1; ++n)
     for (int64_t oh = 0; oh < g.OH; ++oh)
       for (int64_t ow = 0; ow < g.OW; ++ow)
         for (int64_t kh = 0; kh < g.KH; ++kh) {
           const int64_t h = oh * g.stride_h - g.pad_top + kh;
-          for (int64_t kw = 0; kw < g.KW; ++kw, out += g.C) {
+          for (int64_t kw = 0; kw < g.KW; ++kw, cell += g.C) {
             const int64_t w = ow * g.stride_w - g.pad_left + kw;
-            // Plain loops rather than memcpy/fill: C is often tiny (1 or 3 in a first layer).
-            if (h < 0 || h >= g.H || w < 0 || w >= g.W) {
-              for (int64_t c = 0; c < g.C; ++c) out[c] = 0.f;
-            } else {
-              const float* in = x + ((n * g.H + h) * g.W + w) * g.C;
-              for (int64_t c = 0; c < g.C; ++c) out[c] = in[c];
-            }
+            const bool inside = h >= 0 && h < g.H && w >= 0 && w < g.W;
+            visit(cell, inside ? ((n * g.H + h) * g.W + w) * g.C : -1);
           }
         }
 }
 
-// dx for images [n0, n1) = Σ over windows of dcols: the adjoint of im2col, in a fixed order.
+// cols (images·OH·OW, KH·KW·C) of images [n0, n1), zeros over the padding: the (KH, KW, C, F)
+// kernel read as (KH·KW·C, F) multiplies it directly.
+void im2col(float* cols, const float* x, const Window& g, int64_t n0, int64_t n1) {
+  for_each_window_cell(g, n0, n1, [&](int64_t cell, int64_t pixel) {
+    // Plain loops rather than memcpy/fill: C is often tiny (1 or 3 in a first layer).
+    float* out = cols + cell;
+    if (pixel < 0) {
+      for (int64_t c = 0; c < g.C; ++c) out[c] = 0.f;
+    } else {
+      for (int64_t c = 0; c < g.C; ++c) out[c] = x[pixel + c];
+    }
+  });
+}
+
+// dx of images [n0, n1) = Σ over windows of dcols: the adjoint of im2col, in a fixed order.
 void col2im(float* dx, const float* dcols, const Window& g, int64_t n0, int64_t n1) {
   std::fill(dx + n0 * g.H * g.W * g.C, dx + n1 * g.H * g.W * g.C, 0.f);
-  const float* in = dcols;
-  for (int64_t n = n0; n < n1; ++n)
-    for (int64_t oh = 0; oh < g.OH; ++oh)
-      for (int64_t ow = 0; ow < g.OW; ++ow)
-        for (int64_t kh = 0; kh < g.KH; ++kh) {
-          const int64_t h = oh * g.stride_h - g.pad_top + kh;
-          for (int64_t kw = 0; kw < g.KW; ++kw, in += g.C) {
-            const int64_t w = ow * g.stride_w - g.pad_left + kw;
-            if (h < 0 || h >= g.H || w < 0 || w >= g.W) continue;
-            float* out = dx + ((n * g.H + h) * g.W + w) * g.C;
+  for_each_window_cell(g, n0, n1, [&](int64_t cell, int64_t pixel) {
+    if (pixel < 0) return;
+    const float* in = dcols + cell;
+    float* out = dx + pixel;
 #pragma omp simd
-            for (int64_t c = 0; c < g.C; ++c) out[c] += in[c];
-          }
-        }
+    for (int64_t c = 0; c < g.C; ++c) out[c] += in[c];
+  });
 }
 
 // A 1×1 stride-1 unpadded convolution reads x itself as its column matrix.

@@ -24,33 +24,37 @@ Span window_span(const Window& g, int64_t oh, int64_t ow) {
 // Work of a sweep over every output element's window, for the threading threshold.
 int64_t sweep_work(const Window& g) { return g.N * g.OH * g.OW * g.C * g.KH * g.KW; }
 
-}  // namespace
-
-void max_pool2d_forward(float* y, int32_t* argmax, const float* x, const Window& g) {
+// Calls visit(image, span, out) for every output position (n, oh, ow): image is sample n of x,
+// span the window's unpadded part, out the offset of the position's C outputs. Parallel over rows.
+template <typename Visit>
+void for_each_output(const Window& g, const float* x, Visit visit) {
 #pragma omp parallel for schedule(static) if (sweep_work(g) >= kParallelMinWork)
   for (int64_t r = 0; r < g.N * g.OH; ++r) {
     const int64_t n = r / g.OH, oh = r % g.OH;
-    const float* image = x + n * g.H * g.W * g.C;
-    for (int64_t ow = 0; ow < g.OW; ++ow) {
-      const Span s = window_span(g, oh, ow);
-      float* out = y + (r * g.OW + ow) * g.C;
-      int32_t* where = argmax + (r * g.OW + ow) * g.C;
-      std::fill(out, out + g.C, -std::numeric_limits<float>::infinity());
-      std::fill(where, where + g.C, static_cast<int32_t>(s.h0 * g.W + s.w0));
-      for (int64_t h = s.h0; h < s.h1; ++h) {
-        for (int64_t w = s.w0; w < s.w1; ++w) {
-          const float* in = image + (h * g.W + w) * g.C;
-          const int32_t position = static_cast<int32_t>(h * g.W + w);
-          for (int64_t c = 0; c < g.C; ++c) {
-            if (in[c] > out[c]) {  // strict: the first maximum wins ties
-              out[c] = in[c];
-              where[c] = position;
-            }
+    for (int64_t ow = 0; ow < g.OW; ++ow) visit(x + n * g.H * g.W * g.C, window_span(g, oh, ow), (r * g.OW + ow) * g.C);
+  }
+}
+
+}  // namespace
+
+void max_pool2d_forward(float* y, int32_t* argmax, const float* x, const Window& g) {
+  for_each_output(g, x, [&](const float* image, const Span& s, int64_t offset) {
+    float* out = y + offset;
+    int32_t* where = argmax + offset;
+    std::fill(out, out + g.C, -std::numeric_limits<float>::infinity());
+    std::fill(where, where + g.C, static_cast<int32_t>(s.h0 * g.W + s.w0));
+    for (int64_t h = s.h0; h < s.h1; ++h)
+      for (int64_t w = s.w0; w < s.w1; ++w) {
+        const float* in = image + (h * g.W + w) * g.C;
+        const int32_t position = static_cast<int32_t>(h * g.W + w);
+        for (int64_t c = 0; c < g.C; ++c) {
+          if (in[c] > out[c]) {  // strict: the first maximum wins ties, and NaN never wins
+            out[c] = in[c];
+            where[c] = position;
           }
         }
       }
-    }
-  }
+  });
 }
 
 void max_pool2d_backward(float* dx, const float* dy, const int32_t* argmax, const Window& g) {
@@ -65,24 +69,18 @@ void max_pool2d_backward(float* dx, const float* dy, const int32_t* argmax, cons
 }
 
 void avg_pool2d_forward(float* y, const float* x, const Window& g) {
-#pragma omp parallel for schedule(static) if (sweep_work(g) >= kParallelMinWork)
-  for (int64_t r = 0; r < g.N * g.OH; ++r) {
-    const int64_t n = r / g.OH, oh = r % g.OH;
-    const float* image = x + n * g.H * g.W * g.C;
-    for (int64_t ow = 0; ow < g.OW; ++ow) {
-      const Span s = window_span(g, oh, ow);
-      float* out = y + (r * g.OW + ow) * g.C;
-      std::fill(out, out + g.C, 0.f);
-      for (int64_t h = s.h0; h < s.h1; ++h)
-        for (int64_t w = s.w0; w < s.w1; ++w) {
-          const float* in = image + (h * g.W + w) * g.C;
+  for_each_output(g, x, [&](const float* image, const Span& s, int64_t offset) {
+    float* out = y + offset;
+    std::fill(out, out + g.C, 0.f);
+    for (int64_t h = s.h0; h < s.h1; ++h)
+      for (int64_t w = s.w0; w < s.w1; ++w) {
+        const float* in = image + (h * g.W + w) * g.C;
 #pragma omp simd
-          for (int64_t c = 0; c < g.C; ++c) out[c] += in[c];
-        }
-      const float inv = 1.f / static_cast<float>(s.count());
-      for (int64_t c = 0; c < g.C; ++c) out[c] *= inv;
-    }
-  }
+        for (int64_t c = 0; c < g.C; ++c) out[c] += in[c];
+      }
+    const float inv = 1.f / static_cast<float>(s.count());
+    for (int64_t c = 0; c < g.C; ++c) out[c] *= inv;
+  });
 }
 
 void avg_pool2d_backward(float* dx, const float* dy, const Window& g) {
