@@ -193,6 +193,8 @@ def test_all_mirrors_fail_one_error_lists_each_attempt(server, monkeypatch):
         load_split(NAME, "test")
     text = str(info.value)
     assert "HTTP Error 404" in text and "127.0.0.1:9" in text and "Searched, in order" in text
+    # The first file that no mirror has ends the attempt: the labels file is never asked for.
+    assert len(server.requests) == 1 and text.count("HTTP Error 404") == 1
 
 
 def test_offline_and_download_false_make_no_request(server, monkeypatch):

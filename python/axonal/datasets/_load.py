@@ -97,7 +97,10 @@ def _download_missing(spec: DatasetSpec, splits: tuple[str, ...], cache: Locatio
         for kind in ("images", "labels"):
             got, attempts = download_file(spec, spec.file(split, kind), cache.directory,
                                           progress_stream)
-            failures += attempts if got is None else []
+            if got is None:
+                # Every mirror failed for this file, so the dataset cannot be completed: stop here
+                # rather than make an offline or firewalled user wait for each remaining file.
+                return failures + attempts
     return failures
 
 
