@@ -9,6 +9,7 @@ Example:
 """
 from axonal._version import __version__
 from axonal.backend import backends, get_backend, set_backend
+from axonal.config import show_config
 from axonal.random import set_seed
 from axonal import activations, callbacks, initializers, layers, losses, metrics, models, optimizers, saving, utils
 from axonal.layers import Input
@@ -16,5 +17,6 @@ from axonal.models import Sequential
 
 __all__ = [
     "__version__", "activations", "backends", "callbacks", "get_backend", "initializers", "Input", "layers",
-    "losses", "metrics", "models", "optimizers", "saving", "Sequential", "set_backend", "set_seed", "utils",
+    "losses", "metrics", "models", "optimizers", "saving", "Sequential", "set_backend", "set_seed",
+    "show_config", "utils",
 ]
