@@ -37,6 +37,13 @@ Act parse_activation(const char* op, const std::string& name) {
   fail(op, "unknown activation '" + name + "'; expected one of " + known + ".");
 }
 
+// Raises when any two of the named outputs share memory (None entries are skipped).
+void check_outputs_apart(const char* op, std::initializer_list<std::pair<const char*, py::handle>> outputs) {
+  for (auto first = outputs.begin(); first != outputs.end(); ++first)
+    for (auto second = first + 1; second != outputs.end(); ++second)
+      check_no_overlap(op, first->first, first->second, second->first, second->second, false);
+}
+
 void check_rate(const char* op, float rate) {
   if (!(rate >= 0.f && rate < 1.f)) fail(op, "rate must be in [0, 1); received " + std::to_string(rate) + ".");
 }
@@ -105,27 +112,29 @@ void dense_backward_py(py::handle dx, py::handle dW, py::handle db, py::handle d
   check_no_overlap(op, "dz", dz, "dy", dy, act != Act::softmax);
   for (auto [name, out] : {std::pair{"dx", dx}, {"dW", dW}, {"db", db}, {"dz", dz}})
     for (auto [in_name, in] : {std::pair{"x", x}, {"W", W}, {"y", y}}) check_no_overlap(op, name, out, in_name, in, false);
-  for (auto [name, out] : {std::pair{"dx", dx}, {"dW", dW}, {"db", db}}) check_no_overlap(op, name, out, "dz", dz, false);
+  check_outputs_apart(op, {{"dx", dx}, {"dW", dW}, {"db", db}, {"dz", dz}});
+  for (auto [name, out] : {std::pair{"dx", dx}, {"dW", dW}, {"db", db}}) check_no_overlap(op, name, out, "dy", dy, false);
   py::gil_scoped_release release;
   dense_backward(dx_, dW_, db_, dz_, dy_, x_, W_, y_, N, C, K, act, alpha);
 }
 
 // Optional per-sample weights (N) of a loss, or nullptr.
-const float* sample_weights(const char* op, py::handle grad, py::handle sample_weight, const Shape& s) {
+const float* sample_weights(const char* op, const char* grad_name, py::handle grad, py::handle sample_weight,
+                            const Shape& s) {
   const float* w = optional_data<float>(sample_weight, op, "sample_weight", {s[0]}, false);
-  check_no_overlap(op, "gradient", grad, "sample_weight", sample_weight, false);
+  check_no_overlap(op, grad_name, grad, "sample_weight", sample_weight, false);
   return w;
 }
 
 // The fused losses share their checks: logits and gradient (N, K), nothing overlapping.
 Shape check_loss_arrays(const char* op, py::handle grad, const char* grad_name, py::handle logits,
-                        const char* logits_name, py::handle labels) {
+                        const char* logits_name, py::handle labels, const char* labels_name) {
   const Shape s = shape_of(logits, op, logits_name, 2);
   if (s[0] == 0 || s[1] == 0) fail(op, std::string("'") + logits_name + "' is empty: " + shape_text(s) + ".");
   checked_data<float>(grad, op, grad_name, s, true);
   checked_data<float>(logits, op, logits_name, s, false);
   check_no_overlap(op, grad_name, grad, logits_name, logits, true);
-  check_no_overlap(op, grad_name, grad, "labels", labels, false);
+  check_no_overlap(op, grad_name, grad, labels_name, labels, false);
   return s;
 }
 
@@ -146,8 +155,8 @@ double sparse_cross_entropy(py::handle dlogits, py::handle logits, py::handle la
 
 double softmax_cross_entropy_py(py::handle dlogits, py::handle logits, py::handle labels, py::handle sample_weight) {
   const char* op = "softmax_cross_entropy";
-  const Shape s = check_loss_arrays(op, dlogits, "dlogits", logits, "logits", labels);
-  const float* w_ = sample_weights(op, dlogits, sample_weight, s);
+  const Shape s = check_loss_arrays(op, dlogits, "dlogits", logits, "logits", labels, "labels");
+  const float* w_ = sample_weights(op, "dlogits", dlogits, sample_weight, s);
   if (py::isinstance<py::array_t<int32_t>>(labels)) return sparse_cross_entropy<int32_t>(dlogits, logits, labels, w_, s);
   if (py::isinstance<py::array_t<int64_t>>(labels)) return sparse_cross_entropy<int64_t>(dlogits, logits, labels, w_, s);
   const float* t_ = checked_data<float>(labels, op, "labels", s, false);
@@ -159,11 +168,11 @@ double softmax_cross_entropy_py(py::handle dlogits, py::handle logits, py::handl
 
 // sigmoid_binary_cross_entropy and mean_squared_error: elementwise over (N, K).
 template <double (*Kernel)(float*, const float*, const float*, const float*, int64_t, int64_t)>
-double elementwise_loss_py(const char* op, const char* grad_name, const char* pred_name, py::handle grad,
-                           py::handle pred, py::handle target, py::handle sample_weight) {
-  const Shape s = check_loss_arrays(op, grad, grad_name, pred, pred_name, target);
-  const float* t_ = checked_data<float>(target, op, "labels", s, false);
-  const float* w_ = sample_weights(op, grad, sample_weight, s);
+double elementwise_loss_py(const char* op, const char* grad_name, const char* pred_name, const char* target_name,
+                           py::handle grad, py::handle pred, py::handle target, py::handle sample_weight) {
+  const Shape s = check_loss_arrays(op, grad, grad_name, pred, pred_name, target, target_name);
+  const float* t_ = checked_data<float>(target, op, target_name, s, false);
+  const float* w_ = sample_weights(op, grad_name, grad, sample_weight, s);
   float* d_ = static_cast<float*>(py::reinterpret_borrow<py::array>(grad).mutable_data());
   const float* p_ = static_cast<const float*>(py::reinterpret_borrow<py::array>(pred).data());
   py::gil_scoped_release release;
@@ -203,8 +212,8 @@ void dropout_backward_py(py::handle dx, py::handle dy, py::handle mask, float ra
 // that no padding reaches a whole window (so every window holds an input) and that the output is not
 // empty.
 Window window_of(const char* op, py::handle x, int64_t KH, int64_t KW, std::array<int64_t, 2> strides,
-                 std::array<int64_t, 4> padding) {
-  const Shape xs = shape_of(x, op, "x", 4);
+                 std::array<int64_t, 4> padding, const char* x_name = "x") {
+  const Shape xs = shape_of(x, op, x_name, 4);
   const auto [top, bottom, left, right] = padding;
   if (strides[0] < 1 || strides[1] < 1)
     fail(op, "strides must be positive; received (" + std::to_string(strides[0]) + ", " + std::to_string(strides[1]) + ").");
@@ -260,20 +269,18 @@ void conv2d_backward_py(py::handle dx, py::handle dW, py::handle db, py::handle 
   check_no_overlap(op, "dz", dz, "dy", dy, act != Act::softmax);
   for (auto [name, out] : {std::pair{"dx", dx}, {"dW", dW}, {"db", db}, {"dz", dz}})
     for (auto [in_name, in] : {std::pair{"x", x}, {"W", W}, {"y", y}}) check_no_overlap(op, name, out, in_name, in, false);
-  for (auto [name, out] : {std::pair{"dx", dx}, {"dW", dW}, {"db", db}}) {
-    check_no_overlap(op, name, out, "dz", dz, false);
-    check_no_overlap(op, name, out, "dy", dy, false);
-  }
+  check_outputs_apart(op, {{"dx", dx}, {"dW", dW}, {"db", db}, {"dz", dz}});
+  for (auto [name, out] : {std::pair{"dx", dx}, {"dW", dW}, {"db", db}}) check_no_overlap(op, name, out, "dy", dy, false);
   py::gil_scoped_release release;
   conv2d_backward(dx_, dW_, db_, dz_, dy_, x_, W_, y_, g, F, act, alpha);
 }
 
 // Checks shared by the pooling ops; returns the sweep of a pool over x.
 Window pool_window(const char* op, py::handle x, std::array<int64_t, 2> pool, std::array<int64_t, 2> strides,
-                   std::array<int64_t, 4> padding) {
+                   std::array<int64_t, 4> padding, const char* x_name = "x") {
   if (pool[0] < 1 || pool[1] < 1)
     fail(op, "pool size must be positive; received (" + std::to_string(pool[0]) + ", " + std::to_string(pool[1]) + ").");
-  return window_of(op, x, pool[0], pool[1], strides, padding);
+  return window_of(op, x, pool[0], pool[1], strides, padding, x_name);
 }
 
 // An optimiser's arrays: the parameter (any shape), its gradient and slots of the same shape, all
@@ -291,6 +298,7 @@ int64_t check_update_arrays(const char* op, py::handle param, py::handle grad,
     check_no_overlap(op, name, slot, "param", param, false);
     check_no_overlap(op, name, slot, "grad", grad, false);
   }
+  check_outputs_apart(op, slots);
   return static_cast<int64_t>(p.size());
 }
 
@@ -312,10 +320,11 @@ PYBIND11_MODULE(_native, m) {
   m.def("softmax_cross_entropy", &softmax_cross_entropy_py, arg("dlogits"), arg("logits"), arg("labels"),
         arg("sample_weight").none(true) = py::none());
   m.def("sigmoid_binary_cross_entropy", [](py::handle d, py::handle z, py::handle t, py::handle w) {
-    return elementwise_loss_py<sigmoid_binary_cross_entropy>("sigmoid_binary_cross_entropy", "dlogits", "logits", d, z, t, w);
+    return elementwise_loss_py<sigmoid_binary_cross_entropy>("sigmoid_binary_cross_entropy", "dlogits", "logits", "labels",
+                                                             d, z, t, w);
   }, arg("dlogits"), arg("logits"), arg("labels"), arg("sample_weight").none(true) = py::none());
   m.def("mean_squared_error", [](py::handle d, py::handle p, py::handle t, py::handle w) {
-    return elementwise_loss_py<mean_squared_error>("mean_squared_error", "dpred", "pred", d, p, t, w);
+    return elementwise_loss_py<mean_squared_error>("mean_squared_error", "dpred", "pred", "target", d, p, t, w);
   }, arg("dpred"), arg("pred"), arg("target"), arg("sample_weight").none(true) = py::none());
   m.def("dropout_forward", &dropout_forward_py, arg("y"), arg("mask"), arg("x"), arg("rate"), arg("seed"),
         arg("layer_id"), arg("step"));
@@ -372,7 +381,7 @@ PYBIND11_MODULE(_native, m) {
   m.def("avg_pool2d_backward", [](py::handle dx, py::handle dy, std::array<int64_t, 2> pool,
                                   std::array<int64_t, 2> strides, std::array<int64_t, 4> padding) {
     const char* op = "avg_pool2d_backward";
-    const Window g = pool_window(op, dx, pool, strides, padding);
+    const Window g = pool_window(op, dx, pool, strides, padding, "dx");
     float* dx_ = checked_data<float>(dx, op, "dx", {g.N, g.H, g.W, g.C}, true);
     const float* dy_ = checked_data<float>(dy, op, "dy", {g.N, g.OH, g.OW, g.C}, false);
     check_no_overlap(op, "dx", dx, "dy", dy, false);
@@ -412,7 +421,8 @@ PYBIND11_MODULE(_native, m) {
                               double lr, double rho, double epsilon, std::optional<double> weight_decay) {
     const int64_t n = check_update_arrays("adadelta_update", param, grad,
                                           {{"accum_grad", accum_grad}, {"accum_delta", accum_delta}});
-    if (accum_grad.is_none() || accum_delta.is_none()) fail("adadelta_update", "both accumulators are required.");
+    if (accum_grad.is_none()) fail("adadelta_update", "'accum_grad' is required.");
+    if (accum_delta.is_none()) fail("adadelta_update", "'accum_delta' is required.");
     py::gil_scoped_release release;
     adadelta_update(ptr(param), ptr(accum_grad), ptr(accum_delta), ptr(grad), n, lr, rho, epsilon, weight_decay.value_or(0.0));
   }, arg("param"), arg("grad"), arg("accum_grad"), arg("accum_delta"), arg("lr"), arg("rho"), arg("epsilon"),

@@ -16,6 +16,11 @@ const MklSetup mkl_setup;
 
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, const float* B,
            float beta, float* C) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) {  // an empty sum; MKL refuses the zero leading dimension such shapes give
+    for (int64_t i = 0; i < M * N; ++i) C[i] = beta == 0.f ? 0.f : beta * C[i];
+    return;
+  }
   const MKL_INT lda = static_cast<MKL_INT>(trans_a ? M : K);
   const MKL_INT ldb = static_cast<MKL_INT>(trans_b ? K : N);
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,

@@ -50,6 +50,8 @@ T* checked_data(const py::handle& array, const char* op, const char* name, const
   for (size_t d = 0; d < shape.size(); ++d)
     if (arr.shape(d) != shape[d]) wrong("");
   if (!(arr.flags() & py::array::c_style)) wrong("It is a strided view. Fix: np.ascontiguousarray(" + std::string(name) + ").");
+  if (reinterpret_cast<uintptr_t>(arr.data()) % alignof(T) != 0)
+    wrong("Its data is not aligned to its item size. Fix: np.ascontiguousarray(" + std::string(name) + ") or a copy.");
   if (output && !arr.writeable()) wrong("It is read-only but is written in place.");
   return static_cast<T*>(const_cast<void*>(arr.data()));
 }
