@@ -107,6 +107,9 @@ class History(Callback):
 
     def on_train_begin(self, logs=None):
         self.epoch = []
+        # Set now, not only after an epoch: a run interrupted in its first epoch then leaves an
+        # empty History on the model rather than the previous run's.
+        self.model.history = self
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch.append(epoch)

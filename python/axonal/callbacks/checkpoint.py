@@ -1,7 +1,9 @@
 """ModelCheckpoint: save the model (or its weights) during training."""
 from __future__ import annotations
 
+import math
 import os
+import warnings
 
 import numpy as np
 
@@ -73,6 +75,13 @@ class ModelCheckpoint(MonitorCallback):
 
     def _save(self, epoch: int, batch: int | None, logs) -> None:
         logs = dict(logs or {})
+        loss = logs.get("loss")
+        if loss is not None and not math.isfinite(loss):
+            # A diverged model (TerminateOnNaN closes the epoch before stopping) would overwrite
+            # the last good checkpoint, the one a resume needs. Keras saves it anyway.
+            warnings.warn(f"ModelCheckpoint: not saving epoch {epoch + 1}: its loss is {loss}, so the weights "
+                          "are likely NaN; the previous checkpoint is kept.", stacklevel=2)
+            return
         filepath = self._format_path(epoch, batch, logs)
         if self.save_best_only and not self._improved(epoch, logs, filepath):
             return

@@ -151,11 +151,20 @@ class EarlyStopping(MonitorCallback):
 
 
 class TerminateOnNaN(Callback):
-    """Stops training as soon as a batch's loss is NaN or infinite.
+    """Stops training at the batch whose loss is NaN or infinite, and says which.
+
+    The loss it reads is the epoch's running mean, which turns non-finite at the very batch whose
+    own loss does, so the run stops after that batch: its update is applied (the weights are then
+    likely NaN too; :class:`ModelCheckpoint` does not save them), the epoch is closed as Keras
+    closes it (validation and ``on_epoch_end`` run) and training ends. To stop *before* a bad
+    update is applied, and learn which layer produced it, use ``compile(check_numerics=True)``.
 
     Args:
         raise_error: raise a RuntimeError at once (no further hooks run) instead of stopping
             gracefully with ``model.stop_training``.
+
+    Attributes:
+        stopped_epoch, stopped_batch: where it stopped the run (0-based), or None.
 
     Example:
         >>> model.fit(x, y, epochs=10, callbacks=[TerminateOnNaN()])  # doctest: +SKIP
@@ -164,15 +173,28 @@ class TerminateOnNaN(Callback):
     def __init__(self, raise_error: bool = False):
         super().__init__()
         self.raise_error = raise_error
+        self.stopped_epoch: int | None = None
+        self.stopped_batch: int | None = None
+        self._epoch = 0
+
+    def on_train_begin(self, logs=None):
+        self.stopped_epoch = self.stopped_batch = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
 
     def on_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is None or math.isfinite(loss):
             return
+        self.stopped_epoch, self.stopped_batch = self._epoch, batch
+        where = f"epoch {self._epoch + 1}, batch {batch}"
         if self.raise_error:
-            raise RuntimeError(f"Loss became {loss} at batch {batch}. Fix: lower the learning rate, "
+            raise RuntimeError(f"Loss became {loss} at batch {batch} ({where}). Fix: lower the learning rate, "
                                "scale the inputs, or check the labels for bad values.")
-        print(f"Batch {batch}: Invalid loss, terminating training", flush=True)
+        # Keras' line first, then where and what, for people who grep logs for either.
+        print(f"Batch {batch}: Invalid loss, terminating training ({where}: loss {loss}; this batch's "
+              "update was applied)", flush=True)
         self.model.stop_training = True
 
 

@@ -28,8 +28,17 @@ _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0
 _UINT8_CODE = 0x08
 # A corrupt header can claim terabytes; refuse before allocating. Far above any MNIST-like file.
 MAX_IDX_BYTES = 1 << 30
+# numpy >= 1.23 supports 32 dimensions (2.x: 64); an IDX file of MNIST-like data has 1 to 4.
+MAX_IDX_DIMS = 32
+# Compressed data is read in pieces of this size, so memory follows the bytes actually present.
+_CHUNK_BYTES = 1 << 20
 # Errors a broken gzip stream can raise: BadGzipFile is an OSError, truncation is an EOFError.
 _GZIP_ERRORS = (OSError, EOFError, zlib.error)
+# What a damaged zip can raise: ValueError also covers UnicodeDecodeError in member names,
+# RuntimeError an encrypted member, NotImplementedError an unknown compression method or a zip
+# version zipfile does not read ("zip file version 14.8").
+ZIP_ERRORS = (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError, NotImplementedError,
+              zlib.error)
 
 
 def _open(path: Path):
@@ -44,16 +53,18 @@ def _read_exact(stream, count: int, path: Path, what: str) -> bytes:
     return data
 
 
-def _readinto_exact(stream, buffer: memoryview, path: Path) -> None:
-    # Loop because a single readinto may legally return less than asked for.
-    filled = 0
-    while filled < len(buffer):
-        got = stream.readinto(buffer[filled:])
-        if not got:
+def _read_payload(stream, nbytes: int, path: Path) -> bytearray:
+    """Exactly ``nbytes`` from ``stream``, in chunks: a header that lies about the size of a gzip
+    stream costs memory only for the bytes really there, never for what the header claims."""
+    data = bytearray()
+    while len(data) < nbytes:
+        chunk = stream.read(min(_CHUNK_BYTES, nbytes - len(data)))
+        if not chunk:
             raise DatasetFormatError(
-                f"file ends early: header promises {len(buffer)} bytes of data, only {filled} "
+                f"file ends early: header promises {nbytes} bytes of data, only {len(data)} "
                 "present (truncated download?)", path)
-        filled += got
+        data += chunk
+    return data
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
@@ -84,6 +95,9 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
                     "zero bytes, a type code such as 08 for uint8, then the number of dimensions)",
                     path)
             ndim = magic[3]
+            if ndim > MAX_IDX_DIMS:  # numpy could not even make the array
+                raise DatasetFormatError(f"header claims {ndim} dimensions, more than the "
+                                         f"{MAX_IDX_DIMS} an array can have; corrupt header?", path)
             shape = struct.unpack(f">{ndim}I", _read_exact(stream, 4 * ndim, path, "dimensions"))
             dtype = np.dtype(_IDX_TYPES[magic[2]])
             nbytes = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
@@ -91,8 +105,9 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
                 raise DatasetFormatError(f"header claims shape {shape} ({nbytes} bytes), more "
                                          f"than the {MAX_IDX_BYTES} byte limit; corrupt header?",
                                          path)
-            data = np.empty(shape, dtype=dtype)
-            _readinto_exact(stream, memoryview(data.reshape(-1).view(np.uint8)), path)
+            if not path.name.endswith(".gz"):  # the size on disk is known: check it first
+                _check_file_size(path, 4 + 4 * ndim + nbytes, shape)
+            payload = _read_payload(stream, nbytes, path)
             if stream.read(1):
                 raise DatasetFormatError(f"trailing bytes after the {nbytes} bytes of data that "
                                          f"the header (shape {shape}) describes", path)
@@ -101,7 +116,19 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     except _GZIP_ERRORS as err:
         raise DatasetFormatError(f"cannot read ({type(err).__name__}: {err}); broken gzip or "
                                  "unreadable file", path) from err
+    # A bytearray is writable, so frombuffer gives a writable array without a copy for uint8.
+    data = np.frombuffer(payload, dtype=dtype).reshape(shape)
     return data.astype(dtype.newbyteorder("="), copy=False)
+
+
+def _check_file_size(path: Path, expected: int, shape: tuple) -> None:
+    actual = path.stat().st_size
+    if actual < expected:
+        raise DatasetFormatError(f"file ends early: header (shape {shape}) promises {expected} "
+                                 f"bytes in all, the file has {actual} (truncated download?)", path)
+    if actual > expected:
+        raise DatasetFormatError(f"trailing bytes: header (shape {shape}) promises {expected} "
+                                 f"bytes in all, the file has {actual}", path)
 
 
 def idx_sha256(array: np.ndarray) -> str:
@@ -109,7 +136,7 @@ def idx_sha256(array: np.ndarray) -> str:
     array = np.ascontiguousarray(array, dtype=np.uint8)
     digest = hashlib.sha256(bytes((0, 0, _UINT8_CODE, array.ndim)))
     digest.update(struct.pack(f">{array.ndim}I", *array.shape))
-    digest.update(memoryview(array).cast("B"))
+    digest.update(array.reshape(-1).data)  # 1-D uint8: also fine for 0 samples (cast("B") is not)
     return digest.hexdigest()
 
 
@@ -153,38 +180,72 @@ def read_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
 def read_npz(path: str | os.PathLike, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Read one split of a Keras-style ``mnist.npz`` (keys ``x_train, y_train, x_test, y_test``).
 
-    Opened with ``allow_pickle=False``: an .npz holding pickled objects is rejected, not executed.
+    The archive is read member by member with bounded reads: each ``.npy`` header is parsed and
+    checked (dtype, no Python objects, at most :data:`MAX_IDX_BYTES` of data) before its data is
+    read, so a header claiming terabytes is refused instead of allocated (``np.load`` would
+    allocate what the header says), and pickled objects are never loaded.
 
     Returns:
         ``(x, y)`` for ``split`` (``"train"`` or ``"test"``); :func:`check_pair` checks shapes.
+
+    Raises:
+        DatasetFormatError: not a zip archive, a missing, duplicated or unreadable member, a bad
+            ``.npy`` header, wrong dtypes or label values outside 0..255; the message names the
+            file.
     """
     path = Path(path)
     keys = (f"x_{split}", f"y_{split}")
     try:
-        # Our own handle: np.load leaks the one it opens when the file is not a valid zip.
-        with open(path, "rb") as handle:
-            archive = np.load(handle, allow_pickle=False)
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise DatasetFormatError("a single .npy array, not an .npz archive", path)
-            with archive:
-                missing = [key for key in keys if key not in archive.files]
-                if missing:
-                    raise DatasetFormatError(f"missing array(s) {missing}; found "
-                                             f"{archive.files} (expected x_train, y_train, "
-                                             "x_test, y_test)", path)
-                x, y = archive[keys[0]], archive[keys[1]]
+        with open(path, "rb") as handle, zipfile.ZipFile(handle) as archive:
+            names = archive.namelist()
+            missing = [key for key in keys if f"{key}.npy" not in names]
+            if missing:
+                found = [name[:-4] for name in names if name.endswith(".npy")]
+                raise DatasetFormatError(f"missing array(s) {missing}; found {found} (expected "
+                                         "x_train, y_train, x_test, y_test)", path)
+            x = _npz_member(archive, keys[0], path, lambda dt: dt == np.uint8, "uint8 pixels")
+            y = _npz_member(archive, keys[1], path, lambda dt: dt.kind in "ui", "integer labels")
     except DatasetFormatError:
         raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+    except ZIP_ERRORS as err:
         raise DatasetFormatError(f"not a readable .npz archive ({type(err).__name__}: {err})",
                                  path) from err
-    if x.dtype != np.uint8:
-        raise DatasetFormatError(f"{keys[0]} must be uint8 pixels, got dtype {x.dtype}", path)
-    if y.dtype.kind not in "ui":
-        raise DatasetFormatError(f"{keys[1]} must hold integer labels, got dtype {y.dtype}", path)
     if y.size and (y.min() < 0 or y.max() > 255):
         raise DatasetFormatError(f"{keys[1]} values out of range: {y.min()}..{y.max()}", path)
     return x, y.astype(np.uint8)
+
+
+def _npz_member(archive: zipfile.ZipFile, key: str, path: Path, dtype_ok,
+                wanted: str) -> np.ndarray:
+    """Member ``key``.npy as a native-order array, its header checked before any data is read."""
+    if archive.namelist().count(f"{key}.npy") > 1:
+        raise DatasetFormatError(f"member {key}.npy appears twice; damaged or tampered archive",
+                                 path)
+    with archive.open(f"{key}.npy") as stream:
+        try:
+            version = np.lib.format.read_magic(stream)
+            if version not in ((1, 0), (2, 0)):
+                raise ValueError(f"unsupported .npy format version {version}")
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, fortran_order, dtype = read_header(stream)
+        except Exception as err:  # noqa: BLE001 - numpy parses the header with ast/tokenize,
+            # which raise SyntaxError, TokenError, RecursionError... on hostile text: "bad header"
+            raise DatasetFormatError(f"{key}.npy has no valid .npy header ({type(err).__name__}: "
+                                     f"{err})", path) from None
+        if dtype.hasobject or not dtype_ok(dtype):
+            raise DatasetFormatError(f"{key} must hold {wanted}, got dtype {dtype}", path)
+        nbytes = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+        if nbytes > MAX_IDX_BYTES:
+            raise DatasetFormatError(f"{key}.npy header claims shape {shape} ({nbytes} bytes), "
+                                     f"more than the {MAX_IDX_BYTES} byte limit; corrupt header?",
+                                     path)
+        data = stream.read(nbytes + 1)  # grows with the bytes present, whatever the header says
+    if len(data) != nbytes:
+        raise DatasetFormatError(f"{key}.npy holds {len(data)} bytes of data where its header "
+                                 f"(shape {shape}, {dtype}) needs {nbytes}", path)
+    array = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran_order else "C")
+    return np.array(array, dtype=dtype.newbyteorder("="), order="C")  # writable, native order
 
 
 def check_pair(images: np.ndarray, labels: np.ndarray, images_path: object,

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ._catalog import DatasetSpec
 from ._errors import DatasetNotFoundError
+from ._formats import ZIP_ERRORS
 
 __all__ = ["SYSTEM_DATA_DIR", "Location", "SplitSource", "cache_dir", "find_split",
            "search_locations"]
@@ -111,7 +112,7 @@ def _npz_has_split(npz: Path, split: str) -> bool:
     try:
         with zipfile.ZipFile(npz) as archive:
             names = set(archive.namelist())
-    except (OSError, zipfile.BadZipFile):
+    except ZIP_ERRORS:
         return True  # unreadable: report it as a format error when it is read, not as "absent"
     return {f"x_{split}.npy", f"y_{split}.npy"} <= names
 

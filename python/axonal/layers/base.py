@@ -20,6 +20,7 @@ from axonal._buffers import BufferCache
 from axonal._legacy import renamed_arguments
 from axonal._validation import as_float_array, check_feature_shape
 from axonal.backend import get_backend
+from axonal.layers._weight_limit import charge_weight
 from axonal.random import draw_seed
 
 _name_counters: defaultdict[str, itertools.count] = defaultdict(itertools.count)
@@ -139,6 +140,7 @@ class Layer:
         ``regularizer`` (a :mod:`axonal.regularizers` name or object) adds its penalty to the loss
         while the layer is trainable.
         """
+        charge_weight(self.name, name, shape)  # refuses, before allocating, beyond a weight_limit
         value = initializers.get(initializer)(shape, dtype=np.float32, rng=self.rng)
         self._weights[name] = value
         self._gradients[name] = np.zeros_like(value)

@@ -19,6 +19,8 @@ from axonal._validation import check_numeric, check_positive_int
 from axonal.metrics.base import Metric
 
 _EPSILON = 1e-7  # Keras' backend epsilon: the end thresholds of AUC sit just outside [0, 1]
+# AUC keeps four float64 counts per threshold (Keras sets no bound; 10**6 thresholds is 32 MB).
+MAX_THRESHOLDS = 10**6
 
 
 def _divide_no_nan(numerator, denominator):
@@ -110,7 +112,7 @@ class AUC(Metric):
     ``summation_method="interpolation"`` for ROC — and 0 while either class has no weight.
 
     Args:
-        num_thresholds: T, at least 2 (Keras' default 200).
+        num_thresholds: T, from 2 (Keras' default 200) to 10**6 (axonal's bound; Keras has none).
         name: log key.
 
     Example:
@@ -122,9 +124,10 @@ class AUC(Metric):
 
     def __init__(self, num_thresholds: int = 200, name: str = "auc"):
         self.num_thresholds = check_positive_int(num_thresholds, "num_thresholds")
-        if self.num_thresholds < 2:
-            raise ValueError(f"AUC needs num_thresholds >= 2, received {num_thresholds!r}. "
-                             "Fix: keep Keras' default of 200.")
+        if not 2 <= self.num_thresholds <= MAX_THRESHOLDS:
+            # The upper bound keeps a damaged saved file from allocating gigabytes of counts.
+            raise ValueError(f"AUC needs 2 <= num_thresholds <= {MAX_THRESHOLDS}, received "
+                             f"{num_thresholds!r}. Fix: keep Keras' default of 200.")
         super().__init__(name)
 
     @property

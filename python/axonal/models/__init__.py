@@ -4,7 +4,8 @@
 Example:
     >>> from axonal.models import Sequential, load_model
 """
+from axonal.models.numerics import NonFiniteError
 from axonal.models.sequential import Sequential
 from axonal.saving import load_model
 
-__all__ = ["Sequential", "load_model"]
+__all__ = ["NonFiniteError", "Sequential", "load_model"]

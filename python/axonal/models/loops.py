@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from axonal.callbacks import Callback, CallbackList, History
+from axonal.models.numerics import NonFiniteError
 
 
 def fit_loop(model, x, y, weights, batch_size: int, epochs: int, initial_epoch: int, verbose: int,
@@ -26,7 +27,7 @@ def fit_loop(model, x, y, weights, batch_size: int, epochs: int, initial_epoch: 
     logs: dict[str, float] = {}
     for epoch in range(initial_epoch, epochs):
         callback_list.call("on_epoch_begin", epoch, None)
-        logs = _train_epoch(model, x, y, weights, batch_size, shuffle, callback_list)
+        logs = _train_epoch(model, x, y, weights, batch_size, shuffle, callback_list, epoch)
         if validation is not None:
             validation_logs = _test_epoch(model, *validation, batch_size, callback_list)
             logs = _sorted({**logs, **{f"val_{name}": value for name, value in validation_logs.items()}})
@@ -50,6 +51,7 @@ def predict_loop(model, x, batch_size: int, verbose: int, callbacks: list[Callba
     callback_list.call("on_predict_begin", None)
     predictions = np.empty((len(x),) + model.output_shape[1:], dtype=np.float32)
     for batch, rows in _batches(len(x), batch_size):
+        model._interrupts.check()
         callback_list.call("on_predict_batch_begin", batch, None)
         predictions[rows] = model.predict_step(x[rows])
         callback_list.call("on_predict_batch_end", batch, None)
@@ -57,7 +59,7 @@ def predict_loop(model, x, batch_size: int, verbose: int, callbacks: list[Callba
     return predictions
 
 
-def _train_epoch(model, x, y, weights, batch_size, shuffle, callback_list) -> dict[str, float]:
+def _train_epoch(model, x, y, weights, batch_size, shuffle, callback_list, epoch) -> dict[str, float]:
     order = model.shuffle_rng.permutation(len(x)) if shuffle else None
     model.reset_metrics()
     loss_sum, seen = 0.0, 0
@@ -73,7 +75,11 @@ def _train_epoch(model, x, y, weights, batch_size, shuffle, callback_list) -> di
             y_batch = _gather(model, "y_batch", y, order[rows])
             if weights is not None:
                 w_batch = _gather(model, "w_batch", weights, order[rows])
-        loss_sum += model.train_step(x_batch, y_batch, w_batch) * len(x_batch)
+        try:
+            loss_sum += model.train_step(x_batch, y_batch, w_batch) * len(x_batch)
+        except NonFiniteError as error:  # check_numerics: say where in the run it happened
+            error.locate(epoch, batch)
+            raise
         seen += len(x_batch)
         callback_list.call("on_train_batch_end", batch, make_logs(loss_sum / seen, model.metrics))
         if model.stop_training:  # e.g. TerminateOnNaN; Keras also closes the epoch as usual
@@ -86,6 +92,7 @@ def _test_epoch(model, x, y, weights, batch_size, callback_list) -> dict[str, fl
     model.reset_metrics()
     loss_sum, seen = 0.0, 0
     for batch, rows in _batches(len(x), batch_size):
+        model._interrupts.check()  # a Ctrl-C deferred by fit lands here, not after validation
         callback_list.call("on_test_batch_begin", batch, None)
         x_batch = x[rows]
         loss_sum += model.test_step(x_batch, y[rows], None if weights is None else weights[rows]) * len(x_batch)

@@ -13,6 +13,7 @@ from axonal.layers import InputLayer, Layer, deserialize, serialize
 from axonal.layers.base import (SHUFFLE_STREAM, ActivationOutputMixin, StepCounter, configuration_changed,
                                 unique_name)
 from axonal.models import summary
+from axonal.models.guards import exclusive
 from axonal.models.trainer import Trainer
 from axonal.random import draw_seed
 
@@ -163,10 +164,12 @@ class Sequential(Trainer):
 
     # ----- weights and configuration -----------------------------------------------------------
 
+    @exclusive
     def get_weights(self) -> list[np.ndarray]:
         """Copies of every layer's weights, in layer order."""
         return [w for layer in self._layers for w in layer.get_weights()]
 
+    @exclusive
     def set_weights(self, weights: list[Any]) -> None:
         """Overwrite every layer's weights from a list shaped like :meth:`get_weights`'s."""
         expected = sum(len(layer.weights) for layer in self._layers)
@@ -178,6 +181,7 @@ class Sequential(Trainer):
             layer.set_weights(weights[start:start + len(layer.weights)])
             start += len(layer.weights)
 
+    @exclusive
     def save(self, filepath, overwrite: bool = True) -> None:
         """Write the whole model (architecture, compile settings, weights, optimiser and training
         state) to one file, atomically; :func:`axonal.models.load_model` reads it back.
@@ -187,10 +191,12 @@ class Sequential(Trainer):
         """
         saving.save_model(self, filepath, overwrite)
 
+    @exclusive
     def save_weights(self, filepath, overwrite: bool = True) -> None:
         """Write only the weights to one file, atomically (see :meth:`load_weights`)."""
         saving.save_weights(self, filepath, overwrite)
 
+    @exclusive
     def load_weights(self, filepath) -> None:
         """Copy weights saved by :meth:`save_weights` or :meth:`save` into this model; every shape
         must match (weights are matched by position, so layer names may differ)."""

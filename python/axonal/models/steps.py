@@ -9,6 +9,10 @@ What a training step updates is prepared by :meth:`Steps._prepare_optimizer` fro
 added or removed (a counter in :mod:`axonal.layers.base` says so with one integer comparison per
 step): ``layer.trainable = False`` takes effect at the next step, without a new ``compile``. The
 optimiser skips frozen weights but keeps their slots, so unfreezing resumes from them.
+
+The optimiser update and the step count form one unit that a Ctrl-C never splits
+(:mod:`axonal.models.guards`); with ``check_numerics`` every stage of the step is checked for
+NaN/inf (:mod:`axonal.models.numerics`).
 """
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ import numpy as np
 from axonal import metrics as metrics_module
 from axonal.layers import Layer
 from axonal.layers.base import ActivationOutputMixin, configuration_version
+from axonal.models.guards import InterruptGuard
+from axonal.models.numerics import NumericsChecker
 
 
 class Steps:
@@ -36,20 +42,26 @@ class Steps:
         self._gradients: list[np.ndarray] = []
         self._backprop_layers: list[Layer] = []
         self._prepared_for: int | None = None  # the configuration version the lists above describe
+        self._interrupts = InterruptGuard()  # active while fit/train_on_batch run
+        self._numerics: NumericsChecker | None = None  # set by compile(check_numerics=True)
 
     def train_step(self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         """One gradient step on a prepared batch; updates the metrics and returns the batch loss
         (regularisation penalties included, as Keras reports it)."""
         if self._prepared_for != configuration_version():
             self._prepare_optimizer()
-        outputs = self._forward(x, training=True)
+        numerics = self._numerics
+        outputs = self._forward(x, training=True) if numerics is None else numerics.forward(x)
         doutputs = self.buffers.get("doutputs", outputs.shape)
         loss = self.loss.compute(self.ops, doutputs, outputs, y, sample_weight) + self._regularization_loss()
+        if numerics is not None:
+            numerics.check_loss(loss, outputs, doutputs)
         for layer in self._backprop_layers:
             doutputs = layer.backward(doutputs)
             layer.add_regularization_gradients()
-        self.optimizer.apply(self._gradients, self._parameters)
-        self.steps.value += 1
+            if numerics is not None:
+                numerics.check_backward(layer, doutputs)
+        self._apply_update(numerics)
         self._update_metrics(y, outputs, sample_weight)
         return loss
 
@@ -71,6 +83,24 @@ class Steps:
             metric.reset_state()
 
     # ----- internals ---------------------------------------------------------------------------
+
+    def _apply_update(self, numerics: NumericsChecker | None) -> None:
+        """The optimiser update and the step count, applied whole or not at all as far as a
+        Ctrl-C is concerned: one that arrives earlier stops the step before the update, one that
+        arrives during it stops the run right after it (see :mod:`axonal.models.guards`)."""
+        interrupts = self._interrupts
+        interrupts.check()
+        if numerics is not None:
+            numerics.save_state()
+        interrupts.updating = True
+        try:
+            self.optimizer.apply(self._gradients, self._parameters)
+            if numerics is not None:
+                numerics.check_update()  # undoes the update before raising
+            self.steps.value += 1
+        finally:
+            interrupts.updating = False
+        interrupts.check()
 
     def _regularization_loss(self) -> float:
         """The penalties of the trainable layers' regularisers (0.0 for a model without any)."""

@@ -4,9 +4,14 @@ A model class mixes this in and provides ``_layers`` (built), ``ops``, ``buffers
 ``shuffle_rng``, ``weights``, ``output_shape``, ``build`` and ``_forward``; the per-batch steps are
 in :mod:`axonal.models.steps`, the batch loops in :mod:`axonal.models.loops` and the once-per-call
 argument checks in :mod:`axonal.models.data`.
+
+Every public method holds the model's lock (:mod:`axonal.models.guards`), so calls from several
+threads on one model run one after the other, never interleaved; ``fit`` and ``train_on_batch``
+also defer Ctrl-C to a step boundary.
 """
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -15,7 +20,8 @@ from axonal import losses, optimizers
 from axonal._legacy import renamed_arguments
 from axonal._validation import check_positive_int
 from axonal.callbacks import History
-from axonal.models import data, loops
+from axonal.models import data, loops, numerics
+from axonal.models.guards import exclusive, training
 from axonal.models.steps import Steps
 
 
@@ -28,8 +34,11 @@ class Trainer(Steps):
         self.loss: losses.Loss | None = None
         self.history: History | None = None
         self.stop_training = False
+        self._lock = threading.RLock()  # one public call at a time on this model (guards.py)
 
-    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Any = None) -> None:
+    @exclusive
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Any = None,
+                check_numerics: bool | None = None) -> None:
         """Choose the optimiser, loss and metrics.
 
         Args:
@@ -37,16 +46,34 @@ class Trainer(Steps):
             loss: ``"categorical_crossentropy"``, ``"sparse_categorical_crossentropy"``,
                 ``"binary_crossentropy"``, ``"mse"``, or a Loss instance.
             metrics: e.g. ``["accuracy"]``.
+            check_numerics: debug option: check every training step for NaN/inf and raise a
+                ``FloatingPointError`` naming the first layer where one appeared, before the step
+                is applied (see :mod:`axonal.models.numerics`; slower). None reads
+                ``$AXONAL_CHECK_NUMERICS`` (``1`` turns it on); not saved with the model.
+
+        Example:
+            >>> model.compile(optimizer="adam", loss="mse", check_numerics=True)
         """
         self.optimizer = optimizers.get(optimizer)
         self.loss = losses.get(loss)
         self._metric_identifiers = metrics
+        self.check_numerics = numerics.resolve(check_numerics)
         self._prepared_for = None  # the new optimiser gets its slots at the next step
         if self.built:
             self.build()  # run on the backend active now
             self._configure_output()
 
+    @property
+    def check_numerics(self) -> bool:
+        """Whether each training step is checked for NaN/inf (may be switched at any time)."""
+        return self._numerics is not None
+
+    @check_numerics.setter
+    def check_numerics(self, value: bool) -> None:
+        self._numerics = numerics.NumericsChecker(self) if value else None
+
     @renamed_arguments(nb_epoch="epochs")
+    @training
     def fit(self, x: Any, y: Any, batch_size: int | None = 32, epochs: int = 1, verbose: Any = "auto",
             callbacks: list | None = None, validation_split: float = 0.0, validation_data: tuple | None = None,
             shuffle: bool = True, class_weight: dict | None = None, sample_weight: Any = None,
@@ -77,6 +104,12 @@ class Trainer(Steps):
             A History whose ``history`` maps ``loss``, each metric and their ``val_`` versions to
             per-epoch values.
 
+        Raises:
+            KeyboardInterrupt: on Ctrl-C, at the next step boundary (as Keras, it is not
+                swallowed): the model then holds the weights of its last completed step, and
+                ``model.history`` the epochs completed by this call.
+            FloatingPointError: with ``check_numerics``, where NaN/inf first appears.
+
         Example:
             >>> model.fit(x, y, epochs=10, class_weight={0: 1.0, 1: 5.0}, validation_split=0.1)
         """
@@ -100,6 +133,7 @@ class Trainer(Steps):
         return loops.fit_loop(self, inputs, targets, weights, batch_size, epochs, initial_epoch, verbose,
                               data.check_callbacks(callbacks), validation, bool(shuffle))
 
+    @exclusive
     def evaluate(self, x: Any, y: Any, batch_size: int | None = 32, verbose: Any = "auto",
                  sample_weight: Any = None, callbacks: list | None = None,
                  return_dict: bool = False) -> float | list[float] | dict[str, float]:
@@ -120,6 +154,7 @@ class Trainer(Steps):
                                    data.check_callbacks(callbacks))
         return self._results(logs, return_dict)
 
+    @exclusive
     def predict(self, x: Any, batch_size: int | None = 32, verbose: Any = "auto",
                 callbacks: list | None = None) -> np.ndarray:
         """The model's outputs for ``x`` (probabilities for softmax/sigmoid outputs), shape (N, K)."""
@@ -128,6 +163,7 @@ class Trainer(Steps):
         self._configure_output()
         return loops.predict_loop(self, inputs, batch_size, verbose, data.check_callbacks(callbacks))
 
+    @training
     def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None, class_weight: dict | None = None,
                        return_dict: bool = False) -> float | list[float] | dict[str, float]:
         """One gradient step on ``x``, ``y`` as a single batch; the metrics are reset first (as in
@@ -144,6 +180,7 @@ class Trainer(Steps):
         loss = self.train_step(inputs, targets, weights)
         return self._results(loops.make_logs(loss, self.metrics), return_dict)
 
+    @exclusive
     def test_on_batch(self, x: Any, y: Any, sample_weight: Any = None,
                       return_dict: bool = False) -> float | list[float] | dict[str, float]:
         """Loss and metrics of ``x``, ``y`` as a single batch, in inference mode (metrics reset first)."""
@@ -154,6 +191,7 @@ class Trainer(Steps):
         loss = self.test_step(inputs, targets, weights)
         return self._results(loops.make_logs(loss, self.metrics), return_dict)
 
+    @exclusive
     def predict_on_batch(self, x: Any) -> np.ndarray:
         """The model's outputs for ``x`` run as one batch (a new array)."""
         inputs = data.prepare_inputs(self, x)

@@ -14,6 +14,7 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 from typing import Any, BinaryIO, Callable
 
 import numpy as np
@@ -23,6 +24,7 @@ CONFIG_MEMBER = "config.json"
 _TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 _CONFIG_LIMIT = 16 * 2**20
 _MEMBER_COUNT_LIMIT = 100_000
+_DEFLATE_RATIO = 1032  # the most deflate can expand data
 # An .npy header is at most 64 KiB (format 2.0 allows more, but numpy refuses headers above ~10 KB).
 _NPY_HEADER_LIMIT = 2**16 + 16
 
@@ -108,7 +110,9 @@ class ArchiveReader:
                                     f"(the current folder is {os.getcwd()!r}).")
         try:
             self._archive = zipfile.ZipFile(self.path, "r")
-        except (zipfile.BadZipFile, OSError, EOFError) as error:
+        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, ValueError) as error:
+            # NotImplementedError: a zip feature or version zipfile lacks; ValueError: e.g. a member
+            # name that is not valid UTF-8 although flagged so
             raise SavedFileError(self.path, f"it is not an axonal file (not a readable zip archive: {error})",
                                  "pass a file written by model.save() or model.save_weights(); if it was "
                                  "one, it is truncated or damaged") from None
@@ -159,6 +163,12 @@ class ArchiveReader:
             raise SavedFileError(self.path, f"the archive holds unexpected member(s) {', '.join(unexpected[:5])}",
                                  "do not load a file that was modified after saving")
 
+    def stored_bytes(self, prefix: str) -> int:
+        """A bound on the bytes the members under ``prefix`` can yield: their declared sizes, but never
+        more than deflate can expand the whole archive to (about 1032:1), as sizes can lie."""
+        declared = sum(info.file_size for name, info in self.members.items() if name.startswith(prefix))
+        return min(declared, _DEFLATE_RATIO * os.path.getsize(self.path))
+
     def read_array(self, name: str, shape: tuple, dtype: np.dtype, what: str) -> np.ndarray:
         """Member ``name`` as an array, refused unless it has exactly ``shape`` and ``dtype``.
 
@@ -176,7 +186,8 @@ class ArchiveReader:
             read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                            else np.lib.format.read_array_header_2_0)
             stored_shape, _, stored_dtype = read_header(stream)
-        except ValueError as error:
+        except Exception as error:  # noqa: BLE001 - numpy parses the header text with ast/tokenize,
+            # which raise SyntaxError, TokenError, RecursionError... on hostile text: all "not valid"
             raise SavedFileError(self.path, f"its member {name!r} ({what}) is not a valid .npy array "
                                  f"({error})") from None
         # Checked before reading the data: the header alone decides how much numpy allocates.
@@ -206,8 +217,11 @@ class ArchiveReader:
             with self._archive.open(info) as member:
                 # Read one byte past the limit: a lying size field cannot make us read more.
                 data = member.read(limit + 1)
-        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as error:
-            # RuntimeError: an encrypted member; NotImplementedError: an unknown compression
+        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, ValueError,
+                zlib.error) as error:
+            # RuntimeError: an encrypted member; NotImplementedError: an unknown compression;
+            # zlib.error: a damaged deflate stream (zipfile lets it through); ValueError: a local
+            # header whose name is flagged UTF-8 but is not (UnicodeDecodeError)
             raise SavedFileError(self.path, f"its member {name!r} cannot be read ({error})") from None
         if len(data) > limit:
             raise SavedFileError(self.path, f"its member {name!r} holds more than the {limit} bytes it can hold",

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from axonal._version import __version__
+from axonal.layers._weight_limit import weight_limit
 from axonal.saving.archive import ArchiveReader, SavedFileError, atomic_write, write_archive
 from axonal.saving.serialization import (add_layers, compile_config, compile_from_config, model_from_config,
                                          serialize)
@@ -23,6 +24,9 @@ FORMAT_VERSION = 1
 _RNG_MEMBER = "state/shuffle_rng.npy"
 _SLOT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _MASK_64 = 2**64 - 1
+# Step counters reach the kernels as 64-bit integers and keep counting: a saved value this large can
+# only come from a damaged file, and would make training fail later with an obscure TypeError.
+_COUNTER_LIMIT = 2**62
 
 
 def save_model(model, filepath: str | os.PathLike, overwrite: bool = True) -> None:
@@ -87,13 +91,16 @@ def load_model(filepath: str | os.PathLike, custom_objects: dict | None = None, 
         model, model_config = model_from_config(path, config.get("model_config"))
         # Seed and step first: layers draw their dropout seeds from them when they are added.
         model.seed = _count(path, state, "seed")
-        model.steps.value = _count(path, state, "step")
-        add_layers(path, model, model_config, custom_objects)
+        model.steps.value = _count(path, state, "step", _COUNTER_LIMIT)
+        # Layers are built as they are added: bound their weights by what the file can hold.
+        with weight_limit(reader.stored_bytes("weights/") // 4):
+            add_layers(path, model, model_config, custom_objects)
         _read_weights(reader, model, config)
         model.shuffle_rng = _generator(path, reader.read_array(_RNG_MEMBER, (6,), np.uint64, "shuffle state"))
         if compile and config.get("compile_config") is not None:
             compile_from_config(path, model, _mapping(path, config, "compile_config"), custom_objects)
-            _read_optimizer(reader, model, slot_members, _count(path, state, "optimizer_iterations"))
+            iterations = _count(path, state, "optimizer_iterations", _COUNTER_LIMIT)
+            _read_optimizer(reader, model, slot_members, iterations)
     return model
 
 
@@ -128,12 +135,29 @@ def load_weights(model, filepath: str | os.PathLike) -> None:
             members |= {_slot_member(path, e) for e in _list(path, config, "optimizer_slots")} | {_RNG_MEMBER}
         reader.check_members(members)
         if not model.built:
-            shape = (_mapping(path, config, "model_config").get("config") or {}).get("build_input_shape")
-            if shape is None or not model.layers:
-                raise SavedFileError(path, f"model {model.name!r} is not built and the file records no input "
-                                     "shape", "build it first, e.g. model.build((None, 784))")
-            model.build(tuple(shape))
+            _build_for_file(reader, model, config)
         _read_weights(reader, model, config)
+
+
+def _build_for_file(reader: ArchiveReader, model, config: dict) -> None:
+    """Build ``model`` for the input shape the file records, refusing a damaged shape, and weights
+    larger than the file could hold, before anything is allocated."""
+    path, model_config = reader.path, _mapping(reader.path, config, "model_config").get("config")
+    shape = model_config.get("build_input_shape") if isinstance(model_config, dict) else None
+    if shape is None or not model.layers:
+        raise SavedFileError(path, f"model {model.name!r} is not built and the file records no input "
+                             "shape", "build it first, e.g. model.build((None, 784))")
+    if (not isinstance(shape, list) or len(shape) < 2
+            or any(isinstance(size, bool) or not isinstance(size, int) or size < 1 for size in shape[1:])):
+        raise SavedFileError(path, f"its recorded input shape {shape!r:.100} is not (None, d1, ...) with "
+                             "positive integer sizes", "build the model first, e.g. model.build((None, 784))")
+    try:
+        with weight_limit(reader.stored_bytes("weights/") // 4):  # float32 weights
+            model.build(tuple(shape))
+    except (ValueError, TypeError) as error:
+        raise SavedFileError(path, f"model {model.name!r} cannot be built for the input shape {tuple(shape)} "
+                             f"the file records ({error})", "check that the file belongs to this model; "
+                             "or build the model first, e.g. model.build((None, 784))") from None
 
 
 def _header(model, kind: str, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -274,8 +298,9 @@ def _list(path: str, config: dict, key: str) -> list:
     return value
 
 
-def _count(path: str, mapping: dict, key: str) -> int:
+def _count(path: str, mapping: dict, key: str, limit: int | None = None) -> int:
     value = mapping.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise SavedFileError(path, f"its training state {key!r} is {value!r}, not a non-negative integer")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or (limit and value >= limit):
+        raise SavedFileError(path, f"its training state {key!r} is {value!r:.40}, not an integer in "
+                             f"[0, {limit or 'inf'})")
     return value

@@ -14,6 +14,9 @@ import numpy as np
 from axonal import layers as layers_module, losses, metrics as metrics_module, optimizers
 from axonal.saving.archive import SavedFileError
 
+# Far more layers than any Sequential model has; bounds the time a damaged config can cost.
+MAX_LAYERS = 1_000
+
 
 def serialize(obj: Any) -> dict:
     """``{"class_name": ..., "config": obj.get_config()}``, checked to be plain JSON."""
@@ -67,13 +70,33 @@ def model_from_config(path: str, record: Any):
 
 
 def add_layers(path: str, model, config: dict, custom_objects: dict | None) -> None:
-    """Add the layers of ``config`` to ``model`` (building them when the input shape is recorded)."""
+    """Add the layers of ``config`` to ``model``, then build it once for the recorded input shape.
+
+    A Sequential whose input shape is known rebuilds itself at every ``add``, which made loading
+    quadratic in the number of layers (a damaged config listing 3,000 Dropout layers took a
+    minute): the layers go into the model while its input shape is still unknown (the first
+    layer's own ``input_shape`` held back meanwhile), and the model is built once at the end.
+    """
     try:
+        records = config["layers"]
+        if len(records) > MAX_LAYERS:
+            raise SavedFileError(path, f"its model config lists {len(records)} layers, more than the {MAX_LAYERS} "
+                                 "a saved model may hold", "do not load this file: it is damaged")
+        layers = [_layer(record, custom_objects) for record in records]
         shape = config.get("build_input_shape")
-        if shape is not None:
+        first_shape = layers[0].input_shape_arg if layers else None
+        if shape is None and first_shape is not None:
+            shape = (None, *first_shape)
+        if layers:
+            layers[0].input_shape_arg = None
+        for layer in layers:
+            model.add(layer)
+        if layers:
+            layers[0].input_shape_arg = first_shape
+        if shape is not None and layers:
+            model.build(tuple(shape))
+        elif shape is not None:  # an Input and no layers: nothing to build
             model.input_shape = tuple(shape)
-        for layer_record in config["layers"]:
-            model.add(_layer(layer_record, custom_objects))
     except SavedFileError:
         raise
     except Exception as error:  # a damaged config can fail in any constructor
