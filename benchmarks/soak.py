@@ -137,7 +137,10 @@ def main():
     axonal.set_backend(args.backend)
 
     rss_at_start = resident_bytes()
-    results = [soak_churn(args.churn_epochs), soak_mlp(args.mlp_epochs)]
+    results = []
+    for run, epochs in ((soak_churn, args.churn_epochs), (soak_mlp, args.mlp_epochs)):
+        results.append(run(epochs))
+        print(f"{results[-1]['run']}: {epochs} epochs in {results[-1]['seconds']:.0f} s", flush=True)
     mib = 2**20
     print(f"backend {args.backend}, {platform.processor() or platform.machine()}, RSS at start "
           f"{rss_at_start / mib:.1f} MiB")
