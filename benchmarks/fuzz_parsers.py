@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +44,8 @@ def save_failure(out: Path, failure, number: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name, data in failure.fuzz_input.files.items():
         (folder / name).write_bytes(data)
-    (folder / "problem.txt").write_text(f"{failure.problem}\noptions: {failure.fuzz_input.options}\n")
+    cause = "".join(traceback.format_exception(failure.__cause__)) if failure.__cause__ else ""
+    (folder / "problem.txt").write_text(f"{failure.problem}\noptions: {failure.fuzz_input.options}\n{cause}")
 
 
 def worker(name: str, examples: int, seed: int, seconds: float, memory_gib: float, out: Path) -> dict:
@@ -85,7 +87,12 @@ def worker(name: str, examples: int, seed: int, seconds: float, memory_gib: floa
             "failures": failures, "warnings": dict(tally.warnings.most_common(10)),
             "seconds": round(time.perf_counter() - start, 1), "parser_seconds": round(tally.seconds, 1),
             "slowest_input_seconds": round(tally.slowest, 3), "peak_traced_mib": round(tally.peak_bytes / 2**20, 1),
-            "seed": seed, "memory_cap_gib": memory_gib}
+            "seed": seed, "memory_cap_gib": memory_gib, "worker_peak_mib": _peak_rss_mib()}
+
+
+def _peak_rss_mib() -> float:
+    """The worker's own peak resident memory (the cap above limits its virtual memory)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def run_target(name: str, args) -> dict:

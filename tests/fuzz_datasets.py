@@ -23,7 +23,7 @@ from axonal.datasets import DatasetFormatError, DatasetNotFoundError, load_split
 from axonal.datasets import _locations
 from axonal.datasets._formats import read_csv, read_idx, read_npz
 from fuzz_harness import FuzzInput, Target
-from fuzz_mutators import INTERESTING_INTS, maybe_mutated, npy_bytes, zip_bytes, mutated_members
+from fuzz_mutators import INTERESTING_INTS, maybe_mutated, mutated_members, npy_bytes, zip_bytes
 
 IMAGES, LABELS = "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"
 IDX_TYPES = [0x08, 0x08, 0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E, 0x00, 0x07, 0x0F, 0xFF]

@@ -14,7 +14,6 @@ import functools
 import io
 import json
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np

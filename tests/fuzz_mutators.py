@@ -84,7 +84,29 @@ def _magic(draw, data: bytearray) -> bytearray:
     return data[:index] + magic + data[index + len(magic):]
 
 
-BYTE_MUTATIONS = [_flip, _truncate, _insert, _delete, _overwrite_int, _duplicate, _magic]
+def _zip_flags(draw, data: bytearray) -> bytearray:
+    # Toggle a zip header's general-purpose flags: bit 0 "encrypted", bit 3 "sizes after the data",
+    # bit 11 "name is UTF-8" (zipfile then decodes a local name that may not be; found by atheris).
+    headers = [i for signature in (b"PK\x03\x04", b"PK\x01\x02") for i in _find_all(data, signature)
+               if i + 10 <= len(data)]
+    if not headers:
+        return _flip(draw, data)
+    start = draw(st.sampled_from(headers))
+    at = start + (6 if data[start + 2] == 3 else 8)  # in a local header, else a central directory entry
+    flags = struct.unpack("<H", data[at:at + 2])[0] ^ draw(st.sampled_from([0x1, 0x8, 0x800]))
+    data[at:at + 2] = struct.pack("<H", flags)
+    return data
+
+
+def _find_all(data: bytearray, pattern: bytes) -> list[int]:
+    found, start = [], data.find(pattern)
+    while start >= 0:
+        found.append(start)
+        start = data.find(pattern, start + 1)
+    return found
+
+
+BYTE_MUTATIONS = [_flip, _truncate, _insert, _delete, _overwrite_int, _duplicate, _magic, _zip_flags]
 
 
 @st.composite
@@ -259,11 +281,15 @@ def mutated_json(draw, document: dict) -> str:
         elif action == "wrap":
             parent[key] = [parent[key]]
         elif action == "repeat" and isinstance(parent, list):  # thousands of layers, slots, dims...
-            parent[key:key + 1] = [parent[key]] * draw(st.sampled_from([2, 100, 999, 5000]))
+            # At most about 4 MB of copies: the document must stay far below the 16 MiB the loader
+            # accepts, and a campaign must not spend its own memory on giant inputs.
+            count = min(draw(st.sampled_from([2, 100, 999, 5000])), max(2, 4_000_000 // len(json.dumps(parent[key]))))
+            parent[key:key + 1] = [parent[key]] * count
         elif action == "stringify":
             parent[key] = json.dumps(parent[key])
         else:  # "deep", or a "repeat" drawn for a member of an object
             parent[key] = DEEP
     text = json.dumps(document, allow_nan=True)
     depth = draw(st.sampled_from([50, 1000, 100_000]))
-    return text.replace(json.dumps(DEEP), "[" * depth + "]" * depth)
+    # One deep nest per document (a repeated list may hold many placeholders): the others become 0.
+    return text.replace(json.dumps(DEEP), "[" * depth + "]" * depth, 1).replace(json.dumps(DEEP), "0")

@@ -21,7 +21,6 @@ docs/reliability.md.
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import struct
 import tracemalloc
