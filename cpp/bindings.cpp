@@ -17,13 +17,14 @@
 #include "dropout.h"
 #include "losses.h"
 #include "optimizers.h"
+#include "peak.h"
 #include "pooling.h"
 
 namespace py = pybind11;
 using namespace axonal;
 using py::arg;
 
-namespace {
+namespace axonal {
 
 const char* const kActivationNames[] = {"linear",  "relu",    "leaky_relu", "elu",      "sigmoid",
                                         "tanh",    "softmax", "softplus",   "hard_step"};
@@ -36,6 +37,12 @@ Act parse_activation(const char* op, const std::string& name) {
   }
   fail(op, "unknown activation '" + name + "'; expected one of " + known + ".");
 }
+
+void bind_training_loop(py::module_& m);  // training_loop_bindings.cpp
+
+}  // namespace axonal
+
+namespace {
 
 // Raises when any two of the named outputs share memory (None entries are skipped).
 void check_outputs_apart(const char* op, std::initializer_list<std::pair<const char*, py::handle>> outputs) {
@@ -443,6 +450,15 @@ PYBIND11_MODULE(_native, m) {
   m.def("set_num_threads", &set_num_threads, arg("threads"), "Threads for the kernels and the BLAS.");
   m.def("get_num_threads", &get_num_threads);
   m.def("blas_version", &blas_version);
+  bind_training_loop(m);
+  m.def("fma_peak_gflops", [](int threads, double seconds) {
+    if (threads < 1 || threads > 4096) fail("fma_peak_gflops", "threads must be in [1, 4096]; received " + std::to_string(threads) + ".");
+    if (!(seconds > 0 && seconds <= 60)) fail("fma_peak_gflops", "seconds must be in (0, 60]; received " + std::to_string(seconds) + ".");
+    py::gil_scoped_release release;
+    return fma_peak_gflops(threads, seconds);
+  }, arg("threads"), arg("seconds") = 1.0,
+     "GFLOP/s of a register-only fp32 FMA loop on `threads` threads: the machine's peak, for benchmarks.");
+  m.def("fma_peak_isa", &fma_peak_isa, "The vector width fma_peak_gflops uses: avx512f, avx2 or scalar.");
   m.attr("compiler") = AXONAL_COMPILER;
   m.attr("build_flags") = AXONAL_BUILD_FLAGS;
 }

@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from axonal.callbacks import Callback, CallbackList, History
+from axonal.models import native_loop
 from axonal.models.numerics import NonFiniteError
 
 
@@ -62,6 +63,8 @@ def predict_loop(model, x, batch_size: int, verbose: int, callbacks: list[Callba
 def _train_epoch(model, x, y, weights, batch_size, shuffle, callback_list, epoch) -> dict[str, float]:
     order = model.shuffle_rng.permutation(len(x)) if shuffle else None
     model.reset_metrics()
+    if native_loop.unsupported_reason(model, x, y, weights, callback_list.callbacks) is None:
+        return _train_epoch_native(model, x, y, order, batch_size, callback_list)
     loss_sum, seen = 0.0, 0
     w_batch = None
     for batch, rows in _batches(len(x), batch_size):
@@ -83,6 +86,32 @@ def _train_epoch(model, x, y, weights, batch_size, shuffle, callback_list, epoch
         seen += len(x_batch)
         callback_list.call("on_train_batch_end", batch, make_logs(loss_sum / seen, model.metrics))
         if model.stop_training:  # e.g. TerminateOnNaN; Keras also closes the epoch as usual
+            break
+    return make_logs(loss_sum / seen, model.metrics)
+
+
+def _train_epoch_native(model, x, y, order, batch_size, callback_list) -> dict[str, float]:
+    """The epoch in runs of whole native steps (see :mod:`axonal.models.native_loop`); between
+    runs, the callbacks see the running logs and a Ctrl-C or ``stop_training`` ends the epoch."""
+    loop = native_loop.build_loop(model, batch_size)
+    rows = x.reshape(len(x), -1)
+    steps = math.ceil(len(x) / batch_size)
+    optimizer = model.optimizer
+    loss_sum, seen, batch = 0.0, 0, 0
+    while batch < steps:
+        done, rows_seen, loss_sum, non_finite, totals = loop.run(
+            rows, y, order, batch_size, batch, steps - batch, native_loop.SECONDS_PER_RUN, model.steps.value,
+            optimizer.iterations, optimizer.learning_rate, loss_sum)
+        optimizer.iterations += done
+        model.steps.value += done
+        for metric, total in zip(model.metrics, totals):
+            metric.total += total
+            metric.count += rows_seen
+        seen += rows_seen
+        batch += done
+        callback_list.call("on_train_batch_end", batch - 1, make_logs(loss_sum / seen, model.metrics))
+        model._interrupts.check()
+        if model.stop_training:
             break
     return make_logs(loss_sum / seen, model.metrics)
 

@@ -1,0 +1,247 @@
+// Python binding of the native training loop (training_loop.h). The constructor checks every array
+// it is given once and keeps a reference to each, so they outlive the loop; run() checks the data of
+// each call. Both raise ValueError naming the argument, like every other binding (checks.h).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "checks.h"
+#include "training_loop.h"
+
+namespace py = pybind11;
+
+namespace axonal {
+
+Act parse_activation(const char* op, const std::string& name);  // bindings.cpp
+
+namespace {
+
+constexpr const char* kOp = "TrainingLoop";
+
+struct BoundLoop {
+  std::unique_ptr<TrainingLoop> loop;
+  std::vector<std::pair<std::string, py::object>> outputs;  // arrays the loop writes
+  std::vector<py::object> keep_alive;                       // every array it reads or writes
+  bool sparse = false;
+  int64_t max_batch = 0, metric_count = 0;
+};
+
+template <typename T>
+T item(const py::tuple& entry, size_t index, const std::string& what) {
+  try {
+    return entry[index].cast<T>();
+  } catch (const py::cast_error&) {
+    fail(kOp, what + ": item " + std::to_string(index) + " has the wrong type (" +
+                  std::string(py::str(entry[index].get_type())) + ").");
+  }
+}
+
+py::tuple as_tuple(const py::handle& entry, size_t size, const std::string& what) {
+  if (!py::isinstance<py::tuple>(entry) || py::len(entry) != size)
+    fail(kOp, what + " must be a tuple of " + std::to_string(size) + " items.");
+  return py::reinterpret_borrow<py::tuple>(entry);
+}
+
+// A layer tuple -> LayerStep, checking its arrays against the running feature width.
+LayerStep parse_layer(BoundLoop& bound, const py::handle& spec, size_t index, int64_t& width) {
+  const std::string what = "layers[" + std::to_string(index) + "]";
+  if (!py::isinstance<py::tuple>(spec) || py::len(spec) == 0) fail(kOp, what + " must be a non-empty tuple.");
+  const auto kind = py::reinterpret_borrow<py::tuple>(spec)[0].cast<std::string>();
+  LayerStep layer;
+  layer.in_width = layer.out_width = width;
+  if (kind == "dense") {  // ("dense", W, b, dW, db, activation, alpha, needs_dx, backprop)
+    const py::tuple t = as_tuple(spec, 9, what);
+    const Shape w = shape_of(t[1], kOp, (what + ".W").c_str(), 2);
+    if (w[0] != width) fail(kOp, what + ".W has " + std::to_string(w[0]) + " rows; the layer's input has " +
+                                      std::to_string(width) + " features.");
+    layer.kind = LayerStep::Kind::dense;
+    layer.out_width = w[1];
+    layer.W = checked_data<float>(t[1], kOp, (what + ".W").c_str(), w, false);
+    layer.b = optional_data<float>(t[2], kOp, (what + ".b").c_str(), {w[1]}, false);
+    layer.dW = optional_data<float>(t[3], kOp, (what + ".dW").c_str(), w, true);
+    layer.db = optional_data<float>(t[4], kOp, (what + ".db").c_str(), {w[1]}, true);
+    layer.act = parse_activation(kOp, item<std::string>(t, 5, what));
+    layer.alpha = item<float>(t, 6, what);
+    layer.needs_dx = item<bool>(t, 7, what);
+    layer.backprop = item<bool>(t, 8, what);
+    for (int i = 1; i <= 4; ++i) bound.keep_alive.push_back(py::reinterpret_borrow<py::object>(t[i]));
+    if (!t[3].is_none()) bound.outputs.emplace_back(what + ".dW", py::reinterpret_borrow<py::object>(t[3]));
+    if (!t[4].is_none()) bound.outputs.emplace_back(what + ".db", py::reinterpret_borrow<py::object>(t[4]));
+  } else if (kind == "dropout") {  // ("dropout", rate, seed, position, backprop)
+    const py::tuple t = as_tuple(spec, 5, what);
+    layer.kind = LayerStep::Kind::dropout;
+    layer.rate = item<float>(t, 1, what);
+    if (!(layer.rate >= 0.f && layer.rate < 1.f)) fail(kOp, what + ": rate must be in [0, 1).");
+    layer.seed = item<uint32_t>(t, 2, what);
+    layer.position = item<uint32_t>(t, 3, what);
+    layer.backprop = layer.needs_dx = item<bool>(t, 4, what);
+  } else if (kind == "activation") {  // ("activation", activation, alpha, backprop)
+    const py::tuple t = as_tuple(spec, 4, what);
+    layer.kind = LayerStep::Kind::activation;
+    layer.act = parse_activation(kOp, item<std::string>(t, 1, what));
+    layer.alpha = item<float>(t, 2, what);
+    layer.backprop = layer.needs_dx = item<bool>(t, 3, what);
+  } else {
+    fail(kOp, what + ": unknown layer kind '" + kind + "'; expected dense, dropout or activation.");
+  }
+  width = layer.out_width;
+  return layer;
+}
+
+OptimizerSpec parse_optimizer(BoundLoop& bound, const std::string& name, const py::dict& hyper,
+                              const py::list& params) {
+  OptimizerSpec spec;
+  // kind, the slots its kernel requires, the slots it may take
+  const std::vector<std::tuple<std::string, OptimizerKind, int, int>> kinds = {
+      {"sgd", OptimizerKind::sgd, 0, 1}, {"rmsprop", OptimizerKind::rmsprop, 1, 3},
+      {"adagrad", OptimizerKind::adagrad, 1, 1}, {"adadelta", OptimizerKind::adadelta, 2, 2},
+      {"adam", OptimizerKind::adam, 2, 3}};
+  int required = -1, allowed = 0;
+  for (const auto& [known, kind, need, take] : kinds)
+    if (name == known) { spec.kind = kind; required = need; allowed = take; }
+  if (required < 0) fail(kOp, "unknown optimizer '" + name + "'; expected sgd, rmsprop, adagrad, adadelta or adam.");
+  auto number = [&](const char* key) { return hyper.contains(key) ? hyper[key].cast<double>() : 0.0; };
+  auto flag = [&](const char* key) { return hyper.contains(key) && hyper[key].cast<bool>(); };
+  spec.rho = number("rho"), spec.momentum = number("momentum"), spec.epsilon = number("epsilon");
+  spec.beta_1 = number("beta_1"), spec.beta_2 = number("beta_2"), spec.weight_decay = number("weight_decay");
+  spec.nesterov = flag("nesterov"), spec.centered = flag("centered"), spec.amsgrad = flag("amsgrad");
+  for (size_t i = 0; i < params.size(); ++i) {
+    const std::string what = "params[" + std::to_string(i) + "]";
+    const py::tuple t = as_tuple(params[i], 5, what);
+    if (!py::isinstance<py::array>(t[0])) fail(kOp, what + ": the parameter must be a numpy array.");
+    const auto param = py::reinterpret_borrow<py::array>(t[0]);
+    const Shape s(param.shape(), param.shape() + param.ndim());
+    ParamUpdate update{checked_data<float>(t[0], kOp, (what + ".param").c_str(), s, true),
+                       checked_data<float>(t[1], kOp, (what + ".grad").c_str(), s, false),
+                       {nullptr, nullptr, nullptr}, static_cast<int64_t>(param.size())};
+    for (int k = 0; k < 3; ++k) {
+      const std::string slot = what + ".slot" + std::to_string(k);
+      if (k >= allowed && !t[2 + k].is_none()) fail(kOp, slot + ": " + name + " takes no such slot.");
+      if (k < required && t[2 + k].is_none()) fail(kOp, slot + ": " + name + " needs it.");
+      update.slots[k] = optional_data<float>(t[2 + k], kOp, slot.c_str(), s, true);
+      if (!t[2 + k].is_none()) bound.outputs.emplace_back(slot, py::reinterpret_borrow<py::object>(t[2 + k]));
+    }
+    bound.outputs.emplace_back(what + ".param", py::reinterpret_borrow<py::object>(t[0]));
+    for (int k = 1; k < 5; ++k) bound.keep_alive.push_back(py::reinterpret_borrow<py::object>(t[k]));
+    check_no_overlap(kOp, (what + ".param").c_str(), t[0], (what + ".grad").c_str(), t[1], false);
+    spec.params.push_back(update);
+  }
+  const bool needs_momentum = (spec.kind == OptimizerKind::sgd || spec.kind == OptimizerKind::rmsprop) &&
+                              spec.momentum != 0;
+  for (size_t i = 0; i < spec.params.size(); ++i) {
+    const ParamUpdate& p = spec.params[i];
+    const int momentum_slot = spec.kind == OptimizerKind::sgd ? 0 : 1;
+    if (needs_momentum && p.slots[momentum_slot] == nullptr) fail(kOp, "momentum is set but a momentum slot is None.");
+    if (spec.kind == OptimizerKind::rmsprop && spec.centered && p.slots[2] == nullptr)
+      fail(kOp, "centered=True needs an average_grad slot.");
+    if (spec.kind == OptimizerKind::adam && spec.amsgrad && p.slots[2] == nullptr)
+      fail(kOp, "amsgrad=True needs a v_hat slot.");
+  }
+  return spec;
+}
+
+}  // namespace
+
+void bind_training_loop(py::module_& m) {
+  py::class_<BoundLoop>(m, "TrainingLoop", "Whole batch sequences of a Sequential MLP in native code "
+                                           "(see cpp/training_loop.h); built by axonal.models.native_loop.")
+      .def(py::init([](const py::list& layers, const std::string& loss, const std::string& absorbed,
+                       const std::string& optimizer, const py::dict& hyper, const py::list& params,
+                       const std::vector<std::pair<std::string, float>>& metrics, int64_t input_width,
+                       int64_t max_batch) {
+             auto bound = std::make_unique<BoundLoop>();
+             if (layers.empty()) fail(kOp, "layers is empty.");
+             if (input_width < 1) fail(kOp, "input_width must be positive.");
+             if (max_batch < 1 || max_batch > (int64_t{1} << 24)) fail(kOp, "max_batch must be in [1, 2^24].");
+             std::vector<LayerStep> steps;
+             int64_t width = input_width;
+             for (size_t i = 0; i < layers.size(); ++i) steps.push_back(parse_layer(*bound, layers[i], i, width));
+             const std::vector<std::pair<std::string, LossKind>> losses = {
+                 {"softmax_cross_entropy", LossKind::softmax_cross_entropy},
+                 {"sparse_softmax_cross_entropy", LossKind::sparse_softmax_cross_entropy},
+                 {"sigmoid_binary_cross_entropy", LossKind::sigmoid_binary_cross_entropy},
+                 {"mean_squared_error", LossKind::mean_squared_error}};
+             LossKind loss_kind{};
+             bool found = false;
+             for (const auto& [known, kind] : losses)
+               if (loss == known) { loss_kind = kind; found = true; }
+             if (!found) fail(kOp, "unknown loss '" + loss + "'.");
+             bound->sparse = loss_kind == LossKind::sparse_softmax_cross_entropy;
+             std::vector<MetricSpec> metric_specs;
+             for (const auto& [name, threshold] : metrics) {
+               const bool sparse = bound->sparse;
+               if (name == "categorical_accuracy" && !sparse) metric_specs.push_back({MetricKind::categorical_accuracy});
+               else if (name == "sparse_categorical_accuracy" && sparse)
+                 metric_specs.push_back({MetricKind::sparse_categorical_accuracy});
+               else if (name == "binary_accuracy" && !sparse && width == 1)
+                 metric_specs.push_back({MetricKind::binary_accuracy, threshold});
+               else fail(kOp, "metric '" + name + "' does not fit this loss and output (binary_accuracy needs one "
+                              "output; sparse_categorical_accuracy needs class ids; categorical_accuracy one-hot rows).");
+             }
+             OptimizerSpec spec = parse_optimizer(*bound, optimizer, hyper, params);
+             const auto& outs = bound->outputs;
+             for (size_t i = 0; i < outs.size(); ++i)
+               for (size_t j = i + 1; j < outs.size(); ++j)
+                 check_no_overlap(kOp, outs[i].first.c_str(), outs[i].second, outs[j].first.c_str(), outs[j].second, false);
+             bound->max_batch = max_batch;
+             bound->metric_count = static_cast<int64_t>(metric_specs.size());
+             bound->loop = std::make_unique<TrainingLoop>(std::move(steps), loss_kind, parse_activation(kOp, absorbed),
+                                                          std::move(spec), std::move(metric_specs), max_batch);
+             return bound;
+           }),
+           py::arg("layers"), py::arg("loss"), py::arg("absorbed"), py::arg("optimizer"), py::arg("hyper"),
+           py::arg("params"), py::arg("metrics"), py::arg("input_width"), py::arg("max_batch"))
+      .def("run", [](BoundLoop& self, py::handle x, py::handle targets, py::handle order, int64_t batch_size,
+                     int64_t first_batch, int64_t max_steps, double seconds, uint64_t step, int64_t iteration,
+                     double learning_rate, double loss_sum) {
+             TrainingLoop& loop = *self.loop;
+             const Shape xs = shape_of(x, kOp, "x", 2);
+             const int64_t rows = xs[0], K = loop.output_width();
+             if (xs[1] != loop.input_width())
+               fail(kOp, "x has " + std::to_string(xs[1]) + " features per row; the model takes " +
+                             std::to_string(loop.input_width()) + ".");
+             RunRequest r{checked_data<float>(x, kOp, "x", xs, false), nullptr, nullptr, rows, batch_size,
+                          first_batch, max_steps, seconds, step, iteration, learning_rate, loss_sum};
+             if (self.sparse) {
+               const int64_t* labels = checked_data<int64_t>(targets, kOp, "targets", {rows}, false);
+               for (int64_t n = 0; n < rows; ++n)
+                 if (labels[n] < 0 || labels[n] >= K)
+                   fail(kOp, "label " + std::to_string(labels[n]) + " at row " + std::to_string(n) +
+                                 " is outside [0, " + std::to_string(K) + ").");
+               r.targets = labels;
+             } else {
+               r.targets = checked_data<float>(targets, kOp, "targets", {rows, K}, false);
+             }
+             if (!order.is_none()) {
+               r.order = checked_data<int64_t>(order, kOp, "order", {rows}, false);
+               for (int64_t n = 0; n < rows; ++n)
+                 if (r.order[n] < 0 || r.order[n] >= rows) fail(kOp, "order holds a row outside [0, rows).");
+             }
+             if (batch_size < 1 || batch_size > self.max_batch)
+               fail(kOp, "batch_size must be in [1, " + std::to_string(self.max_batch) + "].");
+             if (first_batch < 0 || max_steps < 0 || iteration < 0 || !(seconds >= 0))
+               fail(kOp, "first_batch, max_steps, iteration and seconds must not be negative.");
+             for (const auto& [name, array] : self.outputs) {
+               check_no_overlap(kOp, name.c_str(), array, "x", x, false);
+               check_no_overlap(kOp, name.c_str(), array, "targets", targets, false);
+             }
+             RunResult result;
+             {
+               py::gil_scoped_release release;
+               result = loop.run(r);
+             }
+             return py::make_tuple(result.steps, result.seen, result.loss_sum, result.non_finite,
+                                   result.metric_totals);
+           },
+           py::arg("x"), py::arg("targets"), py::arg("order").none(true), py::arg("batch_size"),
+           py::arg("first_batch"), py::arg("max_steps"), py::arg("seconds"), py::arg("step"), py::arg("iteration"),
+           py::arg("learning_rate"), py::arg("loss_sum"),
+           "Run up to max_steps batches from first_batch (stopping once `seconds` have passed or a loss "
+           "is not finite); returns (steps, rows seen, loss_sum, non_finite, metric totals).");
+}
+
+}  // namespace axonal

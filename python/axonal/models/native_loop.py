@@ -1,0 +1,133 @@
+"""Training epochs that run in native code: the fast path of ``fit`` for Sequential MLPs on ``cpu``.
+
+A Python training step costs tens of microseconds of interpreter time (layer calls, the loss, the
+optimiser's loop over parameters, metrics, callbacks) on top of its kernels: nothing for a CNN, but
+most of a step for the churn model, and a tenth of the seed MLP's. When a model is made only of
+what the native loop knows (``cpp/training_loop.h``) — Input, Dense, Dropout, Activation, Flatten
+and Reshape layers, a fused loss, a built-in optimiser, accuracy metrics — ``fit`` hands whole
+runs of batches to :class:`axonal._native.TrainingLoop`, which calls the same kernels in the same
+order as :meth:`~axonal.models.steps.Steps.train_step`: the weights, losses and metrics are
+bit-identical to the Python path's (``tests/test_training_loop.py``).
+
+Control returns to Python about every 50 ms (and after any step whose loss is not finite): the
+progress bar and ``TerminateOnNaN`` see the running logs, a Ctrl-C lands between whole steps, and
+``stop_training`` is honoured. Anything else falls back to the per-step Python path:
+:func:`unsupported_reason` says why (callbacks with batch hooks, sample weights, regularisers,
+``check_numerics``, other layers, losses, optimisers or metrics, the ``numpy`` backend).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from axonal import losses, metrics as metrics_module, optimizers
+from axonal.callbacks import Callback, ProgbarLogger, TerminateOnNaN
+from axonal.layers import Activation, Dense, Dropout, Flatten, InputLayer, Reshape
+from axonal.layers.base import configuration_version
+
+SECONDS_PER_RUN = 0.05  # how long native code runs before Python sees the logs and Ctrl-C again
+
+_PASS_THROUGH = (InputLayer, Flatten, Reshape)  # no arithmetic: C-contiguous rows stay as they are
+_LAYERS = (*_PASS_THROUGH, Dense, Dropout, Activation)
+_LOSS_KERNELS = {losses.CategoricalCrossentropy: "softmax_cross_entropy",
+                 losses.SparseCategoricalCrossentropy: "sparse_softmax_cross_entropy",
+                 losses.BinaryCrossentropy: "sigmoid_binary_cross_entropy",
+                 losses.MeanSquaredError: "mean_squared_error"}
+_METRICS = {metrics_module.CategoricalAccuracy: "categorical_accuracy",
+            metrics_module.SparseCategoricalAccuracy: "sparse_categorical_accuracy",
+            metrics_module.BinaryAccuracy: "binary_accuracy"}
+# Per optimiser: its kernel's hyper-parameters and slot names, in the kernel's order.
+_OPTIMIZERS = {
+    optimizers.SGD: ("sgd", ("momentum", "nesterov"), ("momentum",)),
+    optimizers.RMSprop: ("rmsprop", ("rho", "momentum", "epsilon", "centered"),
+                         ("velocity", "momentum", "average_gradient")),
+    optimizers.Adagrad: ("adagrad", ("epsilon",), ("accumulator",)),
+    optimizers.Adadelta: ("adadelta", ("rho", "epsilon"), ("accumulated_grad", "accumulated_delta")),
+    optimizers.Adam: ("adam", ("beta_1", "beta_2", "epsilon", "amsgrad"), ("momentum", "velocity", "velocity_hat")),
+}
+# Callbacks whose batch hooks only read the running logs: once per native run is enough for them.
+_RUN_LEVEL_CALLBACKS = (ProgbarLogger, TerminateOnNaN)
+_BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")
+
+
+def unsupported_reason(model, x: np.ndarray, y: np.ndarray, weights, callbacks) -> str | None:
+    """Why ``fit`` must run this model step by step in Python, or None when the native loop can."""
+    if getattr(model.ops, "NAME", None) != "cpu":
+        return f"the {getattr(model.ops, 'NAME', '?')} backend has no native loop"
+    if model._numerics is not None:
+        return "check_numerics checks every stage of every step from Python"
+    if weights is not None:
+        return "sample weights"
+    if not (x.flags.c_contiguous and y.flags.c_contiguous):
+        return "inputs or labels are not C-contiguous"
+    for layer in model._layers:
+        if type(layer) not in _LAYERS:
+            return f"layer {layer.name!r} ({type(layer).__name__})"
+        if layer._regularizers:
+            return f"layer {layer.name!r} has a regulariser"
+        if _replaced(layer, ("forward", "backward")):
+            return f"layer {layer.name!r} has a method replaced"
+    if type(model.loss) not in _LOSS_KERNELS or _replaced(model.loss, ("compute",)):
+        return f"loss {model.loss.name!r}"
+    if type(model.optimizer) not in _OPTIMIZERS or _replaced(model.optimizer, ("apply", "update_step")):
+        return f"optimizer {type(model.optimizer).__name__}"
+    for metric in model.metrics:
+        if type(metric) not in _METRICS or (isinstance(metric, metrics_module.BinaryAccuracy)
+                                            and model.output_shape[-1] != 1):
+            return f"metric {metric.name!r}"
+    for callback in callbacks:
+        if not isinstance(callback, _RUN_LEVEL_CALLBACKS) and (
+                _replaced(callback, _BATCH_HOOKS)
+                or any(getattr(type(callback), hook) is not getattr(Callback, hook) for hook in _BATCH_HOOKS)):
+            return f"callback {type(callback).__name__} has batch hooks"
+    return None
+
+
+def _replaced(instance, methods: tuple[str, ...]) -> bool:
+    """Whether any of ``methods`` was replaced on the instance itself (a test's or user's patch):
+    the native loop would silently skip it."""
+    return any(name in vars(instance) for name in methods)
+
+
+def build_loop(model, batch_size: int):
+    """A :class:`axonal._native.TrainingLoop` over the model's current arrays (weights, gradients,
+    optimiser slots), for batches of at most ``batch_size`` rows."""
+    from axonal._native import TrainingLoop
+
+    if model._prepared_for != configuration_version():
+        model._prepare_optimizer()
+    backprop = {id(layer) for layer in model._backprop_layers}
+    specs = []
+    for layer in model._layers:
+        reached = id(layer) in backprop
+        if isinstance(layer, Dense):
+            gradients = layer._gradients if layer.trainable else {}
+            specs.append(("dense", layer.kernel, layer.bias, gradients.get("kernel"), gradients.get("bias"),
+                          layer.applied_activation, float(layer.alpha), bool(layer.needs_input_gradient), reached))
+        elif isinstance(layer, Dropout):
+            specs.append(("dropout", layer.rate, layer.mask_seed, layer.position, reached))
+        elif isinstance(layer, Activation):
+            specs.append(("activation", layer.applied_activation, float(layer.alpha), reached))
+    optimizer = model.optimizer
+    if not optimizer.built:
+        optimizer.build(model._parameters)
+    name, hyper_names, slot_names = _OPTIMIZERS[type(optimizer)]
+    hyper = {key: getattr(optimizer, key) for key in hyper_names}
+    hyper["weight_decay"] = optimizer.decay
+    params = [(param, grad, *_kernel_slots(optimizer, optimizer.slots_for(param), slot_names))
+              for param, grad in zip(model._parameters, model._gradients)]
+    params = [entry + (None,) * (5 - len(entry)) for entry in params]
+    metric_specs = [(_METRICS[type(m)], float(getattr(m, "threshold", 0.5))) for m in model.metrics]
+    input_width = int(np.prod(model.input_shape[1:]))
+    return TrainingLoop(specs, _LOSS_KERNELS[type(model.loss)], model._absorbed_activation or "linear", name,
+                        hyper, params, metric_specs, input_width, batch_size)
+
+
+def _kernel_slots(optimizer, slots: dict, names: tuple) -> tuple:
+    """The slots as the kernel takes them: None where the configuration does not use one (the
+    Python optimisers pass the same: see their ``update_step``)."""
+    unused = set()
+    if isinstance(optimizer, optimizers.RMSprop) and not optimizer.centered:
+        unused.add("average_gradient")
+    if isinstance(optimizer, optimizers.Adam) and not optimizer.amsgrad:
+        unused.add("velocity_hat")
+    return tuple(None if name in unused else slots.get(name) for name in names)

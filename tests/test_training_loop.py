@@ -1,0 +1,276 @@
+"""The native training loop (``models/native_loop.py``, ``cpp/training_loop.h``).
+
+``fit`` hands whole runs of batches to C++ when the model allows it. The loop promises the very
+bits of the per-step Python path: each case trains the same model from the same seed both ways
+(odd sizes, a partial last batch, shuffling, dropout, frozen layers, every optimiser option) and
+compares weights, optimiser slots, counters and History exactly. Then: when the loop is not used
+and why, stopping on NaN, Ctrl-C between runs, and the binding's argument checks.
+"""
+from __future__ import annotations
+
+import signal
+
+import numpy as np
+import pytest
+
+import axonal
+from axonal import optimizers
+from axonal.callbacks import Callback, EarlyStopping, TerminateOnNaN
+from axonal.layers import Activation, Conv2D, Dense, Dropout, Flatten, Input, Reshape
+from axonal.losses import CategoricalCrossentropy
+from axonal.models import Sequential, loops, native_loop
+from axonal import regularizers
+
+native = pytest.importorskip("axonal._native")
+
+
+
+@pytest.fixture(autouse=True)
+def cpu_backend():
+    """The loop exists on ``cpu`` only; other test modules may leave another backend active."""
+    previous = axonal.backend.backend_name()
+    axonal.set_backend("cpu")
+    yield
+    axonal.set_backend(previous)
+
+
+ROWS, BATCH = 103, 10  # 11 batches, the last of 3 rows
+
+CASES = {  # name: (layers, optimizer, loss, metrics, label kind)
+    "churn: adam, binary cross-entropy, accuracy": (
+        lambda: [Input(shape=(11,)), Dense(6, activation="relu"), Dense(6, activation="relu"),
+                 Dense(1, activation="sigmoid")], lambda: "adam", "binary_crossentropy", ["accuracy"], "binary"),
+    "dropout MLP: centered rmsprop with momentum, one-hot": (
+        lambda: [Input(shape=(4, 5)), Flatten(), Dense(17, activation="relu"), Dropout(0.3),
+                 Dense(9, activation="tanh"), Dropout(0.2), Dense(5, activation="softmax")],
+        lambda: optimizers.RMSprop(0.01, momentum=0.5, centered=True), "categorical_crossentropy",
+        ["accuracy"], "onehot"),
+    "sparse labels: nesterov sgd, activation layer": (
+        lambda: [Input(shape=(20,)), Dense(13, activation="elu"), Activation("relu"), Dense(4),
+                 Activation("softmax")], lambda: optimizers.SGD(0.1, momentum=0.9, nesterov=True),
+        "sparse_categorical_crossentropy", ["accuracy"], "sparse"),
+    "mse: adagrad, no metrics, reshape": (
+        lambda: [Input(shape=(20,)), Reshape((4, 5)), Flatten(), Dense(7, activation="sigmoid"), Dense(3)],
+        lambda: optimizers.Adagrad(0.05), "mse", [], "regression"),
+    "adadelta, leaky relu, dropout on the inputs": (
+        lambda: [Input(shape=(20,)), Dropout(0.1), Dense(8, activation="leaky_relu"), Dense(5, activation="softmax")],
+        lambda: optimizers.Adadelta(1.0), "categorical_crossentropy", ["categorical_accuracy"], "onehot"),
+    "amsgrad with weight decay, no bias": (
+        lambda: [Input(shape=(20,)), Dense(9, activation="softplus", use_bias=False), Dense(5, activation="softmax")],
+        lambda: optimizers.Adam(0.01, amsgrad=True, weight_decay=0.05), "categorical_crossentropy",
+        ["accuracy"], "onehot"),
+    "logits loss, frozen first layer": (
+        lambda: [Input(shape=(20,)), Dense(12, activation="relu", trainable=False), Dense(5)],
+        lambda: "rmsprop", CategoricalCrossentropy(from_logits=True), ["accuracy"], "onehot"),
+}
+
+
+def _data(kind: str, features: int):
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(ROWS, features)).astype(np.float32)
+    if kind == "binary":
+        return x, (x[:, 0] + 0.3 * rng.normal(size=ROWS) > 0).astype(np.float32)
+    if kind == "regression":
+        return x, rng.normal(size=(ROWS, 3)).astype(np.float32)
+    labels = rng.integers(0, 5 if kind != "sparse" else 4, ROWS)
+    return x, labels if kind == "sparse" else np.eye(5, dtype=np.float32)[labels]
+
+
+def train(case: str, use_native: bool, monkeypatch, epochs: int = 2, **fit_args):
+    layers, optimizer, loss, metrics, kind = CASES[case]
+    axonal.set_seed(3)
+    model = Sequential(layers())
+    model.compile(optimizer=optimizer(), loss=loss, metrics=metrics)
+    x, y = _data(kind, int(np.prod(model.input_shape[1:])))
+    x = x.reshape((ROWS,) + model.input_shape[1:])
+    calls = []
+    with monkeypatch.context() as patch:
+        if not use_native:
+            patch.setattr(native_loop, "unsupported_reason", lambda *args: "the test asks for Python")
+        native_epoch = loops._train_epoch_native
+        patch.setattr(loops, "_train_epoch_native", lambda *args: calls.append(1) or native_epoch(*args))
+        history = model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=0, **fit_args)
+    assert bool(calls) == use_native
+    return model, history
+
+
+def state(model) -> list[np.ndarray]:
+    return model.get_weights() + model.optimizer.variables
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_native_loop_gives_the_bits_of_the_python_steps(case, monkeypatch):
+    python_model, python_history = train(case, False, monkeypatch)
+    native_model, native_history = train(case, True, monkeypatch)
+    assert native_history.history == python_history.history
+    assert native_model.optimizer.iterations == python_model.optimizer.iterations == 2 * 11
+    assert native_model.steps.value == python_model.steps.value
+    for ours, theirs in zip(state(native_model), state(python_model), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_native_loop_without_shuffling_and_with_validation(monkeypatch):
+    case = "churn: adam, binary cross-entropy, accuracy"
+    args = dict(shuffle=False, validation_split=0.2)
+    python_model, python_history = train(case, False, monkeypatch, **args)
+    native_model, native_history = train(case, True, monkeypatch, **args)
+    assert native_history.history == python_history.history
+    for ours, theirs in zip(state(native_model), state(python_model), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+class BatchPrinter(Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        pass
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda model: axonal.set_backend("numpy"), "backend"),
+    (lambda model: model.compile(optimizer="adam", loss="mse", check_numerics=True), "check_numerics"),
+    (lambda model: setattr(model.layers[0], "_regularizers", {"kernel": regularizers.l2(0.1)}), "regulariser"),
+    (lambda model: model.compile(optimizer="adam", loss="mse", metrics=["mae"]), "metric"),
+    (lambda model: model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["auc"]), "metric"),
+])
+def test_models_the_loop_does_not_cover_say_why(change, reason):
+    model = Sequential([Input(shape=(4,)), Dense(3, activation="relu"), Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    x, y = np.zeros((8, 4), np.float32), np.zeros((8, 1), np.float32)
+    assert native_loop.unsupported_reason(model, x, y, None, []) is None
+    change(model)
+    model.ops = axonal.backend.get_backend()
+    assert reason in native_loop.unsupported_reason(model, x, y, None, [])
+
+
+def test_batch_callbacks_sample_weights_and_conv_layers_use_the_python_steps():
+    model = Sequential([Input(shape=(4,)), Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    x, y = np.zeros((8, 4), np.float32), np.zeros((8, 1), np.float32)
+    assert "batch hooks" in native_loop.unsupported_reason(model, x, y, None, [BatchPrinter()])
+    assert native_loop.unsupported_reason(model, x, y, None, [EarlyStopping(), TerminateOnNaN()]) is None
+    assert "sample weights" in native_loop.unsupported_reason(model, x, y, np.ones(8, np.float32), [])
+    cnn = Sequential([Input(shape=(5, 5, 1)), Conv2D(2, 3), Flatten(), Dense(1, activation="sigmoid")])
+    cnn.compile(optimizer="adam", loss="binary_crossentropy")
+    assert "Conv2D" in native_loop.unsupported_reason(cnn, np.zeros((8, 5, 5, 1), np.float32), y, None, [])
+
+
+def test_terminate_on_nan_stops_at_the_same_batch_on_both_paths(monkeypatch, capsys):
+    def diverging(use_native):
+        axonal.set_seed(0)
+        model = Sequential([Input(shape=(11,)), Dense(6, activation="relu"), Dense(3)])
+        model.compile(optimizer=optimizers.SGD(1e3), loss="mse")
+        x = np.random.default_rng(0).normal(size=(200, 11)).astype(np.float32) * 100
+        callback = TerminateOnNaN()
+        with monkeypatch.context() as patch:
+            if not use_native:
+                patch.setattr(native_loop, "unsupported_reason", lambda *args: "Python")
+            model.fit(x, np.ones((200, 3), np.float32), batch_size=10, epochs=3, verbose=0, callbacks=[callback])
+        return callback.stopped_epoch, callback.stopped_batch, model.steps.value
+
+    python_stop, native_stop = diverging(False), diverging(True)
+    assert python_stop[1] is not None
+    assert native_stop == python_stop
+
+
+def test_ctrl_c_lands_between_native_runs_and_leaves_whole_steps():
+    class InterruptAtSecondEpoch(Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                signal.raise_signal(signal.SIGINT)
+
+    axonal.set_seed(0)
+    model = Sequential([Input(shape=(11,)), Dense(6, activation="relu"), Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    x = np.zeros((100, 11), np.float32)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, np.ones(100, np.float32), batch_size=10, epochs=3, verbose=0,
+                  callbacks=[InterruptAtSecondEpoch()])
+    assert model.history.history["loss"] and len(model.history.history["loss"]) == 1
+    assert model.optimizer.iterations == model.steps.value
+    assert 10 < model.steps.value <= 20  # epoch 0 whole, then one whole run of epoch 1
+
+
+# ----- the binding's argument checks ----------------------------------------------------------
+
+def _loop_arguments():
+    rng = np.random.default_rng(0)
+    W1, b1 = rng.normal(size=(4, 3)).astype(np.float32), np.zeros(3, np.float32)
+    W2, b2 = rng.normal(size=(3, 2)).astype(np.float32), np.zeros(2, np.float32)
+    grads = [np.zeros_like(a) for a in (W1, b1, W2, b2)]
+    layers = [("dense", W1, b1, grads[0], grads[1], "relu", 0.0, False, True),
+              ("dense", W2, b2, grads[2], grads[3], "linear", 0.0, True, True)]
+    params = [(p, g, np.zeros_like(p), np.zeros_like(p), None) for p, g in zip((W1, b1, W2, b2), grads)]
+    return dict(layers=layers, loss="softmax_cross_entropy", absorbed="softmax", optimizer="adam",
+                hyper={"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}, params=params,
+                metrics=[("categorical_accuracy", 0.5)], input_width=4, max_batch=8)
+
+
+def _run_arguments():
+    return dict(x=np.zeros((10, 4), np.float32), targets=np.eye(2, dtype=np.float32)[np.arange(10) % 2],
+                order=None, batch_size=4, first_batch=0, max_steps=3, seconds=1.0, step=0, iteration=0,
+                learning_rate=0.01, loss_sum=0.0)
+
+
+def test_a_valid_loop_runs_every_batch():
+    loop = native.TrainingLoop(**_loop_arguments())
+    steps, seen, loss_sum, non_finite, totals = loop.run(**_run_arguments())
+    assert (steps, seen, non_finite) == (3, 10, False)
+    assert np.isfinite(loss_sum) and len(totals) == 1 and 0 <= totals[0] <= 10
+
+
+@pytest.mark.parametrize("damage, word", [
+    (lambda a: a["layers"].__setitem__(0, a["layers"][0][:1] + (a["layers"][0][1].astype(np.float64),)
+                                       + a["layers"][0][2:]), "float32"),
+    (lambda a: a.update(input_width=5), "rows"),
+    (lambda a: a.update(optimizer="lamb"), "optimizer"),
+    (lambda a: a.update(loss="hinge"), "loss"),
+    (lambda a: a.update(metrics=[("sparse_categorical_accuracy", 0.5)]), "metric"),
+    (lambda a: a["params"].__setitem__(0, a["params"][0][:3] + (a["params"][1][3],) + (None,)), "slot"),
+    (lambda a: a["params"].__setitem__(0, a["params"][0][:2] + (None, None, None)), "slot0"),
+    (lambda a: a["params"].__setitem__(1, (a["params"][0][0],) + a["params"][1][1:]), "param"),
+    (lambda a: a["layers"].append(("dropout", 1.5, 0, 2, True)), "rate"),
+    (lambda a: a["layers"].append(("pool", 2)), "unknown layer"),
+    (lambda a: a.update(max_batch=0), "max_batch"),
+])
+def test_loop_construction_checks_its_arrays(damage, word):
+    arguments = _loop_arguments()
+    damage(arguments)
+    with pytest.raises(ValueError, match=word):
+        native.TrainingLoop(**arguments)
+
+
+@pytest.mark.parametrize("damage, word", [
+    (lambda a: a.update(x=np.zeros((10, 5), np.float32)), "features"),
+    (lambda a: a.update(x=np.zeros((10, 4), np.float64)), "float32"),
+    (lambda a: a.update(targets=np.zeros((9, 2), np.float32)), "targets"),
+    (lambda a: a.update(order=np.arange(10) + 1), "order"),
+    (lambda a: a.update(order=np.arange(10, dtype=np.int32)), "order"),
+    (lambda a: a.update(batch_size=9), "batch_size"),
+    (lambda a: a.update(first_batch=-1), "negative"),
+    (lambda a: a.update(x=np.zeros((20, 4), np.float32)[::2]), "contiguous"),
+])
+def test_loop_runs_check_their_data(damage, word):
+    loop = native.TrainingLoop(**_loop_arguments())
+    arguments = _run_arguments()
+    damage(arguments)
+    with pytest.raises(ValueError, match=word):
+        loop.run(**arguments)
+
+
+def test_loop_refuses_data_that_overlaps_what_it_writes():
+    arguments = _loop_arguments()
+    loop = native.TrainingLoop(**arguments)
+    run = _run_arguments()
+    run["x"] = arguments["params"][0][2].reshape(-1)[:8].reshape(2, 4)  # W1's first slot
+    run["targets"] = np.eye(2, dtype=np.float32)
+    with pytest.raises(ValueError, match="shares memory"):
+        loop.run(**run)
+
+
+def test_sparse_loop_refuses_labels_outside_the_outputs():
+    arguments = _loop_arguments()
+    arguments.update(loss="sparse_softmax_cross_entropy", metrics=[])
+    loop = native.TrainingLoop(**arguments)
+    run = _run_arguments()
+    run["targets"] = np.array([0, 1, 2, 0, 1, 0, 1, 0, 1, 0], np.int64)
+    with pytest.raises(ValueError, match="label 2"):
+        loop.run(**run)
