@@ -25,8 +25,7 @@ inline void softmax_row(float* row, int64_t K) {
 // y (N, K) = act(x + b) with b (K) or null; x may equal y.
 template <Act A>
 void bias_act_rows(float* y, const float* x, const float* b, int64_t N, int64_t K, float alpha) {
-#pragma omp parallel for schedule(static) if (N * K >= kParallelMinWork)
-  for (int64_t n = 0; n < N; ++n) {
+  parallel_for(N, N * K >= kParallelMinWork, [&](int64_t n) {
     const float* xr = x + n * K;
     float* yr = y + n * K;
     if constexpr (A == Act::softmax) {
@@ -39,7 +38,7 @@ void bias_act_rows(float* y, const float* x, const float* b, int64_t N, int64_t 
 #pragma omp simd
       for (int64_t k = 0; k < K; ++k) yr[k] = act_forward<A>(xr[k], alpha);
     }
-  }
+  });
 }
 
 }  // namespace
@@ -56,8 +55,7 @@ void activation_backward(float* dx, const float* dy, const float* y, int64_t N, 
                          float alpha) {
   with_activation(act, [&](auto tag) {
     constexpr Act A = decltype(tag)::value;
-#pragma omp parallel for schedule(static) if (N * K >= kParallelMinWork)
-    for (int64_t n = 0; n < N; ++n) {
+    parallel_for(N, N * K >= kParallelMinWork, [&](int64_t n) {
       const float* dyr = dy + n * K;
       const float* yr = y + n * K;
       float* dxr = dx + n * K;
@@ -70,7 +68,7 @@ void activation_backward(float* dx, const float* dy, const float* y, int64_t N, 
 #pragma omp simd
         for (int64_t k = 0; k < K; ++k) dxr[k] = dyr[k] * act_derivative<A>(yr[k], alpha);
       }
-    }
+    });
   });
 }
 

@@ -12,6 +12,28 @@ struct MklSetup {
   MklSetup() { mkl_cbwr_set(MKL_CBWR_AUTO); }
 };
 const MklSetup mkl_setup;
+// Below this many multiply-adds a GEMM is done here: MKL's per-call cost (dispatch, a buffer
+// allocated and freed, a thread-count decision) is several microseconds, more than the whole
+// product of the churn model's 10×11·11×6 layers (docs/performance.md, W2).
+constexpr int64_t kSmallGemm = 16384;
+
+// C = op(A)·op(B) + beta·C, summing over k in order: one thread, a fixed summation order.
+void small_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, const float* B,
+                 float beta, float* C) {
+  for (int64_t m = 0; m < M; ++m) {
+    float* row = C + m * N;
+    for (int64_t n = 0; n < N; ++n) row[n] = beta == 0.f ? 0.f : beta * row[n];
+    for (int64_t k = 0; k < K; ++k) {
+      const float a = trans_a ? A[k * M + m] : A[m * K + k];
+      if (trans_b) {
+        for (int64_t n = 0; n < N; ++n) row[n] += a * B[n * K + k];
+      } else {
+#pragma omp simd
+        for (int64_t n = 0; n < N; ++n) row[n] += a * B[k * N + n];
+      }
+    }
+  }
+}
 }  // namespace
 
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, const float* B,
@@ -19,6 +41,10 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const fl
   if (M == 0 || N == 0) return;
   if (K == 0) {  // an empty sum; MKL refuses the zero leading dimension such shapes give
     for (int64_t i = 0; i < M * N; ++i) C[i] = beta == 0.f ? 0.f : beta * C[i];
+    return;
+  }
+  if (M * N * K <= kSmallGemm) {
+    small_sgemm(trans_a, trans_b, M, N, K, A, B, beta, C);
     return;
   }
   const MKL_INT lda = static_cast<MKL_INT>(trans_a ? M : K);

@@ -22,8 +22,7 @@ void bias_gradient(float* db, const float* dz, int64_t N, int64_t K) {
   thread_local std::vector<float> partials;
   if (partials.size() < static_cast<size_t>(kReductionChunks * K)) partials.resize(kReductionChunks * K);
   float* partial = partials.data();
-#pragma omp parallel for schedule(static) if (N * K >= kParallelMinWork)
-  for (int64_t c = 0; c < kReductionChunks; ++c) {
+  parallel_for(kReductionChunks, N * K >= kParallelMinWork, [&](int64_t c) {
     float* sum = partial + c * K;
     for (int64_t k = 0; k < K; ++k) sum[k] = 0.f;
     for (int64_t n = c * chunk; n < std::min(N, (c + 1) * chunk); ++n) {
@@ -31,7 +30,7 @@ void bias_gradient(float* db, const float* dz, int64_t N, int64_t K) {
 #pragma omp simd
       for (int64_t k = 0; k < K; ++k) sum[k] += row[k];
     }
-  }
+  });
   for (int64_t k = 0; k < K; ++k) db[k] = 0.f;
   for (int64_t c = 0; c < kReductionChunks; ++c) {
 #pragma omp simd

@@ -34,19 +34,19 @@ void dropout_forward(float* y, uint8_t* mask, const float* x, int64_t n, float r
                      uint32_t layer_id, uint64_t step) {
   const float scale = 1.f / (1.f - rate);
   const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (n >= kParallelMinWork / 4)
-  for (int64_t c = 0; c < chunks; ++c) {
+  parallel_for(chunks, n >= kParallelMinWork / 4, [&](int64_t c) {
     const int64_t first = c * kChunk, last = std::min(n, first + kChunk);
     draw_mask(mask, first, last, rate, seed, layer_id, step);
     apply_mask(y, x, mask, first, last, scale);
-  }
+  });
 }
 
 void dropout_backward(float* dx, const float* dy, const uint8_t* mask, int64_t n, float rate) {
   const float scale = 1.f / (1.f - rate);
   const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (n >= kParallelMinWork)
-  for (int64_t c = 0; c < chunks; ++c) apply_mask(dx, dy, mask, c * kChunk, std::min(n, (c + 1) * kChunk), scale);
+  parallel_for(chunks, n >= kParallelMinWork, [&](int64_t c) {
+    apply_mask(dx, dy, mask, c * kChunk, std::min(n, (c + 1) * kChunk), scale);
+  });
 }
 
 }  // namespace axonal

@@ -15,13 +15,12 @@ template <typename Term>
 double chunked_sum(int64_t count, int64_t work_per_item, Term term) {
   double partial[kReductionChunks] = {0.0};
   const int64_t chunk = (count + kReductionChunks - 1) / kReductionChunks;
-#pragma omp parallel for schedule(static) if (count * work_per_item >= kParallelMinWork)
-  for (int64_t c = 0; c < kReductionChunks; ++c) {
+  parallel_for(kReductionChunks, count * work_per_item >= kParallelMinWork, [&](int64_t c) {
     const int64_t end = std::min(count, (c + 1) * chunk);
     double sum = 0.0;
     for (int64_t i = c * chunk; i < end; ++i) sum += term(i);
     partial[c] = sum;
-  }
+  });
   double total = 0.0;
   for (int64_t c = 0; c < kReductionChunks; ++c) total += partial[c];
   return total;

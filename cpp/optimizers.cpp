@@ -4,8 +4,8 @@
 
 #include "parallel.h"
 
-// Each update is one pass over memory, vectorised, and threaded only for large parameters.
-#define AXONAL_ELEMENTWISE _Pragma("omp parallel for simd schedule(static) if (n >= kParallelMinWork)")
+// Each update is one pass over memory, vectorised, and threaded only for large parameters
+// (parallel_for_simd in parallel.h).
 
 namespace axonal {
 
@@ -19,16 +19,14 @@ void sgd_update(float* param, float* momentum_buf, const float* grad, int64_t n,
   const float decay = decay_factor(lr, weight_decay), rate = static_cast<float>(lr);
   const float mu = static_cast<float>(momentum);
   if (!momentum_buf) {
-    AXONAL_ELEMENTWISE
-    for (int64_t i = 0; i < n; ++i) param[i] = param[i] * decay - rate * grad[i];
+    parallel_for_simd(n, n >= kParallelMinWork, [&](int64_t i) { param[i] = param[i] * decay - rate * grad[i]; });
     return;
   }
-  AXONAL_ELEMENTWISE
-  for (int64_t i = 0; i < n; ++i) {
+  parallel_for_simd(n, n >= kParallelMinWork, [&](int64_t i) {
     const float m = mu * momentum_buf[i] - rate * grad[i];
     momentum_buf[i] = m;
     param[i] = param[i] * decay + (nesterov ? mu * m - rate * grad[i] : m);
-  }
+  });
 }
 
 void rmsprop_update(float* param, float* velocity, float* momentum_buf, float* average_grad, const float* grad,
@@ -37,8 +35,7 @@ void rmsprop_update(float* param, float* velocity, float* momentum_buf, float* a
   const float decay = decay_factor(lr, weight_decay), rate = static_cast<float>(lr);
   const float keep = static_cast<float>(rho), blend = static_cast<float>(1.0 - rho);
   const float mu = static_cast<float>(momentum), eps = static_cast<float>(epsilon);
-  AXONAL_ELEMENTWISE
-  for (int64_t i = 0; i < n; ++i) {
+  parallel_for_simd(n, n >= kParallelMinWork, [&](int64_t i) {
     const float g = grad[i];
     const float v = keep * velocity[i] + blend * g * g;
     velocity[i] = v;
@@ -54,19 +51,18 @@ void rmsprop_update(float* param, float* velocity, float* momentum_buf, float* a
       momentum_buf[i] = increment;
     }
     param[i] = param[i] * decay - increment;
-  }
+  });
 }
 
 void adagrad_update(float* param, float* accumulator, const float* grad, int64_t n, double lr, double epsilon,
                     double weight_decay) {
   const float decay = decay_factor(lr, weight_decay), rate = static_cast<float>(lr);
   const float eps = static_cast<float>(epsilon);
-  AXONAL_ELEMENTWISE
-  for (int64_t i = 0; i < n; ++i) {
+  parallel_for_simd(n, n >= kParallelMinWork, [&](int64_t i) {
     const float acc = accumulator[i] + grad[i] * grad[i];
     accumulator[i] = acc;
     param[i] = param[i] * decay - rate * grad[i] / std::sqrt(acc + eps);
-  }
+  });
 }
 
 void adadelta_update(float* param, float* accum_grad, float* accum_delta, const float* grad, int64_t n, double lr,
@@ -74,15 +70,14 @@ void adadelta_update(float* param, float* accum_grad, float* accum_delta, const 
   const float decay = decay_factor(lr, weight_decay), rate = static_cast<float>(lr);
   const float keep = static_cast<float>(rho), blend = static_cast<float>(1.0 - rho);
   const float eps = static_cast<float>(epsilon);
-  AXONAL_ELEMENTWISE
-  for (int64_t i = 0; i < n; ++i) {
+  parallel_for_simd(n, n >= kParallelMinWork, [&](int64_t i) {
     const float g = grad[i];
     const float eg = keep * accum_grad[i] + blend * g * g;
     accum_grad[i] = eg;
     const float delta = -std::sqrt(accum_delta[i] + eps) / std::sqrt(eg + eps) * g;
     accum_delta[i] = keep * accum_delta[i] + blend * delta * delta;
     param[i] = param[i] * decay + rate * delta;
-  }
+  });
 }
 
 namespace {
@@ -91,8 +86,7 @@ namespace {
 template <bool Amsgrad>
 void adam_loop(float* param, float* m, float* v, float* v_hat, const float* grad, int64_t n, float decay, float alpha,
                float blend_1, float blend_2, float eps) {
-  AXONAL_ELEMENTWISE
-  for (int64_t i = 0; i < n; ++i) {
+  parallel_for_simd(n, n >= kParallelMinWork, [&](int64_t i) {
     const float g = grad[i];
     const float mi = m[i] + (g - m[i]) * blend_1;
     float vi = v[i] + (g * g - v[i]) * blend_2;
@@ -103,7 +97,7 @@ void adam_loop(float* param, float* m, float* v, float* v_hat, const float* grad
       v_hat[i] = vi;
     }
     param[i] = param[i] * decay - alpha * mi / (std::sqrt(vi) + eps);
-  }
+  });
 }
 }  // namespace
 
