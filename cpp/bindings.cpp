@@ -13,6 +13,7 @@
 #include "blas.h"
 #include "checks.h"
 #include "conv.h"
+#include "cpu_features.h"
 #include "dense.h"
 #include "dropout.h"
 #include "losses.h"
@@ -458,6 +459,13 @@ PYBIND11_MODULE(_native, m) {
     return fma_peak_gflops(threads, seconds);
   }, arg("threads"), arg("seconds") = 1.0,
      "GFLOP/s of a register-only fp32 FMA loop on `threads` threads: the machine's peak, for benchmarks.");
+  m.def("set_isa", [](const std::string& name) {
+    Isa isa;
+    if (!parse_isa(name.c_str(), &isa)) fail("set_isa", "unknown instruction set '" + name + "'; expected portable, avx2 or avx512.");
+    set_isa_limit(isa);
+  }, arg("name"), "Cap the instruction set of the hot loops (tests; AXONAL_ISA sets it at import).");
+  m.def("get_isa", [] { return std::string(isa_name(active_isa())); }, "The instruction set the hot loops use now.");
+  m.def("best_isa", [] { return std::string(isa_name(best_isa())); }, "The widest instruction set this CPU runs.");
   m.def("fma_peak_isa", &fma_peak_isa, "The vector width fma_peak_gflops uses: avx512f, avx2 or scalar.");
   m.attr("compiler") = AXONAL_COMPILER;
   m.attr("build_flags") = AXONAL_BUILD_FLAGS;
