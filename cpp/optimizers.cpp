@@ -1,6 +1,7 @@
 #include "optimizers.h"
 
 #include <cmath>
+#include <type_traits>
 
 #include "parallel.h"
 
@@ -19,15 +20,41 @@ void sgd_update(float* param, float* momentum_buf, const float* grad, int64_t n,
   const float decay = decay_factor(lr, weight_decay), rate = static_cast<float>(lr);
   const float mu = static_cast<float>(momentum);
   if (!momentum_buf) {
-    parallel_for_simd(n, n >= kParallelMinWork, [&](int64_t i) { param[i] = param[i] * decay - rate * grad[i]; });
+    elementwise(n, [&](int64_t i) { param[i] = param[i] * decay - rate * grad[i]; });
     return;
   }
-  parallel_for_simd(n, n >= kParallelMinWork, [&](int64_t i) {
+  elementwise(n, [&](int64_t i) {
     const float m = mu * momentum_buf[i] - rate * grad[i];
     momentum_buf[i] = m;
     param[i] = param[i] * decay + (nesterov ? mu * m - rate * grad[i] : m);
   });
 }
+
+namespace {
+// RMSprop's loop for one (centered, momentum) setting: no branch or conditional store is left in
+// it, so it vectorises.
+template <bool Centered, bool Momentum>
+void rmsprop_loop(float* param, float* velocity, float* momentum_buf, float* average_grad, const float* grad,
+                  int64_t n, float decay, float rate, float keep, float blend, float mu, float eps) {
+  elementwise(n, [&](int64_t i) {
+    const float g = grad[i];
+    const float v = keep * velocity[i] + blend * g * g;
+    velocity[i] = v;
+    float denominator = v + eps;
+    if constexpr (Centered) {
+      const float a = keep * average_grad[i] + blend * g;
+      average_grad[i] = a;
+      denominator -= a * a;
+    }
+    float increment = rate * g / std::sqrt(denominator);
+    if constexpr (Momentum) {
+      increment += mu * momentum_buf[i];
+      momentum_buf[i] = increment;
+    }
+    param[i] = param[i] * decay - increment;
+  });
+}
+}  // namespace
 
 void rmsprop_update(float* param, float* velocity, float* momentum_buf, float* average_grad, const float* grad,
                     int64_t n, double lr, double rho, double momentum, double epsilon, bool centered,
@@ -35,30 +62,23 @@ void rmsprop_update(float* param, float* velocity, float* momentum_buf, float* a
   const float decay = decay_factor(lr, weight_decay), rate = static_cast<float>(lr);
   const float keep = static_cast<float>(rho), blend = static_cast<float>(1.0 - rho);
   const float mu = static_cast<float>(momentum), eps = static_cast<float>(epsilon);
-  parallel_for_simd(n, n >= kParallelMinWork, [&](int64_t i) {
-    const float g = grad[i];
-    const float v = keep * velocity[i] + blend * g * g;
-    velocity[i] = v;
-    float denominator = v + eps;
-    if (centered) {
-      const float a = keep * average_grad[i] + blend * g;
-      average_grad[i] = a;
-      denominator -= a * a;
-    }
-    float increment = rate * g / std::sqrt(denominator);
-    if (momentum_buf) {
-      increment += mu * momentum_buf[i];
-      momentum_buf[i] = increment;
-    }
-    param[i] = param[i] * decay - increment;
-  });
+  auto run = [&](auto centered_tag, auto momentum_tag) {
+    rmsprop_loop<decltype(centered_tag)::value, decltype(momentum_tag)::value>(
+        param, velocity, momentum_buf, average_grad, grad, n, decay, rate, keep, blend, mu, eps);
+  };
+  using Yes = std::true_type;
+  using No = std::false_type;
+  if (centered && momentum_buf) run(Yes{}, Yes{});
+  else if (centered) run(Yes{}, No{});
+  else if (momentum_buf) run(No{}, Yes{});
+  else run(No{}, No{});
 }
 
 void adagrad_update(float* param, float* accumulator, const float* grad, int64_t n, double lr, double epsilon,
                     double weight_decay) {
   const float decay = decay_factor(lr, weight_decay), rate = static_cast<float>(lr);
   const float eps = static_cast<float>(epsilon);
-  parallel_for_simd(n, n >= kParallelMinWork, [&](int64_t i) {
+  elementwise(n, [&](int64_t i) {
     const float acc = accumulator[i] + grad[i] * grad[i];
     accumulator[i] = acc;
     param[i] = param[i] * decay - rate * grad[i] / std::sqrt(acc + eps);
@@ -70,7 +90,7 @@ void adadelta_update(float* param, float* accum_grad, float* accum_delta, const 
   const float decay = decay_factor(lr, weight_decay), rate = static_cast<float>(lr);
   const float keep = static_cast<float>(rho), blend = static_cast<float>(1.0 - rho);
   const float eps = static_cast<float>(epsilon);
-  parallel_for_simd(n, n >= kParallelMinWork, [&](int64_t i) {
+  elementwise(n, [&](int64_t i) {
     const float g = grad[i];
     const float eg = keep * accum_grad[i] + blend * g * g;
     accum_grad[i] = eg;
@@ -86,7 +106,7 @@ namespace {
 template <bool Amsgrad>
 void adam_loop(float* param, float* m, float* v, float* v_hat, const float* grad, int64_t n, float decay, float alpha,
                float blend_1, float blend_2, float eps) {
-  parallel_for_simd(n, n >= kParallelMinWork, [&](int64_t i) {
+  elementwise(n, [&](int64_t i) {
     const float g = grad[i];
     const float mi = m[i] + (g - m[i]) * blend_1;
     float vi = v[i] + (g * g - v[i]) * blend_2;

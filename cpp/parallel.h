@@ -3,7 +3,10 @@
 #pragma once
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdint>
+
+#include "cpu_features.h"
 
 namespace axonal {
 
@@ -43,6 +46,46 @@ inline void parallel_for_simd(int64_t count, bool parallel, const Body& body) {
 #pragma omp simd
     for (int64_t i = 0; i < count; ++i) body(i);
   }
+}
+
+}  // namespace axonal
+
+namespace axonal {
+
+// Elements per chunk of `elementwise` (a multiple of every vector width; 32 KiB of floats).
+constexpr int64_t kElementwiseSpan = 8192;
+
+// body(i) over [first, last), vectorised for one instruction set: the body, inlined here, is
+// compiled once per target. -ffp-contract=off (CMakeLists.txt) keeps every version's rounding
+// identical: no version may fuse a multiply and an add that another keeps apart.
+template <typename Body>
+inline void span_portable(int64_t first, int64_t last, const Body& body) {
+#pragma omp simd
+  for (int64_t i = first; i < last; ++i) body(i);
+}
+template <typename Body>
+__attribute__((target("avx2"))) void span_avx2(int64_t first, int64_t last, const Body& body) {
+#pragma omp simd
+  for (int64_t i = first; i < last; ++i) body(i);
+}
+template <typename Body>
+__attribute__((target("avx512f"))) void span_avx512(int64_t first, int64_t last, const Body& body) {
+#pragma omp simd
+  for (int64_t i = first; i < last; ++i) body(i);
+}
+
+// body(i) for i in [0, n): threaded above kParallelMinWork, and vectorised with the widest
+// instruction set active_isa() allows. For loops whose cost is arithmetic (the optimisers' square
+// roots and divisions), where 16 lanes instead of 4 pay.
+template <typename Body>
+void elementwise(int64_t n, const Body& body) {
+  const Isa isa = active_isa();
+  parallel_for((n + kElementwiseSpan - 1) / kElementwiseSpan, n >= kParallelMinWork, [&](int64_t c) {
+    const int64_t first = c * kElementwiseSpan, last = std::min(n, first + kElementwiseSpan);
+    if (isa == Isa::avx512) span_avx512(first, last, body);
+    else if (isa == Isa::avx2) span_avx2(first, last, body);
+    else span_portable(first, last, body);
+  });
 }
 
 }  // namespace axonal

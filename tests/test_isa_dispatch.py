@@ -70,3 +70,35 @@ def test_the_portable_path_trains_the_same_weights_as_the_widest(tmp_path):
 def test_an_unknown_instruction_set_is_refused():
     with pytest.raises(ValueError, match="unknown instruction set 'sse9'"):
         native.set_isa("sse9")
+
+
+UPDATES = {  # optimiser kernels, all vectorised through cpu_features: op -> (slot count, extra args)
+    "sgd_update": lambda p, g, s: native.sgd_update(p, g, s[0], 0.1, 0.9, True, 0.01),
+    "rmsprop_update": lambda p, g, s: native.rmsprop_update(p, g, s[0], s[1], s[2], 0.01, 0.9, 0.5, 1e-7, True, 0.01),
+    "rmsprop_update plain": lambda p, g, s: native.rmsprop_update(p, g, s[0], None, None, 0.01, 0.9, 0.0, 1e-7, False),
+    "adagrad_update": lambda p, g, s: native.adagrad_update(p, g, s[0], 0.01, 1e-7, 0.01),
+    "adadelta_update": lambda p, g, s: native.adadelta_update(p, g, s[0], s[1], 1.0, 0.95, 1e-7),
+    "adam_update": lambda p, g, s: native.adam_update(p, g, s[0], s[1], s[2], 0.01, 0.9, 0.999, 1e-7, 3, True, 0.01),
+}
+
+
+@pytest.mark.parametrize("op", UPDATES)
+@pytest.mark.parametrize("size", [1, 15, 17, 100_003])
+def test_optimizer_updates_round_alike_on_every_instruction_set(op, size):
+    rng = np.random.default_rng(size)
+    start = [rng.normal(size=size).astype(np.float32) for _ in range(2)] + \
+            [np.abs(rng.normal(size=size)).astype(np.float32) for _ in range(3)]
+    results = {}
+    previous = native.get_isa()
+    try:
+        for isa in RUNNABLE:
+            native.set_isa(isa)
+            param, grad, *slots = (array.copy() for array in start)
+            for _ in range(3):
+                UPDATES[op](param, grad, slots)
+            results[isa] = [param, *slots]
+    finally:
+        native.set_isa(previous)
+    for isa in RUNNABLE[1:]:
+        for ours, theirs in zip(results[isa], results["portable"]):
+            np.testing.assert_array_equal(ours, theirs)
