@@ -63,7 +63,7 @@ void activation_forward_py(py::handle y, py::handle x, const std::string& activa
   float* y_ = checked_data<float>(y, op, "y", s, true);
   const float* x_ = checked_data<float>(x, op, "x", s, false);
   check_no_overlap(op, "y", y, "x", x, true);
-  py::gil_scoped_release release;
+  KernelScope release;
   activation_forward(y_, x_, s[0], s[1], act, alpha);
 }
 
@@ -77,7 +77,7 @@ void activation_backward_py(py::handle dx, py::handle dy, py::handle y, const st
   const float* y_ = checked_data<float>(y, op, "y", s, false);
   check_no_overlap(op, "dx", dx, "dy", dy, true);
   check_no_overlap(op, "dx", dx, "y", y, act != Act::softmax);  // softmax reads a whole row first
-  py::gil_scoped_release release;
+  KernelScope release;
   activation_backward(dx_, dy_, y_, s[0], s[1], act, alpha);
 }
 
@@ -97,7 +97,7 @@ void dense_forward_py(py::handle y, py::handle x, py::handle W, py::handle b, co
   check_no_overlap(op, "y", y, "x", x, false);
   check_no_overlap(op, "y", y, "W", W, false);
   check_no_overlap(op, "y", y, "b", b, false);
-  py::gil_scoped_release release;
+  KernelScope release;
   dense_forward(y_, x_, W_, b_, N, C, K, act, alpha);
 }
 
@@ -122,7 +122,7 @@ void dense_backward_py(py::handle dx, py::handle dW, py::handle db, py::handle d
     for (auto [in_name, in] : {std::pair{"x", x}, {"W", W}, {"y", y}}) check_no_overlap(op, name, out, in_name, in, false);
   check_outputs_apart(op, {{"dx", dx}, {"dW", dW}, {"db", db}, {"dz", dz}});
   for (auto [name, out] : {std::pair{"dx", dx}, {"dW", dW}, {"db", db}}) check_no_overlap(op, name, out, "dy", dy, false);
-  py::gil_scoped_release release;
+  KernelScope release;
   dense_backward(dx_, dW_, db_, dz_, dy_, x_, W_, y_, N, C, K, act, alpha);
 }
 
@@ -157,7 +157,7 @@ double sparse_cross_entropy(py::handle dlogits, py::handle logits, py::handle la
                    std::to_string(s[1]) + ") for " + std::to_string(s[1]) + " classes.");
   float* d_ = static_cast<float*>(py::reinterpret_borrow<py::array>(dlogits).mutable_data());
   const float* z_ = static_cast<const float*>(py::reinterpret_borrow<py::array>(logits).data());
-  py::gil_scoped_release release;
+  KernelScope release;
   return softmax_cross_entropy_sparse<Label>(d_, z_, labels_, weights, s[0], s[1]);
 }
 
@@ -170,7 +170,7 @@ double softmax_cross_entropy_py(py::handle dlogits, py::handle logits, py::handl
   const float* t_ = checked_data<float>(labels, op, "labels", s, false);
   float* d_ = static_cast<float*>(py::reinterpret_borrow<py::array>(dlogits).mutable_data());
   const float* z_ = static_cast<const float*>(py::reinterpret_borrow<py::array>(logits).data());
-  py::gil_scoped_release release;
+  KernelScope release;
   return softmax_cross_entropy(d_, z_, t_, w_, s[0], s[1]);
 }
 
@@ -183,7 +183,7 @@ double elementwise_loss_py(const char* op, const char* grad_name, const char* pr
   const float* w_ = sample_weights(op, grad_name, grad, sample_weight, s);
   float* d_ = static_cast<float*>(py::reinterpret_borrow<py::array>(grad).mutable_data());
   const float* p_ = static_cast<const float*>(py::reinterpret_borrow<py::array>(pred).data());
-  py::gil_scoped_release release;
+  KernelScope release;
   return Kernel(d_, p_, t_, w_, s[0], s[1]);
 }
 
@@ -198,7 +198,7 @@ void dropout_forward_py(py::handle y, py::handle mask, py::handle x, float rate,
   check_no_overlap(op, "y", y, "x", x, true);
   check_no_overlap(op, "mask", mask, "x", x, false);
   check_no_overlap(op, "mask", mask, "y", y, false);
-  py::gil_scoped_release release;
+  KernelScope release;
   dropout_forward(y_, mask_, x_, s[0] * s[1], rate, static_cast<uint32_t>(seed), static_cast<uint32_t>(layer_id),
                   step);
 }
@@ -212,7 +212,7 @@ void dropout_backward_py(py::handle dx, py::handle dy, py::handle mask, float ra
   const uint8_t* mask_ = checked_data<uint8_t>(mask, op, "mask", s, false);
   check_no_overlap(op, "dx", dx, "dy", dy, true);
   check_no_overlap(op, "dx", dx, "mask", mask, false);
-  py::gil_scoped_release release;
+  KernelScope release;
   dropout_backward(dx_, dy_, mask_, s[0] * s[1], rate);
 }
 
@@ -252,7 +252,7 @@ void conv2d_forward_py(py::handle y, py::handle x, py::handle W, py::handle b, s
   const float* W_ = checked_data<float>(W, op, "W", ws, false);
   const float* b_ = optional_data<float>(b, op, "b", {F}, false);
   for (auto [name, in] : {std::pair{"x", x}, {"W", W}, {"b", b}}) check_no_overlap(op, "y", y, name, in, false);
-  py::gil_scoped_release release;
+  KernelScope release;
   conv2d_forward(y_, x_, W_, b_, g, F, act, alpha);
 }
 
@@ -279,7 +279,7 @@ void conv2d_backward_py(py::handle dx, py::handle dW, py::handle db, py::handle 
     for (auto [in_name, in] : {std::pair{"x", x}, {"W", W}, {"y", y}}) check_no_overlap(op, name, out, in_name, in, false);
   check_outputs_apart(op, {{"dx", dx}, {"dW", dW}, {"db", db}, {"dz", dz}});
   for (auto [name, out] : {std::pair{"dx", dx}, {"dW", dW}, {"db", db}}) check_no_overlap(op, name, out, "dy", dy, false);
-  py::gil_scoped_release release;
+  KernelScope release;
   conv2d_backward(dx_, dW_, db_, dz_, dy_, x_, W_, y_, g, F, act, alpha);
 }
 
@@ -353,7 +353,7 @@ PYBIND11_MODULE(_native, m) {
     check_no_overlap(op, "y", y, "x", x, false);
     check_no_overlap(op, "argmax", argmax, "x", x, false);
     check_no_overlap(op, "argmax", argmax, "y", y, false);
-    py::gil_scoped_release release;
+    KernelScope release;
     max_pool2d_forward(y_, argmax_, x_, g);
   }, arg("y"), arg("argmax"), arg("x"), arg("pool"), arg("strides"), arg("padding"));
   m.def("max_pool2d_backward", [](py::handle dx, py::handle dy, py::handle argmax) {
@@ -373,7 +373,7 @@ PYBIND11_MODULE(_native, m) {
     check_no_overlap(op, "dx", dx, "dy", dy, false);
     check_no_overlap(op, "dx", dx, "argmax", argmax, false);
     const Window g{xs[0], xs[1], xs[2], xs[3], 1, 1, 1, 1, 0, 0, ds[1], ds[2]};
-    py::gil_scoped_release release;
+    KernelScope release;
     max_pool2d_backward(dx_, dy_, argmax_, g);
   }, arg("dx"), arg("dy"), arg("argmax"));
   m.def("avg_pool2d_forward", [](py::handle y, py::handle x, std::array<int64_t, 2> pool,
@@ -383,7 +383,7 @@ PYBIND11_MODULE(_native, m) {
     float* y_ = checked_data<float>(y, op, "y", {g.N, g.OH, g.OW, g.C}, true);
     const float* x_ = checked_data<float>(x, op, "x", {g.N, g.H, g.W, g.C}, false);
     check_no_overlap(op, "y", y, "x", x, false);
-    py::gil_scoped_release release;
+    KernelScope release;
     avg_pool2d_forward(y_, x_, g);
   }, arg("y"), arg("x"), arg("pool"), arg("strides"), arg("padding"));
   m.def("avg_pool2d_backward", [](py::handle dx, py::handle dy, std::array<int64_t, 2> pool,
@@ -393,7 +393,7 @@ PYBIND11_MODULE(_native, m) {
     float* dx_ = checked_data<float>(dx, op, "dx", {g.N, g.H, g.W, g.C}, true);
     const float* dy_ = checked_data<float>(dy, op, "dy", {g.N, g.OH, g.OW, g.C}, false);
     check_no_overlap(op, "dx", dx, "dy", dy, false);
-    py::gil_scoped_release release;
+    KernelScope release;
     avg_pool2d_backward(dx_, dy_, g);
   }, arg("dx"), arg("dy"), arg("pool"), arg("strides"), arg("padding"));
 
@@ -401,7 +401,7 @@ PYBIND11_MODULE(_native, m) {
                          bool nesterov, std::optional<double> weight_decay) {
     const int64_t n = check_update_arrays("sgd_update", param, grad, {{"momentum_buf", momentum_buf}});
     if (momentum != 0.f && momentum_buf.is_none()) fail("sgd_update", "momentum is set but 'momentum_buf' is None.");
-    py::gil_scoped_release release;
+    KernelScope release;
     sgd_update(ptr(param), ptr(momentum_buf), ptr(grad), n, lr, momentum, nesterov, weight_decay.value_or(0.0));
   }, arg("param"), arg("grad"), arg("momentum_buf").none(true), arg("lr"), arg("momentum"), arg("nesterov"),
      arg("weight_decay").none(true) = py::none());
@@ -413,7 +413,7 @@ PYBIND11_MODULE(_native, m) {
     if (velocity.is_none()) fail("rmsprop_update", "'velocity' is required.");
     if (momentum != 0.f && momentum_buf.is_none()) fail("rmsprop_update", "momentum is set but 'momentum_buf' is None.");
     if (centered && average_grad.is_none()) fail("rmsprop_update", "centered=True needs 'average_grad'.");
-    py::gil_scoped_release release;
+    KernelScope release;
     rmsprop_update(ptr(param), ptr(velocity), ptr(momentum_buf), centered ? ptr(average_grad) : nullptr, ptr(grad),
                    n, lr, rho, momentum, epsilon, centered, weight_decay.value_or(0.0));
   }, arg("param"), arg("grad"), arg("velocity"), arg("momentum_buf").none(true), arg("average_grad").none(true),
@@ -422,7 +422,7 @@ PYBIND11_MODULE(_native, m) {
                              std::optional<double> weight_decay) {
     const int64_t n = check_update_arrays("adagrad_update", param, grad, {{"accumulator", accumulator}});
     if (accumulator.is_none()) fail("adagrad_update", "'accumulator' is required.");
-    py::gil_scoped_release release;
+    KernelScope release;
     adagrad_update(ptr(param), ptr(accumulator), ptr(grad), n, lr, epsilon, weight_decay.value_or(0.0));
   }, arg("param"), arg("grad"), arg("accumulator"), arg("lr"), arg("epsilon"), arg("weight_decay").none(true) = py::none());
   m.def("adadelta_update", [](py::handle param, py::handle grad, py::handle accum_grad, py::handle accum_delta,
@@ -431,7 +431,7 @@ PYBIND11_MODULE(_native, m) {
                                           {{"accum_grad", accum_grad}, {"accum_delta", accum_delta}});
     if (accum_grad.is_none()) fail("adadelta_update", "'accum_grad' is required.");
     if (accum_delta.is_none()) fail("adadelta_update", "'accum_delta' is required.");
-    py::gil_scoped_release release;
+    KernelScope release;
     adadelta_update(ptr(param), ptr(accum_grad), ptr(accum_delta), ptr(grad), n, lr, rho, epsilon, weight_decay.value_or(0.0));
   }, arg("param"), arg("grad"), arg("accum_grad"), arg("accum_delta"), arg("lr"), arg("rho"), arg("epsilon"),
      arg("weight_decay").none(true) = py::none());
@@ -442,7 +442,7 @@ PYBIND11_MODULE(_native, m) {
     if (m_buf.is_none() || v_buf.is_none()) fail("adam_update", "'m' and 'v' are required.");
     if (amsgrad && v_hat.is_none()) fail("adam_update", "amsgrad=True needs 'v_hat'.");
     if (step < 1) fail("adam_update", "step is 1-based; received " + std::to_string(step) + ".");
-    py::gil_scoped_release release;
+    KernelScope release;
     adam_update(ptr(param), ptr(m_buf), ptr(v_buf), amsgrad ? ptr(v_hat) : nullptr, ptr(grad), n, lr, beta_1, beta_2,
                 epsilon, step, weight_decay.value_or(0.0));
   }, arg("param"), arg("grad"), arg("m"), arg("v"), arg("v_hat").none(true), arg("lr"), arg("beta_1"),
@@ -455,7 +455,7 @@ PYBIND11_MODULE(_native, m) {
   m.def("fma_peak_gflops", [](int threads, double seconds) {
     if (threads < 1 || threads > 4096) fail("fma_peak_gflops", "threads must be in [1, 4096]; received " + std::to_string(threads) + ".");
     if (!(seconds > 0 && seconds <= 60)) fail("fma_peak_gflops", "seconds must be in (0, 60]; received " + std::to_string(seconds) + ".");
-    py::gil_scoped_release release;
+    KernelScope release;
     return fma_peak_gflops(threads, seconds);
   }, arg("threads"), arg("seconds") = 1.0,
      "GFLOP/s of a register-only fp32 FMA loop on `threads` threads: the machine's peak, for benchmarks.");

@@ -3,6 +3,8 @@
 #include <mkl.h>
 #include <omp.h>
 
+#include "denormals.h"
+
 namespace axonal {
 
 namespace {
@@ -47,6 +49,10 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const fl
     small_sgemm(trans_a, trans_b, M, N, K, A, B, beta, C);
     return;
   }
+  // MKL runs on the pool's workers: flush there too, once, at the first GEMM that may use them
+  // (not at import: a thread pool started then would not survive a fork of the process).
+  static const bool workers_flush = (flush_denormals_on_worker_threads(), true);
+  (void)workers_flush;
   const MKL_INT lda = static_cast<MKL_INT>(trans_a ? M : K);
   const MKL_INT ldb = static_cast<MKL_INT>(trans_b ? K : N);
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
@@ -64,6 +70,12 @@ void sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, c
 void set_num_threads(int threads) {
   omp_set_num_threads(threads);
   mkl_set_num_threads(threads);
+  flush_denormals_on_worker_threads();
+}
+
+void flush_denormals_on_worker_threads() {
+#pragma omp parallel
+  if (omp_get_thread_num() != 0) _mm_setcsr(_mm_getcsr() | kFlushDenormalBits);  // kept
 }
 
 int get_num_threads() { return omp_get_max_threads(); }

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "denormals.h"
+
 namespace axonal {
 
 namespace py = pybind11;
@@ -33,6 +35,12 @@ T* optional_data(const py::handle& array, const char* op, const char* name, cons
 // same). None on either side passes.
 void check_no_overlap(const char* op, const char* out_name, const py::handle& out, const char* in_name,
                       const py::handle& in, bool allow_same);
+
+// What a binding holds while its kernel runs: the GIL released, subnormals flushed (denormals.h).
+struct KernelScope {
+  py::gil_scoped_release gil;
+  FlushDenormals flush;
+};
 
 // Raises ValueError("<op>: <message>").
 [[noreturn]] void fail(const char* op, const std::string& message);

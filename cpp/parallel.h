@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "cpu_features.h"
+#include "denormals.h"
 
 namespace axonal {
 
@@ -29,8 +30,12 @@ namespace axonal {
 template <typename Body>
 inline void parallel_for(int64_t count, bool parallel, const Body& body) {
   if (parallel && !omp_in_parallel()) {
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < count; ++i) body(i);
+#pragma omp parallel
+    {
+      FlushDenormals flush;  // also on a worker the pool started after the last thread-count change
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < count; ++i) body(i);
+    }
   } else {
     for (int64_t i = 0; i < count; ++i) body(i);
   }
@@ -40,8 +45,12 @@ inline void parallel_for(int64_t count, bool parallel, const Body& body) {
 template <typename Body>
 inline void parallel_for_simd(int64_t count, bool parallel, const Body& body) {
   if (parallel && !omp_in_parallel()) {
-#pragma omp parallel for simd schedule(static)
-    for (int64_t i = 0; i < count; ++i) body(i);
+#pragma omp parallel
+    {
+      FlushDenormals flush;
+#pragma omp for simd schedule(static)
+      for (int64_t i = 0; i < count; ++i) body(i);
+    }
   } else {
 #pragma omp simd
     for (int64_t i = 0; i < count; ++i) body(i);

@@ -231,7 +231,7 @@ void bind_training_loop(py::module_& m) {
              }
              RunResult result;
              {
-               py::gil_scoped_release release;
+               KernelScope release;
                result = loop.run(r);
              }
              return py::make_tuple(result.steps, result.seen, result.loss_sum, result.non_finite,
