@@ -41,47 +41,47 @@ float* scratch(int slot, size_t floats) {
 }
 
 // Walks the column matrix of images [n0, n1) in order: row (n, oh, ow) holds the window of x in
-// (kh, kw, c) order. visit(cell, pixel) is called for each (kh, kw) cell of C values, with pixel the
-// offset of the matching x pixel, or -1 where the window hangs over the padding.
+// (kh, kw, c) order. For each window row (n, oh, ow, kh) the cells that fall inside x are one
+// contiguous run of x (channels-last: neighbouring pixels are neighbours in memory), so
+// visit(cell, pixel, first, count) is called once per window row: KW·C values start at `cell` of
+// the columns, of which cells [first, first + count) come from x starting at offset `pixel`, and
+// the others hang over the padding (count 0: the whole row does).
 template <typename Visit>
-void for_each_window_cell(const Window& g, int64_t n0, int64_t n1, Visit visit) {
+void for_each_window_row(const Window& g, int64_t n0, int64_t n1, Visit visit) {
   int64_t cell = 0;
   for (int64_t n = n0; n < n1; ++n)
     for (int64_t oh = 0; oh < g.OH; ++oh)
-      for (int64_t ow = 0; ow < g.OW; ++ow)
-        for (int64_t kh = 0; kh < g.KH; ++kh) {
+      for (int64_t ow = 0; ow < g.OW; ++ow) {
+        const int64_t w0 = ow * g.stride_w - g.pad_left;
+        const int64_t first = std::max<int64_t>(0, -w0), last = std::min<int64_t>(g.KW, g.W - w0);
+        for (int64_t kh = 0; kh < g.KH; ++kh, cell += g.KW * g.C) {
           const int64_t h = oh * g.stride_h - g.pad_top + kh;
-          for (int64_t kw = 0; kw < g.KW; ++kw, cell += g.C) {
-            const int64_t w = ow * g.stride_w - g.pad_left + kw;
-            const bool inside = h >= 0 && h < g.H && w >= 0 && w < g.W;
-            visit(cell, inside ? ((n * g.H + h) * g.W + w) * g.C : -1);
-          }
+          const bool inside = h >= 0 && h < g.H && last > first;
+          visit(cell, inside ? ((n * g.H + h) * g.W + w0 + first) * g.C : 0, first, inside ? last - first : 0);
         }
+      }
 }
 
 // cols (images·OH·OW, KH·KW·C) of images [n0, n1), zeros over the padding: the (KH, KW, C, F)
 // kernel read as (KH·KW·C, F) multiplies it directly.
 void im2col(float* cols, const float* x, const Window& g, int64_t n0, int64_t n1) {
-  for_each_window_cell(g, n0, n1, [&](int64_t cell, int64_t pixel) {
-    // Plain loops rather than memcpy/fill: C is often tiny (1 or 3 in a first layer).
+  const int64_t row = g.KW * g.C;
+  for_each_window_row(g, n0, n1, [&](int64_t cell, int64_t pixel, int64_t first, int64_t count) {
     float* out = cols + cell;
-    if (pixel < 0) {
-      for (int64_t c = 0; c < g.C; ++c) out[c] = 0.f;
-    } else {
-      for (int64_t c = 0; c < g.C; ++c) out[c] = x[pixel + c];
-    }
+    std::fill(out, out + first * g.C, 0.f);
+    std::copy_n(x + pixel, count * g.C, out + first * g.C);
+    std::fill(out + (first + count) * g.C, out + row, 0.f);
   });
 }
 
 // dx of images [n0, n1) = Σ over windows of dcols: the adjoint of im2col, in a fixed order.
 void col2im(float* dx, const float* dcols, const Window& g, int64_t n0, int64_t n1) {
   std::fill(dx + n0 * g.H * g.W * g.C, dx + n1 * g.H * g.W * g.C, 0.f);
-  for_each_window_cell(g, n0, n1, [&](int64_t cell, int64_t pixel) {
-    if (pixel < 0) return;
-    const float* in = dcols + cell;
+  for_each_window_row(g, n0, n1, [&](int64_t cell, int64_t pixel, int64_t first, int64_t count) {
+    const float* in = dcols + cell + first * g.C;
     float* out = dx + pixel;
 #pragma omp simd
-    for (int64_t c = 0; c < g.C; ++c) out[c] += in[c];
+    for (int64_t i = 0; i < count * g.C; ++i) out[i] += in[i];
   });
 }
 
