@@ -1,20 +1,16 @@
 #include "blas.h"
 
-#include <mkl.h>
+// The library-independent half of the GEMM: shapes a BLAS refuses or does not need, and the
+// thread count shared by OpenMP and the BLAS. The library itself is behind blas_backend.h.
 #include <omp.h>
 
+#include "blas_backend.h"
 #include "denormals.h"
 
 namespace axonal {
 
 namespace {
-// MKL's conditional numerical reproducibility: same bits run to run for the same thread count,
-// whatever the alignment of the arrays numpy hands us. Set once, before the first GEMM.
-struct MklSetup {
-  MklSetup() { mkl_cbwr_set(MKL_CBWR_AUTO); }
-};
-const MklSetup mkl_setup;
-// Below this many multiply-adds a GEMM is done here: MKL's per-call cost (dispatch, a buffer
+// Below this many multiply-adds a GEMM is done here: a BLAS call's fixed cost (dispatch, a buffer
 // allocated and freed, a thread-count decision) is several microseconds, more than the whole
 // product of the churn model's 10×11·11×6 layers (docs/performance.md, W2).
 constexpr int64_t kSmallGemm = 16384;
@@ -36,55 +32,55 @@ void small_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, co
     }
   }
 }
+
+
+// Shapes a BLAS refuses or that cost less than a call to it: done here (true), else false.
+bool sgemm_here(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, const float* B,
+                float beta, float* C) {
+  if (M == 0 || N == 0) return true;
+  if (K == 0) {  // an empty sum; a BLAS refuses the zero leading dimension such shapes give
+    for (int64_t i = 0; i < M * N; ++i) C[i] = beta == 0.f ? 0.f : beta * C[i];
+    return true;
+  }
+  if (M * N * K <= kSmallGemm) {
+    small_sgemm(trans_a, trans_b, M, N, K, A, B, beta, C);
+    return true;
+  }
+  // The BLAS may run on the pool's workers: flush there too, once, at the first GEMM that may use
+  // them (not at import: a thread pool started then would not survive a fork of the process).
+  static const bool workers_flush = (flush_denormals_on_worker_threads(), true);
+  (void)workers_flush;
+  return false;
+}
 }  // namespace
 
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, const float* B,
            float beta, float* C) {
-  if (M == 0 || N == 0) return;
-  if (K == 0) {  // an empty sum; MKL refuses the zero leading dimension such shapes give
-    for (int64_t i = 0; i < M * N; ++i) C[i] = beta == 0.f ? 0.f : beta * C[i];
-    return;
-  }
-  if (M * N * K <= kSmallGemm) {
-    small_sgemm(trans_a, trans_b, M, N, K, A, B, beta, C);
-    return;
-  }
-  // MKL runs on the pool's workers: flush there too, once, at the first GEMM that may use them
-  // (not at import: a thread pool started then would not survive a fork of the process).
-  static const bool workers_flush = (flush_denormals_on_worker_threads(), true);
-  (void)workers_flush;
-  const MKL_INT lda = static_cast<MKL_INT>(trans_a ? M : K);
-  const MKL_INT ldb = static_cast<MKL_INT>(trans_b ? K : N);
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-              static_cast<MKL_INT>(M), static_cast<MKL_INT>(N), static_cast<MKL_INT>(K), 1.0f, A, lda, B,
-              ldb, beta, C, static_cast<MKL_INT>(N));
+  if (!sgemm_here(trans_a, trans_b, M, N, K, A, B, beta, C)) blas_backend::sgemm(trans_a, trans_b, M, N, K, A, B, beta, C);
 }
 
 void sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, const float* B,
                   float beta, float* C) {
-  const int previous = mkl_set_num_threads_local(1);
-  sgemm(trans_a, trans_b, M, N, K, A, B, beta, C);
-  mkl_set_num_threads_local(previous);
+  if (!sgemm_here(trans_a, trans_b, M, N, K, A, B, beta, C))
+    blas_backend::sgemm_serial(trans_a, trans_b, M, N, K, A, B, beta, C);
 }
+
+SerialRegion::SerialRegion() : previous_(blas_backend::begin_serial_region()) {}
+SerialRegion::~SerialRegion() { blas_backend::end_serial_region(previous_); }
 
 void set_num_threads(int threads) {
   omp_set_num_threads(threads);
-  mkl_set_num_threads(threads);
+  blas_backend::set_threads(threads);
   flush_denormals_on_worker_threads();
 }
 
 void flush_denormals_on_worker_threads() {
 #pragma omp parallel
-  if (omp_get_thread_num() != 0) _mm_setcsr(_mm_getcsr() | kFlushDenormalBits);  // kept
+  if (omp_get_thread_num() != 0) flush_denormals_here();  // kept
 }
 
 int get_num_threads() { return omp_get_max_threads(); }
 
-std::string blas_version() {
-  MKLVersion v;
-  mkl_get_version(&v);
-  return "Intel MKL " + std::to_string(v.MajorVersion) + "." + std::to_string(v.MinorVersion) + "." +
-         std::to_string(v.UpdateVersion) + " (static, GNU OpenMP threading, " + v.Processor + ")";
-}
+std::string blas_version() { return blas_backend::version(); }
 
 }  // namespace axonal

@@ -15,6 +15,18 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const fl
 void sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, const float* B,
                   float beta, float* C);
 
+// Held (by the thread that starts it) around a parallel loop whose threads call sgemm_serial.
+class SerialRegion {
+ public:
+  SerialRegion();
+  ~SerialRegion();
+  SerialRegion(const SerialRegion&) = delete;
+  SerialRegion& operator=(const SerialRegion&) = delete;
+
+ private:
+  int previous_;
+};
+
 // One thread count for our OpenMP kernels and the BLAS, which share libgomp's thread pool.
 void set_num_threads(int threads);
 int get_num_threads();

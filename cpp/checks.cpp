@@ -18,7 +18,7 @@ void fail(const char* op, const std::string& message) { throw py::value_error(st
 namespace {
 
 std::string describe(const py::handle& array) {
-  if (!py::isinstance<py::array>(array)) return std::string("a ") + py::str(array.get_type().attr("__name__")).cast<std::string>();
+  if (!py::isinstance<py::array>(array)) return std::string("a ") + py::str(py::type::handle_of(array).attr("__name__")).cast<std::string>();
   const auto arr = py::reinterpret_borrow<py::array>(array);
   Shape shape(arr.shape(), arr.shape() + arr.ndim());
   return py::str(arr.dtype()).cast<std::string>() + " array of shape " + shape_text(shape);

@@ -106,6 +106,7 @@ void conv2d_forward(float* y, const float* x, const float* Wk, const float* b, c
                     float alpha) {
   const Chunking chunks = chunking(g);
   const int64_t K = g.KH * g.KW * g.C, pixels = g.OH * g.OW;
+  const SerialRegion serial_gemms;  // each chunk's GEMMs run on its own thread
 #pragma omp parallel for schedule(static) if (g.N * pixels * K * F >= kParallelMinWork)
   for (int64_t c = 0; c < chunks.count; ++c) {
     const int64_t n0 = c * chunks.images, n1 = std::min(g.N, n0 + chunks.images), rows = (n1 - n0) * pixels;
@@ -121,6 +122,7 @@ void conv2d_backward(float* dx, float* dW, float* db, float* dz, const float* dy
   const int64_t K = g.KH * g.KW * g.C, pixels = g.OH * g.OW;
   // Each chunk's share of dW goes to its own slice; the slices are added in chunk order below.
   float* dW_parts = dW ? scratch(1, static_cast<size_t>(chunks.count * K * F)) : nullptr;
+  const SerialRegion serial_gemms;  // each chunk's GEMMs run on its own thread
 #pragma omp parallel for schedule(static) if (g.N * pixels * K * F >= kParallelMinWork)
   for (int64_t c = 0; c < chunks.count; ++c) {
     const int64_t n0 = c * chunks.images, n1 = std::min(g.N, n0 + chunks.images), rows = (n1 - n0) * pixels;

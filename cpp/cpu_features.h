@@ -5,6 +5,13 @@
 // or "avx512") so the narrower paths can be checked on a machine that would never take them.
 #pragma once
 
+// 1 where the AVX2/AVX-512 versions exist (x86-64); elsewhere only the portable ones are built.
+#if defined(__x86_64__) || defined(_M_X64)
+#define AXONAL_X86 1
+#else
+#define AXONAL_X86 0
+#endif
+
 namespace axonal {
 
 enum class Isa : int { portable = 0, avx2 = 1, avx512 = 2 };

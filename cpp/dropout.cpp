@@ -1,13 +1,15 @@
 #include "dropout.h"
 
-#include <immintrin.h>
-
 #include <algorithm>
 #include <cmath>
 
 #include "axonal/philox.h"
 #include "cpu_features.h"
 #include "parallel.h"
+
+#if AXONAL_X86
+#include <immintrin.h>
+#endif
 
 namespace axonal {
 
@@ -26,6 +28,7 @@ void draw_mask_portable(uint8_t* mask, int64_t first, int64_t last, float rate, 
   }
 }
 
+#if AXONAL_X86
 // uniform24(word) >= rate  <=>  (word >> 8) >= ceil(rate · 2^24): both sides are exact, so the
 // vector paths compare integers and keep exactly the elements the scalar path keeps.
 uint32_t keep_threshold(float rate) { return static_cast<uint32_t>(std::ceil(static_cast<double>(rate) * 16777216.0)); }
@@ -122,13 +125,18 @@ __attribute__((target("avx2"))) void draw_mask_avx2(uint8_t* mask, int64_t first
   draw_mask_portable(mask, base, last, rate, seed, layer_id, step);
 }
 
+#endif  // AXONAL_X86
+
 void draw_mask(uint8_t* mask, int64_t first, int64_t last, float rate, uint32_t seed, uint32_t layer_id,
                uint64_t step) {
+#if AXONAL_X86
   switch (active_isa()) {
-    case Isa::avx512: draw_mask_avx512(mask, first, last, rate, seed, layer_id, step); break;
-    case Isa::avx2: draw_mask_avx2(mask, first, last, rate, seed, layer_id, step); break;
-    default: draw_mask_portable(mask, first, last, rate, seed, layer_id, step); break;
+    case Isa::avx512: return draw_mask_avx512(mask, first, last, rate, seed, layer_id, step);
+    case Isa::avx2: return draw_mask_avx2(mask, first, last, rate, seed, layer_id, step);
+    default: break;
   }
+#endif
+  draw_mask_portable(mask, first, last, rate, seed, layer_id, step);
 }
 
 // out = in ⊙ mask · scale. A product rather than a select, so the loop vectorises and a NaN in a

@@ -32,19 +32,20 @@ template <typename Target>
 double softmax_ce_row(float* d_row, const float* z_row, int64_t K, float scale, Target target) {
   float peak = z_row[0];
   for (int64_t k = 1; k < K; ++k) peak = std::max(peak, z_row[k]);
+  // Everything that reads z comes before the first write to d: the two may be one array.
+  double target_dot = 0.0, target_sum = 0.0;
+  for (int64_t k = 0; k < K; ++k) {
+    const float t = target(k);
+    target_dot += static_cast<double>(t) * (z_row[k] - peak);
+    target_sum += t;
+  }
   float total = 0.f;
   for (int64_t k = 0; k < K; ++k) {
     d_row[k] = std::exp(z_row[k] - peak);
     total += d_row[k];
   }
   const float inv = 1.f / total;
-  double target_dot = 0.0, target_sum = 0.0;
-  for (int64_t k = 0; k < K; ++k) {
-    const float t = target(k);
-    target_dot += static_cast<double>(t) * (z_row[k] - peak);
-    target_sum += t;
-    d_row[k] = (d_row[k] * inv - t) * scale;
-  }
+  for (int64_t k = 0; k < K; ++k) d_row[k] = (d_row[k] * inv - target(k)) * scale;
   // −Σ t log softmax = (Σ t)(log Σ e^(z−peak)) − Σ t (z − peak)
   return target_sum * std::log(static_cast<double>(total)) - target_dot;
 }

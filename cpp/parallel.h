@@ -72,6 +72,7 @@ inline void span_portable(int64_t first, int64_t last, const Body& body) {
 #pragma omp simd
   for (int64_t i = first; i < last; ++i) body(i);
 }
+#if AXONAL_X86
 template <typename Body>
 __attribute__((target("avx2"))) void span_avx2(int64_t first, int64_t last, const Body& body) {
 #pragma omp simd
@@ -82,6 +83,7 @@ __attribute__((target("avx512f"))) void span_avx512(int64_t first, int64_t last,
 #pragma omp simd
   for (int64_t i = first; i < last; ++i) body(i);
 }
+#endif
 
 // body(i) for i in [0, n): threaded above kParallelMinWork, and vectorised with the widest
 // instruction set active_isa() allows. For loops whose cost is arithmetic (the optimisers' square
@@ -91,9 +93,12 @@ void elementwise(int64_t n, const Body& body) {
   const Isa isa = active_isa();
   parallel_for((n + kElementwiseSpan - 1) / kElementwiseSpan, n >= kParallelMinWork, [&](int64_t c) {
     const int64_t first = c * kElementwiseSpan, last = std::min(n, first + kElementwiseSpan);
-    if (isa == Isa::avx512) span_avx512(first, last, body);
-    else if (isa == Isa::avx2) span_avx2(first, last, body);
-    else span_portable(first, last, body);
+#if AXONAL_X86
+    if (isa == Isa::avx512) return span_avx512(first, last, body);
+    if (isa == Isa::avx2) return span_avx2(first, last, body);
+#endif
+    (void)isa;
+    span_portable(first, last, body);
   });
 }
 

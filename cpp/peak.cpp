@@ -1,10 +1,15 @@
 #include "peak.h"
 
+#include "cpu_features.h"
+#if AXONAL_X86
 #include <immintrin.h>
+#endif
+
 #include <omp.h>
 
 #include <chrono>
 #include <cmath>
+#include <string>
 
 namespace axonal {
 namespace {
@@ -12,6 +17,7 @@ namespace {
 // Each loop keeps 16 independent accumulators in registers, enough to hide the FMA latency
 // (4 cycles) on both FMA ports; the multiplier is just below 1 so the values stay finite. It runs
 // blocks of 16 · 256 vector FMAs until `seconds` pass and returns the fp32 FMAs done.
+#if AXONAL_X86
 #define AXONAL_FMA_LOOP(Vec, lanes, set1, fmadd, first_lane)                                   \
   const Vec mul = set1(0.999999f), add = set1(1e-6f);                                         \
   Vec acc[16];                                                                                \
@@ -36,6 +42,7 @@ __attribute__((target("avx512f"))) double loop_avx512(double seconds) {
 __attribute__((target("avx2,fma"))) double loop_avx2(double seconds) {
   AXONAL_FMA_LOOP(__m256, 8, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_cvtss_f32)
 }
+#endif
 
 double loop_scalar(double seconds) {
   float acc[16];
@@ -55,20 +62,26 @@ double loop_scalar(double seconds) {
 }  // namespace
 
 const char* fma_peak_isa() {
+#if AXONAL_X86
   if (__builtin_cpu_supports("avx512f")) return "avx512f";
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "avx2";
+#endif
   return "scalar";
 }
 
 double fma_peak_gflops(int threads, double seconds) {
-  const char* isa = fma_peak_isa();
+  const std::string isa = fma_peak_isa();
   double fmas = 0;
   const auto start = std::chrono::steady_clock::now();
 #pragma omp parallel num_threads(threads) reduction(+ : fmas)
   {
-    if (isa[0] == 'a' && isa[3] == '5') fmas += loop_avx512(seconds);
-    else if (isa[0] == 'a') fmas += loop_avx2(seconds);
+#if AXONAL_X86
+    if (isa == "avx512f") fmas += loop_avx512(seconds);
+    else if (isa == "avx2") fmas += loop_avx2(seconds);
     else fmas += loop_scalar(seconds);
+#else
+    fmas += loop_scalar(seconds);
+#endif
   }
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return 2.0 * fmas / elapsed / 1e9;

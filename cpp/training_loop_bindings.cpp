@@ -36,7 +36,7 @@ T item(const py::tuple& entry, size_t index, const std::string& what) {
     return entry[index].cast<T>();
   } catch (const py::cast_error&) {
     fail(kOp, what + ": item " + std::to_string(index) + " has the wrong type (" +
-                  std::string(py::str(entry[index].get_type())) + ").");
+                  std::string(py::str(py::type::handle_of(entry[index]))) + ").");
   }
 }
 

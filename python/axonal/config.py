@@ -33,7 +33,10 @@ def config() -> dict[str, str]:
         facts["compiler"] = _native.compiler
         facts["flags"] = _native.build_flags.strip()
         facts["BLAS"] = _native.blas_version()
-        facts["threads"] = f"{_native.get_num_threads()} (OpenMP, shared by the BLAS and the kernels)"
+        facts["threads"] = f"{_native.get_num_threads()} (the kernels' OpenMP pool and the BLAS)"
+        facts["vector code"] = (f"{_native.get_isa()} (best on this CPU: {_native.best_isa()}; "
+                                "AXONAL_ISA=portable|avx2|avx512 caps it)")
+        facts["subnormals"] = "flushed to zero inside native kernels (FTZ/DAZ)"
     for name, status in backends().items():
         facts[f"backend {name}"] = status
     return facts

@@ -4,7 +4,7 @@ Three modules implement the same op list (see ``docs/design.md``):
 
 * ``numpy`` -> :mod:`axonal.backend.reference`, plain readable NumPy, the definition of every op;
 * ``cpu``   -> :mod:`axonal.backend.cpu`, the C++ kernels in ``axonal._native``;
-* ``cuda``  -> :mod:`axonal.backend.cuda`, the CUDA kernels (not built yet).
+* ``cuda``  -> :mod:`axonal.backend.cuda`, the CUDA kernels in ``axonal._cuda`` on cupy arrays.
 
 The active backend is chosen by :func:`set_backend`, else ``$AXONAL_BACKEND``, else ``cpu`` when the
 native extension imports, else ``numpy``.
@@ -21,11 +21,9 @@ _active: ModuleType | None = None
 
 def _try_import(name: str) -> tuple[ModuleType | None, str]:
     """Import the backend called ``name``; return (module or None, reason it is unavailable)."""
-    if name == "cuda":
-        return None, "the CUDA backend is not built in this version of axonal"
     try:
         return importlib.import_module(_MODULES[name]), ""
-    except ImportError as exc:  # the native extension is missing or broken
+    except ImportError as exc:  # an extension is missing or broken; cuda also: no cupy, driver or GPU
         return None, f"{type(exc).__name__}: {exc}"
 
 

@@ -1,0 +1,46 @@
+// Dropout kernels. One thread draws one Philox block (four mask elements) with dropout_block() and
+// keeps element j when uniform24(word j) >= rate: the mapping of docs/design.md ("Randomness"),
+// written once in philox.h, so masks are bit-identical to cpu/numpy.
+#include "axonal/philox.h"
+#include "common.cuh"
+#include "dropout.cuh"
+
+namespace axonal::cuda {
+
+namespace {
+
+// x (n) -> y (n), mask (n): elements 4b .. 4b+3 from Philox block b; y may equal x. The product
+// (not a select) keeps a NaN in a dropped position NaN, as the reference does.
+__global__ void dropout_forward_kernel(float* y, uint8_t* mask, const float* x, int64_t n, float rate, float scale,
+                                       uint32_t seed, uint32_t layer_id, uint64_t step) {
+  const int64_t blocks = (n + 3) / 4, stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; b < blocks; b += stride) {
+    const Philox4 words = dropout_block(static_cast<uint64_t>(b), seed, layer_id, step);
+    for (int j = 0; j < 4; ++j) {
+      const int64_t i = 4 * b + j;
+      if (i >= n) break;
+      const uint8_t keep = uniform24(words.v[j]) >= rate ? 1 : 0;
+      mask[i] = keep;
+      y[i] = x[i] * (static_cast<float>(keep) * scale);
+    }
+  }
+}
+
+}  // namespace
+
+void dropout_forward(float* y, uint8_t* mask, const float* x, int64_t n, float rate, uint32_t seed,
+                     uint32_t layer_id, uint64_t step, cudaStream_t stream) {
+  if (n <= 0) return;
+  const float scale = 1.f / (1.f - rate);  // float, as cpp/dropout.cpp
+  dropout_forward_kernel<<<blocks_for((n + 3) / 4), kThreads, 0, stream>>>(y, mask, x, n, rate, scale, seed,
+                                                                           layer_id, step);
+  AXONAL_CUDA_CHECK(cudaGetLastError());
+}
+
+void dropout_backward(float* dx, const float* dy, const uint8_t* mask, int64_t n, float rate, cudaStream_t stream) {
+  const float scale = 1.f / (1.f - rate);
+  // dx (n) = dy ⊙ mask · scale; dx may equal dy
+  launch_elementwise(n, stream, [=] __device__(int64_t i) { dx[i] = dy[i] * (static_cast<float>(mask[i]) * scale); });
+}
+
+}  // namespace axonal::cuda

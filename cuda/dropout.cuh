@@ -1,0 +1,18 @@
+// Dropout op family on the GPU: inverted dropout whose mask comes from the shared Philox header
+// (cpp/include/axonal/philox.h), so a (seed, layer_id, step) gives the same mask bytes as the cpu and
+// numpy backends, whatever the launch shape. Same signatures as cpp/dropout.h plus the stream.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace axonal::cuda {
+
+// x (n) -> y (n) = x ⊙ mask / (1 − rate), mask (n) uint8 with 1 = kept
+void dropout_forward(float* y, uint8_t* mask, const float* x, int64_t n, float rate, uint32_t seed,
+                     uint32_t layer_id, uint64_t step, cudaStream_t stream);
+
+// dy (n), mask (n) -> dx (n) = dy ⊙ mask / (1 − rate)
+void dropout_backward(float* dx, const float* dy, const uint8_t* mask, int64_t n, float rate, cudaStream_t stream);
+
+}  // namespace axonal::cuda

@@ -1,0 +1,102 @@
+// The optimiser part of axonal._cuda: one fused in-place update per call (optimizers.cuh), with the
+// argument names and checks of the cpu backend's optimiser bindings.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <array>
+#include <optional>
+#include <string>
+
+#include "checks.h"
+#include "optimizers.cuh"
+
+namespace py = pybind11;
+using py::arg;
+
+namespace axonal::cuda {
+
+namespace {
+
+// An optimiser's arrays: the parameter (any shape), its gradient and slots (None or the parameter's
+// shape), all float32 and disjoint.
+struct UpdateArrays {
+  int64_t n;
+  float* param;
+  const float* grad;
+  std::array<float*, 3> slots;
+};
+
+UpdateArrays check_update(ArgCheck& check, py::handle param, py::handle grad,
+                          std::initializer_list<std::pair<const char*, py::handle>> slots) {
+  const DeviceArray p = check.view(param, "param");
+  UpdateArrays a{p.size(), check.output<float>(param, "param", p.shape), check.input<float>(grad, "grad", p.shape), {}};
+  size_t i = 0;
+  for (auto [name, slot] : slots) a.slots[i++] = check.optional_output<float>(slot, name, p.shape);
+  check.check_overlaps();
+  return a;
+}
+
+}  // namespace
+
+void bind_optimizers(py::module_& m, const py::arg_v& stream) {
+  m.def("sgd_update", [](py::handle param, py::handle grad, py::handle momentum_buf, double lr, double momentum,
+                         bool nesterov, std::optional<double> weight_decay, uintptr_t s) {
+    ArgCheck check("sgd_update");
+    const UpdateArrays a = check_update(check, param, grad, {{"momentum_buf", momentum_buf}});
+    if (momentum != 0.0 && !a.slots[0]) check.fail("momentum is set but 'momentum_buf' is None.");
+    py::gil_scoped_release release;
+    sgd_update(a.param, a.slots[0], a.grad, a.n, lr, momentum, nesterov, weight_decay.value_or(0.0), as_stream(s));
+  }, arg("param"), arg("grad"), arg("momentum_buf").none(true), arg("lr"), arg("momentum"), arg("nesterov"),
+     arg("weight_decay").none(true) = py::none(), stream);
+  m.def("rmsprop_update", [](py::handle param, py::handle grad, py::handle velocity, py::handle momentum_buf,
+                             py::handle average_grad, double lr, double rho, double momentum, double epsilon,
+                             bool centered, std::optional<double> weight_decay, uintptr_t s) {
+    ArgCheck check("rmsprop_update");
+    const UpdateArrays a = check_update(check, param, grad,
+        {{"velocity", velocity}, {"momentum_buf", momentum_buf}, {"average_grad", average_grad}});
+    if (!a.slots[0]) check.fail("'velocity' is required.");
+    if (momentum != 0.0 && !a.slots[1]) check.fail("momentum is set but 'momentum_buf' is None.");
+    if (centered && !a.slots[2]) check.fail("centered=True needs 'average_grad'.");
+    py::gil_scoped_release release;
+    rmsprop_update(a.param, a.slots[0], a.slots[1], centered ? a.slots[2] : nullptr, a.grad, a.n, lr, rho, momentum,
+                   epsilon, centered, weight_decay.value_or(0.0), as_stream(s));
+  }, arg("param"), arg("grad"), arg("velocity"), arg("momentum_buf").none(true), arg("average_grad").none(true),
+     arg("lr"), arg("rho"), arg("momentum"), arg("epsilon"), arg("centered"),
+     arg("weight_decay").none(true) = py::none(), stream);
+  m.def("adagrad_update", [](py::handle param, py::handle grad, py::handle accumulator, double lr, double epsilon,
+                             std::optional<double> weight_decay, uintptr_t s) {
+    ArgCheck check("adagrad_update");
+    const UpdateArrays a = check_update(check, param, grad, {{"accumulator", accumulator}});
+    if (!a.slots[0]) check.fail("'accumulator' is required.");
+    py::gil_scoped_release release;
+    adagrad_update(a.param, a.slots[0], a.grad, a.n, lr, epsilon, weight_decay.value_or(0.0), as_stream(s));
+  }, arg("param"), arg("grad"), arg("accumulator"), arg("lr"), arg("epsilon"),
+     arg("weight_decay").none(true) = py::none(), stream);
+  m.def("adadelta_update", [](py::handle param, py::handle grad, py::handle accum_grad, py::handle accum_delta,
+                              double lr, double rho, double epsilon, std::optional<double> weight_decay, uintptr_t s) {
+    ArgCheck check("adadelta_update");
+    const UpdateArrays a = check_update(check, param, grad, {{"accum_grad", accum_grad}, {"accum_delta", accum_delta}});
+    if (!a.slots[0]) check.fail("'accum_grad' is required.");
+    if (!a.slots[1]) check.fail("'accum_delta' is required.");
+    py::gil_scoped_release release;
+    adadelta_update(a.param, a.slots[0], a.slots[1], a.grad, a.n, lr, rho, epsilon, weight_decay.value_or(0.0),
+                    as_stream(s));
+  }, arg("param"), arg("grad"), arg("accum_grad"), arg("accum_delta"), arg("lr"), arg("rho"), arg("epsilon"),
+     arg("weight_decay").none(true) = py::none(), stream);
+  m.def("adam_update", [](py::handle param, py::handle grad, py::handle m_buf, py::handle v_buf, py::handle v_hat,
+                          double lr, double beta_1, double beta_2, double epsilon, int64_t step, bool amsgrad,
+                          std::optional<double> weight_decay, uintptr_t s) {
+    ArgCheck check("adam_update");
+    const UpdateArrays a = check_update(check, param, grad, {{"m", m_buf}, {"v", v_buf}, {"v_hat", v_hat}});
+    if (!a.slots[0] || !a.slots[1]) check.fail("'m' and 'v' are required.");
+    if (amsgrad && !a.slots[2]) check.fail("amsgrad=True needs 'v_hat'.");
+    if (step < 1) check.fail("step is 1-based; received " + std::to_string(step) + ".");
+    py::gil_scoped_release release;
+    adam_update(a.param, a.slots[0], a.slots[1], amsgrad ? a.slots[2] : nullptr, a.grad, a.n, lr, beta_1, beta_2,
+                epsilon, step, weight_decay.value_or(0.0), as_stream(s));
+  }, arg("param"), arg("grad"), arg("m"), arg("v"), arg("v_hat").none(true), arg("lr"), arg("beta_1"),
+     arg("beta_2"), arg("epsilon"), arg("step"), arg("amsgrad"), arg("weight_decay").none(true) = py::none(), stream);
+
+}
+
+}  // namespace axonal::cuda

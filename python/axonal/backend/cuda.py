@@ -1,0 +1,146 @@
+"""The ``cuda`` backend: the CUDA kernels of ``axonal._cuda`` on cupy arrays.
+
+Same op list and signatures as :mod:`axonal.backend.reference` and :mod:`axonal.backend.cpu`
+(``docs/design.md``), float32 only, every array a C-contiguous cupy array on the current device.
+Each op is queued on cupy's current stream (``cupy.cuda.get_current_stream()``) and returns without
+waiting for the GPU, except a loss called without ``loss_out``: it returns the mean loss as a float,
+which waits for the stream. With ``loss_out`` (a float64 device scalar, e.g.
+``cupy.zeros((), cupy.float64)``) the loss stays on the device and ``loss_out`` is returned;
+``loss_sum`` (another one) accumulates it across calls, for an epoch's mean read once at its end.
+
+Importing this module raises ImportError, with the reason, when the backend cannot run here: the
+extension was not built, cupy is missing, or no driver or GPU is usable. ``axonal.backends()``
+reports that reason. See ``docs/cuda.md`` for the build and the design.
+"""
+from __future__ import annotations
+
+import importlib.util
+
+if importlib.util.find_spec("axonal._cuda") is None:
+    raise ImportError("axonal was built without CUDA (rebuild with AXONAL_CUDA=1; docs/cuda.md)")
+try:
+    import cupy
+except ImportError as _error:
+    raise ImportError(f"cupy is not installed (pip install cupy-cuda13x): {_error}") from None
+try:
+    from axonal import _cuda
+except ImportError as _error:
+    raise ImportError(f"axonal._cuda is built but does not load: {_error}") from None
+if _problem := _cuda.device_problem():
+    raise ImportError(_problem)
+
+NAME = "cuda"
+
+
+def _stream() -> int:
+    """The handle of cupy's current stream on the current device, where every op is queued."""
+    return cupy.cuda.get_current_stream().ptr
+
+
+# --------------------------------------------------------------------------------------------------
+# Activations and dense
+
+def activation_forward(y, x, activation, alpha):
+    """y = act(x) (row-wise softmax); x (N, K) -> y (N, K), y may be x."""
+    _cuda.activation_forward(y, x, activation, alpha, stream=_stream())
+
+
+def activation_backward(dx, dy, y, activation, alpha):
+    """dx = dy * act'(z) from the output y; dy, y (N, K) -> dx (N, K)."""
+    _cuda.activation_backward(dx, dy, y, activation, alpha, stream=_stream())
+
+
+def dense_forward(y, x, W, b, activation, alpha):
+    """y = act(x @ W + b): one cuBLAS GEMM and one bias+activation kernel."""
+    _cuda.dense_forward(y, x, W, b, activation, alpha, stream=_stream())
+
+
+def dense_backward(dx, dW, db, dz, dy, x, W, y, activation, alpha):
+    """dz = dy * act'(y); dW = x.T @ dz, db = dz.sum(0), dx = dz @ W.T (each skipped when None)."""
+    _cuda.dense_backward(dx, dW, db, dz, dy, x, W, y, activation, alpha, stream=_stream())
+
+
+# --------------------------------------------------------------------------------------------------
+# Losses: a float (waits for the GPU) or, with loss_out, a device scalar (does not wait)
+
+def softmax_cross_entropy(dlogits, logits, labels, sample_weight=None, *, loss_out=None, loss_sum=None):
+    """Softmax + categorical cross-entropy; labels (N, K) float or (N,) int32/int64 class ids.
+
+    A class id outside [0, K) is not checked on the host (that would need a copy): it makes the
+    loss and its row of ``dlogits`` NaN.
+    """
+    return _cuda.softmax_cross_entropy(dlogits, logits, labels, sample_weight, loss_out, loss_sum, stream=_stream())
+
+
+def sigmoid_binary_cross_entropy(dlogits, logits, labels, sample_weight=None, *, loss_out=None, loss_sum=None):
+    """Sigmoid + binary cross-entropy from logits, mean over all N*K outputs."""
+    return _cuda.sigmoid_binary_cross_entropy(dlogits, logits, labels, sample_weight, loss_out, loss_sum,
+                                              stream=_stream())
+
+
+def mean_squared_error(dpred, pred, target, sample_weight=None, *, loss_out=None, loss_sum=None):
+    """Mean squared error over all N*K outputs."""
+    return _cuda.mean_squared_error(dpred, pred, target, sample_weight, loss_out, loss_sum, stream=_stream())
+
+
+# --------------------------------------------------------------------------------------------------
+# Dropout: the Philox mask of the cpu and numpy backends, bit for bit
+
+def dropout_forward(y, mask, x, rate, seed, layer_id, step):
+    """y = x * mask / (1 - rate), mask uint8 from (seed, layer_id, step)."""
+    _cuda.dropout_forward(y, mask, x, rate, seed, layer_id, step, stream=_stream())
+
+
+def dropout_backward(dx, dy, mask, rate):
+    """dx = dy * mask / (1 - rate)."""
+    _cuda.dropout_backward(dx, dy, mask, rate, stream=_stream())
+
+
+# --------------------------------------------------------------------------------------------------
+# Optimisers: one fused in-place kernel per parameter, Keras 3 maths
+
+def sgd_update(param, grad, momentum_buf, lr, momentum, nesterov, weight_decay=None):
+    """SGD with optional (Nesterov) momentum; ``momentum_buf`` None when momentum == 0."""
+    _cuda.sgd_update(param, grad, momentum_buf, lr, momentum, nesterov, weight_decay, stream=_stream())
+
+
+def rmsprop_update(param, grad, velocity, momentum_buf, average_grad, lr, rho, momentum, epsilon,
+                   centered, weight_decay=None):
+    """RMSprop, optionally centered and with momentum (epsilon inside the square root, as Keras)."""
+    _cuda.rmsprop_update(param, grad, velocity, momentum_buf, average_grad, lr, rho, momentum, epsilon, centered,
+                         weight_decay, stream=_stream())
+
+
+def adagrad_update(param, grad, accumulator, lr, epsilon, weight_decay=None):
+    """Adagrad: acc <- acc + g^2; p <- p - lr g / sqrt(acc + epsilon)."""
+    _cuda.adagrad_update(param, grad, accumulator, lr, epsilon, weight_decay, stream=_stream())
+
+
+def adadelta_update(param, grad, accum_grad, accum_delta, lr, rho, epsilon, weight_decay=None):
+    """Adadelta, Keras' form (lr scales the step)."""
+    _cuda.adadelta_update(param, grad, accum_grad, accum_delta, lr, rho, epsilon, weight_decay, stream=_stream())
+
+
+def adam_update(param, grad, m, v, v_hat, lr, beta_1, beta_2, epsilon, step, amsgrad, weight_decay=None):
+    """Adam (AMSGrad optional), ``step`` the 1-based iteration; ``v_hat`` None when not amsgrad."""
+    _cuda.adam_update(param, grad, m, v, v_hat, lr, beta_1, beta_2, epsilon, step, amsgrad, weight_decay,
+                      stream=_stream())
+
+
+# --------------------------------------------------------------------------------------------------
+# Settings and facts
+
+def set_allow_tf32(allow: bool) -> None:
+    """Let float32 GEMMs use TF32 tensor cores (about 10 mantissa bits). Off by default, so that
+    results match the other backends; benchmarks may turn it on."""
+    _cuda.set_allow_tf32(bool(allow))
+
+
+def get_allow_tf32() -> bool:
+    """Whether float32 GEMMs may use TF32 tensor cores."""
+    return _cuda.get_allow_tf32()
+
+
+def blas_version() -> str:
+    """The cuBLAS that was loaded, e.g. ``'cuBLAS 13.1.1'``."""
+    return _cuda.cublas_version()
