@@ -5,14 +5,6 @@
 
 namespace axonal {
 
-std::string shape_text(const Shape& shape) {
-  std::ostringstream text;
-  text << "(";
-  for (size_t i = 0; i < shape.size(); ++i) text << (i ? ", " : "") << shape[i];
-  text << (shape.size() == 1 ? ",)" : ")");
-  return text.str();
-}
-
 void fail(const char* op, const std::string& message) { throw py::value_error(std::string(op) + ": " + message); }
 
 namespace {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "axonal/shape_text.h"
 #include "denormals.h"
 
 namespace axonal {
@@ -16,9 +17,6 @@ namespace axonal {
 namespace py = pybind11;
 
 using Shape = std::vector<int64_t>;
-
-// "(128, 512)"
-std::string shape_text(const Shape& shape);
 
 // The shape of `array`, after checking that it is a numpy array with `ndim` dimensions.
 Shape shape_of(const py::handle& array, const char* op, const char* name, int ndim);

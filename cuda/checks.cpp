@@ -45,14 +45,6 @@ bool is_c_contiguous(const Shape& shape, const py::handle& strides, int64_t item
 
 }  // namespace
 
-std::string shape_text(const Shape& shape) {
-  std::ostringstream text;
-  text << "(";
-  for (size_t i = 0; i < shape.size(); ++i) text << (i ? ", " : "") << shape[i];
-  text << (shape.size() == 1 ? ",)" : ")");
-  return text.str();
-}
-
 int64_t DeviceArray::size() const {
   int64_t count = 1;
   for (int64_t extent : shape) count *= extent;

@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "axonal/shape_text.h"
+
 namespace axonal::cuda {
 
 namespace py = pybind11;
@@ -20,8 +22,7 @@ using Shape = std::vector<int64_t>;
 // The `stream` argument of every op: a cudaStream_t passed from Python as an int (cupy's Stream.ptr).
 inline cudaStream_t as_stream(uintptr_t stream) { return reinterpret_cast<cudaStream_t>(stream); }
 
-// "(128, 512)"
-std::string shape_text(const Shape& shape);
+using axonal::shape_text;  // "(128, 512)"
 
 // What an array's __cuda_array_interface__ says about it.
 struct DeviceArray {
