@@ -33,7 +33,7 @@ TrainingLoop::TrainingLoop(std::vector<LayerStep> layers, LossKind loss, Act abs
   for (LayerStep& layer : layers_) {
     const int64_t out = max_batch * layer.out_width, in = max_batch * layer.in_width;
     layer.y.allocate(out);
-    if (layer.kind == LayerStep::Kind::dense) layer.dz.allocate(out);
+    if (layer.kind == LayerStep::Kind::dense && layer.backprop) layer.dz.allocate(out);
     if (layer.backprop && layer.needs_dx) layer.dx.allocate(in);
     if (layer.kind == LayerStep::Kind::dropout) layer.mask.allocate(in);
   }
@@ -45,8 +45,9 @@ TrainingLoop::TrainingLoop(std::vector<LayerStep> layers, LossKind loss, Act abs
   predictions_.allocate(max_batch * K);
 }
 
-// x (N, input_width) -> the output layer's values (N, K), as Steps.train_step's forward pass.
-const float* TrainingLoop::forward(const float* x, int64_t N, uint64_t step) {
+// x (N, input_width) -> the output layer's values (N, K), as the model's forward pass; dropout
+// only in training.
+const float* TrainingLoop::forward(const float* x, int64_t N, uint64_t step, bool training) {
   const float* in = x;
   for (LayerStep& layer : layers_) {
     switch (layer.kind) {
@@ -55,7 +56,7 @@ const float* TrainingLoop::forward(const float* x, int64_t N, uint64_t step) {
         in = layer.y.get();
         break;
       case LayerStep::Kind::dropout:
-        if (layer.rate > 0.f) {
+        if (training && layer.rate > 0.f) {
           dropout_forward(layer.y.get(), layer.mask.get(), in, N * layer.in_width, layer.rate, layer.seed,
                           layer.position, step);
           in = layer.y.get();
@@ -198,7 +199,7 @@ RunResult TrainingLoop::run(const RunRequest& r) {
       x = x_batch_.get();
       targets = sparse ? static_cast<const void*>(labels_batch_.get()) : static_cast<const void*>(targets_batch_.get());
     }
-    const float* outputs = forward(x, N, r.step + result.steps);
+    const float* outputs = forward(x, N, r.step + result.steps, true);
     const float* t = static_cast<const float*>(targets);
     double loss = 0;
     switch (loss_) {
@@ -211,6 +212,7 @@ RunResult TrainingLoop::run(const RunRequest& r) {
         loss = sigmoid_binary_cross_entropy(doutputs_.get(), outputs, t, nullptr, N, K);
         break;
       case LossKind::mean_squared_error: loss = mean_squared_error(doutputs_.get(), outputs, t, nullptr, N, K); break;
+      case LossKind::none: return result;  // an inference loop (the binding refuses to run one)
     }
     backward(x, N);
     update(r.iteration + result.steps + 1, r.learning_rate);
@@ -225,6 +227,25 @@ RunResult TrainingLoop::run(const RunRequest& r) {
     if (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() >= r.seconds) break;
   }
   return result;
+}
+
+int64_t TrainingLoop::predict(const float* x, float* out, int64_t rows, int64_t batch_size, int64_t first_batch,
+                              int64_t max_batches, double seconds) {
+  const int64_t C = input_width(), K = output_width();
+  const auto start = std::chrono::steady_clock::now();
+  int64_t done = 0;
+  for (int64_t batch = first_batch; done < max_batches; ++batch) {
+    const int64_t first_row = batch * batch_size;
+    if (first_row >= rows) break;
+    const int64_t N = std::min(batch_size, rows - first_row);
+    const float* outputs = forward(x + first_row * C, N, 0, false);
+    float* predictions = out + first_row * K;
+    if (absorbed_ != Act::linear) activation_forward(predictions, outputs, N, K, absorbed_, 0.f);
+    else std::memcpy(predictions, outputs, N * K * sizeof(float));
+    done += 1;
+    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() >= seconds) break;
+  }
+  return done;
 }
 
 }  // namespace axonal

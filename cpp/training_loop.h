@@ -42,8 +42,9 @@ struct LayerStep {
   AlignedBuffer<uint8_t> mask;
 };
 
+// `none`: a loop built for inference only (predict), which refuses to train.
 enum class LossKind { softmax_cross_entropy, sparse_softmax_cross_entropy, sigmoid_binary_cross_entropy,
-                      mean_squared_error };
+                      mean_squared_error, none };
 enum class OptimizerKind { sgd, rmsprop, adagrad, adadelta, adam };
 enum class MetricKind { categorical_accuracy, sparse_categorical_accuracy, binary_accuracy };
 
@@ -97,11 +98,17 @@ class TrainingLoop {
   TrainingLoop(std::vector<LayerStep> layers, LossKind loss, Act absorbed, OptimizerSpec optimizer,
                std::vector<MetricSpec> metrics, int64_t max_batch);
   RunResult run(const RunRequest& request);
+  // Inference over batches [first_batch, first_batch + max_batches) of x (rows, input_width), until
+  // `seconds` pass: out (rows, K) receives the predictions (the absorbed activation applied), as
+  // Steps.predict_step gives them. Returns the batches done.
+  int64_t predict(const float* x, float* out, int64_t rows, int64_t batch_size, int64_t first_batch,
+                  int64_t max_batches, double seconds);
+  bool trains() const { return loss_ != LossKind::none; }
   int64_t input_width() const { return layers_.front().in_width; }
   int64_t output_width() const { return layers_.back().out_width; }
 
  private:
-  const float* forward(const float* x, int64_t N, uint64_t step);
+  const float* forward(const float* x, int64_t N, uint64_t step, bool training);
   void backward(const float* x, int64_t N);
   void update(int64_t iteration, double learning_rate);
   void count_metrics(const float* outputs, const void* targets, int64_t N, std::vector<double>& totals);

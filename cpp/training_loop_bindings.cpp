@@ -25,6 +25,7 @@ constexpr const char* kOp = "TrainingLoop";
 struct BoundLoop {
   std::unique_ptr<TrainingLoop> loop;
   std::vector<std::pair<std::string, py::object>> outputs;  // arrays the loop writes
+  std::vector<std::pair<std::string, py::object>> weights;  // arrays it reads at every forward pass
   std::vector<py::object> keep_alive;                       // every array it reads or writes
   bool sparse = false;
   int64_t max_batch = 0, metric_count = 0;
@@ -69,6 +70,8 @@ LayerStep parse_layer(BoundLoop& bound, const py::handle& spec, size_t index, in
     layer.needs_dx = item<bool>(t, 7, what);
     layer.backprop = item<bool>(t, 8, what);
     for (int i = 1; i <= 4; ++i) bound.keep_alive.push_back(py::reinterpret_borrow<py::object>(t[i]));
+    bound.weights.emplace_back(what + ".W", py::reinterpret_borrow<py::object>(t[1]));
+    if (!t[2].is_none()) bound.weights.emplace_back(what + ".b", py::reinterpret_borrow<py::object>(t[2]));
     if (!t[3].is_none()) bound.outputs.emplace_back(what + ".dW", py::reinterpret_borrow<py::object>(t[3]));
     if (!t[4].is_none()) bound.outputs.emplace_back(what + ".db", py::reinterpret_borrow<py::object>(t[4]));
   } else if (kind == "dropout") {  // ("dropout", rate, seed, position, backprop)
@@ -103,7 +106,12 @@ OptimizerSpec parse_optimizer(BoundLoop& bound, const std::string& name, const p
   int required = -1, allowed = 0;
   for (const auto& [known, kind, need, take] : kinds)
     if (name == known) { spec.kind = kind; required = need; allowed = take; }
-  if (required < 0) fail(kOp, "unknown optimizer '" + name + "'; expected sgd, rmsprop, adagrad, adadelta or adam.");
+  if (name == "none") {  // an inference loop: nothing to update
+    if (params.size() != 0) fail(kOp, "optimizer 'none' takes no params.");
+    return spec;
+  }
+  if (required < 0)
+    fail(kOp, "unknown optimizer '" + name + "'; expected sgd, rmsprop, adagrad, adadelta, adam or none.");
   auto number = [&](const char* key) { return hyper.contains(key) ? hyper[key].cast<double>() : 0.0; };
   auto flag = [&](const char* key) { return hyper.contains(key) && hyper[key].cast<bool>(); };
   spec.rho = number("rho"), spec.momentum = number("momentum"), spec.epsilon = number("epsilon");
@@ -164,7 +172,7 @@ void bind_training_loop(py::module_& m) {
                  {"softmax_cross_entropy", LossKind::softmax_cross_entropy},
                  {"sparse_softmax_cross_entropy", LossKind::sparse_softmax_cross_entropy},
                  {"sigmoid_binary_cross_entropy", LossKind::sigmoid_binary_cross_entropy},
-                 {"mean_squared_error", LossKind::mean_squared_error}};
+                 {"mean_squared_error", LossKind::mean_squared_error}, {"none", LossKind::none}};
              LossKind loss_kind{};
              bool found = false;
              for (const auto& [known, kind] : losses)
@@ -199,6 +207,7 @@ void bind_training_loop(py::module_& m) {
                      int64_t first_batch, int64_t max_steps, double seconds, uint64_t step, int64_t iteration,
                      double learning_rate, double loss_sum) {
              TrainingLoop& loop = *self.loop;
+             if (!loop.trains()) fail(kOp, "this loop was built for inference (loss 'none'): it cannot train.");
              const Shape xs = shape_of(x, kOp, "x", 2);
              const int64_t rows = xs[0], K = loop.output_width();
              if (xs[1] != loop.input_width())
@@ -241,7 +250,29 @@ void bind_training_loop(py::module_& m) {
            py::arg("first_batch"), py::arg("max_steps"), py::arg("seconds"), py::arg("step"), py::arg("iteration"),
            py::arg("learning_rate"), py::arg("loss_sum"),
            "Run up to max_steps batches from first_batch (stopping once `seconds` have passed or a loss "
-           "is not finite); returns (steps, rows seen, loss_sum, non_finite, metric totals).");
+           "is not finite); returns (steps, rows seen, loss_sum, non_finite, metric totals).")
+      .def("predict", [](BoundLoop& self, py::handle x, py::handle out, int64_t batch_size, int64_t first_batch,
+                         int64_t max_batches, double seconds) {
+             TrainingLoop& loop = *self.loop;
+             const Shape xs = shape_of(x, kOp, "x", 2);
+             if (xs[1] != loop.input_width())
+               fail(kOp, "x has " + std::to_string(xs[1]) + " features per row; the model takes " +
+                             std::to_string(loop.input_width()) + ".");
+             const float* x_ = checked_data<float>(x, kOp, "x", xs, false);
+             float* out_ = checked_data<float>(out, kOp, "out", {xs[0], loop.output_width()}, true);
+             if (batch_size < 1 || batch_size > self.max_batch)
+               fail(kOp, "batch_size must be in [1, " + std::to_string(self.max_batch) + "].");
+             if (first_batch < 0 || max_batches < 0 || !(seconds >= 0))
+               fail(kOp, "first_batch, max_batches and seconds must not be negative.");
+             check_no_overlap(kOp, "out", out, "x", x, false);
+             for (const auto& [name, array] : self.weights) check_no_overlap(kOp, "out", out, name.c_str(), array, false);
+             KernelScope release;
+             return loop.predict(x_, out_, xs[0], batch_size, first_batch, max_batches, seconds);
+           },
+           py::arg("x"), py::arg("out"), py::arg("batch_size"), py::arg("first_batch"), py::arg("max_batches"),
+           py::arg("seconds"),
+           "Predictions of batches [first_batch, first_batch + max_batches) of x into out (rows, K), "
+           "stopping once `seconds` have passed; returns the batches done.");
 }
 
 }  // namespace axonal

@@ -274,3 +274,65 @@ def test_sparse_loop_refuses_labels_outside_the_outputs():
     run["targets"] = np.array([0, 1, 2, 0, 1, 0, 1, 0, 1, 0], np.int64)
     with pytest.raises(ValueError, match="label 2"):
         loop.run(**run)
+
+
+# ----- predict ----------------------------------------------------------------------------------
+
+def predict_both_ways(model, x, monkeypatch, **kwargs) -> tuple[np.ndarray, np.ndarray]:
+    calls = []
+    with monkeypatch.context() as patch:
+        native_predict = loops._predict_native
+        patch.setattr(loops, "_predict_native", lambda *args: calls.append(1) or native_predict(*args))
+        native = model.predict(x, **kwargs)
+        patch.setattr(native_loop, "unsupported_for_predict", lambda *args: "the test asks for Python")
+        python = model.predict(x, **kwargs)
+    assert calls == [1]
+    return native, python
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_native_predict_gives_the_bits_of_the_python_batches(case, monkeypatch):
+    model, _ = train(case, True, monkeypatch, epochs=1)
+    x, _ = _data(CASES[case][4], int(np.prod(model.input_shape[1:])))
+    native, python = predict_both_ways(model, x.reshape((ROWS,) + model.input_shape[1:]), monkeypatch,
+                                       batch_size=16, verbose=0)
+    assert native.dtype == np.float32 and native.shape == python.shape
+    assert native.tobytes() == python.tobytes()
+
+
+def test_native_predict_runs_an_uncompiled_model_with_a_progress_bar(monkeypatch, capsys):
+    axonal.set_seed(0)
+    model = Sequential([Input(shape=(20,)), Dense(7, activation="tanh"), Dropout(0.5), Dense(3, activation="softmax")])
+    x = np.random.default_rng(1).normal(size=(50, 20)).astype(np.float32)
+    native, python = predict_both_ways(model, x, monkeypatch, batch_size=8, verbose=1)
+    assert native.tobytes() == python.tobytes()
+    np.testing.assert_allclose(native.sum(axis=1), 1.0, rtol=1e-6)  # softmax applied, dropout not
+    assert "7/7" in capsys.readouterr().out
+
+
+def test_predict_callbacks_with_batch_hooks_use_the_python_batches():
+    class Spy(Callback):
+        def on_predict_batch_end(self, batch, logs=None):
+            pass
+
+    model = Sequential([Input(shape=(4,)), Dense(2)])
+    x = np.zeros((8, 4), np.float32)
+    assert "batch hooks" in native_loop.unsupported_for_predict(model, x, [Spy()])
+    assert native_loop.unsupported_for_predict(model, x, []) is None
+
+
+def test_an_inference_loop_refuses_to_train_and_checks_its_output():
+    arguments = _loop_arguments()
+    arguments.update(loss="none", optimizer="none", hyper={}, params=[], metrics=[])
+    loop = native.TrainingLoop(**arguments)
+    with pytest.raises(ValueError, match="inference"):
+        loop.run(**_run_arguments())
+    x = np.zeros((10, 4), np.float32)
+    out = np.empty((10, 2), np.float32)
+    assert loop.predict(x, out, 4, 0, 100, 1.0) == 3
+    with pytest.raises(ValueError, match="out"):
+        loop.predict(x, np.empty((10, 3), np.float32), 4, 0, 100, 1.0)
+    with pytest.raises(ValueError, match="shares memory"):  # out written over the first kernel
+        loop.predict(x[:6], arguments["layers"][0][1].reshape(6, 2), 4, 0, 100, 1.0)
+    with pytest.raises(ValueError, match="batch_size"):
+        loop.predict(x, out, 9, 0, 100, 1.0)

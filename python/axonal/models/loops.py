@@ -51,6 +51,10 @@ def predict_loop(model, x, batch_size: int, verbose: int, callbacks: list[Callba
     callback_list = CallbackList(callbacks, model, verbose, 1, math.ceil(len(x) / batch_size))
     callback_list.call("on_predict_begin", None)
     predictions = np.empty((len(x),) + model.output_shape[1:], dtype=np.float32)
+    if native_loop.unsupported_for_predict(model, x, callback_list.callbacks) is None:
+        _predict_native(model, x, predictions, batch_size, callback_list)
+        callback_list.call("on_predict_end", None)
+        return predictions
     for batch, rows in _batches(len(x), batch_size):
         model._interrupts.check()
         callback_list.call("on_predict_batch_begin", batch, None)
@@ -58,6 +62,19 @@ def predict_loop(model, x, batch_size: int, verbose: int, callbacks: list[Callba
         callback_list.call("on_predict_batch_end", batch, None)
     callback_list.call("on_predict_end", None)
     return predictions
+
+
+def _predict_native(model, x, predictions, batch_size, callback_list) -> None:
+    """predict's batches in runs of native forward passes written straight into ``predictions``;
+    between runs the progress bar moves and a Ctrl-C is delivered."""
+    loop = native_loop.build_inference_loop(model, batch_size)
+    rows, out = x.reshape(len(x), -1), predictions.reshape(len(x), -1)
+    batches, batch = math.ceil(len(x) / batch_size), 0
+    while batch < batches:
+        model._interrupts.check()
+        callback_list.call("on_predict_batch_begin", batch, None)
+        batch += loop.predict(rows, out, batch_size, batch, batches - batch, native_loop.SECONDS_PER_RUN)
+        callback_list.call("on_predict_batch_end", batch - 1, None)
 
 
 def _train_epoch(model, x, y, weights, batch_size, shuffle, callback_list, epoch) -> dict[str, float]:
@@ -91,14 +108,16 @@ def _train_epoch(model, x, y, weights, batch_size, shuffle, callback_list, epoch
 
 
 def _train_epoch_native(model, x, y, order, batch_size, callback_list) -> dict[str, float]:
-    """The epoch in runs of whole native steps (see :mod:`axonal.models.native_loop`); between
-    runs, the callbacks see the running logs and a Ctrl-C or ``stop_training`` ends the epoch."""
+    """The epoch in runs of whole native steps (see :mod:`axonal.models.native_loop`). The batch
+    hooks run once per run (its first batch, then its last), as Keras' ``steps_per_execution``
+    calls them; between runs a Ctrl-C or ``stop_training`` ends the epoch."""
     loop = native_loop.build_loop(model, batch_size)
     rows = x.reshape(len(x), -1)
     steps = math.ceil(len(x) / batch_size)
     optimizer = model.optimizer
     loss_sum, seen, batch = 0.0, 0, 0
     while batch < steps:
+        callback_list.call("on_train_batch_begin", batch, None)
         done, rows_seen, loss_sum, non_finite, totals = loop.run(
             rows, y, order, batch_size, batch, steps - batch, native_loop.SECONDS_PER_RUN, model.steps.value,
             optimizer.iterations, optimizer.learning_rate, loss_sum)

@@ -9,7 +9,8 @@ runs of batches to :class:`axonal._native.TrainingLoop`, which calls the same ke
 order as :meth:`~axonal.models.steps.Steps.train_step`: the weights, losses and metrics are
 bit-identical to the Python path's (``tests/test_training_loop.py``).
 
-Control returns to Python about every 50 ms (and after any step whose loss is not finite): the
+``predict`` does the same for its batches (:func:`build_inference_loop`): every batch's forward
+pass in C++, written straight into the result. Control returns to Python about every 50 ms (and after any step whose loss is not finite): the
 progress bar and ``TerminateOnNaN`` see the running logs, a Ctrl-C lands between whole steps, and
 ``stop_training`` is honoured. Anything else falls back to the per-step Python path:
 :func:`unsupported_reason` says why (callbacks with batch hooks, sample weights, regularisers,
@@ -47,25 +48,23 @@ _OPTIMIZERS = {
 # Callbacks whose batch hooks only read the running logs: once per native run is enough for them.
 _RUN_LEVEL_CALLBACKS = (ProgbarLogger, TerminateOnNaN)
 _BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")
+_PREDICT_HOOKS = ("on_predict_batch_begin", "on_predict_batch_end")
 
 
 def unsupported_reason(model, x: np.ndarray, y: np.ndarray, weights, callbacks) -> str | None:
     """Why ``fit`` must run this model step by step in Python, or None when the native loop can."""
-    if getattr(model.ops, "NAME", None) != "cpu":
-        return f"the {getattr(model.ops, 'NAME', '?')} backend has no native loop"
+    reason = _unsupported_model(model, x)
+    if reason is not None:
+        return reason
     if model._numerics is not None:
         return "check_numerics checks every stage of every step from Python"
     if weights is not None:
         return "sample weights"
-    if not (x.flags.c_contiguous and y.flags.c_contiguous):
-        return "inputs or labels are not C-contiguous"
+    if not y.flags.c_contiguous:
+        return "labels are not C-contiguous"
     for layer in model._layers:
-        if type(layer) not in _LAYERS:
-            return f"layer {layer.name!r} ({type(layer).__name__})"
         if layer._regularizers:
             return f"layer {layer.name!r} has a regulariser"
-        if _replaced(layer, ("forward", "backward")):
-            return f"layer {layer.name!r} has a method replaced"
     if type(model.loss) not in _LOSS_KERNELS or _replaced(model.loss, ("compute",)):
         return f"loss {model.loss.name!r}"
     if type(model.optimizer) not in _OPTIMIZERS or _replaced(model.optimizer, ("apply", "update_step")):
@@ -74,10 +73,34 @@ def unsupported_reason(model, x: np.ndarray, y: np.ndarray, weights, callbacks) 
         if type(metric) not in _METRICS or (isinstance(metric, metrics_module.BinaryAccuracy)
                                             and model.output_shape[-1] != 1):
             return f"metric {metric.name!r}"
+    return _batch_hooks(callbacks, _RUN_LEVEL_CALLBACKS, _BATCH_HOOKS)
+
+
+def unsupported_for_predict(model, x: np.ndarray, callbacks) -> str | None:
+    """Why ``predict`` must run batch by batch in Python, or None when the native loop can."""
+    return _unsupported_model(model, x) or _batch_hooks(callbacks, (ProgbarLogger,), _PREDICT_HOOKS)
+
+
+def _unsupported_model(model, x: np.ndarray) -> str | None:
+    """What the native loop cannot run in this model's forward pass, or None."""
+    if getattr(model.ops, "NAME", None) != "cpu":
+        return f"the {getattr(model.ops, 'NAME', '?')} backend has no native loop"
+    if not x.flags.c_contiguous:
+        return "inputs are not C-contiguous"
+    for layer in model._layers:
+        if type(layer) not in _LAYERS:
+            return f"layer {layer.name!r} ({type(layer).__name__})"
+        if _replaced(layer, ("forward", "backward")):
+            return f"layer {layer.name!r} has a method replaced"
+    return None
+
+
+def _batch_hooks(callbacks, allowed: tuple, hooks: tuple) -> str | None:
+    """The first callback (not of an ``allowed`` kind) that overrides one of ``hooks``, as a reason."""
     for callback in callbacks:
-        if not isinstance(callback, _RUN_LEVEL_CALLBACKS) and (
-                _replaced(callback, _BATCH_HOOKS)
-                or any(getattr(type(callback), hook) is not getattr(Callback, hook) for hook in _BATCH_HOOKS)):
+        if not isinstance(callback, allowed) and (
+                _replaced(callback, hooks)
+                or any(getattr(type(callback), hook) is not getattr(Callback, hook) for hook in hooks)):
             return f"callback {type(callback).__name__} has batch hooks"
     return None
 
@@ -95,18 +118,7 @@ def build_loop(model, batch_size: int):
 
     if model._prepared_for != configuration_version():
         model._prepare_optimizer()
-    backprop = {id(layer) for layer in model._backprop_layers}
-    specs = []
-    for layer in model._layers:
-        reached = id(layer) in backprop
-        if isinstance(layer, Dense):
-            gradients = layer._gradients if layer.trainable else {}
-            specs.append(("dense", layer.kernel, layer.bias, gradients.get("kernel"), gradients.get("bias"),
-                          layer.applied_activation, float(layer.alpha), bool(layer.needs_input_gradient), reached))
-        elif isinstance(layer, Dropout):
-            specs.append(("dropout", layer.rate, layer.mask_seed, layer.position, reached))
-        elif isinstance(layer, Activation):
-            specs.append(("activation", layer.applied_activation, float(layer.alpha), reached))
+    specs = _layer_specs(model, {id(layer) for layer in model._backprop_layers})
     optimizer = model.optimizer
     if not optimizer.built:
         optimizer.build(model._parameters)
@@ -117,9 +129,38 @@ def build_loop(model, batch_size: int):
               for param, grad in zip(model._parameters, model._gradients)]
     params = [entry + (None,) * (5 - len(entry)) for entry in params]
     metric_specs = [(_METRICS[type(m)], float(getattr(m, "threshold", 0.5))) for m in model.metrics]
-    input_width = int(np.prod(model.input_shape[1:]))
     return TrainingLoop(specs, _LOSS_KERNELS[type(model.loss)], model._absorbed_activation or "linear", name,
-                        hyper, params, metric_specs, input_width, batch_size)
+                        hyper, params, metric_specs, _input_width(model), batch_size)
+
+
+def build_inference_loop(model, batch_size: int):
+    """A :class:`axonal._native.TrainingLoop` that only predicts (loss and optimiser ``none``), for
+    batches of at most ``batch_size`` rows; the model need not be compiled."""
+    from axonal._native import TrainingLoop
+
+    return TrainingLoop(_layer_specs(model, set()), "none", model._absorbed_activation or "linear", "none", {},
+                        [], [], _input_width(model), batch_size)
+
+
+def _layer_specs(model, backprop: set[int]) -> list[tuple]:
+    """The layers as the native loop takes them; ``backprop`` holds the ids of the layers the
+    backward pass reaches (none for inference)."""
+    specs = []
+    for layer in model._layers:
+        reached = id(layer) in backprop
+        if isinstance(layer, Dense):
+            gradients = layer._gradients if layer.trainable and reached else {}
+            specs.append(("dense", layer.kernel, layer.bias, gradients.get("kernel"), gradients.get("bias"),
+                          layer.applied_activation, float(layer.alpha), bool(layer.needs_input_gradient), reached))
+        elif isinstance(layer, Dropout):
+            specs.append(("dropout", layer.rate, layer.mask_seed, layer.position, reached))
+        elif isinstance(layer, Activation):
+            specs.append(("activation", layer.applied_activation, float(layer.alpha), reached))
+    return specs
+
+
+def _input_width(model) -> int:
+    return int(np.prod(model.input_shape[1:]))
 
 
 def _kernel_slots(optimizer, slots: dict, names: tuple) -> tuple:
