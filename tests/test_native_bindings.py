@@ -8,8 +8,8 @@ one table of valid calls (``native_calls.py``): every array argument of every op
 in :data:`DAMAGES`, every output is made to overlap every other array, and :data:`SCALAR_CASES`
 covers rates, labels, argmax, strides, padding and pools. Every case was first run in a
 subprocess, and a module fixture runs them all in one again before the in-process tests, so a
-binding that crashes fails here with the call that did it instead of ending the test run. The one
-gap still open is a strict xfail at the end (docs/reliability.md, "Native argument checks").
+binding that crashes fails here with the call that did it instead of ending the test run
+(docs/reliability.md, "Native argument checks").
 """
 from __future__ import annotations
 
