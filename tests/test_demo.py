@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+import axonal
 from axonal import demo
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -37,7 +38,11 @@ def test_demo_falls_back_to_sklearn_digits_and_writes_the_figure(no_dataset, tmp
 
 def test_demo_runs_on_the_reference_backend(no_dataset, capsys):
     pytest.importorskip("sklearn", reason="the offline fallback needs scikit-learn")
-    demo.main(["--epochs", "1", "--backend", "numpy", "--out", ""])
+    previous = axonal.backend.backend_name()
+    try:
+        demo.main(["--epochs", "1", "--backend", "numpy", "--out", ""])  # the CLI sets it for the process
+    finally:
+        axonal.set_backend(previous)
     assert "backend 'numpy'" in capsys.readouterr().out
 
 

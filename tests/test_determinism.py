@@ -15,7 +15,7 @@ native = pytest.importorskip("axonal._native")
 
 
 def train_seed_mlp(threads: int, optimizer="rmsprop") -> list[np.ndarray]:
-    previous = native.get_num_threads()
+    previous, previous_backend = native.get_num_threads(), axonal.backend.backend_name()
     native.set_num_threads(threads)
     try:
         axonal.set_backend("cpu")
@@ -29,6 +29,7 @@ def train_seed_mlp(threads: int, optimizer="rmsprop") -> list[np.ndarray]:
         return model.get_weights() + model.optimizer.variables
     finally:
         native.set_num_threads(previous)
+        axonal.set_backend(previous_backend)
 
 
 def test_same_seed_and_thread_count_give_bit_identical_weights():
