@@ -2,19 +2,20 @@
 
 A Python training step costs tens of microseconds of interpreter time (layer calls, the loss, the
 optimiser's loop over parameters, metrics, callbacks) on top of its kernels: nothing for a CNN, but
-most of a step for the churn model (47 µs of it), and a few percent of the seed MLP's. When a model is made only of
-what the native loop knows (``cpp/training_loop.h``) — Input, Dense, Dropout, Activation, Flatten
-and Reshape layers, a fused loss, a built-in optimiser, accuracy metrics — ``fit`` hands whole
-runs of batches to :class:`axonal._native.TrainingLoop`, which calls the same kernels in the same
-order as :meth:`~axonal.models.steps.Steps.train_step`: the weights, losses and metrics are
-bit-identical to the Python path's (``tests/test_training_loop.py``).
+most of a step for the churn model (47 µs of it), and a few percent of the seed MLP's. When a model
+is made only of what the native loop knows (``cpp/training_loop.h``) — Input, Dense, Dropout,
+Activation, Flatten and Reshape layers, a fused loss, a built-in optimiser, accuracy metrics —
+``fit`` hands whole runs of batches to :class:`axonal._native.TrainingLoop`, which calls the same
+kernels in the same order as :meth:`~axonal.models.steps.Steps.train_step`: the weights, losses
+and metrics are bit-identical to the Python path's (``tests/test_training_loop.py``).
 
 ``predict`` does the same for its batches (:func:`build_inference_loop`): every batch's forward
 pass in C++, written straight into the result. Control returns to Python about every 50 ms (and
 after any step whose loss is not finite): the progress bar and ``TerminateOnNaN`` see the running
-logs, a Ctrl-C lands between whole steps, and ``stop_training`` is honoured. Anything else falls back to the per-step Python path:
-:func:`unsupported_reason` says why (callbacks with batch hooks, sample weights, regularisers,
-``check_numerics``, other layers, losses, optimisers or metrics, the ``numpy`` backend).
+logs, a Ctrl-C lands between whole steps, and ``stop_training`` is honoured. Anything else falls
+back to the per-step Python path: :func:`unsupported_reason` says why (callbacks with batch hooks,
+sample weights, regularisers, ``check_numerics``, other layers, losses, optimisers or metrics, the
+``numpy`` backend).
 """
 from __future__ import annotations
 
