@@ -8,10 +8,11 @@
 namespace axonal {
 namespace {
 
+// AVX2 is taken together with FMA (every AVX2 CPU has it; the FMA peak probe in peak.cpp uses it).
 Isa detect() {
-#if defined(__x86_64__) || defined(__i386__)
+#if AXONAL_X86
   if (__builtin_cpu_supports("avx512f")) return Isa::avx512;
-  if (__builtin_cpu_supports("avx2")) return Isa::avx2;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::avx2;
 #endif
   return Isa::portable;
 }

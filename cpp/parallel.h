@@ -18,10 +18,6 @@ constexpr int64_t kParallelMinWork = 1 << 15;
 // so a reduction gives the same bits whatever the number of threads.
 constexpr int64_t kReductionChunks = 64;
 
-}  // namespace axonal
-
-namespace axonal {
-
 // Runs body(i) for i in [0, count): on the OpenMP team when `parallel` (and not already inside a
 // parallel region, where a nested team would have one thread), else on the calling thread
 // without entering an OpenMP region at all. An `if(false)` region is not free: libgomp still builds
@@ -40,26 +36,6 @@ inline void parallel_for(int64_t count, bool parallel, const Body& body) {
     for (int64_t i = 0; i < count; ++i) body(i);
   }
 }
-
-// The same for an elementwise body, vectorised in both branches.
-template <typename Body>
-inline void parallel_for_simd(int64_t count, bool parallel, const Body& body) {
-  if (parallel && !omp_in_parallel()) {
-#pragma omp parallel
-    {
-      FlushDenormals flush;
-#pragma omp for simd schedule(static)
-      for (int64_t i = 0; i < count; ++i) body(i);
-    }
-  } else {
-#pragma omp simd
-    for (int64_t i = 0; i < count; ++i) body(i);
-  }
-}
-
-}  // namespace axonal
-
-namespace axonal {
 
 // Elements per chunk of `elementwise` (a multiple of every vector width; 32 KiB of floats).
 constexpr int64_t kElementwiseSpan = 8192;

@@ -9,7 +9,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <string>
 
 namespace axonal {
 namespace {
@@ -61,25 +60,28 @@ double loop_scalar(double seconds) {
 
 }  // namespace
 
+// The probe uses the widest vectors the CPU runs, as cpu_features.h detects them (not capped by
+// AXONAL_ISA: it measures the machine, not the kernels).
 const char* fma_peak_isa() {
-#if AXONAL_X86
-  if (__builtin_cpu_supports("avx512f")) return "avx512f";
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "avx2";
-#endif
-  return "scalar";
+  switch (best_isa()) {
+    case Isa::avx512: return "avx512f";
+    case Isa::avx2: return "avx2";
+    default: return "scalar";
+  }
 }
 
 double fma_peak_gflops(int threads, double seconds) {
-  const std::string isa = fma_peak_isa();
+  const Isa isa = best_isa();
   double fmas = 0;
   const auto start = std::chrono::steady_clock::now();
 #pragma omp parallel num_threads(threads) reduction(+ : fmas)
   {
 #if AXONAL_X86
-    if (isa == "avx512f") fmas += loop_avx512(seconds);
-    else if (isa == "avx2") fmas += loop_avx2(seconds);
+    if (isa == Isa::avx512) fmas += loop_avx512(seconds);
+    else if (isa == Isa::avx2) fmas += loop_avx2(seconds);
     else fmas += loop_scalar(seconds);
 #else
+    (void)isa;
     fmas += loop_scalar(seconds);
 #endif
   }

@@ -50,6 +50,7 @@ TrainingLoop::TrainingLoop(std::vector<LayerStep> layers, LossKind loss, Act abs
 const float* TrainingLoop::forward(const float* x, int64_t N, uint64_t step, bool training) {
   const float* in = x;
   for (LayerStep& layer : layers_) {
+    layer.input = in;  // a no-op layer (rate 0, linear) hands its own input on unchanged
     switch (layer.kind) {
       case LayerStep::Kind::dense:
         dense_forward(layer.y.get(), in, layer.W, layer.b, N, layer.in_width, layer.out_width, layer.act, layer.alpha);
@@ -74,23 +75,15 @@ const float* TrainingLoop::forward(const float* x, int64_t N, uint64_t step, boo
 }
 
 // From doutputs back to the first layer that back-propagates, writing the weight gradients.
-void TrainingLoop::backward(const float* x, int64_t N) {
+void TrainingLoop::backward(int64_t N) {
   const float* dy = doutputs_.get();
   for (size_t i = layers_.size(); i-- > 0;) {
     LayerStep& layer = layers_[i];
     if (!layer.backprop) break;
-    // The layer's input: the previous layer's output, where it passed through no-op layers.
-    const float* in = x;
-    for (size_t j = i; j-- > 0;) {
-      const LayerStep& before = layers_[j];
-      const bool passes = (before.kind == LayerStep::Kind::dropout && before.rate == 0.f) ||
-                          (before.kind == LayerStep::Kind::activation && before.act == Act::linear);
-      if (!passes) { in = before.y.get(); break; }
-    }
     float* dx = layer.needs_dx ? layer.dx.get() : nullptr;
     switch (layer.kind) {
       case LayerStep::Kind::dense:
-        dense_backward(dx, layer.dW, layer.db, layer.dz.get(), dy, in, layer.W, layer.y.get(), N, layer.in_width,
+        dense_backward(dx, layer.dW, layer.db, layer.dz.get(), dy, layer.input, layer.W, layer.y.get(), N, layer.in_width,
                        layer.out_width, layer.act, layer.alpha);
         break;
       case LayerStep::Kind::dropout:
@@ -214,7 +207,7 @@ RunResult TrainingLoop::run(const RunRequest& r) {
       case LossKind::mean_squared_error: loss = mean_squared_error(doutputs_.get(), outputs, t, nullptr, N, K); break;
       case LossKind::none: return result;  // an inference loop (the binding refuses to run one)
     }
-    backward(x, N);
+    backward(N);
     update(r.iteration + result.steps + 1, r.learning_rate);
     count_metrics(outputs, targets, N, result.metric_totals);
     result.loss_sum += loss * static_cast<double>(N);

@@ -38,6 +38,7 @@ struct LayerStep {
   float rate = 0.f;  // dropout
   uint32_t seed = 0, position = 0;
   bool backprop = false;  // whether the backward pass reaches this layer
+  const float* input = nullptr;  // what the last forward pass fed it (the batch, or an earlier y)
   AlignedBuffer<float> y, dz, dx;
   AlignedBuffer<uint8_t> mask;
 };
@@ -109,7 +110,7 @@ class TrainingLoop {
 
  private:
   const float* forward(const float* x, int64_t N, uint64_t step, bool training);
-  void backward(const float* x, int64_t N);
+  void backward(int64_t N);
   void update(int64_t iteration, double learning_rate);
   void count_metrics(const float* outputs, const void* targets, int64_t N, std::vector<double>& totals);
 

@@ -223,6 +223,11 @@ class Layer:
         """Gradient buffers, aligned with :attr:`trainable_weights`, filled by :meth:`backward`."""
         return list(self._gradients.values()) if self.trainable else []
 
+    def _gradient_buffer(self, name: str) -> np.ndarray | None:
+        """Where :meth:`backward` writes weight ``name``'s gradient: None for a frozen layer (or
+        one without that weight), which tells the kernel to skip that gradient."""
+        return self._gradients.get(name) if self.trainable else None
+
     def count_params(self) -> int:
         """Number of scalars in the weights."""
         if not self.built:

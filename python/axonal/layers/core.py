@@ -111,11 +111,8 @@ class Dense(ActivationOutputMixin, Layer):
     def backward(self, dy):
         dz = self.buffers.get("dz", dy.shape)
         dx = self.buffers.get("dx", self.x.shape) if self.needs_input_gradient else None
-        # A frozen layer passes None: the kernel then skips computing weight gradients.
-        dkernel = self._gradients["kernel"] if self.trainable else None
-        dbias = self._gradients.get("bias") if self.trainable else None
-        self.ops.dense_backward(dx, dkernel, dbias, dz, dy, self.x, self.kernel, self.y,
-                                self.applied_activation, self.alpha)
+        self.ops.dense_backward(dx, self._gradient_buffer("kernel"), self._gradient_buffer("bias"), dz, dy,
+                                self.x, self.kernel, self.y, self.applied_activation, self.alpha)
         return dx
 
     def get_config(self):

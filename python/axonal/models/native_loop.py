@@ -150,9 +150,11 @@ def _layer_specs(model, backprop: set[int]) -> list[tuple]:
     for layer in model._layers:
         reached = id(layer) in backprop
         if isinstance(layer, Dense):
-            gradients = layer._gradients if layer.trainable and reached else {}
-            specs.append(("dense", layer.kernel, layer.bias, gradients.get("kernel"), gradients.get("bias"),
-                          layer.applied_activation, float(layer.alpha), bool(layer.needs_input_gradient), reached))
+            # Gradients only where the backward pass reaches (a frozen layer's buffers are None).
+            dkernel = layer._gradient_buffer("kernel") if reached else None
+            dbias = layer._gradient_buffer("bias") if reached else None
+            specs.append(("dense", layer.kernel, layer.bias, dkernel, dbias, layer.applied_activation,
+                          float(layer.alpha), bool(layer.needs_input_gradient), reached))
         elif isinstance(layer, Dropout):
             specs.append(("dropout", layer.rate, layer.mask_seed, layer.position, reached))
         elif isinstance(layer, Activation):
