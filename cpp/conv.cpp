@@ -5,6 +5,7 @@
 
 #include "activations.h"
 #include "blas.h"
+#include "conv_direct.h"
 #include "dense.h"
 #include "parallel.h"
 
@@ -109,6 +110,7 @@ const float* columns(const float* x, const Window& g, int64_t n0, int64_t n1) {
 
 void conv2d_forward(float* y, const float* x, const float* Wk, const float* b, const Window& g, int64_t F, Act act,
                     float alpha) {
+  if (!is_pointwise(g) && direct_conv_applies(g, F)) return direct_conv_forward(y, x, Wk, b, g, F, act, alpha);
   const Chunking chunks = chunking(g);
   const int64_t K = g.KH * g.KW * g.C, pixels = g.OH * g.OW;
   const SerialRegion serial_gemms;  // each chunk's GEMMs run on its own thread
@@ -123,34 +125,42 @@ void conv2d_forward(float* y, const float* x, const float* Wk, const float* b, c
 
 void conv2d_backward(float* dx, float* dW, float* db, float* dz, const float* dy, const float* x, const float* Wk,
                      const float* y, const Window& g, int64_t F, Act act, float alpha) {
-  const Chunking chunks = chunking(g);
   const int64_t K = g.KH * g.KW * g.C, pixels = g.OH * g.OW;
+  activation_backward(dz, dy, y, g.N * pixels, F, act, alpha);
+  if (db) bias_gradient(db, dz, g.N * pixels, F);
+  // The direct kernels take what they can; the GEMMs below do the rest.
+  const bool direct = !is_pointwise(g) && direct_conv_applies(g, F);
+  if (dW && direct) direct_conv_dW(dW, dz, x, g, F);
+  if (dx && direct && direct_conv_dx_applies(g, F)) direct_conv_dx(dx, dz, Wk, g, F);
+  float* gemm_dW = direct ? nullptr : dW;
+  float* gemm_dx = direct && direct_conv_dx_applies(g, F) ? nullptr : dx;
+  if (!gemm_dW && !gemm_dx) return;
+
+  const Chunking chunks = chunking(g);
   // Each chunk's share of dW goes to its own slice; the slices are added in chunk order below.
-  float* dW_parts = dW ? scratch(1, static_cast<size_t>(chunks.count * K * F)) : nullptr;
+  float* dW_parts = gemm_dW ? scratch(1, static_cast<size_t>(chunks.count * K * F)) : nullptr;
   const SerialRegion serial_gemms;  // each chunk's GEMMs run on its own thread
 #pragma omp parallel for schedule(static) if (g.N * pixels * K * F >= kParallelMinWork)
   for (int64_t c = 0; c < chunks.count; ++c) {
     const int64_t n0 = c * chunks.images, n1 = std::min(g.N, n0 + chunks.images), rows = (n1 - n0) * pixels;
-    float* dz_chunk = dz + n0 * pixels * F;
-    activation_backward(dz_chunk, dy + n0 * pixels * F, y + n0 * pixels * F, rows, F, act, alpha);
-    if (dW) sgemm_serial(true, false, K, F, rows, columns(x, g, n0, n1), dz_chunk, 0.f, dW_parts + c * K * F);
-    if (dx && is_pointwise(g)) {
-      sgemm_serial(false, true, rows, K, F, dz_chunk, Wk, 0.f, dx + n0 * g.H * g.W * g.C);
-    } else if (dx) {
+    const float* dz_chunk = dz + n0 * pixels * F;
+    if (gemm_dW) sgemm_serial(true, false, K, F, rows, columns(x, g, n0, n1), dz_chunk, 0.f, dW_parts + c * K * F);
+    if (gemm_dx && is_pointwise(g)) {
+      sgemm_serial(false, true, rows, K, F, dz_chunk, Wk, 0.f, gemm_dx + n0 * g.H * g.W * g.C);
+    } else if (gemm_dx) {
       float* dcols = scratch(0, static_cast<size_t>(rows * K));  // the columns of x are no longer needed
       sgemm_serial(false, true, rows, K, F, dz_chunk, Wk, 0.f, dcols);
-      col2im(dx, dcols, g, n0, n1);
+      col2im(gemm_dx, dcols, g, n0, n1);
     }
   }
-  if (dW) {
+  if (gemm_dW) {
 #pragma omp parallel for schedule(static) if (chunks.count * K * F >= kParallelMinWork)
     for (int64_t i = 0; i < K * F; ++i) {
       float sum = 0.f;
       for (int64_t c = 0; c < chunks.count; ++c) sum += dW_parts[c * K * F + i];
-      dW[i] = sum;
+      gemm_dW[i] = sum;
     }
   }
-  if (db) bias_gradient(db, dz, g.N * pixels, F);
 }
 
 }  // namespace axonal

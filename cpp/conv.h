@@ -1,5 +1,6 @@
-// Conv2D op family, channels_last: y = act(conv(x, W) + b) as im2col + one GEMM + the fused
-// bias/activation epilogue of the dense family; backward as GEMMs + col2im.
+// Conv2D op family, channels_last: y = act(conv(x, W) + b). Stride-1 convolutions with 16k output
+// channels run the direct AVX-512 kernels of conv_direct.h; the others im2col + one GEMM + the fused
+// bias/activation epilogue of the dense family, and backward GEMMs + col2im.
 #pragma once
 #include <cstdint>
 

@@ -4,7 +4,10 @@ cuBLAS comes from the `nvidia-cublas` wheel (CUDA 13: files under site-packages/
 through the installed distribution like cmake/find_mkl.py finds MKL, or from a folder named by
 $AXONAL_CUBLAS_ROOT (a CUDA toolkit or any prefix with include/cublas_v2.h and lib64/ or lib/).
 RPATH is where the extension looks for the library at run time: relative to the installed
-axonal/ package for the wheel (the two sit side by side in site-packages), absolute otherwise.
+axonal/ package for the wheel (the two sit side by side in site-packages), absolute otherwise. The
+axonal-cuda13 wheel takes the wheel route (nvidia-cublas is a build requirement of
+packaging/cuda13), so its run path is $ORIGIN/../nvidia/cu13/lib wherever it is installed;
+tools/check_wheel.py refuses any other.
 """
 import importlib.metadata
 import os

@@ -236,6 +236,10 @@ OPTIMIZER_VARIANTS = {
 # 'same' or explicit); ``sizes`` = (N, C, F) from WINDOW_SIZES, and pooling runs over K = F channels.
 
 WINDOW_SIZES = [(1, 1, 1), (2, 3, 4), (3, 1, 4), (2, 3, 1)]
+# Convolutions also run with F a multiple of 8 and 16, where the cpu backend's direct kernels take
+# stride-1 geometries (dx too when C is one): with AVX-512 (16 lanes) blocks of two vectors and an odd
+# last one (48, 80), with AVX2 (8 lanes) the same (24); 24 with AVX-512 and 3 channels take the GEMMs.
+CONV_SIZES = WINDOW_SIZES + [(2, 16, 32), (1, 3, 48), (3, 32, 80), (2, 8, 24)]
 WINDOW_OPS = {"conv2d": ("conv2d_forward", "conv2d_backward"),
               "max_pool2d": ("max_pool2d_forward", "max_pool2d_backward"),
               "avg_pool2d": ("avg_pool2d_forward", "avg_pool2d_backward")}
@@ -273,6 +277,14 @@ def conv_case(activation, geometry, backend, sizes, dtype, with_bias=True, with_
                             strides, padding, activation, alpha)
     named = {"y": y, "dz": dz, "dW": dW, "db": db, "dx": dx}
     return {name: _host(array) for name, array in named.items() if array is not None}
+
+
+def _conv_reductions(geometry):
+    """Output -> function of the sizes (N, C, F) giving the length of the sum behind that output."""
+    image, (kh, kw), strides, padding = geometry
+    oh, ow = output_hw(image, (kh, kw), strides, _explicit(image, (kh, kw), strides, padding))
+    pixels = lambda sizes: sizes[0] * oh * ow  # noqa: E731
+    return {"y": lambda sizes: kh * kw * sizes[1], "dW": pixels, "db": pixels, "dx": lambda sizes: kh * kw * sizes[2]}
 
 
 def _pool_inputs(values, rng, shape, dtype):
@@ -316,6 +328,10 @@ CONV_GEOMETRIES = {
     "7x7:k1x1:s2:valid": ((7, 7), (1, 1), (2, 2), "valid"),
     "1x3:k1x3:s2:same": ((1, 3), (1, 3), (2, 2), "same"),
     "9x7:k3x2:s2:explicit": ((9, 7), (3, 2), (2, 2), (2, 0, 0, 1)),  # lopsided, as no mode makes it
+    "11x29:k3x3:s1:same": ((11, 29), (3, 3), (1, 1), "same"),  # rows of 29: full register tiles and a tail
+    "5x20:k3x3:s1:valid": ((5, 20), (3, 3), (1, 1), "valid"),  # wide enough for the cpu's direct dx
+    "6x9:k5x2:s1:explicit": ((6, 9), (5, 2), (1, 1), (3, 0, 0, 1)),  # lopsided, stride 1
+    "5x6:k2x3:s1:explicit": ((5, 6), (2, 3), (1, 1), (1, 0, 2, 0)),  # the widest padding a window allows
 }
 POOL_GEOMETRIES = {
     "9x7:p2:valid": ((9, 7), (2, 2), None, "valid"),  # the odd last row and column are dropped
@@ -331,7 +347,7 @@ POOL_GEOMETRIES = {
 # The catalogue
 
 CASES = {}
-GEMM_REDUCTIONS = {}  # case -> {output: index into sizes of the dimension a GEMM sums over}
+GEMM_REDUCTIONS = {}  # case -> {output: index into sizes of the dimension summed, or a function of sizes}
 for _act in ACTIVATIONS:
     CASES[f"activation:{_act}"] = partial(activation_case, _act)
     for _suffix, _options in (("", {}), (":no_bias", {"with_bias": False}), (":no_dx", {"with_dx": False})):
@@ -360,9 +376,9 @@ for _geometry in _CONV_NAMES:  # every geometry at least once with a kinked acti
 for _suffix, _options in ((":no_bias", {"with_bias": False}), (":no_dx", {"with_dx": False})):
     CASES[f"conv2d:elu:9x9:k2x3:s2x1:same{_suffix}"] = partial(
         conv_case, "elu", CONV_GEOMETRIES["9x9:k2x3:s2x1:same"], **_options)
-for _name in CASES:
-    if _name.startswith("conv2d:"):  # the GEMM sums over C (y), N (dW, db) and F (dx), as for dense
-        GEMM_REDUCTIONS[_name] = {"y": 1, "dW": 0, "db": 0, "dx": 2}
+for _name, _case in CASES.items():
+    if _name.startswith("conv2d:"):  # sums over KH·KW·C (y), N·OH·OW (dW, db) and KH·KW·F (dx)
+        GEMM_REDUCTIONS[_name] = _conv_reductions(_case.args[1])
 for _geometry, _spec in POOL_GEOMETRIES.items():
     CASES[f"max_pool2d:{_geometry}"] = partial(pool_case, "max_pool2d", _spec, "distinct")
     CASES[f"avg_pool2d:{_geometry}"] = partial(pool_case, "avg_pool2d", _spec, "distinct")
@@ -381,7 +397,8 @@ def run_case(backend, case_name, sizes, dtype=np.float32):
 
 def sizes_for(case_name) -> list:
     """The sizes a case runs on: WINDOW_SIZES (N, C, F) for convolution and pooling, else SIZES."""
-    return WINDOW_SIZES if case_name.split(":")[0] in WINDOW_OPS else SIZES
+    op = case_name.split(":")[0]
+    return CONV_SIZES if op == "conv2d" else WINDOW_SIZES if op in WINDOW_OPS else SIZES
 
 
 def missing_ops(backend, case_name) -> list[str]:
@@ -399,7 +416,8 @@ def compare_outputs(expected, actual, case_name, sizes, rtol, atol, label="backe
     """Assert that two output dicts of ``case_name`` agree.
 
     Integer outputs (dropout masks) must be identical. GEMM outputs get ``atol`` scaled by the
-    square root of the summed dimension: rounding errors of a length-L sum grow like sqrt(L).
+    square root of the summed length (an index into ``sizes``, or a function of them): rounding
+    errors of a length-L sum grow like sqrt(L).
     """
     assert sorted(actual) == sorted(expected), f"{label} returned {sorted(actual)}, expected {sorted(expected)}"
     reductions = GEMM_REDUCTIONS.get(case_name, {})
@@ -412,7 +430,9 @@ def compare_outputs(expected, actual, case_name, sizes, rtol, atol, label="backe
         if want.dtype.kind in "iub":
             np.testing.assert_array_equal(got, want, err_msg=context)
             continue
-        scaled_atol = atol * np.sqrt(sizes[reductions[name]]) if name in reductions else atol
+        length = reductions.get(name)
+        length = length(sizes) if callable(length) else 1 if length is None else sizes[length]
+        scaled_atol = atol * np.sqrt(length)
         np.testing.assert_allclose(got, want, rtol=rtol, atol=scaled_atol, err_msg=context)
 
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 import importlib.util
 
 if importlib.util.find_spec("axonal._cuda") is None:
-    raise ImportError("axonal was built without CUDA (rebuild with AXONAL_CUDA=1; docs/cuda.md)")
+    raise ImportError("axonal was built without CUDA: pip install axonal-cuda13 (the CUDA wheel of the "
+                      "same version), or rebuild with AXONAL_CUDA=1 (docs/install.md)")
 try:
     import cupy
 except ImportError as _error:

@@ -1,0 +1,137 @@
+// The register tiles of the direct convolution, written once for any vector width. conv_direct.cpp
+// includes this file inside each instruction-set namespace (avx512, avx2), after defining there:
+//   Vec, kLanes (floats per Vec), kAccumulators (Vecs a tile may keep in registers),
+//   vload, vstore, vset1, vzero, vfmadd (a·b + c, one rounding).
+// It includes nothing itself: everything it needs is included by conv_direct.cpp first.
+
+// Pixels (forward) or kernel rows (dW) per tile for FV vectors of outputs each: the accumulators
+// fill about three quarters of the registers, the rest hold the operands.
+constexpr int tile_size(int FV) { return std::min(16, kAccumulators / FV); }
+
+// y[r][f] (R pixels, FV·kLanes channels) = bias + Σ_{kh, j} x[kh·row_stride + r·C + j] · w[kh][j][f],
+// j over KW·C: a pixel's window row is one contiguous run of x (channels_last), so each weight
+// vector is loaded once and meets R broadcast inputs.
+template <int FV, int R>
+struct ForwardTile {
+  static void run(float* y, int64_t F, const float* x, int64_t C, int64_t row_stride, const float* w,
+                  const float* bias, int64_t KH, int64_t KWC) {
+    Vec acc[R][FV];
+#pragma GCC unroll 4
+    for (int v = 0; v < FV; ++v) {
+      const Vec start = bias ? vload(bias + kLanes * v) : vzero();
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) acc[r][v] = start;
+    }
+    for (int64_t kh = 0; kh < KH; ++kh) {
+      const float* xr = x + kh * row_stride;
+      const float* wr = w + kh * KWC * F;
+      for (int64_t j = 0; j < KWC; ++j) {
+        Vec wv[FV];
+#pragma GCC unroll 4
+        for (int v = 0; v < FV; ++v) wv[v] = vload(wr + j * F + kLanes * v);
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r) {
+          const Vec xb = vset1(xr[r * C + j]);
+#pragma GCC unroll 4
+          for (int v = 0; v < FV; ++v) acc[r][v] = vfmadd(xb, wv[v], acc[r][v]);
+        }
+      }
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+      for (int v = 0; v < FV; ++v) vstore(y + r * F + kLanes * v, acc[r][v]);
+  }
+};
+
+// dw[i][f] (CB kernel rows, FV·kLanes channels) += Σ_{n, oh, ow} x[n·image_stride + oh·row_stride + ow·C + i]
+// · dz[n][oh][ow][f]: `images` images' share of dW for CB consecutive (kw, c) of one kh; each dz
+// vector is loaded once per pixel and meets CB broadcast inputs.
+template <int FV, int CB>
+struct WeightGradientTile {
+  static void run(float* dw, int64_t F, const float* x, int64_t C, int64_t row_stride, int64_t image_stride,
+                  const float* dz, int64_t images, int64_t OH, int64_t OW) {
+    Vec acc[CB][FV];
+#pragma GCC unroll 16
+    for (int i = 0; i < CB; ++i)
+#pragma GCC unroll 4
+      for (int v = 0; v < FV; ++v) acc[i][v] = vload(dw + i * F + kLanes * v);
+    for (int64_t n = 0; n < images; ++n)
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        const float* xr = x + n * image_stride + oh * row_stride;
+        const float* dr = dz + (n * OH + oh) * OW * F;
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          Vec d[FV];
+#pragma GCC unroll 4
+          for (int v = 0; v < FV; ++v) d[v] = vload(dr + ow * F + kLanes * v);
+#pragma GCC unroll 16
+          for (int i = 0; i < CB; ++i) {
+            const Vec xb = vset1(xr[ow * C + i]);
+#pragma GCC unroll 4
+            for (int v = 0; v < FV; ++v) acc[i][v] = vfmadd(xb, d[v], acc[i][v]);
+          }
+        }
+      }
+#pragma GCC unroll 16
+    for (int i = 0; i < CB; ++i)
+#pragma GCC unroll 4
+      for (int v = 0; v < FV; ++v) vstore(dw + i * F + kLanes * v, acc[i][v]);
+  }
+};
+
+// Tile<FV, size>::run(args...) for a run-time size in [1, MAX]: the tails of a row or of KW·C.
+template <template <int, int> class Tile, int FV, int MAX, typename... Args>
+void run_tile(int64_t size, Args... args) {
+  if constexpr (MAX > 0) {
+    if (size == MAX) return Tile<FV, MAX>::run(args...);
+    run_tile<Tile, FV, MAX - 1>(size, args...);
+  }
+}
+
+// Every tile along an axis of `count`: step(offset, tile) calls tile(args...) with the arguments of
+// the tile at that offset.
+template <template <int, int> class Tile, int FV, typename Step>
+void run_tiles(int64_t count, Step step) {
+  constexpr int size = tile_size(FV);
+  for (int64_t at = 0; at < count; at += size) {
+    step(at, [&](auto... args) { run_tile<Tile, FV, size>(std::min<int64_t>(size, count - at), args...); });
+  }
+}
+
+// body(f0, FV as a type) for each block of two vectors of the F output channels (one for an odd
+// last vector). Blocks of four (64 channels with AVX-512) need fewer broadcasts per FMA but tiles of
+// 6 pixels, which split the seed CNN's rows of 10 and 8 badly: measured no faster on its
+// 64-channel layers, and slower on their dx.
+template <typename Body>
+void for_each_channel_block(int64_t F, Body body) {
+  for (int64_t f0 = 0; f0 < F; f0 += 2 * kLanes) {
+    if (F - f0 >= 2 * kLanes) {
+      body(f0, std::integral_constant<int, 2>{});
+    } else {
+      body(f0, std::integral_constant<int, 1>{});
+    }
+  }
+}
+
+// One output row: y_row (OW, F) = bias + Σ over KH kernel rows (starting at x_row, w_rows) of the
+// row's windows · w.
+void correlate_row(float* y_row, const float* x_row, const float* w_rows, const float* bias, int64_t OW, int64_t F,
+                   int64_t C, int64_t row_stride, int64_t KH, int64_t KWC) {
+  for_each_channel_block(F, [&](int64_t f0, auto fv) {
+    run_tiles<ForwardTile, decltype(fv)::value>(OW, [&](int64_t ow, auto tile) {
+      tile(y_row + ow * F + f0, F, x_row + ow * C, C, row_stride, w_rows + f0, bias ? bias + f0 : nullptr, KH, KWC);
+    });
+  });
+}
+
+// dw[j0..j1) (rows of F) += the share of `images` consecutive images for one kernel row's columns
+// [j0, j1) of KW·C: x the row's start in the first image's plane (images image_stride apart), dz the
+// images' gradients.
+void accumulate_dW(float* dw, const float* x, int64_t image_stride, const float* dz, int64_t images, int64_t OH,
+                   int64_t OW, int64_t F, int64_t C, int64_t row_stride, int64_t j0, int64_t j1) {
+  for_each_channel_block(F, [&](int64_t f0, auto fv) {
+    run_tiles<WeightGradientTile, decltype(fv)::value>(j1 - j0, [&](int64_t j, auto tile) {
+      tile(dw + (j0 + j) * F + f0, F, x + j0 + j, C, row_stride, image_stride, dz + f0, images, OH, OW);
+    });
+  });
+}
