@@ -26,6 +26,7 @@ inline void vstore(float* p, Vec v) { _mm512_storeu_ps(p, v); }
 inline Vec vset1(float x) { return _mm512_set1_ps(x); }
 inline Vec vzero() { return _mm512_setzero_ps(); }
 inline Vec vfmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+inline Vec vrelu(Vec a) { return _mm512_mask_max_ps(_mm512_setzero_ps(), 0xFFFF, a, _mm512_setzero_ps()); }
 #include "conv_direct_tiles.h"
 }  // namespace avx512
 #pragma GCC pop_options
@@ -40,6 +41,7 @@ inline void vstore(float* p, Vec v) { _mm256_storeu_ps(p, v); }
 inline Vec vset1(float x) { return _mm256_set1_ps(x); }
 inline Vec vzero() { return _mm256_setzero_ps(); }
 inline Vec vfmadd(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
+inline Vec vrelu(Vec a) { return _mm256_max_ps(a, _mm256_setzero_ps()); }
 #include "conv_direct_tiles.h"
 }  // namespace avx2
 #pragma GCC pop_options
@@ -99,8 +101,8 @@ Plane input_plane(const float* x, const Window& g) {
 
 // y (N, OH, OW, F) = act(valid stride-1 correlation of the plane with w (KH, KW, C, F) + bias): the
 // forward pass, and dx on the padded dz. Each output row is one task, summing only the kernel rows
-// that meet data rows (for dx, KH − 1 of each image's rows are padding); its activation is applied
-// while the row is still in L1.
+// that meet data rows (for dx, KH − 1 of each image's rows are padding); ReLU is applied in the
+// tiles' registers, another activation to the row while it is still in L1.
 void correlate(float* y, const Plane& in, const float* w, const float* bias, int64_t N, int64_t OH, int64_t OW,
                int64_t KH, int64_t KW, int64_t F, Act act, float alpha) {
   const int64_t C = in.channels, KWC = KW * C;
@@ -111,8 +113,8 @@ void correlate(float* y, const Plane& in, const float* w, const float* bias, int
     const float* x_row = in.data + n * in.image_stride() + (oh + kh0) * in.row_stride();
     float* y_row = y + task * OW * F;
     (wide ? avx512::correlate_row : avx2::correlate_row)(y_row, x_row, w + kh0 * KWC * F, bias, OW, F, C,
-                                                         in.row_stride(), kh1 - kh0, KWC);
-    if (act != Act::linear) activation_forward(y_row, y_row, OW, F, act, alpha);  // nested: this thread
+                                                         in.row_stride(), kh1 - kh0, KWC, act == Act::relu);
+    if (act != Act::linear && act != Act::relu) activation_forward(y_row, y_row, OW, F, act, alpha);  // this thread
   });
 }
 
@@ -179,7 +181,6 @@ void direct_conv_dW(float* dW, const float* dz, const float* x, const Window& g,
   const int64_t image_bytes = (in.image_stride() + g.OH * g.OW * F) * static_cast<int64_t>(sizeof(float));
   const int64_t most_per_share = std::clamp<int64_t>(kWeightGradientShareBytes / image_bytes, 1, g.N);
   const int64_t shares = (g.N + most_per_share - 1) / most_per_share;
-  const int64_t per_share = (g.N + shares - 1) / shares;  // balanced: 16 + 16, not 24 + 8
   float* parts = shares == 1 ? dW : scratch(1, shares * size);
   const bool wide = active_isa() == Isa::avx512;
   // One task per (share, kernel row, group of columns): tasks write disjoint blocks of the shares'
@@ -190,7 +191,8 @@ void direct_conv_dW(float* dW, const float* dz, const float* x, const Window& g,
     const int64_t j0 = group * kColumnsPerTask, j1 = std::min(KWC, j0 + kColumnsPerTask);
     float* part = parts + s * size + kh * KWC * F;
     std::fill(part + j0 * F, part + j1 * F, 0.f);
-    const int64_t n0 = s * per_share, images = std::min(g.N, n0 + per_share) - n0;
+    // Share s holds images [s·N/shares, (s+1)·N/shares): sizes differ by one at most (5 or 6 of 32).
+    const int64_t n0 = s * g.N / shares, images = (s + 1) * g.N / shares - n0;
     (wide ? avx512::accumulate_dW : avx2::accumulate_dW)(part, in.data + n0 * in.image_stride() + kh * in.row_stride(),
                                                          in.image_stride(), dz + n0 * g.OH * g.OW * F, images, g.OH,
                                                          g.OW, F, g.C, in.row_stride(), j0, j1);

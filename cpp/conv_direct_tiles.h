@@ -1,7 +1,8 @@
 // The register tiles of the direct convolution, written once for any vector width. conv_direct.cpp
 // includes this file inside each instruction-set namespace (avx512, avx2), after defining there:
 //   Vec, kLanes (floats per Vec), kAccumulators (Vecs a tile may keep in registers),
-//   vload, vstore, vset1, vzero, vfmadd (a·b + c, one rounding).
+//   vload, vstore, vset1, vzero, vfmadd (a·b + c, one rounding), vrelu (max(a, 0), NaN -> 0 like the
+//   scalar ReLU).
 // It includes nothing itself: everything it needs is included by conv_direct.cpp first.
 
 // Pixels (forward) or kernel rows (dW) per tile for FV vectors of outputs each: the accumulators
@@ -9,12 +10,12 @@
 constexpr int tile_size(int FV) { return std::min(16, kAccumulators / FV); }
 
 // y[r][f] (R pixels, FV·kLanes channels) = bias + Σ_{kh, j} x[kh·row_stride + r·C + j] · w[kh][j][f],
-// j over KW·C: a pixel's window row is one contiguous run of x (channels_last), so each weight
-// vector is loaded once and meets R broadcast inputs.
+// j over KW·C, then ReLU'd when `relu`: a pixel's window row is one contiguous run of x
+// (channels_last), so each weight vector is loaded once and meets R broadcast inputs.
 template <int FV, int R>
 struct ForwardTile {
   static void run(float* y, int64_t F, const float* x, int64_t C, int64_t row_stride, const float* w,
-                  const float* bias, int64_t KH, int64_t KWC) {
+                  const float* bias, int64_t KH, int64_t KWC, bool relu) {
     Vec acc[R][FV];
 #pragma GCC unroll 4
     for (int v = 0; v < FV; ++v) {
@@ -40,7 +41,7 @@ struct ForwardTile {
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-      for (int v = 0; v < FV; ++v) vstore(y + r * F + kLanes * v, acc[r][v]);
+      for (int v = 0; v < FV; ++v) vstore(y + r * F + kLanes * v, relu ? vrelu(acc[r][v]) : acc[r][v]);
   }
 };
 
@@ -114,12 +115,13 @@ void for_each_channel_block(int64_t F, Body body) {
 }
 
 // One output row: y_row (OW, F) = bias + Σ over KH kernel rows (starting at x_row, w_rows) of the
-// row's windows · w.
+// row's windows · w, ReLU'd when `relu`.
 void correlate_row(float* y_row, const float* x_row, const float* w_rows, const float* bias, int64_t OW, int64_t F,
-                   int64_t C, int64_t row_stride, int64_t KH, int64_t KWC) {
+                   int64_t C, int64_t row_stride, int64_t KH, int64_t KWC, bool relu) {
   for_each_channel_block(F, [&](int64_t f0, auto fv) {
     run_tiles<ForwardTile, decltype(fv)::value>(OW, [&](int64_t ow, auto tile) {
-      tile(y_row + ow * F + f0, F, x_row + ow * C, C, row_stride, w_rows + f0, bias ? bias + f0 : nullptr, KH, KWC);
+      tile(y_row + ow * F + f0, F, x_row + ow * C, C, row_stride, w_rows + f0, bias ? bias + f0 : nullptr, KH, KWC,
+           relu);
     });
   });
 }
