@@ -41,6 +41,28 @@ Act parse_activation(const char* op, const std::string& name) {
 
 void bind_training_loop(py::module_& m);  // training_loop_bindings.cpp
 
+// The window sweep of a conv/pool op over images xs (N, H, W, C), after checking that strides are
+// positive, that no padding reaches a whole window (so every window holds an input) and that the
+// output is not empty. Also used by the training loop's binding.
+Window window_geometry(const char* op, const Shape& xs, int64_t KH, int64_t KW, std::array<int64_t, 2> strides,
+                       std::array<int64_t, 4> padding) {
+  const auto [top, bottom, left, right] = padding;
+  if (strides[0] < 1 || strides[1] < 1)
+    fail(op, "strides must be positive; received (" + std::to_string(strides[0]) + ", " + std::to_string(strides[1]) + ").");
+  if (KH < 1 || KW < 1) fail(op, "the window must be at least 1x1.");
+  if (top < 0 || bottom < 0 || left < 0 || right < 0 || top >= KH || bottom >= KH || left >= KW || right >= KW)
+    fail(op, "each padding must be in [0, window size); received (top, bottom, left, right) = (" + std::to_string(top) +
+                 ", " + std::to_string(bottom) + ", " + std::to_string(left) + ", " + std::to_string(right) +
+                 ") for a " + std::to_string(KH) + "x" + std::to_string(KW) + " window.");
+  Window g{xs[0], xs[1], xs[2], xs[3], KH, KW, strides[0], strides[1], top, left, 0, 0};
+  g.OH = (g.H + top + bottom - KH) / g.stride_h + 1;
+  g.OW = (g.W + left + right - KW) / g.stride_w + 1;
+  if (g.H + top + bottom < KH || g.W + left + right < KW)
+    fail(op, "a " + std::to_string(KH) + "x" + std::to_string(KW) + " window does not fit in the padded " +
+                 std::to_string(g.H + top + bottom) + "x" + std::to_string(g.W + left + right) + " image; use padding='same' or a smaller window.");
+  return g;
+}
+
 }  // namespace axonal
 
 namespace {
@@ -216,27 +238,9 @@ void dropout_backward_py(py::handle dx, py::handle dy, py::handle mask, float ra
   dropout_backward(dx_, dy_, mask_, s[0] * s[1], rate);
 }
 
-// The window sweep of a conv/pool op over x (N, H, W, C), after checking that strides are positive,
-// that no padding reaches a whole window (so every window holds an input) and that the output is not
-// empty.
 Window window_of(const char* op, py::handle x, int64_t KH, int64_t KW, std::array<int64_t, 2> strides,
                  std::array<int64_t, 4> padding, const char* x_name = "x") {
-  const Shape xs = shape_of(x, op, x_name, 4);
-  const auto [top, bottom, left, right] = padding;
-  if (strides[0] < 1 || strides[1] < 1)
-    fail(op, "strides must be positive; received (" + std::to_string(strides[0]) + ", " + std::to_string(strides[1]) + ").");
-  if (KH < 1 || KW < 1) fail(op, "the window must be at least 1x1.");
-  if (top < 0 || bottom < 0 || left < 0 || right < 0 || top >= KH || bottom >= KH || left >= KW || right >= KW)
-    fail(op, "each padding must be in [0, window size); received (top, bottom, left, right) = (" + std::to_string(top) +
-                 ", " + std::to_string(bottom) + ", " + std::to_string(left) + ", " + std::to_string(right) +
-                 ") for a " + std::to_string(KH) + "x" + std::to_string(KW) + " window.");
-  Window g{xs[0], xs[1], xs[2], xs[3], KH, KW, strides[0], strides[1], top, left, 0, 0};
-  g.OH = (g.H + top + bottom - KH) / g.stride_h + 1;
-  g.OW = (g.W + left + right - KW) / g.stride_w + 1;
-  if (g.H + top + bottom < KH || g.W + left + right < KW)
-    fail(op, "a " + std::to_string(KH) + "x" + std::to_string(KW) + " window does not fit in the padded " +
-                 std::to_string(g.H + top + bottom) + "x" + std::to_string(g.W + left + right) + " image; use padding='same' or a smaller window.");
-  return g;
+  return window_geometry(op, shape_of(x, op, x_name, 4), KH, KW, strides, padding);
 }
 
 void conv2d_forward_py(py::handle y, py::handle x, py::handle W, py::handle b, std::array<int64_t, 2> strides,

@@ -9,6 +9,21 @@
 // fill about three quarters of the registers, the rest hold the operands.
 constexpr int tile_size(int FV) { return std::min(16, kAccumulators / FV); }
 
+// The step both tiles repeat: acc[a][v] += x[a·stride] · vectors[v] for A rows of FV vectors, each x
+// broadcast once and met by the FV vectors loaded once (A·FV FMAs for FV loads and A broadcasts).
+template <int A, int FV>
+inline void accumulate_outer(Vec (&acc)[A][FV], const float* x, int64_t stride, const float* vectors) {
+  Vec vec[FV];
+#pragma GCC unroll 4
+  for (int v = 0; v < FV; ++v) vec[v] = vload(vectors + kLanes * v);
+#pragma GCC unroll 16
+  for (int a = 0; a < A; ++a) {
+    const Vec xb = vset1(x[a * stride]);
+#pragma GCC unroll 4
+    for (int v = 0; v < FV; ++v) acc[a][v] = vfmadd(xb, vec[v], acc[a][v]);
+  }
+}
+
 // y[r][f] (R pixels, FV·kLanes channels) = bias + Σ_{kh, j} x[kh·row_stride + r·C + j] · w[kh][j][f],
 // j over KW·C, then ReLU'd when `relu`: a pixel's window row is one contiguous run of x
 // (channels_last), so each weight vector is loaded once and meets R broadcast inputs.
@@ -23,21 +38,8 @@ struct ForwardTile {
 #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) acc[r][v] = start;
     }
-    for (int64_t kh = 0; kh < KH; ++kh) {
-      const float* xr = x + kh * row_stride;
-      const float* wr = w + kh * KWC * F;
-      for (int64_t j = 0; j < KWC; ++j) {
-        Vec wv[FV];
-#pragma GCC unroll 4
-        for (int v = 0; v < FV; ++v) wv[v] = vload(wr + j * F + kLanes * v);
-#pragma GCC unroll 16
-        for (int r = 0; r < R; ++r) {
-          const Vec xb = vset1(xr[r * C + j]);
-#pragma GCC unroll 4
-          for (int v = 0; v < FV; ++v) acc[r][v] = vfmadd(xb, wv[v], acc[r][v]);
-        }
-      }
-    }
+    for (int64_t kh = 0; kh < KH; ++kh)
+      for (int64_t j = 0; j < KWC; ++j) accumulate_outer(acc, x + kh * row_stride + j, C, w + (kh * KWC + j) * F);
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
@@ -61,17 +63,7 @@ struct WeightGradientTile {
       for (int64_t oh = 0; oh < OH; ++oh) {
         const float* xr = x + n * image_stride + oh * row_stride;
         const float* dr = dz + (n * OH + oh) * OW * F;
-        for (int64_t ow = 0; ow < OW; ++ow) {
-          Vec d[FV];
-#pragma GCC unroll 4
-          for (int v = 0; v < FV; ++v) d[v] = vload(dr + ow * F + kLanes * v);
-#pragma GCC unroll 16
-          for (int i = 0; i < CB; ++i) {
-            const Vec xb = vset1(xr[ow * C + i]);
-#pragma GCC unroll 4
-            for (int v = 0; v < FV; ++v) acc[i][v] = vfmadd(xb, d[v], acc[i][v]);
-          }
-        }
+        for (int64_t ow = 0; ow < OW; ++ow) accumulate_outer(acc, xr + ow * C, 1, dr + ow * F);
       }
 #pragma GCC unroll 16
     for (int i = 0; i < CB; ++i)

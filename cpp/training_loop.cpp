@@ -7,10 +7,12 @@
 #include <new>
 
 #include "activations.h"
+#include "conv.h"
 #include "dense.h"
 #include "dropout.h"
 #include "losses.h"
 #include "optimizers.h"
+#include "pooling.h"
 
 namespace axonal {
 
@@ -25,6 +27,16 @@ void AlignedBuffer<T>::allocate(int64_t count) {
 template struct AlignedBuffer<float>;
 template struct AlignedBuffer<uint8_t>;
 template struct AlignedBuffer<int64_t>;
+template struct AlignedBuffer<int32_t>;
+
+namespace {
+// The layer's window over a batch of N images.
+Window batch_window(const LayerStep& layer, int64_t N) {
+  Window g = layer.window;
+  g.N = N;
+  return g;
+}
+}  // namespace
 
 TrainingLoop::TrainingLoop(std::vector<LayerStep> layers, LossKind loss, Act absorbed, OptimizerSpec optimizer,
                            std::vector<MetricSpec> metrics, int64_t max_batch)
@@ -33,9 +45,11 @@ TrainingLoop::TrainingLoop(std::vector<LayerStep> layers, LossKind loss, Act abs
   for (LayerStep& layer : layers_) {
     const int64_t out = max_batch * layer.out_width, in = max_batch * layer.in_width;
     layer.y.allocate(out);
-    if (layer.kind == LayerStep::Kind::dense && layer.backprop) layer.dz.allocate(out);
+    const bool weighted = layer.kind == LayerStep::Kind::dense || layer.kind == LayerStep::Kind::conv2d;
+    if (weighted && layer.backprop) layer.dz.allocate(out);
     if (layer.backprop && layer.needs_dx) layer.dx.allocate(in);
     if (layer.kind == LayerStep::Kind::dropout) layer.mask.allocate(in);
+    if (layer.kind == LayerStep::Kind::max_pool2d) layer.argmax.allocate(out);
   }
   const int64_t K = output_width();
   x_batch_.allocate(max_batch * input_width());
@@ -69,6 +83,19 @@ const float* TrainingLoop::forward(const float* x, int64_t N, uint64_t step, boo
           in = layer.y.get();
         }
         break;
+      case LayerStep::Kind::conv2d:
+        conv2d_forward(layer.y.get(), in, layer.W, layer.b, batch_window(layer, N), layer.filters, layer.act,
+                       layer.alpha);
+        in = layer.y.get();
+        break;
+      case LayerStep::Kind::max_pool2d:
+        max_pool2d_forward(layer.y.get(), layer.argmax.get(), in, batch_window(layer, N));
+        in = layer.y.get();
+        break;
+      case LayerStep::Kind::avg_pool2d:
+        avg_pool2d_forward(layer.y.get(), in, batch_window(layer, N));
+        in = layer.y.get();
+        break;
     }
   }
   return in;
@@ -93,6 +120,16 @@ void TrainingLoop::backward(int64_t N) {
       case LayerStep::Kind::activation:
         if (layer.act == Act::linear) continue;
         activation_backward(dx, dy, layer.y.get(), N, layer.out_width, layer.act, layer.alpha);
+        break;
+      case LayerStep::Kind::conv2d:
+        conv2d_backward(dx, layer.dW, layer.db, layer.dz.get(), dy, layer.input, layer.W, layer.y.get(),
+                        batch_window(layer, N), layer.filters, layer.act, layer.alpha);
+        break;
+      case LayerStep::Kind::max_pool2d:
+        max_pool2d_backward(dx, dy, layer.argmax.get(), batch_window(layer, N));
+        break;
+      case LayerStep::Kind::avg_pool2d:
+        avg_pool2d_backward(dx, dy, batch_window(layer, N));
         break;
     }
     dy = dx;

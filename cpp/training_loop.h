@@ -1,5 +1,6 @@
-// The native training loop: whole batch sequences of a Sequential MLP (Dense, Dropout, Activation
-// layers; a fused loss; one optimiser; accuracy metrics) run in C++ with no Python between steps.
+// The native training loop: whole batch sequences of a Sequential model (Dense, Dropout, Activation,
+// Conv2D, MaxPooling2D, AveragePooling2D layers; a fused loss; one optimiser; accuracy metrics) run
+// in C++ with no Python between steps.
 //
 // It calls the very kernels the per-step Python path calls, in the same order and with the same
 // arguments, so both paths give bit-identical weights (tests/test_training_loop.py shows it). What it
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "axonal/activation_functors.h"
+#include "conv.h"
 
 namespace axonal {
 
@@ -24,10 +26,11 @@ struct AlignedBuffer {
 };
 
 struct LayerStep {
-  enum class Kind { dense, dropout, activation } kind;
+  enum class Kind { dense, dropout, activation, conv2d, max_pool2d, avg_pool2d } kind;
   int64_t in_width = 0, out_width = 0;  // features per sample before and after the layer
-  // dense: W (in, out), b (out) or null, dW/db null when frozen; needs_dx false for the first
-  // layer that back-propagates (nothing before it needs an input gradient).
+  // dense: W (in, out), b (out) or null, dW/db null when frozen; conv2d: W (KH, KW, C, F) and b (F)
+  // likewise. needs_dx is false for the first layer that back-propagates (nothing before it needs an
+  // input gradient).
   const float* W = nullptr;
   const float* b = nullptr;
   float* dW = nullptr;
@@ -35,12 +38,15 @@ struct LayerStep {
   bool needs_dx = true;
   Act act = Act::linear;  // dense and activation
   float alpha = 0.f;
+  Window window{};       // conv2d and pooling: the sweep over one image (N set per batch)
+  int64_t filters = 0;   // conv2d: F
   float rate = 0.f;  // dropout
   uint32_t seed = 0, position = 0;
   bool backprop = false;  // whether the backward pass reaches this layer
   const float* input = nullptr;  // what the last forward pass fed it (the batch, or an earlier y)
   AlignedBuffer<float> y, dz, dx;
   AlignedBuffer<uint8_t> mask;
+  AlignedBuffer<int32_t> argmax;  // max_pool2d
 };
 
 // `none`: a loop built for inference only (predict), which refuses to train.

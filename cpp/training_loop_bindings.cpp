@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <array>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,6 +18,8 @@ namespace py = pybind11;
 namespace axonal {
 
 Act parse_activation(const char* op, const std::string& name);  // bindings.cpp
+Window window_geometry(const char* op, const Shape& xs, int64_t KH, int64_t KW, std::array<int64_t, 2> strides,
+                       std::array<int64_t, 4> padding);  // bindings.cpp
 
 namespace {
 
@@ -47,6 +50,36 @@ py::tuple as_tuple(const py::handle& entry, size_t size, const std::string& what
   return py::reinterpret_borrow<py::tuple>(entry);
 }
 
+// A layer's window over one (H, W, C) image, checked like the ops check it and against the running
+// feature width.
+Window parse_window(const py::tuple& t, size_t image, int64_t KH, int64_t KW, int64_t width, const std::string& what) {
+  const auto hwc = item<std::array<int64_t, 3>>(t, image, what);
+  const auto strides = item<std::array<int64_t, 2>>(t, image + 1, what);
+  const auto padding = item<std::array<int64_t, 4>>(t, image + 2, what);
+  if (hwc[0] < 1 || hwc[1] < 1 || hwc[2] < 1 || hwc[0] * hwc[1] * hwc[2] != width)
+    fail(kOp, what + ": the image (" + std::to_string(hwc[0]) + ", " + std::to_string(hwc[1]) + ", " +
+                  std::to_string(hwc[2]) + ") does not hold the layer's " + std::to_string(width) + " input features.");
+  return window_geometry(kOp, {1, hwc[0], hwc[1], hwc[2]}, KH, KW, strides, padding);
+}
+
+// The arrays of a weighted layer (dense or conv2d) at items 1–4: W, b, dW, db.
+void parse_weights(BoundLoop& bound, LayerStep& layer, const py::tuple& t, const Shape& w, int64_t F,
+                   const std::string& what) {
+  layer.W = checked_data<float>(t[1], kOp, (what + ".W").c_str(), w, false);
+  layer.b = optional_data<float>(t[2], kOp, (what + ".b").c_str(), {F}, false);
+  layer.dW = optional_data<float>(t[3], kOp, (what + ".dW").c_str(), w, true);
+  layer.db = optional_data<float>(t[4], kOp, (what + ".db").c_str(), {F}, true);
+  layer.act = parse_activation(kOp, item<std::string>(t, 5, what));
+  layer.alpha = item<float>(t, 6, what);
+  layer.needs_dx = item<bool>(t, 7, what);
+  layer.backprop = item<bool>(t, 8, what);
+  for (int i = 1; i <= 4; ++i) bound.keep_alive.push_back(py::reinterpret_borrow<py::object>(t[i]));
+  bound.weights.emplace_back(what + ".W", py::reinterpret_borrow<py::object>(t[1]));
+  if (!t[2].is_none()) bound.weights.emplace_back(what + ".b", py::reinterpret_borrow<py::object>(t[2]));
+  if (!t[3].is_none()) bound.outputs.emplace_back(what + ".dW", py::reinterpret_borrow<py::object>(t[3]));
+  if (!t[4].is_none()) bound.outputs.emplace_back(what + ".db", py::reinterpret_borrow<py::object>(t[4]));
+}
+
 // A layer tuple -> LayerStep, checking its arrays against the running feature width.
 LayerStep parse_layer(BoundLoop& bound, const py::handle& spec, size_t index, int64_t& width) {
   const std::string what = "layers[" + std::to_string(index) + "]";
@@ -61,19 +94,27 @@ LayerStep parse_layer(BoundLoop& bound, const py::handle& spec, size_t index, in
                                       std::to_string(width) + " features.");
     layer.kind = LayerStep::Kind::dense;
     layer.out_width = w[1];
-    layer.W = checked_data<float>(t[1], kOp, (what + ".W").c_str(), w, false);
-    layer.b = optional_data<float>(t[2], kOp, (what + ".b").c_str(), {w[1]}, false);
-    layer.dW = optional_data<float>(t[3], kOp, (what + ".dW").c_str(), w, true);
-    layer.db = optional_data<float>(t[4], kOp, (what + ".db").c_str(), {w[1]}, true);
-    layer.act = parse_activation(kOp, item<std::string>(t, 5, what));
-    layer.alpha = item<float>(t, 6, what);
-    layer.needs_dx = item<bool>(t, 7, what);
-    layer.backprop = item<bool>(t, 8, what);
-    for (int i = 1; i <= 4; ++i) bound.keep_alive.push_back(py::reinterpret_borrow<py::object>(t[i]));
-    bound.weights.emplace_back(what + ".W", py::reinterpret_borrow<py::object>(t[1]));
-    if (!t[2].is_none()) bound.weights.emplace_back(what + ".b", py::reinterpret_borrow<py::object>(t[2]));
-    if (!t[3].is_none()) bound.outputs.emplace_back(what + ".dW", py::reinterpret_borrow<py::object>(t[3]));
-    if (!t[4].is_none()) bound.outputs.emplace_back(what + ".db", py::reinterpret_borrow<py::object>(t[4]));
+    parse_weights(bound, layer, t, w, w[1], what);
+  } else if (kind == "conv2d") {  // ("conv2d", W, b, dW, db, activation, alpha, needs_dx, backprop, (H, W, C),
+                                  //  strides, (top, bottom, left, right))
+    const py::tuple t = as_tuple(spec, 12, what);
+    const Shape w = shape_of(t[1], kOp, (what + ".W").c_str(), 4);
+    layer.kind = LayerStep::Kind::conv2d;
+    layer.window = parse_window(t, 9, w[0], w[1], width, what);
+    if (w[2] != layer.window.C)
+      fail(kOp, what + ".W is " + shape_text(w) + " but the image has " + std::to_string(layer.window.C) + " channels.");
+    layer.filters = w[3];
+    layer.out_width = layer.window.OH * layer.window.OW * w[3];
+    parse_weights(bound, layer, t, w, w[3], what);
+  } else if (kind == "max_pool2d" || kind == "avg_pool2d") {  // (kind, (H, W, C), pool, strides, padding, backprop)
+    const py::tuple t = as_tuple(spec, 6, what);
+    const auto pool = item<std::array<int64_t, 2>>(t, 2, what);
+    if (pool[0] < 1 || pool[1] < 1) fail(kOp, what + ": the pool size must be positive.");
+    layer.kind = kind == "max_pool2d" ? LayerStep::Kind::max_pool2d : LayerStep::Kind::avg_pool2d;
+    const py::tuple geometry = py::make_tuple(t[0], t[1], t[3], t[4]);  // image, strides, padding at 1–3
+    layer.window = parse_window(geometry, 1, pool[0], pool[1], width, what);
+    layer.out_width = layer.window.OH * layer.window.OW * layer.window.C;
+    layer.backprop = layer.needs_dx = item<bool>(t, 5, what);
   } else if (kind == "dropout") {  // ("dropout", rate, seed, position, backprop)
     const py::tuple t = as_tuple(spec, 5, what);
     layer.kind = LayerStep::Kind::dropout;
@@ -89,7 +130,8 @@ LayerStep parse_layer(BoundLoop& bound, const py::handle& spec, size_t index, in
     layer.alpha = item<float>(t, 2, what);
     layer.backprop = layer.needs_dx = item<bool>(t, 3, what);
   } else {
-    fail(kOp, what + ": unknown layer kind '" + kind + "'; expected dense, dropout or activation.");
+    fail(kOp, what + ": unknown layer kind '" + kind +
+                  "'; expected dense, dropout, activation, conv2d, max_pool2d or avg_pool2d.");
   }
   width = layer.out_width;
   return layer;

@@ -16,7 +16,8 @@ import pytest
 import axonal
 from axonal import optimizers
 from axonal.callbacks import Callback, EarlyStopping, TerminateOnNaN
-from axonal.layers import Activation, Conv2D, Dense, Dropout, Flatten, Input, Reshape
+from axonal.layers import (Activation, AveragePooling2D, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling2D,
+                           Input, MaxPooling2D, Reshape)
 from axonal.losses import CategoricalCrossentropy
 from axonal.models import Sequential, loops, native_loop
 from axonal import regularizers
@@ -62,6 +63,16 @@ CASES = {  # name: (layers, optimizer, loss, metrics, label kind)
     "logits loss, frozen first layer": (
         lambda: [Input(shape=(20,)), Dense(12, activation="relu", trainable=False), Dense(5)],
         lambda: "rmsprop", CategoricalCrossentropy(from_logits=True), ["accuracy"], "onehot"),
+    # 16 filters, stride 1: the direct conv kernels; 32 filters, stride (2, 1): im2col + GEMM.
+    "cnn: same/valid convs, max and average pooling, adam": (
+        lambda: [Input(shape=(9, 7, 3)), Conv2D(16, 3, padding="same", activation="relu"),
+                 MaxPooling2D(2, padding="same"), Conv2D(32, (2, 3), strides=(2, 1), activation="elu"),
+                 AveragePooling2D(2, strides=1), Flatten(), Dropout(0.2), Dense(4, activation="softmax")],
+        lambda: "adam", "sparse_categorical_crossentropy", ["accuracy"], "sparse"),
+    "cnn: frozen first conv": (
+        lambda: [Input(shape=(6, 5, 4)), Conv2D(16, 3, activation="tanh", trainable=False), MaxPooling2D(2),
+                 Flatten(), Dense(5, activation="softmax")],
+        lambda: optimizers.SGD(0.05, momentum=0.9), "categorical_crossentropy", ["accuracy"], "onehot"),
 }
 
 
@@ -141,16 +152,17 @@ def test_models_the_loop_does_not_cover_say_why(change, reason):
     assert reason in native_loop.unsupported_reason(model, x, y, None, [])
 
 
-def test_batch_callbacks_sample_weights_and_conv_layers_use_the_python_steps():
+def test_batch_callbacks_sample_weights_and_other_layers_use_the_python_steps():
     model = Sequential([Input(shape=(4,)), Dense(1, activation="sigmoid")])
     model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
     x, y = np.zeros((8, 4), np.float32), np.zeros((8, 1), np.float32)
     assert "batch hooks" in native_loop.unsupported_reason(model, x, y, None, [BatchPrinter()])
     assert native_loop.unsupported_reason(model, x, y, None, [EarlyStopping(), TerminateOnNaN()]) is None
     assert "sample weights" in native_loop.unsupported_reason(model, x, y, np.ones(8, np.float32), [])
-    cnn = Sequential([Input(shape=(5, 5, 1)), Conv2D(2, 3), Flatten(), Dense(1, activation="sigmoid")])
+    cnn = Sequential([Input(shape=(5, 5, 1)), Conv2D(2, 3), GlobalAveragePooling2D(), Dense(1, activation="sigmoid")])
     cnn.compile(optimizer="adam", loss="binary_crossentropy")
-    assert "Conv2D" in native_loop.unsupported_reason(cnn, np.zeros((8, 5, 5, 1), np.float32), y, None, [])
+    images = np.zeros((8, 5, 5, 1), np.float32)
+    assert "GlobalAveragePooling2D" in native_loop.unsupported_reason(cnn, images, y, None, [])
 
 
 def test_terminate_on_nan_stops_at_the_same_batch_on_both_paths(monkeypatch, capsys):
@@ -229,6 +241,12 @@ def test_a_valid_loop_runs_every_batch():
     (lambda a: a["params"].__setitem__(1, (a["params"][0][0],) + a["params"][1][1:]), "param"),
     (lambda a: a["layers"].append(("dropout", 1.5, 0, 2, True)), "rate"),
     (lambda a: a["layers"].append(("pool", 2)), "unknown layer"),
+    # The dense output (2 features) as a 1x2 image of one channel:
+    (lambda a: a["layers"].append(("max_pool2d", (1, 3, 1), (1, 1), (1, 1), (0, 0, 0, 0), True)), "does not hold"),
+    (lambda a: a["layers"].append(("max_pool2d", (1, 2, 1), (1, 1), (0, 1), (0, 0, 0, 0), True)), "strides"),
+    (lambda a: a["layers"].append(("avg_pool2d", (1, 2, 1), (1, 2), (1, 1), (0, 0, 0, 2), True)), "padding"),
+    (lambda a: a["layers"].append(("conv2d", np.zeros((1, 1, 2, 3), np.float32), None, None, None, "relu", 0.0,
+                                   True, True, (1, 2, 1), (1, 1), (0, 0, 0, 0))), "channels"),
     (lambda a: a.update(max_batch=0), "max_batch"),
 ])
 def test_loop_construction_checks_its_arrays(damage, word):
