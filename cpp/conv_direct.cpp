@@ -26,6 +26,8 @@ inline void vstore(float* p, Vec v) { _mm512_storeu_ps(p, v); }
 inline Vec vset1(float x) { return _mm512_set1_ps(x); }
 inline Vec vzero() { return _mm512_setzero_ps(); }
 inline Vec vfmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+// max(a, 0) through the masked form: GCC's _mm512_max_ps passes an undefined vector as the unmasked
+// source and -Wmaybe-uninitialized warns about it.
 inline Vec vrelu(Vec a) { return _mm512_mask_max_ps(_mm512_setzero_ps(), 0xFFFF, a, _mm512_setzero_ps()); }
 #include "conv_direct_tiles.h"
 }  // namespace avx512
@@ -172,7 +174,8 @@ void direct_conv_dx(float* dx, const float* dz, const float* Wk, const Window& g
         for (int64_t f = 0; f < F; ++f) to[f * g.C + c] = from[c * F + f];
     }
   const int64_t first_row = g.KH - 1 - g.pad_top;
-  correlate(dx, {padded, rows, cols, F, first_row, std::min(rows, first_row + g.OH)}, flipped, nullptr, g.N, g.H, g.W, g.KH, g.KW, g.C, Act::linear, 0.f);
+  const Plane dz_plane{padded, rows, cols, F, first_row, std::min(rows, first_row + g.OH)};
+  correlate(dx, dz_plane, flipped, nullptr, g.N, g.H, g.W, g.KH, g.KW, g.C, Act::linear, 0.f);
 }
 
 void direct_conv_dW(float* dW, const float* dz, const float* x, const Window& g, int64_t F) {

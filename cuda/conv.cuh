@@ -1,0 +1,37 @@
+// Conv2D op family on the GPU, channels_last: y = act(conv(x, W) + b). im2col into a per-stream
+// workspace, one cuBLAS GEMM per chunk of images, the bias+activation epilogue of the dense family;
+// backward: activation backward, two GEMMs and a col2im written as a gather (no atomics). Same
+// signatures as cpp/conv.h plus the stream every call is queued on.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "axonal/activation_functors.h"
+
+namespace axonal::cuda {
+
+// The geometry of one convolution or pooling window sweep over (N, H, W, C) images: the fields of
+// cpp/conv.h's Window (that header is not on the CUDA include path), checked by the bindings.
+struct Window {
+  int64_t N, H, W, C;           // input
+  int64_t KH, KW;               // window
+  int64_t stride_h, stride_w;
+  int64_t pad_top, pad_left;    // bottom/right padding only shows in OH/OW
+  int64_t OH, OW;               // output
+};
+
+// x (N, H, W, C), Wk (KH, KW, C, F), b (F) or null -> y (N, OH, OW, F)
+void conv2d_forward(float* y, const float* x, const float* Wk, const float* b, const Window& g, int64_t F, Act act,
+                    float alpha, cudaStream_t stream);
+
+// dy, y (N, OH, OW, F), x (N, H, W, C), Wk (KH, KW, C, F) -> dz (N, OH, OW, F) = dy ⊙ act'(y),
+// dW (KH, KW, C, F) or null (frozen), db (F) or null, dx (N, H, W, C) or null
+void conv2d_backward(float* dx, float* dW, float* db, float* dz, const float* dy, const float* x, const float* Wk,
+                     const float* y, const Window& g, int64_t F, Act act, float alpha, cudaStream_t stream);
+
+// Floats of the column matrix one chunk of images may hold: the batch is cut into chunks of whole
+// images below this (one image at least), so the workspace stays bounded whatever the batch size.
+constexpr int64_t kConvColumnBudget = int64_t{1} << 24;  // 64 MiB
+
+}  // namespace axonal::cuda
