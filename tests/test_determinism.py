@@ -45,3 +45,30 @@ def test_another_thread_count_changes_results_only_within_float_tolerance():
     sgd = optimizers.SGD(0.05, momentum=0.9)
     for one, two in zip(train_seed_mlp(1, sgd), train_seed_mlp(2, optimizers.SGD(0.05, momentum=0.9)), strict=True):
         np.testing.assert_allclose(one, two, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("padding", [(0, 0, 0, 0), (1, 1, 1, 1)])
+def test_direct_convolutions_give_the_same_bits_on_any_thread_count(padding):
+    # Stride 1 and 32 filters: the direct kernels (cpp/conv_direct.cpp), whose weight gradient sums
+    # shares fixed by the batch size in a fixed order. The layer is large enough to run threaded.
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((8, 16, 16, 32), dtype=np.float32)
+    W = rng.standard_normal((3, 3, 32, 32), dtype=np.float32) * 0.1
+    b = rng.standard_normal(32, dtype=np.float32)
+    out_hw = 16 if padding[0] else 14
+    dy = rng.standard_normal((8, out_hw, out_hw, 32), dtype=np.float32)
+
+    def run(threads):
+        previous = native.get_num_threads()
+        native.set_num_threads(threads)
+        try:
+            y = np.empty_like(dy)
+            native.conv2d_forward(y, x, W, b, (1, 1), padding, "relu", 0.0)
+            dz, dx, dW, db = np.empty_like(dy), np.empty_like(x), np.empty_like(W), np.empty_like(b)
+            native.conv2d_backward(dx, dW, db, dz, dy, x, W, y, (1, 1), padding, "relu", 0.0)
+            return y, dz, dx, dW, db
+        finally:
+            native.set_num_threads(previous)
+
+    for one, two in zip(run(1), run(2), strict=True):
+        assert one.tobytes() == two.tobytes()
