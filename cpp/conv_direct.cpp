@@ -126,6 +126,9 @@ void correlate(float* y, const Plane& in, const float* w, const float* bias, int
 // on the thread count. Few shares: each costs a zeroed and re-read copy of dW (with 16 shares,
 // 0.27 of the 0.84 ms of the seed CNN's last dW on 2 threads).
 constexpr int64_t kWeightGradientShareBytes = 1 << 20;
+// ... and no more shares than keep their partial sums within 8 MB: a large kernel (3×3×512×512 is
+// 9.4 MB) gets one share and its parallelism from the (kernel row, columns) tasks alone.
+constexpr int64_t kWeightGradientPartsBytes = 8 << 20;
 // Columns of KW·C per dW task: four AVX-512 tiles of 12.
 constexpr int64_t kColumnsPerTask = 48;
 #endif  // AXONAL_X86
@@ -183,7 +186,9 @@ void direct_conv_dW(float* dW, const float* dz, const float* x, const Window& g,
   const int64_t size = g.KH * g.KW * g.C * F;
   const int64_t image_bytes = (in.image_stride() + g.OH * g.OW * F) * static_cast<int64_t>(sizeof(float));
   const int64_t most_per_share = std::clamp<int64_t>(kWeightGradientShareBytes / image_bytes, 1, g.N);
-  const int64_t shares = (g.N + most_per_share - 1) / most_per_share;
+  const int64_t size_bytes = size * static_cast<int64_t>(sizeof(float));
+  const int64_t most_shares = std::max<int64_t>(1, kWeightGradientPartsBytes / size_bytes);
+  const int64_t shares = std::min((g.N + most_per_share - 1) / most_per_share, most_shares);
   float* parts = shares == 1 ? dW : scratch(1, shares * size);
   const bool wide = active_isa() == Isa::avx512;
   // One task per (share, kernel row, group of columns): tasks write disjoint blocks of the shares'

@@ -34,4 +34,17 @@ void conv2d_backward(float* dx, float* dW, float* db, float* dz, const float* dy
 // images below this (one image at least), so the workspace stays bounded whatever the batch size.
 constexpr int64_t kConvColumnBudget = int64_t{1} << 24;  // 64 MiB
 
+#if defined(__CUDACC__)
+// The windows along one axis that cover input position p, first and last output index (inclusive;
+// first > last when none does): window o covers p when o·stride − pad ≤ p < o·stride − pad + size.
+// The gathers of col2im and average pooling loop over them.
+__device__ __forceinline__ void covering(int64_t p, int64_t size, int64_t stride, int64_t pad, int64_t outputs,
+                                         int64_t* first, int64_t* last) {
+  const int64_t lowest = p + pad - size + 1;  // o·stride ≥ lowest
+  *first = lowest <= 0 ? 0 : (lowest + stride - 1) / stride;
+  const int64_t highest = (p + pad) / stride;  // p + pad ≥ 0: truncation is the floor
+  *last = highest < outputs - 1 ? highest : outputs - 1;
+}
+#endif
+
 }  // namespace axonal::cuda
