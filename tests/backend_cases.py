@@ -283,8 +283,17 @@ def _conv_reductions(geometry):
     """Output -> function of the sizes (N, C, F) giving the length of the sum behind that output."""
     image, (kh, kw), strides, padding = geometry
     oh, ow = output_hw(image, (kh, kw), strides, _explicit(image, (kh, kw), strides, padding))
-    pixels = lambda sizes: sizes[0] * oh * ow  # noqa: E731
-    return {"y": lambda sizes: kh * kw * sizes[1], "dW": pixels, "db": pixels, "dx": lambda sizes: kh * kw * sizes[2]}
+
+    def pixels(sizes):  # dW and db sum over every output pixel of the batch
+        return sizes[0] * oh * ow
+
+    def window_inputs(sizes):  # y sums a window of C channels
+        return kh * kw * sizes[1]
+
+    def window_outputs(sizes):  # dx sums the F channels of every window that read the pixel
+        return kh * kw * sizes[2]
+
+    return {"y": window_inputs, "dW": pixels, "db": pixels, "dx": window_outputs}
 
 
 def _pool_inputs(values, rng, shape, dtype):
