@@ -25,10 +25,9 @@ using py::arg;
 
 namespace axonal::cuda {
 void bind_optimizers(py::module_& m, const py::arg_v& stream);  // optimizer_bindings.cpp
-}  // namespace axonal::cuda
+void bind_conv(py::module_& m, const py::arg_v& stream);        // conv_bindings.cpp
 
-namespace {
-
+// Shared with conv_bindings.cpp (which declares them), hence outside the anonymous namespace.
 Act parse_activation(const ArgCheck& check, const std::string& name) {
   static const char* const names[] = {"linear", "relu",    "leaky_relu", "elu",      "sigmoid",
                                       "tanh",   "softmax", "softplus",   "hard_step"};  // Act's order
@@ -40,14 +39,18 @@ Act parse_activation(const ArgCheck& check, const std::string& name) {
   check.fail("unknown activation '" + name + "'; expected one of " + known + ".");
 }
 
-void check_rate(const ArgCheck& check, float rate) {
-  if (!(rate >= 0.f && rate < 1.f)) check.fail("rate must be in [0, 1); received " + std::to_string(rate) + ".");
-}
-
 // cuBLAS takes int sizes.
 void check_gemm_sizes(const ArgCheck& check, std::initializer_list<int64_t> sizes) {
   for (int64_t size : sizes)
     if (size > INT_MAX) check.fail("a dimension of " + std::to_string(size) + " exceeds cuBLAS's int range.");
+}
+
+}  // namespace axonal::cuda
+
+namespace {
+
+void check_rate(const ArgCheck& check, float rate) {
+  if (!(rate >= 0.f && rate < 1.f)) check.fail("rate must be in [0, 1); received " + std::to_string(rate) + ".");
 }
 
 void activation_forward_py(py::handle y, py::handle x, const std::string& activation, float alpha, uintptr_t stream) {
@@ -275,6 +278,7 @@ PYBIND11_MODULE(_cuda, m) {
         arg("layer_id"), arg("step"), stream);
   m.def("dropout_backward", &dropout_backward_py, arg("dx"), arg("dy"), arg("mask"), arg("rate"), stream);
 
+  bind_conv(m, stream);
   bind_optimizers(m, stream);
 
   m.def("set_allow_tf32", &set_allow_tf32, arg("allow"),

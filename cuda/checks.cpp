@@ -151,6 +151,7 @@ template const int64_t* ArgCheck::input<int64_t>(py::handle, const char*, const 
 template const uint8_t* ArgCheck::input<uint8_t>(py::handle, const char*, const Shape&);
 template float* ArgCheck::output<float>(py::handle, const char*, const Shape&);
 template uint8_t* ArgCheck::output<uint8_t>(py::handle, const char*, const Shape&);
+template int32_t* ArgCheck::output<int32_t>(py::handle, const char*, const Shape&);
 template double* ArgCheck::output<double>(py::handle, const char*, const Shape&);
 template const float* ArgCheck::optional_input<float>(py::handle, const char*, const Shape&);
 template float* ArgCheck::optional_output<float>(py::handle, const char*, const Shape&);

@@ -40,8 +40,9 @@ if CUDA_STATUS == "available":
     def test_matches_reference(case_name, sizes, side_stream):
         assert_matches_reference(cuda, case_name, sizes, rtol=RTOL, atol=ATOL)
 
-    def test_ops_not_yet_on_cuda():
-        pytest.skip(f"no CUDA kernels yet for {', '.join(NOT_YET)} (docs/cuda.md, 'Not done yet')")
+    if NOT_YET:
+        def test_ops_not_yet_on_cuda():
+            pytest.skip(f"no CUDA kernels yet for {', '.join(NOT_YET)} (docs/cuda.md, 'Not done yet')")
 else:
     def test_matches_reference():
         pytest.skip(CUDA_REASON)
@@ -104,6 +105,75 @@ def test_dropout_masks_are_bit_identical_on_a_large_layer(side_stream):
     cuda.dropout_forward(dev_y, dev_mask, cupy.asarray(x), 0.37, 2**33 + 9, 4, 2**32 + 5)
     np.testing.assert_array_equal(dev_mask.get(), mask)
     np.testing.assert_allclose(dev_y.get(), y, rtol=1e-6)
+
+
+def _images(seed, shape, scale=1.0):
+    return (scale * np.random.default_rng(seed).standard_normal(shape)).astype(np.float32)
+
+
+@cuda_only
+def test_conv_over_several_chunks_matches_reference(side_stream):
+    """A batch whose column matrix exceeds the workspace budget runs in chunks of whole images (here
+    28, 28 and 4): y, and dW accumulated over the chunks, match the reference."""
+    strides, padding = (1, 1), (1, 1, 1, 1)
+    x, W, b = _images(9, (60, 64, 64, 16)), _images(10, (3, 3, 16, 8), 1 / 12), _images(11, (8,))
+    y = np.empty((60, 64, 64, 8), np.float32)
+    reference.conv2d_forward(y, x, W, b, strides, padding, "relu", 0.0)
+    dy = _images(12, y.shape)
+    expected = {name: np.empty(shape, np.float32) for name, shape in
+                (("dx", x.shape), ("dW", W.shape), ("db", b.shape), ("dz", y.shape))}
+    reference.conv2d_backward(expected["dx"], expected["dW"], expected["db"], expected["dz"], dy, x, W, y,
+                              strides, padding, "relu", 0.0)
+    dev = {name: cupy.empty(array.shape, cupy.float32) for name, array in expected.items()}
+    dev_y = cupy.empty(y.shape, cupy.float32)
+    dev_x, dev_W = cupy.asarray(x), cupy.asarray(W)
+    cuda.conv2d_forward(dev_y, dev_x, dev_W, cupy.asarray(b), strides, padding, "relu", 0.0)
+    cuda.conv2d_backward(dev["dx"], dev["dW"], dev["db"], dev["dz"], cupy.asarray(dy), dev_x, dev_W,
+                         cupy.asarray(y), strides, padding, "relu", 0.0)
+    np.testing.assert_allclose(dev_y.get(), y, rtol=RTOL, atol=ATOL * 12)
+    pixels = 60 * 64 * 64
+    for name, length in (("dz", 1), ("db", pixels), ("dW", pixels), ("dx", 9 * 8)):
+        np.testing.assert_allclose(dev[name].get(), expected[name], rtol=RTOL, atol=ATOL * np.sqrt(length),
+                                   err_msg=name)
+
+
+@cuda_only
+def test_conv_and_pooling_gradients_have_the_same_bits_on_every_run(side_stream):
+    """No float atomics: col2im and the pooling backwards are gathers (or one thread per plane)."""
+    x, W = cupy.asarray(_images(13, (5, 9, 9, 3))), cupy.asarray(_images(14, (3, 3, 3, 4), 0.2))
+    strides, padding = (2, 1), (1, 1, 1, 1)
+    y = cupy.empty((5, 5, 9, 4), cupy.float32)
+    cuda.conv2d_forward(y, x, W, None, strides, padding, "tanh", 0.0)
+    dy = cupy.asarray(_images(15, y.shape))
+
+    def gradients():
+        dx, dW, dz = cupy.empty(x.shape, cupy.float32), cupy.empty(W.shape, cupy.float32), cupy.empty_like(y)
+        cuda.conv2d_backward(dx, dW, None, dz, dy, x, W, y, strides, padding, "tanh", 0.0)
+        pooled, argmax = cupy.empty((5, 9, 9, 3), cupy.float32), cupy.empty((5, 9, 9, 3), cupy.int32)
+        cuda.max_pool2d_forward(pooled, argmax, x, (3, 3), (1, 1), (1, 1, 1, 1))
+        max_dx, avg_dx = cupy.empty(x.shape, cupy.float32), cupy.empty(x.shape, cupy.float32)
+        cuda.max_pool2d_backward(max_dx, pooled, argmax)
+        cuda.avg_pool2d_backward(avg_dx, pooled, (3, 3), (1, 1), (1, 1, 1, 1))
+        return [a.get() for a in (dx, dW, max_dx, avg_dx)]
+
+    first = gradients()
+    for _ in range(3):
+        for expected, again in zip(first, gradients()):
+            np.testing.assert_array_equal(again, expected)
+
+
+@cuda_only
+@pytest.mark.parametrize("stray", [-1, 12])
+def test_max_pool_argmax_out_of_range_is_nan_not_a_stray_write(stray, side_stream):
+    """argmax stays on the device (not range-checked): a bad index poisons its (image, channel) plane."""
+    argmax = np.zeros((2, 2, 2, 3), np.int32)
+    argmax[1, 0, 1, 2] = stray  # the image is 3x4: 12 pixels
+    dx = cupy.empty((2, 3, 4, 3), cupy.float32)
+    cuda.max_pool2d_backward(dx, cupy.ones((2, 2, 2, 3), cupy.float32), cupy.asarray(argmax))
+    host = dx.get()
+    assert np.isnan(host[1, :, :, 2]).all()
+    host[1, :, :, 2] = 0.0
+    assert np.isfinite(host).all() and host[0, 0, 0, 0] == 4.0
 
 
 @cuda_only
@@ -190,6 +260,69 @@ BAD_CALLS = {
 }
 
 
+def _conv(y=(1, 3, 3, 4), x=(1, 5, 5, 2), strides=(1, 1), padding=(0, 0, 0, 0), act="relu", b=None, y_at=1):
+    """conv2d_forward on stand-ins, W (3, 3, 2, 4): a valid call unless an argument is changed
+    (y_at: y's address; 2 is x's)."""
+    return lambda c: c.conv2d_forward(_a(y, y_at), _a(x, 2), _a((3, 3, 2, 4), 3), b, strides, padding, act, 0.0)
+
+
+def _conv_backward(act="relu", dz=4, dy=5, dW=2, x=6):
+    """conv2d_backward on stand-ins: x (1, 5, 5, 2), W (3, 3, 2, 4), dy (1, 3, 3, 4); the numbers are
+    addresses (equal numbers: the same memory)."""
+    return lambda c: c.conv2d_backward(_a((1, 5, 5, 2), 1), _a((3, 3, 2, 4), dW), None, _a((1, 3, 3, 4), dz),
+                                       _a((1, 3, 3, 4), dy), _a((1, 5, 5, 2), x), _a((3, 3, 2, 4), 7),
+                                       _a((1, 3, 3, 4), 8), (1, 1), (0, 0, 0, 0), act, 0.0)
+
+
+def _max_pool(y=1, argmax=2, x=3, argmax_type="<i4", readonly=False, pool=(2, 2)):
+    return lambda c: c.max_pool2d_forward(_a((1, 2, 2, 3), y), _a((1, 2, 2, 3), argmax, typestr=argmax_type,
+                                                                   readonly=readonly),
+                                          _a((1, 4, 5, 3), x), pool, (2, 2), (0, 0, 0, 0))
+
+
+BAD_CALLS.update({
+    "conv strides": (_conv(strides=(0, 1)), r"^conv2d_forward: strides must be positive; received \(0, 1\)\.$"),
+    "conv padding": (_conv(padding=(3, 0, 0, 0)),
+                     r"^conv2d_forward: each padding must be in \[0, window size\); received \(top, bottom, "
+                     r"left, right\) = \(3, 0, 0, 0\) for a 3x3 window\.$"),
+    "conv window": (_conv(x=(1, 2, 2, 2)), r"^conv2d_forward: a 3x3 window does not fit in the padded 2x2 image; "
+                                           r"use padding='same' or a smaller window\.$"),
+    "conv channels": (_conv(x=(1, 5, 5, 3)), r"^conv2d_forward: x has 3 channels but W is \(3, 3, 2, 4\)\.$"),
+    "conv 3-D x": (_conv(x=(5, 5, 2)), r"^conv2d_forward: 'x' must have 4 dimension\(s\)"),
+    "conv y shape": (_conv(y=(1, 3, 3, 5)), r"^conv2d_forward: 'y' must be .* of shape \(1, 3, 3, 4\); received"),
+    "conv bias": (_conv(b=_a((5,), 4)), r"^conv2d_forward: 'b' must be .* of shape \(4,\)"),
+    "conv activation": (_conv(act="gelu"), r"^conv2d_forward: unknown activation 'gelu'"),
+    "conv y on x": (_conv(y_at=2),
+                    r"^conv2d_forward: output 'y' shares memory with input 'x'"),
+    "conv dz on dy, softmax": (_conv_backward("softmax", dz=5, dy=5),
+                               r"^conv2d_backward: output 'dz' shares memory with input 'dy'"),
+    "conv dW on x": (_conv_backward(dW=6, x=6), r"^conv2d_backward: output 'dW' shares memory with input 'x'"),
+    "pool size": (_max_pool(pool=(0, 2)), r"^max_pool2d_forward: pool size must be positive; received \(0, 2\)\.$"),
+    "argmax dtype": (_max_pool(argmax_type="<f4"), r"^max_pool2d_forward: 'argmax' must be .* int32 .* "
+                                                  r"received a float32 device array .* Fix: argmax.astype"),
+    "argmax read-only": (_max_pool(readonly=True),
+                         r"^max_pool2d_forward: 'argmax' must be .*\(read-only\)\. It is written in place"),
+    "argmax on x": (_max_pool(argmax=3), r"^max_pool2d_forward: output 'argmax' shares memory with input 'x'"),
+    "y on argmax": (_max_pool(y=2), r"^max_pool2d_forward: output 'y' shares memory with output 'argmax'"),
+    "pool backward batch": (lambda c: c.max_pool2d_backward(_a((2, 4, 5, 3), 1), _a((1, 2, 2, 3), 2),
+                                                            _a((1, 2, 2, 3), 3, typestr="<i4")),
+                            r"^max_pool2d_backward: dy \(1, 2, 2, 3\) and dx \(2, 4, 5, 3\) differ in batch "
+                            r"or channels\.$"),
+    "pool backward argmax": (lambda c: c.max_pool2d_backward(_a((1, 4, 5, 3), 1), _a((1, 2, 2, 3), 2),
+                                                             _a((1, 2, 3, 3), 3, typestr="<i4")),
+                             r"^max_pool2d_backward: 'argmax' must be .* of shape \(1, 2, 2, 3\)"),
+    "avg pool 3-D dx": (lambda c: c.avg_pool2d_backward(_a((4, 5, 3), 1), _a((1, 2, 2, 3), 2), (2, 2), (2, 2),
+                                                        (0, 0, 0, 0)),
+                        r"^avg_pool2d_backward: 'dx' must have 4 dimension\(s\)"),
+    "avg pool dy shape": (lambda c: c.avg_pool2d_backward(_a((1, 4, 5, 3), 1), _a((1, 2, 3, 3), 2), (2, 2), (2, 2),
+                                                          (0, 0, 0, 0)),
+                          r"^avg_pool2d_backward: 'dy' must be .* of shape \(1, 2, 2, 3\)"),
+    "avg pool y on x": (lambda c: c.avg_pool2d_forward(_a((1, 2, 2, 3), 1), _a((1, 4, 5, 3), 1), (2, 2), (2, 2),
+                                                       (0, 0, 0, 0)),
+                        r"^avg_pool2d_forward: output 'y' shares memory with input 'x'"),
+})
+
+
 @pytest.mark.parametrize("name", list(BAD_CALLS))
 def test_bad_arguments_are_rejected_before_any_launch(name):
     call, message = BAD_CALLS[name]
@@ -203,6 +336,17 @@ def test_without_a_gpu_a_launch_is_an_error_not_a_crash():
         pytest.skip("a GPU is usable here: the made-up addresses must not be launched on")
     with pytest.raises(RuntimeError, match="failed at .*cuda"):
         extension.activation_forward(_a((3, 4), 1), _a((3, 4), 2), "relu", 0.2)
+    valid_calls = [  # each passes its checks, then fails at its first CUDA call
+        _conv(),
+        _conv_backward(),
+        _max_pool(),
+        lambda c: c.max_pool2d_backward(_a((1, 4, 5, 3), 1), _a((1, 2, 2, 3), 2), _a((1, 2, 2, 3), 3, typestr="<i4")),
+        lambda c: c.avg_pool2d_forward(_a((1, 2, 2, 3), 1), _a((1, 4, 5, 3), 2), (2, 2), (2, 2), (0, 0, 0, 0)),
+        lambda c: c.avg_pool2d_backward(_a((1, 4, 5, 3), 1), _a((1, 2, 2, 3), 2), (2, 2), (2, 2), (0, 0, 0, 0)),
+    ]
+    for call in valid_calls:
+        with pytest.raises(RuntimeError, match="failed at .*cuda"):
+            call(extension)
     assert extension.cuda_runtime_version >= 12000 and extension.cublas_version().startswith("cuBLAS ")
 
 

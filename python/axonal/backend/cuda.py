@@ -98,6 +98,45 @@ def dropout_backward(dx, dy, mask, rate):
 
 
 # --------------------------------------------------------------------------------------------------
+# Convolution and pooling: channels_last images (N, H, W, C), explicit padding (top, bottom, left, right)
+
+def conv2d_forward(y, x, W, b, strides, padding, activation, alpha):
+    """y = act(conv(x, W) + b): im2col per chunk of images, one cuBLAS GEMM each, then the dense
+    epilogue; x (N, H, W, C), W (KH, KW, C, F), b (F,) or None -> y (N, OH, OW, F)."""
+    _cuda.conv2d_forward(y, x, W, b, strides, padding, activation, alpha, stream=_stream())
+
+
+def conv2d_backward(dx, dW, db, dz, dy, x, W, y, strides, padding, activation, alpha):
+    """dz = dy * act'(y); dW = cols.T @ dz, db = dz summed over pixels, dx = col2im(dz @ W.T)
+    (dW, db, dx each skipped when None); sums in a fixed order, no atomics."""
+    _cuda.conv2d_backward(dx, dW, db, dz, dy, x, W, y, strides, padding, activation, alpha, stream=_stream())
+
+
+def max_pool2d_forward(y, argmax, x, pool, strides, padding):
+    """y = each window's first maximum (padding and NaN never win); argmax int32 = h*W + w."""
+    _cuda.max_pool2d_forward(y, argmax, x, pool, strides, padding, stream=_stream())
+
+
+def max_pool2d_backward(dx, dy, argmax):
+    """dx = zeros, then each dy added at its argmax, in output order.
+
+    ``argmax`` is not range-checked on the host (that would need a copy): an index outside the
+    image makes its (image, channel) plane of ``dx`` NaN, never a stray write.
+    """
+    _cuda.max_pool2d_backward(dx, dy, argmax, stream=_stream())
+
+
+def avg_pool2d_forward(y, x, pool, strides, padding):
+    """y = the mean of each window over its unpadded inputs."""
+    _cuda.avg_pool2d_forward(y, x, pool, strides, padding, stream=_stream())
+
+
+def avg_pool2d_backward(dx, dy, pool, strides, padding):
+    """dx: each input gathers dy / count of every window that covers it."""
+    _cuda.avg_pool2d_backward(dx, dy, pool, strides, padding, stream=_stream())
+
+
+# --------------------------------------------------------------------------------------------------
 # Optimisers: one fused in-place kernel per parameter, Keras 3 maths
 
 def sgd_update(param, grad, momentum_buf, lr, momentum, nesterov, weight_decay=None):
