@@ -1,4 +1,4 @@
-// Conv2D kernels: im2col into a workspace, cuBLAS GEMMs (row-major by swapped operands, as dense.cu),
+// Conv2D kernels: im2col into a workspace, cuBLAS GEMMs (dense.cu's gemm_row_major),
 // the dense family's bias+activation epilogue and bias gradient, and col2im as a gather: each input
 // pixel adds the column cells that read it in a fixed order, so dx has the same bits on every run
 // and no float atomics are needed. The batch is cut into chunks of whole images whose column matrix
@@ -7,7 +7,6 @@
 #include <mutex>
 #include <thread>
 #include <tuple>
-#include <unordered_map>
 
 #include "activations.cuh"
 #include "common.cuh"
@@ -17,37 +16,6 @@
 namespace axonal::cuda {
 
 namespace {
-
-// A cuBLAS handle per host thread and device, in the math mode of set_allow_tf32 (TF32 off unless a
-// benchmark asked), like dense.cu's: a handle is not shared between threads and belongs to the device
-// that was current when it was made. Lives as long as the process.
-cublasHandle_t handle_for(cudaStream_t stream) {
-  thread_local std::unordered_map<int, cublasHandle_t> handles;
-  int device = 0;
-  AXONAL_CUDA_CHECK(cudaGetDevice(&device));
-  cublasHandle_t& handle = handles[device];
-  if (!handle) AXONAL_CUDA_CHECK(cublasCreate(&handle));
-  AXONAL_CUDA_CHECK(cublasSetStream(handle, stream));
-  AXONAL_CUDA_CHECK(cublasSetMathMode(handle, get_allow_tf32() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
-  return handle;
-}
-
-// Row-major C (M, N) = op(A) op(B) + beta C, A (M, K) or stored (K, M) when trans_a, B (K, N) or
-// stored (N, K) when trans_b: cuBLAS (column-major) computes Cᵀ = op(B)ᵀ op(A)ᵀ, the operands
-// swapped, their transpose flags kept. beta is 0 (overwrite) or 1 (accumulate a later chunk).
-void gemm_rows(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, const float* B,
-               float beta, float* C, cudaStream_t stream) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0) {  // an empty sum: C = 0, or C unchanged when accumulating
-    if (beta == 0.f) AXONAL_CUDA_CHECK(cudaMemsetAsync(C, 0, sizeof(float) * M * N, stream));
-    return;
-  }
-  const float one = 1.f;
-  const int lda = static_cast<int>(trans_a ? M : K), ldb = static_cast<int>(trans_b ? K : N);
-  AXONAL_CUDA_CHECK(cublasSgemm(handle_for(stream), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(N), static_cast<int>(M),
-                                static_cast<int>(K), &one, B, ldb, A, lda, &beta, C, static_cast<int>(N)));
-}
 
 // The column workspace of (device, stream, host thread), grown on demand. The thread is part of the
 // key because one op is several launches: two threads queueing convolutions on one stream would
@@ -153,7 +121,7 @@ void conv2d_forward(float* y, const float* x, const float* Wk, const float* b, c
   for (int64_t c = 0; c < chunks.count; ++c) {
     const int64_t n0 = c * chunks.images, n1 = n0 + chunks.images < g.N ? n0 + chunks.images : g.N;
     im2col(cols, x, g, n0, n1, stream);
-    gemm_rows(false, false, (n1 - n0) * pixels, F, K, cols, Wk, 0.f, y + n0 * pixels * F, stream);
+    gemm_row_major(false, false, (n1 - n0) * pixels, F, K, cols, Wk, 0.f, y + n0 * pixels * F, stream);
   }
   bias_activation_inplace(y, b, g.N * pixels, F, act, alpha, stream);  // per pixel over F, as dense
 }
@@ -176,10 +144,10 @@ void conv2d_backward(float* dx, float* dW, float* db, float* dz, const float* dy
     if (dW) {
       im2col(cols, x, g, n0, n1, stream);
       // dW = Σ over chunks of colsᵀ dz, the chunks added in order (beta 1 after the first).
-      gemm_rows(true, false, K, F, rows, cols, dz_chunk, c == 0 ? 0.f : 1.f, dW, stream);
+      gemm_row_major(true, false, K, F, rows, cols, dz_chunk, c == 0 ? 0.f : 1.f, dW, stream);
     }
     if (dx) {
-      gemm_rows(false, true, rows, K, F, dz_chunk, Wk, 0.f, cols, stream);  // dcols = dz Wᵀ
+      gemm_row_major(false, true, rows, K, F, dz_chunk, Wk, 0.f, cols, stream);  // dcols = dz Wᵀ
       col2im(dx, cols, g, n0, n1, stream);
     }
   }

@@ -32,23 +32,6 @@ cublasHandle_t handle_for(cudaStream_t stream) {
   return handle;
 }
 
-// Row-major C (M, N) = op(A) op(B), A (M, K) or stored (K, M) when trans_a, B (K, N) or stored (N, K)
-// when trans_b. cuBLAS is column-major, and a row-major matrix read column-major is its transpose,
-// so it computes Cᵀ = op(B)ᵀ op(A)ᵀ: the operands swap places and keep their transpose flags.
-void gemm_row_major(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, const float* B,
-                    float* C, cudaStream_t stream) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0) {  // an empty sum: C = 0 (cuBLAS is not asked to scale C by beta alone)
-    AXONAL_CUDA_CHECK(cudaMemsetAsync(C, 0, sizeof(float) * M * N, stream));
-    return;
-  }
-  const float one = 1.f, zero = 0.f;
-  const int lda = static_cast<int>(trans_a ? M : K), ldb = static_cast<int>(trans_b ? K : N);
-  AXONAL_CUDA_CHECK(cublasSgemm(handle_for(stream), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(N), static_cast<int>(M),
-                                static_cast<int>(K), &one, B, ldb, A, lda, &zero, C, static_cast<int>(N)));
-}
-
 constexpr int kColumns = 32;  // columns per block of the bias gradient: one warp-wide coalesced row read
 constexpr int kRowPhases = 32;
 
@@ -71,6 +54,24 @@ __global__ void bias_gradient_kernel(float* db, const float* dz, int64_t N, int6
 
 }  // namespace
 
+// Row-major C (M, N) = op(A) op(B) + beta C, A (M, K) or stored (K, M) when trans_a, B (K, N) or
+// stored (N, K) when trans_b. cuBLAS is column-major, and a row-major matrix read column-major is its
+// transpose, so it computes Cᵀ = op(B)ᵀ op(A)ᵀ: the operands swap places and keep their transpose
+// flags.
+void gemm_row_major(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, const float* B,
+                    float beta, float* C, cudaStream_t stream) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {  // an empty sum: C = 0, or C unchanged when accumulating (cuBLAS is not asked)
+    if (beta == 0.f) AXONAL_CUDA_CHECK(cudaMemsetAsync(C, 0, sizeof(float) * M * N, stream));
+    return;
+  }
+  const float one = 1.f;
+  const int lda = static_cast<int>(trans_a ? M : K), ldb = static_cast<int>(trans_b ? K : N);
+  AXONAL_CUDA_CHECK(cublasSgemm(handle_for(stream), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(N), static_cast<int>(M),
+                                static_cast<int>(K), &one, B, ldb, A, lda, &beta, C, static_cast<int>(N)));
+}
+
 void set_allow_tf32(bool allow) { allow_tf32.store(allow); }
 bool get_allow_tf32() { return allow_tf32.load(); }
 
@@ -90,7 +91,7 @@ const char* cublas_version() {
 
 void dense_forward(float* y, const float* x, const float* W, const float* b, int64_t N, int64_t C, int64_t K,
                    Act act, float alpha, cudaStream_t stream) {
-  gemm_row_major(false, false, N, K, C, x, W, y, stream);
+  gemm_row_major(false, false, N, K, C, x, W, 0.f, y, stream);
   bias_activation_inplace(y, b, N, K, act, alpha, stream);
 }
 
@@ -104,9 +105,9 @@ void bias_gradient(float* db, const float* dz, int64_t N, int64_t K, cudaStream_
 void dense_backward(float* dx, float* dW, float* db, float* dz, const float* dy, const float* x, const float* W,
                     const float* y, int64_t N, int64_t C, int64_t K, Act act, float alpha, cudaStream_t stream) {
   activation_backward(dz, dy, y, N, K, act, alpha, stream);
-  if (dW) gemm_row_major(true, false, C, K, N, x, dz, dW, stream);
+  if (dW) gemm_row_major(true, false, C, K, N, x, dz, 0.f, dW, stream);
   if (db) bias_gradient(db, dz, N, K, stream);
-  if (dx) gemm_row_major(false, true, N, C, K, dz, W, dx, stream);
+  if (dx) gemm_row_major(false, true, N, C, K, dz, W, 0.f, dx, stream);
 }
 
 }  // namespace axonal::cuda

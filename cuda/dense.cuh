@@ -18,6 +18,12 @@ void dense_forward(float* y, const float* x, const float* W, const float* b, int
 void dense_backward(float* dx, float* dW, float* db, float* dz, const float* dy, const float* x, const float* W,
                     const float* y, int64_t N, int64_t C, int64_t K, Act act, float alpha, cudaStream_t stream);
 
+// Row-major C (M, N) = op(A) op(B) + beta C on cuBLAS (this thread's handle for the current device,
+// in the TF32 mode below), A (M, K) or stored (K, M) when trans_a, B (K, N) or stored (N, K) when
+// trans_b. The GEMM of the dense and conv families.
+void gemm_row_major(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, const float* B,
+                    float beta, float* C, cudaStream_t stream);
+
 // dz (N, K) -> db (K) = Σ_n dz, summed in a fixed order (deterministic for given N and K).
 void bias_gradient(float* db, const float* dz, int64_t N, int64_t K, cudaStream_t stream);
 
