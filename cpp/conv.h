@@ -5,17 +5,9 @@
 #include <cstdint>
 
 #include "axonal/activation_functors.h"
+#include "axonal/window.h"
 
 namespace axonal {
-
-// The geometry of one convolution or pooling window sweep over (N, H, W, C) images.
-struct Window {
-  int64_t N, H, W, C;           // input
-  int64_t KH, KW;               // window
-  int64_t stride_h, stride_w;
-  int64_t pad_top, pad_left;    // bottom/right padding only shows in OH/OW
-  int64_t OH, OW;               // output
-};
 
 // x (N, H, W, C), Wk (KH, KW, C, F), b (F) or null -> y (N, OH, OW, F)
 void conv2d_forward(float* y, const float* x, const float* Wk, const float* b, const Window& g, int64_t F, Act act,

@@ -70,17 +70,11 @@ __global__ void col2im_kernel(float* dx, const float* dcols, Window g, int64_t n
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < cells; i += stride) {
     const int64_t c = i % g.C, w = (i / g.C) % g.W, h = (i / (g.C * g.W)) % g.H, n = i / (g.C * g.W * g.H);
-    int64_t oh0, oh1, ow0, ow1;
-    covering(h, g.KH, g.stride_h, g.pad_top, g.OH, &oh0, &oh1);
-    covering(w, g.KW, g.stride_w, g.pad_left, g.OW, &ow0, &ow1);
     float sum = 0.f;
-    for (int64_t oh = oh0; oh <= oh1; ++oh) {
-      const int64_t kh = h + g.pad_top - oh * g.stride_h;
-      for (int64_t ow = ow0; ow <= ow1; ++ow) {
-        const int64_t kw = w + g.pad_left - ow * g.stride_w;
-        sum += dcols[((n * g.OH + oh) * g.OW + ow) * K + (kh * g.KW + kw) * g.C + c];
-      }
-    }
+    for_each_covering_window(g, h, w, [&](int64_t oh, int64_t ow) {
+      const int64_t kh = h + g.pad_top - oh * g.stride_h, kw = w + g.pad_left - ow * g.stride_w;
+      sum += dcols[((n * g.OH + oh) * g.OW + ow) * K + (kh * g.KW + kw) * g.C + c];
+    });
     dx[n0 * g.H * g.W * g.C + i] = sum;
   }
 }

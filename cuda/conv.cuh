@@ -8,18 +8,9 @@
 #include <cstdint>
 
 #include "axonal/activation_functors.h"
+#include "axonal/window.h"
 
 namespace axonal::cuda {
-
-// The geometry of one convolution or pooling window sweep over (N, H, W, C) images: the fields of
-// cpp/conv.h's Window (that header is not on the CUDA include path), checked by the bindings.
-struct Window {
-  int64_t N, H, W, C;           // input
-  int64_t KH, KW;               // window
-  int64_t stride_h, stride_w;
-  int64_t pad_top, pad_left;    // bottom/right padding only shows in OH/OW
-  int64_t OH, OW;               // output
-};
 
 // x (N, H, W, C), Wk (KH, KW, C, F), b (F) or null -> y (N, OH, OW, F)
 void conv2d_forward(float* y, const float* x, const float* Wk, const float* b, const Window& g, int64_t F, Act act,
@@ -37,13 +28,23 @@ constexpr int64_t kConvColumnBudget = int64_t{1} << 24;  // 64 MiB
 #if defined(__CUDACC__)
 // The windows along one axis that cover input position p, first and last output index (inclusive;
 // first > last when none does): window o covers p when o·stride − pad ≤ p < o·stride − pad + size.
-// The gathers of col2im and average pooling loop over them.
 __device__ __forceinline__ void covering(int64_t p, int64_t size, int64_t stride, int64_t pad, int64_t outputs,
                                          int64_t* first, int64_t* last) {
   const int64_t lowest = p + pad - size + 1;  // o·stride ≥ lowest
   *first = lowest <= 0 ? 0 : (lowest + stride - 1) / stride;
   const int64_t highest = (p + pad) / stride;  // p + pad ≥ 0: truncation is the floor
   *last = highest < outputs - 1 ? highest : outputs - 1;
+}
+
+// visit(oh, ow) for every window that covers input pixel (h, w), in ascending (oh, ow) order: the
+// gathers of col2im and average pooling's backward, which add in the order the cpu kernels do.
+template <typename Visit>
+__device__ __forceinline__ void for_each_covering_window(const Window& g, int64_t h, int64_t w, Visit visit) {
+  int64_t oh0, oh1, ow0, ow1;
+  covering(h, g.KH, g.stride_h, g.pad_top, g.OH, &oh0, &oh1);
+  covering(w, g.KW, g.stride_w, g.pad_left, g.OW, &ow0, &ow1);
+  for (int64_t oh = oh0; oh <= oh1; ++oh)
+    for (int64_t ow = ow0; ow <= ow1; ++ow) visit(oh, ow);
 }
 #endif
 

@@ -103,15 +103,11 @@ __global__ void avg_pool_backward_kernel(float* dx, const float* dy, Window g, i
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < inputs; i += stride) {
     const int64_t c = i % g.C, w = (i / g.C) % g.W, h = (i / (g.C * g.W)) % g.H, n = i / (g.C * g.W * g.H);
-    int64_t oh0, oh1, ow0, ow1;
-    covering(h, g.KH, g.stride_h, g.pad_top, g.OH, &oh0, &oh1);
-    covering(w, g.KW, g.stride_w, g.pad_left, g.OW, &ow0, &ow1);
     float sum = 0.f;
-    for (int64_t oh = oh0; oh <= oh1; ++oh)
-      for (int64_t ow = ow0; ow <= ow1; ++ow) {
-        const float inv = 1.f / static_cast<float>(window_span(g, oh, ow).count());
-        sum += dy[((n * g.OH + oh) * g.OW + ow) * g.C + c] * inv;
-      }
+    for_each_covering_window(g, h, w, [&](int64_t oh, int64_t ow) {
+      const float inv = 1.f / static_cast<float>(window_span(g, oh, ow).count());
+      sum += dy[((n * g.OH + oh) * g.OW + ow) * g.C + c] * inv;
+    });
     dx[i] = sum;
   }
 }
