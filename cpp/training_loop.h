@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "axonal/activation_functors.h"
-#include "conv.h"
+#include "axonal/window.h"
 
 namespace axonal {
 
@@ -36,7 +36,7 @@ struct LayerStep {
   float* dW = nullptr;
   float* db = nullptr;
   bool needs_dx = true;
-  Act act = Act::linear;  // dense and activation
+  Act act = Act::linear;  // dense, conv2d and activation
   float alpha = 0.f;
   Window window{};       // conv2d and pooling: the sweep over one image (N set per batch)
   int64_t filters = 0;   // conv2d: F
