@@ -33,7 +33,6 @@ void small_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, co
   }
 }
 
-
 // Shapes a BLAS refuses or that cost less than a call to it: done here (true), else false.
 bool sgemm_here(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, const float* B,
                 float beta, float* C) {
@@ -56,7 +55,8 @@ bool sgemm_here(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, con
 
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, const float* B,
            float beta, float* C) {
-  if (!sgemm_here(trans_a, trans_b, M, N, K, A, B, beta, C)) blas_backend::sgemm(trans_a, trans_b, M, N, K, A, B, beta, C);
+  if (!sgemm_here(trans_a, trans_b, M, N, K, A, B, beta, C))
+    blas_backend::sgemm(trans_a, trans_b, M, N, K, A, B, beta, C);
 }
 
 void sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, const float* B,

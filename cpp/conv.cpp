@@ -1,13 +1,13 @@
 #include "conv.h"
 
 #include <algorithm>
-#include <vector>
 
 #include "activations.h"
 #include "blas.h"
 #include "conv_direct.h"
 #include "dense.h"
 #include "parallel.h"
+#include "scratch.h"
 
 namespace axonal {
 
@@ -30,15 +30,6 @@ Chunking chunking(const Window& g) {
   int64_t images = std::max<int64_t>(1, kColumnBytesPerChunk / std::max<int64_t>(column_bytes, 1));
   images = std::min(images, std::max<int64_t>(1, (g.N + kMinChunks - 1) / kMinChunks));
   return {images, (g.N + images - 1) / images};
-}
-
-// Per-thread scratch, grown when a larger layer comes and then reused, so the step loop does not
-// allocate; thread-local so that each thread (and each Python thread training its own model) has
-// its own. `slot` tells apart the buffers one thread needs at once.
-float* scratch(int slot, size_t floats) {
-  thread_local std::vector<float> buffers[2];
-  if (buffers[slot].size() < floats) buffers[slot].resize(floats);
-  return buffers[slot].data();
 }
 
 // Walks the column matrix of images [n0, n1) in order: row (n, oh, ow) holds the window of x in
@@ -98,10 +89,10 @@ bool is_pointwise(const Window& g) {
 }
 
 // The column matrix of images [n0, n1): x itself for a pointwise convolution, else formed in the
-// calling thread's scratch slot 0.
+// calling thread's Scratch::columns.
 const float* columns(const float* x, const Window& g, int64_t n0, int64_t n1) {
   if (is_pointwise(g)) return x + n0 * g.H * g.W * g.C;
-  float* cols = scratch(0, static_cast<size_t>((n1 - n0) * g.OH * g.OW * g.KH * g.KW * g.C));
+  float* cols = scratch(Scratch::columns, (n1 - n0) * g.OH * g.OW * g.KH * g.KW * g.C);
   im2col(cols, x, g, n0, n1);
   return cols;
 }
@@ -130,15 +121,16 @@ void conv2d_backward(float* dx, float* dW, float* db, float* dz, const float* dy
   if (db) bias_gradient(db, dz, g.N * pixels, F);
   // The direct kernels take what they can; the GEMMs below do the rest.
   const bool direct = !is_pointwise(g) && direct_conv_applies(g, F);
+  const bool direct_dx = direct && direct_conv_dx_applies(g, F);
   if (dW && direct) direct_conv_dW(dW, dz, x, g, F);
-  if (dx && direct && direct_conv_dx_applies(g, F)) direct_conv_dx(dx, dz, Wk, g, F);
+  if (dx && direct_dx) direct_conv_dx(dx, dz, Wk, g, F);
   float* gemm_dW = direct ? nullptr : dW;
-  float* gemm_dx = direct && direct_conv_dx_applies(g, F) ? nullptr : dx;
+  float* gemm_dx = direct_dx ? nullptr : dx;
   if (!gemm_dW && !gemm_dx) return;
 
   const Chunking chunks = chunking(g);
   // Each chunk's share of dW goes to its own slice; the slices are added in chunk order below.
-  float* dW_parts = gemm_dW ? scratch(1, static_cast<size_t>(chunks.count * K * F)) : nullptr;
+  float* dW_parts = gemm_dW ? scratch(Scratch::column_dW_parts, chunks.count * K * F) : nullptr;
   const SerialRegion serial_gemms;  // each chunk's GEMMs run on its own thread
 #pragma omp parallel for schedule(static) if (g.N * pixels * K * F >= kParallelMinWork)
   for (int64_t c = 0; c < chunks.count; ++c) {
@@ -148,7 +140,7 @@ void conv2d_backward(float* dx, float* dW, float* db, float* dz, const float* dy
     if (gemm_dx && is_pointwise(g)) {
       sgemm_serial(false, true, rows, K, F, dz_chunk, Wk, 0.f, gemm_dx + n0 * g.H * g.W * g.C);
     } else if (gemm_dx) {
-      float* dcols = scratch(0, static_cast<size_t>(rows * K));  // the columns of x are no longer needed
+      float* dcols = scratch(Scratch::columns, rows * K);  // the columns of x are no longer needed
       sgemm_serial(false, true, rows, K, F, dz_chunk, Wk, 0.f, dcols);
       col2im(gemm_dx, dcols, g, n0, n1);
     }

@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <type_traits>
-#include <vector>
 
 #include "activations.h"
 #include "cpu_features.h"
 #include "parallel.h"
+#include "scratch.h"
 
 #if AXONAL_X86
 #include <immintrin.h>
@@ -62,14 +62,6 @@ struct Plane {
   int64_t image_stride() const { return rows * cols * channels; }
 };
 
-// Scratch of the calling thread, grown when a larger layer comes and then reused (no allocation in
-// the step loop); `slot` tells apart the buffers one call needs at once.
-float* scratch(int slot, int64_t floats) {
-  thread_local std::vector<float> buffers[3];
-  if (buffers[slot].size() < static_cast<size_t>(floats)) buffers[slot].resize(floats);
-  return buffers[slot].data();
-}
-
 // dst (N, rows, cols, ch)[i][j] = src (N, src_rows, src_cols, ch)[i - top][j - left], zero where that
 // falls outside src (top/left may be negative: src is then cropped).
 void pad_images(float* dst, const float* src, int64_t N, int64_t src_rows, int64_t src_cols, int64_t ch, int64_t top,
@@ -92,11 +84,11 @@ void pad_images(float* dst, const float* src, int64_t N, int64_t src_rows, int64
 }
 
 // x as the plane a valid correlation reads: itself when the convolution has no padding, else a
-// zero-padded copy in scratch slot 0.
+// zero-padded copy in Scratch::direct_input.
 Plane input_plane(const float* x, const Window& g) {
   const int64_t rows = g.OH + g.KH - 1, cols = g.OW + g.KW - 1;
   if (g.pad_top == 0 && g.pad_left == 0 && rows == g.H && cols == g.W) return {x, rows, cols, g.C, 0, rows};
-  float* padded = scratch(0, g.N * rows * cols * g.C);
+  float* padded = scratch(Scratch::direct_input, g.N * rows * cols * g.C);
   pad_images(padded, x, g.N, g.H, g.W, g.C, g.pad_top, g.pad_left, rows, cols);
   return {padded, rows, cols, g.C, g.pad_top, std::min(rows, g.pad_top + g.H)};
 }
@@ -166,9 +158,9 @@ void direct_conv_dx(float* dx, const float* dz, const float* Wk, const Window& g
   // dz padded by (KH − 1 − pad_top, KW − 1 − pad_left) with the kernel flipped in (kh, kw) and
   // transposed in (c, f).
   const int64_t rows = g.H + g.KH - 1, cols = g.W + g.KW - 1;
-  float* padded = scratch(1, g.N * rows * cols * F);
+  float* padded = scratch(Scratch::direct_work, g.N * rows * cols * F);
   pad_images(padded, dz, g.N, g.OH, g.OW, F, g.KH - 1 - g.pad_top, g.KW - 1 - g.pad_left, rows, cols);
-  float* flipped = scratch(2, g.KH * g.KW * g.C * F);
+  float* flipped = scratch(Scratch::direct_kernel, g.KH * g.KW * g.C * F);
   for (int64_t kh = 0; kh < g.KH; ++kh)
     for (int64_t kw = 0; kw < g.KW; ++kw) {
       const float* from = Wk + ((g.KH - 1 - kh) * g.KW + (g.KW - 1 - kw)) * g.C * F;
@@ -189,7 +181,7 @@ void direct_conv_dW(float* dW, const float* dz, const float* x, const Window& g,
   const int64_t size_bytes = size * static_cast<int64_t>(sizeof(float));
   const int64_t most_shares = std::max<int64_t>(1, kWeightGradientPartsBytes / size_bytes);
   const int64_t shares = std::min((g.N + most_per_share - 1) / most_per_share, most_shares);
-  float* parts = shares == 1 ? dW : scratch(1, shares * size);
+  float* parts = shares == 1 ? dW : scratch(Scratch::direct_work, shares * size);
   const bool wide = active_isa() == Isa::avx512;
   // One task per (share, kernel row, group of columns): tasks write disjoint blocks of the shares'
   // partial sums, and there are enough of them to balance the threads whatever the shares' sizes.

@@ -1,11 +1,11 @@
 #include "dense.h"
 
 #include <algorithm>
-#include <vector>
 
 #include "activations.h"
 #include "blas.h"
 #include "parallel.h"
+#include "scratch.h"
 
 namespace axonal {
 
@@ -19,9 +19,7 @@ void bias_gradient(float* db, const float* dz, int64_t N, int64_t K) {
   // Rows are cut into kReductionChunks fixed chunks whose partial sums are added in chunk order:
   // the bits depend on N and K only, never on the thread count.
   const int64_t chunk = (N + kReductionChunks - 1) / kReductionChunks;
-  thread_local std::vector<float> partials;
-  if (partials.size() < static_cast<size_t>(kReductionChunks * K)) partials.resize(kReductionChunks * K);
-  float* partial = partials.data();
+  float* partial = scratch(Scratch::bias_partials, kReductionChunks * K);
   parallel_for(kReductionChunks, N * K >= kParallelMinWork, [&](int64_t c) {
     float* sum = partial + c * K;
     for (int64_t k = 0; k < K; ++k) sum[k] = 0.f;

@@ -50,7 +50,8 @@ py::tuple as_tuple(const py::handle& entry, size_t size, const std::string& what
   return py::reinterpret_borrow<py::tuple>(entry);
 }
 
-// A layer's window over one (H, W, C) image, checked like the ops check it and against the running
+// A layer's window over one (H, W, C) image: items `image`, `image + 1` and `image + 2` of its tuple
+// are (H, W, C), the strides and the padding. Checked like the ops check it, and against the running
 // feature width.
 Window parse_window(const py::tuple& t, size_t image, int64_t KH, int64_t KW, int64_t width, const std::string& what) {
   const auto hwc = item<std::array<int64_t, 3>>(t, image, what);
@@ -106,13 +107,12 @@ LayerStep parse_layer(BoundLoop& bound, const py::handle& spec, size_t index, in
     layer.filters = w[3];
     layer.out_width = layer.window.OH * layer.window.OW * w[3];
     parse_weights(bound, layer, t, w, w[3], what);
-  } else if (kind == "max_pool2d" || kind == "avg_pool2d") {  // (kind, (H, W, C), pool, strides, padding, backprop)
+  } else if (kind == "max_pool2d" || kind == "avg_pool2d") {  // (kind, pool, (H, W, C), strides, padding, backprop)
     const py::tuple t = as_tuple(spec, 6, what);
-    const auto pool = item<std::array<int64_t, 2>>(t, 2, what);
+    const auto pool = item<std::array<int64_t, 2>>(t, 1, what);
     if (pool[0] < 1 || pool[1] < 1) fail(kOp, what + ": the pool size must be positive.");
     layer.kind = kind == "max_pool2d" ? LayerStep::Kind::max_pool2d : LayerStep::Kind::avg_pool2d;
-    const py::tuple geometry = py::make_tuple(t[0], t[1], t[3], t[4]);  // image, strides, padding at 1–3
-    layer.window = parse_window(geometry, 1, pool[0], pool[1], width, what);
+    layer.window = parse_window(t, 2, pool[0], pool[1], width, what);
     layer.out_width = layer.window.OH * layer.window.OW * layer.window.C;
     layer.backprop = layer.needs_dx = item<bool>(t, 5, what);
   } else if (kind == "dropout") {  // ("dropout", rate, seed, position, backprop)

@@ -242,9 +242,9 @@ def test_a_valid_loop_runs_every_batch():
     (lambda a: a["layers"].append(("dropout", 1.5, 0, 2, True)), "rate"),
     (lambda a: a["layers"].append(("pool", 2)), "unknown layer"),
     # The dense output (2 features) as a 1x2 image of one channel:
-    (lambda a: a["layers"].append(("max_pool2d", (1, 3, 1), (1, 1), (1, 1), (0, 0, 0, 0), True)), "does not hold"),
-    (lambda a: a["layers"].append(("max_pool2d", (1, 2, 1), (1, 1), (0, 1), (0, 0, 0, 0), True)), "strides"),
-    (lambda a: a["layers"].append(("avg_pool2d", (1, 2, 1), (1, 2), (1, 1), (0, 0, 0, 2), True)), "padding"),
+    (lambda a: a["layers"].append(("max_pool2d", (1, 1), (1, 3, 1), (1, 1), (0, 0, 0, 0), True)), "does not hold"),
+    (lambda a: a["layers"].append(("max_pool2d", (1, 1), (1, 2, 1), (0, 1), (0, 0, 0, 0), True)), "strides"),
+    (lambda a: a["layers"].append(("avg_pool2d", (1, 2), (1, 2, 1), (1, 1), (0, 0, 0, 2), True)), "padding"),
     (lambda a: a["layers"].append(("conv2d", np.zeros((1, 1, 2, 3), np.float32), None, None, None, "relu", 0.0,
                                    True, True, (1, 2, 1), (1, 1), (0, 0, 0, 0))), "channels"),
     (lambda a: a.update(max_batch=0), "max_batch"),

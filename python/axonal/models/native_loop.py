@@ -163,7 +163,7 @@ def _layer_specs(model, backprop: set[int]) -> list[tuple]:
                 specs.append(("conv2d", *spec, tuple(layer.input_shape[1:]), layer.strides, layer.explicit_padding))
         elif isinstance(layer, (MaxPooling2D, AveragePooling2D)):
             kind = "max_pool2d" if isinstance(layer, MaxPooling2D) else "avg_pool2d"
-            specs.append((kind, tuple(layer.input_shape[1:]), layer.pool_size, layer.strides, layer.explicit_padding,
+            specs.append((kind, layer.pool_size, tuple(layer.input_shape[1:]), layer.strides, layer.explicit_padding,
                           reached))
         elif isinstance(layer, Dropout):
             specs.append(("dropout", layer.rate, layer.mask_seed, layer.position, reached))
