@@ -12,13 +12,17 @@ class BufferCache:
     therefore reuses the full-size buffer (a row slice of a C-contiguous array is C-contiguous),
     and the training loop allocates nothing after its first step.
 
+    ``xp`` is the array module that allocates (numpy, or cupy for the arrays of a model's device
+    copy, see :mod:`axonal.models.device_model`).
+
     Example:
         >>> cache = BufferCache()
         >>> y = cache.get("y", (128, 10))      # allocates
         >>> y = cache.get("y", (96, 10))       # a view of the same memory
     """
 
-    def __init__(self):
+    def __init__(self, xp=np):
+        self._xp = xp
         self._arrays: dict[str, np.ndarray] = {}
 
     def get(self, name: str, shape: tuple, dtype: np.dtype | type = np.float32) -> np.ndarray:
@@ -26,7 +30,7 @@ class BufferCache:
         array = self._arrays.get(name)
         if (array is None or array.shape[0] < shape[0] or array.shape[1:] != tuple(shape[1:])
                 or array.dtype != dtype):
-            array = np.empty(shape, dtype=dtype)
+            array = self._xp.empty(shape, dtype=dtype)
             self._arrays[name] = array
         return array[:shape[0]]
 

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from axonal.callbacks import Callback, CallbackList, History
-from axonal.models import native_loop
+from axonal.models import device_loop, native_loop
 from axonal.models.numerics import NonFiniteError
 
 
@@ -24,13 +24,18 @@ def fit_loop(model, x, y, weights, batch_size: int, epochs: int, initial_epoch: 
     steps = math.ceil(len(x) / batch_size)
     callback_list = CallbackList([*callbacks, history], model, verbose, epochs, steps)
     model.stop_training = False
+    device_fit = _device_fit(model, x, y, weights, batch_size, callback_list.callbacks)
     callback_list.call("on_train_begin", None)
     logs: dict[str, float] = {}
     for epoch in range(initial_epoch, epochs):
         callback_list.call("on_epoch_begin", epoch, None)
-        logs = _train_epoch(model, x, y, weights, batch_size, shuffle, callback_list, epoch)
+        logs = _train_epoch(model, x, y, weights, batch_size, shuffle, callback_list, epoch, device_fit)
         if validation is not None:
-            validation_logs = _test_epoch(model, *validation, batch_size, callback_list)
+            x_val, y_val, weights_val = validation
+            if device_fit is not None and device_loop.evaluation_problem(model, x_val, weights_val) is None:
+                validation_logs = device_fit.test_epoch(x_val, y_val, callback_list)
+            else:
+                validation_logs = _test_epoch(model, *validation, batch_size, callback_list)
             logs = _sorted({**logs, **{f"val_{name}": value for name, value in validation_logs.items()}})
         callback_list.call("on_epoch_end", epoch, logs)
         if model.stop_training:  # a callback asked to stop, as Keras' EarlyStopping does
@@ -43,13 +48,21 @@ def evaluate_loop(model, x, y, weights, batch_size: int, verbose: int,
                   callbacks: list[Callback]) -> dict[str, float]:
     """Loss and metrics over prepared arrays, in inference mode."""
     callback_list = CallbackList(callbacks, model, verbose, 1, math.ceil(len(x) / batch_size))
+    if _on_device(model, "evaluate", device_loop.evaluation_problem(model, x, weights)):
+        return device_loop.evaluate(model, x, y, batch_size, callback_list)
     return _test_epoch(model, x, y, weights, batch_size, callback_list)
 
 
-def predict_loop(model, x, batch_size: int, verbose: int, callbacks: list[Callback]) -> np.ndarray:
-    """The model's predictions for prepared inputs, one row per sample."""
+def predict_loop(model, x, batch_size: int, verbose: int, callbacks: list[Callback],
+                 device_array: bool = False):
+    """The model's predictions for prepared inputs, one row per sample (a device array when
+    ``device_array`` and the model runs on a device)."""
     callback_list = CallbackList(callbacks, model, verbose, 1, math.ceil(len(x) / batch_size))
     callback_list.call("on_predict_begin", None)
+    if _on_device(model, "predict", device_loop.inference_problem(model, x, callback_list.callbacks)):
+        predictions = device_loop.predict(model, x, batch_size, callback_list, device_array)
+        callback_list.call("on_predict_end", None)
+        return predictions
     predictions = np.empty((len(x),) + model.output_shape[1:], dtype=np.float32)
     if native_loop.unsupported_for_predict(model, x, callback_list.callbacks) is None:
         _predict_native(model, x, predictions, batch_size, callback_list)
@@ -77,9 +90,27 @@ def _predict_native(model, x, predictions, batch_size, callback_list) -> None:
         callback_list.call("on_predict_batch_end", batch - 1, None)
 
 
-def _train_epoch(model, x, y, weights, batch_size, shuffle, callback_list, epoch) -> dict[str, float]:
+def _device_fit(model, x, y, weights, batch_size, callbacks) -> device_loop.DeviceFit | None:
+    """The device half of a fit, when the model has a device that can run this fit."""
+    if _on_device(model, "fit", device_loop.training_problem(model, x, y, weights, callbacks)):
+        return device_loop.DeviceFit(model, x, y, batch_size)
+    return None
+
+
+def _on_device(model, method: str, problem: str | None) -> bool:
+    """Whether ``method`` runs on the model's device; warns when a device model cannot."""
+    if model.device is None:
+        return False
+    if problem is not None:
+        device_loop.warn_host_fallback(model, method, problem)
+    return problem is None
+
+
+def _train_epoch(model, x, y, weights, batch_size, shuffle, callback_list, epoch, device_fit) -> dict[str, float]:
     order = model.shuffle_rng.permutation(len(x)) if shuffle else None
     model.reset_metrics()
+    if device_fit is not None:
+        return device_fit.train_epoch(order, callback_list)
     if native_loop.unsupported_reason(model, x, y, weights, callback_list.callbacks) is None:
         return _train_epoch_native(model, x, y, order, batch_size, callback_list)
     loss_sum, seen = 0.0, 0

@@ -56,7 +56,19 @@ _PREDICT_HOOKS = ("on_predict_batch_begin", "on_predict_batch_end")
 
 def unsupported_reason(model, x: np.ndarray, y: np.ndarray, weights, callbacks) -> str | None:
     """Why ``fit`` must run this model step by step in Python, or None when the native loop can."""
-    reason = _unsupported_model(model, x)
+    return _backend_problem(model) or unsupported_training(model, x, y, weights, callbacks)
+
+
+def unsupported_for_predict(model, x: np.ndarray, callbacks) -> str | None:
+    """Why ``predict`` must run batch by batch in Python, or None when the native loop can."""
+    return _backend_problem(model) or unsupported_inference(model, x, callbacks)
+
+
+def unsupported_training(model, x: np.ndarray, y: np.ndarray, weights, callbacks) -> str | None:
+    """What a compiled training loop (this native one, or the device loop of
+    :mod:`axonal.models.device_loop`) cannot run in this ``fit``, or None: the model's layers,
+    loss, optimiser, metrics and callbacks must be ones whose behaviour it reproduces exactly."""
+    reason = _unsupported_layers(model, x)
     if reason is not None:
         return reason
     if model._numerics is not None:
@@ -68,26 +80,35 @@ def unsupported_reason(model, x: np.ndarray, y: np.ndarray, weights, callbacks) 
     for layer in model._layers:
         if layer._regularizers:
             return f"layer {layer.name!r} has a regulariser"
-    if type(model.loss) not in _LOSS_KERNELS or _replaced(model.loss, ("compute",)):
-        return f"loss {model.loss.name!r}"
     if type(model.optimizer) not in _OPTIMIZERS or _replaced(model.optimizer, ("apply", "update_step")):
         return f"optimizer {type(model.optimizer).__name__}"
+    return unsupported_objective(model) or _batch_hooks(callbacks, _RUN_LEVEL_CALLBACKS, _BATCH_HOOKS)
+
+
+def unsupported_objective(model) -> str | None:
+    """The loss or metric a compiled loop cannot compute exactly as the Python path, or None."""
+    if type(model.loss) not in _LOSS_KERNELS or _replaced(model.loss, ("compute",)):
+        return f"loss {model.loss.name!r}"
     for metric in model.metrics:
         if type(metric) not in _METRICS or (isinstance(metric, metrics_module.BinaryAccuracy)
                                             and model.output_shape[-1] != 1):
             return f"metric {metric.name!r}"
-    return _batch_hooks(callbacks, _RUN_LEVEL_CALLBACKS, _BATCH_HOOKS)
+    return None
 
 
-def unsupported_for_predict(model, x: np.ndarray, callbacks) -> str | None:
-    """Why ``predict`` must run batch by batch in Python, or None when the native loop can."""
-    return _unsupported_model(model, x) or _batch_hooks(callbacks, (ProgbarLogger,), _PREDICT_HOOKS)
+def unsupported_inference(model, x: np.ndarray, callbacks) -> str | None:
+    """What a compiled loop cannot run in this ``predict``, or None."""
+    return _unsupported_layers(model, x) or _batch_hooks(callbacks, (ProgbarLogger,), _PREDICT_HOOKS)
 
 
-def _unsupported_model(model, x: np.ndarray) -> str | None:
-    """What the native loop cannot run in this model's forward pass, or None."""
+def _backend_problem(model) -> str | None:
     if getattr(model.ops, "NAME", None) != "cpu":
         return f"the {getattr(model.ops, 'NAME', '?')} backend has no native loop"
+    return None
+
+
+def _unsupported_layers(model, x: np.ndarray) -> str | None:
+    """What a compiled loop cannot run in this model's forward pass, or None."""
     if not x.flags.c_contiguous:
         return "inputs are not C-contiguous"
     for layer in model._layers:

@@ -9,6 +9,7 @@ import numpy as np
 from axonal import saving
 from axonal._buffers import BufferCache
 from axonal.backend import get_backend
+from axonal.backend.device import device_for, host_ops
 from axonal.layers import InputLayer, Layer, deserialize, serialize
 from axonal.layers.base import (SHUFFLE_STREAM, ActivationOutputMixin, StepCounter, configuration_changed,
                                 unique_name)
@@ -45,6 +46,7 @@ class Sequential(Trainer):
         self.steps = StepCounter()
         self.buffers = BufferCache()
         self.ops = None
+        self.device = None  # the GPU a cuda model trains on (models/device_model.py)
         self.input_shape: tuple | None = None
         self.built = False
         self._trainable = True
@@ -112,7 +114,8 @@ class Sequential(Trainer):
     def build(self, input_shape: tuple | None = None) -> None:
         """Create every layer's weights for inputs of ``input_shape`` (batch first, e.g. ``(None, 784)``).
 
-        Layers already built keep their weights. The model runs on the backend active now.
+        Layers already built keep their weights. The model runs on the backend active now (on
+        ``cuda``: its weights stay on the host, and fit/evaluate/predict run on a GPU copy).
         """
         if input_shape is not None:
             self.input_shape = (None,) + tuple(input_shape)[1:]
@@ -121,7 +124,11 @@ class Sequential(Trainer):
                              "with Input(shape=(784,)), call build((None, 784)), or call fit/predict.")
         if not self._layers:
             raise ValueError(f"Model {self.name!r} has no layers. Fix: add some, e.g. model.add(Dense(10)).")
-        self.ops = get_backend()
+        backend = get_backend()
+        # On cuda, fit/evaluate/predict run on a device copy of the model (models/device_loop.py);
+        # the layers themselves, and any step the device cannot run, use the host backend.
+        self.device = device_for(backend)
+        self.ops = host_ops(backend)
         shape = self.input_shape
         for position, layer in enumerate(self._layers):
             layer.attach(self.ops, position, self.seed, self.steps)

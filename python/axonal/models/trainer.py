@@ -156,12 +156,18 @@ class Trainer(Steps):
 
     @exclusive
     def predict(self, x: Any, batch_size: int | None = 32, verbose: Any = "auto",
-                callbacks: list | None = None) -> np.ndarray:
-        """The model's outputs for ``x`` (probabilities for softmax/sigmoid outputs), shape (N, K)."""
+                callbacks: list | None = None, *, device_array: bool = False) -> np.ndarray:
+        """The model's outputs for ``x`` (probabilities for softmax/sigmoid outputs), shape (N, K).
+
+        Args:
+            device_array: on the ``cuda`` backend, return the predictions as the cupy array they
+                were computed in, without the copy to the host (ignored elsewhere).
+        """
         batch_size, verbose = data.resolve_batch_size(batch_size), data.resolve_verbose(verbose)
         inputs = data.prepare_inputs(self, x)
         self._configure_output()
-        return loops.predict_loop(self, inputs, batch_size, verbose, data.check_callbacks(callbacks))
+        return loops.predict_loop(self, inputs, batch_size, verbose, data.check_callbacks(callbacks),
+                                  bool(device_array))
 
     @training
     def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None, class_weight: dict | None = None,

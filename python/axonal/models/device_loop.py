@@ -1,0 +1,235 @@
+"""``fit``, ``evaluate`` and ``predict`` on a device: the ``cuda`` backend's path.
+
+A fit copies the model to the device (:class:`~axonal.models.device_model.DeviceModel`) and its
+dataset too, once, when it takes at most :data:`DATASET_SHARE` of the free device memory (else
+each run's rows are gathered on the host and uploaded). Every epoch the host draws the shuffle
+order from the model's generator (the same order as on ``cpu``, so both backends see the same
+batches), and the device gathers each run's rows into a window whose batches are views.
+
+Steps run in runs of about :data:`~axonal.models.native_loop.SECONDS_PER_RUN` (the length is
+chosen from a timed eager step). Each run of a given shape is captured once per fit as a CUDA
+graph and replayed: a full run, and the epoch's last one. Between runs — never inside one — the
+host reads the running loss and metric counts for the progress bar and the callbacks, delivers a
+Ctrl-C and honours ``stop_training``, exactly where the native ``cpu`` loop does. The weights and
+optimiser slots go back to the host arrays at the end of every epoch (callbacks and validation
+see them) and are uploaded again at the next one. ``AXONAL_CUDA_GRAPHS=0`` queues the same steps
+without capturing them (for debugging).
+
+What the device cannot run (:func:`training_problem`) runs on the host backend instead, with a
+warning that says why.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+import warnings
+
+import numpy as np
+
+from axonal.models import native_loop
+from axonal.models.device_model import FULL, LAST, DeviceModel
+
+DATASET_SHARE = 0.5   # a dataset stays on the device when it needs at most this share of free memory
+WINDOW_BYTES = 64 << 20  # the most a run's window of rows may take, which caps the steps per run
+STEPS_PER_RUN: int | None = None  # fixed run length (tests); None: from a timed step
+
+
+def training_problem(model, x, y, weights, callbacks) -> str | None:
+    """Why this ``fit`` cannot run on the model's device, or None (also None-safe: no device)."""
+    if model.device is None:
+        return "the model has no device"
+    return native_loop.unsupported_training(model, x, y, weights, callbacks)
+
+
+def inference_problem(model, x, callbacks) -> str | None:
+    """Why this ``predict`` cannot run on the model's device, or None."""
+    if model.device is None:
+        return "the model has no device"
+    return native_loop.unsupported_inference(model, x, callbacks)
+
+
+def evaluation_problem(model, x, weights) -> str | None:
+    """Why this ``evaluate`` (or validation) cannot run on the model's device, or None."""
+    if weights is not None:
+        return "sample weights"
+    return inference_problem(model, x, []) or native_loop.unsupported_objective(model)
+
+
+def warn_host_fallback(model, method: str, reason: str) -> None:
+    """Say that a cuda model's ``method`` runs on the host, and why."""
+    warnings.warn(f"Model {model.name!r}: {method}() runs on the host ({model.ops.NAME} backend), not on "
+                  f"{model.device.name}, because of {reason}.", RuntimeWarning, stacklevel=4)
+
+
+class _Rows:
+    """Rows of host arrays served into a device window: gathered on the device from a copy kept
+    there when the arrays fit, else gathered on the host and uploaded."""
+
+    def __init__(self, device, arrays: tuple):
+        self.device, self.host = device, arrays
+        self.count = len(arrays[0])
+        needed = sum(array.nbytes for array in arrays) + 8 * self.count
+        self.resident = needed <= DATASET_SHARE * device.free_bytes()
+        self.on_device = [device.upload(array) for array in arrays] if self.resident else None
+        self.windows: list | None = None
+        self.generation = 0
+        self.set_order(None)
+
+    def set_order(self, order: np.ndarray | None) -> None:
+        """Serve rows in ``order`` (a permutation) from now on, or in their own order for None."""
+        self.order = np.arange(self.count, dtype=np.int64) if order is None else order.astype(np.int64)
+        if self.resident:
+            self.device_order = self.device.upload(self.order)
+
+    def fill(self, start: int, stop: int) -> list:
+        """Put rows ``order[start:stop]`` at the top of the window; return those views."""
+        rows = stop - start
+        if self.windows is None or len(self.windows[0]) < rows:  # grows only before any capture
+            self.windows = [self.device.xp.empty((rows,) + array.shape[1:], array.dtype) for array in self.host]
+            self.generation += 1  # graphs captured on the old windows are stale
+        views = [window[:rows] for window in self.windows]
+        for index, view in enumerate(views):
+            if self.resident:
+                self.device.gather(view, self.on_device[index], self.device_order[start:stop])
+            else:
+                self.device.upload(np.take(self.host[index], self.order[start:stop], axis=0), view)
+        return views
+
+
+def _batch_rows(batch: int, batch_size: int, count: int) -> int:
+    return min(batch_size, count - batch * batch_size)
+
+
+def _progress(batches_done: int, batch_size: int, count: int) -> tuple[int, int]:
+    """(full batches, rows of the smaller last batch) among the first ``batches_done`` batches."""
+    done_rows = min(batches_done * batch_size, count)
+    last_rows = done_rows % batch_size if done_rows == count else 0
+    return (done_rows - last_rows) // batch_size, last_rows
+
+
+class DeviceFit:
+    """One ``fit`` call on the device: the model's copy, its data, and the graphs of its runs."""
+
+    def __init__(self, model, x: np.ndarray, y: np.ndarray, batch_size: int):
+        self.model, self.device, self.batch_size = model, model.device, batch_size
+        with self.device.activate():
+            self.copy = DeviceModel(model, training=True)
+            self.rows = _Rows(self.device, (x, y))
+        self.validation: _Rows | None = None
+        self.graphs: dict[tuple[int, int, int], object] = {}
+        self.steps_per_run = STEPS_PER_RUN
+        self.use_graphs = os.environ.get("AXONAL_CUDA_GRAPHS", "1") != "0"
+
+    def train_epoch(self, order: np.ndarray | None, callback_list) -> dict[str, float]:
+        """One epoch in runs; returns its logs (the weights are back on the host when it returns)."""
+        model, copy, batch_size = self.model, self.copy, self.batch_size
+        steps = math.ceil(self.rows.count / batch_size)
+        batch, logs = 0, {}
+        with self.device.activate():
+            copy.upload()
+            copy.reset_sums()
+            self.rows.set_order(order)
+            try:
+                while batch < steps:
+                    callback_list.call("on_train_batch_begin", batch, None)
+                    batch += self._run(batch, steps)
+                    logs = copy.logs(*_progress(batch, batch_size, self.rows.count), batch_size)
+                    callback_list.call("on_train_batch_end", batch - 1, logs)
+                    model._interrupts.check()
+                    if model.stop_training:
+                        break
+            finally:
+                copy.download()
+        return logs
+
+    def _run(self, first: int, steps: int) -> int:
+        """Queue the run of steps starting at batch ``first``; return how many it holds."""
+        model, batch_size, count = self.model, self.batch_size, self.rows.count
+        if self.steps_per_run is None:
+            self.steps_per_run = self._timed_run_length(first)
+        run = min(self.steps_per_run, steps - first)
+        start, stop = first * batch_size, min((first + run) * batch_size, count)
+        x, y = self.rows.fill(start, stop)
+        key = (run, stop - start, self.rows.generation)
+        if not self.use_graphs:
+            self._queue(x, y, run)
+        else:
+            if key not in self.graphs:
+                self.copy.warm_up(x[:batch_size], y[:batch_size])  # first calls allocate workspaces
+                self.graphs[key] = self.device.capture(lambda: self._queue(x, y, run))
+            self.device.launch(self.graphs[key])
+        model.steps.value += run
+        model.optimizer.iterations += run
+        return run
+
+    def _queue(self, x, y, run: int) -> None:
+        """The run's steps: batch ``i`` is rows ``i·B .. (i+1)·B`` of the window (views)."""
+        batch_size = self.batch_size
+        for i in range(run):
+            rows = slice(i * batch_size, min((i + 1) * batch_size, len(x)))
+            slot = FULL if rows.stop - rows.start == batch_size else LAST
+            self.copy.train_step(x[rows], y[rows], slot)
+
+    def _timed_run_length(self, first: int) -> int:
+        """Steps per run: about SECONDS_PER_RUN of eager steps, within the window's byte budget."""
+        rows = _batch_rows(first, self.batch_size, self.rows.count)
+        x, y = self.rows.fill(first * self.batch_size, first * self.batch_size + rows)
+        seconds = math.inf
+        for _ in range(2):  # the first call also initialises cuBLAS and loads kernels
+            began = time.perf_counter()
+            self.copy.warm_up(x, y)
+            self.device.synchronize()
+            seconds = time.perf_counter() - began
+        row_bytes = sum(array.nbytes // max(len(array), 1) for array in self.rows.host)
+        by_bytes = max(1, WINDOW_BYTES // (self.batch_size * row_bytes))
+        return max(1, min(int(native_loop.SECONDS_PER_RUN / max(seconds, 1e-6)), by_bytes))
+
+    def test_epoch(self, x, y, callback_list) -> dict[str, float]:
+        """Validation after an epoch, on the device (its data uploaded once per fit)."""
+        if self.validation is None:
+            with self.device.activate():
+                self.validation = _Rows(self.device, (x, y))
+        return evaluate_rows(self.copy, self.validation, self.batch_size, callback_list)
+
+
+def evaluate_rows(copy: DeviceModel, rows: _Rows, batch_size: int, callback_list) -> dict[str, float]:
+    """Loss and metrics of ``rows`` in inference mode, batch by batch (the logs are read after
+    each batch, for the callbacks)."""
+    callback_list.call("on_test_begin", None)
+    model, logs = copy.model, {}
+    with copy.device.activate():
+        copy.reset_sums()
+        for batch in range(math.ceil(rows.count / batch_size)):
+            model._interrupts.check()
+            callback_list.call("on_test_batch_begin", batch, None)
+            start = batch * batch_size
+            x, y = rows.fill(start, start + _batch_rows(batch, batch_size, rows.count))
+            copy.test_step(x, y, FULL if len(x) == batch_size else LAST)
+            logs = copy.logs(*_progress(batch + 1, batch_size, rows.count), batch_size)
+            callback_list.call("on_test_batch_end", batch, logs)
+    callback_list.call("on_test_end", logs)
+    return logs
+
+
+def evaluate(model, x, y, batch_size: int, callback_list) -> dict[str, float]:
+    """``evaluate`` on the device."""
+    with model.device.activate():
+        copy, rows = DeviceModel(model, training=False), _Rows(model.device, (x, y))
+    return evaluate_rows(copy, rows, batch_size, callback_list)
+
+
+def predict(model, x: np.ndarray, batch_size: int, callback_list, device_array: bool):
+    """``predict`` on the device: a numpy array, or the device array itself when asked."""
+    device = model.device
+    with device.activate():
+        copy, rows = DeviceModel(model, training=False), _Rows(device, (x,))
+        out = device.xp.empty((len(x),) + model.output_shape[1:], dtype=np.float32)
+        for batch in range(math.ceil(len(x) / batch_size)):
+            model._interrupts.check()
+            callback_list.call("on_predict_batch_begin", batch, None)
+            start = batch * batch_size
+            (inputs,) = rows.fill(start, start + _batch_rows(batch, batch_size, len(x)))
+            out[start:start + len(inputs)] = copy.predictions(copy.forward(inputs, training=False))
+            callback_list.call("on_predict_batch_end", batch, None)
+        return out if device_array else device.download(out)

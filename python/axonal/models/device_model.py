@@ -1,0 +1,212 @@
+"""A model's copy on a device (the GPU of the ``cuda`` backend), and the steps that run on it.
+
+A model built while ``cuda`` is the backend keeps its weights as NumPy arrays on the host: that is
+what ``get_weights``, saving and callbacks read. ``fit``, ``evaluate`` and ``predict`` run on a
+:class:`DeviceModel`: device arrays mirroring the weights, their gradients and the optimiser slots,
+and a clone of each layer and of the optimiser whose ``ops`` are the device backend's and whose
+buffers are device arrays. The layers' own ``forward``/``backward`` and the optimiser's own
+``update_step`` run unchanged on the clones, so the device executes the kernels the host path
+would, in the same order.
+
+Everything that changes from step to step lives in device memory, so a step can be captured once
+as a CUDA graph and replayed (:mod:`axonal.models.device_loop`): the training step counter that
+keys the dropout masks and the optimiser's 1-based iteration (``counters``, advanced by the last
+kernel of each step), the learning rate (a float64 device scalar written between runs), the
+running loss sums and the metric counts. Nothing in a step reads a value back to the host.
+
+Shapes: ``x`` batches have the model's input shape (N, ...); targets are what the loss takes.
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from axonal import metrics as metrics_module
+from axonal._buffers import BufferCache
+from axonal.layers.base import configuration_version
+
+# The metric kernels' rule for each accuracy metric (the native loop's rule, cpp/training_loop.cpp).
+METRIC_KINDS = {metrics_module.CategoricalAccuracy: "categorical",
+                metrics_module.SparseCategoricalAccuracy: "sparse",
+                metrics_module.BinaryAccuracy: "binary"}
+FULL, LAST = 0, 1  # slots of the loss sums: full batches, and the epoch's smaller last batch
+
+
+def scalar_view(array, index: int):
+    """Element ``index`` of a 1-D device array as a 0-d array sharing its memory (a kernel argument
+    read when the kernel runs; plain indexing would give NumPy a copied scalar)."""
+    return array[index:index + 1].reshape(())
+
+
+class _DeviceSteps:
+    """What a layer clone sees as the model's step counter: ``value`` is a device int64 scalar."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+class DeviceModel:
+    """Device arrays and layer/optimiser clones for ``model`` (built, and compiled for training).
+
+    Args:
+        model: a built Sequential whose ``device`` is set.
+        training: also mirror gradients and optimiser slots, and prepare the training step.
+    """
+
+    def __init__(self, model, training: bool):
+        self.model, self.device = model, model.device
+        self.ops, xp = self.device.ops, self.device.xp
+        self._mirrors: dict[int, tuple[np.ndarray, object]] = {}  # id(host array) -> (host, device)
+        # [training steps so far, the coming update's 1-based iteration]: dropout and Adam read them.
+        self.counters = xp.zeros(2, dtype=np.int64)
+        self.learning_rate = xp.zeros((), dtype=np.float64)
+        self.loss_sums = xp.zeros(2, dtype=np.float64)   # sums of batch means: FULL and LAST batches
+        self.batch_loss = xp.zeros((), dtype=np.float64)
+        self._scratch_count = xp.zeros((), dtype=np.int64)  # metric counts of warm-up steps
+        self.metric_counts = xp.zeros(max(len(model.metrics), 1), dtype=np.int64)
+        self._loss_sum_views = [scalar_view(self.loss_sums, slot) for slot in (FULL, LAST)]
+        self._count_views = [scalar_view(self.metric_counts, m) for m in range(len(model.metrics))]
+        self.buffers = BufferCache(xp)
+        if training and model._prepared_for != configuration_version():
+            model._prepare_optimizer()
+        self.layers = [self._clone_layer(layer) for layer in model._layers]
+        self.backprop = [self.layers[model._layers.index(layer)] for layer in model._backprop_layers] if training else []
+        self.metrics = [(METRIC_KINDS[type(metric)], float(getattr(metric, "threshold", 0.5)))
+                        for metric in model.metrics]
+        self.updates = self._clone_optimizer() if training else []
+        self.upload()
+
+    # ----- host <-> device -----------------------------------------------------------------------
+
+    def _mirror(self, host: np.ndarray | None):
+        """The device copy of a host array (one per array, however often it is asked for)."""
+        if host is None:
+            return None
+        entry = self._mirrors.get(id(host))
+        if entry is None:
+            entry = self._mirrors[id(host)] = (host, self.device.xp.empty(host.shape, host.dtype))
+        return entry[1]
+
+    def upload(self) -> None:
+        """Copy the host's weights, slots, counters and learning rate to the device (the host holds
+        the truth between epochs: a callback may have changed any of them)."""
+        for host, mirror in self._mirrors.values():
+            self.device.upload(host, mirror)
+        model = self.model
+        iteration = model.optimizer.iterations + 1 if self.updates else 0
+        self.device.upload(np.array([model.steps.value, iteration], dtype=np.int64), self.counters)
+        self.set_learning_rate()
+
+    def set_learning_rate(self) -> None:
+        """Write the optimiser's current learning rate where the update kernels read it."""
+        if self.updates:
+            self.device.upload(np.array(self.model.optimizer.learning_rate, dtype=np.float64), self.learning_rate)
+
+    def download(self) -> None:
+        """Copy the trained weights and slots back into the host arrays (waits for the device)."""
+        for host, mirror in self._mirrors.values():
+            self.device.download(mirror, out=host)
+
+    # ----- clones --------------------------------------------------------------------------------
+
+    def _clone_layer(self, layer):
+        """A shallow copy of ``layer`` that runs on the device: its ops, buffers, weights and
+        gradients are the device's; the dropout step is read from the device counter."""
+        clone = copy.copy(layer)
+        clone.ops = self.ops
+        clone.buffers = BufferCache(self.device.xp)
+        clone.steps = _DeviceSteps(scalar_view(self.counters, 0))
+        clone._weights = {name: self._mirror(weight) for name, weight in layer._weights.items()}
+        clone._gradients = {name: self._mirror(gradient) for name, gradient in layer._gradients.items()}
+        for name, weight in layer._weights.items():
+            if getattr(layer, name, None) is weight:  # Dense.kernel, Conv2D.bias...
+                setattr(clone, name, clone._weights[name])
+        return clone
+
+    def _clone_optimizer(self) -> list[tuple]:
+        """(optimiser clone, param, grad, slots) per trainable weight, all on the device; the clone
+        reads the learning rate and the iteration from device scalars."""
+        model = self.model
+        optimizer = model.optimizer
+        if not optimizer.built:
+            optimizer.build(model._parameters)
+        clone = copy.copy(optimizer)
+        clone.ops = self.ops
+        clone._learning_rate = self.learning_rate
+        clone.iterations = scalar_view(self.counters, 1)
+        return [(clone, self._mirror(param), self._mirror(grad),
+                 {name: self._mirror(slot) for name, slot in optimizer.slots_for(param).items()})
+                for param, grad in zip(model._parameters, model._gradients)]
+
+    # ----- steps (queued on the device's current stream; nothing waits) ---------------------------
+
+    def train_step(self, x, targets, loss_slot: int) -> None:
+        """One training step: forward, fused loss (its mean added to ``loss_sums[loss_slot]``),
+        metric counts, backward, the optimiser's updates, then the counters advance."""
+        outputs = self.forward(x, training=True)
+        self._backward(self._loss(outputs, targets, self._loss_sum_views[loss_slot], self._count_views))
+        for optimizer, param, grad, slots in self.updates:
+            optimizer.update_step(param, grad, slots)
+        self.ops.increment(self.counters)
+
+    def warm_up(self, x, targets) -> None:
+        """A training step's forward, loss, metrics and backward, changing no state that outlives
+        a step (no update, no counter, scratch sums). The first call of an op allocates its
+        workspaces, which must not happen while a step is captured as a graph."""
+        outputs = self.forward(x, training=True)
+        self._backward(self._loss(outputs, targets, None, [self._scratch_count] * len(self.metrics)))
+
+    def test_step(self, x, targets, loss_slot: int) -> None:
+        """Loss and metric counts of a batch in inference mode."""
+        self._loss(self.forward(x, training=False), targets, self._loss_sum_views[loss_slot], self._count_views)
+
+    def forward(self, x, training: bool):
+        """The model's outputs for batch ``x``, in a device buffer (logits where a loss absorbs the
+        output activation)."""
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        return x
+
+    def predictions(self, outputs):
+        """Outputs as predict returns them: the absorbed activation applied."""
+        activation = self.model._absorbed_activation
+        if activation is None:
+            return outputs
+        predictions = self.buffers.get("predictions", outputs.shape)
+        self.ops.activation_forward(predictions, outputs, activation, 0.0)
+        return predictions
+
+    def _loss(self, outputs, targets, loss_sum, counts: list):
+        """The fused loss's gradient (its mean added to ``loss_sum``) and the metric counts."""
+        doutputs = self.buffers.get("doutputs", outputs.shape)
+        getattr(self.ops, self.model.loss.kernel)(doutputs, outputs, targets, None, loss_out=self.batch_loss,
+                                                  loss_sum=loss_sum)
+        if self.metrics:
+            predictions = self.predictions(outputs)
+            for count, (kind, threshold) in zip(counts, self.metrics):
+                self.ops.accuracy_count(count, predictions, targets, kind, threshold)
+        return doutputs
+
+    def _backward(self, doutputs) -> None:
+        for layer in self.backprop:
+            doutputs = layer.backward(doutputs)
+
+    # ----- running logs --------------------------------------------------------------------------
+
+    def reset_sums(self) -> None:
+        """Zero the loss sums and metric counts (at the start of an epoch or evaluation)."""
+        self.loss_sums.fill(0)
+        self.metric_counts.fill(0)
+
+    def logs(self, full_batches: int, last_rows: int, batch_size: int) -> dict[str, float]:
+        """The running loss and metrics after ``full_batches`` batches of ``batch_size`` rows and a
+        last batch of ``last_rows`` (0 when not reached yet); reads the device (waits for it)."""
+        from axonal.models.loops import make_logs
+
+        sums = self.device.download(self.loss_sums)
+        counts = self.device.download(self.metric_counts)
+        seen = full_batches * batch_size + last_rows
+        for metric, count in zip(self.model.metrics, counts):
+            metric.total, metric.count = float(count), float(seen)
+        return make_logs(float(sums[FULL] * batch_size + sums[LAST] * last_rows) / seen, self.model.metrics)
