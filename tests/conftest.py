@@ -4,8 +4,9 @@ import pytest
 import axonal
 from axonal.backend import backend_name
 
-# Model-level tests run on the backends whose arrays are numpy arrays; `cuda` (cupy arrays, no fit
-# integration yet, docs/cuda.md) has its own op-level tests in test_cuda_parity.py.
+# Model-level tests run on the backends whose arrays are numpy arrays. `cuda` has its own tests:
+# op parity in test_cuda_parity.py, training against cpu in test_cuda_fit.py (both on a GPU), and
+# the device loop's logic on a host-emulated device in test_device_loop.py (everywhere).
 AVAILABLE_BACKENDS = [name for name, status in axonal.backends().items() if status == "available" and name != "cuda"]
 
 

@@ -12,13 +12,16 @@ validation/evaluate/predict on the device, and the fallback to the host with its
 """
 from __future__ import annotations
 
+import types
+
 import numpy as np
 import pytest
 
 import axonal
 from axonal.callbacks import Callback, LearningRateScheduler
 from axonal.layers import Dense, Input
-from axonal.models import Sequential, device_loop, loops
+from axonal.backend import cpu
+from axonal.models import Sequential, device_loop, loops, sequential
 from axonal import regularizers
 from emulated_device import EmulatedDevice
 from test_training_loop import BATCH, CASES, ROWS, _data, state
@@ -152,3 +155,18 @@ def test_what_the_device_cannot_run_runs_on_the_host_with_a_warning():
     with pytest.warns(RuntimeWarning, match=r"evaluate\(\) runs on the host.*sample weights"):
         model.evaluate(x, y, sample_weight=np.ones(20), verbose=0)
     assert device.ops.executed == 0
+
+
+def test_a_cuda_model_computes_on_the_host_outside_its_device(monkeypatch):
+    """With cuda active, a model's layers (and layers or optimisers used on their own) hold NumPy
+    arrays and use the host backend; only the model's device copy uses the device's ops."""
+    fake_cuda = types.ModuleType("axonal.backend.cuda")
+    fake_cuda.NAME = "cuda"
+    monkeypatch.setattr(axonal.backend, "_active", fake_cuda)
+    monkeypatch.setattr(sequential, "device_for", lambda backend: EmulatedDevice() if backend is fake_cuda else None)
+    model = Sequential([Input(shape=(4,)), Dense(3, activation="softmax")])
+    model.build()
+    assert model.ops is cpu and isinstance(model.device, EmulatedDevice)
+    assert all(layer.ops is cpu for layer in model.layers)
+    assert Dense(2)(np.ones((1, 3), dtype=np.float32)).shape == (1, 2)
+    assert axonal.backend.host_backend() is cpu

@@ -24,7 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from axonal._validation import as_float_array, lookup
-from axonal.backend import get_backend
+from axonal.backend import host_backend
 from axonal.backend.reference import ACTIVATIONS  # the names every backend's kernels accept
 
 # The kernels take one scalar parameter, ``alpha``; these are Keras' defaults for it.
@@ -61,7 +61,7 @@ def _apply(name: str, x: Any, alpha: float) -> np.ndarray:
     inputs = as_float_array(np.atleast_1d(x), "x")
     rows = inputs.reshape(-1, inputs.shape[-1])
     outputs = np.empty_like(rows)
-    get_backend().activation_forward(outputs, rows, name, alpha)
+    host_backend().activation_forward(outputs, rows, name, alpha)
     return outputs.reshape(np.shape(x))
 
 

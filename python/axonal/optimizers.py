@@ -19,7 +19,7 @@ import numpy as np
 
 from axonal._legacy import renamed_arguments
 from axonal._validation import resolve
-from axonal.backend import get_backend
+from axonal.backend import host_backend
 
 
 class Optimizer:
@@ -66,7 +66,7 @@ class Optimizer:
 
     def build(self, params: list[np.ndarray]) -> None:
         """Prepare to update ``params``; subclasses call this, then :meth:`add_slot` for each slot."""
-        self.ops = self.ops or get_backend()
+        self.ops = self.ops or host_backend()
         self._params, self.slots, self._slot_specs, self._slots_by_param = [], [], {}, {}
         for param in params:
             self._track(param)

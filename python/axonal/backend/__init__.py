@@ -70,6 +70,17 @@ def get_backend() -> ModuleType:
     return _active
 
 
+def host_backend() -> ModuleType:
+    """The backend for NumPy arrays: the active one, unless that is ``cuda`` (cupy arrays); then
+    ``cpu``, or ``numpy`` where the native extension is missing. Layers and optimisers used on
+    their own, and the per-step path of a model whose device cannot run it, compute with it."""
+    active = get_backend()
+    if active.__name__ != _MODULES["cuda"]:
+        return active
+    module, _ = _try_import("cpu")
+    return module if module is not None else importlib.import_module(_MODULES["numpy"])
+
+
 def backend_name(module: ModuleType | None = None) -> str:
     """The public name (``numpy``/``cpu``/``cuda``) of ``module``, or of the active backend."""
     module = module or get_backend()

@@ -5,7 +5,7 @@ them on the GPU (:mod:`axonal.models.device_model`). That copy needs only the fe
 here: the array module and the op list, one stream on which every op of the model is queued,
 host/device copies, the free memory (to decide whether a dataset can stay on the device) and CUDA
 graph capture. The layers' own Python code (the per-step path used when the device cannot run a
-model) runs on the host backend, ``cpu`` (``numpy`` where the native extension is missing).
+model) runs on the host backend (:func:`axonal.backend.host_backend`).
 
 ``tests/emulated_device.py`` implements the same interface on the host, with recorded "graphs"
 that replay their calls with the arguments they were captured with, as CUDA graphs do; the device
@@ -13,7 +13,6 @@ loop's logic is tested against it on machines without a GPU.
 """
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
 
 import numpy as np
@@ -93,13 +92,3 @@ def device_for(backend: ModuleType):
     """The device a model built on ``backend`` trains on (None: it runs on the host)."""
     return CudaDevice(backend) if getattr(backend, "NAME", None) == "cuda" else None
 
-
-def host_ops(backend: ModuleType) -> ModuleType:
-    """The backend of the layers' per-step Python path: ``backend`` itself unless it is a device
-    backend, else ``cpu`` (the ``numpy`` reference where the native extension is missing)."""
-    if getattr(backend, "NAME", None) != "cuda":
-        return backend
-    try:
-        return importlib.import_module("axonal.backend.cpu")
-    except ImportError:
-        return importlib.import_module("axonal.backend.reference")

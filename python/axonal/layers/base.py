@@ -19,7 +19,7 @@ from axonal import initializers, regularizers
 from axonal._buffers import BufferCache
 from axonal._legacy import renamed_arguments
 from axonal._validation import as_float_array, check_feature_shape
-from axonal.backend import get_backend
+from axonal.backend import host_backend
 from axonal.layers._weight_limit import charge_weight
 from axonal.random import draw_seed
 
@@ -174,7 +174,7 @@ class Layer:
         """
         inputs = as_float_array(x, "x")
         if not self.built:
-            self.attach(get_backend(), 0, draw_seed(), self.steps)
+            self.attach(host_backend(), 0, draw_seed(), self.steps)
             self.build((None,) + inputs.shape[1:])
         check_feature_shape(inputs, self.input_shape, self.name)
         return self.forward(inputs, training).copy()

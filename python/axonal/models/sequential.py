@@ -8,8 +8,8 @@ import numpy as np
 
 from axonal import saving
 from axonal._buffers import BufferCache
-from axonal.backend import get_backend
-from axonal.backend.device import device_for, host_ops
+from axonal.backend import get_backend, host_backend
+from axonal.backend.device import device_for
 from axonal.layers import InputLayer, Layer, deserialize, serialize
 from axonal.layers.base import (SHUFFLE_STREAM, ActivationOutputMixin, StepCounter, configuration_changed,
                                 unique_name)
@@ -124,11 +124,10 @@ class Sequential(Trainer):
                              "with Input(shape=(784,)), call build((None, 784)), or call fit/predict.")
         if not self._layers:
             raise ValueError(f"Model {self.name!r} has no layers. Fix: add some, e.g. model.add(Dense(10)).")
-        backend = get_backend()
         # On cuda, fit/evaluate/predict run on a device copy of the model (models/device_loop.py);
         # the layers themselves, and any step the device cannot run, use the host backend.
-        self.device = device_for(backend)
-        self.ops = host_ops(backend)
+        self.device = device_for(get_backend())
+        self.ops = host_backend()
         shape = self.input_shape
         for position, layer in enumerate(self._layers):
             layer.attach(self.ops, position, self.seed, self.steps)
