@@ -47,6 +47,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="comma list of " + ",".join(wl.WORKLOADS))
     parser.add_argument("--frameworks", type=lambda t: _names(t, wl.FRAMEWORKS, "framework"),
                         default=list(wl.FRAMEWORKS), help="comma list of " + ",".join(wl.FRAMEWORKS))
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cuda: axonal's cuda backend against PyTorch CUDA eager on the same GPU "
+                             "(frameworks axonal and torch only)")
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs, after one warm-up epoch")
     parser.add_argument("--cnn-limit", type=int, default=12800, help="W5 trains on the first N images")
     parser.add_argument("--peer-python", default="", help="interpreter with the peers (default: this one)")
@@ -60,6 +63,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.epochs < 1:
         parser.error("--epochs must be at least 1")
+    if args.device == "cuda":
+        args.frameworks = [f for f in args.frameworks if f in wl.ON_CUDA]
+        if not args.frameworks:
+            parser.error(f"--device cuda runs only {', '.join(wl.ON_CUDA)}")
     if args.quick:
         args.epochs, args.peak_seconds = 1, min(args.peak_seconds, 0.2)
     return args

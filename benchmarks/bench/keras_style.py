@@ -71,7 +71,8 @@ class KerasStyleRunner:
 
 
 class AxonalRunner(KerasStyleRunner):
-    """axonal on one backend: ``"cpu"`` (the native kernels) or ``"numpy"`` (the reference)."""
+    """axonal on one backend: ``"cpu"`` (the native kernels), ``"numpy"`` (the reference) or ``"cuda"``
+    (the GPU; ``fit`` returns once the weights are back on the host, so epoch times are complete)."""
 
     def __init__(self, backend: str, seed: int):
         import axonal  # an ImportError means "not installed" to the worker
@@ -84,6 +85,8 @@ class AxonalRunner(KerasStyleRunner):
         self.to_categorical, self.Callback = utils.to_categorical, callbacks.Callback
 
     def threads(self) -> int:
+        if self.backend == "cuda":
+            return 0  # not a CPU thread count
         if self.backend == "cpu":
             from axonal import _native
             return _native.get_num_threads()

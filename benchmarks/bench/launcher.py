@@ -77,7 +77,7 @@ def run_job(job: dict, args, tmp: Path, churn_npz: str | None, task: str | None 
     spec = {"framework": framework, "workloads": job["workloads"], "train_w1": job.get("train_w1", []),
             "quick": args.quick, "epochs": args.epochs, "seed": args.seed, "train_rows": train_rows(args),
             "test_rows": wl.QUICK_TEST_ROWS if args.quick else wl.FASHION_TEST_ROWS, "churn_npz": churn_npz,
-            "task": task, "seconds": args.peak_seconds}
+            "task": task, "seconds": args.peak_seconds, "device": getattr(args, "device", "cpu")}
     spec_path, result_path, stderr_path = (Path(f"{stem}.{ext}") for ext in ("spec.json", "result.json", "stderr"))
     spec_path.write_text(json.dumps(spec))
     failed = lambda status: [{"framework": framework, "workload": w, "status": status}  # noqa: E731

@@ -16,11 +16,20 @@ import numpy as np
 class TorchRunner:
     """torch.nn.Sequential built from a spec, trained by ``train``'s loop."""
 
-    def __init__(self, seed: int):
+    def __init__(self, seed: int, device: str = "cpu"):
         import torch  # an ImportError means "not installed" to the worker
 
         self.torch = torch
+        self.device = torch.device(device)
         torch.manual_seed(seed)
+        if device == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = False  # fp32 GEMMs, as axonal's cuda backend by default
+            torch.backends.cudnn.allow_tf32 = False
+
+    def _wait(self):
+        """Wait for the GPU's queued work (a CUDA epoch is timed once it has run)."""
+        if self.device.type == "cuda":
+            self.torch.cuda.synchronize()
 
     def threads(self) -> int:
         return self.torch.get_num_threads()
@@ -55,7 +64,7 @@ class TorchRunner:
                 shape = (int(np.prod(shape)),)
             else:
                 raise ValueError(f"unknown layer {layer!r}")
-        model = nn.Sequential(*modules)
+        model = nn.Sequential(*modules).to(self.device)
         if optimizer == "rmsprop":
             opt = self.torch.optim.RMSprop(model.parameters(), lr=learning_rate, alpha=0.9, eps=1e-7)
         else:
@@ -66,11 +75,12 @@ class TorchRunner:
 
     def _tensor(self, x):
         """Images (N, H, W, C) become (N, C, H, W), contiguous; other arrays are shared with NumPy."""
-        t = self.torch.from_numpy(np.ascontiguousarray(x))
+        t = self.torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
         return t.permute(0, 3, 1, 2).contiguous() if t.dim() == 4 else t
 
     def prepare(self, spec, x, y):
-        return self._tensor(x), self.torch.from_numpy(np.ascontiguousarray(y))
+        """On cuda the whole dataset goes to the GPU once, as axonal's does."""
+        return self._tensor(x), self.torch.from_numpy(np.ascontiguousarray(y)).to(self.device)
 
     def train(self, model, data, batch_size: int, epochs: int):
         module, opt, loss_fn, _ = model
@@ -79,7 +89,7 @@ class TorchRunner:
         for _ in range(epochs):
             start = time.perf_counter()
             module.train()
-            order = self.torch.randperm(len(x))
+            order = self.torch.randperm(len(x), device=self.device)
             loss_sum, steps = 0.0, 0
             for first in range(0, len(order), batch_size):
                 rows = order[first:first + batch_size]
@@ -87,10 +97,13 @@ class TorchRunner:
                 loss = loss_fn(module(x[rows]), y[rows])
                 loss.backward()
                 opt.step()
-                loss_sum += loss.item()   # the running loss a training loop reports
+                # The running loss a training loop reports; on the GPU summed there (.item() every
+                # step would wait for the GPU, which a careful PyTorch user avoids).
+                loss_sum += loss.detach() if self.device.type == "cuda" else loss.item()
                 steps += 1
+            self._wait()
             seconds.append(time.perf_counter() - start)
-        return seconds, loss_sum / max(steps, 1)
+        return seconds, float(loss_sum) / max(steps, 1)
 
     def predict(self, model, x, batch_size: int):
         """Eval mode, no autograd, batches of ``batch_size``, probabilities out."""
@@ -98,4 +111,5 @@ class TorchRunner:
         x = self._tensor(x)
         module.eval()
         with self.torch.no_grad():
-            return self.torch.cat([output(module(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]).numpy()
+            return self.torch.cat([output(module(x[i:i + batch_size]))
+                                   for i in range(0, len(x), batch_size)]).cpu().numpy()

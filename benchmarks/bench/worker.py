@@ -24,17 +24,18 @@ SWEEP_TARGET_S, SWEEP_MAX_STEPS = 0.5, 2000        # one timed fit lasts about 0
 QUICK_SWEEP_TARGET_S, QUICK_SWEEP_MAX_STEPS = 0.05, 20
 
 
-def make_runner(framework: str, seed: int):
-    """The runner for ``framework``; raises ImportError when the framework is not installed."""
+def make_runner(framework: str, seed: int, device: str = "cpu"):
+    """The runner for ``framework`` on ``device`` (cpu, or cuda for axonal and torch); raises
+    ImportError when the framework is not installed."""
     if framework in ("axonal", "axonal-numpy"):
         from bench.keras_style import AxonalRunner
-        return AxonalRunner("cpu" if framework == "axonal" else "numpy", seed)
+        return AxonalRunner({"axonal": device, "axonal-numpy": "numpy"}[framework], seed)
     if framework.startswith("keras-"):
         from bench.keras_style import KerasRunner
         return KerasRunner(framework.split("-", 1)[1], seed)
     if framework == "torch":
         from bench.torch_runner import TorchRunner
-        return TorchRunner(seed)
+        return TorchRunner(seed, device)
     if framework == "jax-scan":
         from bench.jax_scan_runner import JaxScanRunner
         return JaxScanRunner(seed)
@@ -150,7 +151,7 @@ def main(spec_path: str, result_path: str) -> int:
     results = []
     base = {"framework": framework}
     try:
-        runner = make_runner(framework, spec["seed"])
+        runner = make_runner(framework, spec["seed"], spec.get("device", "cpu"))
     except ImportError as error:
         # A peer that does not import is simply absent; axonal failing to import is a broken build.
         status = "not installed" if framework in wl.PEERS else f"error: ImportError: {error}"

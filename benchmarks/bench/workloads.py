@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 AXONAL = ("axonal", "axonal-numpy")
 PEERS = ("torch", "keras-tensorflow", "keras-jax", "keras-torch", "jax-scan")
 FRAMEWORKS = AXONAL + PEERS
+ON_CUDA = ("axonal", "torch")  # run.py --device cuda: axonal's cuda backend against PyTorch CUDA eager
 WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "sweep")
 # The reference backend is slow and jax-scan is hand-written per model: each covers only these.
 COVERS = {"axonal-numpy": ("W1", "W4"), "jax-scan": ("W1", "W2")}
