@@ -35,6 +35,13 @@ def accuracy_count(total, predictions, targets, kind, threshold=0.5):
     total += int(right.sum())
 
 
+def _copy(out, source):
+    """A copy between host and device, as strict as cupy's ``set``/``get``: same shape and dtype."""
+    if out.shape != source.shape or out.dtype != source.dtype:
+        raise ValueError(f"copy of {source.dtype}{source.shape} into {out.dtype}{out.shape}")
+    np.copyto(out, source)
+
+
 class EmulatedOps:
     """The cpu op list plus the device-only ops, recording calls instead of running them while a
     graph is being captured."""
@@ -89,16 +96,16 @@ class EmulatedDevice:
         return contextlib.nullcontext()
 
     def upload(self, host, out=None):
-        host = np.ascontiguousarray(host)
+        host = np.require(host, requirements="C")  # keeps 0-d arrays 0-d
         if out is None:
             return host.copy()
-        np.copyto(out, host)
+        _copy(out, host)
         return out
 
     def download(self, array, out=None):
         if out is None:
             return array.copy()
-        np.copyto(out, array)
+        _copy(out, array)
         return out
 
     def gather(self, out, source, rows):

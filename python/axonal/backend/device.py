@@ -42,7 +42,7 @@ class CudaDevice:
 
     def upload(self, host: np.ndarray, out=None):
         """Copy a host array into ``out`` (a new device array when None), ordered on our stream."""
-        host = np.ascontiguousarray(host)
+        host = np.require(host, requirements="C")  # keeps 0-d arrays 0-d
         if out is None:
             out = self.xp.empty(host.shape, host.dtype)
         out.set(host, stream=self.stream)

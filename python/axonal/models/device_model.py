@@ -70,7 +70,7 @@ class DeviceModel:
         self.buffers = BufferCache(xp)
         if training and model._prepared_for != configuration_version():
             model._prepare_optimizer()
-        self.layers = [self._clone_layer(layer) for layer in model._layers]
+        self.layers = [self._clone_layer(layer, training) for layer in model._layers]
         self.backprop = [self.layers[model._layers.index(layer)] for layer in model._backprop_layers] if training else []
         self.metrics = [(METRIC_KINDS[type(metric)], float(getattr(metric, "threshold", 0.5)))
                         for metric in model.metrics]
@@ -110,15 +110,16 @@ class DeviceModel:
 
     # ----- clones --------------------------------------------------------------------------------
 
-    def _clone_layer(self, layer):
+    def _clone_layer(self, layer, training: bool):
         """A shallow copy of ``layer`` that runs on the device: its ops, buffers, weights and
-        gradients are the device's; the dropout step is read from the device counter."""
+        gradients (for training) are the device's; the dropout step is read from the device counter."""
         clone = copy.copy(layer)
         clone.ops = self.ops
         clone.buffers = BufferCache(self.device.xp)
         clone.steps = _DeviceSteps(scalar_view(self.counters, 0))
         clone._weights = {name: self._mirror(weight) for name, weight in layer._weights.items()}
-        clone._gradients = {name: self._mirror(gradient) for name, gradient in layer._gradients.items()}
+        clone._gradients = ({name: self._mirror(gradient) for name, gradient in layer._gradients.items()}
+                            if training else {})
         for name, weight in layer._weights.items():
             if getattr(layer, name, None) is weight:  # Dense.kernel, Conv2D.bias...
                 setattr(clone, name, clone._weights[name])
