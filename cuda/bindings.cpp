@@ -26,6 +26,7 @@ using py::arg;
 namespace axonal::cuda {
 void bind_optimizers(py::module_& m, const py::arg_v& stream);  // optimizer_bindings.cpp
 void bind_conv(py::module_& m, const py::arg_v& stream);        // conv_bindings.cpp
+void bind_metrics(py::module_& m, const py::arg_v& stream);     // metrics_bindings.cpp
 
 // Shared with conv_bindings.cpp (which declares them), hence outside the anonymous namespace.
 Act parse_activation(const ArgCheck& check, const std::string& name) {
@@ -193,19 +194,22 @@ py::object elementwise_loss_py(ElementwiseLoss kernel, const char* op, const cha
                   [&](double* loss, double* sum, cudaStream_t st) { kernel(loss, sum, d, p, t, w, s[0], s[1], st); });
 }
 
+// `step`: a Python int, or an int64 device scalar read when the kernel runs (a step counter that a
+// captured CUDA graph advances on the device); the same value gives the same mask either way.
 void dropout_forward_py(py::handle y, py::handle mask, py::handle x, float rate, uint64_t seed, uint64_t layer_id,
-                        uint64_t step, uintptr_t stream) {
+                        py::handle step, uintptr_t stream) {
   ArgCheck check("dropout_forward");
   check_rate(check, rate);
   const Shape s = check.shape(x, "x", 2);
   float* y_ = check.output<float>(y, "y", s);
   uint8_t* mask_ = check.output<uint8_t>(mask, "mask", s);
   const float* x_ = check.input<float>(x, "x", s);
+  const StepValue<uint64_t> step_ = check.step_value<uint64_t>(step, "step");
   check.check_overlaps({{"y", "x"}});
   py::gil_scoped_release release;
   // seed and layer_id are taken mod 2^32, as on every backend (docs/design.md, "Randomness").
   dropout_forward(y_, mask_, x_, s[0] * s[1], rate, static_cast<uint32_t>(seed), static_cast<uint32_t>(layer_id),
-                  step, as_stream(stream));
+                  step_, as_stream(stream));
 }
 
 void dropout_backward_py(py::handle dx, py::handle dy, py::handle mask, float rate, uintptr_t stream) {
@@ -280,6 +284,7 @@ PYBIND11_MODULE(_cuda, m) {
 
   bind_conv(m, stream);
   bind_optimizers(m, stream);
+  bind_metrics(m, stream);
 
   m.def("set_allow_tf32", &set_allow_tf32, arg("allow"),
         "Let cuBLAS use TF32 tensor cores for float32 GEMMs (off by default: results then match the other backends).");

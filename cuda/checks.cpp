@@ -14,6 +14,15 @@ template <> struct DType<int32_t> { static constexpr const char* typestr = "i4",
 template <> struct DType<int64_t> { static constexpr const char* typestr = "i8", *name = "int64"; };
 template <> struct DType<uint8_t> { static constexpr const char* typestr = "u1", *name = "uint8"; };
 
+// A step value's device dtype and the Python number that may stand in for it.
+template <typename T> struct StepKind;
+template <> struct StepKind<double> { using Device = double; static constexpr const char* number = "a Python float"; };
+template <> struct StepKind<int64_t> { using Device = int64_t; static constexpr const char* number = "a Python int"; };
+template <> struct StepKind<uint64_t> {
+  using Device = int64_t;
+  static constexpr const char* number = "a non-negative Python int";
+};
+
 // "float32" for "f4": the name users know the dtype by.
 std::string dtype_name(const std::string& typestr) {
   static const std::pair<const char*, const char*> names[] = {
@@ -24,9 +33,13 @@ std::string dtype_name(const std::string& typestr) {
   return "'" + typestr + "'";
 }
 
+// "a float32", "an int64".
+std::string with_article(const std::string& name) { return (name[0] == 'i' ? "an " : "a ") + name; }
+
 std::string describe(const DeviceArray& a) {
-  return "a " + std::string(a.little_endian ? "" : "big-endian ") + dtype_name(a.typestr) + " device array of shape " +
-         shape_text(a.shape) + (a.c_contiguous ? "" : " (strided)") + (a.readonly ? " (read-only)" : "");
+  return with_article(std::string(a.little_endian ? "" : "big-endian ") + dtype_name(a.typestr)) +
+         " device array of shape " + shape_text(a.shape) + (a.c_contiguous ? "" : " (strided)") +
+         (a.readonly ? " (read-only)" : "");
 }
 
 // The C-order strides of `shape` with `itemsize`-byte elements match `strides` (extents of 0 or 1 may
@@ -127,6 +140,31 @@ double* ArgCheck::scalar_output(py::handle array, const char* name) {
   return output<double>(array, name, shape);
 }
 
+template <typename T>
+StepValue<T> ArgCheck::step_value(py::handle value, const char* name) {
+  using Device = typename StepKind<T>::Device;
+  const std::string dtype = DType<Device>::name;
+  const std::string expected = std::string("'") + name + "' must be " + StepKind<T>::number + " or " +
+                               with_article(dtype) + " device scalar (a cupy array of shape ())";
+  if (!py::hasattr(value, "__cuda_array_interface__")) {
+    try {
+      return {value.cast<T>(), nullptr};
+    } catch (const py::cast_error&) {
+      throw py::type_error(std::string(op_) + ": " + expected + "; received " + py::repr(value).cast<std::string>() +
+                           ".");
+    }
+  }
+  const DeviceArray a = view(value, name);
+  auto wrong = [&](const std::string& why) { fail(expected + "; received " + describe(a) + "." + why); };
+  if (a.typestr != DType<Device>::typestr || !a.little_endian)
+    wrong(" Fix: " + std::string(name) + ".astype(cupy." + dtype + ").");
+  if (!a.shape.empty()) wrong(a.size() == 1 ? " Fix: " + std::string(name) + ".reshape(())." : "");
+  if (a.data == 0) wrong(" Its device pointer is null.");
+  seen_.push_back({name, a.data, a.data + sizeof(Device), false});
+  // T = uint64_t reads the int64's 64 bits: a negative device step wraps modulo 2^64.
+  return {T{}, reinterpret_cast<const T*>(a.data)};
+}
+
 void ArgCheck::check_overlaps(std::initializer_list<std::pair<const char*, const char*>> same_ok) const {
   for (size_t i = 0; i < seen_.size(); ++i) {
     for (size_t j = 0; j < seen_.size(); ++j) {
@@ -145,6 +183,9 @@ void ArgCheck::check_overlaps(std::initializer_list<std::pair<const char*, const
   }
 }
 
+template StepValue<double> ArgCheck::step_value<double>(py::handle, const char*);
+template StepValue<int64_t> ArgCheck::step_value<int64_t>(py::handle, const char*);
+template StepValue<uint64_t> ArgCheck::step_value<uint64_t>(py::handle, const char*);
 template const float* ArgCheck::input<float>(py::handle, const char*, const Shape&);
 template const int32_t* ArgCheck::input<int32_t>(py::handle, const char*, const Shape&);
 template const int64_t* ArgCheck::input<int64_t>(py::handle, const char*, const Shape&);
@@ -152,6 +193,7 @@ template const uint8_t* ArgCheck::input<uint8_t>(py::handle, const char*, const 
 template float* ArgCheck::output<float>(py::handle, const char*, const Shape&);
 template uint8_t* ArgCheck::output<uint8_t>(py::handle, const char*, const Shape&);
 template int32_t* ArgCheck::output<int32_t>(py::handle, const char*, const Shape&);
+template int64_t* ArgCheck::output<int64_t>(py::handle, const char*, const Shape&);
 template double* ArgCheck::output<double>(py::handle, const char*, const Shape&);
 template const float* ArgCheck::optional_input<float>(py::handle, const char*, const Shape&);
 template float* ArgCheck::optional_output<float>(py::handle, const char*, const Shape&);

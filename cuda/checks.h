@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "axonal/shape_text.h"
+#include "common.cuh"  // StepValue
 
 namespace axonal::cuda {
 
@@ -61,6 +62,14 @@ class ArgCheck {
   template <typename T>
   T* optional_output(py::handle array, const char* name, const Shape& shape);
   double* scalar_output(py::handle array, const char* name);
+
+  // A value that changes every training step (StepValue, common.cuh): a Python number, cast to T as
+  // pybind11 casts any argument (a TypeError naming `name` otherwise), or a device scalar, a 0-d
+  // (shape ()) array that the kernel reads when it runs: float64 for T = double (learning rates),
+  // int64 for T = int64_t or uint64_t (step numbers; uint64_t reads the int64's bits). A device
+  // scalar is checked like an input, with its own message and fix.
+  template <typename T>
+  StepValue<T> step_value(py::handle value, const char* name);
 
   // Raises when an output shares memory with any other checked array, except the (output, input)
   // pairs in `same_ok` when they are exactly the same array (an in-place op).

@@ -46,6 +46,20 @@ inline unsigned blocks_for(int64_t n, int64_t per_block = kThreads, int64_t cap 
   return static_cast<unsigned>(blocks < cap ? blocks : cap);
 }
 
+// A value that changes from one training step to the next (a learning rate, a step number): a
+// number the host passes with the launch, or, when `device` is set, a device scalar that the kernel
+// reads as it executes. A CUDA graph captures launch arguments by value, so only the device form lets
+// a graph captured once and replayed step after step see the current value.
+template <typename T>
+struct StepValue {
+  T host{};
+  const T* device = nullptr;
+  bool on_device() const { return device != nullptr; }
+#if defined(__CUDACC__)
+  __device__ T get() const { return device ? *device : host; }  // once per thread, not per element
+#endif
+};
+
 #if defined(__CUDACC__)
 template <typename Fn>
 __global__ void elementwise_kernel(int64_t n, Fn fn) {

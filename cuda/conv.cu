@@ -21,7 +21,8 @@ namespace {
 // key because one op is several launches: two threads queueing convolutions on one stream would
 // otherwise interleave their im2col and GEMM on one buffer. Growth is stream-ordered
 // (cudaFreeAsync/cudaMallocAsync on the op's stream): the old buffer is released after the work
-// queued before it, and nothing waits for the device. Steady state allocates nothing.
+// queued before it, and nothing waits for the device. Steady state allocates nothing: run a layer
+// once with its largest shapes before capturing it in a CUDA graph, so that the graph allocates nothing.
 float* workspace(int64_t floats, cudaStream_t stream) {
   struct Buffer {
     float* data = nullptr;

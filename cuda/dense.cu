@@ -16,20 +16,51 @@ namespace {
 
 std::atomic<bool> allow_tf32{false};
 
+// The user workspace cuBLAS gets for each stream: its recommendation, 32 MiB on Hopper (compute
+// capability 9) and newer, 4 MiB before.
+size_t cublas_workspace_bytes(int device) {
+  int major = 0;
+  AXONAL_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  return (major >= 9 ? size_t{32} : size_t{4}) << 20;
+}
+
 // A cuBLAS handle per host thread and device: a handle must not be used by two threads at once, and
 // it belongs to the device that was current when it was made. Handles live as long as the process
 // (destroying one at exit can run after the driver has shut down).
+//
+// CUDA graphs: each handle runs its GEMMs in a user workspace (cublasSetWorkspace), one per stream,
+// allocated by the first GEMM on that stream and kept for the process. Without one, cuBLAS takes
+// scratch memory from its own pool, which may allocate while a graph is being captured (and again for
+// every capture); with one, a captured GEMM only touches memory that existed before the capture (so
+// warm a step up once before capturing it) and that stays valid for every replay. One per stream,
+// because GEMMs queued on two streams may run at once and must not share scratch memory; the price is
+// one workspace for every stream a thread runs GEMMs on. cublasSetStream resets the workspace to
+// cuBLAS's pool, so it is set again after every cublasSetStream (host-side state: no allocation, no
+// wait, and allowed during a capture).
 cublasHandle_t handle_for(cudaStream_t stream) {
-  thread_local std::unordered_map<int, cublasHandle_t> handles;
+  struct DeviceState {
+    cublasHandle_t handle = nullptr;
+    size_t workspace_bytes = 0;
+    std::unordered_map<uintptr_t, void*> workspaces;  // by stream
+  };
+  thread_local std::unordered_map<int, DeviceState> devices;
   int device = 0;
   AXONAL_CUDA_CHECK(cudaGetDevice(&device));
-  cublasHandle_t& handle = handles[device];
-  if (!handle) AXONAL_CUDA_CHECK(cublasCreate(&handle));
-  AXONAL_CUDA_CHECK(cublasSetStream(handle, stream));
+  DeviceState& state = devices[device];
+  if (!state.handle) {
+    state.workspace_bytes = cublas_workspace_bytes(device);
+    AXONAL_CUDA_CHECK(cublasCreate(&state.handle));
+  }
+  void*& workspace = state.workspaces[reinterpret_cast<uintptr_t>(stream)];
+  // cudaMalloc's 256-byte alignment is what cuBLAS requires of a workspace.
+  if (!workspace) AXONAL_CUDA_CHECK(cudaMalloc(&workspace, state.workspace_bytes));
+  AXONAL_CUDA_CHECK(cublasSetStream(state.handle, stream));
+  AXONAL_CUDA_CHECK(cublasSetWorkspace(state.handle, workspace, state.workspace_bytes));
   // CUBLAS_DEFAULT_MATH keeps float32 GEMMs in float32 (no TF32) unless benchmarks asked otherwise.
-  AXONAL_CUDA_CHECK(cublasSetMathMode(handle, allow_tf32.load(std::memory_order_relaxed) ? CUBLAS_TF32_TENSOR_OP_MATH
-                                                                                         : CUBLAS_DEFAULT_MATH));
-  return handle;
+  AXONAL_CUDA_CHECK(cublasSetMathMode(state.handle, allow_tf32.load(std::memory_order_relaxed)
+                                                        ? CUBLAS_TF32_TENSOR_OP_MATH
+                                                        : CUBLAS_DEFAULT_MATH));
+  return state.handle;
 }
 
 constexpr int kColumns = 32;  // columns per block of the bias gradient: one warp-wide coalesced row read

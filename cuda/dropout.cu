@@ -10,9 +10,11 @@ namespace axonal::cuda {
 namespace {
 
 // x (n) -> y (n), mask (n): elements 4b .. 4b+3 from Philox block b; y may equal x. The product
-// (not a select) keeps a NaN in a dropped position NaN, as the reference does.
+// (not a select) keeps a NaN in a dropped position NaN, as the reference does. The step is read
+// once per thread, from device memory when it is there (a replayed CUDA graph's current step).
 __global__ void dropout_forward_kernel(float* y, uint8_t* mask, const float* x, int64_t n, float rate, float scale,
-                                       uint32_t seed, uint32_t layer_id, uint64_t step) {
+                                       uint32_t seed, uint32_t layer_id, StepValue<uint64_t> step_value) {
+  const uint64_t step = step_value.get();
   const int64_t blocks = (n + 3) / 4, stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; b < blocks; b += stride) {
     const Philox4 words = dropout_block(static_cast<uint64_t>(b), seed, layer_id, step);
@@ -29,7 +31,7 @@ __global__ void dropout_forward_kernel(float* y, uint8_t* mask, const float* x, 
 }  // namespace
 
 void dropout_forward(float* y, uint8_t* mask, const float* x, int64_t n, float rate, uint32_t seed,
-                     uint32_t layer_id, uint64_t step, cudaStream_t stream) {
+                     uint32_t layer_id, StepValue<uint64_t> step, cudaStream_t stream) {
   if (n <= 0) return;
   const float scale = 1.f / (1.f - rate);  // float, as cpp/dropout.cpp
   dropout_forward_kernel<<<blocks_for((n + 3) / 4), kThreads, 0, stream>>>(y, mask, x, n, rate, scale, seed,

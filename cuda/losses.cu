@@ -29,7 +29,8 @@ struct Workspace {
 
 // The workspace of the current device and `stream`, made on first use. Launches on one stream run in
 // order, so they can share it; cudaStreamPerThread names a different stream in every thread, hence
-// the thread in its key.
+// the thread in its key. After the first loss on a stream nothing is allocated (a CUDA graph captured
+// on that stream then holds only kernels; it must be replayed on that stream, which owns the ticket).
 Workspace& workspace_for(cudaStream_t stream) {
   static std::mutex mutex;
   static std::map<std::tuple<int, uintptr_t, std::thread::id>, Workspace> workspaces;

@@ -1,5 +1,7 @@
 // The optimiser part of axonal._cuda: one fused in-place update per call (optimizers.cuh), with the
-// argument names and checks of the cpu backend's optimiser bindings.
+// argument names and checks of the cpu backend's optimiser bindings. `lr` (and Adam's `step`) may
+// also be device scalars (ArgCheck::step_value), read by the kernel when it runs: a CUDA graph
+// captured once then replays with the current learning rate and step.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -39,61 +41,70 @@ UpdateArrays check_update(ArgCheck& check, py::handle param, py::handle grad,
 }  // namespace
 
 void bind_optimizers(py::module_& m, const py::arg_v& stream) {
-  m.def("sgd_update", [](py::handle param, py::handle grad, py::handle momentum_buf, double lr, double momentum,
+  m.def("sgd_update", [](py::handle param, py::handle grad, py::handle momentum_buf, py::handle lr, double momentum,
                          bool nesterov, std::optional<double> weight_decay, uintptr_t s) {
     ArgCheck check("sgd_update");
+    const StepValue<double> lr_ = check.step_value<double>(lr, "lr");
     const UpdateArrays a = check_update(check, param, grad, {{"momentum_buf", momentum_buf}});
     if (momentum != 0.0 && !a.slots[0]) check.fail("momentum is set but 'momentum_buf' is None.");
     py::gil_scoped_release release;
-    sgd_update(a.param, a.slots[0], a.grad, a.n, lr, momentum, nesterov, weight_decay.value_or(0.0), as_stream(s));
+    sgd_update(a.param, a.slots[0], a.grad, a.n, lr_, momentum, nesterov, weight_decay.value_or(0.0), as_stream(s));
   }, arg("param"), arg("grad"), arg("momentum_buf").none(true), arg("lr"), arg("momentum"), arg("nesterov"),
      arg("weight_decay").none(true) = py::none(), stream);
   m.def("rmsprop_update", [](py::handle param, py::handle grad, py::handle velocity, py::handle momentum_buf,
-                             py::handle average_grad, double lr, double rho, double momentum, double epsilon,
+                             py::handle average_grad, py::handle lr, double rho, double momentum, double epsilon,
                              bool centered, std::optional<double> weight_decay, uintptr_t s) {
     ArgCheck check("rmsprop_update");
+    const StepValue<double> lr_ = check.step_value<double>(lr, "lr");
     const UpdateArrays a = check_update(check, param, grad,
         {{"velocity", velocity}, {"momentum_buf", momentum_buf}, {"average_grad", average_grad}});
     if (!a.slots[0]) check.fail("'velocity' is required.");
     if (momentum != 0.0 && !a.slots[1]) check.fail("momentum is set but 'momentum_buf' is None.");
     if (centered && !a.slots[2]) check.fail("centered=True needs 'average_grad'.");
     py::gil_scoped_release release;
-    rmsprop_update(a.param, a.slots[0], a.slots[1], centered ? a.slots[2] : nullptr, a.grad, a.n, lr, rho, momentum,
+    rmsprop_update(a.param, a.slots[0], a.slots[1], centered ? a.slots[2] : nullptr, a.grad, a.n, lr_, rho, momentum,
                    epsilon, centered, weight_decay.value_or(0.0), as_stream(s));
   }, arg("param"), arg("grad"), arg("velocity"), arg("momentum_buf").none(true), arg("average_grad").none(true),
      arg("lr"), arg("rho"), arg("momentum"), arg("epsilon"), arg("centered"),
      arg("weight_decay").none(true) = py::none(), stream);
-  m.def("adagrad_update", [](py::handle param, py::handle grad, py::handle accumulator, double lr, double epsilon,
-                             std::optional<double> weight_decay, uintptr_t s) {
+  m.def("adagrad_update", [](py::handle param, py::handle grad, py::handle accumulator, py::handle lr,
+                             double epsilon, std::optional<double> weight_decay, uintptr_t s) {
     ArgCheck check("adagrad_update");
+    const StepValue<double> lr_ = check.step_value<double>(lr, "lr");
     const UpdateArrays a = check_update(check, param, grad, {{"accumulator", accumulator}});
     if (!a.slots[0]) check.fail("'accumulator' is required.");
     py::gil_scoped_release release;
-    adagrad_update(a.param, a.slots[0], a.grad, a.n, lr, epsilon, weight_decay.value_or(0.0), as_stream(s));
+    adagrad_update(a.param, a.slots[0], a.grad, a.n, lr_, epsilon, weight_decay.value_or(0.0), as_stream(s));
   }, arg("param"), arg("grad"), arg("accumulator"), arg("lr"), arg("epsilon"),
      arg("weight_decay").none(true) = py::none(), stream);
   m.def("adadelta_update", [](py::handle param, py::handle grad, py::handle accum_grad, py::handle accum_delta,
-                              double lr, double rho, double epsilon, std::optional<double> weight_decay, uintptr_t s) {
+                              py::handle lr, double rho, double epsilon, std::optional<double> weight_decay,
+                              uintptr_t s) {
     ArgCheck check("adadelta_update");
+    const StepValue<double> lr_ = check.step_value<double>(lr, "lr");
     const UpdateArrays a = check_update(check, param, grad, {{"accum_grad", accum_grad}, {"accum_delta", accum_delta}});
     if (!a.slots[0]) check.fail("'accum_grad' is required.");
     if (!a.slots[1]) check.fail("'accum_delta' is required.");
     py::gil_scoped_release release;
-    adadelta_update(a.param, a.slots[0], a.slots[1], a.grad, a.n, lr, rho, epsilon, weight_decay.value_or(0.0),
+    adadelta_update(a.param, a.slots[0], a.slots[1], a.grad, a.n, lr_, rho, epsilon, weight_decay.value_or(0.0),
                     as_stream(s));
   }, arg("param"), arg("grad"), arg("accum_grad"), arg("accum_delta"), arg("lr"), arg("rho"), arg("epsilon"),
      arg("weight_decay").none(true) = py::none(), stream);
   m.def("adam_update", [](py::handle param, py::handle grad, py::handle m_buf, py::handle v_buf, py::handle v_hat,
-                          double lr, double beta_1, double beta_2, double epsilon, int64_t step, bool amsgrad,
-                          std::optional<double> weight_decay, uintptr_t s) {
+                          py::handle lr, double beta_1, double beta_2, double epsilon, py::handle step,
+                          bool amsgrad, std::optional<double> weight_decay, uintptr_t s) {
     ArgCheck check("adam_update");
+    const StepValue<double> lr_ = check.step_value<double>(lr, "lr");
+    const StepValue<int64_t> step_ = check.step_value<int64_t>(step, "step");
     const UpdateArrays a = check_update(check, param, grad, {{"m", m_buf}, {"v", v_buf}, {"v_hat", v_hat}});
     if (!a.slots[0] || !a.slots[1]) check.fail("'m' and 'v' are required.");
     if (amsgrad && !a.slots[2]) check.fail("amsgrad=True needs 'v_hat'.");
-    if (step < 1) check.fail("step is 1-based; received " + std::to_string(step) + ".");
+    // A device step is read when the kernel runs; below 1 it makes the update NaN (optimizers.cuh).
+    if (!step_.on_device() && step_.host < 1)
+      check.fail("step is 1-based; received " + std::to_string(step_.host) + ".");
     py::gil_scoped_release release;
-    adam_update(a.param, a.slots[0], a.slots[1], amsgrad ? a.slots[2] : nullptr, a.grad, a.n, lr, beta_1, beta_2,
-                epsilon, step, weight_decay.value_or(0.0), as_stream(s));
+    adam_update(a.param, a.slots[0], a.slots[1], amsgrad ? a.slots[2] : nullptr, a.grad, a.n, lr_, beta_1, beta_2,
+                epsilon, step_, weight_decay.value_or(0.0), as_stream(s));
   }, arg("param"), arg("grad"), arg("m"), arg("v"), arg("v_hat").none(true), arg("lr"), arg("beta_1"),
      arg("beta_2"), arg("epsilon"), arg("step"), arg("amsgrad"), arg("weight_decay").none(true) = py::none(), stream);
 

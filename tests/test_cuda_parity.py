@@ -5,7 +5,9 @@ catalogue in ``backend_cases.py`` that the backend has ops for (each activation,
 activation, each loss and label kind, dropout with masks compared bit for bit, each optimiser) runs
 on cupy arrays on a non-default stream, on the odd sizes 1, 3, 17, 129, with TF32 off, and is
 compared with the reference. Further tests cover the loss kept on the device, a sparse label out of
-range, determinism and the argument checks. Elsewhere these skip with the reason
+range, determinism, the argument checks, the per-step values given as device scalars (dropout and
+Adam steps, learning rates), the accuracy counts and counters of an on-device training loop, and a
+training step captured in a CUDA graph and replayed. Elsewhere these skip with the reason
 ``axonal.backends()`` gives. The argument checks also run, on stand-in arrays, wherever the
 extension is built (no GPU needed), and the tests of the reported reason run on every machine.
 """
@@ -48,11 +50,18 @@ else:
         pytest.skip(CUDA_REASON)
 
 
+@pytest.fixture(scope="module")
+def _module_stream():
+    """One non-blocking stream for all tests: each stream a thread runs GEMMs on keeps a cuBLAS
+    workspace for the rest of the process (cuda/dense.cu), so the tests do not make a new one each."""
+    return cupy.cuda.Stream(non_blocking=True)
+
+
 @pytest.fixture
-def side_stream():
+def side_stream(_module_stream):
     """A non-blocking cupy stream made current: the ops must queue on it, not on stream 0."""
     assert not cuda.get_allow_tf32(), "TF32 must be off unless a benchmark turns it on"
-    with cupy.cuda.Stream(non_blocking=True) as stream:
+    with _module_stream as stream:
         yield stream
 
 
@@ -200,6 +209,178 @@ def test_bad_arguments_raise_value_error_naming_op_and_argument(make_x, message)
 
 
 # ------------------------------------------------------------------------------------------------
+# Device scalars, accuracy counts and counters: what a training step captured in a CUDA graph needs.
+
+def _device(value, dtype):
+    """A device scalar (shape ()) holding value."""
+    return cupy.asarray(value, dtype=dtype).reshape(())
+
+
+@cuda_only
+@pytest.mark.parametrize("step", [0, 7, 2**32 + 5, 2**40 + 3])
+def test_dropout_with_a_device_step_gives_the_int_steps_mask(step, side_stream):
+    x = cupy.asarray(_rows(16, 37, 29))  # odd: the last Philox block is partial
+    masks, outputs = [], []
+    for given in (step, _device(step, cupy.int64)):
+        mask, y = cupy.empty(x.shape, cupy.uint8), cupy.empty(x.shape, cupy.float32)
+        cuda.dropout_forward(y, mask, x, 0.3, 2**33 + 9, 4, given)
+        masks.append(mask.get())
+        outputs.append(y.get())
+    np.testing.assert_array_equal(masks[1], masks[0])
+    np.testing.assert_array_equal(outputs[1], outputs[0])
+
+
+# name: (slots, update(ops, state, lr, step)); every slot starts at zero.
+OPTIMIZER_CALLS = {
+    "sgd": ((), lambda o, s, lr, step: o.sgd_update(s["param"], s["grad"], None, lr, 0.0, False, 0.01)),
+    "sgd nesterov": (("momentum_buf",), lambda o, s, lr, step: o.sgd_update(
+        s["param"], s["grad"], s["momentum_buf"], lr, 0.9, True)),
+    "rmsprop centered momentum": (("velocity", "momentum_buf", "average_grad"), lambda o, s, lr, step: o.rmsprop_update(
+        s["param"], s["grad"], s["velocity"], s["momentum_buf"], s["average_grad"], lr, 0.9, 0.5, 1e-7, True, 0.004)),
+    "adagrad": (("accumulator",), lambda o, s, lr, step: o.adagrad_update(
+        s["param"], s["grad"], s["accumulator"], lr, 1e-7, 0.01)),
+    "adadelta": (("accum_grad", "accum_delta"), lambda o, s, lr, step: o.adadelta_update(
+        s["param"], s["grad"], s["accum_grad"], s["accum_delta"], lr, 0.95, 1e-7)),
+    "adam": (("m", "v"), lambda o, s, lr, step: o.adam_update(
+        s["param"], s["grad"], s["m"], s["v"], None, lr, 0.9, 0.999, 1e-7, step, False, 0.004)),
+    "adam amsgrad": (("m", "v", "v_hat"), lambda o, s, lr, step: o.adam_update(
+        s["param"], s["grad"], s["m"], s["v"], s["v_hat"], lr, 0.9, 0.999, 1e-7, step, True)),
+}
+
+
+@cuda_only
+@pytest.mark.parametrize("name, on_device", [(name, on_device) for name in OPTIMIZER_CALLS
+                                             for on_device in (("lr", "step", "lr and step") if "adam" in name
+                                                               else ("lr",))])
+def test_optimizer_with_device_scalars_matches_host_numbers(name, on_device, side_stream):
+    """Three updates with a changing learning rate, given as numbers and as device scalars. Bit for
+    bit, except Adam's parameter: its bias-corrected rate is then formed with the device's pow(),
+    which may differ from the host's by an ulp in double (its moments stay bit for bit)."""
+    slots, update = OPTIMIZER_CALLS[name]
+    param = _rows(17, 129, 3)
+    host, dev = ({"param": cupy.asarray(param), **{slot: cupy.zeros(param.shape, cupy.float32) for slot in slots}}
+                 for _ in range(2))
+    lr_dev, step_dev = cupy.zeros((), cupy.float64), cupy.zeros((), cupy.int64)
+    for step, lr in enumerate([0.01, 0.003, 0.02], start=1):
+        grad = cupy.asarray(_rows(18 + step, 129, 3))
+        host["grad"] = dev["grad"] = grad
+        lr_dev.fill(lr)
+        step_dev.fill(step)
+        update(cuda, host, lr, step)
+        update(cuda, dev, lr_dev if "lr" in on_device else lr, step_dev if "step" in on_device else step)
+    for key in ("param",) + slots:
+        if key == "param" and name.startswith("adam"):
+            np.testing.assert_allclose(dev[key].get(), host[key].get(), rtol=1e-6, atol=1e-7)
+        else:
+            np.testing.assert_array_equal(dev[key].get(), host[key].get(), err_msg=key)
+
+
+def _cpu_argmax(rows):
+    """TrainingLoop's argmax: the first of equal maxima; NaN never wins, but a NaN in column 0 gives 0."""
+    return np.where(np.isnan(rows[:, 0]), 0, np.argmax(np.where(np.isnan(rows), -np.inf, rows), axis=1))
+
+
+def _ties(seed, n, k):
+    """Rows of small integers (many ties), some rows NaN or -inf in places."""
+    rows = np.random.default_rng(seed).integers(-2, 3, (n, k)).astype(np.float32)
+    rows[::7, 0] = np.nan
+    rows[3::11, k // 2] = np.nan
+    rows[5::13] = -np.inf
+    return rows
+
+
+def _count(kind, predictions, targets, threshold=0.5, start=5):
+    total = _device(start, cupy.int64)
+    for _ in range(2):  # it adds
+        cuda.accuracy_count(total, cupy.asarray(predictions), cupy.asarray(targets), kind, threshold)
+    return int(total) - start
+
+
+@cuda_only
+@pytest.mark.parametrize("n, k", [(1, 1), (3, 7), (129, 33), (20011, 70)])  # the last: a grid-stride loop
+def test_accuracy_count_categorical_and_sparse_match_numpy(n, k, side_stream):
+    predictions, targets = _ties(22, n, k), _ties(23, n, k)
+    expected = int((_cpu_argmax(predictions) == _cpu_argmax(targets)).sum())
+    assert _count("categorical", predictions, targets) == 2 * expected
+    labels = np.random.default_rng(24).integers(-1, k + 1, n)  # -1 and k: never right
+    expected = int((_cpu_argmax(predictions) == labels).sum())
+    for dtype in (np.int32, np.int64):
+        assert _count("sparse", predictions, labels.astype(dtype)) == 2 * expected
+
+
+@cuda_only
+@pytest.mark.parametrize("threshold", [0.5, 0.3])
+@pytest.mark.parametrize("flat", [True, False], ids=["targets (N,)", "targets (N, 1)"])
+def test_accuracy_count_binary_matches_numpy(threshold, flat, side_stream):
+    rng = np.random.default_rng(25)
+    predictions = rng.choice(np.float32([0.0, 0.3, 0.5, 0.7, 1.0, np.nan]), (5003, 1))
+    targets = rng.choice(np.float32([0.0, 1.0, 0.7]), (5003, 1))  # 0.7 is never right
+    expected = int((targets == (predictions > np.float32(threshold)).astype(np.float32)).sum())
+    assert _count("binary", predictions, targets.ravel() if flat else targets, threshold) == 2 * expected
+
+
+@cuda_only
+@pytest.mark.parametrize("start", [np.int64(-1), np.array([0, -1, 2**40], np.int64)], ids=["0-d", "1-d"])
+def test_increment_adds_one_to_every_counter(start, side_stream):
+    counters = cupy.asarray(start)
+    for _ in range(3):
+        cuda.increment(counters)
+    np.testing.assert_array_equal(counters.get(), start + 3)
+
+
+@cuda_only
+def test_a_captured_step_replays_like_eager_steps():
+    """dropout -> dense -> softmax cross-entropy -> accuracy -> dense backward -> RMSprop -> step += 1,
+    captured once in a CUDA graph with the step counter and the learning rate on the device: three
+    replays, the learning rate changed on the device before each, leave the bits of three eager steps."""
+    rng = np.random.default_rng(26)
+    x, labels = cupy.asarray(_rows(27, 16, 5)), cupy.asarray(rng.integers(0, 4, 16))
+    W0 = _rows(28, 5, 4, 1 / 3)
+    learning_rates = [0.01, 0.02, 0.005]
+
+    def new_state():
+        f32 = lambda shape: cupy.zeros(shape, cupy.float32)  # noqa: E731
+        return {"W": cupy.asarray(W0), "b": f32(4), "vW": f32((5, 4)), "vb": f32(4), "xd": f32((16, 5)),
+                "mask": cupy.zeros((16, 5), cupy.uint8), "y": f32((16, 4)), "dlogits": f32((16, 4)),
+                "dz": f32((16, 4)), "dW": f32((5, 4)), "db": f32(4), "loss": cupy.zeros((), cupy.float64),
+                "loss_sum": cupy.zeros((), cupy.float64), "right": cupy.zeros((), cupy.int64),
+                "step": cupy.zeros((), cupy.int64), "lr": cupy.zeros((), cupy.float64)}
+
+    def train_step(s):
+        cuda.dropout_forward(s["xd"], s["mask"], x, 0.25, 7, 1, s["step"])
+        cuda.dense_forward(s["y"], s["xd"], s["W"], s["b"], "linear", 0.0)
+        cuda.softmax_cross_entropy(s["dlogits"], s["y"], labels, loss_out=s["loss"], loss_sum=s["loss_sum"])
+        cuda.accuracy_count(s["right"], s["y"], labels, "sparse")
+        cuda.dense_backward(None, s["dW"], s["db"], s["dz"], s["dlogits"], s["xd"], s["W"], s["y"], "linear", 0.0)
+        cuda.rmsprop_update(s["W"], s["dW"], s["vW"], None, None, s["lr"], 0.9, 0.0, 1e-7, False)
+        cuda.rmsprop_update(s["b"], s["db"], s["vb"], None, None, s["lr"], 0.9, 0.0, 1e-7, False)
+        cuda.increment(s["step"])
+
+    stream = cupy.cuda.Stream(non_blocking=True)
+    with stream:
+        eager = new_state()
+        for lr in learning_rates:
+            eager["lr"].fill(lr)
+            train_step(eager)
+        warm_up, graphed = new_state(), new_state()
+        warm_up["lr"].fill(learning_rates[0])
+        train_step(warm_up)  # the first calls on this stream make its workspaces: not inside the capture
+        stream.begin_capture()
+        train_step(graphed)
+        graph = stream.end_capture()
+        for lr in learning_rates:
+            graphed["lr"].fill(lr)
+            graph.launch(stream)
+    stream.synchronize()
+    assert int(graphed["step"]) == 3 and int(warm_up["step"]) == 1
+    for key, value in eager.items():
+        np.testing.assert_array_equal(graphed[key].get(), value.get(), err_msg=key)
+    expected_mask = np.empty((16, 5), np.uint8)
+    reference.dropout_forward(np.empty((16, 5), np.float32), expected_mask, x.get(), 0.25, 7, 1, 2)
+    np.testing.assert_array_equal(graphed["mask"].get(), expected_mask)  # the third replay read step 2
+
+
+# ------------------------------------------------------------------------------------------------
 # Argument checks, wherever the extension is built (a GPU is not needed: they run before any launch).
 # Stand-in arrays expose only __cuda_array_interface__, with made-up device addresses.
 
@@ -257,6 +438,116 @@ BAD_CALLS = {
                                           1e-7, 0, False), "step is 1-based"),
     "slots apart": (lambda c: c.adagrad_update(_a((7,), 1), _a((7,), 2), _a((7,), 1), 0.1, 1e-7),
                     "output 'param' shares memory with output 'accumulator'"),
+}
+
+
+def _f8(shape=(), address=9, **kwargs):
+    return _a(shape, address, typestr="<f8", **kwargs)
+
+
+def _i8(shape=(), address=9, **kwargs):
+    return _a(shape, address, typestr="<i8", **kwargs)
+
+
+def _adam(lr=0.1, step=1):
+    return lambda c: c.adam_update(_a((7,), 1), _a((7,), 2), _a((7,), 3), _a((7,), 4), None, lr, 0.9, 0.99, 1e-7,
+                                   step, False)
+
+
+def _dropout(step):
+    return lambda c: c.dropout_forward(_a((3, 5), 1), _a((3, 5), 2, typestr="|u1"), _a((3, 5), 3), 0.5, 1, 2, step)
+
+
+def _accuracy(kind, total=None, predictions=(3, 5), targets=(3, 5), targets_type="<f4"):
+    return lambda c: c.accuracy_count(_i8() if total is None else total, _a(predictions, 2),
+                                      _a(targets, 3, typestr=targets_type), kind)
+
+
+# Device scalars (a learning rate, a step), accuracy counts and counters.
+BAD_CALLS.update({
+    "lr float32": (lambda c: c.sgd_update(_a((7,), 1), _a((7,), 2), None, _a((), 9), 0.0, False),
+                   r"^sgd_update: 'lr' must be a Python float or a float64 device scalar \(a cupy array of shape "
+                   r"\(\)\); received a float32 device array of shape \(\)\. Fix: lr.astype\(cupy.float64\)\.$"),
+    "lr shape (1,)": (lambda c: c.rmsprop_update(_a((7,), 1), _a((7,), 2), _a((7,), 3), None, None, _f8((1,)),
+                                                 0.9, 0.0, 1e-7, False),
+                      r"^rmsprop_update: 'lr' must be .* received a float64 device array of shape \(1,\)\. "
+                      r"Fix: lr.reshape\(\(\)\)\.$"),
+    "lr shape (2,)": (lambda c: c.adadelta_update(_a((7,), 1), _a((7,), 2), _a((7,), 3), _a((7,), 4), _f8((2,)),
+                                                  0.95, 1e-7),
+                      r"^adadelta_update: 'lr' must be .* of shape \(2,\)\.$"),
+    "lr null": (lambda c: c.adagrad_update(_a((7,), 1), _a((7,), 2), _a((7,), 3), _f8(address=0), 1e-7),
+                r"^adagrad_update: 'lr' .* Its device pointer is null\.$"),
+    "lr on param": (lambda c: c.sgd_update(_a((7,), 1), _a((7,), 2), None, _Array((), 0x10008, typestr="<f8"),
+                                           0.0, False),
+                    r"^sgd_update: output 'param' shares memory with input 'lr'"),
+    "adam lr int64": (_adam(lr=_i8()), r"^adam_update: 'lr' .* received an int64 device array .* "
+                                       r"Fix: lr.astype\(cupy.float64\)"),
+    "adam step int32": (_adam(step=_a((), 9, typestr="<i4")),
+                        r"^adam_update: 'step' must be a Python int or an int64 device scalar .* received an int32 "
+                        r"device array of shape \(\)\. Fix: step.astype\(cupy.int64\)\.$"),
+    "adam step float64": (_adam(step=_f8()), r"^adam_update: 'step' .* Fix: step.astype\(cupy.int64\)"),
+    "adam step (1, 1)": (_adam(step=_i8((1, 1))), r"^adam_update: 'step' .* of shape \(1, 1\)\. "
+                                                  r"Fix: step.reshape\(\(\)\)\.$"),
+    "dropout step shape": (_dropout(_i8((2,))),
+                           r"^dropout_forward: 'step' must be a non-negative Python int or an int64 device scalar "
+                           r".* of shape \(2,\)\.$"),
+    "dropout step big-endian": (_dropout(_a((), 9, typestr=">i8")),
+                                r"^dropout_forward: 'step' .* received a big-endian int64 .* "
+                                r"Fix: step.astype\(cupy.int64\)"),
+    "accuracy kind": (_accuracy("top_5"), r"^accuracy_count: unknown kind 'top_5'; expected one of categorical, "
+                                          r"sparse, binary\.$"),
+    "accuracy total (1,)": (_accuracy("categorical", total=_i8((1,))),
+                            r"^accuracy_count: 'total' must be an int64 device scalar \(shape \(\)\); received "
+                            r"shape \(1,\)\. Fix: cupy.zeros\(\(\), cupy.int64\)\.$"),
+    "accuracy total float64": (_accuracy("categorical", total=_f8()),
+                               r"^accuracy_count: 'total' .* int64 .* Fix: total.astype\(cupy.int64\)"),
+    "accuracy total read-only": (_accuracy("categorical", total=_i8(readonly=True)),
+                                 r"^accuracy_count: 'total' .* \(read-only\)\. It is written in place"),
+    "accuracy total numpy": (_accuracy("categorical", total=np.zeros((), np.int64)),
+                             r"^accuracy_count: 'total' must be a CUDA device array .* Fix: cupy.asarray\(total\)"),
+    "accuracy total on predictions": (_accuracy("categorical", total=_Array((), 0x20000, typestr="<i8")),
+                                      r"^accuracy_count: output 'total' shares memory with input 'predictions'"),
+    "accuracy 1-D predictions": (_accuracy("binary", predictions=(3,), targets=(3,)),
+                                 r"^accuracy_count: 'predictions' must have 2 dimension\(s\)"),
+    "accuracy no columns": (_accuracy("categorical", predictions=(3, 0), targets=(3, 0)),
+                            r"^accuracy_count: 'predictions' has no columns: \(3, 0\)\.$"),
+    "accuracy categorical targets": (_accuracy("categorical", targets=(3, 4)),
+                                     r"^accuracy_count: 'targets' must be .* float32 .* of shape \(3, 5\)"),
+    "accuracy sparse float targets": (_accuracy("sparse", targets=(3,)),
+                                      r"^accuracy_count: 'targets' must be .* int64 .* \(3,\); received a float32 "
+                                      r".* Fix: targets.astype\(cupy.int64\)"),
+    "accuracy sparse targets shape": (_accuracy("sparse", targets=(4,), targets_type="<i4"),
+                                      r"^accuracy_count: 'targets' must be .* int32 .* of shape \(3,\)"),
+    "accuracy binary columns": (_accuracy("binary", targets=(3,)),
+                                r"^accuracy_count: binary accuracy needs one output column; 'predictions' is "
+                                r"\(3, 5\)"),
+    "accuracy binary targets": (_accuracy("binary", predictions=(3, 1), targets=(3, 2)),
+                                r"^accuracy_count: 'targets' must be .* of shape \(3, 1\)"),
+    "accuracy binary int targets": (_accuracy("binary", predictions=(3, 1), targets=(3,), targets_type="<i8"),
+                                    r"^accuracy_count: 'targets' must be .* float32 .* Fix: targets.astype"),
+    "increment 2-D": (lambda c: c.increment(_i8((2, 2))),
+                      r"^increment: 'counters' must be an int64 device array of shape \(\) or \(n,\); "
+                      r"received shape \(2, 2\)\.$"),
+    "increment int32": (lambda c: c.increment(_a((2,), 1, typestr="<i4")),
+                        r"^increment: 'counters' .* Fix: counters.astype\(cupy.int64\)"),
+    "increment read-only": (lambda c: c.increment(_i8(readonly=True)), r"^increment: 'counters' .* \(read-only\)"),
+    "increment strided": (lambda c: c.increment(_i8((3,), strides=(16,))),
+                          r"^increment: 'counters' .* \(strided\)\. Fix: cupy.ascontiguousarray"),
+    "increment null": (lambda c: c.increment(_i8((3,), address=0)), r"^increment: .* pointer is null"),
+})
+
+# Neither a number nor a device array: a TypeError, as for any argument of the wrong type.
+BAD_TYPES = {
+    "lr str": (lambda c: c.sgd_update(_a((7,), 1), _a((7,), 2), None, "0.1", 0.0, False),
+               r"^sgd_update: 'lr' must be a Python float or a float64 device scalar .*; received '0.1'\.$"),
+    "lr None": (lambda c: c.adagrad_update(_a((7,), 1), _a((7,), 2), _a((7,), 3), None, 1e-7),
+                r"^adagrad_update: 'lr' .*; received None\.$"),
+    "adam step float": (_adam(step=1.5), r"^adam_update: 'step' must be a Python int or an int64 device scalar "
+                                         r".*; received 1.5\.$"),
+    "dropout step negative": (_dropout(-3), r"^dropout_forward: 'step' must be a non-negative Python int .*; "
+                                            r"received -3\.$"),
+    "dropout step host array": (_dropout(np.zeros(1, np.int64)), r"^dropout_forward: 'step' .*; received "
+                                                                 r"array\(\[0\]\)\.$"),
 }
 
 
@@ -330,6 +621,13 @@ def test_bad_arguments_are_rejected_before_any_launch(name):
         call(_extension())
 
 
+@pytest.mark.parametrize("name", list(BAD_TYPES))
+def test_a_step_value_of_the_wrong_type_is_a_type_error(name):
+    call, message = BAD_TYPES[name]
+    with pytest.raises(TypeError, match=message):
+        call(_extension())
+
+
 def test_without_a_gpu_a_launch_is_an_error_not_a_crash():
     extension = _extension()
     if not extension.device_problem():
@@ -343,6 +641,17 @@ def test_without_a_gpu_a_launch_is_an_error_not_a_crash():
         lambda c: c.max_pool2d_backward(_a((1, 4, 5, 3), 1), _a((1, 2, 2, 3), 2), _a((1, 2, 2, 3), 3, typestr="<i4")),
         lambda c: c.avg_pool2d_forward(_a((1, 2, 2, 3), 1), _a((1, 4, 5, 3), 2), (2, 2), (2, 2), (0, 0, 0, 0)),
         lambda c: c.avg_pool2d_backward(_a((1, 4, 5, 3), 1), _a((1, 2, 2, 3), 2), (2, 2), (2, 2), (0, 0, 0, 0)),
+        # device scalars, and the numbers that stand for them (numpy's included), pass their checks
+        _dropout(_i8()), _dropout(np.int64(4)), _dropout(2**64 - 1), _adam(lr=_f8(), step=_i8()), _adam(step=_i8()),
+        _adam(lr=np.float32(0.1), step=np.int64(3)), _adam(lr=_f8(readonly=True)),
+        lambda c: c.sgd_update(_a((7,), 1), _a((7,), 2), _a((7,), 3), _f8(), 0.9, True, 0.01),
+        lambda c: c.rmsprop_update(_a((7,), 1), _a((7,), 2), _a((7,), 3), None, None, _f8(), 0.9, 0.0, 1e-7, False),
+        lambda c: c.adagrad_update(_a((7,), 1), _a((7,), 2), _a((7,), 3), _f8(), 1e-7),
+        lambda c: c.adadelta_update(_a((7,), 1), _a((7,), 2), _a((7,), 3), _a((7,), 4), _f8(), 0.95, 1e-7),
+        _accuracy("categorical"), _accuracy("sparse", targets=(3,), targets_type="<i4"),
+        _accuracy("sparse", targets=(3,), targets_type="<i8"), _accuracy("binary", predictions=(3, 1), targets=(3,)),
+        _accuracy("binary", predictions=(3, 1), targets=(3, 1)),
+        lambda c: c.increment(_i8()), lambda c: c.increment(_i8((4,))),
     ]
     for call in valid_calls:
         with pytest.raises(RuntimeError, match="failed at .*cuda"):

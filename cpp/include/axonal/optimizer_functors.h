@@ -2,7 +2,10 @@
 // shared by cpp/optimizers.cpp and cuda/optimizers.cu so that both round alike (both builds also
 // forbid fused multiply-adds). The hyper-parameters arrive as double and are rounded to float once,
 // here; complements such as 1 − ρ are formed in double first, as the reference does. A slot a
-// configuration does not use is a template flag, so no kernel holds a per-element branch.
+// configuration does not use is a template flag, so no kernel holds a per-element branch. The
+// constructors are __host__ __device__ too: with the learning rate or Adam's step in device memory
+// (CUDA graphs), each CUDA thread builds its Step from the values it reads there, with these same
+// double expressions.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -13,7 +16,7 @@
 namespace axonal {
 
 // Keras' decoupled weight decay p ← p − p·wd·lr, as a factor applied with the update.
-inline float decay_factor(double lr, double weight_decay) { return static_cast<float>(1.0 - weight_decay * lr); }
+AXONAL_HD float decay_factor(double lr, double weight_decay) { return static_cast<float>(1.0 - weight_decay * lr); }
 
 // f(std::bool_constant<a>, std::bool_constant<b>): two run-time flags as compile-time ones.
 template <typename F>
@@ -27,7 +30,7 @@ void with_flags(bool a, bool b, F&& f) {
 struct SgdStep {
   float decay, rate, mu;
   bool nesterov;
-  SgdStep(double lr, double momentum, bool nesterov_, double weight_decay)
+  AXONAL_HD SgdStep(double lr, double momentum, bool nesterov_, double weight_decay)
       : decay(decay_factor(lr, weight_decay)), rate(static_cast<float>(lr)), mu(static_cast<float>(momentum)),
         nesterov(nesterov_) {}
 
@@ -46,7 +49,7 @@ struct SgdStep {
 
 struct RmspropStep {
   float decay, rate, keep, blend, mu, eps;
-  RmspropStep(double lr, double rho, double momentum, double epsilon, double weight_decay)
+  AXONAL_HD RmspropStep(double lr, double rho, double momentum, double epsilon, double weight_decay)
       : decay(decay_factor(lr, weight_decay)), rate(static_cast<float>(lr)), keep(static_cast<float>(rho)),
         blend(static_cast<float>(1.0 - rho)), mu(static_cast<float>(momentum)), eps(static_cast<float>(epsilon)) {}
 
@@ -74,7 +77,7 @@ struct RmspropStep {
 
 struct AdagradStep {
   float decay, rate, eps;
-  AdagradStep(double lr, double epsilon, double weight_decay)
+  AXONAL_HD AdagradStep(double lr, double epsilon, double weight_decay)
       : decay(decay_factor(lr, weight_decay)), rate(static_cast<float>(lr)), eps(static_cast<float>(epsilon)) {}
 
   // acc ← acc + g²; p ← p·decay − lr·g/√(acc + ε)
@@ -87,7 +90,7 @@ struct AdagradStep {
 
 struct AdadeltaStep {
   float decay, rate, keep, blend, eps;
-  AdadeltaStep(double lr, double rho, double epsilon, double weight_decay)
+  AXONAL_HD AdadeltaStep(double lr, double rho, double epsilon, double weight_decay)
       : decay(decay_factor(lr, weight_decay)), rate(static_cast<float>(lr)), keep(static_cast<float>(rho)),
         blend(static_cast<float>(1.0 - rho)), eps(static_cast<float>(epsilon)) {}
 
@@ -105,7 +108,7 @@ struct AdadeltaStep {
 struct AdamStep {
   float decay, alpha, blend_1, blend_2, eps;
   // step is the 1-based iteration; both bias corrections are folded into alpha, as Keras does.
-  AdamStep(double lr, double beta_1, double beta_2, double epsilon, int64_t step, double weight_decay)
+  AXONAL_HD AdamStep(double lr, double beta_1, double beta_2, double epsilon, int64_t step, double weight_decay)
       : decay(decay_factor(lr, weight_decay)),
         alpha(static_cast<float>(lr * std::sqrt(1.0 - std::pow(beta_2, static_cast<double>(step))) /
                                  (1.0 - std::pow(beta_1, static_cast<double>(step))))),

@@ -8,6 +8,16 @@ which waits for the stream. With ``loss_out`` (a float64 device scalar, e.g.
 ``cupy.zeros((), cupy.float64)``) the loss stays on the device and ``loss_out`` is returned;
 ``loss_sum`` (another one) accumulates it across calls, for an epoch's mean read once at its end.
 
+CUDA graphs: every value that changes from one training step to the next can live on the device, so
+that a step captured once (``stream.begin_capture()`` ... ``stream.end_capture()``) and replayed sees
+the current values. The dropout ``step`` and Adam's ``step`` may be an int or an int64 device scalar
+(``cupy.zeros((), cupy.int64)``), every optimiser's ``lr`` a float or a float64 device scalar; a
+device scalar is read when the kernel runs, not when the op is called. :func:`increment` advances
+such counters on the device, :func:`accuracy_count` counts right rows into one. No op allocates or
+waits after its first call with the same shapes on the same stream (a loss only without
+``loss_out``), so run a step once on the capturing stream before capturing it, and launch the graph
+on that stream: its kernels use the workspaces of the stream they were captured on.
+
 Importing this module raises ImportError, with the reason, when the backend cannot run here: the
 extension was not built, cupy is missing, or no driver or GPU is usable. ``axonal.backends()``
 reports that reason. See ``docs/cuda.md`` for the build and the design.
@@ -88,7 +98,12 @@ def mean_squared_error(dpred, pred, target, sample_weight=None, *, loss_out=None
 # Dropout: the Philox mask of the cpu and numpy backends, bit for bit
 
 def dropout_forward(y, mask, x, rate, seed, layer_id, step):
-    """y = x * mask / (1 - rate), mask uint8 from (seed, layer_id, step)."""
+    """y = x * mask / (1 - rate), mask uint8 from (seed, layer_id, step).
+
+    ``step`` is an int or an int64 device scalar (shape ``()``) read when the kernel runs, e.g. a
+    step counter that a captured CUDA graph advances with :func:`increment`; the same value gives
+    the same mask either way (a negative device value wraps modulo 2**64).
+    """
     _cuda.dropout_forward(y, mask, x, rate, seed, layer_id, step, stream=_stream())
 
 
@@ -137,7 +152,13 @@ def avg_pool2d_backward(dx, dy, pool, strides, padding):
 
 
 # --------------------------------------------------------------------------------------------------
-# Optimisers: one fused in-place kernel per parameter, Keras 3 maths
+# Optimisers: one fused in-place kernel per parameter, Keras 3 maths. ``lr`` is a float or a float64
+# device scalar (shape ``()``), Adam's ``step`` an int or an int64 device scalar, read when the kernel
+# runs (a learning-rate schedule or step counter kept on the device, for CUDA graphs). The result is
+# the same either way, bit for bit, except Adam's with a device ``step`` or ``lr``: its bias-corrected
+# rate is then computed with the device's pow(), which may differ from the host's in the last bit of
+# a double and so, rarely, move the float rate by one ulp. A device ``step`` below 1 is not checked
+# (that would need a copy and a wait): it makes the update NaN.
 
 def sgd_update(param, grad, momentum_buf, lr, momentum, nesterov, weight_decay=None):
     """SGD with optional (Nesterov) momentum; ``momentum_buf`` None when momentum == 0."""
@@ -165,6 +186,33 @@ def adam_update(param, grad, m, v, v_hat, lr, beta_1, beta_2, epsilon, step, ams
     """Adam (AMSGrad optional), ``step`` the 1-based iteration; ``v_hat`` None when not amsgrad."""
     _cuda.adam_update(param, grad, m, v, v_hat, lr, beta_1, beta_2, epsilon, step, amsgrad, weight_decay,
                       stream=_stream())
+
+
+# --------------------------------------------------------------------------------------------------
+# Metrics and counters of an on-device training loop: queued, never waiting, no allocation
+
+def accuracy_count(total, predictions, targets, kind, threshold=0.5):
+    """Adds to ``total`` (an int64 device scalar, ``cupy.zeros((), cupy.int64)``) the number of rows
+    of the batch that are right, by the rule of the native training loop:
+
+    - ``"categorical"``: predictions, targets (N, K) float32; right when the rows' argmaxes agree
+      (argmax: the first of equal maxima, as ``np.argmax``; unlike it, a NaN is never the maximum,
+      and a NaN in column 0 gives 0).
+    - ``"sparse"``: targets (N,) int32 or int64 class ids; right when the label is the argmax (a label
+      outside [0, K) is wrong).
+    - ``"binary"``: predictions (N, 1), targets (N, 1) or (N,) float32; right when
+      ``target == (prediction > threshold ? 1 : 0)``, compared exactly (a target of 0.7 is never
+      right); ``threshold`` is rounded to float32.
+
+    The count uses integer atomics: exact, the same on every run. Read ``int(total)`` once an epoch.
+    """
+    _cuda.accuracy_count(total, predictions, targets, kind, threshold, stream=_stream())
+
+
+def increment(counters):
+    """Adds 1 to every element of ``counters``, an int64 device array of shape () or (n,): the step
+    counters a captured training step advances at its end."""
+    _cuda.increment(counters, stream=_stream())
 
 
 # --------------------------------------------------------------------------------------------------
