@@ -15,9 +15,10 @@ OUT="${OUT:-/tmp/axonal-gpu}"
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 python=python3
+# Into the interpreter's own site-packages: _native finds libscipy_openblas.so through its run
+# path $ORIGIN/../scipy_openblas32/lib, i.e. next to axonal.
 if compgen -G ".whl/*.whl" > /dev/null; then
-  $python -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/site
+  $python -m pip install -q --no-index --no-deps --no-compile .whl/*.whl || exit 1
 fi
 [ -d .data ] && export AXONAL_DATA="$PWD/.data"
 nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
