@@ -12,13 +12,15 @@ validation/evaluate/predict on the device, and the fallback to the host with its
 """
 from __future__ import annotations
 
+import signal
 import types
 
 import numpy as np
 import pytest
 
 import axonal
-from axonal.callbacks import Callback, LearningRateScheduler
+from axonal import optimizers
+from axonal.callbacks import Callback, LearningRateScheduler, TerminateOnNaN
 from axonal.layers import Dense, Input
 from axonal.backend import cpu
 from axonal.models import Sequential, device_loop, loops, sequential
@@ -170,3 +172,47 @@ def test_a_cuda_model_computes_on_the_host_outside_its_device(monkeypatch):
     assert all(layer.ops is cpu for layer in model.layers)
     assert Dense(2)(np.ones((1, 3), dtype=np.float32)).shape == (1, 2)
     assert axonal.backend.host_backend() is cpu
+
+
+def test_terminate_on_nan_stops_at_the_end_of_the_run_with_the_nan():
+    """The device sees a non-finite loss when it reads the logs, after the run that produced it
+    (the native cpu loop stops after the step itself): the stop lands within one run of it."""
+    def diverging(device):
+        axonal.set_seed(0)
+        model = Sequential([Input(shape=(11,)), Dense(6, activation="relu"), Dense(3)])
+        model.compile(optimizer=optimizers.SGD(1e3), loss="mse")
+        model.device = device
+        x = np.random.default_rng(0).normal(size=(200, 11)).astype(np.float32) * 100
+        callback = TerminateOnNaN()
+        model.fit(x, np.ones((200, 3), np.float32), batch_size=10, epochs=3, verbose=0, callbacks=[callback])
+        return callback.stopped_batch, model.steps.value
+
+    (host_batch, host_steps), (device_batch, device_steps) = diverging(None), diverging(EmulatedDevice())
+    assert host_batch is not None and device_batch is not None
+    assert host_steps <= device_steps < host_steps + device_loop.STEPS_PER_RUN
+    assert device_batch == device_steps - 1  # the run's last batch
+
+
+def test_ctrl_c_lands_between_device_runs_and_leaves_whole_steps_on_the_host():
+    snapshots = []
+
+    class InterruptAtSecondEpoch(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            snapshots.append(self.model.get_weights())
+
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                signal.raise_signal(signal.SIGINT)
+
+    axonal.set_seed(0)
+    model = Sequential([Input(shape=(11,)), Dense(6, activation="relu"), Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    model.device = EmulatedDevice()
+    x = np.random.default_rng(1).normal(size=(100, 11)).astype(np.float32)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, np.ones(100, np.float32), batch_size=10, epochs=3, verbose=0,
+                  callbacks=[InterruptAtSecondEpoch()])
+    assert len(model.history.history["loss"]) == 1
+    # Epoch 0 whole, then one whole run of epoch 1, whose weights reached the host.
+    assert model.optimizer.iterations == model.steps.value == 10 + device_loop.STEPS_PER_RUN
+    assert not all(np.array_equal(a, b) for a, b in zip(snapshots[0], model.get_weights()))
