@@ -12,7 +12,6 @@ validation/evaluate/predict on the device, and the fallback to the host with its
 """
 from __future__ import annotations
 
-import signal
 import types
 
 import numpy as np
@@ -26,7 +25,7 @@ from axonal.backend import cpu
 from axonal.models import Sequential, device_loop, loops, sequential
 from axonal import regularizers
 from emulated_device import EmulatedDevice
-from test_training_loop import BATCH, CASES, ROWS, _data, state
+from test_training_loop import BATCH, CASES, ROWS, _data, fit_interrupted, state
 
 pytest.importorskip("axonal._native")
 
@@ -194,25 +193,7 @@ def test_terminate_on_nan_stops_at_the_end_of_the_run_with_the_nan():
 
 
 def test_ctrl_c_lands_between_device_runs_and_leaves_whole_steps_on_the_host():
-    snapshots = []
-
-    class InterruptAtSecondEpoch(Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            snapshots.append(self.model.get_weights())
-
-        def on_epoch_begin(self, epoch, logs=None):
-            if epoch == 1:
-                signal.raise_signal(signal.SIGINT)
-
-    axonal.set_seed(0)
-    model = Sequential([Input(shape=(11,)), Dense(6, activation="relu"), Dense(1, activation="sigmoid")])
-    model.compile(optimizer="adam", loss="binary_crossentropy")
-    model.device = EmulatedDevice()
-    x = np.random.default_rng(1).normal(size=(100, 11)).astype(np.float32)
-    with pytest.raises(KeyboardInterrupt):
-        model.fit(x, np.ones(100, np.float32), batch_size=10, epochs=3, verbose=0,
-                  callbacks=[InterruptAtSecondEpoch()])
-    assert len(model.history.history["loss"]) == 1
+    model, callback = fit_interrupted(EmulatedDevice())
     # Epoch 0 whole, then one whole run of epoch 1, whose weights reached the host.
     assert model.optimizer.iterations == model.steps.value == 10 + device_loop.STEPS_PER_RUN
-    assert not all(np.array_equal(a, b) for a, b in zip(snapshots[0], model.get_weights()))
+    assert not all(np.array_equal(a, b) for a, b in zip(callback.snapshots[0], model.get_weights()))

@@ -183,20 +183,38 @@ def test_terminate_on_nan_stops_at_the_same_batch_on_both_paths(monkeypatch, cap
     assert native_stop == python_stop
 
 
-def test_ctrl_c_lands_between_native_runs_and_leaves_whole_steps():
-    class InterruptAtSecondEpoch(Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            if epoch == 1:
-                signal.raise_signal(signal.SIGINT)
+class InterruptAtSecondEpoch(Callback):
+    """Presses Ctrl-C as epoch 1 begins; keeps the weights at the end of each epoch."""
 
+    def __init__(self):
+        super().__init__()
+        self.snapshots = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.snapshots.append(self.model.get_weights())
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:
+            signal.raise_signal(signal.SIGINT)
+
+
+def fit_interrupted(device=None):
+    """A churn-like model whose 3-epoch fit (10 batches an epoch) is interrupted at epoch 1, on the
+    host or on ``device``; returns the model and the callback."""
     axonal.set_seed(0)
     model = Sequential([Input(shape=(11,)), Dense(6, activation="relu"), Dense(1, activation="sigmoid")])
     model.compile(optimizer="adam", loss="binary_crossentropy")
-    x = np.zeros((100, 11), np.float32)
+    model.device = device
+    x = np.random.default_rng(1).normal(size=(100, 11)).astype(np.float32)
+    callback = InterruptAtSecondEpoch()
     with pytest.raises(KeyboardInterrupt):
-        model.fit(x, np.ones(100, np.float32), batch_size=10, epochs=3, verbose=0,
-                  callbacks=[InterruptAtSecondEpoch()])
-    assert model.history.history["loss"] and len(model.history.history["loss"]) == 1
+        model.fit(x, np.ones(100, np.float32), batch_size=10, epochs=3, verbose=0, callbacks=[callback])
+    assert len(model.history.history["loss"]) == 1
+    return model, callback
+
+
+def test_ctrl_c_lands_between_native_runs_and_leaves_whole_steps():
+    model, _ = fit_interrupted()
     assert model.optimizer.iterations == model.steps.value
     assert 10 < model.steps.value <= 20  # epoch 0 whole, then one whole run of epoch 1
 
