@@ -103,6 +103,17 @@ def test_learning_rate_changed_by_a_callback_reaches_the_captured_steps():
     assert device_run[0].optimizer.learning_rate == pytest.approx(0.01 / 3)
 
 
+def test_a_layer_frozen_between_epochs_stops_training_on_the_device():
+    class FreezeFirstLayer(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            next(layer for layer in self.model.layers if layer.weights).trainable = False
+
+    case = "dropout MLP: centered rmsprop with momentum, one-hot"
+    device_model, device_history = train(case, EmulatedDevice(), epochs=3, callbacks=[FreezeFirstLayer()])
+    assert_same_training((device_model, device_history),
+                         train(case, None, epochs=3, callbacks=[FreezeFirstLayer()]))
+
+
 def test_weights_are_on_the_host_after_every_epoch():
     seen = []
 

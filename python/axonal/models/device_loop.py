@@ -27,6 +27,7 @@ import warnings
 
 import numpy as np
 
+from axonal.layers.base import configuration_version
 from axonal.models import native_loop
 from axonal.models.device_model import FULL, LAST, DeviceModel
 
@@ -123,6 +124,10 @@ class DeviceFit:
 
     def train_epoch(self, order: np.ndarray | None, callback_list) -> dict[str, float]:
         """One epoch in runs; returns its logs (the weights are back on the host when it returns)."""
+        if self.model._prepared_for != configuration_version():  # a layer was frozen or thawed
+            self.graphs.clear()
+            with self.device.activate():
+                self.copy = DeviceModel(self.model, training=True)
         model, copy, batch_size = self.model, self.copy, self.batch_size
         steps = math.ceil(self.rows.count / batch_size)
         batch, logs = 0, {}
