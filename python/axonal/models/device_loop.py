@@ -37,7 +37,7 @@ STEPS_PER_RUN: int | None = None  # fixed run length (tests); None: from a timed
 
 
 def training_problem(model, x, y, weights, callbacks) -> str | None:
-    """Why this ``fit`` cannot run on the model's device, or None (also None-safe: no device)."""
+    """Why this ``fit`` cannot run on the model's device, or None."""
     if model.device is None:
         return "the model has no device"
     return native_loop.unsupported_training(model, x, y, weights, callbacks)
