@@ -15,6 +15,7 @@
 #include "conv.h"
 #include "cpu_features.h"
 #include "dense.h"
+#include "gemm.h"
 #include "dropout.h"
 #include "losses.h"
 #include "optimizers.h"
@@ -470,6 +471,14 @@ PYBIND11_MODULE(_native, m) {
   }, arg("name"), "Cap the instruction set of the hot loops (tests; AXONAL_ISA sets it at import).");
   m.def("get_isa", [] { return std::string(isa_name(active_isa())); }, "The instruction set the hot loops use now.");
   m.def("best_isa", [] { return std::string(isa_name(best_isa())); }, "The widest instruction set this CPU runs.");
+  m.def("set_gemm", [](const std::string& name) {
+    GemmImpl impl;
+    if (!parse_gemm_impl(name.c_str(), &impl)) fail("set_gemm", "unknown GEMM '" + name + "'; expected blas or own.");
+    if (impl == GemmImpl::own && !own_gemm_available())
+      fail("set_gemm", "'own' needs AVX-512, which this CPU (or the AXONAL_ISA cap) does not allow; use 'blas'.");
+    set_gemm_impl(impl);
+  }, arg("name"), "Choose the GEMM: 'blas' (the library) or 'own' (AVX-512 kernels; AXONAL_GEMM sets it at import).");
+  m.def("get_gemm", [] { return std::string(gemm_impl_name(gemm_impl())); }, "The GEMM the kernels call now.");
   m.def("fma_peak_isa", &fma_peak_isa, "The vector width fma_peak_gflops uses: avx512f, avx2 or scalar.");
   m.attr("compiler") = AXONAL_COMPILER;
   m.attr("build_flags") = AXONAL_BUILD_FLAGS;

@@ -6,6 +6,7 @@
 
 #include "blas_backend.h"
 #include "denormals.h"
+#include "gemm.h"
 
 namespace axonal {
 
@@ -55,14 +56,16 @@ bool sgemm_here(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, con
 
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, const float* B,
            float beta, float* C) {
-  if (!sgemm_here(trans_a, trans_b, M, N, K, A, B, beta, C))
-    blas_backend::sgemm(trans_a, trans_b, M, N, K, A, B, beta, C);
+  if (sgemm_here(trans_a, trans_b, M, N, K, A, B, beta, C)) return;
+  if (gemm_impl() == GemmImpl::own) return own_sgemm(trans_a, trans_b, M, N, K, A, B, beta, C, true);
+  blas_backend::sgemm(trans_a, trans_b, M, N, K, A, B, beta, C);
 }
 
 void sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, const float* B,
                   float beta, float* C) {
-  if (!sgemm_here(trans_a, trans_b, M, N, K, A, B, beta, C))
-    blas_backend::sgemm_serial(trans_a, trans_b, M, N, K, A, B, beta, C);
+  if (sgemm_here(trans_a, trans_b, M, N, K, A, B, beta, C)) return;
+  if (gemm_impl() == GemmImpl::own) return own_sgemm(trans_a, trans_b, M, N, K, A, B, beta, C, false);
+  blas_backend::sgemm_serial(trans_a, trans_b, M, N, K, A, B, beta, C);
 }
 
 SerialRegion::SerialRegion() : previous_(blas_backend::begin_serial_region()) {}

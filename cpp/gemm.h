@@ -1,0 +1,30 @@
+// axonal's own single-precision GEMM for AVX-512 CPUs, used by sgemm() (blas.h) where it beats the
+// BLAS library: on AMD Zen 4/5, MKL runs its AVX2 code (~90 GFLOP/s a core where AVX-512 FMAs allow
+// ~220) and loses half its speed again on two threads (docs/performance.md, "Own GEMM").
+//
+// Row-major C (M, N) = op(A) · op(B) + beta · C. Every element of C is one chain of fused
+// multiply-adds over k in increasing order (blocks of k in order too), so the bits depend on the
+// shapes only: never on the thread count, the split between threads or the arrays' alignment.
+#pragma once
+#include <cstdint>
+
+namespace axonal {
+
+enum class GemmImpl : int { blas = 0, own = 1 };
+
+// The GEMM sgemm() calls now. Default: `own` on AVX-512 CPUs not made by Intel (where MKL's
+// AVX-512 kernels run and were measured faster), `blas` elsewhere. AXONAL_GEMM=blas|own at import
+// and set_gemm_impl() override it; `own` needs AVX-512 and the ISA cap (AXONAL_ISA) to allow it.
+GemmImpl gemm_impl();
+void set_gemm_impl(GemmImpl impl);  // throws std::invalid_argument for `own` without AVX-512
+bool own_gemm_available();
+const char* gemm_impl_name(GemmImpl impl);
+bool parse_gemm_impl(const char* name, GemmImpl* impl);  // false for an unknown name
+
+// The product on the OpenMP team when `parallel` (and not already in a parallel region), else on
+// the calling thread. M, N, K ≥ 1; A is (M, K), or (K, M) when trans_a; B is (K, N), or (N, K)
+// when trans_b; C is (M, N), not aliased with A or B.
+void own_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, const float* B,
+               float beta, float* C, bool parallel);
+
+}  // namespace axonal
