@@ -36,7 +36,7 @@ SHAPES = [
 
 def _ops(M: int, C: int, K: int, rng: np.random.Generator):
     x = rng.standard_normal((M, C), dtype=np.float32)
-    W = rng.standard_normal((C, K), dtype=np.float32) / np.sqrt(C)
+    W = rng.standard_normal((C, K), dtype=np.float32) * np.float32(C ** -0.5)
     dy = rng.standard_normal((M, K), dtype=np.float32)
     y, dz = np.empty((M, K), np.float32), np.empty((M, K), np.float32)
     dx, dW = np.empty((M, C), np.float32), np.empty((C, K), np.float32)

@@ -22,11 +22,12 @@ namespace {
 // The blocking of a BLIS-style GEMM, sized for a core with 48 KiB of L1 and 1 MiB of L2 (Zen 5):
 // a micro-tile of kMR rows × kNR columns of C lives in 16 zmm accumulators; the packed B
 // micro-panel it reads (kc × kNR floats, at most 32 KiB) stays in L1 while the tiles of kMC rows
-// of A stream past it from L2; the packed B block of one thread stays in L2 and L3.
+// of A (at most 256 KiB) stream past it from L2; kNC panels of B are packed at a time.
 constexpr int kMR = 8;
 constexpr int64_t kNR = 32;
 constexpr int64_t kKC = 256;
 constexpr int64_t kMC = 256;
+constexpr int64_t kNC = 8;  // panels packed at a time: 256 columns, at most 256 KiB
 // Below this many multiply-adds a GEMM stays on one thread: waking the team costs a few µs.
 constexpr int64_t kParallelMinMacs = 1 << 20;
 
@@ -148,25 +149,30 @@ void run_tile(int mr, int64_t kc, const float* a, int64_t rs, int64_t cs, const 
   micro_tile<MR>(kc, a, rs, cs, bp, c, ldc, beta, m0, m1);
 }
 
-// One thread's share: rows [m0, m1) × panels [p0, p1) of C, every k block in order.
+// One thread's share: rows [m0, m1) × panels [p0, p1) of C, every k block in order, B packed kNC
+// panels at a time (so that the packed group and the A block share the L2).
 void gemm_part(const Problem& pr, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
   if (m0 >= m1 || p0 >= p1) return;
-  // 64-byte aligned packed block: the micro-kernel's B loads are aligned.
-  float* raw = scratch(Scratch::gemm_packed_b, pr.kc * (p1 - p0) * kNR + 16);
+  // 64-byte aligned packed group: the micro-kernel's B loads are aligned.
+  float* raw = scratch(Scratch::gemm_packed_b, pr.kc * kNC * kNR + 16);
   float* bp = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(raw) + 63) & ~uintptr_t(63));
   for (int64_t k0 = 0; k0 < pr.K; k0 += pr.kc) {
     const int64_t kc = std::min(pr.kc, pr.K - k0);
-    pack_b(bp, pr, k0, kc, p0, p1);
     const float beta = k0 == 0 ? pr.beta : 1.f;  // later blocks add to the sums so far
-    for (int64_t i0 = m0; i0 < m1; i0 += kMC) {
-      const int64_t i1 = std::min(m1, i0 + kMC);
-      for (int64_t p = p0; p < p1; ++p) {
-        const int64_t valid = std::min(kNR, pr.N - p * kNR);
-        const __mmask16 mask0 = lanes(valid), mask1 = lanes(valid - 16);
-        const float* panel = bp + (p - p0) * kc * kNR;
-        for (int64_t i = i0; i < i1; i += kMR)
-          run_tile<kMR>(static_cast<int>(std::min<int64_t>(kMR, i1 - i)), kc, pr.a.data + i * pr.a.rs + k0 * pr.a.cs,
-                        pr.a.rs, pr.a.cs, panel, pr.c + i * pr.N + p * kNR, pr.N, beta, mask0, mask1);
+    for (int64_t g0 = p0; g0 < p1; g0 += kNC) {
+      const int64_t g1 = std::min(p1, g0 + kNC);
+      pack_b(bp, pr, k0, kc, g0, g1);
+      for (int64_t i0 = m0; i0 < m1; i0 += kMC) {
+        const int64_t i1 = std::min(m1, i0 + kMC);
+        for (int64_t p = g0; p < g1; ++p) {
+          const int64_t valid = std::min(kNR, pr.N - p * kNR);
+          const __mmask16 mask0 = lanes(valid), mask1 = lanes(valid - 16);
+          const float* panel = bp + (p - g0) * kc * kNR;
+          for (int64_t i = i0; i < i1; i += kMR)
+            run_tile<kMR>(static_cast<int>(std::min<int64_t>(kMR, i1 - i)), kc,
+                          pr.a.data + i * pr.a.rs + k0 * pr.a.cs, pr.a.rs, pr.a.cs, panel, pr.c + i * pr.N + p * kNR,
+                          pr.N, beta, mask0, mask1);
+        }
       }
     }
   }

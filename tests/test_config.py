@@ -14,6 +14,7 @@ def test_show_config_names_version_blas_threads_and_backends(capsys):
         assert key in out
     if config()["backend cpu"] == "available":
         assert ("Intel MKL" in out or "OpenBLAS" in out) and "threads" in out and "compiler" in out
+        assert config()["GEMM"].split()[0] in ("own", "blas")
 
 
 def test_python_dash_m_axonal_version():
