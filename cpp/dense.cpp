@@ -16,11 +16,16 @@ void dense_forward(float* y, const float* x, const float* W, const float* b, int
 }
 
 void bias_gradient(float* db, const float* dz, int64_t N, int64_t K) {
-  // Rows are cut into kReductionChunks fixed chunks whose partial sums are added in chunk order:
-  // the bits depend on N and K only, never on the thread count.
-  const int64_t chunk = (N + kReductionChunks - 1) / kReductionChunks;
-  float* partial = scratch(Scratch::bias_partials, kReductionChunks * K);
-  parallel_for(kReductionChunks, N * K >= kParallelMinWork, [&](int64_t c) {
+  // Rows are cut into kReductionChunks fixed chunks (one a row below that many rows: no empty
+  // chunks to zero and add, a third of a churn-model step otherwise) whose partial sums are added
+  // in chunk order: the bits depend on N and K only, never on the thread count.
+  if (N <= 0) {
+    for (int64_t k = 0; k < K; ++k) db[k] = 0.f;  // an empty batch sums to zero
+    return;
+  }
+  const int64_t chunks = std::min(kReductionChunks, N), chunk = (N + chunks - 1) / chunks;
+  float* partial = scratch(Scratch::bias_partials, chunks * K);
+  parallel_for(chunks, N * K >= kParallelMinWork, [&](int64_t c) {
     float* sum = partial + c * K;
     for (int64_t k = 0; k < K; ++k) sum[k] = 0.f;
     for (int64_t n = c * chunk; n < std::min(N, (c + 1) * chunk); ++n) {
@@ -30,7 +35,7 @@ void bias_gradient(float* db, const float* dz, int64_t N, int64_t K) {
     }
   });
   for (int64_t k = 0; k < K; ++k) db[k] = 0.f;
-  for (int64_t c = 0; c < kReductionChunks; ++c) {
+  for (int64_t c = 0; c < chunks; ++c) {
 #pragma omp simd
     for (int64_t k = 0; k < K; ++k) db[k] += partial[c * K + k];
   }

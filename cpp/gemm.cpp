@@ -116,18 +116,21 @@ inline __mmask16 lanes(int64_t valid) {
 __attribute__((target("avx512f"))) void pack_b(float* bp, const Problem& pr, int64_t k0, int64_t kc, int64_t p0,
                                                int64_t p1) {
   const Matrix& b = pr.b;
+  if (b.cs == 1) {  // row by row: each row's run of the group's columns is read in one sweep
+    for (int64_t k = 0; k < kc; ++k) {
+      const float* src = b.data + (k0 + k) * b.rs;
+      for (int64_t p = p0; p < p1; ++p) {
+        const int64_t n0 = p * kNR, valid = std::min(kNR, pr.N - n0);
+        float* dst = bp + ((p - p0) * kc + k) * kNR;
+        _mm512_store_ps(dst, _mm512_maskz_loadu_ps(lanes(valid), src + n0));
+        _mm512_store_ps(dst + 16, _mm512_maskz_loadu_ps(lanes(valid - 16), src + n0 + 16));
+      }
+    }
+    return;
+  }
   for (int64_t p = p0; p < p1; ++p) {
     float* dst = bp + (p - p0) * kc * kNR;
     const int64_t n0 = p * kNR, valid = std::min(kNR, pr.N - n0);
-    if (b.cs == 1) {
-      const __mmask16 m0 = lanes(valid), m1 = lanes(valid - 16);
-      for (int64_t k = 0; k < kc; ++k) {
-        const float* src = b.data + (k0 + k) * b.rs + n0;
-        _mm512_store_ps(dst + k * kNR, _mm512_maskz_loadu_ps(m0, src));
-        _mm512_store_ps(dst + k * kNR + 16, _mm512_maskz_loadu_ps(m1, src + 16));
-      }
-      continue;
-    }
     for (int64_t half = 0; half < kNR; half += 16)
       for (int64_t kb = 0; kb < kc; kb += 16) {
         const __mmask16 kmask = lanes(kc - kb);
@@ -183,6 +186,7 @@ void gemm_part(const Problem& pr, int64_t m0, int64_t m1, int64_t p0, int64_t p1
 GemmImpl initial_impl() {
   GemmImpl impl = GemmImpl::blas;
 #if AXONAL_X86
+  __builtin_cpu_init();  // this runs as a static initialiser, possibly before libgcc's own
   if (!__builtin_cpu_is("intel")) impl = GemmImpl::own;
 #endif
   const char* requested = std::getenv("AXONAL_GEMM");
