@@ -46,8 +46,9 @@ struct Problem {
 };
 
 #if AXONAL_X86
-// C[i][0..32) (i < MR; columns masked by m0, m1) = beta·C + Σ_k a(i, k) · bp[k][0..32), one FMA chain
-// per element in k order; beta == 0 never reads C (it may hold NaN).
+// C[i][0..32) (i < MR; columns masked by m0, m1) = beta·C + Σ_k a(i, k) · bp[k][0..32): the sum is one
+// FMA chain per element from zero in k order, then beta·C is added in one more FMA; beta == 0 never
+// reads C (it may hold NaN).
 // a (MR, kc) at strides (rs, cs), bp (kc, 32) packed, c (MR, 32) at row stride ldc.
 template <int MR>
 __attribute__((target("avx512f"))) void micro_tile(int64_t kc, const float* a, int64_t rs, int64_t cs, const float* bp,
@@ -154,31 +155,38 @@ void run_tile(int mr, int64_t kc, const float* a, int64_t rs, int64_t cs, const 
 }
 
 // One thread's share: rows [m0, m1) × panels [p0, p1) of C, every k block in order, B packed kNC
-// panels at a time (so that the packed group and the A block share the L2).
+// panels at a time (so that the packed group and the A block share the L2). With one block of rows
+// the groups go outermost: a group's C tiles then stay in cache across the k blocks instead of
+// making a round trip through L3 for each (width 2048: C is 1 MiB, k runs over 8 blocks). With
+// more, the k blocks do, so that each A block stays in L2 across the groups. Same sums either way.
 void gemm_part(const Problem& pr, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
   if (m0 >= m1 || p0 >= p1) return;
   // 64-byte aligned packed group: the micro-kernel's B loads are aligned.
   float* raw = scratch(Scratch::gemm_packed_b, pr.kc * kNC * kNR + 16);
   float* bp = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(raw) + 63) & ~uintptr_t(63));
-  for (int64_t k0 = 0; k0 < pr.K; k0 += pr.kc) {
-    const int64_t kc = std::min(pr.kc, pr.K - k0);
+  const auto block = [&](int64_t k0, int64_t g0) {
+    const int64_t kc = std::min(pr.kc, pr.K - k0), g1 = std::min(p1, g0 + kNC);
     const float beta = k0 == 0 ? pr.beta : 1.f;  // later blocks add to the sums so far
-    for (int64_t g0 = p0; g0 < p1; g0 += kNC) {
-      const int64_t g1 = std::min(p1, g0 + kNC);
-      pack_b(bp, pr, k0, kc, g0, g1);
-      for (int64_t i0 = m0; i0 < m1; i0 += kMC) {
-        const int64_t i1 = std::min(m1, i0 + kMC);
-        for (int64_t p = g0; p < g1; ++p) {
-          const int64_t valid = std::min(kNR, pr.N - p * kNR);
-          const __mmask16 mask0 = lanes(valid), mask1 = lanes(valid - 16);
-          const float* panel = bp + (p - g0) * kc * kNR;
-          for (int64_t i = i0; i < i1; i += kMR)
-            run_tile<kMR>(static_cast<int>(std::min<int64_t>(kMR, i1 - i)), kc,
-                          pr.a.data + i * pr.a.rs + k0 * pr.a.cs, pr.a.rs, pr.a.cs, panel, pr.c + i * pr.N + p * kNR,
-                          pr.N, beta, mask0, mask1);
-        }
+    pack_b(bp, pr, k0, kc, g0, g1);
+    for (int64_t i0 = m0; i0 < m1; i0 += kMC) {
+      const int64_t i1 = std::min(m1, i0 + kMC);
+      for (int64_t p = g0; p < g1; ++p) {
+        const int64_t valid = std::min(kNR, pr.N - p * kNR);
+        const __mmask16 mask0 = lanes(valid), mask1 = lanes(valid - 16);
+        const float* panel = bp + (p - g0) * kc * kNR;
+        for (int64_t i = i0; i < i1; i += kMR)
+          run_tile<kMR>(static_cast<int>(std::min<int64_t>(kMR, i1 - i)), kc,
+                        pr.a.data + i * pr.a.rs + k0 * pr.a.cs, pr.a.rs, pr.a.cs, panel, pr.c + i * pr.N + p * kNR,
+                        pr.N, beta, mask0, mask1);
       }
     }
+  };
+  if (m1 - m0 <= kMC) {
+    for (int64_t g0 = p0; g0 < p1; g0 += kNC)
+      for (int64_t k0 = 0; k0 < pr.K; k0 += pr.kc) block(k0, g0);
+  } else {
+    for (int64_t k0 = 0; k0 < pr.K; k0 += pr.kc)
+      for (int64_t g0 = p0; g0 < p1; g0 += kNC) block(k0, g0);
   }
 }
 #endif  // AXONAL_X86

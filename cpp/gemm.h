@@ -2,9 +2,10 @@
 // BLAS library: on AMD Zen 4/5, MKL runs its AVX2 code (~90 GFLOP/s a core where AVX-512 FMAs allow
 // ~220) and loses half its speed again on two threads (docs/performance.md, "Own GEMM").
 //
-// Row-major C (M, N) = op(A) · op(B) + beta · C. Every element of C is one chain of fused
-// multiply-adds over k in increasing order (blocks of k in order too), so the bits depend on the
-// shapes only: never on the thread count, the split between threads or the arrays' alignment.
+// Row-major C (M, N) = op(A) · op(B) + beta · C. k is cut into blocks of at most 256 set by K alone;
+// each element's block sum is one chain of fused multiply-adds in k order, added to the blocks
+// before it (or to beta · C) in block order. So the bits depend on the shapes only: never on the
+// thread count, the split between threads or the arrays' alignment.
 #pragma once
 #include <cstdint>
 
