@@ -17,8 +17,9 @@ namespace {
 constexpr int64_t kSmallGemm = 16384;
 
 // C = op(A)·op(B) + beta·C, each element summed over k in order from beta·C (or 0): one thread,
-// a fixed summation order. Element by element, k innermost: with the churn model's 6 to 11 columns
-// a vectorised row update spent more on its loop tails than on the products (docs/performance.md).
+// a fixed summation order. Element by element, k innermost: on the churn model's 6- to 11-column
+// products this beat a vectorised row update, whose loop tails cost more than the products
+// (a churn step 3.2 -> 2.2 µs; docs/performance.md, "The churn model").
 template <bool TA, bool TB>
 void small_sgemm(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float beta, float* C) {
   for (int64_t m = 0; m < M; ++m)

@@ -17,7 +17,7 @@ void dense_forward(float* y, const float* x, const float* W, const float* b, int
 
 void bias_gradient(float* db, const float* dz, int64_t N, int64_t K) {
   // Rows are cut into kReductionChunks fixed chunks (one a row below that many rows: no empty
-  // chunks to zero and add, a third of a churn-model step otherwise) whose partial sums are added
+  // chunks to zero and add: a quarter of a churn-model step otherwise) whose partial sums are added
   // in chunk order: the bits depend on N and K only, never on the thread count.
   if (N <= 0) {
     for (int64_t k = 0; k < K; ++k) db[k] = 0.f;  // an empty batch sums to zero
