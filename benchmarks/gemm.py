@@ -2,7 +2,7 @@
 
 Each shape is run through the op that issues it (dense_forward for x·W, dense_backward for xᵀ·dz
 and dz·Wᵀ, with a linear activation so the op is the GEMM plus one pass), first checked against a
-float64 NumPy product, then timed: medians of --repeats timings of --calls calls, for each GEMM
+float64 NumPy product, then timed: medians of --repeats timings of --seconds each, for each GEMM
 (`axonal._native.set_gemm`), in alternation so that both see the same machine. Prints a table
 and writes JSON.
 

@@ -19,11 +19,7 @@ void bias_gradient(float* db, const float* dz, int64_t N, int64_t K) {
   // Rows are cut into kReductionChunks fixed chunks (one a row below that many rows: no empty
   // chunks to zero and add: a quarter of a churn-model step otherwise) whose partial sums are added
   // in chunk order: the bits depend on N and K only, never on the thread count.
-  if (N <= 0) {
-    for (int64_t k = 0; k < K; ++k) db[k] = 0.f;  // an empty batch sums to zero
-    return;
-  }
-  const int64_t chunks = std::min(kReductionChunks, N), chunk = (N + chunks - 1) / chunks;
+  const int64_t chunks = std::clamp<int64_t>(N, 1, kReductionChunks), chunk = (N + chunks - 1) / chunks;
   float* partial = scratch(Scratch::bias_partials, chunks * K);
   parallel_for(chunks, N * K >= kParallelMinWork, [&](int64_t c) {
     float* sum = partial + c * K;

@@ -213,11 +213,7 @@ GemmImpl gemm_impl() {
   return impl == GemmImpl::own && !own_gemm_available() ? GemmImpl::blas : impl;
 }
 
-void set_gemm_impl(GemmImpl impl) {
-  if (impl == GemmImpl::own && !own_gemm_available())
-    throw std::invalid_argument("axonal's own GEMM needs AVX-512 (this CPU, or the AXONAL_ISA cap, does not allow it)");
-  chosen.store(static_cast<int>(impl), std::memory_order_relaxed);
-}
+void set_gemm_impl(GemmImpl impl) { chosen.store(static_cast<int>(impl), std::memory_order_relaxed); }
 
 const char* gemm_impl_name(GemmImpl impl) { return impl == GemmImpl::own ? "own" : "blas"; }
 

@@ -1,6 +1,6 @@
 // axonal's own single-precision GEMM for AVX-512 CPUs, used by sgemm() (blas.h) where it beats the
-// BLAS library: on AMD Zen 4/5, MKL runs its AVX2 code (~90 GFLOP/s a core where AVX-512 FMAs allow
-// ~220) and loses half its speed again on two threads (docs/performance.md, "Own GEMM").
+// BLAS library: on AMD Zen 5, MKL runs its AVX2 code (~90 GFLOP/s a core where AVX-512 FMAs allow
+// ~220; docs/performance.md, "What changed: a GEMM of our own").
 //
 // Row-major C (M, N) = op(A) · op(B) + beta · C. k is cut into blocks of at most 256 set by K alone;
 // each element's block sum is one chain of fused multiply-adds in k order, added to the blocks
@@ -15,9 +15,10 @@ enum class GemmImpl : int { blas = 0, own = 1 };
 
 // The GEMM sgemm() calls now. Default: `own` on AVX-512 CPUs not made by Intel (where MKL's
 // AVX-512 kernels run and were measured faster), `blas` elsewhere. AXONAL_GEMM=blas|own at import
-// and set_gemm_impl() override it; `own` needs AVX-512 and the ISA cap (AXONAL_ISA) to allow it.
+// and set_gemm_impl() override it; `own` needs AVX-512 and the ISA cap (AXONAL_ISA) to allow it,
+// and acts as `blas` whenever they do not (the binding refuses to set it then).
 GemmImpl gemm_impl();
-void set_gemm_impl(GemmImpl impl);  // throws std::invalid_argument for `own` without AVX-512
+void set_gemm_impl(GemmImpl impl);
 bool own_gemm_available();
 const char* gemm_impl_name(GemmImpl impl);
 bool parse_gemm_impl(const char* name, GemmImpl* impl);  // false for an unknown name

@@ -15,7 +15,7 @@ enum class Scratch : int {
   direct_input,     // direct conv: the zero-padded x
   direct_work,      // direct conv: dW's per-share sums, or dx's padded dz
   direct_kernel,    // direct conv: the flipped, transposed kernel of dx
-  gemm_packed_b,    // own GEMM: one thread's packed block of B
+  gemm_packed_b,    // own GEMM: one thread's packed group of B panels
   count
 };
 
