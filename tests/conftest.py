@@ -1,5 +1,13 @@
 """Shared fixtures: run a test once per backend that can be used on this machine."""
+import os
+
 import pytest
+
+if os.environ.get("AXONAL_CUDA_HOST"):
+    # The cuda tests against the host emulation of the GPU (tests/cuda_host/README.md): the
+    # emulated axonal._cuda, and host_cupy as cupy. Set before anything asks which backends exist.
+    from cuda_host import host_cupy
+    host_cupy.install(os.environ["AXONAL_CUDA_HOST"])
 
 import axonal
 from axonal.backend import backend_name

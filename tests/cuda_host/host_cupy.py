@@ -1,0 +1,302 @@
+"""The part of cupy that axonal's ``cuda`` backend and its tests use, on host memory, for the
+emulated ``axonal._cuda`` (README.md here).
+
+Arrays are NumPy arrays of a subclass, :class:`ndarray`, that carries a ``__cuda_array_interface__``
+(so the real argument checks of ``axonal._cuda`` accept them, and reject plain NumPy arrays as they
+would on a GPU). Streams are handles that the emulated runtime knows; capture and graphs are the
+runtime's (``axonal_emu_*`` through ctypes). Work runs when it is queued, except while its stream is
+captured. Where cupy would refuse something, this module refuses it too: mixing NumPy and device
+arrays in one operation, ``set`` with another shape or dtype, reading a value back or running a
+cupy operation while a stream is captured (cupy would capture the operation; axonal's steps queue
+only their own kernels, so here it is an error that names the operation).
+
+:func:`install` loads the emulated extension as ``axonal._cuda`` and this module as ``cupy``.
+"""
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import itertools
+import sys
+import threading
+import types
+
+import numpy as np
+
+FREE_BYTES = 16 << 30  # what memGetInfo reports as free (tests may lower it)
+_emulation: ctypes.CDLL | None = None
+
+
+class CaptureError(RuntimeError):
+    """A use of the device that a stream capture does not allow."""
+
+
+def _capturing() -> bool:
+    return any(_emulation.axonal_emu_is_capturing(ptr) for ptr in list(_Stream.live))
+
+
+def _no_capture(what: str) -> None:
+    if _emulation is not None and _capturing():
+        raise CaptureError(f"host_cupy: {what} while a stream is being captured")
+
+
+def _plain(value):
+    """The NumPy view of a device array (for running the NumPy implementation on it)."""
+    return value.view(np.ndarray) if isinstance(value, ndarray) else value
+
+
+def _device(value):
+    """NumPy results back as device arrays (scalars stay scalars)."""
+    if isinstance(value, np.ndarray) and not isinstance(value, ndarray):
+        return value.view(ndarray)
+    if isinstance(value, tuple):
+        return tuple(_device(v) for v in value)
+    return value
+
+
+def _reject_host_arrays(values, what: str) -> None:
+    for value in values:
+        if isinstance(value, np.ndarray) and not isinstance(value, ndarray):
+            raise TypeError(f"host_cupy: {what} got a numpy.ndarray; cupy does not mix host and device arrays "
+                            f"(Unsupported type {type(value)})")
+
+
+class ndarray(np.ndarray):  # noqa: N801 - cupy's name
+    """A device array: host memory, with the interface of a cupy array where axonal uses it."""
+
+    @property
+    def __cuda_array_interface__(self):
+        contiguous = self.flags.c_contiguous
+        return {"shape": self.shape, "typestr": self.dtype.str, "version": 3,
+                "data": (self.ctypes.data if self.size else 0, not self.flags.writeable),
+                "strides": None if contiguous else self.strides}
+
+    def get(self, stream=None, out=None):
+        _no_capture("ndarray.get()")
+        if out is None:
+            return np.array(self.view(np.ndarray), copy=True)
+        if out.shape != self.shape or out.dtype != self.dtype:
+            raise ValueError(f"Shape or dtype mismatch: {out.dtype}{out.shape} out, {self.dtype}{self.shape} array")
+        np.copyto(out, self.view(np.ndarray))
+        return out
+
+    def set(self, array, stream=None):
+        _no_capture("ndarray.set()")
+        if not isinstance(array, np.ndarray) or isinstance(array, ndarray):
+            raise TypeError(f"Only numpy.ndarray can be set to cupy.ndarray; received {type(array)}")
+        if array.shape != self.shape or array.dtype != self.dtype:
+            raise ValueError(f"Shape or dtype mismatch: {self.dtype}{self.shape} array, {array.dtype}{array.shape} source")
+        np.copyto(self.view(np.ndarray), array)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
+        _no_capture(f"cupy.{ufunc.__name__}")
+        _reject_host_arrays(inputs + (out or ()), f"cupy.{ufunc.__name__}")
+        if out is not None:
+            kwargs["out"] = tuple(_plain(o) for o in out)
+        result = getattr(ufunc, method)(*(_plain(i) for i in inputs), **kwargs)
+        if out is not None:
+            return out[0] if len(out) == 1 else out
+        return _device(result)
+
+    def __array_function__(self, function, types_, args, kwargs):
+        _no_capture(f"cupy.{function.__name__}")
+        flat = list(args) + list(kwargs.values())
+        _reject_host_arrays(flat, f"cupy.{function.__name__}")
+        out = kwargs.get("out")
+        result = function(*(_plain(a) for a in args), **{k: _plain(v) for k, v in kwargs.items()})
+        return out if out is not None else _device(result)
+
+    def __setitem__(self, index, value):
+        _no_capture("ndarray.__setitem__")
+        if isinstance(value, np.ndarray) and not isinstance(value, ndarray) and value.ndim > 0:
+            _reject_host_arrays([value], "ndarray.__setitem__")
+        self.view(np.ndarray)[index] = _plain(value)
+
+    def fill(self, value):
+        _no_capture("ndarray.fill()")
+        self.view(np.ndarray).fill(value)
+
+    def __float__(self):
+        _no_capture("float(ndarray)")
+        return float(self.view(np.ndarray))
+
+    def __int__(self):
+        _no_capture("int(ndarray)")
+        return int(self.view(np.ndarray))
+
+    def __bool__(self):
+        _no_capture("bool(ndarray)")
+        return bool(self.view(np.ndarray))
+
+    def item(self, *args):
+        _no_capture("ndarray.item()")
+        return self.view(np.ndarray).item(*args)
+
+
+def asarray(a, dtype=None, order=None):
+    """A device copy of ``a`` (``a`` itself when it is a device array of that dtype already)."""
+    if isinstance(a, ndarray) and (dtype is None or np.dtype(dtype) == a.dtype):
+        return a
+    _no_capture("cupy.asarray")
+    return np.array(_plain(a), dtype=dtype, order=order or "C", copy=True).view(ndarray)
+
+
+def asnumpy(a, stream=None, out=None):
+    return a.get(stream=stream, out=out) if isinstance(a, ndarray) else np.asarray(a)
+
+
+def ascontiguousarray(a, dtype=None):
+    return np.ascontiguousarray(_plain(a), dtype=dtype).view(ndarray)
+
+
+def _creator(name):
+    numpy_function = getattr(np, name)
+
+    def create(*args, **kwargs):
+        _no_capture(f"cupy.{name}")
+        return numpy_function(*(_plain(a) for a in args), **kwargs).view(ndarray)
+    create.__name__ = name
+    return create
+
+
+empty, zeros, ones, full, arange = (_creator(n) for n in ("empty", "zeros", "ones", "full", "arange"))
+empty_like, zeros_like, ones_like = (_creator(n) for n in ("empty_like", "zeros_like", "ones_like"))
+
+
+def __getattr__(name):
+    """dtypes and other NumPy names, the functions among them returning device arrays."""
+    value = getattr(np, name)
+    if isinstance(value, type) or not callable(value):
+        return value
+    def function(*args, **kwargs):
+        _no_capture(f"cupy.{name}")
+        _reject_host_arrays(list(args) + list(kwargs.values()), f"cupy.{name}")
+        out = kwargs.get("out")
+        result = value(*(_plain(a) for a in args), **{k: _plain(v) for k, v in kwargs.items()})
+        return out if out is not None else _device(result)
+    return function
+
+
+# --------------------------------------------------------------------------------------------------
+# cupy.cuda: streams, graphs, memory facts
+
+class _Stream:
+    """cupy.cuda.Stream: a handle the emulated runtime captures on; a context that makes it current."""
+
+    live: set[int] = set()
+    _handles = itertools.count(0x1000, 0x10)
+    _current = threading.local()
+
+    def __init__(self, null=False, non_blocking=False, ptr=None):
+        self.ptr = 0 if null else (ptr if ptr is not None else next(self._handles))
+        if self.ptr:
+            _Stream.live.add(self.ptr)
+
+    def __enter__(self):
+        stack = self._stack()
+        stack.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        self._stack().pop()
+
+    @classmethod
+    def _stack(cls):
+        if not hasattr(cls._current, "stack"):
+            cls._current.stack = []
+        return cls._current.stack
+
+    def use(self):
+        self._stack()[:] = [self]
+        return self
+
+    def synchronize(self):
+        if self.ptr and _emulation.axonal_emu_is_capturing(self.ptr):
+            raise CaptureError("host_cupy: Stream.synchronize() while it is being captured "
+                               "(cudaErrorStreamCaptureUnsupported)")
+
+    def begin_capture(self, mode=None):
+        status = _emulation.axonal_emu_begin_capture(self.ptr)
+        if status:
+            raise CaptureError(f"host_cupy: cannot capture stream {self.ptr:#x} (error {status})")
+
+    def end_capture(self):
+        handle = _emulation.axonal_emu_end_capture(self.ptr)
+        if not handle:
+            raise CaptureError("host_cupy: the capture was invalidated (cudaErrorStreamCaptureInvalidated)")
+        return _Graph(handle)
+
+    def is_capturing(self):
+        return bool(self.ptr and _emulation.axonal_emu_is_capturing(self.ptr))
+
+
+class _Graph:
+    """A captured graph; ``launch`` replays its kernels with their captured arguments."""
+
+    def __init__(self, handle):
+        self.handle = handle
+
+    def launch(self, stream=None):
+        stream = stream or get_current_stream()
+        message = ctypes.create_string_buffer(4096)
+        if _emulation.axonal_emu_launch_graph(self.handle, stream.ptr, message, len(message)):
+            raise RuntimeError(message.value.decode())
+
+    @property
+    def nodes(self) -> int:
+        return _emulation.axonal_emu_graph_nodes(self.handle)
+
+    def __del__(self):
+        if _emulation is not None and self.handle:
+            _emulation.axonal_emu_destroy_graph(self.handle)
+            self.handle = None
+
+
+_null_stream = _Stream(null=True)
+
+
+def get_current_stream():
+    stack = _Stream._stack()
+    return stack[-1] if stack else _null_stream
+
+
+class _MemoryPool:
+    def free_bytes(self):
+        return 0
+
+    def used_bytes(self):
+        return 0
+
+
+_pool = _MemoryPool()
+
+
+def get_default_memory_pool():
+    return _pool
+
+
+cuda = types.SimpleNamespace(
+    Stream=_Stream, Graph=_Graph, get_current_stream=get_current_stream,
+    runtime=types.SimpleNamespace(memGetInfo=lambda: (FREE_BYTES, 2 * FREE_BYTES),
+                                  getDeviceProperties=lambda device: {"name": b"axonal host emulation"}),
+)
+
+
+def install(extension_path: str) -> None:
+    """Load the emulated extension at ``extension_path`` as ``axonal._cuda`` and this module as ``cupy``."""
+    global _emulation
+    spec = importlib.util.spec_from_file_location("axonal._cuda", extension_path)
+    extension = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(extension)
+    sys.modules["axonal._cuda"] = extension
+    import axonal
+    axonal._cuda = extension
+    _emulation = ctypes.CDLL(extension_path)
+    _emulation.axonal_emu_end_capture.restype = ctypes.c_void_p
+    _emulation.axonal_emu_begin_capture.argtypes = [ctypes.c_size_t]
+    _emulation.axonal_emu_end_capture.argtypes = [ctypes.c_size_t]
+    _emulation.axonal_emu_is_capturing.argtypes = [ctypes.c_size_t]
+    _emulation.axonal_emu_launch_graph.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t]
+    _emulation.axonal_emu_graph_nodes.argtypes = [ctypes.c_void_p]
+    _emulation.axonal_emu_destroy_graph.argtypes = [ctypes.c_void_p]
+    sys.modules["cupy"] = sys.modules[__name__]
