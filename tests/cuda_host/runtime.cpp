@@ -1,9 +1,7 @@
 // The emulated GPU behind cuda_host.h: the launch scheduler (blocks in a shuffled order, a block's
-// threads as ucontext fibers with real barriers), the CUDA runtime calls the cuda/ sources make, on
+// threads as fibers with real barriers), the CUDA runtime calls the cuda/ sources make, on
 // host memory, cuBLAS's SGEMM with its argument checks, and stream capture into replayable graphs.
 // The control functions at the end (extern "C") are what host_cupy.py calls through ctypes.
-#include <ucontext.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -20,11 +18,50 @@
 #undef dlopen  // the real one, for every other library
 
 #if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #define AXONAL_EMU_ASAN 1
 #else
 #define AXONAL_EMU_ASAN 0
 #endif
+
+// switch_context(save, next): saves the callee-saved registers and the floating-point control words
+// on the current stack, stores the stack pointer in *save and resumes the context whose stack
+// pointer is `next` (x86-64 System V). A switch is a few instructions, where swapcontext makes two
+// system calls (the signal mask) and, under AddressSanitizer, clears the shadow of the whole stack.
+#if !defined(__x86_64__)
+#error "the CUDA host emulation switches fibers with x86-64 assembly"
+#endif
+extern "C" void axonal_emu_switch_context(void** save, void* next);
+asm(R"(
+  .text
+  .globl axonal_emu_switch_context
+  .hidden axonal_emu_switch_context
+  .type axonal_emu_switch_context, @function
+axonal_emu_switch_context:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  subq $8, %rsp
+  stmxcsr (%rsp)
+  fnstcw 4(%rsp)
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  ldmxcsr (%rsp)
+  fldcw 4(%rsp)
+  addq $8, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size axonal_emu_switch_context, .-axonal_emu_switch_context
+)");
 
 namespace axonal_emu {
 
@@ -45,12 +82,12 @@ void set_error(cudaError_t error) {
 // ---------------------------------------------------------------------------------------------
 // Fibers: the threads of the block being run.
 
-constexpr size_t kStackBytes = 256 << 10;
+constexpr size_t kStackBytes = 128 << 10;
 
 enum class Wait { none, block, warp };
 
 struct Fiber {
-  ucontext_t context;
+  void* sp = nullptr;  // saved stack pointer while switched out
   dim3 index;
   int linear = 0;
   bool done = false;
@@ -73,7 +110,7 @@ struct BlockRun {
   int live = 0, current = -1;
   int arrived = 0;  // at the block barrier
   uint64_t generation = 0;
-  ucontext_t scheduler;
+  void* scheduler_sp = nullptr;
   const void* scheduler_bottom = nullptr;
   size_t scheduler_size = 0;
 };
@@ -99,7 +136,7 @@ void yield() {
 #if AXONAL_EMU_ASAN
   __sanitizer_start_switch_fiber(&f.fake_stack, run.scheduler_bottom, run.scheduler_size);
 #endif
-  swapcontext(&f.context, &run.scheduler);
+  axonal_emu_switch_context(&f.sp, run.scheduler_sp);
 #if AXONAL_EMU_ASAN
   __sanitizer_finish_switch_fiber(f.fake_stack, &run.scheduler_bottom, &run.scheduler_size);
 #endif
@@ -117,7 +154,30 @@ void fiber_main() {
 #if AXONAL_EMU_ASAN
   __sanitizer_start_switch_fiber(nullptr, run.scheduler_bottom, run.scheduler_size);
 #endif
-  setcontext(&run.scheduler);
+  static void* finished_sp;  // not a local: this frame never returns, so its locals would stay poisoned
+  axonal_emu_switch_context(&finished_sp, run.scheduler_sp);  // never resumed
+  __builtin_unreachable();
+}
+
+// A fresh fiber's stack, laid out as axonal_emu_switch_context leaves one: control words, six
+// registers, then fiber_main as the return address, aligned so that fiber_main starts as if called.
+void* initial_stack(char* stack, size_t bytes) {
+  auto top = reinterpret_cast<uintptr_t>(stack + bytes) & ~uintptr_t{15};
+#if AXONAL_EMU_ASAN
+  // A finished fiber's frames all returned (and so unpoisoned themselves), but for fiber_main's at
+  // the top; frames of fibers abandoned in a deadlock are cleared by run_block.
+  ASAN_UNPOISON_MEMORY_REGION(stack + bytes - 4096, 4096);
+#endif
+  auto* frame = reinterpret_cast<uint64_t*>(top - 72);  // ≡ 8 (mod 16): after `ret`, rsp ≡ 8 as at a call
+  uint32_t mxcsr = 0;
+  uint16_t fpu = 0;
+  asm volatile("stmxcsr %0" : "=m"(mxcsr));
+  asm volatile("fnstcw %0" : "=m"(fpu));
+  frame[0] = mxcsr | (uint64_t{fpu} << 32);
+  for (int r = 1; r <= 6; ++r) frame[r] = 0;
+  frame[7] = reinterpret_cast<uint64_t>(&fiber_main);
+  frame[8] = 0;
+  return frame;
 }
 
 // A barrier is complete when every thread it concerns has arrived; a thread that exited instead
@@ -154,11 +214,7 @@ void run_block(BlockRun& run, std::mt19937_64& rng) {
     Fiber& f = run.fibers[t];
     f.linear = t;
     f.index = dim3(t % b.x, (t / b.x) % b.y, t / (b.x * b.y));
-    getcontext(&f.context);
-    f.context.uc_stack.ss_sp = stacks[t].get();
-    f.context.uc_stack.ss_size = kStackBytes;
-    f.context.uc_link = nullptr;
-    makecontext(&f.context, fiber_main, 0);
+    f.sp = initial_stack(stacks[t].get(), kStackBytes);
   }
   std::vector<int> order(threads);
   for (int t = 0; t < threads; ++t) order[t] = t;
@@ -177,7 +233,7 @@ void run_block(BlockRun& run, std::mt19937_64& rng) {
       void* fake = nullptr;
       __sanitizer_start_switch_fiber(&fake, stacks[t].get(), kStackBytes);
 #endif
-      swapcontext(&run.scheduler, &f.context);
+      axonal_emu_switch_context(&run.scheduler_sp, f.sp);
 #if AXONAL_EMU_ASAN
       __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
 #endif
@@ -187,6 +243,9 @@ void run_block(BlockRun& run, std::mt19937_64& rng) {
     if (!progressed) {
       note(std::string(run.grid->kernel) + ": block " + std::to_string(block_index.x) +
            " deadlocked (threads wait at barriers that the others never reach)");
+#if AXONAL_EMU_ASAN
+      for (int u = 0; u < threads; ++u) ASAN_UNPOISON_MEMORY_REGION(stacks[u].get(), kStackBytes);
+#endif
       return;
     }
   }
@@ -344,6 +403,41 @@ uint64_t shuffle_xor(uint64_t bits, unsigned mask, int lane_mask, int width) {
 
 void report(const char* what) { note(where() + ": " + what); }
 
+// A column-major matrix of `columns` columns of `rows` floats, `ld` apart, lies in memory the
+// process owns (under AddressSanitizer: no byte of it is poisoned). The GEMM itself runs
+// uninstrumented, for speed, so its operands are checked here, once per call.
+void check_matrix(const char* what, const float* data, int64_t columns, int64_t ld, int64_t rows) {
+#if AXONAL_EMU_ASAN
+  if (columns <= 0 || rows <= 0) return;
+  const size_t bytes = sizeof(float) * static_cast<size_t>((columns - 1) * ld + rows);
+  if (__asan_region_is_poisoned(const_cast<float*>(data), bytes))
+    throw std::runtime_error(std::string("emulated CUDA: ") + what + " reaches outside its allocation");
+#else
+  (void)what, (void)data, (void)columns, (void)ld, (void)rows;
+#endif
+}
+
+// C = a op(A) op(B) + b C, column-major; every element's sum runs over k in ascending order.
+// op(A) is packed column by column so that the inner loop runs down contiguous columns.
+__attribute__((no_sanitize("address"), optimize("O3"))) void sgemm(bool ta, bool tb, int m, int n, int k, float a,
+                                                                   const float* A, int lda, const float* B, int ldb,
+                                                                   float b, float* C, int ldc) {
+  std::vector<float> packed(static_cast<size_t>(m) * k), column(m);
+  for (int p = 0; p < k; ++p)
+    for (int i = 0; i < m; ++i)
+      packed[i + static_cast<size_t>(p) * m] = ta ? A[p + static_cast<int64_t>(i) * lda] : A[i + static_cast<int64_t>(p) * lda];
+  for (int j = 0; j < n; ++j) {
+    std::fill(column.begin(), column.end(), 0.f);
+    for (int p = 0; p < k; ++p) {
+      const float bpj = tb ? B[j + static_cast<int64_t>(p) * ldb] : B[p + static_cast<int64_t>(j) * ldb];
+      const float* ap = packed.data() + static_cast<size_t>(p) * m;
+      for (int i = 0; i < m; ++i) column[i] += ap[i] * bpj;
+    }
+    float* c = C + static_cast<int64_t>(j) * ldc;
+    for (int i = 0; i < m; ++i) c[i] = b == 0.f ? a * column[i] : a * column[i] + b * c[i];  // b == 0: C not read
+  }
+}
+
 void* dlopen_driver(const char* file, int mode) {
   if (file && std::string(file) == "libcuda.so.1") return reinterpret_cast<void*>(&dlopen_driver);
   return ::dlopen(file, mode);
@@ -498,17 +592,10 @@ cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa, cubl
     return CUBLAS_STATUS_INVALID_VALUE;
   const float a = *alpha, b = *beta;  // host pointers: read at the call, as CUBLAS_POINTER_MODE_HOST
   const cudaError_t status = enqueue(handle->stream, [=] {
-    for (int j = 0; j < n; ++j)
-      for (int i = 0; i < m; ++i) {
-        float sum = 0.f;
-        for (int p = 0; p < k; ++p) {
-          const float x = ta ? A[p + static_cast<int64_t>(i) * lda] : A[i + static_cast<int64_t>(p) * lda];
-          const float y = tb ? B[j + static_cast<int64_t>(p) * ldb] : B[p + static_cast<int64_t>(j) * ldb];
-          sum += x * y;
-        }
-        float& c = C[i + static_cast<int64_t>(j) * ldc];
-        c = b == 0.f ? a * sum : a * sum + b * c;  // beta == 0: C is not read (it may hold NaN)
-      }
+    axonal_emu::check_matrix("cublasSgemm A", A, ta ? m : k, lda, ta ? k : m);
+    axonal_emu::check_matrix("cublasSgemm B", B, tb ? k : n, ldb, tb ? n : k);
+    axonal_emu::check_matrix("cublasSgemm C", C, n, ldc, m);
+    axonal_emu::sgemm(ta, tb, m, n, k, a, A, lda, B, ldb, b, C, ldc);
   });
   return status == cudaSuccess ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_EXECUTION_FAILED;
 }
