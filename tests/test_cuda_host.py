@@ -1,0 +1,39 @@
+"""The host emulation of a GPU (tests/cuda_host/README.md) reports each misuse of CUDA that the
+hardware leaves undefined, and runs a correct kernel correctly: kernels in
+tests/cuda_host/self_test.cpp misuse CUDA on purpose. Runs where the CUDA tests run on the
+emulation (``AXONAL_CUDA_HOST`` set, as in CI), and is skipped elsewhere."""
+import ctypes
+import os
+
+import pytest
+
+pytestmark = pytest.mark.skipif(not os.environ.get("AXONAL_CUDA_HOST"),
+                                reason="AXONAL_CUDA_HOST is not set: the CUDA host emulation is not built here")
+
+
+def self_test(name: str) -> str:
+    library = ctypes.CDLL(os.environ["AXONAL_CUDA_HOST"])
+    library.axonal_emu_self_test.restype = ctypes.c_char_p
+    return library.axonal_emu_self_test(name.encode()).decode()
+
+
+def test_a_warp_shuffle_reduction_is_right_in_every_lane():
+    assert self_test("warp_sum") == ",".join(["496"] * 64)
+
+
+@pytest.mark.parametrize("name, message", [
+    ("divergent_barrier", r"__syncthreads() reached by 32 of 64 threads"),
+    ("partial_warp", r"in a warp of 16 lanes"),
+    ("deadlock", r"deadlocked"),
+    ("too_many_threads", r"invalid configuration argument"),
+    ("sgemm_bad_lda", r"an invalid numeric value"),
+])
+def test_a_misuse_is_reported(name, message):
+    assert message in self_test(name)
+
+
+def test_threads_run_in_shuffled_orders():
+    # Without the barrier, thread 0 sums what the others have written so far: with the threads
+    # started in a new shuffled order at every launch, the sums differ and some are short of 64.
+    sums = [int(value) for value in self_test("missing_barrier").split()]
+    assert len(sums) == 20 and min(sums) < 64 and len(set(sums)) > 1
