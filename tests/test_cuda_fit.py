@@ -16,6 +16,7 @@ import pytest
 
 import axonal
 from axonal import optimizers
+from axonal.callbacks import LearningRateScheduler
 from axonal.layers import Conv2D, Dense, Dropout, Flatten, Input, MaxPooling2D
 from axonal.models import Sequential, device_loop, native_loop
 
@@ -106,3 +107,34 @@ def test_predict_returns_numpy_or_the_device_array(monkeypatch):
     model.build()
     assert model.device is None
     np.testing.assert_allclose(model.predict(x, verbose=0), predictions, rtol=1e-5, atol=1e-6)
+
+
+def test_validation_a_schedule_and_data_kept_on_the_host_agree_with_cpu(monkeypatch):
+    """Three epochs of the churn model with validation data and a learning-rate schedule, the
+    dataset left on the host (as when it does not fit on the device: each run's rows uploaded), and
+    ``evaluate`` afterwards: the same logs and weights as on cpu, within float tolerance."""
+    schedule = LearningRateScheduler(lambda epoch, rate: 0.01 / (1 + epoch))
+    x, y = _data("churn")
+    results, fits = {}, []
+    original = device_loop.DeviceFit.__init__
+    for backend in ("cpu", "cuda"):
+        with monkeypatch.context() as patch:
+            patch.setattr(device_loop, "DATASET_SHARE", 0.0)  # nothing fits: rows go up run by run
+            patch.setattr(device_loop.DeviceFit, "__init__",
+                          lambda self, *args: fits.append(self) or original(self, *args))
+            axonal.set_backend(backend)
+            axonal.set_seed(11)
+            model = Sequential(MODELS["churn"][0]())
+            model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+            history = model.fit(x[:400], y[:400], batch_size=16, epochs=3, verbose=0, callbacks=[schedule],
+                                validation_data=(x[400:], y[400:]))
+            results[backend] = (model, history.history, model.evaluate(x[400:], y[400:], verbose=0))
+    (host, host_history, host_eval), (device, device_history, device_eval) = results["cpu"], results["cuda"]
+    assert device.device is not None and host.device is None
+    assert len(fits) == 1 and not fits[0].rows.resident and not fits[0].validation.resident
+    assert sorted(device_history) == sorted(host_history) and "val_loss" in device_history
+    for key in host_history:
+        np.testing.assert_allclose(device_history[key], host_history[key], rtol=1e-3, atol=1e-4, err_msg=key)
+    np.testing.assert_allclose(device_eval, host_eval, rtol=1e-3, atol=1e-4)
+    for ours, theirs in zip(device.get_weights(), host.get_weights(), strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-4)

@@ -19,6 +19,7 @@ import importlib.util
 import itertools
 import sys
 import threading
+import time
 import types
 
 import numpy as np
@@ -275,8 +276,40 @@ def get_default_memory_pool():
     return _pool
 
 
+class _Event:
+    """cupy.cuda.Event: the host clock when recorded (work has run by then)."""
+
+    def __init__(self, *args, **kwargs):
+        self.time = None
+
+    def record(self, stream=None):
+        self.time = time.perf_counter()
+
+    def synchronize(self):
+        pass
+
+
+def _elapsed_ms(start: _Event, stop: _Event) -> float:
+    return (stop.time - start.time) * 1e3
+
+
+class _Generator:
+    """cupy.random.Generator: NumPy's, drawing device arrays."""
+
+    def __init__(self, seed=None):
+        self._numpy = np.random.default_rng(seed)
+
+    def standard_normal(self, size=None, dtype=np.float64):
+        return self._numpy.standard_normal(size, dtype=dtype).view(ndarray)
+
+    def random(self, size=None, dtype=np.float64):
+        return self._numpy.random(size, dtype=dtype).view(ndarray)
+
+
+random = types.SimpleNamespace(default_rng=_Generator)
+
 cuda = types.SimpleNamespace(
-    Stream=_Stream, Graph=_Graph, get_current_stream=get_current_stream,
+    Stream=_Stream, Graph=_Graph, Event=_Event, get_elapsed_time=_elapsed_ms, get_current_stream=get_current_stream,
     runtime=types.SimpleNamespace(memGetInfo=lambda: (FREE_BYTES, 2 * FREE_BYTES),
                                   getDeviceProperties=lambda device: {"name": b"axonal host emulation"}),
 )
