@@ -34,7 +34,7 @@ namespace axonal_emu {
 
 extern thread_local dim3 thread_index, block_index, block_dim, grid_dim;
 
-// The grid of one launch, run by runtime.cpp: `thread_main` runs one CUDA thread (the kernel body
+// The grid of one launch, run by scheduler.cpp: `thread_main` runs one CUDA thread (the kernel body
 // with its own copy of the arguments).
 struct Grid {
   const char* kernel;
@@ -49,7 +49,6 @@ void submit(const char* kernel, dim3 grid, dim3 block, size_t shared_bytes, cuda
 
 void syncthreads();
 uint64_t shuffle_xor(uint64_t bits, unsigned mask, int lane_mask, int width);
-void report(const char* what);  // a use of CUDA that the hardware leaves undefined
 
 template <typename Body>
 struct Launch {

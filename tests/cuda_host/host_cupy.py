@@ -160,8 +160,24 @@ def _creator(name):
     return create
 
 
-empty, zeros, ones, full, arange = (_creator(n) for n in ("empty", "zeros", "ones", "full", "arange"))
-empty_like, zeros_like, ones_like = (_creator(n) for n in ("empty_like", "zeros_like", "ones_like"))
+zeros, ones, full, arange = (_creator(n) for n in ("zeros", "ones", "full", "arange"))
+zeros_like, ones_like = (_creator(n) for n in ("zeros_like", "ones_like"))
+
+
+def _uninitialised(array):
+    """cupy.empty's memory holds whatever was there: all-ones bytes here (NaN floats, -1 integers),
+    so that reading an output before writing it shows, where a fresh NumPy buffer is often zero."""
+    if array.nbytes:
+        ctypes.memset(array.ctypes.data, 0xFF, array.nbytes)
+    return array
+
+
+def empty(shape, dtype=float, order="C"):
+    return _uninitialised(_creator("empty")(shape, dtype=dtype, order=order))
+
+
+def empty_like(a, dtype=None, order="K", shape=None):
+    return _uninitialised(_creator("empty_like")(a, dtype=dtype, order=order, shape=shape))
 
 
 def __getattr__(name):

@@ -1,4 +1,4 @@
-// The part of cuBLAS that axonal's cuda/ sources use, for the host emulation (runtime.cpp): a
+// The part of cuBLAS that axonal's cuda/ sources use, for the host emulation (cublas.cpp): a
 // column-major SGEMM with cuBLAS's argument checks, computed on the host.
 #pragma once
 #include "cuda_runtime_api.h"

@@ -1,5 +1,5 @@
 // The part of the CUDA runtime API that axonal's cuda/ sources use, declared for the host emulation
-// (tests/cuda_host/README.md): the same names and types, implemented by runtime.cpp on host memory.
+// (tests/cuda_host/README.md): the same names and types, implemented by runtime_api.cpp on host memory.
 #pragma once
 #include <cstddef>
 #include <cstdint>
