@@ -32,7 +32,8 @@ __attribute__((no_sanitize("address"), optimize("O3"))) void sgemm(bool ta, bool
   std::vector<float> packed(static_cast<size_t>(m) * k), column(m);
   for (int p = 0; p < k; ++p)
     for (int i = 0; i < m; ++i)
-      packed[i + static_cast<size_t>(p) * m] = ta ? A[p + static_cast<int64_t>(i) * lda] : A[i + static_cast<int64_t>(p) * lda];
+      packed[i + static_cast<size_t>(p) * m] =
+          ta ? A[p + static_cast<int64_t>(i) * lda] : A[i + static_cast<int64_t>(p) * lda];
   for (int j = 0; j < n; ++j) {
     std::fill(column.begin(), column.end(), 0.f);
     for (int p = 0; p < k; ++p) {

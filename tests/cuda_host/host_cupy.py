@@ -86,7 +86,8 @@ class ndarray(np.ndarray):  # noqa: N801 - cupy's name
         if not isinstance(array, np.ndarray) or isinstance(array, ndarray):
             raise TypeError(f"Only numpy.ndarray can be set to cupy.ndarray; received {type(array)}")
         if array.shape != self.shape or array.dtype != self.dtype:
-            raise ValueError(f"Shape or dtype mismatch: {self.dtype}{self.shape} array, {array.dtype}{array.shape} source")
+            raise ValueError(f"Shape or dtype mismatch: {self.dtype}{self.shape} array, "
+                             f"{array.dtype}{array.shape} source")
         np.copyto(self.view(np.ndarray), array)
 
     def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
@@ -104,7 +105,7 @@ class ndarray(np.ndarray):  # noqa: N801 - cupy's name
         flat = list(args) + list(kwargs.values())
         _reject_host_arrays(flat, f"cupy.{function.__name__}")
         out = kwargs.get("out")
-        result = function(*(_plain(a) for a in args), **{k: _plain(v) for k, v in kwargs.items()})
+        result = super().__array_function__(function, types_, args, kwargs)  # NumPy's code, no re-dispatch
         return out if out is not None else _device(result)
 
     def __setitem__(self, index, value):

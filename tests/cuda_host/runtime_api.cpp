@@ -26,6 +26,8 @@ void set_error(cudaError_t error) {
 // ---------------------------------------------------------------------------------------------
 // Streams and capture: a stream being captured records its work instead of running it.
 
+namespace {
+
 struct Graph {
   std::vector<Node> nodes;
 };
@@ -33,8 +35,6 @@ struct Graph {
 std::mutex capture_mutex;  // the control functions below take it too
 std::map<uintptr_t, std::shared_ptr<Graph>> capturing;  // by stream
 std::map<uintptr_t, bool> invalidated;
-
-namespace {
 
 uintptr_t key(cudaStream_t stream) { return reinterpret_cast<uintptr_t>(stream); }
 
@@ -101,7 +101,8 @@ const char* cudaGetErrorString(cudaError_t error) {
     case cudaErrorInvalidDevice: return "invalid device ordinal";
     case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
     case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
-    case cudaErrorStreamCaptureImplicit: return "operation would make the legacy stream depend on a capturing blocking stream";
+    case cudaErrorStreamCaptureImplicit:
+      return "operation would make the legacy stream depend on a capturing blocking stream";
     case cudaErrorLaunchFailure: return "unspecified launch failure";
   }
   return "unknown error";

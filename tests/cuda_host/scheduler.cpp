@@ -103,9 +103,10 @@ void note(const std::string& what) {
 
 std::string where() {
   const Fiber& f = block_run->fibers[block_run->current];
-  return std::string(block_run->grid->kernel) + " block (" + std::to_string(block_index.x) + "," +
-         std::to_string(block_index.y) + "," + std::to_string(block_index.z) + ") thread (" + std::to_string(f.index.x) +
-         "," + std::to_string(f.index.y) + "," + std::to_string(f.index.z) + ")";
+  auto text = [](const dim3& d) {
+    return "(" + std::to_string(d.x) + "," + std::to_string(d.y) + "," + std::to_string(d.z) + ")";
+  };
+  return std::string(block_run->grid->kernel) + " block " + text(block_index) + " thread " + text(f.index);
 }
 
 // From the running fiber back to the scheduler (the fiber resumes where it left).
@@ -296,8 +297,8 @@ uint64_t shuffle_xor(uint64_t bits, unsigned mask, int lane_mask, int width) {
   const int lane = t % 32;
   const int lanes = std::min(32, static_cast<int>(run.fibers.size()) - t / 32 * 32);
   if (mask != 0xffffffffu || width != 32 || lanes != 32) {
-    note(where() + ": __shfl_xor_sync with mask " + std::to_string(mask) + ", width " + std::to_string(width) + " in a warp of " +
-         std::to_string(lanes) + " lanes (the emulation takes full warps only)");
+    note(where() + ": __shfl_xor_sync with mask " + std::to_string(mask) + ", width " + std::to_string(width) +
+         " in a warp of " + std::to_string(lanes) + " lanes (the emulation takes full warps only)");
     return bits;
   }
   if (lane_mask < 0 || lane_mask >= 32) note(where() + ": __shfl_xor_sync lane mask " + std::to_string(lane_mask));

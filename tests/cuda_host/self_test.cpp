@@ -87,7 +87,9 @@ extern "C" __attribute__((visibility("default"))) const char* axonal_emu_self_te
     cublasCreate(&handle);
     const float one = 1.f, zero = 0.f, a[6] = {}, b[6] = {};
     float c[4] = {};
-    result = cublasGetStatusString(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, 2, 2, 3, &one, a, 1, b, 3, &zero, c, 2));
+    // A is 2x3 column-major, so lda must be at least 2.
+    result = cublasGetStatusString(
+        cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, 2, 2, 3, &one, a, 1, b, 3, &zero, c, 2));
   } else {
     result = "unknown self test";
   }
