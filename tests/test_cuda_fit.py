@@ -20,6 +20,8 @@ from axonal.callbacks import LearningRateScheduler
 from axonal.layers import Conv2D, Dense, Dropout, Flatten, Input, MaxPooling2D
 from axonal.models import Sequential, device_loop, native_loop
 
+import test_training_loop as training_loop_cases
+
 CUDA_STATUS = axonal.backends()["cuda"]
 pytestmark = pytest.mark.skipif(CUDA_STATUS != "available",
                                 reason=f"the cuda backend is unavailable here: {CUDA_STATUS}")
@@ -137,4 +139,29 @@ def test_validation_a_schedule_and_data_kept_on_the_host_agree_with_cpu(monkeypa
         np.testing.assert_allclose(device_history[key], host_history[key], rtol=1e-3, atol=1e-4, err_msg=key)
     np.testing.assert_allclose(device_eval, host_eval, rtol=1e-3, atol=1e-4)
     for ours, theirs in zip(device.get_weights(), host.get_weights(), strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("case", training_loop_cases.CASES)
+def test_every_native_loop_case_trains_on_cuda_as_on_cpu(case):
+    """Each model of the native loop's suite (every optimiser and its options, the fused losses and
+    metrics, frozen layers, convolutions and pooling), two epochs through ``fit`` on ``cuda`` and on
+    ``cpu`` from the same seed: the same History, weights and optimiser slots within float tolerance."""
+    layers, optimizer, loss, metrics, kind = training_loop_cases.CASES[case]
+    runs = {}
+    for backend in ("cpu", "cuda"):
+        axonal.set_backend(backend)
+        axonal.set_seed(3)
+        model = Sequential(layers())
+        model.compile(optimizer=optimizer(), loss=loss, metrics=metrics)
+        x, y = training_loop_cases._data(kind, int(np.prod(model.input_shape[1:])))
+        x = x.reshape((training_loop_cases.ROWS,) + model.input_shape[1:])
+        history = model.fit(x, y, batch_size=training_loop_cases.BATCH, epochs=2, verbose=0)
+        runs[backend] = (model, history.history)
+    (host, host_history), (device, device_history) = runs["cpu"], runs["cuda"]
+    assert device.device is not None and device_history.keys() == host_history.keys()
+    for key in host_history:
+        np.testing.assert_allclose(device_history[key], host_history[key], rtol=1e-3, atol=1e-4, err_msg=key)
+    assert device.optimizer.iterations == host.optimizer.iterations
+    for ours, theirs in zip(training_loop_cases.state(device), training_loop_cases.state(host), strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-4)
