@@ -111,6 +111,15 @@ def test_predict_returns_numpy_or_the_device_array(monkeypatch):
     np.testing.assert_allclose(model.predict(x, verbose=0), predictions, rtol=1e-5, atol=1e-6)
 
 
+def _fit_on(backend: str, seed: int, layers, optimizer, loss, metrics, x, y, **fit_args):
+    """(model, History dict) of a fresh model built on ``backend`` from ``seed`` and fitted quietly."""
+    axonal.set_backend(backend)
+    axonal.set_seed(seed)
+    model = Sequential(layers())
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    return model, model.fit(x, y, verbose=0, **fit_args).history
+
+
 def test_validation_a_schedule_and_data_kept_on_the_host_agree_with_cpu(monkeypatch):
     """Three epochs of the churn model with validation data and a learning-rate schedule, the
     dataset left on the host (as when it does not fit on the device: each run's rows uploaded), and
@@ -124,13 +133,10 @@ def test_validation_a_schedule_and_data_kept_on_the_host_agree_with_cpu(monkeypa
             patch.setattr(device_loop, "DATASET_SHARE", 0.0)  # nothing fits: rows go up run by run
             patch.setattr(device_loop.DeviceFit, "__init__",
                           lambda self, *args: fits.append(self) or original(self, *args))
-            axonal.set_backend(backend)
-            axonal.set_seed(11)
-            model = Sequential(MODELS["churn"][0]())
-            model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
-            history = model.fit(x[:400], y[:400], batch_size=16, epochs=3, verbose=0, callbacks=[schedule],
-                                validation_data=(x[400:], y[400:]))
-            results[backend] = (model, history.history, model.evaluate(x[400:], y[400:], verbose=0))
+            model, history = _fit_on(backend, 11, MODELS["churn"][0], "adam", "binary_crossentropy", ["accuracy"],
+                                     x[:400], y[:400], batch_size=16, epochs=3, callbacks=[schedule],
+                                     validation_data=(x[400:], y[400:]))
+            results[backend] = (model, history, model.evaluate(x[400:], y[400:], verbose=0))
     (host, host_history, host_eval), (device, device_history, device_eval) = results["cpu"], results["cuda"]
     assert device.device is not None and host.device is None
     assert len(fits) == 1 and not fits[0].rows.resident and not fits[0].validation.resident
@@ -148,17 +154,12 @@ def test_every_native_loop_case_trains_on_cuda_as_on_cpu(case):
     metrics, frozen layers, convolutions and pooling), two epochs through ``fit`` on ``cuda`` and on
     ``cpu`` from the same seed: the same History, weights and optimiser slots within float tolerance."""
     layers, optimizer, loss, metrics, kind = training_loop_cases.CASES[case]
-    runs = {}
-    for backend in ("cpu", "cuda"):
-        axonal.set_backend(backend)
-        axonal.set_seed(3)
-        model = Sequential(layers())
-        model.compile(optimizer=optimizer(), loss=loss, metrics=metrics)
-        x, y = training_loop_cases._data(kind, int(np.prod(model.input_shape[1:])))
-        x = x.reshape((training_loop_cases.ROWS,) + model.input_shape[1:])
-        history = model.fit(x, y, batch_size=training_loop_cases.BATCH, epochs=2, verbose=0)
-        runs[backend] = (model, history.history)
-    (host, host_history), (device, device_history) = runs["cpu"], runs["cuda"]
+    input_shape = layers()[0].shape
+    x, y = training_loop_cases._data(kind, int(np.prod(input_shape)))
+    x = x.reshape((training_loop_cases.ROWS,) + input_shape)
+    (host, host_history), (device, device_history) = (
+        _fit_on(backend, 3, layers, optimizer(), loss, metrics, x, y, batch_size=training_loop_cases.BATCH, epochs=2)
+        for backend in ("cpu", "cuda"))
     assert device.device is not None and device_history.keys() == host_history.keys()
     for key in host_history:
         np.testing.assert_allclose(device_history[key], host_history[key], rtol=1e-3, atol=1e-4, err_msg=key)
