@@ -48,11 +48,9 @@ __attribute__((no_sanitize("address"), optimize("O3"))) void sgemm(bool ta, bool
 
 }  // namespace
 
+// The GEMM computes in float32 whatever the math mode, and needs no workspace: a handle is its stream.
 struct cublasContext {
   cudaStream_t stream = nullptr;
-  void* workspace = nullptr;
-  size_t workspace_bytes = 0;
-  cublasMath_t math = CUBLAS_DEFAULT_MATH;
 };
 
 const char* cublasGetStatusString(cublasStatus_t status) {
@@ -74,27 +72,22 @@ cublasStatus_t cublasCreate(cublasHandle_t* handle) {
 cublasStatus_t cublasSetStream(cublasHandle_t handle, cudaStream_t stream) {
   if (!handle) return CUBLAS_STATUS_NOT_INITIALIZED;
   handle->stream = stream;
-  handle->workspace = nullptr;  // as cuBLAS: setting the stream resets the workspace to its own pool
-  handle->workspace_bytes = 0;
   return CUBLAS_STATUS_SUCCESS;
 }
 
-cublasStatus_t cublasSetWorkspace(cublasHandle_t handle, void* workspace, size_t bytes) {
+cublasStatus_t cublasSetWorkspace(cublasHandle_t handle, void* workspace, size_t) {
   if (!handle) return CUBLAS_STATUS_NOT_INITIALIZED;
-  if (reinterpret_cast<uintptr_t>(workspace) % 256 != 0) return CUBLAS_STATUS_INVALID_VALUE;
-  handle->workspace = workspace;
-  handle->workspace_bytes = bytes;
-  return CUBLAS_STATUS_SUCCESS;
+  return reinterpret_cast<uintptr_t>(workspace) % 256 == 0 ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_INVALID_VALUE;
 }
 
 cublasStatus_t cublasSetMathMode(cublasHandle_t handle, cublasMath_t mode) {
   if (!handle) return CUBLAS_STATUS_NOT_INITIALIZED;
-  handle->math = mode;
-  return CUBLAS_STATUS_SUCCESS;
+  return mode == CUBLAS_DEFAULT_MATH || mode == CUBLAS_TF32_TENSOR_OP_MATH ? CUBLAS_STATUS_SUCCESS
+                                                                          : CUBLAS_STATUS_INVALID_VALUE;
 }
 
 cublasStatus_t cublasGetProperty(libraryPropertyType type, int* value) {
-  *value = type == MAJOR_VERSION ? 13 : type == MINOR_VERSION ? 0 : 0;
+  *value = type == MAJOR_VERSION ? 13 : 0;  // "cuBLAS 13.0.0"
   return CUBLAS_STATUS_SUCCESS;
 }
 

@@ -42,10 +42,10 @@ struct Grid {
   std::function<void()> thread_main;
 };
 
-// Runs `grid` now, or records it when `stream` is being captured; a launch outside CUDA's limits
-// is not run and sets the error cudaGetLastError() returns.
+// Runs the grid of `thread_main` now, or records it when `stream` is being captured; a launch
+// outside CUDA's limits is not run and sets the error cudaGetLastError() returns.
 void submit(const char* kernel, dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream,
-            std::function<void(Grid&)> bind);
+            std::function<void()> thread_main);
 
 void syncthreads();
 uint64_t shuffle_xor(uint64_t bits, unsigned mask, int lane_mask, int width);
@@ -62,12 +62,9 @@ struct Launch {
   template <typename... Args>
   void operator()(Args&&... args) const {
     auto arguments = std::make_tuple(std::decay_t<Args>(std::forward<Args>(args))...);
-    Body kernel_body = body;
-    submit(kernel, grid, block, shared_bytes, stream, [kernel_body, arguments](Grid& g) {
-      g.thread_main = [kernel_body, arguments]() {
-        auto mine = arguments;  // each thread's parameters are its own
-        std::apply(kernel_body, mine);
-      };
+    submit(kernel, grid, block, shared_bytes, stream, [kernel_body = body, arguments]() {
+      auto mine = arguments;  // each thread's parameters are its own
+      std::apply(kernel_body, mine);
     });
   }
 };

@@ -32,12 +32,8 @@ class CaptureError(RuntimeError):
     """A use of the device that a stream capture does not allow."""
 
 
-def _capturing() -> bool:
-    return any(_emulation.axonal_emu_is_capturing(ptr) for ptr in list(_Stream.live))
-
-
 def _no_capture(what: str) -> None:
-    if _emulation is not None and _capturing():
+    if _emulation is not None and _emulation.axonal_emu_captures():
         raise CaptureError(f"host_cupy: {what} while a stream is being captured")
 
 
@@ -173,12 +169,15 @@ def _uninitialised(array):
     return array
 
 
+_empty, _empty_like = _creator("empty"), _creator("empty_like")
+
+
 def empty(shape, dtype=float, order="C"):
-    return _uninitialised(_creator("empty")(shape, dtype=dtype, order=order))
+    return _uninitialised(_empty(shape, dtype=dtype, order=order))
 
 
 def empty_like(a, dtype=None, order="K", shape=None):
-    return _uninitialised(_creator("empty_like")(a, dtype=dtype, order=order, shape=shape))
+    return _uninitialised(_empty_like(a, dtype=dtype, order=order, shape=shape))
 
 
 def __getattr__(name):
@@ -201,14 +200,11 @@ def __getattr__(name):
 class _Stream:
     """cupy.cuda.Stream: a handle the emulated runtime captures on; a context that makes it current."""
 
-    live: set[int] = set()
     _handles = itertools.count(0x1000, 0x10)
     _current = threading.local()
 
     def __init__(self, null=False, non_blocking=False, ptr=None):
         self.ptr = 0 if null else (ptr if ptr is not None else next(self._handles))
-        if self.ptr:
-            _Stream.live.add(self.ptr)
 
     def __enter__(self):
         stack = self._stack()
@@ -229,7 +225,7 @@ class _Stream:
         return self
 
     def synchronize(self):
-        if self.ptr and _emulation.axonal_emu_is_capturing(self.ptr):
+        if self.is_capturing():
             raise CaptureError("host_cupy: Stream.synchronize() while it is being captured "
                                "(cudaErrorStreamCaptureUnsupported)")
 
@@ -346,6 +342,7 @@ def install(extension_path: str) -> None:
     _emulation.axonal_emu_begin_capture.argtypes = [ctypes.c_size_t]
     _emulation.axonal_emu_end_capture.argtypes = [ctypes.c_size_t]
     _emulation.axonal_emu_is_capturing.argtypes = [ctypes.c_size_t]
+    _emulation.axonal_emu_captures.argtypes = []
     _emulation.axonal_emu_launch_graph.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t]
     _emulation.axonal_emu_graph_nodes.argtypes = [ctypes.c_void_p]
     _emulation.axonal_emu_destroy_graph.argtypes = [ctypes.c_void_p]

@@ -202,6 +202,12 @@ __attribute__((visibility("default"))) int axonal_emu_is_capturing(uintptr_t str
   return axonal_emu::is_capturing(reinterpret_cast<cudaStream_t>(stream)) ? 1 : 0;
 }
 
+// How many streams are being captured.
+__attribute__((visibility("default"))) int axonal_emu_captures() {
+  std::lock_guard<std::mutex> lock(axonal_emu::capture_mutex);
+  return static_cast<int>(axonal_emu::capturing.size());
+}
+
 // Replays a graph on `stream`. Returns 0, or 1 with the reason in `message` (a violation found by a
 // kernel of the graph).
 __attribute__((visibility("default"))) int axonal_emu_launch_graph(void* graph, uintptr_t stream, char* message,

@@ -261,7 +261,7 @@ void run_grid(const Grid& grid) {
 }
 
 void submit(const char* kernel, dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream,
-            std::function<void(Grid&)> bind) {
+            std::function<void()> thread_main) {
   const uint64_t threads = uint64_t{block.x} * block.y * block.z;
   const bool valid = grid.x >= 1 && grid.y >= 1 && grid.z >= 1 && grid.x <= 0x7fffffffu && grid.y <= 65535 &&
                      grid.z <= 65535 && threads >= 1 && threads <= 1024 && block.x <= 1024 && block.y <= 1024 &&
@@ -270,8 +270,7 @@ void submit(const char* kernel, dim3 grid, dim3 block, size_t shared_bytes, cuda
     set_error(cudaErrorInvalidConfiguration);
     return;
   }
-  auto g = std::make_shared<Grid>(Grid{kernel, grid, block, {}});
-  bind(*g);
+  auto g = std::make_shared<Grid>(Grid{kernel, grid, block, std::move(thread_main)});
   const cudaError_t status = enqueue(stream, [g] { run_grid(*g); });
   if (status != cudaSuccess) set_error(status);
 }
