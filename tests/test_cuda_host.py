@@ -5,6 +5,7 @@ emulation (``AXONAL_CUDA_HOST`` set, as in CI), and is skipped elsewhere."""
 import ctypes
 import os
 
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.skipif(not os.environ.get("AXONAL_CUDA_HOST"),
@@ -37,3 +38,22 @@ def test_threads_run_in_shuffled_orders():
     # started in a new shuffled order at every launch, the sums differ and some are short of 64.
     sums = [int(value) for value in self_test("missing_barrier").split()]
     assert len(sums) == 20 and min(sums) < 64 and len(set(sums)) > 1
+
+
+@pytest.mark.parametrize("use", ["fill", "float of an element", "synchronize", "arithmetic", "get"])
+def test_host_cupy_refuses_what_a_capture_does_not_allow(use):
+    # Every cupy call on the capturing stream would be captured or would wait; axonal's steps queue
+    # only their own kernels, so each is an error that names it.
+    from cuda_host import host_cupy
+    array = host_cupy.zeros(3, np.float32)
+    calls = {"fill": lambda: array.fill(1), "float of an element": lambda: float(array[0]),
+             "synchronize": lambda: stream.synchronize(), "arithmetic": lambda: array + 1,
+             "get": lambda: array.get()}
+    stream = host_cupy.cuda.Stream(non_blocking=True)
+    stream.begin_capture()
+    try:
+        with pytest.raises(host_cupy.CaptureError, match="while"):
+            calls[use]()
+    finally:
+        stream.end_capture()
+    assert float(array[0]) == 0.0  # allowed again once the capture has ended

@@ -104,6 +104,14 @@ class ndarray(np.ndarray):  # noqa: N801 - cupy's name
         result = super().__array_function__(function, types_, args, kwargs)  # NumPy's code, no re-dispatch
         return out if out is not None else _device(result)
 
+    def __getitem__(self, index):
+        # cupy indexes a single element as a 0-d device array (reading it is a copy to the host, and
+        # refused during a capture); NumPy would hand out a host scalar at once.
+        result = super().__getitem__(index)
+        if isinstance(result, np.generic):
+            result = super().__getitem__((index if isinstance(index, tuple) else (index,)) + (Ellipsis,))
+        return result
+
     def __setitem__(self, index, value):
         _no_capture("ndarray.__setitem__")
         if isinstance(value, np.ndarray) and not isinstance(value, ndarray) and value.ndim > 0:
