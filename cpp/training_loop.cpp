@@ -1,5 +1,6 @@
 #include "training_loop.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -11,6 +12,7 @@
 #include "dense.h"
 #include "dropout.h"
 #include "losses.h"
+#include "merge.h"
 #include "optimizers.h"
 #include "pooling.h"
 
@@ -38,88 +40,144 @@ Window batch_window(const LayerStep& layer, int64_t N) {
 }
 }  // namespace
 
-TrainingLoop::TrainingLoop(std::vector<LayerStep> layers, LossKind loss, Act absorbed, OptimizerSpec optimizer,
-                           std::vector<MetricSpec> metrics, int64_t max_batch)
-    : layers_(std::move(layers)), loss_(loss), absorbed_(absorbed), optimizer_(std::move(optimizer)),
-      metrics_(std::move(metrics)), max_batch_(max_batch) {
+TrainingLoop::TrainingLoop(std::vector<LayerStep> layers, std::vector<int64_t> input_widths,
+                           std::vector<OutputSpec> outputs, OptimizerSpec optimizer, std::vector<GradientSum> sums,
+                           int64_t max_batch)
+    : layers_(std::move(layers)), input_widths_(std::move(input_widths)), outputs_(std::move(outputs)),
+      optimizer_(std::move(optimizer)), sums_(std::move(sums)), max_batch_(max_batch) {
+  const size_t tensors = input_widths_.size() + layers_.size();
+  widths_.assign(tensors, 0);
+  consumers_.assign(tensors, 0);
+  for (size_t i = 0; i < input_widths_.size(); ++i) widths_[i] = input_widths_[i];
   for (LayerStep& layer : layers_) {
-    const int64_t out = max_batch * layer.out_width, in = max_batch * layer.in_width;
+    widths_[layer.output] = layer.out_width;
+    for (int t : layer.inputs) consumers_[t] += 1;
+    const int64_t out = max_batch * layer.out_width, in = max_batch * layer.in_widths[0];
     layer.y.allocate(out);
     const bool weighted = layer.kind == LayerStep::Kind::dense || layer.kind == LayerStep::Kind::conv2d;
     if (weighted && layer.backprop) layer.dz.allocate(out);
-    if (layer.backprop && layer.needs_dx) layer.dx.allocate(in);
+    layer.dx.resize(layer.inputs.size());
+    for (size_t i = 0; i < layer.inputs.size(); ++i)
+      if (layer.backprop && layer.needs_dx[i]) layer.dx[i].allocate(max_batch * layer.in_widths[i]);
     if (layer.kind == LayerStep::Kind::dropout) layer.mask.allocate(in);
     if (layer.kind == LayerStep::Kind::max_pool2d) layer.argmax.allocate(out);
   }
-  const int64_t K = output_width();
-  x_batch_.allocate(max_batch * input_width());
-  targets_batch_.allocate(max_batch * K);
-  labels_batch_.allocate(max_batch);
-  doutputs_.allocate(max_batch * K);
-  predictions_.allocate(max_batch * K);
+  for (const OutputSpec& output : outputs_) consumers_[output.tensor] += 1;
+  sum_.resize(tensors);
+  for (size_t t = 0; t < tensors; ++t)
+    if (consumers_[t] > 1) sum_[t].allocate(max_batch * widths_[t]);
+  x_batch_.resize(input_widths_.size());
+  for (size_t i = 0; i < input_widths_.size(); ++i) x_batch_[i].allocate(max_batch * input_widths_[i]);
+  const size_t count = outputs_.size();
+  targets_batch_.resize(count), labels_batch_.resize(count), doutputs_.resize(count), predictions_.resize(count);
+  for (size_t k = 0; k < count; ++k) {
+    const int64_t K = widths_[outputs_[k].tensor];
+    targets_batch_[k].allocate(max_batch * K);
+    labels_batch_[k].allocate(max_batch);
+    doutputs_[k].allocate(max_batch * K);
+    predictions_[k].allocate(max_batch * K);
+  }
+  value_.assign(tensors, nullptr);
+  gradient_.assign(tensors, nullptr);
+  summed_.assign(tensors, 0);
 }
 
-// x (N, input_width) -> the output layer's values (N, K), as the model's forward pass; dropout
-// only in training.
-const float* TrainingLoop::forward(const float* x, int64_t N, uint64_t step, bool training) {
-  const float* in = x;
+// value_[inputs] (N, width) -> value_[every tensor], as the model's forward pass; dropout only in
+// training. A step that changes nothing (a reshape, dropout at inference, a linear activation)
+// hands its input on unchanged.
+void TrainingLoop::forward(int64_t N, uint64_t step, bool training) {
   for (LayerStep& layer : layers_) {
-    layer.input = in;  // a no-op layer (rate 0, linear) hands its own input on unchanged
+    const float* in = value_[layer.inputs[0]];
+    layer.input = in;
+    const float* out = layer.y.get();
     switch (layer.kind) {
       case LayerStep::Kind::dense:
-        dense_forward(layer.y.get(), in, layer.W, layer.b, N, layer.in_width, layer.out_width, layer.act, layer.alpha);
-        in = layer.y.get();
+        dense_forward(layer.y.get(), in, layer.W, layer.b, N, layer.in_widths[0], layer.out_width, layer.act,
+                      layer.alpha);
         break;
       case LayerStep::Kind::dropout:
-        if (training && layer.rate > 0.f) {
-          dropout_forward(layer.y.get(), layer.mask.get(), in, N * layer.in_width, layer.rate, layer.seed,
+        if (training && layer.rate > 0.f)
+          dropout_forward(layer.y.get(), layer.mask.get(), in, N * layer.in_widths[0], layer.rate, layer.seed,
                           layer.position, step);
-          in = layer.y.get();
-        }
+        else out = in;
         break;
       case LayerStep::Kind::activation:
-        if (layer.act != Act::linear) {
-          activation_forward(layer.y.get(), in, N, layer.out_width, layer.act, layer.alpha);
-          in = layer.y.get();
-        }
+        if (layer.act != Act::linear) activation_forward(layer.y.get(), in, N, layer.out_width, layer.act, layer.alpha);
+        else out = in;
         break;
       case LayerStep::Kind::conv2d:
         conv2d_forward(layer.y.get(), in, layer.W, layer.b, batch_window(layer, N), layer.filters, layer.act,
                        layer.alpha);
-        in = layer.y.get();
         break;
       case LayerStep::Kind::max_pool2d:
         max_pool2d_forward(layer.y.get(), layer.argmax.get(), in, batch_window(layer, N));
-        in = layer.y.get();
         break;
       case LayerStep::Kind::avg_pool2d:
         avg_pool2d_forward(layer.y.get(), in, batch_window(layer, N));
-        in = layer.y.get();
         break;
+      case LayerStep::Kind::identity:
+        out = in;
+        break;
+      case LayerStep::Kind::merge: {
+        const float* xs[kMaxMergeInputs];
+        for (size_t i = 0; i < layer.inputs.size(); ++i) xs[i] = value_[layer.inputs[i]];
+        merge_forward(layer.y.get(), xs, static_cast<int>(layer.inputs.size()), N * layer.out_width, layer.merge_op);
+        break;
+      }
+      case LayerStep::Kind::concat: {
+        std::vector<const float*> xs(layer.inputs.size());
+        for (size_t i = 0; i < xs.size(); ++i) xs[i] = value_[layer.inputs[i]];
+        concat_forward(layer.y.get(), xs.data(), layer.in_widths.data(), static_cast<int>(xs.size()), N);
+        break;
+      }
     }
+    value_[layer.output] = out;
   }
-  return in;
 }
 
-// From doutputs back to the first layer that back-propagates, writing the weight gradients.
+// Adds `gradient` (N, width) to what tensor `tensor` has received in this backward pass. The first
+// arrival is used in place; a second one is summed, as the Python path does, into the tensor's own
+// buffer (first + second, then + third...).
+void TrainingLoop::put_gradient(int tensor, const float* gradient, int64_t N) {
+  const float* current = gradient_[tensor];
+  if (current == nullptr) {
+    gradient_[tensor] = gradient;
+    return;
+  }
+  const int64_t count = N * widths_[tensor];
+  float* sum = sum_[tensor].get();
+  if (!summed_[tensor]) {
+    std::memcpy(sum, current, count * sizeof(float));
+    summed_[tensor] = 1;
+    gradient_[tensor] = sum;
+  }
+  accumulate(sum, gradient, count);
+}
+
+// From each output's loss gradient back through the steps that need it, writing the weight gradients;
+// then a shared layer's later calls add theirs into the layer's.
 void TrainingLoop::backward(int64_t N) {
-  const float* dy = doutputs_.get();
+  std::fill(gradient_.begin(), gradient_.end(), nullptr);
+  std::fill(summed_.begin(), summed_.end(), 0);
+  for (size_t k = 0; k < outputs_.size(); ++k) put_gradient(outputs_[k].tensor, doutputs_[k].get(), N);
   for (size_t i = layers_.size(); i-- > 0;) {
     LayerStep& layer = layers_[i];
-    if (!layer.backprop) break;
-    float* dx = layer.needs_dx ? layer.dx.get() : nullptr;
+    if (!layer.backprop) continue;
+    const float* dy = gradient_[layer.output];
+    float* dx = layer.needs_dx[0] ? layer.dx[0].get() : nullptr;
+    const float* passed = dx;  // what reaches the (first) input
     switch (layer.kind) {
       case LayerStep::Kind::dense:
-        dense_backward(dx, layer.dW, layer.db, layer.dz.get(), dy, layer.input, layer.W, layer.y.get(), N, layer.in_width,
-                       layer.out_width, layer.act, layer.alpha);
+        dense_backward(dx, layer.dW, layer.db, layer.dz.get(), dy, layer.input, layer.W, layer.y.get(), N,
+                       layer.in_widths[0], layer.out_width, layer.act, layer.alpha);
         break;
       case LayerStep::Kind::dropout:
-        if (layer.rate == 0.f) continue;  // passes dy through
-        dropout_backward(dx, dy, layer.mask.get(), N * layer.in_width, layer.rate);
+        if (layer.rate == 0.f) passed = dy;
+        else dropout_backward(dx, dy, layer.mask.get(), N * layer.in_widths[0], layer.rate);
         break;
       case LayerStep::Kind::activation:
-        if (layer.act == Act::linear) continue;
-        activation_backward(dx, dy, layer.y.get(), N, layer.out_width, layer.act, layer.alpha);
+        if (layer.act == Act::linear) passed = dy;
+        else activation_backward(dx, dy, layer.y.get(), N, layer.out_width, layer.act, layer.alpha);
         break;
       case LayerStep::Kind::conv2d:
         conv2d_backward(dx, layer.dW, layer.db, layer.dz.get(), dy, layer.input, layer.W, layer.y.get(),
@@ -131,9 +189,29 @@ void TrainingLoop::backward(int64_t N) {
       case LayerStep::Kind::avg_pool2d:
         avg_pool2d_backward(dx, dy, batch_window(layer, N));
         break;
+      case LayerStep::Kind::identity:
+        passed = dy;
+        break;
+      case LayerStep::Kind::merge:
+      case LayerStep::Kind::concat: {
+        const size_t n = layer.inputs.size();
+        std::vector<float*> dxs(n);
+        std::vector<const float*> xs(n);
+        for (size_t j = 0; j < n; ++j) {
+          dxs[j] = layer.needs_dx[j] ? layer.dx[j].get() : nullptr;
+          xs[j] = value_[layer.inputs[j]];
+        }
+        if (layer.kind == LayerStep::Kind::merge)
+          merge_backward(dxs.data(), dy, xs.data(), static_cast<int>(n), N * layer.out_width, layer.merge_op);
+        else concat_backward(dxs.data(), dy, layer.in_widths.data(), static_cast<int>(n), N);
+        for (size_t j = 0; j < n; ++j)  // in input order, as the Python path adds them
+          if (dxs[j] != nullptr) put_gradient(layer.inputs[j], dxs[j], N);
+        continue;
+      }
     }
-    dy = dx;
+    if (layer.needs_dx[0]) put_gradient(layer.inputs[0], passed, N);
   }
+  for (const GradientSum& s : sums_) accumulate(s.into, s.from, s.n);
 }
 
 // One optimiser step over every trainable array, as Optimizer.apply does (iteration is 1-based).
@@ -172,23 +250,37 @@ int64_t argmax(const float* row, int64_t K) {
   return best;
 }
 
+double fused_loss(LossKind kind, float* doutputs, const float* outputs, const void* targets, int64_t N, int64_t K) {
+  const float* t = static_cast<const float*>(targets);
+  switch (kind) {
+    case LossKind::softmax_cross_entropy: return softmax_cross_entropy(doutputs, outputs, t, nullptr, N, K);
+    case LossKind::sparse_softmax_cross_entropy:
+      return softmax_cross_entropy_sparse<int64_t>(doutputs, outputs, static_cast<const int64_t*>(targets), nullptr,
+                                                   N, K);
+    case LossKind::sigmoid_binary_cross_entropy: return sigmoid_binary_cross_entropy(doutputs, outputs, t, nullptr, N, K);
+    case LossKind::mean_squared_error: return mean_squared_error(doutputs, outputs, t, nullptr, N, K);
+    case LossKind::none: break;
+  }
+  return 0.0;
+}
+
 }  // namespace
 
-// Adds each metric's right predictions among the N samples (the Python metrics' sample values).
-void TrainingLoop::count_metrics(const float* outputs, const void* targets, int64_t N,
-                                 std::vector<double>& totals) {
-  if (metrics_.empty()) return;
-  const int64_t K = output_width();
-  const float* predictions = outputs;
-  if (absorbed_ != Act::linear) {
-    activation_forward(predictions_.get(), outputs, N, K, absorbed_, 0.f);
-    predictions = predictions_.get();
+// Adds the right predictions of output `index` among the N samples to its metrics' totals (the
+// Python metrics' sample values).
+void TrainingLoop::count_metrics(const OutputSpec& output, int index, const void* targets, int64_t N, double* totals) {
+  if (output.metrics.empty()) return;
+  const int64_t K = widths_[output.tensor];
+  const float* predictions = value_[output.tensor];
+  if (output.absorbed != Act::linear) {
+    activation_forward(predictions_[index].get(), predictions, N, K, output.absorbed, 0.f);
+    predictions = predictions_[index].get();
   }
-  for (size_t m = 0; m < metrics_.size(); ++m) {
+  for (size_t m = 0; m < output.metrics.size(); ++m) {
     int64_t right = 0;
     for (int64_t n = 0; n < N; ++n) {
       const float* row = predictions + n * K;
-      switch (metrics_[m].kind) {
+      switch (output.metrics[m].kind) {
         case MetricKind::categorical_accuracy:
           right += argmax(static_cast<const float*>(targets) + n * K, K) == argmax(row, K);
           break;
@@ -196,7 +288,7 @@ void TrainingLoop::count_metrics(const float* outputs, const void* targets, int6
           right += static_cast<const int64_t*>(targets)[n] == argmax(row, K);
           break;
         case MetricKind::binary_accuracy:  // K == 1 (the caller checks)
-          right += static_cast<const float*>(targets)[n] == (row[0] > metrics_[m].threshold ? 1.f : 0.f);
+          right += static_cast<const float*>(targets)[n] == (row[0] > output.metrics[m].threshold ? 1.f : 0.f);
           break;
       }
     }
@@ -207,46 +299,63 @@ void TrainingLoop::count_metrics(const float* outputs, const void* targets, int6
 RunResult TrainingLoop::run(const RunRequest& r) {
   RunResult result;
   result.loss_sum = r.loss_sum;
-  result.metric_totals.assign(metrics_.size(), 0.0);
-  const bool sparse = loss_ == LossKind::sparse_softmax_cross_entropy;
-  const int64_t C = input_width(), K = output_width();
+  result.output_loss_sums = r.output_loss_sums;
+  size_t metric_count = 0;
+  for (const OutputSpec& output : outputs_) metric_count += output.metrics.size();
+  result.metric_totals.assign(metric_count, 0.0);
+  const size_t inputs = input_widths_.size(), count = outputs_.size();
+  std::vector<const void*> targets(count);
   const auto start = std::chrono::steady_clock::now();
   for (int64_t batch = r.first_batch; result.steps < r.max_steps; ++batch) {
     const int64_t first_row = batch * r.batch_size;
     if (first_row >= r.rows) break;
     const int64_t N = std::min(r.batch_size, r.rows - first_row);
-    const float* x = r.x + first_row * C;
-    const void* targets = sparse ? static_cast<const void*>(static_cast<const int64_t*>(r.targets) + first_row)
-                                 : static_cast<const void*>(static_cast<const float*>(r.targets) + first_row * K);
-    if (r.order != nullptr) {  // gather the shuffled rows, as loops._gather does
+    for (size_t i = 0; i < inputs; ++i) {
+      const int64_t C = input_widths_[i];
+      if (r.order == nullptr) {
+        value_[i] = r.xs[i] + first_row * C;
+        continue;
+      }
+      for (int64_t n = 0; n < N; ++n)  // gather the shuffled rows, as loops._gather does
+        std::memcpy(x_batch_[i].get() + n * C, r.xs[i] + r.order[first_row + n] * C, C * sizeof(float));
+      value_[i] = x_batch_[i].get();
+    }
+    for (size_t k = 0; k < count; ++k) {
+      const int64_t K = widths_[outputs_[k].tensor];
+      const bool sparse = outputs_[k].sparse();
+      if (r.order == nullptr) {
+        targets[k] = sparse ? static_cast<const void*>(static_cast<const int64_t*>(r.targets[k]) + first_row)
+                            : static_cast<const void*>(static_cast<const float*>(r.targets[k]) + first_row * K);
+        continue;
+      }
       for (int64_t n = 0; n < N; ++n) {
         const int64_t row = r.order[first_row + n];
-        std::memcpy(x_batch_.get() + n * C, r.x + row * C, C * sizeof(float));
-        if (sparse) labels_batch_.get()[n] = static_cast<const int64_t*>(r.targets)[row];
-        else std::memcpy(targets_batch_.get() + n * K, static_cast<const float*>(r.targets) + row * K,
+        if (sparse) labels_batch_[k].get()[n] = static_cast<const int64_t*>(r.targets[k])[row];
+        else std::memcpy(targets_batch_[k].get() + n * K, static_cast<const float*>(r.targets[k]) + row * K,
                          K * sizeof(float));
       }
-      x = x_batch_.get();
-      targets = sparse ? static_cast<const void*>(labels_batch_.get()) : static_cast<const void*>(targets_batch_.get());
+      targets[k] = sparse ? static_cast<const void*>(labels_batch_[k].get())
+                          : static_cast<const void*>(targets_batch_[k].get());
     }
-    const float* outputs = forward(x, N, r.step + result.steps, true);
-    const float* t = static_cast<const float*>(targets);
+    forward(N, r.step + result.steps, true);
     double loss = 0;
-    switch (loss_) {
-      case LossKind::softmax_cross_entropy: loss = softmax_cross_entropy(doutputs_.get(), outputs, t, nullptr, N, K); break;
-      case LossKind::sparse_softmax_cross_entropy:
-        loss = softmax_cross_entropy_sparse<int64_t>(doutputs_.get(), outputs, static_cast<const int64_t*>(targets),
-                                                     nullptr, N, K);
-        break;
-      case LossKind::sigmoid_binary_cross_entropy:
-        loss = sigmoid_binary_cross_entropy(doutputs_.get(), outputs, t, nullptr, N, K);
-        break;
-      case LossKind::mean_squared_error: loss = mean_squared_error(doutputs_.get(), outputs, t, nullptr, N, K); break;
-      case LossKind::none: return result;  // an inference loop (the binding refuses to run one)
+    for (size_t k = 0; k < count; ++k) {
+      const OutputSpec& output = outputs_[k];
+      if (output.loss == LossKind::none) return result;  // an inference loop (the binding refuses to run one)
+      const int64_t K = widths_[output.tensor];
+      const double value = fused_loss(output.loss, doutputs_[k].get(), value_[output.tensor], targets[k], N, K);
+      if (output.weight != 1.0)
+        scale(doutputs_[k].get(), doutputs_[k].get(), N * K, static_cast<float>(output.weight));
+      if (!result.output_loss_sums.empty()) result.output_loss_sums[k] += value * static_cast<double>(N);
+      loss += output.weight * value;
     }
     backward(N);
     update(r.iteration + result.steps + 1, r.learning_rate);
-    count_metrics(outputs, targets, N, result.metric_totals);
+    double* totals = result.metric_totals.data();
+    for (size_t k = 0; k < count; ++k) {
+      count_metrics(outputs_[k], static_cast<int>(k), targets[k], N, totals);
+      totals += outputs_[k].metrics.size();
+    }
     result.loss_sum += loss * static_cast<double>(N);
     result.steps += 1;
     result.seen += N;
@@ -259,19 +368,24 @@ RunResult TrainingLoop::run(const RunRequest& r) {
   return result;
 }
 
-int64_t TrainingLoop::predict(const float* x, float* out, int64_t rows, int64_t batch_size, int64_t first_batch,
-                              int64_t max_batches, double seconds) {
-  const int64_t C = input_width(), K = output_width();
+int64_t TrainingLoop::predict(const std::vector<const float*>& xs, const std::vector<float*>& outs, int64_t rows,
+                              int64_t batch_size, int64_t first_batch, int64_t max_batches, double seconds) {
   const auto start = std::chrono::steady_clock::now();
   int64_t done = 0;
   for (int64_t batch = first_batch; done < max_batches; ++batch) {
     const int64_t first_row = batch * batch_size;
     if (first_row >= rows) break;
     const int64_t N = std::min(batch_size, rows - first_row);
-    const float* outputs = forward(x + first_row * C, N, 0, false);
-    float* predictions = out + first_row * K;
-    if (absorbed_ != Act::linear) activation_forward(predictions, outputs, N, K, absorbed_, 0.f);
-    else std::memcpy(predictions, outputs, N * K * sizeof(float));
+    for (size_t i = 0; i < xs.size(); ++i) value_[i] = xs[i] + first_row * input_widths_[i];
+    forward(N, 0, false);
+    for (size_t k = 0; k < outputs_.size(); ++k) {
+      const OutputSpec& output = outputs_[k];
+      const int64_t K = widths_[output.tensor];
+      float* predictions = outs[k] + first_row * K;
+      if (output.absorbed != Act::linear)
+        activation_forward(predictions, value_[output.tensor], N, K, output.absorbed, 0.f);
+      else std::memcpy(predictions, value_[output.tensor], N * K * sizeof(float));
+    }
     done += 1;
     if (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() >= seconds) break;
   }

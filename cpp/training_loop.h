@@ -1,18 +1,21 @@
-// The native training loop: whole batch sequences of a Sequential model (Dense, Dropout, Activation,
-// Conv2D, MaxPooling2D, AveragePooling2D layers; a fused loss; one optimiser; accuracy metrics) run
-// in C++ with no Python between steps.
+// The native training loop: whole batch sequences of a model's plan (models/plan.py) run in C++ with
+// no Python between steps. The plan is a graph: numbered tensors (the model's inputs first, then one
+// per step), steps that read tensors and write one (Dense, Dropout, Activation, Conv2D, pooling,
+// pass-through reshapes, merges and concatenation), and one fused loss per output.
 //
-// It calls the very kernels the per-step Python path calls, in the same order and with the same
-// arguments, so both paths give bit-identical weights (tests/test_training_loop.py shows it). What it
-// removes is the interpreter: for a small model (the churn MLP) a Python step costs ~100 µs, a
-// native one a few µs. docs/performance.md has the figures; models/native_loop.py decides when the
-// loop can be used and falls back to the Python path otherwise.
+// It calls the very kernels the layer-by-layer Python path calls, in the same order and with the same
+// arguments (a tensor read by several steps gets its gradients summed in the order backward finds
+// them; a shared layer's later calls write their own weight gradients, added into the layer's at the
+// end), so both paths give bit-identical weights (tests/test_training_loop.py shows it). What it
+// removes is the interpreter: for a small model (the churn MLP) a Python step costs ~100 µs, a native
+// one a few µs. models/native_loop.py decides when the loop can be used and says when it cannot.
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <vector>
 
 #include "axonal/activation_functors.h"
+#include "axonal/merge_functors.h"
 #include "axonal/window.h"
 
 namespace axonal {
@@ -26,25 +29,29 @@ struct AlignedBuffer {
 };
 
 struct LayerStep {
-  enum class Kind { dense, dropout, activation, conv2d, max_pool2d, avg_pool2d } kind;
-  int64_t in_width = 0, out_width = 0;  // features per sample before and after the layer
+  enum class Kind { dense, dropout, activation, conv2d, max_pool2d, avg_pool2d, identity, merge, concat } kind;
+  std::vector<int> inputs;  // the tensors it reads (one, except merge and concat)
+  int output = 0;           // the tensor it writes
+  std::vector<int64_t> in_widths;  // features per sample of each input
+  int64_t out_width = 0;           // features per sample of the output
   // dense: W (in, out), b (out) or null, dW/db null when frozen; conv2d: W (KH, KW, C, F) and b (F)
-  // likewise. needs_dx is false for the first layer that back-propagates (nothing before it needs an
-  // input gradient).
+  // likewise. needs_dx[i] is false where nothing before input i needs its gradient.
   const float* W = nullptr;
   const float* b = nullptr;
   float* dW = nullptr;
   float* db = nullptr;
-  bool needs_dx = true;
+  std::vector<char> needs_dx;
   Act act = Act::linear;  // dense, conv2d and activation
   float alpha = 0.f;
   Window window{};       // conv2d and pooling: the sweep over one image (N set per batch)
   int64_t filters = 0;   // conv2d: F
   float rate = 0.f;  // dropout
   uint32_t seed = 0, position = 0;
-  bool backprop = false;  // whether the backward pass reaches this layer
-  const float* input = nullptr;  // what the last forward pass fed it (the batch, or an earlier y)
-  AlignedBuffer<float> y, dz, dx;
+  MergeOp merge_op = MergeOp::add;  // merge
+  bool backprop = false;  // whether the backward pass runs this step
+  const float* input = nullptr;  // what the last forward pass fed it (first input)
+  AlignedBuffer<float> y, dz;
+  std::vector<AlignedBuffer<float>> dx;  // one per input that needs its gradient
   AlignedBuffer<uint8_t> mask;
   AlignedBuffer<int32_t> argmax;  // max_pool2d
 };
@@ -79,10 +86,28 @@ struct MetricSpec {
   float threshold = 0.5f;
 };
 
+// One output of the model: the tensor, its fused loss (with its weight in the total) and metrics.
+struct OutputSpec {
+  int tensor = 0;
+  LossKind loss = LossKind::none;
+  Act absorbed = Act::linear;  // the output activation the loss absorbed, applied before the metrics
+  double weight = 1.0;
+  std::vector<MetricSpec> metrics;
+  bool sparse() const { return loss == LossKind::sparse_softmax_cross_entropy; }
+};
+
+// A shared layer's later call writes its own weight gradient `from`; after backward it is added into
+// the layer's gradient `into` (n floats).
+struct GradientSum {
+  float* into;
+  const float* from;
+  int64_t n;
+};
+
 // Where a run of steps starts and what it may do.
 struct RunRequest {
-  const float* x;          // (rows, input_width)
-  const void* targets;     // (rows, K) float32, or (rows) int64 class ids for the sparse loss
+  std::vector<const float*> xs;       // per model input: (rows, its width)
+  std::vector<const void*> targets;   // per output: (rows, K) float32, or (rows) int64 class ids (sparse loss)
   const int64_t* order;    // (rows) row permutation, or null for the stored order
   int64_t rows, batch_size;
   int64_t first_batch, max_steps;  // batches [first_batch, first_batch + max_steps) at most
@@ -90,44 +115,53 @@ struct RunRequest {
   uint64_t step;                   // the model's step count (dropout masks) before the first step
   int64_t iteration;               // the optimiser's iterations before the first step
   double learning_rate;
-  double loss_sum;  // running Σ batch loss × batch rows of the epoch so far (continued here)
+  double loss_sum;                  // running Σ batch loss × batch rows of the epoch so far (continued here)
+  std::vector<double> output_loss_sums;  // the same per output (several outputs only), continued
 };
 
 struct RunResult {
   int64_t steps = 0, seen = 0;  // steps done and rows they covered
   double loss_sum = 0;
-  bool non_finite = false;           // the last step's loss was NaN or inf (the run stopped there)
-  std::vector<double> metric_totals;  // per metric: Σ sample values (right predictions)
+  std::vector<double> output_loss_sums;
+  bool non_finite = false;            // the last step's loss was NaN or inf (the run stopped there)
+  std::vector<double> metric_totals;  // per metric of every output in order: Σ sample values
 };
 
 class TrainingLoop {
  public:
-  TrainingLoop(std::vector<LayerStep> layers, LossKind loss, Act absorbed, OptimizerSpec optimizer,
-               std::vector<MetricSpec> metrics, int64_t max_batch);
+  TrainingLoop(std::vector<LayerStep> layers, std::vector<int64_t> input_widths, std::vector<OutputSpec> outputs,
+               OptimizerSpec optimizer, std::vector<GradientSum> sums, int64_t max_batch);
   RunResult run(const RunRequest& request);
-  // Inference over batches [first_batch, first_batch + max_batches) of x (rows, input_width), until
-  // `seconds` pass: out (rows, K) receives the predictions (the absorbed activation applied), as
-  // Steps.predict_step gives them. Returns the batches done.
-  int64_t predict(const float* x, float* out, int64_t rows, int64_t batch_size, int64_t first_batch,
-                  int64_t max_batches, double seconds);
-  bool trains() const { return loss_ != LossKind::none; }
-  int64_t input_width() const { return layers_.front().in_width; }
-  int64_t output_width() const { return layers_.back().out_width; }
+  // Inference over batches [first_batch, first_batch + max_batches) of xs, until `seconds` pass: outs
+  // (rows, K) per output receive the predictions (absorbed activations applied), as predict_step gives
+  // them. Returns the batches done.
+  int64_t predict(const std::vector<const float*>& xs, const std::vector<float*>& outs, int64_t rows,
+                  int64_t batch_size, int64_t first_batch, int64_t max_batches, double seconds);
+  bool trains() const { return !outputs_.empty() && outputs_.front().loss != LossKind::none; }
+  const std::vector<int64_t>& input_widths() const { return input_widths_; }
+  int64_t tensor_width(int tensor) const { return widths_[tensor]; }
+  const std::vector<OutputSpec>& outputs() const { return outputs_; }
 
  private:
-  const float* forward(const float* x, int64_t N, uint64_t step, bool training);
+  void forward(int64_t N, uint64_t step, bool training);
   void backward(int64_t N);
+  void put_gradient(int tensor, const float* gradient, int64_t N);
   void update(int64_t iteration, double learning_rate);
-  void count_metrics(const float* outputs, const void* targets, int64_t N, std::vector<double>& totals);
+  void count_metrics(const OutputSpec& output, int index, const void* targets, int64_t N, double* totals);
 
   std::vector<LayerStep> layers_;
-  LossKind loss_;
-  Act absorbed_;  // the output activation the loss absorbed, applied before the metrics
+  std::vector<int64_t> input_widths_, widths_;  // per model input; per tensor
+  std::vector<int> consumers_;                  // per tensor: steps reading it, plus outputs
+  std::vector<OutputSpec> outputs_;
   OptimizerSpec optimizer_;
-  std::vector<MetricSpec> metrics_;
+  std::vector<GradientSum> sums_;
   int64_t max_batch_;
-  AlignedBuffer<float> x_batch_, targets_batch_, doutputs_, predictions_;
-  AlignedBuffer<int64_t> labels_batch_;
+  std::vector<const float*> value_;     // per tensor: its values in the current batch
+  std::vector<const float*> gradient_;  // per tensor: d loss / d tensor in the current backward pass
+  std::vector<char> summed_;            // per tensor: whether gradient_ points into its sum buffer
+  std::vector<AlignedBuffer<float>> sum_, x_batch_;  // per tensor (fan-out sums); per input (gathered)
+  std::vector<AlignedBuffer<float>> targets_batch_, doutputs_, predictions_;  // per output
+  std::vector<AlignedBuffer<int64_t>> labels_batch_;                          // per output
 };
 
 }  // namespace axonal

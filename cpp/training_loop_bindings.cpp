@@ -63,77 +63,109 @@ Window parse_window(const py::tuple& t, size_t image, int64_t KH, int64_t KW, in
   return window_geometry(kOp, {1, hwc[0], hwc[1], hwc[2]}, KH, KW, strides, padding);
 }
 
-// The arrays of a weighted layer (dense or conv2d) at items 1–4: W, b, dW, db.
+// The arrays of a weighted layer (dense or conv2d) at items 5–10: W, b, dW, db, activation, alpha.
 void parse_weights(BoundLoop& bound, LayerStep& layer, const py::tuple& t, const Shape& w, int64_t F,
                    const std::string& what) {
-  layer.W = checked_data<float>(t[1], kOp, (what + ".W").c_str(), w, false);
-  layer.b = optional_data<float>(t[2], kOp, (what + ".b").c_str(), {F}, false);
-  layer.dW = optional_data<float>(t[3], kOp, (what + ".dW").c_str(), w, true);
-  layer.db = optional_data<float>(t[4], kOp, (what + ".db").c_str(), {F}, true);
-  layer.act = parse_activation(kOp, item<std::string>(t, 5, what));
-  layer.alpha = item<float>(t, 6, what);
-  layer.needs_dx = item<bool>(t, 7, what);
-  layer.backprop = item<bool>(t, 8, what);
-  for (int i = 1; i <= 4; ++i) bound.keep_alive.push_back(py::reinterpret_borrow<py::object>(t[i]));
-  bound.weights.emplace_back(what + ".W", py::reinterpret_borrow<py::object>(t[1]));
-  if (!t[2].is_none()) bound.weights.emplace_back(what + ".b", py::reinterpret_borrow<py::object>(t[2]));
-  if (!t[3].is_none()) bound.outputs.emplace_back(what + ".dW", py::reinterpret_borrow<py::object>(t[3]));
-  if (!t[4].is_none()) bound.outputs.emplace_back(what + ".db", py::reinterpret_borrow<py::object>(t[4]));
+  layer.W = checked_data<float>(t[5], kOp, (what + ".W").c_str(), w, false);
+  layer.b = optional_data<float>(t[6], kOp, (what + ".b").c_str(), {F}, false);
+  layer.dW = optional_data<float>(t[7], kOp, (what + ".dW").c_str(), w, true);
+  layer.db = optional_data<float>(t[8], kOp, (what + ".db").c_str(), {F}, true);
+  layer.act = parse_activation(kOp, item<std::string>(t, 9, what));
+  layer.alpha = item<float>(t, 10, what);
+  for (int i = 5; i <= 8; ++i) bound.keep_alive.push_back(py::reinterpret_borrow<py::object>(t[i]));
+  bound.weights.emplace_back(what + ".W", py::reinterpret_borrow<py::object>(t[5]));
+  if (!t[6].is_none()) bound.weights.emplace_back(what + ".b", py::reinterpret_borrow<py::object>(t[6]));
+  if (!t[7].is_none()) bound.outputs.emplace_back(what + ".dW", py::reinterpret_borrow<py::object>(t[7]));
+  if (!t[8].is_none()) bound.outputs.emplace_back(what + ".db", py::reinterpret_borrow<py::object>(t[8]));
 }
 
-// A layer tuple -> LayerStep, checking its arrays against the running feature width.
-LayerStep parse_layer(BoundLoop& bound, const py::handle& spec, size_t index, int64_t& width) {
+// Items 1–4 of every step: the tensors it reads (each already written), the tensor it writes (the
+// next one), which inputs need their gradient, and whether backward runs it.
+void parse_wiring(LayerStep& layer, const py::tuple& t, const std::vector<int64_t>& widths, const std::string& what) {
+  layer.inputs = item<std::vector<int>>(t, 1, what);
+  layer.output = item<int>(t, 2, what);
+  const auto needs = item<std::vector<bool>>(t, 3, what);
+  layer.backprop = item<bool>(t, 4, what);
+  if (layer.inputs.empty() || needs.size() != layer.inputs.size())
+    fail(kOp, what + ": it needs at least one input and one needs_dx flag per input.");
+  if (layer.output != static_cast<int>(widths.size()))
+    fail(kOp, what + ": it must write tensor " + std::to_string(widths.size()) + ", the next one.");
+  for (int input : layer.inputs) {
+    if (input < 0 || input >= static_cast<int>(widths.size()))
+      fail(kOp, what + ": input tensor " + std::to_string(input) + " is not written before it.");
+    layer.in_widths.push_back(widths[input]);
+  }
+  layer.needs_dx.assign(needs.begin(), needs.end());
+  layer.out_width = layer.in_widths[0];
+}
+
+// A step tuple -> LayerStep, checking its arrays against the widths of the tensors it reads.
+LayerStep parse_layer(BoundLoop& bound, const py::handle& spec, size_t index, std::vector<int64_t>& widths) {
   const std::string what = "layers[" + std::to_string(index) + "]";
-  if (!py::isinstance<py::tuple>(spec) || py::len(spec) == 0) fail(kOp, what + " must be a non-empty tuple.");
+  if (!py::isinstance<py::tuple>(spec) || py::len(spec) < 5) fail(kOp, what + " must be a tuple of at least 5 items.");
   const auto kind = py::reinterpret_borrow<py::tuple>(spec)[0].cast<std::string>();
   LayerStep layer;
-  layer.in_width = layer.out_width = width;
-  if (kind == "dense") {  // ("dense", W, b, dW, db, activation, alpha, needs_dx, backprop)
-    const py::tuple t = as_tuple(spec, 9, what);
-    const Shape w = shape_of(t[1], kOp, (what + ".W").c_str(), 2);
+  parse_wiring(layer, py::reinterpret_borrow<py::tuple>(spec), widths, what);
+  const int64_t width = layer.in_widths[0];
+  if (kind == "dense") {  // (..., W, b, dW, db, activation, alpha)
+    const py::tuple t = as_tuple(spec, 11, what);
+    const Shape w = shape_of(t[5], kOp, (what + ".W").c_str(), 2);
     if (w[0] != width) fail(kOp, what + ".W has " + std::to_string(w[0]) + " rows; the layer's input has " +
                                       std::to_string(width) + " features.");
     layer.kind = LayerStep::Kind::dense;
     layer.out_width = w[1];
     parse_weights(bound, layer, t, w, w[1], what);
-  } else if (kind == "conv2d") {  // ("conv2d", W, b, dW, db, activation, alpha, needs_dx, backprop, (H, W, C),
-                                  //  strides, (top, bottom, left, right))
-    const py::tuple t = as_tuple(spec, 12, what);
-    const Shape w = shape_of(t[1], kOp, (what + ".W").c_str(), 4);
+  } else if (kind == "conv2d") {  // (..., W, b, dW, db, activation, alpha, (H, W, C), strides, padding)
+    const py::tuple t = as_tuple(spec, 14, what);
+    const Shape w = shape_of(t[5], kOp, (what + ".W").c_str(), 4);
     layer.kind = LayerStep::Kind::conv2d;
-    layer.window = parse_window(t, 9, w[0], w[1], width, what);
+    layer.window = parse_window(t, 11, w[0], w[1], width, what);
     if (w[2] != layer.window.C)
       fail(kOp, what + ".W is " + shape_text(w) + " but the image has " + std::to_string(layer.window.C) + " channels.");
     layer.filters = w[3];
     layer.out_width = layer.window.OH * layer.window.OW * w[3];
     parse_weights(bound, layer, t, w, w[3], what);
-  } else if (kind == "max_pool2d" || kind == "avg_pool2d") {  // (kind, pool, (H, W, C), strides, padding, backprop)
-    const py::tuple t = as_tuple(spec, 6, what);
-    const auto pool = item<std::array<int64_t, 2>>(t, 1, what);
+  } else if (kind == "max_pool2d" || kind == "avg_pool2d") {  // (..., pool, (H, W, C), strides, padding)
+    const py::tuple t = as_tuple(spec, 9, what);
+    const auto pool = item<std::array<int64_t, 2>>(t, 5, what);
     if (pool[0] < 1 || pool[1] < 1) fail(kOp, what + ": the pool size must be positive.");
     layer.kind = kind == "max_pool2d" ? LayerStep::Kind::max_pool2d : LayerStep::Kind::avg_pool2d;
-    layer.window = parse_window(t, 2, pool[0], pool[1], width, what);
+    layer.window = parse_window(t, 6, pool[0], pool[1], width, what);
     layer.out_width = layer.window.OH * layer.window.OW * layer.window.C;
-    layer.backprop = layer.needs_dx = item<bool>(t, 5, what);
-  } else if (kind == "dropout") {  // ("dropout", rate, seed, position, backprop)
-    const py::tuple t = as_tuple(spec, 5, what);
+  } else if (kind == "dropout") {  // (..., rate, seed, position)
+    const py::tuple t = as_tuple(spec, 8, what);
     layer.kind = LayerStep::Kind::dropout;
-    layer.rate = item<float>(t, 1, what);
+    layer.rate = item<float>(t, 5, what);
     if (!(layer.rate >= 0.f && layer.rate < 1.f)) fail(kOp, what + ": rate must be in [0, 1).");
-    layer.seed = item<uint32_t>(t, 2, what);
-    layer.position = item<uint32_t>(t, 3, what);
-    layer.backprop = layer.needs_dx = item<bool>(t, 4, what);
-  } else if (kind == "activation") {  // ("activation", activation, alpha, backprop)
-    const py::tuple t = as_tuple(spec, 4, what);
+    layer.seed = item<uint32_t>(t, 6, what);
+    layer.position = item<uint32_t>(t, 7, what);
+  } else if (kind == "activation") {  // (..., activation, alpha)
+    const py::tuple t = as_tuple(spec, 7, what);
     layer.kind = LayerStep::Kind::activation;
-    layer.act = parse_activation(kOp, item<std::string>(t, 1, what));
-    layer.alpha = item<float>(t, 2, what);
-    layer.backprop = layer.needs_dx = item<bool>(t, 3, what);
+    layer.act = parse_activation(kOp, item<std::string>(t, 5, what));
+    layer.alpha = item<float>(t, 6, what);
+  } else if (kind == "identity") {  // a reshape: the same values
+    as_tuple(spec, 5, what);
+    layer.kind = LayerStep::Kind::identity;
+  } else if (kind == "merge") {  // (..., op): inputs of one width
+    const py::tuple t = as_tuple(spec, 6, what);
+    layer.kind = LayerStep::Kind::merge;
+    if (!parse_merge_op(item<std::string>(t, 5, what).c_str(), &layer.merge_op))
+      fail(kOp, what + ": unknown merge op; expected one of " + merge_op_list() + ".");
+    if (layer.inputs.size() > static_cast<size_t>(kMaxMergeInputs))
+      fail(kOp, what + ": a merge takes at most " + std::to_string(kMaxMergeInputs) + " inputs.");
+    for (int64_t w : layer.in_widths)
+      if (w != width) fail(kOp, what + ": a merge needs inputs of one width.");
+  } else if (kind == "concat") {  // inputs side by side
+    as_tuple(spec, 5, what);
+    layer.kind = LayerStep::Kind::concat;
+    layer.out_width = 0;
+    for (int64_t w : layer.in_widths) layer.out_width += w;
   } else {
-    fail(kOp, what + ": unknown layer kind '" + kind +
-                  "'; expected dense, dropout, activation, conv2d, max_pool2d or avg_pool2d.");
+    fail(kOp, what + ": unknown layer kind '" + kind + "'; expected dense, dropout, activation, conv2d, "
+                  "max_pool2d, avg_pool2d, identity, merge or concat.");
   }
-  width = layer.out_width;
+  widths.push_back(layer.out_width);
   return layer;
 }
 
@@ -196,124 +228,195 @@ OptimizerSpec parse_optimizer(BoundLoop& bound, const std::string& name, const p
 
 }  // namespace
 
+LossKind parse_loss(const std::string& loss) {
+  const std::vector<std::pair<std::string, LossKind>> losses = {
+      {"softmax_cross_entropy", LossKind::softmax_cross_entropy},
+      {"sparse_softmax_cross_entropy", LossKind::sparse_softmax_cross_entropy},
+      {"sigmoid_binary_cross_entropy", LossKind::sigmoid_binary_cross_entropy},
+      {"mean_squared_error", LossKind::mean_squared_error}, {"none", LossKind::none}};
+  for (const auto& [known, kind] : losses)
+    if (loss == known) return kind;
+  fail(kOp, "unknown loss '" + loss + "'.");
+}
+
+// outputs[k] = (tensor, loss, absorbed activation, loss weight, [(metric, threshold), ...]).
+std::vector<OutputSpec> parse_outputs(const py::list& outputs, const std::vector<int64_t>& widths) {
+  std::vector<OutputSpec> specs;
+  if (outputs.empty()) fail(kOp, "outputs is empty.");
+  for (size_t k = 0; k < outputs.size(); ++k) {
+    const std::string what = "outputs[" + std::to_string(k) + "]";
+    const py::tuple t = as_tuple(outputs[k], 5, what);
+    OutputSpec spec;
+    spec.tensor = item<int>(t, 0, what);
+    if (spec.tensor < 0 || spec.tensor >= static_cast<int>(widths.size())) fail(kOp, what + ": no such tensor.");
+    spec.loss = parse_loss(item<std::string>(t, 1, what));
+    spec.absorbed = parse_activation(kOp, item<std::string>(t, 2, what));
+    spec.weight = item<double>(t, 3, what);
+    const bool sparse = spec.sparse();
+    for (const auto& [name, threshold] : item<std::vector<std::pair<std::string, float>>>(t, 4, what)) {
+      if (name == "categorical_accuracy" && !sparse) spec.metrics.push_back({MetricKind::categorical_accuracy});
+      else if (name == "sparse_categorical_accuracy" && sparse)
+        spec.metrics.push_back({MetricKind::sparse_categorical_accuracy});
+      else if (name == "binary_accuracy" && !sparse && widths[spec.tensor] == 1)
+        spec.metrics.push_back({MetricKind::binary_accuracy, threshold});
+      else fail(kOp, what + ": metric '" + name + "' does not fit this loss and output (binary_accuracy needs one "
+                     "output; sparse_categorical_accuracy needs class ids; categorical_accuracy one-hot rows).");
+    }
+    specs.push_back(std::move(spec));
+  }
+  return specs;
+}
+
+// The float arrays of a list, one per model input (or output), each (rows, widths[i]).
+std::vector<const float*> row_arrays(const py::list& arrays, const std::vector<int64_t>& widths, int64_t& rows,
+                                     const char* name, bool writable, std::vector<float*>* out = nullptr) {
+  if (arrays.size() != widths.size())
+    fail(kOp, std::string(name) + " holds " + std::to_string(arrays.size()) + " arrays; the model has " +
+                  std::to_string(widths.size()) + ".");
+  std::vector<const float*> data;
+  for (size_t i = 0; i < arrays.size(); ++i) {
+    const std::string what = std::string(name) + "[" + std::to_string(i) + "]";
+    const Shape s = shape_of(arrays[i], kOp, what.c_str(), 2);
+    if (i == 0 && rows < 0) rows = s[0];
+    if (s[1] != widths[i])
+      fail(kOp, what + " has " + std::to_string(s[1]) + " features per row; the model takes " +
+                    std::to_string(widths[i]) + ".");
+    float* p = checked_data<float>(arrays[i], kOp, what.c_str(), {rows, widths[i]}, writable);
+    data.push_back(p);
+    if (out != nullptr) out->push_back(p);
+  }
+  return data;
+}
+
+// Checks a run's data (shapes, labels in range, the order a permutation's range) before the GIL is
+// released; the loop itself checks nothing.
+py::tuple run_loop(BoundLoop& self, const py::list& xs, const py::list& targets, py::handle order,
+                   int64_t batch_size, int64_t first_batch, int64_t max_steps, double seconds, uint64_t step,
+                   int64_t iteration, double learning_rate, double loss_sum, std::vector<double> output_loss_sums) {
+  TrainingLoop& loop = *self.loop;
+  if (!loop.trains()) fail(kOp, "this loop was built for inference (loss 'none'): it cannot train.");
+  int64_t rows = -1;
+  RunRequest r{row_arrays(xs, loop.input_widths(), rows, "xs", false), {}, nullptr, rows, batch_size,
+               first_batch, max_steps, seconds, step, iteration, learning_rate, loss_sum, std::move(output_loss_sums)};
+  r.rows = rows;
+  const auto& outputs = loop.outputs();
+  if (targets.size() != outputs.size())
+    fail(kOp, "targets holds " + std::to_string(targets.size()) + " arrays; the model has " +
+                  std::to_string(outputs.size()) + " outputs.");
+  if (!r.output_loss_sums.empty() && r.output_loss_sums.size() != outputs.size())
+    fail(kOp, "output_loss_sums must be empty or hold one sum per output.");
+  for (size_t k = 0; k < outputs.size(); ++k) {
+    const std::string what = "targets[" + std::to_string(k) + "]";
+    const int64_t K = loop.tensor_width(outputs[k].tensor);
+    if (outputs[k].sparse()) {
+      const int64_t* labels = checked_data<int64_t>(targets[k], kOp, what.c_str(), {rows}, false);
+      for (int64_t n = 0; n < rows; ++n)
+        if (labels[n] < 0 || labels[n] >= K)
+          fail(kOp, "label " + std::to_string(labels[n]) + " at row " + std::to_string(n) + " of " + what +
+                        " is outside [0, " + std::to_string(K) + ").");
+      r.targets.push_back(labels);
+    } else {
+      r.targets.push_back(checked_data<float>(targets[k], kOp, what.c_str(), {rows, K}, false));
+    }
+  }
+  if (!order.is_none()) {
+    r.order = checked_data<int64_t>(order, kOp, "order", {rows}, false);
+    for (int64_t n = 0; n < rows; ++n)
+      if (r.order[n] < 0 || r.order[n] >= rows) fail(kOp, "order holds a row outside [0, rows).");
+  }
+  if (batch_size < 1 || batch_size > self.max_batch)
+    fail(kOp, "batch_size must be in [1, " + std::to_string(self.max_batch) + "].");
+  if (first_batch < 0 || max_steps < 0 || iteration < 0 || !(seconds >= 0))
+    fail(kOp, "first_batch, max_steps, iteration and seconds must not be negative.");
+  for (const auto& [name, array] : self.outputs) {
+    for (size_t i = 0; i < xs.size(); ++i) check_no_overlap(kOp, name.c_str(), array, "xs", xs[i], false);
+    for (size_t k = 0; k < targets.size(); ++k) check_no_overlap(kOp, name.c_str(), array, "targets", targets[k], false);
+  }
+  RunResult result;
+  {
+    KernelScope release;
+    result = loop.run(r);
+  }
+  return py::make_tuple(result.steps, result.seen, result.loss_sum, result.non_finite, result.metric_totals,
+                        result.output_loss_sums);
+}
+
+int64_t predict_loop(BoundLoop& self, const py::list& xs, const py::list& outs, int64_t batch_size,
+                     int64_t first_batch, int64_t max_batches, double seconds) {
+  TrainingLoop& loop = *self.loop;
+  int64_t rows = -1;
+  const std::vector<const float*> x = row_arrays(xs, loop.input_widths(), rows, "xs", false);
+  std::vector<int64_t> widths;
+  for (const OutputSpec& output : loop.outputs()) widths.push_back(loop.tensor_width(output.tensor));
+  std::vector<float*> out;
+  row_arrays(outs, widths, rows, "outs", true, &out);
+  if (batch_size < 1 || batch_size > self.max_batch)
+    fail(kOp, "batch_size must be in [1, " + std::to_string(self.max_batch) + "].");
+  if (first_batch < 0 || max_batches < 0 || !(seconds >= 0))
+    fail(kOp, "first_batch, max_batches and seconds must not be negative.");
+  for (size_t k = 0; k < outs.size(); ++k) {
+    for (size_t i = 0; i < xs.size(); ++i) check_no_overlap(kOp, "outs", outs[k], "xs", xs[i], false);
+    for (const auto& [name, array] : self.weights) check_no_overlap(kOp, "outs", outs[k], name.c_str(), array, false);
+  }
+  KernelScope release;
+  return loop.predict(x, out, rows, batch_size, first_batch, max_batches, seconds);
+}
+
+}  // namespace
+
 void bind_training_loop(py::module_& m) {
-  py::class_<BoundLoop>(m, "TrainingLoop", "Whole batch sequences of a Sequential MLP in native code "
+  py::class_<BoundLoop>(m, "TrainingLoop", "Whole batch sequences of a model's plan in native code "
                                            "(see cpp/training_loop.h); built by axonal.models.native_loop.")
-      .def(py::init([](const py::list& layers, const std::string& loss, const std::string& absorbed,
+      .def(py::init([](const py::list& layers, const std::vector<int64_t>& input_widths, const py::list& outputs,
                        const std::string& optimizer, const py::dict& hyper, const py::list& params,
-                       const std::vector<std::pair<std::string, float>>& metrics, int64_t input_width,
-                       int64_t max_batch) {
+                       const py::list& sums, int64_t max_batch) {
              auto bound = std::make_unique<BoundLoop>();
              if (layers.empty()) fail(kOp, "layers is empty.");
-             if (input_width < 1) fail(kOp, "input_width must be positive.");
+             if (input_widths.empty()) fail(kOp, "input_widths is empty.");
+             for (int64_t w : input_widths)
+               if (w < 1) fail(kOp, "every input width must be positive.");
              if (max_batch < 1 || max_batch > (int64_t{1} << 24)) fail(kOp, "max_batch must be in [1, 2^24].");
              std::vector<LayerStep> steps;
-             int64_t width = input_width;
-             for (size_t i = 0; i < layers.size(); ++i) steps.push_back(parse_layer(*bound, layers[i], i, width));
-             const std::vector<std::pair<std::string, LossKind>> losses = {
-                 {"softmax_cross_entropy", LossKind::softmax_cross_entropy},
-                 {"sparse_softmax_cross_entropy", LossKind::sparse_softmax_cross_entropy},
-                 {"sigmoid_binary_cross_entropy", LossKind::sigmoid_binary_cross_entropy},
-                 {"mean_squared_error", LossKind::mean_squared_error}, {"none", LossKind::none}};
-             LossKind loss_kind{};
-             bool found = false;
-             for (const auto& [known, kind] : losses)
-               if (loss == known) { loss_kind = kind; found = true; }
-             if (!found) fail(kOp, "unknown loss '" + loss + "'.");
-             bound->sparse = loss_kind == LossKind::sparse_softmax_cross_entropy;
-             std::vector<MetricSpec> metric_specs;
-             for (const auto& [name, threshold] : metrics) {
-               const bool sparse = bound->sparse;
-               if (name == "categorical_accuracy" && !sparse) metric_specs.push_back({MetricKind::categorical_accuracy});
-               else if (name == "sparse_categorical_accuracy" && sparse)
-                 metric_specs.push_back({MetricKind::sparse_categorical_accuracy});
-               else if (name == "binary_accuracy" && !sparse && width == 1)
-                 metric_specs.push_back({MetricKind::binary_accuracy, threshold});
-               else fail(kOp, "metric '" + name + "' does not fit this loss and output (binary_accuracy needs one "
-                              "output; sparse_categorical_accuracy needs class ids; categorical_accuracy one-hot rows).");
-             }
+             std::vector<int64_t> widths = input_widths;
+             for (size_t i = 0; i < layers.size(); ++i) steps.push_back(parse_layer(*bound, layers[i], i, widths));
+             std::vector<OutputSpec> output_specs = parse_outputs(outputs, widths);
+             bool inference = output_specs[0].loss == LossKind::none;
+             for (const OutputSpec& spec : output_specs)
+               if ((spec.loss == LossKind::none) != inference)
+                 fail(kOp, "either every output has a loss or none does (loss 'none': an inference loop).");
              OptimizerSpec spec = parse_optimizer(*bound, optimizer, hyper, params);
+             std::vector<GradientSum> gradient_sums;
+             for (size_t i = 0; i < sums.size(); ++i) {
+               const std::string what = "sums[" + std::to_string(i) + "]";
+               const py::tuple t = as_tuple(sums[i], 2, what);
+               const auto into = py::reinterpret_borrow<py::array>(t[0]);
+               const Shape s(into.shape(), into.shape() + into.ndim());
+               gradient_sums.push_back({checked_data<float>(t[0], kOp, (what + ".into").c_str(), s, true),
+                                        checked_data<float>(t[1], kOp, (what + ".from").c_str(), s, false),
+                                        static_cast<int64_t>(into.size())});
+               bound->outputs.emplace_back(what + ".from", py::reinterpret_borrow<py::object>(t[1]));
+               bound->keep_alive.push_back(py::reinterpret_borrow<py::object>(t[0]));
+               bound->keep_alive.push_back(py::reinterpret_borrow<py::object>(t[1]));
+             }
              const auto& outs = bound->outputs;
              for (size_t i = 0; i < outs.size(); ++i)
                for (size_t j = i + 1; j < outs.size(); ++j)
                  check_no_overlap(kOp, outs[i].first.c_str(), outs[i].second, outs[j].first.c_str(), outs[j].second, false);
              bound->max_batch = max_batch;
-             bound->metric_count = static_cast<int64_t>(metric_specs.size());
-             bound->loop = std::make_unique<TrainingLoop>(std::move(steps), loss_kind, parse_activation(kOp, absorbed),
-                                                          std::move(spec), std::move(metric_specs), max_batch);
+             bound->loop = std::make_unique<TrainingLoop>(std::move(steps), input_widths, std::move(output_specs),
+                                                          std::move(spec), std::move(gradient_sums), max_batch);
              return bound;
            }),
-           py::arg("layers"), py::arg("loss"), py::arg("absorbed"), py::arg("optimizer"), py::arg("hyper"),
-           py::arg("params"), py::arg("metrics"), py::arg("input_width"), py::arg("max_batch"))
-      .def("run", [](BoundLoop& self, py::handle x, py::handle targets, py::handle order, int64_t batch_size,
-                     int64_t first_batch, int64_t max_steps, double seconds, uint64_t step, int64_t iteration,
-                     double learning_rate, double loss_sum) {
-             TrainingLoop& loop = *self.loop;
-             if (!loop.trains()) fail(kOp, "this loop was built for inference (loss 'none'): it cannot train.");
-             const Shape xs = shape_of(x, kOp, "x", 2);
-             const int64_t rows = xs[0], K = loop.output_width();
-             if (xs[1] != loop.input_width())
-               fail(kOp, "x has " + std::to_string(xs[1]) + " features per row; the model takes " +
-                             std::to_string(loop.input_width()) + ".");
-             RunRequest r{checked_data<float>(x, kOp, "x", xs, false), nullptr, nullptr, rows, batch_size,
-                          first_batch, max_steps, seconds, step, iteration, learning_rate, loss_sum};
-             if (self.sparse) {
-               const int64_t* labels = checked_data<int64_t>(targets, kOp, "targets", {rows}, false);
-               for (int64_t n = 0; n < rows; ++n)
-                 if (labels[n] < 0 || labels[n] >= K)
-                   fail(kOp, "label " + std::to_string(labels[n]) + " at row " + std::to_string(n) +
-                                 " is outside [0, " + std::to_string(K) + ").");
-               r.targets = labels;
-             } else {
-               r.targets = checked_data<float>(targets, kOp, "targets", {rows, K}, false);
-             }
-             if (!order.is_none()) {
-               r.order = checked_data<int64_t>(order, kOp, "order", {rows}, false);
-               for (int64_t n = 0; n < rows; ++n)
-                 if (r.order[n] < 0 || r.order[n] >= rows) fail(kOp, "order holds a row outside [0, rows).");
-             }
-             if (batch_size < 1 || batch_size > self.max_batch)
-               fail(kOp, "batch_size must be in [1, " + std::to_string(self.max_batch) + "].");
-             if (first_batch < 0 || max_steps < 0 || iteration < 0 || !(seconds >= 0))
-               fail(kOp, "first_batch, max_steps, iteration and seconds must not be negative.");
-             for (const auto& [name, array] : self.outputs) {
-               check_no_overlap(kOp, name.c_str(), array, "x", x, false);
-               check_no_overlap(kOp, name.c_str(), array, "targets", targets, false);
-             }
-             RunResult result;
-             {
-               KernelScope release;
-               result = loop.run(r);
-             }
-             return py::make_tuple(result.steps, result.seen, result.loss_sum, result.non_finite,
-                                   result.metric_totals);
-           },
-           py::arg("x"), py::arg("targets"), py::arg("order").none(true), py::arg("batch_size"),
+           py::arg("layers"), py::arg("input_widths"), py::arg("outputs"), py::arg("optimizer"), py::arg("hyper"),
+           py::arg("params"), py::arg("sums"), py::arg("max_batch"))
+      .def("run", &run_loop, py::arg("xs"), py::arg("targets"), py::arg("order").none(true), py::arg("batch_size"),
            py::arg("first_batch"), py::arg("max_steps"), py::arg("seconds"), py::arg("step"), py::arg("iteration"),
-           py::arg("learning_rate"), py::arg("loss_sum"),
+           py::arg("learning_rate"), py::arg("loss_sum"), py::arg("output_loss_sums"),
            "Run up to max_steps batches from first_batch (stopping once `seconds` have passed or a loss "
-           "is not finite); returns (steps, rows seen, loss_sum, non_finite, metric totals).")
-      .def("predict", [](BoundLoop& self, py::handle x, py::handle out, int64_t batch_size, int64_t first_batch,
-                         int64_t max_batches, double seconds) {
-             TrainingLoop& loop = *self.loop;
-             const Shape xs = shape_of(x, kOp, "x", 2);
-             if (xs[1] != loop.input_width())
-               fail(kOp, "x has " + std::to_string(xs[1]) + " features per row; the model takes " +
-                             std::to_string(loop.input_width()) + ".");
-             const float* x_ = checked_data<float>(x, kOp, "x", xs, false);
-             float* out_ = checked_data<float>(out, kOp, "out", {xs[0], loop.output_width()}, true);
-             if (batch_size < 1 || batch_size > self.max_batch)
-               fail(kOp, "batch_size must be in [1, " + std::to_string(self.max_batch) + "].");
-             if (first_batch < 0 || max_batches < 0 || !(seconds >= 0))
-               fail(kOp, "first_batch, max_batches and seconds must not be negative.");
-             check_no_overlap(kOp, "out", out, "x", x, false);
-             for (const auto& [name, array] : self.weights) check_no_overlap(kOp, "out", out, name.c_str(), array, false);
-             KernelScope release;
-             return loop.predict(x_, out_, xs[0], batch_size, first_batch, max_batches, seconds);
-           },
-           py::arg("x"), py::arg("out"), py::arg("batch_size"), py::arg("first_batch"), py::arg("max_batches"),
-           py::arg("seconds"),
-           "Predictions of batches [first_batch, first_batch + max_batches) of x into out (rows, K), "
+           "is not finite); returns (steps, rows seen, loss_sum, non_finite, metric totals, output loss sums).")
+      .def("predict", &predict_loop, py::arg("xs"), py::arg("outs"), py::arg("batch_size"), py::arg("first_batch"),
+           py::arg("max_batches"), py::arg("seconds"),
+           "Predictions of batches [first_batch, first_batch + max_batches) of xs into outs (rows, K each), "
            "stopping once `seconds` have passed; returns the batches done.");
 }
 

@@ -22,7 +22,7 @@ from axonal import optimizers
 from axonal.callbacks import Callback, LearningRateScheduler, TerminateOnNaN
 from axonal.layers import Dense, Input
 from axonal.backend import cpu
-from axonal.models import Sequential, device_loop, loops, sequential
+from axonal.models import Sequential, device_loop, loops, model as model_module
 from axonal import regularizers
 from emulated_device import EmulatedDevice
 from test_training_loop import BATCH, CASES, ROWS, _data, fit_interrupted, state
@@ -175,7 +175,7 @@ def test_a_cuda_model_computes_on_the_host_outside_its_device(monkeypatch):
     fake_cuda = types.ModuleType("axonal.backend.cuda")
     fake_cuda.NAME = "cuda"
     monkeypatch.setattr(axonal.backend, "_active", fake_cuda)
-    monkeypatch.setattr(sequential, "device_for", lambda backend: EmulatedDevice() if backend is fake_cuda else None)
+    monkeypatch.setattr(model_module, "device_for", lambda backend: EmulatedDevice() if backend is fake_cuda else None)
     model = Sequential([Input(shape=(4,)), Dense(3, activation="softmax")])
     model.build()
     assert model.ops is cpu and isinstance(model.device, EmulatedDevice)

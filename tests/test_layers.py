@@ -4,7 +4,7 @@ import pytest
 
 import axonal
 from axonal import activations, initializers
-from axonal.layers import Activation, Dense, Dropout, Flatten, Input, Layer, Reshape, deserialize, serialize
+from axonal.layers import Activation, Dense, Dropout, Flatten, Input, InputLayer, Layer, Reshape, deserialize, serialize
 from axonal.utils import to_categorical
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -96,7 +96,7 @@ def test_set_weights_round_trip_and_shape_check():
 @pytest.mark.parametrize("layer", [
     Dense(7, activation="relu", use_bias=False, kernel_initializer="he_normal", input_shape=(5,)),
     Dense(3, kernel_initializer=initializers.RandomNormal(stddev=0.1, seed=4), trainable=False),
-    Activation("softmax"), Dropout(0.3, seed=11), Flatten(), Input(shape=(28, 28)),
+    Activation("softmax"), Dropout(0.3, seed=11), Flatten(), InputLayer(shape=(28, 28)),
 ], ids=lambda layer: type(layer).__name__)
 def test_get_config_round_trip(layer):
     copy = deserialize(serialize(layer))

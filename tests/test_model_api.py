@@ -244,12 +244,12 @@ def test_training_steps_allocate_no_arrays(monkeypatch):
     import tracemalloc
     import types
 
-    from axonal.models import sequential
+    from axonal.models import model as model_module
 
     reference = axonal.get_backend()
     idle_kernels = {name: (lambda *args: 0.0) for name in dir(reference) if name.endswith(
         ("_forward", "_backward", "_update", "_entropy", "_error"))}
-    monkeypatch.setattr(sequential, "host_backend", lambda: types.SimpleNamespace(**idle_kernels))
+    monkeypatch.setattr(model_module, "host_backend", lambda: types.SimpleNamespace(**idle_kernels))
     model = Sequential([Input(shape=(256,)), Dense(512, activation="relu"), Dropout(0.2),
                         Dense(10, activation="softmax")])
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])

@@ -1,4 +1,4 @@
-"""Layers for Sequential models, named and configured as in Keras.
+"""Layers for Sequential and functional models, named and configured as in Keras.
 
 Example:
     >>> from axonal.layers import Dense, Dropout, Input
@@ -12,16 +12,19 @@ from axonal.layers.augmentation import RandomFlip, RandomTranslation
 from axonal.layers.base import Layer
 from axonal.layers.convolutional import Conv2D
 from axonal.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
+from axonal.layers.graph import KerasTensor
+from axonal.layers.merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from axonal.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, MaxPooling2D
 
 __all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Flatten", "Reshape",
            "RandomFlip", "RandomTranslation", "Conv2D", "MaxPooling2D", "AveragePooling2D",
-           "GlobalAveragePooling2D",
-           "serialize", "deserialize"]
+           "GlobalAveragePooling2D", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum",
+           "Concatenate", "KerasTensor", "serialize", "deserialize"]
 
 _CLASSES = {cls.__name__.lower(): cls for cls in (InputLayer, Dense, Activation, Dropout, Flatten, Reshape,
                                                   RandomFlip, RandomTranslation,
-                                                  Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D)}
+                                                  Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D,
+                                                  Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate)}
 
 
 def serialize(layer: Layer) -> dict:

@@ -20,6 +20,7 @@ from axonal._buffers import BufferCache
 from axonal._legacy import renamed_arguments
 from axonal._validation import as_float_array, check_feature_shape
 from axonal.backend import host_backend
+from axonal.layers import graph
 from axonal.layers._weight_limit import charge_weight
 from axonal.random import draw_seed
 
@@ -105,6 +106,10 @@ class Layer:
         self._weights: dict[str, np.ndarray] = {}
         self._gradients: dict[str, np.ndarray] = {}
         self._regularizers: dict[str, regularizers.Regularizer] = {}
+        self._inbound_nodes: list = []  # one graph.Node per call on symbolic tensors
+
+    # Merge layers (Add, Concatenate...) take a list of tensors; every other layer takes one.
+    takes_several_inputs = False
 
     # ----- life cycle --------------------------------------------------------------------------
 
@@ -127,6 +132,13 @@ class Layer:
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         """The output shape for ``input_shape``; the identity unless a layer changes shapes."""
         return tuple(input_shape)
+
+    def check_input_shape(self, input_shape: tuple, sources: list[str] | None = None) -> None:
+        """Raise, naming the layer and the shapes, when the layer cannot take ``input_shape``.
+
+        Called when the layer is wired into a graph, before any weight exists (``sources`` are
+        the names of the layers that produce the inputs, for the message); ``build`` may call it.
+        """
 
     @property
     def output_shape(self) -> tuple:
@@ -165,13 +177,21 @@ class Layer:
         """The activation ending this layer that a loss could absorb (``"softmax"``...), if any."""
         return None
 
-    def __call__(self, x: Any, training: bool = False) -> np.ndarray:
-        """Run the layer on its own on an array (building it on first use) and return a copy.
+    def __call__(self, x: Any, training: bool = False):
+        """On symbolic tensors (from :func:`axonal.Input`): wire the layer into a functional graph
+        and return its symbolic output. On an array: run the layer on its own (building it on
+        first use) and return a copy of the result.
 
         Example:
             >>> Dense(3, activation="relu")(np.ones((2, 4), dtype="float32")).shape
             (2, 3)
+            >>> outputs = Dense(3, activation="relu")(Input(shape=(4,)))  # a KerasTensor
         """
+        if graph.is_symbolic(x):
+            return graph.call_symbolic(self, x)
+        if self.takes_several_inputs:
+            raise TypeError(f"Layer {self.name!r} ({type(self).__name__}) can only be called on symbolic tensors "
+                            "inside a functional model. Fix: e.g. Add()([Input(shape=(4,)), Input(shape=(4,))]).")
         inputs = as_float_array(x, "x")
         if not self.built:
             self.attach(host_backend(), 0, draw_seed(), self.steps)

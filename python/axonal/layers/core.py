@@ -8,6 +8,7 @@ import numpy as np
 from axonal import activations, initializers, regularizers
 from axonal._legacy import renamed_arguments
 from axonal._validation import check_positive_int
+from axonal.layers import graph
 from axonal.layers.base import ActivationOutputMixin, Layer, as_rows
 
 
@@ -27,6 +28,10 @@ class InputLayer(Layer):
                              f"received shape={shape!r}.")
         self.shape = shape
         self.batch_size = batch_size
+        self.built = True
+        self.input_shape = (None,) + shape
+        # The symbolic tensor a functional model starts from (what Input() returns).
+        self.output = graph.Node(self, [], self.input_shape).output
 
     def forward(self, x, training):
         return x
@@ -38,13 +43,17 @@ class InputLayer(Layer):
         return {"shape": self.shape, "batch_size": self.batch_size, "name": self.name}
 
 
-def Input(shape: tuple, batch_size: int | None = None, name: str | None = None) -> InputLayer:
-    """The input of a Sequential model, as its first element.
+def Input(shape: tuple, batch_size: int | None = None, name: str | None = None) -> graph.KerasTensor:
+    """A symbolic input tensor: the start of a functional model, or the first element of a
+    Sequential one (as in Keras 3, it is a :class:`~axonal.layers.graph.KerasTensor` made by an
+    :class:`InputLayer`).
 
     Example:
         >>> model = Sequential([Input(shape=(784,)), Dense(10, activation="softmax")])
+        >>> inputs = Input(shape=(784,), name="pixels")
+        >>> model = Model(inputs, Dense(10, activation="softmax")(inputs))
     """
-    return InputLayer(shape, batch_size, name)
+    return InputLayer(shape, batch_size, name).output
 
 
 class Dense(ActivationOutputMixin, Layer):
@@ -87,12 +96,15 @@ class Dense(ActivationOutputMixin, Layer):
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
 
-    def build(self, input_shape):
+    def check_input_shape(self, input_shape, sources=None):
         if len(input_shape) != 2:
             raise ValueError(
                 f"Layer {self.name!r} (Dense) expects inputs of shape (batch, features), received "
                 f"input shape {tuple(input_shape)}. Fix: put Flatten() before it, or reshape the "
                 f"data to (N, {math.prod(d for d in input_shape[1:] if d)}).")
+
+    def build(self, input_shape):
+        self.check_input_shape(input_shape)
         self.kernel = self.add_weight((input_shape[-1], self.units), self.kernel_initializer, "kernel",
                                       self.kernel_regularizer)
         self.bias = (self.add_weight((self.units,), self.bias_initializer, "bias", self.bias_regularizer)

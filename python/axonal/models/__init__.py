@@ -1,11 +1,13 @@
-"""Models. ``Sequential`` is a linear stack of layers with Keras' compile/fit/evaluate/predict;
-``load_model`` reads a model written by ``model.save``.
+"""Models. ``Model(inputs, outputs)`` is Keras' functional API over ``Input`` tensors and layer
+calls; ``Sequential`` is a linear stack of layers (the one-chain case of ``Model``); both have
+Keras' compile/fit/evaluate/predict. ``load_model`` reads a model written by ``model.save``.
 
 Example:
-    >>> from axonal.models import Sequential, load_model
+    >>> from axonal.models import Model, Sequential, load_model
 """
+from axonal.models.model import Model
 from axonal.models.numerics import NonFiniteError
 from axonal.models.sequential import Sequential
 from axonal.saving import load_model
 
-__all__ = ["NonFiniteError", "Sequential", "load_model"]
+__all__ = ["Model", "NonFiniteError", "Sequential", "load_model"]

@@ -31,25 +31,62 @@ def resolve_verbose(verbose: Any) -> int:
                      f"received {verbose!r}.")
 
 
-def prepare_inputs(model, x: Any, argument: str = "x") -> np.ndarray:
-    """Convert ``x`` once to C-contiguous float32, build the model from it if needed, check its shape."""
-    inputs = as_float_array(x, argument)
-    if not model.built:
-        model.build((None,) + inputs.shape[1:])
-    check_feature_shape(inputs, model.input_shape, model.layers[0].name, argument)
-    return inputs
+def prepare_inputs(model, x: Any, argument: str = "x") -> list[np.ndarray]:
+    """``x`` as one C-contiguous float32 array per model input (converted and checked once); an
+    unbuilt Sequential is built from it.
+
+    ``x`` is an array for a one-input model; for several inputs a list in input order or a dict
+    keyed by input name (a dict also works for one input)."""
+    if not model.built:  # a Sequential without an input shape yet: one input
+        first = next(iter(x.values())) if isinstance(x, dict) and x else x
+        model.build((None,) + as_float_array(first, argument).shape[1:])
+    names = model.input_names
+    values, labels = _per_name(x, names, argument, "input")
+    arrays = [as_float_array(value, label) for value, label in zip(values, labels)]
+    shapes = model.input_shape if len(names) > 1 else [model.input_shape]
+    for array, shape, name, label in zip(arrays, shapes, names, labels):
+        check_feature_shape(array, shape, name, label)
+    for array, label in zip(arrays[1:], labels[1:]):
+        check_same_length(arrays[0], array, labels[0], label)
+    return arrays
 
 
-def prepare_targets(model, y: Any, inputs: np.ndarray, argument: str = "y",
-                    x_argument: str = "x") -> np.ndarray:
-    """Convert labels once to what the compiled loss takes, checked against the output layer."""
+def prepare_targets(model, y: Any, inputs: list[np.ndarray], argument: str = "y",
+                    x_argument: str = "x") -> list[np.ndarray]:
+    """Labels as what each output's compiled loss takes, checked against the outputs: an array
+    for a one-output model, else a list in output order or a dict keyed by output name."""
     if y is None:
         raise ValueError(f"{argument} is None: the model needs labels to compute its loss. "
                          f"Fix: pass them, e.g. model.fit(x, y).")
-    output_layer = model.layers[-1]
-    targets = model.loss.prepare_targets(y, output_layer.output_shape[-1], output_layer.name, argument)
-    check_same_length(inputs, targets, x_argument, argument)
-    return targets
+    values, labels = _per_name(y, model.output_names, argument, "output")
+    return model.objective.prepare_targets(model, values, inputs[0], labels, x_argument)
+
+
+def per_output(model, arrays: list):
+    """What predict returns: the array of a one-output model, else the list of arrays."""
+    return arrays[0] if len(arrays) == 1 else arrays
+
+
+def _per_name(value: Any, names: list[str], argument: str, kind: str) -> tuple[list, list[str]]:
+    """``value`` split into one entry per input (output) and the argument label of each.
+
+    One input: the value itself, or the dict's entry. Several: a list/tuple of that length, or a
+    dict with every name as a key."""
+    if isinstance(value, dict):
+        missing = [name for name in names if name not in value]
+        unknown = sorted(set(value) - set(names), key=str)
+        if missing or unknown:
+            raise ValueError(f"{argument} is a dict with keys {sorted(value, key=str)} but the model's {kind}s are "
+                             f"{names}. Fix: key {argument} by exactly these names.")
+        return [value[name] for name in names], [f"{argument}[{name!r}]" for name in names]
+    if len(names) == 1:
+        return [value], [argument]
+    if isinstance(value, (list, tuple)) and len(value) == len(names):
+        return list(value), [f"{argument}[{i}]" for i in range(len(names))]
+    count = len(value) if isinstance(value, (list, tuple)) else "one array"
+    raise ValueError(f"The model has {len(names)} {kind}s {names}, so {argument} must be a list of {len(names)} "
+                     f"arrays in that order or a dict keyed by those names; received {count}. Fix: e.g. "
+                     f"{argument}=[{', '.join(f'{kind}_{i}' for i in range(len(names)))}].")
 
 
 def check_initial_epoch(initial_epoch: Any) -> int:
@@ -60,14 +97,19 @@ def check_initial_epoch(initial_epoch: Any) -> int:
     return int(initial_epoch)
 
 
-def sample_weights(sample_weight: Any, class_weight: Any, targets: np.ndarray,
+def sample_weights(sample_weight: Any, class_weight: Any, targets: list[np.ndarray],
                    argument: str = "sample_weight") -> np.ndarray | None:
     """Per-sample weights as C-contiguous float32 (N,), from ``sample_weight`` or ``class_weight``.
 
-    ``sample_weight`` may be (N,) or (N, 1). ``class_weight`` maps class ids to weights; a sample's
+    ``sample_weight`` may be (N,) or (N, 1); it weighs each sample in every output's loss.
+    ``class_weight`` (one-output models only, as in Keras) maps class ids to weights; a sample's
     class is found as Keras finds it: the argmax of a one-hot (or probability) row, else the label
     rounded to an integer; classes not in the mapping weigh 1. None when neither is given.
     """
+    if class_weight is not None and len(targets) > 1:
+        raise ValueError("class_weight is only supported for models of one output (as in Keras). Fix: pass "
+                         "sample_weight=..., computed from the labels of the output it should weigh.")
+    targets = targets[0]
     if class_weight is not None:
         if sample_weight is not None:
             raise ValueError("sample_weight and class_weight cannot be given together (as in Keras). Fix: "
@@ -108,18 +150,20 @@ def unpack_validation_data(validation_data: Any) -> tuple[Any, Any, Any]:
     return validation_data[0], validation_data[1], (validation_data[2] if len(validation_data) == 3 else None)
 
 
-def split_validation(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None, fraction: float):
-    """Keras' ``validation_split``: the last ``fraction`` of the samples (and of their weights),
-    taken before shuffling; returns ``(x, y, weights), (x_val, y_val, weights_val)``."""
+def split_validation(xs: list, ys: list, weights: np.ndarray | None, fraction: float):
+    """Keras' ``validation_split``: the last ``fraction`` of the samples (of every input, output
+    and of the weights), taken before shuffling; returns ``(xs, ys, weights), (xs_val, ys_val,
+    weights_val)``."""
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
         raise ValueError(f"validation_split must be a number in [0, 1), received {fraction!r}.")
-    split_at = math.floor(len(x) * (1.0 - fraction))
-    if split_at in (0, len(x)):
-        raise ValueError(f"validation_split={fraction} leaves {split_at} of {len(x)} samples for training "
+    count = len(xs[0])
+    split_at = math.floor(count * (1.0 - fraction))
+    if split_at in (0, count):
+        raise ValueError(f"validation_split={fraction} leaves {split_at} of {count} samples for training "
                          "and the rest for validation; both need at least one. Fix: use more data or a "
                          "different fraction.")
-    head = tuple(None if a is None else a[:split_at] for a in (x, y, weights))
-    tail = tuple(None if a is None else a[split_at:] for a in (x, y, weights))
+    head = ([a[:split_at] for a in xs], [a[:split_at] for a in ys], None if weights is None else weights[:split_at])
+    tail = ([a[split_at:] for a in xs], [a[split_at:] for a in ys], None if weights is None else weights[split_at:])
     return head, tail
 
 

@@ -36,25 +36,25 @@ WINDOW_BYTES = 64 << 20  # the most a run's window of rows may take, which caps 
 STEPS_PER_RUN: int | None = None  # fixed run length (tests); None: from a timed step
 
 
-def training_problem(model, x, y, weights, callbacks) -> str | None:
+def training_problem(model, xs, ys, weights, callbacks) -> str | None:
     """Why this ``fit`` cannot run on the model's device, or None."""
     if model.device is None:
         return "the model has no device"
-    return native_loop.unsupported_training(model, x, y, weights, callbacks)
+    return native_loop.unsupported_training(model, xs, ys, weights, callbacks)
 
 
-def inference_problem(model, x, callbacks) -> str | None:
+def inference_problem(model, xs, callbacks) -> str | None:
     """Why this ``predict`` cannot run on the model's device, or None."""
     if model.device is None:
         return "the model has no device"
-    return native_loop.unsupported_inference(model, x, callbacks)
+    return native_loop.unsupported_inference(model, xs, callbacks)
 
 
-def evaluation_problem(model, x, weights) -> str | None:
+def evaluation_problem(model, xs, weights) -> str | None:
     """Why this ``evaluate`` (or validation) cannot run on the model's device, or None."""
     if weights is not None:
         return "sample weights"
-    return inference_problem(model, x, []) or native_loop.unsupported_objective(model)
+    return inference_problem(model, xs, []) or native_loop.unsupported_objective(model)
 
 
 def warn_host_fallback(model, method: str, reason: str) -> None:
@@ -112,11 +112,12 @@ def _progress(batches_done: int, batch_size: int, count: int) -> tuple[int, int]
 class DeviceFit:
     """One ``fit`` call on the device: the model's copy, its data, and the graphs of its runs."""
 
-    def __init__(self, model, x: np.ndarray, y: np.ndarray, batch_size: int):
+    def __init__(self, model, xs: list, ys: list, batch_size: int):
         self.model, self.device, self.batch_size = model, model.device, batch_size
+        self.inputs = len(xs)
         with self.device.activate():
             self.copy = DeviceModel(model, training=True)
-            self.rows = _Rows(self.device, (x, y))
+            self.rows = _Rows(self.device, (*xs, *ys))
         self.validation: _Rows | None = None
         self.graphs: dict[tuple[int, int, int], object] = {}
         self.steps_per_run = STEPS_PER_RUN
@@ -155,52 +156,55 @@ class DeviceFit:
             self.steps_per_run = self._timed_run_length(first)
         run = min(self.steps_per_run, steps - first)
         start, stop = first * batch_size, min((first + run) * batch_size, count)
-        x, y = self.rows.fill(start, stop)
+        window = self.rows.fill(start, stop)
         key = (run, stop - start, self.rows.generation)
         if not self.use_graphs:
-            self._queue(x, y, run)
+            self._queue(window, run)
         else:
             if key not in self.graphs:
-                self.copy.warm_up(x[:batch_size], y[:batch_size])  # first calls allocate workspaces
-                self.graphs[key] = self.device.capture(lambda: self._queue(x, y, run))
+                first = [view[:batch_size] for view in window]  # first calls allocate workspaces
+                self.copy.warm_up(first[:self.inputs], first[self.inputs:])
+                self.graphs[key] = self.device.capture(lambda: self._queue(window, run))
             self.device.launch(self.graphs[key])
         model.steps.value += run
         model.optimizer.iterations += run
         return run
 
-    def _queue(self, x, y, run: int) -> None:
-        """The run's steps: batch ``i`` is rows ``i·B .. (i+1)·B`` of the window (views)."""
-        batch_size = self.batch_size
+    def _queue(self, window: list, run: int) -> None:
+        """The run's steps: batch ``i`` is rows ``i·B .. (i+1)·B`` of the window (views of every
+        input's and output's rows)."""
+        batch_size, count = self.batch_size, len(window[0])
         for i in range(run):
-            rows = slice(i * batch_size, min((i + 1) * batch_size, len(x)))
+            rows = slice(i * batch_size, min((i + 1) * batch_size, count))
             slot = FULL if rows.stop - rows.start == batch_size else LAST
-            self.copy.train_step(x[rows], y[rows], slot)
+            views = [view[rows] for view in window]
+            self.copy.train_step(views[:self.inputs], views[self.inputs:], slot)
 
     def _timed_run_length(self, first: int) -> int:
         """Steps per run: about SECONDS_PER_RUN of eager steps, within the window's byte budget."""
         rows = _batch_rows(first, self.batch_size, self.rows.count)
-        x, y = self.rows.fill(first * self.batch_size, first * self.batch_size + rows)
+        window = self.rows.fill(first * self.batch_size, first * self.batch_size + rows)
         seconds = math.inf
         for _ in range(2):  # the first call also initialises cuBLAS and loads kernels
             began = time.perf_counter()
-            self.copy.warm_up(x, y)
+            self.copy.warm_up(window[:self.inputs], window[self.inputs:])
             self.device.synchronize()
             seconds = time.perf_counter() - began
         row_bytes = sum(array.nbytes // max(len(array), 1) for array in self.rows.host)
         by_bytes = max(1, WINDOW_BYTES // (self.batch_size * row_bytes))
         return max(1, min(int(native_loop.SECONDS_PER_RUN / max(seconds, 1e-6)), by_bytes))
 
-    def test_epoch(self, x, y, callback_list) -> dict[str, float]:
+    def test_epoch(self, xs, ys, callback_list) -> dict[str, float]:
         """Validation after an epoch, on the device (its data uploaded once per fit)."""
         if self.validation is None:
             with self.device.activate():
-                self.validation = _Rows(self.device, (x, y))
-        return evaluate_rows(self.copy, self.validation, self.batch_size, callback_list)
+                self.validation = _Rows(self.device, (*xs, *ys))
+        return evaluate_rows(self.copy, self.validation, self.inputs, self.batch_size, callback_list)
 
 
-def evaluate_rows(copy: DeviceModel, rows: _Rows, batch_size: int, callback_list) -> dict[str, float]:
-    """Loss and metrics of ``rows`` in inference mode, batch by batch (the logs are read after
-    each batch, for the callbacks)."""
+def evaluate_rows(copy: DeviceModel, rows: _Rows, inputs: int, batch_size: int, callback_list) -> dict[str, float]:
+    """Loss and metrics of ``rows`` (``inputs`` input arrays, then the targets) in inference mode,
+    batch by batch (the logs are read after each batch, for the callbacks)."""
     callback_list.call("on_test_begin", None)
     model, logs = copy.model, {}
     with copy.device.activate():
@@ -209,32 +213,34 @@ def evaluate_rows(copy: DeviceModel, rows: _Rows, batch_size: int, callback_list
             model._interrupts.check()
             callback_list.call("on_test_batch_begin", batch, None)
             start = batch * batch_size
-            x, y = rows.fill(start, start + _batch_rows(batch, batch_size, rows.count))
-            copy.test_step(x, y, FULL if len(x) == batch_size else LAST)
+            window = rows.fill(start, start + _batch_rows(batch, batch_size, rows.count))
+            copy.test_step(window[:inputs], window[inputs:], FULL if len(window[0]) == batch_size else LAST)
             logs = copy.logs(*_progress(batch + 1, batch_size, rows.count), batch_size)
             callback_list.call("on_test_batch_end", batch, logs)
     callback_list.call("on_test_end", logs)
     return logs
 
 
-def evaluate(model, x, y, batch_size: int, callback_list) -> dict[str, float]:
+def evaluate(model, xs, ys, batch_size: int, callback_list) -> dict[str, float]:
     """``evaluate`` on the device."""
     with model.device.activate():
-        copy, rows = DeviceModel(model, training=False), _Rows(model.device, (x, y))
-    return evaluate_rows(copy, rows, batch_size, callback_list)
+        copy, rows = DeviceModel(model, training=False), _Rows(model.device, (*xs, *ys))
+    return evaluate_rows(copy, rows, len(xs), batch_size, callback_list)
 
 
-def predict(model, x: np.ndarray, batch_size: int, callback_list, device_array: bool):
-    """``predict`` on the device: a numpy array, or the device array itself when asked."""
+def predict(model, xs: list, batch_size: int, callback_list, device_array: bool) -> list:
+    """``predict`` on the device: one numpy array per output, or the device arrays themselves."""
     device = model.device
+    count = len(xs[0])
     with device.activate():
-        copy, rows = DeviceModel(model, training=False), _Rows(device, (x,))
-        out = device.xp.empty((len(x),) + model.output_shape[1:], dtype=np.float32)
-        for batch in range(math.ceil(len(x) / batch_size)):
+        copy, rows = DeviceModel(model, training=False), _Rows(device, tuple(xs))
+        outs = [device.xp.empty((count,) + tuple(shape[1:]), dtype=np.float32) for shape in model.output_shapes]
+        for batch in range(math.ceil(count / batch_size)):
             model._interrupts.check()
             callback_list.call("on_predict_batch_begin", batch, None)
             start = batch * batch_size
-            (inputs,) = rows.fill(start, start + _batch_rows(batch, batch_size, len(x)))
-            out[start:start + len(inputs)] = copy.predictions(copy.forward(inputs, training=False))
+            inputs = rows.fill(start, start + _batch_rows(batch, batch_size, count))
+            for out, result in zip(outs, copy.predictions(copy.forward(inputs, training=False))):
+                out[start:start + len(inputs[0])] = result
             callback_list.call("on_predict_batch_end", batch, None)
-        return out if device_array else device.download(out)
+        return outs if device_array else [device.download(out) for out in outs]

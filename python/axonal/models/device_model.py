@@ -25,6 +25,8 @@ import numpy as np
 from axonal import metrics as metrics_module
 from axonal._buffers import BufferCache
 from axonal.layers.base import configuration_version
+from axonal.models.objective import OutputLoss
+from axonal.models.plan import PlanRunner
 
 # The metric kernels' rule for each accuracy metric (the native loop's rule, cpp/training_loop.cpp).
 METRIC_KINDS = {metrics_module.CategoricalAccuracy: "categorical",
@@ -58,22 +60,29 @@ class DeviceModel:
         self.model, self.device = model, model.device
         self.ops, xp = self.device.ops, self.device.xp
         self._mirrors: dict[int, tuple[np.ndarray, object]] = {}  # id(host array) -> (host, device)
+        objective = model.objective
+        outputs = len(model.output_names)
         # [training steps so far, the coming update's 1-based iteration]: dropout and Adam read them.
         self.counters = xp.zeros(2, dtype=np.int64)
         self.learning_rate = xp.zeros((), dtype=np.float64)
-        self.loss_sums = xp.zeros(2, dtype=np.float64)   # sums of batch means: FULL and LAST batches
+        # Per output, sums of batch-mean losses: FULL batches and the epoch's smaller LAST batch.
+        self.loss_sums = xp.zeros((outputs, 2), dtype=np.float64)
         self.batch_loss = xp.zeros((), dtype=np.float64)
         self._scratch_count = xp.zeros((), dtype=np.int64)  # metric counts of warm-up steps
-        self.metric_counts = xp.zeros(max(len(model.metrics), 1), dtype=np.int64)
-        self._loss_sum_views = [scalar_view(self.loss_sums, slot) for slot in (FULL, LAST)]
-        self._count_views = [scalar_view(self.metric_counts, m) for m in range(len(model.metrics))]
+        self.counted = [m for m in objective.metrics if not isinstance(m, OutputLoss)] if objective else []
+        self.metric_counts = xp.zeros(max(len(self.counted), 1), dtype=np.int64)
+        self._loss_sum_views = [[self.loss_sums[k, slot:slot + 1].reshape(()) for slot in (FULL, LAST)]
+                                for k in range(outputs)]
+        self._count_views = [scalar_view(self.metric_counts, m) for m in range(len(self.counted))]
         self.buffers = BufferCache(xp)
         if training and model._prepared_for != configuration_version():
             model._prepare_optimizer()
-        self.layers = [self._clone_layer(layer, training) for layer in model._layers]
-        self.backprop = [self.layers[model._layers.index(layer)] for layer in model._backprop_layers] if training else []
-        self.metrics = [(METRIC_KINDS[type(metric)], float(getattr(metric, "threshold", 0.5)))
-                        for metric in model.metrics]
+        self.layers = [self._clone_layer(call.layer, training) for call in model.plan.calls]
+        self.runner = PlanRunner(model.plan, self.layers, self.ops)
+        # Per output: its accuracy metrics as (output index, kernel rule, threshold).
+        self.metrics = [(k, METRIC_KINDS[type(metric)], float(getattr(metric, "threshold", 0.5)))
+                        for k, metrics in enumerate(objective.output_metrics if objective else [])
+                        for metric in metrics]
         self.updates = self._clone_optimizer() if training else []
         self.upload()
 
@@ -142,56 +151,64 @@ class DeviceModel:
 
     # ----- steps (queued on the device's current stream; nothing waits) ---------------------------
 
-    def train_step(self, x, targets, loss_slot: int) -> None:
-        """One training step: forward, fused loss (its mean added to ``loss_sums[loss_slot]``),
+    def train_step(self, xs: list, ys: list, loss_slot: int) -> None:
+        """One training step: forward, fused losses (their means added to ``loss_sums[:, loss_slot]``),
         metric counts, backward, the optimiser's updates, then the counters advance."""
-        outputs = self.forward(x, training=True)
-        self._backward(self._loss(outputs, targets, self._loss_sum_views[loss_slot], self._count_views))
+        outputs = self.forward(xs, training=True)
+        self.runner.backward(self._loss(outputs, ys, [views[loss_slot] for views in self._loss_sum_views],
+                                        self._count_views))
         for optimizer, param, grad, slots in self.updates:
             optimizer.update_step(param, grad, slots)
         self.ops.increment(self.counters)
 
-    def warm_up(self, x, targets) -> None:
+    def warm_up(self, xs: list, ys: list) -> None:
         """A training step's forward, loss, metrics and backward, changing no state that outlives
         a step (no update, no counter, scratch sums). The first call of an op allocates its
         workspaces, which must not happen while a step is captured as a graph."""
-        outputs = self.forward(x, training=True)
-        self._backward(self._loss(outputs, targets, None, [self._scratch_count] * len(self.metrics)))
+        outputs = self.forward(xs, training=True)
+        self.runner.backward(self._loss(outputs, ys, [None] * len(outputs),
+                                        [self._scratch_count] * len(self.metrics)))
 
-    def test_step(self, x, targets, loss_slot: int) -> None:
+    def test_step(self, xs: list, ys: list, loss_slot: int) -> None:
         """Loss and metric counts of a batch in inference mode."""
-        self._loss(self.forward(x, training=False), targets, self._loss_sum_views[loss_slot], self._count_views)
+        self._loss(self.forward(xs, training=False), ys, [views[loss_slot] for views in self._loss_sum_views],
+                   self._count_views)
 
-    def forward(self, x, training: bool):
-        """The model's outputs for batch ``x``, in a device buffer (logits where a loss absorbs the
-        output activation)."""
-        for layer in self.layers:
-            x = layer.forward(x, training)
-        return x
+    def forward(self, xs: list, training: bool) -> list:
+        """The model's outputs for batch inputs ``xs``, in device buffers (logits where a loss
+        absorbs the output activation)."""
+        return self.runner.forward(xs, training)
 
-    def predictions(self, outputs):
-        """Outputs as predict returns them: the absorbed activation applied."""
-        activation = self.model._absorbed_activation
-        if activation is None:
-            return outputs
-        predictions = self.buffers.get("predictions", outputs.shape)
-        self.ops.activation_forward(predictions, outputs, activation, 0.0)
+    def predictions(self, outputs: list) -> list:
+        """Outputs as predict returns them: the absorbed activations applied."""
+        objective = self.model.objective
+        absorbed = objective.absorbed if objective is not None else [None] * len(outputs)
+        predictions = []
+        for k, (output, activation) in enumerate(zip(outputs, absorbed)):
+            if activation is not None:
+                buffer = self.buffers.get(f"predictions/{k}", output.shape)
+                self.ops.activation_forward(buffer, output, activation, 0.0)
+                output = buffer
+            predictions.append(output)
         return predictions
 
-    def _loss(self, outputs, targets, loss_sum, counts: list):
-        """The fused loss's gradient (its mean added to ``loss_sum``) and the metric counts."""
-        doutputs = self.buffers.get("doutputs", outputs.shape)
-        getattr(self.ops, self.model.loss.kernel)(doutputs, outputs, targets, None, loss_out=self.batch_loss,
-                                                  loss_sum=loss_sum)
+    def _loss(self, outputs: list, ys: list, loss_sums: list, counts: list) -> list:
+        """The fused losses' gradients (each output's mean added to its ``loss_sums`` entry), each
+        scaled by its loss weight, and the metric counts."""
+        objective = self.model.objective
+        doutputs = []
+        for k, (output, y, loss, weight) in enumerate(zip(outputs, ys, objective.losses, objective.weights)):
+            doutput = self.buffers.get(f"doutputs/{k}", output.shape)
+            getattr(self.ops, loss.kernel)(doutput, output, y, None, loss_out=self.batch_loss, loss_sum=loss_sums[k])
+            if weight != 1.0:
+                rows = doutput.reshape(-1, doutput.shape[-1])
+                self.ops.scale(rows, rows, weight)
+            doutputs.append(doutput)
         if self.metrics:
             predictions = self.predictions(outputs)
-            for count, (kind, threshold) in zip(counts, self.metrics):
-                self.ops.accuracy_count(count, predictions, targets, kind, threshold)
+            for count, (k, kind, threshold) in zip(counts, self.metrics):
+                self.ops.accuracy_count(count, predictions[k], ys[k], kind, threshold)
         return doutputs
-
-    def _backward(self, doutputs) -> None:
-        for layer in self.backprop:
-            doutputs = layer.backward(doutputs)
 
     # ----- running logs --------------------------------------------------------------------------
 
@@ -208,6 +225,10 @@ class DeviceModel:
         sums = self.device.download(self.loss_sums)
         counts = self.device.download(self.metric_counts)
         seen = full_batches * batch_size + last_rows
-        for metric, count in zip(self.model.metrics, counts):
+        for metric, count in zip(self.counted, counts):
             metric.total, metric.count = float(count), float(seen)
-        return make_logs(float(sums[FULL] * batch_size + sums[LAST] * last_rows) / seen, self.model.metrics)
+        objective = self.model.objective
+        losses = [float(sums[k, FULL] * batch_size + sums[k, LAST] * last_rows) / seen for k in range(len(sums))]
+        for tracker, loss in zip(objective.loss_trackers, losses):
+            tracker.total, tracker.count = loss * seen, float(seen)
+        return make_logs(sum(w * loss for w, loss in zip(objective.weights, losses)), objective.metrics)

@@ -20,18 +20,22 @@ sample weights, regularisers, ``check_numerics``, other layers, losses, optimise
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from axonal import losses, metrics as metrics_module, optimizers
 from axonal.callbacks import Callback, ProgbarLogger, TerminateOnNaN
-from axonal.layers import (Activation, AveragePooling2D, Conv2D, Dense, Dropout, Flatten, InputLayer, MaxPooling2D,
-                           Reshape)
+from axonal.layers import (Activation, AveragePooling2D, Concatenate, Conv2D, Dense, Dropout, Flatten,
+                           GlobalAveragePooling2D, InputLayer, MaxPooling2D, Reshape)
 from axonal.layers.base import configuration_version
+from axonal.layers.merging import MERGE_LAYERS
 
 SECONDS_PER_RUN = 0.05  # how long native code runs before Python sees the logs and Ctrl-C again
 
 _PASS_THROUGH = (InputLayer, Flatten, Reshape)  # no arithmetic: C-contiguous rows stay as they are
-_LAYERS = (*_PASS_THROUGH, Dense, Dropout, Activation, Conv2D, MaxPooling2D, AveragePooling2D)
+_LAYERS = (*_PASS_THROUGH, Dense, Dropout, Activation, Conv2D, MaxPooling2D, AveragePooling2D,
+           GlobalAveragePooling2D, *MERGE_LAYERS)
 _LOSS_KERNELS = {losses.CategoricalCrossentropy: "softmax_cross_entropy",
                  losses.SparseCategoricalCrossentropy: "sparse_softmax_cross_entropy",
                  losses.BinaryCrossentropy: "sigmoid_binary_cross_entropy",
@@ -54,28 +58,40 @@ _BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", 
 _PREDICT_HOOKS = ("on_predict_batch_begin", "on_predict_batch_end")
 
 
-def unsupported_reason(model, x: np.ndarray, y: np.ndarray, weights, callbacks) -> str | None:
+_reported: set = set()  # (model id, method, reason) already said
+
+
+def report_python_path(model, method: str, reason: str) -> None:
+    """Say, once per model, method and reason, that ``method`` runs layer by layer in Python."""
+    key = (id(model), method, reason)
+    if key not in _reported:
+        _reported.add(key)
+        warnings.warn(f"axonal fast path: model {model.name!r}: {method}() runs layer by layer in Python "
+                      f"instead of the native loop, because of {reason}.", UserWarning, stacklevel=5)
+
+
+def unsupported_reason(model, xs: list, ys: list, weights, callbacks) -> str | None:
     """Why ``fit`` must run this model step by step in Python, or None when the native loop can."""
-    return _backend_problem(model) or unsupported_training(model, x, y, weights, callbacks)
+    return _backend_problem(model) or unsupported_training(model, xs, ys, weights, callbacks)
 
 
-def unsupported_for_predict(model, x: np.ndarray, callbacks) -> str | None:
+def unsupported_for_predict(model, xs: list, callbacks) -> str | None:
     """Why ``predict`` must run batch by batch in Python, or None when the native loop can."""
-    return _backend_problem(model) or unsupported_inference(model, x, callbacks)
+    return _backend_problem(model) or unsupported_inference(model, xs, callbacks)
 
 
-def unsupported_training(model, x: np.ndarray, y: np.ndarray, weights, callbacks) -> str | None:
+def unsupported_training(model, xs: list, ys: list, weights, callbacks) -> str | None:
     """What a compiled training loop (this native one, or the device loop of
     :mod:`axonal.models.device_loop`) cannot run in this ``fit``, or None: the model's layers,
     loss, optimiser, metrics and callbacks must be ones whose behaviour it reproduces exactly."""
-    reason = _unsupported_layers(model, x)
+    reason = _unsupported_layers(model, xs)
     if reason is not None:
         return reason
     if model._numerics is not None:
         return "check_numerics checks every stage of every step from Python"
     if weights is not None:
         return "sample weights"
-    if not y.flags.c_contiguous:
+    if not all(y.flags.c_contiguous for y in ys):
         return "labels are not C-contiguous"
     for layer in model._layers:
         if layer._regularizers:
@@ -87,18 +103,20 @@ def unsupported_training(model, x: np.ndarray, y: np.ndarray, weights, callbacks
 
 def unsupported_objective(model) -> str | None:
     """The loss or metric a compiled loop cannot compute exactly as the Python path, or None."""
-    if type(model.loss) not in _LOSS_KERNELS or _replaced(model.loss, ("compute",)):
-        return f"loss {model.loss.name!r}"
-    for metric in model.metrics:
-        if type(metric) not in _METRICS or (isinstance(metric, metrics_module.BinaryAccuracy)
-                                            and model.output_shape[-1] != 1):
-            return f"metric {metric.name!r}"
+    objective = model.objective
+    for loss in objective.losses:
+        if type(loss) not in _LOSS_KERNELS or _replaced(loss, ("compute",)):
+            return f"loss {loss.name!r}"
+    for metrics, shape in zip(objective.output_metrics, model.output_shapes):
+        for metric in metrics:
+            if type(metric) not in _METRICS or (isinstance(metric, metrics_module.BinaryAccuracy) and shape[-1] != 1):
+                return f"metric {metric.name!r}"
     return None
 
 
-def unsupported_inference(model, x: np.ndarray, callbacks) -> str | None:
+def unsupported_inference(model, xs: list, callbacks) -> str | None:
     """What a compiled loop cannot run in this ``predict``, or None."""
-    return _unsupported_layers(model, x) or _batch_hooks(callbacks, (ProgbarLogger,), _PREDICT_HOOKS)
+    return _unsupported_layers(model, xs) or _batch_hooks(callbacks, (ProgbarLogger,), _PREDICT_HOOKS)
 
 
 def _backend_problem(model) -> str | None:
@@ -107,9 +125,9 @@ def _backend_problem(model) -> str | None:
     return None
 
 
-def _unsupported_layers(model, x: np.ndarray) -> str | None:
+def _unsupported_layers(model, xs: list) -> str | None:
     """What a compiled loop cannot run in this model's forward pass, or None."""
-    if not x.flags.c_contiguous:
+    if not all(x.flags.c_contiguous for x in xs):
         return "inputs are not C-contiguous"
     for layer in model._layers:
         if type(layer) not in _LAYERS:
@@ -136,13 +154,12 @@ def _replaced(instance, methods: tuple[str, ...]) -> bool:
 
 
 def build_loop(model, batch_size: int):
-    """A :class:`axonal._native.TrainingLoop` over the model's current arrays (weights, gradients,
-    optimiser slots), for batches of at most ``batch_size`` rows."""
+    """A :class:`axonal._native.TrainingLoop` over the model's plan and current arrays (weights,
+    gradients, optimiser slots), for batches of at most ``batch_size`` rows."""
     from axonal._native import TrainingLoop
 
     if model._prepared_for != configuration_version():
         model._prepare_optimizer()
-    specs = _layer_specs(model, {id(layer) for layer in model._backprop_layers})
     optimizer = model.optimizer
     if not optimizer.built:
         optimizer.build(model._parameters)
@@ -152,9 +169,14 @@ def build_loop(model, batch_size: int):
     params = [(param, grad, *_kernel_slots(optimizer, optimizer.slots_for(param), slot_names))
               for param, grad in zip(model._parameters, model._gradients)]
     params = [entry + (None,) * (5 - len(entry)) for entry in params]
-    metric_specs = [(_METRICS[type(m)], float(getattr(m, "threshold", 0.5))) for m in model.metrics]
-    return TrainingLoop(specs, _LOSS_KERNELS[type(model.loss)], model._absorbed_activation or "linear", name,
-                        hyper, params, metric_specs, _input_width(model), batch_size)
+    objective = model.objective
+    outputs = [(tensor, _LOSS_KERNELS[type(loss)], absorbed or "linear", weight,
+                [(_METRICS[type(m)], float(getattr(m, "threshold", 0.5))) for m in metrics])
+               for tensor, loss, absorbed, weight, metrics in zip(model.plan.outputs, objective.losses,
+                                                                  objective.absorbed, objective.weights,
+                                                                  objective.output_metrics)]
+    return TrainingLoop(_layer_specs(model.plan, training=True), _input_widths(model), outputs, name, hyper,
+                        params, _gradient_sums(model.plan), batch_size)
 
 
 def build_inference_loop(model, batch_size: int):
@@ -162,39 +184,70 @@ def build_inference_loop(model, batch_size: int):
     batches of at most ``batch_size`` rows; the model need not be compiled."""
     from axonal._native import TrainingLoop
 
-    return TrainingLoop(_layer_specs(model, set()), "none", model._absorbed_activation or "linear", "none", {},
-                        [], [], _input_width(model), batch_size)
+    absorbed = model.objective.absorbed if model.objective is not None else [None] * len(model.plan.outputs)
+    outputs = [(tensor, "none", activation or "linear", 1.0, []) for tensor, activation in zip(model.plan.outputs, absorbed)]
+    return TrainingLoop(_layer_specs(model.plan, training=False), _input_widths(model), outputs, "none", {}, [], [],
+                        batch_size)
 
 
-def _layer_specs(model, backprop: set[int]) -> list[tuple]:
-    """The layers as the native loop takes them; ``backprop`` holds the ids of the layers the
-    backward pass reaches (none for inference)."""
+def _layer_specs(plan, training: bool) -> list[tuple]:
+    """The plan's calls as the native loop takes them: (kind, input tensors, output tensor, which
+    inputs need their gradient, whether backward runs it, the kind's own items...)."""
     specs = []
-    for layer in model._layers:
-        reached = id(layer) in backprop
+    for call in plan.calls:
+        layer = call.layer
+        reached = training and call.backprop
+        needs = tuple(training and need for need in call.needs_input_gradients)
+        head = (tuple(call.inputs), call.output, needs, reached)
         if isinstance(layer, (Dense, Conv2D)):
             # Gradients only where the backward pass reaches (a frozen layer's buffers are None).
             dkernel = layer._gradient_buffer("kernel") if reached else None
             dbias = layer._gradient_buffer("bias") if reached else None
-            spec = (layer.kernel, layer.bias, dkernel, dbias, layer.applied_activation, float(layer.alpha),
-                    bool(layer.needs_input_gradient), reached)
+            weights = (layer.kernel, layer.bias, dkernel, dbias, layer.applied_activation, float(layer.alpha))
             if isinstance(layer, Dense):
-                specs.append(("dense", *spec))
+                specs.append(("dense", *head, *weights))
             else:
-                specs.append(("conv2d", *spec, tuple(layer.input_shape[1:]), layer.strides, layer.explicit_padding))
+                specs.append(("conv2d", *head, *weights, tuple(layer.input_shape[1:]), layer.strides,
+                              layer.explicit_padding))
         elif isinstance(layer, (MaxPooling2D, AveragePooling2D)):
             kind = "max_pool2d" if isinstance(layer, MaxPooling2D) else "avg_pool2d"
-            specs.append((kind, layer.pool_size, tuple(layer.input_shape[1:]), layer.strides, layer.explicit_padding,
-                          reached))
+            specs.append((kind, *head, layer.pool_size, tuple(layer.input_shape[1:]), layer.strides,
+                          layer.explicit_padding))
+        elif isinstance(layer, GlobalAveragePooling2D):  # an average pool whose window is the image
+            specs.append(("avg_pool2d", *head, layer.window, tuple(layer.input_shape[1:]), (1, 1), (0, 0, 0, 0)))
         elif isinstance(layer, Dropout):
-            specs.append(("dropout", layer.rate, layer.mask_seed, layer.position, reached))
+            specs.append(("dropout", *head, layer.rate, layer.mask_seed, layer.position))
         elif isinstance(layer, Activation):
-            specs.append(("activation", layer.applied_activation, float(layer.alpha), reached))
+            specs.append(("activation", *head, layer.applied_activation, float(layer.alpha)))
+        elif isinstance(layer, Concatenate):
+            specs.append(("concat", *head))
+        elif isinstance(layer, MERGE_LAYERS):
+            specs.append(("merge", *head, layer.op))
+        else:  # InputLayer, Flatten, Reshape: the same values, C-contiguous rows as they are
+            specs.append(("identity", *head))
     return specs
 
 
-def _input_width(model) -> int:
-    return int(np.prod(model.input_shape[1:]))
+def _gradient_sums(plan) -> list[tuple]:
+    """(the layer's gradient, a later call's own) per weight of each shared layer's later calls, in
+    call order: what :meth:`PlanRunner.backward` adds after the backward pass."""
+    return [(call.owner._gradients[name], call.layer._gradients[name])
+            for call in plan.calls if call.is_clone and call.backprop and call.owner.trainable
+            for name in call.owner._gradients]
+
+
+def add_totals(model, totals, rows_seen: int) -> None:
+    """Add a native run's metric totals (every output's metrics, in order) to the model's metrics."""
+    counted = [metric for metrics in model.objective.output_metrics for metric in metrics]
+    for metric, total in zip(counted, totals):
+        metric.total += total
+        metric.count += rows_seen
+
+
+def _input_widths(model) -> list[int]:
+    """Values per sample of each model input (the loop sees every sample as one row)."""
+    return [int(np.prod(tensor_shape[1:])) for tensor_shape in
+            (model.input_shape if len(model.input_names) > 1 else [model.input_shape])]
 
 
 def _kernel_slots(optimizer, slots: dict, names: tuple) -> tuple:

@@ -83,21 +83,23 @@ class NumericsChecker:
         self.model = model
         self._saved = BufferCache()  # copies of the weights and slots, reused from step to step
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
+    def forward(self, xs: list) -> list:
         """The model's training forward pass, checking each layer's output as it is produced."""
-        for layer in self.model._layers:
-            y = layer.forward(x, True)
-            if not _finite(y):
-                self._fail_forward(layer, x, y)
-            x = y
-        return x
+        return self.model.runner.forward(xs, True, self._check_forward)
 
-    def check_loss(self, loss: float, outputs: np.ndarray, doutputs: np.ndarray) -> None:
-        if np.isfinite(loss) and _finite(doutputs):
+    def _check_forward(self, layer, x, y) -> None:
+        if not _finite(y):
+            self._fail_forward(layer, x if not isinstance(x, list) else np.concatenate([a.ravel() for a in x]), y)
+
+    def check_loss(self, loss: float, outputs: list, doutputs: list) -> None:
+        if np.isfinite(loss) and all(_finite(d) for d in doutputs):
             return
-        what = f"the loss ({loss})" if not np.isfinite(loss) else f"the loss gradient ({_census(doutputs)})"
-        self._raise(f"{what} of {self.model.loss.name!r} is non-finite although the model's outputs are finite "
-                    f"(largest |output| {_largest(outputs)}). Fix: scale the targets, or lower the learning rate "
+        bad = next((d for d in doutputs if not _finite(d)), doutputs[0])
+        what = f"the loss ({loss})" if not np.isfinite(loss) else f"the loss gradient ({_census(bad)})"
+        names = ", ".join(repr(output_loss.name) for output_loss in self.model.objective.losses)
+        largest = _largest(np.concatenate([output.ravel() for output in outputs]))
+        self._raise(f"{what} of {names} is non-finite although the model's outputs are finite "
+                    f"(largest |output| {largest}). Fix: scale the targets, or lower the learning rate "
                     "if the outputs are huge.", None, "loss")
 
     def check_backward(self, layer, dx: np.ndarray | None) -> None:

@@ -1,26 +1,15 @@
-"""Sequential: a stack of layers, each feeding the next, trained and used as in Keras."""
+"""Sequential: a stack of layers, each feeding the next: the one-chain case of :class:`Model`."""
 from __future__ import annotations
 
-import sys
-from typing import Any
-
-import numpy as np
-
-from axonal import saving
-from axonal._buffers import BufferCache
-from axonal.backend import get_backend, host_backend
-from axonal.backend.device import device_for
 from axonal.layers import InputLayer, Layer, deserialize, serialize
-from axonal.layers.base import (SHUFFLE_STREAM, ActivationOutputMixin, StepCounter, configuration_changed,
-                                unique_name)
-from axonal.models import summary
-from axonal.models.guards import exclusive
-from axonal.models.trainer import Trainer
-from axonal.random import draw_seed
+from axonal.layers import graph
+from axonal.layers.base import ActivationOutputMixin, configuration_changed
+from axonal.models.model import Model
+from axonal.models.plan import Plan
 
 
-class Sequential(Trainer):
-    """A linear stack of layers, trained with the methods of :class:`~axonal.models.trainer.Trainer`.
+class Sequential(Model):
+    """A linear stack of layers: a :class:`Model` whose graph is one chain.
 
     The model draws its seed when created (from ``axonal.set_seed`` when called, else at random)
     and uses it for weight initialisation, shuffling and dropout masks, so a seeded script is
@@ -39,17 +28,8 @@ class Sequential(Trainer):
     """
 
     def __init__(self, layers: list[Layer] | None = None, name: str | None = None):
-        super().__init__()
-        self.name = name or unique_name(Sequential)
-        self.seed = draw_seed()
-        self.shuffle_rng = np.random.default_rng([self.seed, SHUFFLE_STREAM])
-        self.steps = StepCounter()
-        self.buffers = BufferCache()
-        self.ops = None
-        self.device = None  # the GPU a cuda model trains on (models/device_model.py)
+        super().__init__(name=name)
         self.input_shape: tuple | None = None
-        self.built = False
-        self._trainable = True
         self._layers: list[Layer] = []
         for layer in layers or []:
             self.add(layer)
@@ -61,8 +41,18 @@ class Sequential(Trainer):
         """The layers, in order (an :func:`Input` is not a layer of the list, as in Keras 3)."""
         return list(self._layers)
 
+    @property
+    def input_names(self) -> list[str]:
+        return [self._layers[0].name] if self._layers else []
+
+    @property
+    def output_names(self) -> list[str]:
+        return [self._layers[-1].name] if self._layers else []
+
     def add(self, layer: Layer) -> None:
         """Append ``layer``; the model is (re)built when its input shape is known."""
+        if isinstance(layer, graph.KerasTensor) and layer.node.is_input:
+            layer = layer.node.layer  # Input(shape=...) as the first element, as in Keras 3
         if isinstance(layer, InputLayer):
             if self._layers or self.input_shape is not None:
                 raise ValueError(f"Input {layer.name!r} can only be the first element of a Sequential "
@@ -99,18 +89,6 @@ class Sequential(Trainer):
         configuration_changed()
         return layer
 
-    @property
-    def trainable(self) -> bool:
-        """The model's own flag; setting it sets every layer's, as in Keras (``model.trainable =
-        False`` freezes the whole model, from the next training step)."""
-        return self._trainable
-
-    @trainable.setter
-    def trainable(self, value: bool) -> None:
-        self._trainable = bool(value)
-        for layer in self._layers:
-            layer.trainable = value
-
     def build(self, input_shape: tuple | None = None) -> None:
         """Create every layer's weights for inputs of ``input_shape`` (batch first, e.g. ``(None, 784)``).
 
@@ -124,10 +102,7 @@ class Sequential(Trainer):
                              "with Input(shape=(784,)), call build((None, 784)), or call fit/predict.")
         if not self._layers:
             raise ValueError(f"Model {self.name!r} has no layers. Fix: add some, e.g. model.add(Dense(10)).")
-        # On cuda, fit/evaluate/predict run on a device copy of the model (models/device_loop.py);
-        # the layers themselves, and any step the device cannot run, use the host backend.
-        self.device = device_for(get_backend())
-        self.ops = host_backend()
+        self._attach_backend()
         shape = self.input_shape
         for position, layer in enumerate(self._layers):
             layer.attach(self.ops, position, self.seed, self.steps)
@@ -137,76 +112,18 @@ class Sequential(Trainer):
                 raise ValueError(f"Layer {layer.name!r} was built for inputs {layer.input_shape} but "
                                  f"receives {shape} here. Fix: use a new layer.")
             shape = layer.compute_output_shape(shape)
-        self.built = True
+        self._set_plan(Plan.chain(self._layers))
 
     @property
     def output_shape(self) -> tuple:
         return self._layers[-1].output_shape
 
     @property
-    def weights(self) -> list[np.ndarray]:
-        return [w for layer in self._layers for w in layer.weights]
+    def output_shapes(self) -> list[tuple]:
+        return [self.output_shape]
 
-    @property
-    def trainable_weights(self) -> list[np.ndarray]:
-        return [w for layer in self._layers for w in layer.trainable_weights]
-
-    @property
-    def non_trainable_weights(self) -> list[np.ndarray]:
-        return [w for layer in self._layers for w in layer.non_trainable_weights]
-
-    def count_params(self) -> int:
-        return sum(layer.count_params() for layer in self._layers)
-
-    def summary(self, line_length: int | None = None, print_fn=None) -> None:
-        """Print the Keras-style table of layers, output shapes and parameter counts.
-
-        Args:
-            line_length: table width; Keras' default (88, or the terminal width less 4) when None.
-            print_fn: called with the whole text instead of ``print``.
-        """
-        text = summary.summary_text(self, line_length or summary.default_line_length(), sys.stdout)
-        (print_fn or print)(text)
-
-    # ----- weights and configuration -----------------------------------------------------------
-
-    @exclusive
-    def get_weights(self) -> list[np.ndarray]:
-        """Copies of every layer's weights, in layer order."""
-        return [w for layer in self._layers for w in layer.get_weights()]
-
-    @exclusive
-    def set_weights(self, weights: list[Any]) -> None:
-        """Overwrite every layer's weights from a list shaped like :meth:`get_weights`'s."""
-        expected = sum(len(layer.weights) for layer in self._layers)
-        if len(weights) != expected:
-            raise ValueError(f"Model {self.name!r} has {expected} weight arrays, received {len(weights)}. "
-                             "Fix: pass a list shaped like model.get_weights().")
-        start = 0
-        for layer in self._layers:
-            layer.set_weights(weights[start:start + len(layer.weights)])
-            start += len(layer.weights)
-
-    @exclusive
-    def save(self, filepath, overwrite: bool = True) -> None:
-        """Write the whole model (architecture, compile settings, weights, optimiser and training
-        state) to one file, atomically; :func:`axonal.models.load_model` reads it back.
-
-        Example:
-            >>> model.save("mlp.axonal")  # doctest: +SKIP
-        """
-        saving.save_model(self, filepath, overwrite)
-
-    @exclusive
-    def save_weights(self, filepath, overwrite: bool = True) -> None:
-        """Write only the weights to one file, atomically (see :meth:`load_weights`)."""
-        saving.save_weights(self, filepath, overwrite)
-
-    @exclusive
-    def load_weights(self, filepath) -> None:
-        """Copy weights saved by :meth:`save_weights` or :meth:`save` into this model; every shape
-        must match (weights are matched by position, so layer names may differ)."""
-        saving.load_weights(self, filepath)
+    def connections(self, layer: Layer) -> None:
+        return None  # a chain: the summary has no "Connected to" column
 
     def get_config(self) -> dict:
         """Name, layer configurations and input shape; ``Sequential.from_config`` rebuilds the model."""
@@ -222,9 +139,3 @@ class Sequential(Trainer):
         for layer_config in config["layers"]:
             model.add(deserialize(layer_config))
         return model
-
-    def _forward(self, x: np.ndarray, training: bool) -> np.ndarray:
-        """Run every layer on batch ``x``; the result is the last layer's reused output buffer."""
-        for layer in self._layers:
-            x = layer.forward(x, training)
-        return x

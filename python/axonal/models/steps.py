@@ -1,8 +1,9 @@
 """The per-batch half of training: one train, test or predict step, and what they depend on.
 
 ``Trainer`` (the per-call half: compile, fit, evaluate, predict, the ``*_on_batch`` methods)
-derives from :class:`Steps`. A step runs on a batch already converted and checked, and allocates
-nothing once the model's buffers exist.
+derives from :class:`Steps`. A step runs the model's plan (:mod:`axonal.models.plan`) on a batch
+already converted and checked: ``xs`` holds one array per model input, ``ys`` one target array
+per output. It allocates nothing once the model's buffers exist.
 
 What a training step updates is prepared by :meth:`Steps._prepare_optimizer` from the layers'
 ``trainable`` flags, and prepared again at the first step after any layer is frozen, unfrozen,
@@ -18,64 +19,60 @@ from __future__ import annotations
 
 import numpy as np
 
-from axonal import metrics as metrics_module
-from axonal.layers import Layer
-from axonal.layers.base import ActivationOutputMixin, configuration_version
+from axonal.layers.base import configuration_version
 from axonal.models.guards import InterruptGuard
 from axonal.models.numerics import NumericsChecker
+from axonal.models.objective import Objective
 
 
 class Steps:
     """One step of training, evaluation or prediction on a prepared batch.
 
-    The model provides ``_layers``, ``ops``, ``buffers``, ``steps``, ``weights``, ``output_shape``
-    and ``_forward``; :class:`~axonal.models.trainer.Trainer` sets ``optimizer``, ``loss`` and the
-    metric identifiers.
+    The model provides ``plan``, ``runner``, ``_layers``, ``ops``, ``buffers``, ``steps`` and
+    ``weights``; :class:`~axonal.models.trainer.Trainer` sets ``optimizer`` and ``objective``
+    (the losses, loss weights and metrics of the outputs).
     """
 
     def __init__(self):
-        self.metrics: list[metrics_module.Metric] = []
-        self._metric_identifiers = None
-        # Set by _configure_output and _prepare_optimizer.
-        self._absorbed_activation: str | None = None
+        self.objective: Objective | None = None
         self._parameters: list[np.ndarray] = []
         self._gradients: list[np.ndarray] = []
-        self._backprop_layers: list[Layer] = []
         self._prepared_for: int | None = None  # the configuration version the lists above describe
         self._interrupts = InterruptGuard()  # active while fit/train_on_batch run
         self._numerics: NumericsChecker | None = None  # set by compile(check_numerics=True)
 
-    def train_step(self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+    @property
+    def metrics(self) -> list:
+        """Every metric the logs report (per-output losses of a multi-output model included)."""
+        return self.objective.metrics if self.objective is not None else []
+
+    def train_step(self, xs: list, ys: list, sample_weight: np.ndarray | None = None) -> float:
         """One gradient step on a prepared batch; updates the metrics and returns the batch loss
-        (regularisation penalties included, as Keras reports it)."""
+        (loss weights and regularisation penalties included, as Keras reports it)."""
         if self._prepared_for != configuration_version():
             self._prepare_optimizer()
         numerics = self._numerics
-        outputs = self._forward(x, training=True) if numerics is None else numerics.forward(x)
-        doutputs = self.buffers.get("doutputs", outputs.shape)
-        loss = self.loss.compute(self.ops, doutputs, outputs, y, sample_weight) + self._regularization_loss()
+        outputs = self.runner.forward(xs, True) if numerics is None else numerics.forward(xs)
+        doutputs = [self.buffers.get(f"doutputs/{k}", output.shape) for k, output in enumerate(outputs)]
+        loss = self.objective.compute(self.ops, doutputs, outputs, ys, sample_weight) + self._regularization_loss()
         if numerics is not None:
             numerics.check_loss(loss, outputs, doutputs)
-        for layer in self._backprop_layers:
-            doutputs = layer.backward(doutputs)
-            layer.add_regularization_gradients()
-            if numerics is not None:
-                numerics.check_backward(layer, doutputs)
+        self.runner.backward(doutputs, None if numerics is None else numerics.check_backward)
         self._apply_update(numerics)
-        self._update_metrics(y, outputs, sample_weight)
+        self._update_metrics(ys, outputs, sample_weight)
         return loss
 
-    def test_step(self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+    def test_step(self, xs: list, ys: list, sample_weight: np.ndarray | None = None) -> float:
         """Loss of a prepared batch in inference mode (penalties included); updates the metrics."""
-        outputs = self._forward(x, training=False)
-        doutputs = self.buffers.get("doutputs", outputs.shape)
-        loss = self.loss.compute(self.ops, doutputs, outputs, y, sample_weight) + self._regularization_loss()
-        self._update_metrics(y, outputs, sample_weight)
+        outputs = self.runner.forward(xs, False)
+        doutputs = [self.buffers.get(f"doutputs/{k}", output.shape) for k, output in enumerate(outputs)]
+        loss = self.objective.compute(self.ops, doutputs, outputs, ys, sample_weight) + self._regularization_loss()
+        self._update_metrics(ys, outputs, sample_weight)
         return loss
 
-    def predict_step(self, x: np.ndarray) -> np.ndarray:
-        """Predictions for a prepared batch, in a buffer reused by the next call."""
-        return self._predictions(self._forward(x, training=False))
+    def predict_step(self, xs: list) -> list:
+        """Predictions for a prepared batch (one array per output), in buffers reused by the next call."""
+        return self._predictions(self.runner.forward(xs, False))
 
     def reset_metrics(self) -> None:
         """Forget what every metric has seen (fit does it each epoch, ``*_on_batch`` each call)."""
@@ -106,57 +103,42 @@ class Steps:
         """The penalties of the trainable layers' regularisers (0.0 for a model without any)."""
         return sum(layer.regularization_loss() for layer in self._layers)
 
-    def _predictions(self, outputs: np.ndarray) -> np.ndarray:
+    def _predictions(self, outputs: list) -> list:
         """Outputs as predict returns them: the activation a fused loss absorbed is applied here."""
-        if self._absorbed_activation is None:
-            return outputs
-        predictions = self.buffers.get("predictions", outputs.shape)
-        self.ops.activation_forward(predictions, outputs, self._absorbed_activation, 0.0)
+        absorbed = self.objective.absorbed if self.objective is not None else [None] * len(outputs)
+        predictions = []
+        for k, (output, activation) in enumerate(zip(outputs, absorbed)):
+            if activation is not None:
+                buffer = self.buffers.get(f"predictions/{k}", output.shape)
+                self.ops.activation_forward(buffer, output, activation, 0.0)
+                output = buffer
+            predictions.append(output)
         return predictions
 
-    def _update_metrics(self, y: np.ndarray, outputs: np.ndarray, sample_weight: np.ndarray | None) -> None:
-        if self.metrics:
-            predictions = self._predictions(outputs)
-            for metric in self.metrics:
-                metric.update_state(y, predictions, sample_weight)
+    def _update_metrics(self, ys: list, outputs: list, sample_weight: np.ndarray | None) -> None:
+        if self.objective.has_output_metrics:
+            self.objective.update_metrics(ys, self._predictions(outputs), sample_weight)
 
     def _configure_output(self) -> None:
-        """Fuse the output activation into the loss where exact, and resolve the metrics."""
-        output_layer = self._layers[-1]
-        for layer in self._layers:
-            if isinstance(layer, ActivationOutputMixin):
-                layer.activation_in_loss = False
-        self._absorbed_activation = None
-        if self.loss is None:
+        """Fuse each output activation into its loss where exact, and resolve the metrics (the
+        objective is made from ``compile``'s arguments for the model's outputs as they are now)."""
+        arguments = getattr(self, "_compile_args", None)
+        if arguments is None:
             return
-        fused = self.loss.fused_activation
-        if fused is not None and not self.loss.from_logits:
-            if output_layer.output_activation != fused:
-                ending = output_layer.output_activation or "no activation"
-                raise ValueError(
-                    f"Loss {self.loss.name!r} expects the output layer {output_layer.name!r} to end in a "
-                    f"{fused} activation, but it ends in {ending}. "
-                    f"Fix: use activation='{fused}' on the last layer, or pass "
-                    f"{type(self.loss).__name__}(from_logits=True) if it outputs logits.")
-            output_layer.activation_in_loss = True
-            self._absorbed_activation = fused
-        self.metrics = metrics_module.get_list(self._metric_identifiers, self.loss.sparse_labels,
-                                               self.output_shape[-1])
+        if self.objective is None or self.objective.output_names != self.output_names:
+            self.objective = Objective(self.output_names, *arguments)
+        self.objective.configure(self)
 
     def _prepare_optimizer(self) -> None:
-        """Collect the trainable weights and their gradients and give the optimiser their slots.
+        """Mark what the backward pass runs, collect the trainable weights and their gradients and
+        give the optimiser their slots.
 
         Frozen weights are left out (the optimiser keeps their slots); the slots of weights no
         longer in the model (a popped layer's) are dropped.
         """
+        self.plan.prepare_backward()
         self._parameters = [w for layer in self._layers for w in layer.trainable_weights]
         self._gradients = [g for layer in self._layers for g in layer.gradients]
-        trainable = [i for i, layer in enumerate(self._layers) if layer.trainable_weights]
-        first = trainable[0] if trainable else len(self._layers)
-        for position, layer in enumerate(self._layers):
-            layer.needs_input_gradient = position != first
-        # Layers before the first trainable one need no backward pass at all.
-        self._backprop_layers = self._layers[first:][::-1]
         self.optimizer.ops = self.ops
         if not self.optimizer.built:
             self.optimizer.build(self._parameters)

@@ -1,4 +1,7 @@
-"""The text of ``Sequential.summary()``, laid out like Keras 3's table.
+"""The text of ``model.summary()``, laid out like Keras 3's table.
+
+A model that is more than a chain (several inputs or outputs, merges, shared layers) gets Keras'
+fourth column, "Connected to": each input of each call as ``layer[call][0]``.
 
 Example output (80-column terminal)::
 
@@ -21,6 +24,11 @@ from typing import TextIO
 from axonal.utils import can_encode
 
 _HEADER = ("Layer (type)", "Output Shape", "Param #")
+_GRAPH_HEADER = _HEADER + ("Connected to",)
+# Where Keras asks its columns to end (fractions of the line), and how many characters its table
+# renderer then takes back from each so that the border characters fit (measured on Keras 3.15).
+_CHAIN_LAYOUT = ((0.45, 0.80, 1.0), (1, 2, 1), 88)
+_GRAPH_LAYOUT = ((0.3, 0.56, 0.74, 1.0), (1, 1, 2, 1), 108)
 _BYTES_PER_PARAM = 4  # float32
 
 # Border characters: left, fill, junction, right for each kind of rule, then the cell bars.
@@ -30,21 +38,27 @@ _ASCII = {"top": "+=++", "header": "+=++", "between": "+-++", "bottom": "+-++",
           "header_bar": "|", "bar": "|"}
 
 
-def default_line_length() -> int:
-    """Keras' width: 88 characters, or the terminal's width less 4 when narrower."""
-    return min(88, shutil.get_terminal_size().columns - 4)
+def default_line_length(graph: bool = False) -> int:
+    """Keras' width: 88 characters (108 with "Connected to"), or the terminal's width less 4 when
+    narrower."""
+    return min((_GRAPH_LAYOUT if graph else _CHAIN_LAYOUT)[2], shutil.get_terminal_size().columns - 4)
 
 
-def summary_text(model, line_length: int, stream: TextIO) -> str:
+def summary_text(model, line_length: int | None, stream: TextIO) -> str:
     """The summary of ``model`` as one string, with box characters ``stream`` can encode."""
-    widths = _column_widths(line_length)
+    graph = any(model.connections(layer) is not None for layer in model.layers[:1])
+    header = _GRAPH_HEADER if graph else _HEADER
+    widths = _column_widths(line_length or default_line_length(graph), _GRAPH_LAYOUT if graph else _CHAIN_LAYOUT)
     box = _UNICODE if can_encode(stream, "".join(_UNICODE.values())) else _ASCII
     lines = [f'Model: "{model.name}"', _rule(box["top"], widths),
-             *_cells(_HEADER, widths, box["header_bar"]), _rule(box["header"], widths)]
+             *_cells(header, widths, box["header_bar"]), _rule(box["header"], widths)]
     for index, layer in enumerate(model.layers):
         if index:
             lines.append(_rule(box["between"], widths))
-        lines += _cells(_layer_fields(layer), widths, box["bar"])
+        fields = _layer_fields(layer)
+        if graph:
+            fields += (", ".join(model.connections(layer)) or "-",)
+        lines += _cells(fields, widths, box["bar"])
     lines.append(_rule(box["bottom"], widths))
 
     trainable = _count(model.trainable_weights)
@@ -59,15 +73,12 @@ def summary_text(model, line_length: int, stream: TextIO) -> str:
     return "\n".join(lines)
 
 
-def _column_widths(line_length: int) -> list[int]:
-    """Cell widths (padding included) of the three columns for a table ``line_length`` wide.
-
-    Keras asks for columns ending at 45%, 80% and 100% of the line; the four border characters
-    then do not fit, and its table renderer takes them back 1, 2 and 1 from the columns.
-    """
-    ends = [int(0.45 * line_length), int(0.80 * line_length), line_length]
-    requested = [ends[0], ends[1] - ends[0], ends[2] - ends[1]]
-    return [width - cut for width, cut in zip(requested, (1, 2, 1))]
+def _column_widths(line_length: int, layout) -> list[int]:
+    """Cell widths (padding included) of the columns for a table ``line_length`` wide."""
+    fractions, cuts, _ = layout
+    ends = [int(fraction * line_length) for fraction in fractions]
+    requested = [end - start for start, end in zip([0] + ends[:-1], ends)]
+    return [width - cut for width, cut in zip(requested, cuts)]
 
 
 def _layer_fields(layer) -> tuple[str, str, str]:
@@ -82,15 +93,16 @@ def _rule(chars: str, widths: list[int]) -> str:
     return left + junction.join(fill * width for width in widths) + right
 
 
-def _cells(fields: tuple[str, str, str], widths: list[int], bar: str) -> list[str]:
-    """One or more text lines for a row; long fields wrap within their column as in Keras."""
+def _cells(fields: tuple, widths: list[int], bar: str) -> list[str]:
+    """One or more text lines for a row; long fields wrap within their column as in Keras.
+    Names, shapes and connections are left-aligned, parameter counts right-aligned."""
     wrapped = [textwrap.wrap(field, width - 2) or [""] for field, width in zip(fields, widths)]
     height = max(len(lines) for lines in wrapped)
     rows = []
     for line in range(height):
-        name, shape, params = (lines[line] if line < len(lines) else "" for lines in wrapped)
-        # Names and shapes are left-aligned, parameter counts right-aligned, one space of padding.
-        cells = [f" {name:<{widths[0] - 2}} ", f" {shape:<{widths[1] - 2}} ", f" {params:>{widths[2] - 2}} "]
+        texts = [lines[line] if line < len(lines) else "" for lines in wrapped]
+        cells = [f" {text:>{width - 2}} " if column == 2 else f" {text:<{width - 2}} "
+                 for column, (text, width) in enumerate(zip(texts, widths))]
         rows.append(bar + bar.join(cells) + bar)
     return rows
 

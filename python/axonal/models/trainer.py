@@ -1,9 +1,11 @@
 """Trainer: the compile/fit/evaluate/predict half of a model, as Keras splits it.
 
-A model class mixes this in and provides ``_layers`` (built), ``ops``, ``buffers``, ``steps``,
-``shuffle_rng``, ``weights``, ``output_shape``, ``build`` and ``_forward``; the per-batch steps are
-in :mod:`axonal.models.steps`, the batch loops in :mod:`axonal.models.loops` and the once-per-call
-argument checks in :mod:`axonal.models.data`.
+:class:`~axonal.models.model.Model` derives from it and provides ``plan``/``runner``, ``_layers``,
+``ops``, ``buffers``, ``steps``, ``shuffle_rng``, ``weights``, ``output_shapes``, ``output_names``
+and ``build``; the per-batch steps are in :mod:`axonal.models.steps`, the batch loops in
+:mod:`axonal.models.loops`, the losses and metrics of the outputs in
+:mod:`axonal.models.objective` and the once-per-call argument checks in :mod:`axonal.models.data`.
+Arrays travel as lists: one per model input (``xs``) and one per output (``ys``).
 
 Every public method holds the model's lock (:mod:`axonal.models.guards`), so calls from several
 threads on one model run one after the other, never interleaved; ``fit`` and ``train_on_batch``
@@ -16,12 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from axonal import losses, optimizers
+from axonal import optimizers
 from axonal._legacy import renamed_arguments
 from axonal._validation import check_positive_int
 from axonal.callbacks import History
 from axonal.models import data, loops, numerics
 from axonal.models.guards import exclusive, training
+from axonal.models.objective import Objective
 from axonal.models.steps import Steps
 
 
@@ -31,21 +34,24 @@ class Trainer(Steps):
     def __init__(self):
         super().__init__()
         self.optimizer: optimizers.Optimizer | None = None
-        self.loss: losses.Loss | None = None
         self.history: History | None = None
         self.stop_training = False
         self._lock = threading.RLock()  # one public call at a time on this model (guards.py)
 
     @exclusive
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Any = None,
-                check_numerics: bool | None = None) -> None:
-        """Choose the optimiser, loss and metrics.
+                loss_weights: Any = None, check_numerics: bool | None = None) -> None:
+        """Choose the optimiser, the loss of each output and the metrics.
 
         Args:
             optimizer: name (``"sgd"``, ``"rmsprop"``, ``"adagrad"``, ``"adadelta"``, ``"adam"``) or instance.
             loss: ``"categorical_crossentropy"``, ``"sparse_categorical_crossentropy"``,
-                ``"binary_crossentropy"``, ``"mse"``, or a Loss instance.
-            metrics: e.g. ``["accuracy"]``.
+                ``"binary_crossentropy"``, ``"mse"``, or a Loss instance; for several outputs one
+                for all, a list in output order, or a dict keyed by output name.
+            metrics: e.g. ``["accuracy"]``; for several outputs a dict keyed by output name (or a
+                list of lists in output order).
+            loss_weights: for several outputs, a list or dict of factors: the model minimises
+                Σ weight·loss (each output's own loss is logged as ``<output>_loss``).
             check_numerics: debug option: check every training step for NaN/inf and raise a
                 ``FloatingPointError`` naming the first layer where one appeared, before the step
                 is applied (see :mod:`axonal.models.numerics`; slower). None reads
@@ -53,15 +59,31 @@ class Trainer(Steps):
 
         Example:
             >>> model.compile(optimizer="adam", loss="mse", check_numerics=True)
+            >>> two_heads.compile("adam", loss={"label": "sparse_categorical_crossentropy", "box": "mse"},
+            ...                   loss_weights={"label": 1.0, "box": 0.2}, metrics={"label": ["accuracy"]})
         """
         self.optimizer = optimizers.get(optimizer)
-        self.loss = losses.get(loss)
+        names = self.output_names if self.built else ["output"]
+        Objective(names, loss, loss_weights, metrics)  # refuses bad arguments now, not at fit
+        self._compile_args = (loss, loss_weights, metrics)
         self._metric_identifiers = metrics
-        self.check_numerics = numerics.resolve(check_numerics)
-        self._prepared_for = None  # the new optimiser gets its slots at the next step
+        self.objective = None
         if self.built:
             self.build()  # run on the backend active now
             self._configure_output()
+        self.check_numerics = numerics.resolve(check_numerics)
+        self._prepared_for = None  # the new optimiser gets its slots at the next step
+
+    @property
+    def loss(self):
+        """The compiled loss: one Loss for a model of one output, else the list, one per output
+        (None before ``compile``)."""
+        if getattr(self, "_compile_args", None) is None:
+            return None
+        if self.objective is None:
+            self._configure_output()
+        losses = self.objective.losses
+        return losses[0] if len(losses) == 1 else list(losses)
 
     @property
     def check_numerics(self) -> bool:
@@ -157,7 +179,8 @@ class Trainer(Steps):
     @exclusive
     def predict(self, x: Any, batch_size: int | None = 32, verbose: Any = "auto",
                 callbacks: list | None = None, *, device_array: bool = False) -> np.ndarray:
-        """The model's outputs for ``x`` (probabilities for softmax/sigmoid outputs), shape (N, K).
+        """The model's outputs for ``x`` (probabilities for softmax/sigmoid outputs), shape (N, K);
+        a list of one array per output for a model of several outputs.
 
         Args:
             device_array: on the ``cuda`` backend, return the predictions as the cupy array they
@@ -166,8 +189,8 @@ class Trainer(Steps):
         batch_size, verbose = data.resolve_batch_size(batch_size), data.resolve_verbose(verbose)
         inputs = data.prepare_inputs(self, x)
         self._configure_output()
-        return loops.predict_loop(self, inputs, batch_size, verbose, data.check_callbacks(callbacks),
-                                  bool(device_array))
+        return data.per_output(self, loops.predict_loop(self, inputs, batch_size, verbose,
+                                                        data.check_callbacks(callbacks), bool(device_array)))
 
     @training
     def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None, class_weight: dict | None = None,
@@ -202,7 +225,7 @@ class Trainer(Steps):
         """The model's outputs for ``x`` run as one batch (a new array)."""
         inputs = data.prepare_inputs(self, x)
         self._configure_output()
-        return self.predict_step(inputs).copy()
+        return data.per_output(self, [p.copy() for p in self.predict_step(inputs)])
 
     # ----- internals ---------------------------------------------------------------------------
 
@@ -221,7 +244,7 @@ class Trainer(Steps):
         return inputs, data.prepare_targets(self, y, inputs, y_argument, x_argument)
 
     def _require_compiled(self, method: str) -> None:
-        if self.optimizer is None or self.loss is None:
+        if self.optimizer is None or getattr(self, "_compile_args", None) is None:
             raise RuntimeError(f"Model {self.name!r} must be compiled before {method}(). Fix: call "
                                "model.compile(optimizer='rmsprop', loss='categorical_crossentropy', "
                                "metrics=['accuracy']) first.")

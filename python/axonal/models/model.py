@@ -1,0 +1,317 @@
+"""Model: a graph of layer calls from ``Input`` tensors to outputs, trained as in Keras.
+
+``Model(inputs, outputs)`` is Keras' functional API: several inputs and outputs, merge layers,
+layers shared between calls, a layer's output read by several layers. :class:`Sequential` is the
+one-chain case of the same class. Either way ``build`` derives the model's :class:`~axonal.models.plan.Plan`
+and every method of :class:`~axonal.models.trainer.Trainer` (compile, fit, evaluate, predict,
+the ``*_on_batch`` methods) runs that plan.
+
+Example:
+    >>> image = Input(shape=(28, 28, 1), name="image")
+    >>> numbers = Input(shape=(3,), name="numbers")
+    >>> x = Flatten()(Conv2D(8, 3, activation="relu")(image))
+    >>> x = Concatenate()([x, numbers])
+    >>> label = Dense(10, activation="softmax", name="label")(x)
+    >>> box = Dense(4, name="box")(x)
+    >>> model = Model(inputs=[image, numbers], outputs=[label, box])
+    >>> model.compile(optimizer="adam", loss={"label": "sparse_categorical_crossentropy", "box": "mse"},
+    ...               loss_weights={"label": 1.0, "box": 0.5}, metrics={"label": ["accuracy"]})
+    >>> model.fit([images, extras], [labels, boxes], epochs=5)  # or dicts keyed by name
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+
+from axonal import saving
+from axonal._buffers import BufferCache
+from axonal.backend import get_backend, host_backend
+from axonal.backend.device import device_for
+from axonal.layers import InputLayer, Layer, deserialize, serialize
+from axonal.layers import graph
+from axonal.layers.base import SHUFFLE_STREAM, StepCounter, unique_name
+from axonal.models import summary
+from axonal.models.guards import exclusive
+from axonal.models.plan import Plan, PlanRunner
+from axonal.models.trainer import Trainer
+from axonal.random import draw_seed
+
+
+class Model(Trainer):
+    """A functional model: the layers called from ``inputs`` to ``outputs``.
+
+    Args:
+        inputs: an :func:`~axonal.layers.Input` tensor, or a list or dict of them.
+        outputs: the tensor(s) the model computes from them (layer calls), one, a list or a dict.
+        name: model name; ``functional``, ``functional_1``... when None.
+
+    The model draws its seed when created (``axonal.set_seed`` makes it repeatable): weights come
+    from it, by the layer's position in :attr:`layers`. Arrays given to ``fit``/``predict``
+    follow ``inputs``: one array, a list in order, or a dict keyed by input name; labels
+    likewise by output (an output is named after the layer that computes it).
+    """
+
+    def __init__(self, inputs: Any = None, outputs: Any = None, name: str | None = None):
+        super().__init__()
+        self.name = name or unique_name(Functional if type(self) is Model else type(self))
+        self.seed = draw_seed()
+        self.shuffle_rng = np.random.default_rng([self.seed, SHUFFLE_STREAM])
+        self.steps = StepCounter()
+        self.buffers = BufferCache()
+        self.ops = None
+        self.device = None  # the GPU a cuda model trains on (models/device_model.py)
+        self.plan: Plan | None = None
+        self.runner: PlanRunner | None = None
+        self.built = False
+        self._trainable = True
+        if type(self) is Model or inputs is not None or outputs is not None:
+            self._init_graph(inputs, outputs)
+
+    # ----- structure ---------------------------------------------------------------------------
+
+    def _init_graph(self, inputs: Any, outputs: Any) -> None:
+        if inputs is None or outputs is None:
+            raise TypeError(f"Model() needs inputs= and outputs=, received inputs={inputs!r:.60}, "
+                            f"outputs={outputs!r:.60}. Fix: inputs = Input(shape=(784,)); outputs = "
+                            "Dense(10)(inputs); Model(inputs=inputs, outputs=outputs); or use Sequential([...]).")
+        self._input_tensors = graph.as_tensor_list(inputs, "inputs")
+        self._output_tensors = graph.as_tensor_list(outputs, "outputs")
+        self._input_keys = list(inputs) if isinstance(inputs, dict) else None
+        for tensor in self._input_tensors:
+            if not tensor.node.is_input:
+                raise ValueError(f"Model inputs must be Input() tensors, but {tensor!r} is the output of layer "
+                                 f"{tensor.name!r}. Fix: pass the Input tensors the graph starts from.")
+        nodes = graph.collect_nodes(self._input_tensors, self._output_tensors)
+        self._input_nodes = [tensor.node for tensor in self._input_tensors]
+        self._nodes = [node for node in nodes if not node.is_input]
+        self._layers = list(dict.fromkeys(node.layer for node in self._nodes))
+        names = [layer.name for layer in self.layers]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"Model {self.name!r} has several layers named {duplicates}; layer names must be "
+                             "unique. Fix: give each layer its own name= (or leave names to axonal).")
+        shapes = [tensor.shape for tensor in self._input_tensors]
+        self.input_shape = shapes[0] if len(shapes) == 1 else shapes
+        self.build()
+
+    @property
+    def layers(self) -> list[Layer]:
+        """Every layer once: the InputLayers, then the others in graph order (as Keras 3 lists them)."""
+        return [node.layer for node in self._input_nodes] + list(self._layers)
+
+    @property
+    def inputs(self) -> list:
+        """The model's Input tensors."""
+        return list(self._input_tensors)
+
+    @property
+    def outputs(self) -> list:
+        """The model's output tensors."""
+        return list(self._output_tensors)
+
+    @property
+    def input_names(self) -> list[str]:
+        return [tensor.name for tensor in self._input_tensors]
+
+    @property
+    def output_names(self) -> list[str]:
+        """The outputs' names: the layers that compute them (keys of ``loss={...}`` and of logs)."""
+        return [tensor.name for tensor in self._output_tensors]
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """The layer called ``name`` (or at ``index`` in :attr:`layers`), as in Keras."""
+        layers = self.layers
+        if index is not None:
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(f"Model {self.name!r} has {len(layers)} layers, received index={index}.")
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"Model {self.name!r} has no layer named {name!r}; its layers are "
+                         f"{[layer.name for layer in layers]}.")
+
+    @property
+    def trainable(self) -> bool:
+        """The model's own flag; setting it sets every layer's, as in Keras (``model.trainable =
+        False`` freezes the whole model, from the next training step)."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._trainable = bool(value)
+        for layer in self._layers:
+            layer.trainable = value
+
+    def build(self, input_shape: Any = None) -> None:
+        """Create every layer's weights (layers already built keep theirs) and derive the plan.
+
+        The model runs on the backend active now (on ``cuda``: its weights stay on the host, and
+        fit/evaluate/predict run on a GPU copy).
+        """
+        self._attach_backend()
+        for position, layer in enumerate(self.layers):
+            layer.attach(self.ops, position, self.seed, self.steps)
+        for node in self._nodes:
+            if not node.layer.built:
+                node.layer.build(node.input_shapes)
+        self._set_plan(Plan.from_nodes(self._input_nodes, self._nodes, self._output_tensors))
+
+    def _attach_backend(self) -> None:
+        # On cuda, fit/evaluate/predict run on a device copy of the model (models/device_loop.py);
+        # the layers themselves, and any step the device cannot run, use the host backend.
+        self.device = device_for(get_backend())
+        self.ops = host_backend()
+
+    def _set_plan(self, plan: Plan) -> None:
+        self.plan = plan
+        self.runner = PlanRunner(plan, [call.layer for call in plan.calls], self.ops)
+        self._prepared_for = None  # the backward marks and optimiser lists are made at the next step
+        self.built = True
+
+    @property
+    def output_shape(self) -> tuple | list[tuple]:
+        shapes = [tensor.shape for tensor in self._output_tensors]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def output_shapes(self) -> list[tuple]:
+        """One shape per output (also for a model of one output)."""
+        return [tuple(tensor.shape) for tensor in self._output_tensors]
+
+    @property
+    def weights(self) -> list[np.ndarray]:
+        return [w for layer in self._layers for w in layer.weights]
+
+    @property
+    def trainable_weights(self) -> list[np.ndarray]:
+        return [w for layer in self._layers for w in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self) -> list[np.ndarray]:
+        return [w for layer in self._layers for w in layer.non_trainable_weights]
+
+    def count_params(self) -> int:
+        return sum(layer.count_params() for layer in self._layers)
+
+    def summary(self, line_length: int | None = None, print_fn=None) -> None:
+        """Print the Keras-style table of layers, output shapes, parameter counts and, for a
+        model that is not a plain chain, the "Connected to" column.
+
+        Args:
+            line_length: table width; Keras' default (88, or 108 with "Connected to", or the
+                terminal width less 4) when None.
+            print_fn: called with the whole text instead of ``print``.
+        """
+        text = summary.summary_text(self, line_length, sys.stdout)
+        (print_fn or print)(text)
+
+    def connections(self, layer: Layer) -> list[str] | None:
+        """The summary's "Connected to" entries of ``layer`` (``dense[0][0]``: the source layer
+        and which of its calls), or None for a plain chain (Keras then leaves the column out)."""
+        if not self._is_graph():
+            return None
+        return [f"{t.node.layer.name}[{_call_in(self, t.node)}][0]"
+                for node in self._nodes if node.layer is layer for t in node.inputs]
+
+    def _is_graph(self) -> bool:
+        """Whether the model is more than a chain: several inputs or outputs, a layer with several
+        inputs, or a layer called twice (Keras' test for the "Connected to" column)."""
+        if len(self._input_nodes) > 1 or len(self._output_tensors) > 1:
+            return True
+        return any(len(node.inputs) > 1 for node in self._nodes) or len(self._layers) != len(self._nodes)
+
+    # ----- weights and configuration -----------------------------------------------------------
+
+    @exclusive
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of every layer's weights, in layer order."""
+        return [w for layer in self._layers for w in layer.get_weights()]
+
+    @exclusive
+    def set_weights(self, weights: list[Any]) -> None:
+        """Overwrite every layer's weights from a list shaped like :meth:`get_weights`'s."""
+        expected = sum(len(layer.weights) for layer in self._layers)
+        if len(weights) != expected:
+            raise ValueError(f"Model {self.name!r} has {expected} weight arrays, received {len(weights)}. "
+                             "Fix: pass a list shaped like model.get_weights().")
+        start = 0
+        for layer in self._layers:
+            layer.set_weights(weights[start:start + len(layer.weights)])
+            start += len(layer.weights)
+
+    @exclusive
+    def save(self, filepath, overwrite: bool = True) -> None:
+        """Write the whole model (architecture, compile settings, weights, optimiser and training
+        state) to one file, atomically; :func:`axonal.models.load_model` reads it back.
+
+        Example:
+            >>> model.save("mlp.axonal")  # doctest: +SKIP
+        """
+        saving.save_model(self, filepath, overwrite)
+
+    @exclusive
+    def save_weights(self, filepath, overwrite: bool = True) -> None:
+        """Write only the weights to one file, atomically (see :meth:`load_weights`)."""
+        saving.save_weights(self, filepath, overwrite)
+
+    @exclusive
+    def load_weights(self, filepath) -> None:
+        """Copy weights saved by :meth:`save_weights` or :meth:`save` into this model; every shape
+        must match (weights are matched by position, so layer names may differ)."""
+        saving.load_weights(self, filepath)
+
+    def get_config(self) -> dict:
+        """Name, layers and the calls between them; :meth:`from_config` rebuilds the model.
+
+        ``layers`` holds each layer's configuration once; ``nodes`` lists the calls in graph order
+        as ``[layer name, [[source layer, source call], ...]]``; ``input_layers`` and
+        ``output_layers`` are ``[layer name, call, 0]`` triples, as in Keras."""
+        return {"name": self.name, "trainable": self._trainable,
+                "layers": [serialize(layer) for layer in self.layers],
+                "nodes": [[node.layer.name, [[t.node.layer.name, _call_in(self, t.node)] for t in node.inputs]]
+                          for node in self._nodes],
+                "input_layers": [[t.name, 0, 0] for t in self._input_tensors],
+                "output_layers": [[t.name, _call_in(self, t.node), 0] for t in self._output_tensors]}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Model":
+        """A new model (fresh weights) from :meth:`get_config`'s output."""
+        layers = {}
+        for record in config["layers"]:
+            layer = deserialize(record)
+            layers[layer.name] = layer
+        outputs: dict[tuple[str, int], Any] = {}
+        for name, _, _ in config["input_layers"]:
+            outputs[(name, 0)] = layers[name].output
+        calls: dict[str, int] = {}
+        for name, sources in config["nodes"]:
+            inputs = [outputs[(source, call)] for source, call in sources]
+            layer = layers[name]
+            tensor = layer(inputs if layer.takes_several_inputs else inputs[0])
+            outputs[(name, calls.get(name, 0))] = tensor
+            calls[name] = calls.get(name, 0) + 1
+        model = cls(inputs=[outputs[(name, 0)] for name, _, _ in config["input_layers"]],
+                    outputs=[outputs[(name, call)] for name, call, _ in config["output_layers"]],
+                    name=config.get("name"))
+        if not config.get("trainable", True):
+            model.trainable = False
+        return model
+
+    def _forward(self, xs: list, training: bool) -> list:
+        """The model's outputs (one reused buffer per output) for the batch inputs ``xs``."""
+        return self.runner.forward(xs, training)
+
+
+class Functional:
+    """Stands for the class name Keras gives functional models (``functional``, ``functional_1``...)."""
+
+
+def _call_in(model: Model, node) -> int:
+    """Which call of its layer ``node`` is within ``model`` (0 for the first)."""
+    if node.is_input:
+        return 0
+    same = [n for n in model._nodes if n.layer is node.layer]
+    return same.index(node)

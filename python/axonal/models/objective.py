@@ -1,0 +1,179 @@
+"""What ``compile`` makes of ``loss``, ``loss_weights`` and ``metrics``: one loss per output.
+
+Keras' rules: ``loss`` is one loss for every output, a list in output order, or a dict keyed by
+output name (the name of the layer computing it); ``loss_weights`` likewise (default 1 each);
+``metrics`` is a list for a one-output model, else a list of lists in output order or a dict by
+output name. The model's loss is Σ weight·loss; a multi-output model also logs each output's own
+(unweighted) loss as ``<output>_loss`` and its metrics as ``<output>_<metric>``, as Keras 3 does.
+
+Each output's softmax (sigmoid) is fused into its categorical (binary) cross-entropy where exact:
+the layer then outputs logits, the fused kernel applies the activation, and predictions and
+metrics get it applied afterwards (``absorbed``).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from axonal import losses as losses_module, metrics as metrics_module
+from axonal._validation import check_same_length
+from axonal.layers.base import ActivationOutputMixin
+from axonal.metrics.base import MeanMetric
+
+
+class OutputLoss(MeanMetric):
+    """The running mean of one output's loss (``<output>_loss`` in the logs)."""
+
+    direction = "down"
+
+    def add(self, value: float, rows: int) -> None:
+        self.total += value * rows
+        self.count += rows
+
+
+class Objective:
+    """The losses, loss weights and metrics of a model's outputs.
+
+    Args:
+        output_names: the model's output names, in order.
+        loss: a loss for every output, or a list/dict of them (see the module docstring).
+        loss_weights: None, a list or a dict of numbers.
+        metrics: identifiers (see the module docstring).
+    """
+
+    def __init__(self, output_names: list[str], loss: Any, loss_weights: Any = None, metrics: Any = None):
+        self.output_names = list(output_names)
+        self.losses = [losses_module.get(item) for item in self._per_output("loss", loss, single=True)]
+        weights = self._per_output("loss_weights", loss_weights, single=False, default=1.0)
+        for name, weight in zip(self.output_names, weights):
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not np.isfinite(weight):
+                raise ValueError(f"loss_weights for output {name!r} must be a finite number, received {weight!r}.")
+        self.weights = [float(weight) for weight in weights]
+        self.metric_identifiers = self._metrics_per_output(metrics)
+        self.absorbed: list[str | None] = [None] * len(self.output_names)
+        self.output_metrics: list[list[metrics_module.Metric]] = [[] for _ in self.output_names]
+        several = len(self.output_names) > 1
+        self.loss_trackers = [OutputLoss(f"{name}_loss") for name in self.output_names] if several else []
+        self.metrics: list[metrics_module.Metric] = list(self.loss_trackers)
+
+    @property
+    def has_output_metrics(self) -> bool:
+        return bool(self.metrics)
+
+    def _per_output(self, argument: str, value: Any, single: bool, default: Any = None) -> list:
+        names = self.output_names
+        if value is None:
+            if default is None:
+                raise ValueError(f"compile() needs a {argument}. Fix: e.g. loss='categorical_crossentropy'.")
+            return [default] * len(names)
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - set(names))
+            if unknown:
+                raise ValueError(f"compile({argument}=...) names outputs {unknown} the model does not have; its "
+                                 f"outputs are {names}. Fix: key {argument} by these names.")
+            if default is None and len(value) < len(names):
+                missing = [name for name in names if name not in value]
+                raise ValueError(f"compile({argument}=...) gives no loss for outputs {missing}. Fix: add them "
+                                 f"to the dict, e.g. {{{missing[0]!r}: 'mse'}}.")
+            return [value.get(name, default) for name in names]
+        if isinstance(value, (list, tuple)):
+            if len(value) != len(names):
+                raise ValueError(f"compile({argument}=...) is a list of {len(value)} but the model has "
+                                 f"{len(names)} outputs {names}. Fix: give one per output, in order, or a dict.")
+            return list(value)
+        if single:
+            return [value] * len(names)
+        raise TypeError(f"compile({argument}=...) must be a list or a dict keyed by output name, received "
+                        f"{value!r:.80}.")
+
+    def _metrics_per_output(self, metrics: Any) -> list:
+        names = self.output_names
+        if metrics is None:
+            return [None] * len(names)
+        if len(names) == 1:
+            if isinstance(metrics, dict):
+                return [self._per_output("metrics", metrics, single=False, default=[])[0]]
+            return [metrics]
+        if isinstance(metrics, dict):
+            return self._per_output("metrics", metrics, single=False, default=[])
+        if isinstance(metrics, (list, tuple)) and len(metrics) == len(names) and all(
+                item is None or isinstance(item, (list, tuple)) for item in metrics):
+            return list(metrics)
+        raise ValueError(f"For a model of several outputs {names}, metrics must be a dict keyed by output name "
+                         f"or a list of one list per output, received metrics={metrics!r:.80}. Fix: e.g. "
+                         f"metrics={{{names[0]!r}: ['accuracy']}}.")
+
+    # ----- resolved against the built model -------------------------------------------------------
+
+    def configure(self, model) -> None:
+        """Fuse output activations into the losses where exact, and resolve the metrics (they need
+        each output's width)."""
+        for layer in model._layers:
+            if isinstance(layer, ActivationOutputMixin):
+                layer.activation_in_loss = False
+        several = len(self.output_names) > 1
+        self.metrics = list(self.loss_trackers)
+        for k, (loss, name, shape) in enumerate(zip(self.losses, self.output_names, model.output_shapes)):
+            self.absorbed[k] = self._fuse(model, k, loss)
+            found = metrics_module.get_list(self.metric_identifiers[k], loss.sparse_labels, shape[-1])
+            if several:
+                for metric in found:
+                    metric.name = f"{name}_{metric.name}"
+            self.output_metrics[k] = found
+            self.metrics += found
+
+    def _fuse(self, model, k: int, loss) -> str | None:
+        fused = loss.fused_activation
+        if fused is None or loss.from_logits:
+            return None
+        call = model.plan.producer[model.plan.outputs[k]]
+        layer = call.owner
+        if layer.output_activation != fused:
+            ending = layer.output_activation or "no activation"
+            raise ValueError(
+                f"Loss {loss.name!r} expects the output layer {layer.name!r} to end in a {fused} activation, but "
+                f"it ends in {ending}. Fix: use activation='{fused}' on the last layer, or pass "
+                f"{type(loss).__name__}(from_logits=True) if it outputs logits.")
+        if model.plan.consumers[call.output] > 1 or sum(c.owner is layer for c in model.plan.calls) > 1:
+            raise ValueError(
+                f"Output layer {layer.name!r} ends in {fused} and also feeds other layers, so its {fused} cannot "
+                f"be fused into the loss {loss.name!r}. Fix: end the output with its own "
+                f"Activation('{fused}') layer, or use a linear layer and {type(loss).__name__}(from_logits=True).")
+        layer.activation_in_loss = True
+        return fused
+
+    def prepare_targets(self, model, ys: list, first_input: np.ndarray, arguments: list[str],
+                        x_argument: str) -> list:
+        """Each output's labels converted once to what its loss takes, checked against the output
+        and against the number of samples of ``first_input``."""
+        targets = []
+        for loss, y, name, shape, argument in zip(self.losses, ys, self.output_names, model.output_shapes, arguments):
+            if y is None:
+                raise ValueError(f"{argument} is None: output {name!r} needs labels to compute its loss. "
+                                 f"Fix: pass them, e.g. model.fit(x, y).")
+            target = loss.prepare_targets(y, shape[-1], name, argument)
+            check_same_length(first_input, target, x_argument, argument)
+            targets.append(target)
+        return targets
+
+    def compute(self, ops, doutputs: list, outputs: list, ys: list, sample_weight) -> float:
+        """The weighted sum of the outputs' losses; writes each output's weighted gradient."""
+        total = 0.0
+        for k, (loss, weight) in enumerate(zip(self.losses, self.weights)):
+            value = loss.compute(ops, doutputs[k], outputs[k], ys[k], sample_weight)
+            if weight != 1.0:
+                ops.scale(_rows(doutputs[k]), _rows(doutputs[k]), weight)
+            if self.loss_trackers:
+                self.loss_trackers[k].add(value, len(outputs[k]))
+            total += weight * value
+        return total
+
+    def update_metrics(self, ys: list, predictions: list, sample_weight) -> None:
+        for metrics, y, prediction in zip(self.output_metrics, ys, predictions):
+            for metric in metrics:
+                metric.update_state(y, prediction, sample_weight)
+
+
+def _rows(array):
+    return array.reshape(-1, array.shape[-1])
