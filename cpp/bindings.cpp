@@ -41,6 +41,7 @@ Act parse_activation(const char* op, const std::string& name) {
 }
 
 void bind_training_loop(py::module_& m);  // training_loop_bindings.cpp
+void bind_merge(py::module_& m);          // merge_bindings.cpp
 
 // The window sweep of a conv/pool op over images xs (N, H, W, C), after checking that strides are
 // positive, that no padding reaches a whole window (so every window holds an input) and that the
@@ -457,6 +458,7 @@ PYBIND11_MODULE(_native, m) {
   m.def("get_num_threads", &get_num_threads);
   m.def("blas_version", &blas_version);
   bind_training_loop(m);
+  bind_merge(m);
   m.def("fma_peak_gflops", [](int threads, double seconds) {
     if (threads < 1 || threads > 4096) fail("fma_peak_gflops", "threads must be in [1, 4096]; received " + std::to_string(threads) + ".");
     if (!(seconds > 0 && seconds <= 60)) fail("fma_peak_gflops", "seconds must be in (0, 60]; received " + std::to_string(seconds) + ".");

@@ -27,6 +27,7 @@ namespace axonal::cuda {
 void bind_optimizers(py::module_& m, const py::arg_v& stream);  // optimizer_bindings.cpp
 void bind_conv(py::module_& m, const py::arg_v& stream);        // conv_bindings.cpp
 void bind_metrics(py::module_& m, const py::arg_v& stream);     // metrics_bindings.cpp
+void bind_merge(py::module_& m, const py::arg_v& stream);       // merge_bindings.cpp
 
 // Shared with conv_bindings.cpp (which declares them), hence outside the anonymous namespace.
 Act parse_activation(const ArgCheck& check, const std::string& name) {
@@ -285,6 +286,7 @@ PYBIND11_MODULE(_cuda, m) {
   bind_conv(m, stream);
   bind_optimizers(m, stream);
   bind_metrics(m, stream);
+  bind_merge(m, stream);
 
   m.def("set_allow_tf32", &set_allow_tf32, arg("allow"),
         "Let cuBLAS use TF32 tensor cores for float32 GEMMs (off by default: results then match the other backends).");

@@ -396,6 +396,8 @@ for _geometry in ("9x9:p3:s1:same", "3x3:p2:s1:valid"):
 for _geometry in ("7x7:p2:same", "1x1:p2:same", "7x9:p3:s2:same"):
     CASES[f"max_pool2d:{_geometry}:negative"] = partial(pool_case, "max_pool2d", POOL_GEOMETRIES[_geometry],
                                                         "negative")
+from merge_cases import MERGE_CASES  # noqa: E402  (merge, concat, accumulate, scale)
+CASES.update(MERGE_CASES)
 CASE_NAMES = list(CASES)
 
 

@@ -6,6 +6,7 @@ input raises ``ValueError`` naming the op and the argument), then releases the G
 allocate nothing. GEMMs go to Intel MKL, linked statically; elementwise kernels use OpenMP.
 """
 from axonal._native import (  # noqa: F401  (re-exported op list)
+    accumulate,
     activation_backward,
     activation_forward,
     adadelta_update,
@@ -16,6 +17,8 @@ from axonal._native import (  # noqa: F401  (re-exported op list)
     conv2d_backward,
     conv2d_forward,
     blas_version,
+    concat_backward,
+    concat_forward,
     dense_backward,
     dense_forward,
     dropout_backward,
@@ -24,7 +27,10 @@ from axonal._native import (  # noqa: F401  (re-exported op list)
     max_pool2d_backward,
     max_pool2d_forward,
     mean_squared_error,
+    merge_backward,
+    merge_forward,
     rmsprop_update,
+    scale,
     set_num_threads,
     sgd_update,
     sigmoid_binary_cross_entropy,

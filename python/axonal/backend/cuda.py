@@ -189,6 +189,45 @@ def adam_update(param, grad, m, v, v_hat, lr, beta_1, beta_2, epsilon, step, ams
 
 
 # --------------------------------------------------------------------------------------------------
+# Merge layers and gradient sums (docs/design.md, "Merge and gradient sums"). The n-input ops carry
+# their input pointers inside the launch's arguments, so they copy, allocate and wait for nothing
+# (capturable in a CUDA graph); a merge takes 1 to 8 inputs, a concatenation any number.
+
+def merge_forward(y, inputs, op):
+    """y = op(inputs) elementwise over a list of (N, K) arrays: ``"add"``, ``"subtract"`` (two inputs,
+    x0 - x1), ``"multiply"``, ``"average"``, ``"maximum"``, ``"minimum"`` (the first input holding
+    the extreme; NaN wins)."""
+    _cuda.merge_forward(y, inputs, op, stream=_stream())
+
+
+def merge_backward(dxs, dy, inputs, op):
+    """dxs[i] = the gradient of inputs[i] (None entries skipped); maximum/minimum send dy to the
+    input the forward chose (the first of equal values), 0 to the others."""
+    _cuda.merge_backward(dxs, dy, inputs, op, stream=_stream())
+
+
+def concat_forward(y, inputs):
+    """y (N, sum K_i) = the inputs (N, K_i) side by side, in order."""
+    _cuda.concat_forward(y, inputs, stream=_stream())
+
+
+def concat_backward(dxs, dy, widths=None):
+    """dxs[i] (N, K_i) = input i's columns of dy (None entries skipped; ``widths``, every K_i, is
+    needed only when two or more entries are None)."""
+    _cuda.concat_backward(dxs, dy, widths, stream=_stream())
+
+
+def accumulate(y, x):
+    """y += x (any shape); y and x must not overlap."""
+    _cuda.accumulate(y, x, stream=_stream())
+
+
+def scale(y, x, factor):
+    """y = factor * x (any shape) in float32; y may be x."""
+    _cuda.scale(y, x, factor, stream=_stream())
+
+
+# --------------------------------------------------------------------------------------------------
 # Metrics and counters of an on-device training loop: queued, never waiting, no allocation
 
 def accuracy_count(total, predictions, targets, kind, threshold=0.5):

@@ -349,3 +349,4 @@ def adam_update(param, grad, m, v, v_hat, lr, beta_1, beta_2, epsilon, step, ams
 
 # Convolution and pooling live in their own module; the op list is re-exported from here.
 from axonal.backend.reference_conv import conv2d_forward, conv2d_backward, max_pool2d_forward, max_pool2d_backward, avg_pool2d_forward, avg_pool2d_backward  # noqa: E402,F401
+from axonal.backend.reference_merge import merge_forward, merge_backward, concat_forward, concat_backward, accumulate, scale  # noqa: E402,F401
