@@ -226,7 +226,7 @@ OptimizerSpec parse_optimizer(BoundLoop& bound, const std::string& name, const p
   return spec;
 }
 
-}  // namespace
+
 
 LossKind parse_loss(const std::string& loss) {
   const std::vector<std::pair<std::string, LossKind>> losses = {
@@ -394,7 +394,9 @@ void bind_training_loop(py::module_& m) {
                gradient_sums.push_back({checked_data<float>(t[0], kOp, (what + ".into").c_str(), s, true),
                                         checked_data<float>(t[1], kOp, (what + ".from").c_str(), s, false),
                                         static_cast<int64_t>(into.size())});
-               bound->outputs.emplace_back(what + ".from", py::reinterpret_borrow<py::object>(t[1]));
+               // Both are gradient arrays the steps write (a layer's and its later call's): only
+               // they must differ.
+               check_no_overlap(kOp, (what + ".into").c_str(), t[0], (what + ".from").c_str(), t[1], false);
                bound->keep_alive.push_back(py::reinterpret_borrow<py::object>(t[0]));
                bound->keep_alive.push_back(py::reinterpret_borrow<py::object>(t[1]));
              }

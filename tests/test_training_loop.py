@@ -17,7 +17,7 @@ import axonal
 from axonal import optimizers
 from axonal.callbacks import Callback, EarlyStopping, TerminateOnNaN
 from axonal.layers import (Activation, AveragePooling2D, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling2D,
-                           Input, MaxPooling2D, Reshape)
+                           Input, MaxPooling2D, RandomFlip, Reshape)
 from axonal.losses import CategoricalCrossentropy
 from axonal.models import Sequential, loops, native_loop
 from axonal import regularizers
@@ -146,23 +146,23 @@ def test_models_the_loop_does_not_cover_say_why(change, reason):
     model = Sequential([Input(shape=(4,)), Dense(3, activation="relu"), Dense(1, activation="sigmoid")])
     model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
     x, y = np.zeros((8, 4), np.float32), np.zeros((8, 1), np.float32)
-    assert native_loop.unsupported_reason(model, x, y, None, []) is None
+    assert native_loop.unsupported_reason(model, [x], [y], None, []) is None
     change(model)
     model.ops = axonal.backend.get_backend()
-    assert reason in native_loop.unsupported_reason(model, x, y, None, [])
+    assert reason in native_loop.unsupported_reason(model, [x], [y], None, [])
 
 
 def test_batch_callbacks_sample_weights_and_other_layers_use_the_python_steps():
     model = Sequential([Input(shape=(4,)), Dense(1, activation="sigmoid")])
     model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
     x, y = np.zeros((8, 4), np.float32), np.zeros((8, 1), np.float32)
-    assert "batch hooks" in native_loop.unsupported_reason(model, x, y, None, [BatchPrinter()])
-    assert native_loop.unsupported_reason(model, x, y, None, [EarlyStopping(), TerminateOnNaN()]) is None
-    assert "sample weights" in native_loop.unsupported_reason(model, x, y, np.ones(8, np.float32), [])
-    cnn = Sequential([Input(shape=(5, 5, 1)), Conv2D(2, 3), GlobalAveragePooling2D(), Dense(1, activation="sigmoid")])
-    cnn.compile(optimizer="adam", loss="binary_crossentropy")
+    assert "batch hooks" in native_loop.unsupported_reason(model, [x], [y], None, [BatchPrinter()])
+    assert native_loop.unsupported_reason(model, [x], [y], None, [EarlyStopping(), TerminateOnNaN()]) is None
+    assert "sample weights" in native_loop.unsupported_reason(model, [x], [y], np.ones(8, np.float32), [])
+    flipping = Sequential([Input(shape=(5, 5, 1)), RandomFlip(), Flatten(), Dense(1, activation="sigmoid")])
+    flipping.compile(optimizer="adam", loss="binary_crossentropy")
     images = np.zeros((8, 5, 5, 1), np.float32)
-    assert "GlobalAveragePooling2D" in native_loop.unsupported_reason(cnn, images, y, None, [])
+    assert "RandomFlip" in native_loop.unsupported_reason(flipping, [images], [y], None, [])
 
 
 def test_terminate_on_nan_stops_at_the_same_batch_on_both_paths(monkeypatch, capsys):
@@ -226,45 +226,65 @@ def _loop_arguments():
     W1, b1 = rng.normal(size=(4, 3)).astype(np.float32), np.zeros(3, np.float32)
     W2, b2 = rng.normal(size=(3, 2)).astype(np.float32), np.zeros(2, np.float32)
     grads = [np.zeros_like(a) for a in (W1, b1, W2, b2)]
-    layers = [("dense", W1, b1, grads[0], grads[1], "relu", 0.0, False, True),
-              ("dense", W2, b2, grads[2], grads[3], "linear", 0.0, True, True)]
+    # (kind, input tensors, output tensor, needs_dx per input, backprop, the kind's items...)
+    layers = [("dense", (0,), 1, (False,), True, W1, b1, grads[0], grads[1], "relu", 0.0),
+              ("dense", (1,), 2, (True,), True, W2, b2, grads[2], grads[3], "linear", 0.0)]
     params = [(p, g, np.zeros_like(p), np.zeros_like(p), None) for p, g in zip((W1, b1, W2, b2), grads)]
-    return dict(layers=layers, loss="softmax_cross_entropy", absorbed="softmax", optimizer="adam",
-                hyper={"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}, params=params,
-                metrics=[("categorical_accuracy", 0.5)], input_width=4, max_batch=8)
+    return dict(layers=layers, input_widths=[4],
+                outputs=[(2, "softmax_cross_entropy", "softmax", 1.0, [("categorical_accuracy", 0.5)])],
+                optimizer="adam", hyper={"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}, params=params,
+                sums=[], max_batch=8)
 
 
 def _run_arguments():
-    return dict(x=np.zeros((10, 4), np.float32), targets=np.eye(2, dtype=np.float32)[np.arange(10) % 2],
+    return dict(xs=[np.zeros((10, 4), np.float32)], targets=[np.eye(2, dtype=np.float32)[np.arange(10) % 2]],
                 order=None, batch_size=4, first_batch=0, max_steps=3, seconds=1.0, step=0, iteration=0,
-                learning_rate=0.01, loss_sum=0.0)
+                learning_rate=0.01, loss_sum=0.0, output_loss_sums=[])
 
 
 def test_a_valid_loop_runs_every_batch():
     loop = native.TrainingLoop(**_loop_arguments())
-    steps, seen, loss_sum, non_finite, totals = loop.run(**_run_arguments())
-    assert (steps, seen, non_finite) == (3, 10, False)
+    steps, seen, loss_sum, non_finite, totals, output_sums = loop.run(**_run_arguments())
+    assert (steps, seen, non_finite, output_sums) == (3, 10, False, [])
     assert np.isfinite(loss_sum) and len(totals) == 1 and 0 <= totals[0] <= 10
 
 
+def _output(arguments, **changes):
+    tensor, loss, absorbed, weight, metrics = arguments["outputs"][0]
+    values = {**dict(tensor=tensor, loss=loss, absorbed=absorbed, weight=weight, metrics=metrics), **changes}
+    arguments["outputs"] = [tuple(values.values())]
+
+
+def _step(kind, *items, inputs=(2,)):
+    """A step appended after the two dense layers: it reads tensor 2 and writes tensor 3."""
+    return (kind, inputs, 3, (True,) * len(inputs), True, *items)
+
+
 @pytest.mark.parametrize("damage, word", [
-    (lambda a: a["layers"].__setitem__(0, a["layers"][0][:1] + (a["layers"][0][1].astype(np.float64),)
-                                       + a["layers"][0][2:]), "float32"),
-    (lambda a: a.update(input_width=5), "rows"),
+    (lambda a: a["layers"].__setitem__(0, a["layers"][0][:5] + (a["layers"][0][5].astype(np.float64),)
+                                       + a["layers"][0][6:]), "float32"),
+    (lambda a: a.update(input_widths=[5]), "rows"),
     (lambda a: a.update(optimizer="lamb"), "optimizer"),
-    (lambda a: a.update(loss="hinge"), "loss"),
-    (lambda a: a.update(metrics=[("sparse_categorical_accuracy", 0.5)]), "metric"),
+    (lambda a: _output(a, loss="hinge"), "loss"),
+    (lambda a: _output(a, metrics=[("sparse_categorical_accuracy", 0.5)]), "metric"),
+    (lambda a: _output(a, tensor=7), "no such tensor"),
     (lambda a: a["params"].__setitem__(0, a["params"][0][:3] + (a["params"][1][3],) + (None,)), "slot"),
     (lambda a: a["params"].__setitem__(0, a["params"][0][:2] + (None, None, None)), "slot0"),
     (lambda a: a["params"].__setitem__(1, (a["params"][0][0],) + a["params"][1][1:]), "param"),
-    (lambda a: a["layers"].append(("dropout", 1.5, 0, 2, True)), "rate"),
-    (lambda a: a["layers"].append(("pool", 2)), "unknown layer"),
+    (lambda a: a["layers"].append(_step("dropout", 1.5, 0, 2)), "rate"),
+    (lambda a: a["layers"].append(_step("pool", 2)), "unknown layer"),
+    (lambda a: a["layers"].append(_step("identity", inputs=(5,))), "not written before"),
+    (lambda a: a["layers"].append(("identity", (2,), 4, (True,), True)), "the next one"),
+    (lambda a: a["layers"].append(("identity", (2,), 3, (True, True), True)), "needs_dx"),
+    (lambda a: a["layers"].append(_step("merge", "add", inputs=(1, 2))), "one width"),
+    (lambda a: a["layers"].append(_step("merge", "mean", inputs=(2, 2))), "unknown merge op"),
+    (lambda a: a["layers"].append(_step("merge", "add", inputs=(2,) * 9)), "at most 8"),
     # The dense output (2 features) as a 1x2 image of one channel:
-    (lambda a: a["layers"].append(("max_pool2d", (1, 1), (1, 3, 1), (1, 1), (0, 0, 0, 0), True)), "does not hold"),
-    (lambda a: a["layers"].append(("max_pool2d", (1, 1), (1, 2, 1), (0, 1), (0, 0, 0, 0), True)), "strides"),
-    (lambda a: a["layers"].append(("avg_pool2d", (1, 2), (1, 2, 1), (1, 1), (0, 0, 0, 2), True)), "padding"),
-    (lambda a: a["layers"].append(("conv2d", np.zeros((1, 1, 2, 3), np.float32), None, None, None, "relu", 0.0,
-                                   True, True, (1, 2, 1), (1, 1), (0, 0, 0, 0))), "channels"),
+    (lambda a: a["layers"].append(_step("max_pool2d", (1, 1), (1, 3, 1), (1, 1), (0, 0, 0, 0))), "does not hold"),
+    (lambda a: a["layers"].append(_step("max_pool2d", (1, 1), (1, 2, 1), (0, 1), (0, 0, 0, 0))), "strides"),
+    (lambda a: a["layers"].append(_step("avg_pool2d", (1, 2), (1, 2, 1), (1, 1), (0, 0, 0, 2))), "padding"),
+    (lambda a: a["layers"].append(_step("conv2d", np.zeros((1, 1, 2, 3), np.float32), None, None, None, "relu", 0.0,
+                                        (1, 2, 1), (1, 1), (0, 0, 0, 0))), "channels"),
     (lambda a: a.update(max_batch=0), "max_batch"),
 ])
 def test_loop_construction_checks_its_arrays(damage, word):
@@ -275,14 +295,17 @@ def test_loop_construction_checks_its_arrays(damage, word):
 
 
 @pytest.mark.parametrize("damage, word", [
-    (lambda a: a.update(x=np.zeros((10, 5), np.float32)), "features"),
-    (lambda a: a.update(x=np.zeros((10, 4), np.float64)), "float32"),
-    (lambda a: a.update(targets=np.zeros((9, 2), np.float32)), "targets"),
+    (lambda a: a.update(xs=[np.zeros((10, 5), np.float32)]), "features"),
+    (lambda a: a.update(xs=[np.zeros((10, 4), np.float64)]), "float32"),
+    (lambda a: a.update(xs=[np.zeros((10, 4), np.float32)] * 2), "holds 2 arrays"),
+    (lambda a: a.update(targets=[np.zeros((9, 2), np.float32)]), "targets"),
+    (lambda a: a.update(targets=[]), "targets"),
+    (lambda a: a.update(output_loss_sums=[0.0, 0.0]), "output_loss_sums"),
     (lambda a: a.update(order=np.arange(10) + 1), "order"),
     (lambda a: a.update(order=np.arange(10, dtype=np.int32)), "order"),
     (lambda a: a.update(batch_size=9), "batch_size"),
     (lambda a: a.update(first_batch=-1), "negative"),
-    (lambda a: a.update(x=np.zeros((20, 4), np.float32)[::2]), "contiguous"),
+    (lambda a: a.update(xs=[np.zeros((20, 4), np.float32)[::2]]), "contiguous"),
 ])
 def test_loop_runs_check_their_data(damage, word):
     loop = native.TrainingLoop(**_loop_arguments())
@@ -296,18 +319,18 @@ def test_loop_refuses_data_that_overlaps_what_it_writes():
     arguments = _loop_arguments()
     loop = native.TrainingLoop(**arguments)
     run = _run_arguments()
-    run["x"] = arguments["params"][0][2].reshape(-1)[:8].reshape(2, 4)  # W1's first slot
-    run["targets"] = np.eye(2, dtype=np.float32)
+    run["xs"] = [arguments["params"][0][2].reshape(-1)[:8].reshape(2, 4)]  # W1's first slot
+    run["targets"] = [np.eye(2, dtype=np.float32)]
     with pytest.raises(ValueError, match="shares memory"):
         loop.run(**run)
 
 
 def test_sparse_loop_refuses_labels_outside_the_outputs():
     arguments = _loop_arguments()
-    arguments.update(loss="sparse_softmax_cross_entropy", metrics=[])
+    _output(arguments, loss="sparse_softmax_cross_entropy", metrics=[])
     loop = native.TrainingLoop(**arguments)
     run = _run_arguments()
-    run["targets"] = np.array([0, 1, 2, 0, 1, 0, 1, 0, 1, 0], np.int64)
+    run["targets"] = [np.array([0, 1, 2, 0, 1, 0, 1, 0, 1, 0], np.int64)]
     with pytest.raises(ValueError, match="label 2"):
         loop.run(**run)
 
@@ -353,22 +376,23 @@ def test_predict_callbacks_with_batch_hooks_use_the_python_batches():
 
     model = Sequential([Input(shape=(4,)), Dense(2)])
     x = np.zeros((8, 4), np.float32)
-    assert "batch hooks" in native_loop.unsupported_for_predict(model, x, [Spy()])
-    assert native_loop.unsupported_for_predict(model, x, []) is None
+    assert "batch hooks" in native_loop.unsupported_for_predict(model, [x], [Spy()])
+    assert native_loop.unsupported_for_predict(model, [x], []) is None
 
 
 def test_an_inference_loop_refuses_to_train_and_checks_its_output():
     arguments = _loop_arguments()
-    arguments.update(loss="none", optimizer="none", hyper={}, params=[], metrics=[])
+    _output(arguments, loss="none", metrics=[])
+    arguments.update(optimizer="none", hyper={}, params=[])
     loop = native.TrainingLoop(**arguments)
     with pytest.raises(ValueError, match="inference"):
         loop.run(**_run_arguments())
     x = np.zeros((10, 4), np.float32)
     out = np.empty((10, 2), np.float32)
-    assert loop.predict(x, out, 4, 0, 100, 1.0) == 3
-    with pytest.raises(ValueError, match="out"):
-        loop.predict(x, np.empty((10, 3), np.float32), 4, 0, 100, 1.0)
+    assert loop.predict([x], [out], 4, 0, 100, 1.0) == 3
+    with pytest.raises(ValueError, match="outs"):
+        loop.predict([x], [np.empty((10, 3), np.float32)], 4, 0, 100, 1.0)
     with pytest.raises(ValueError, match="shares memory"):  # out written over the first kernel
-        loop.predict(x[:6], arguments["layers"][0][1].reshape(6, 2), 4, 0, 100, 1.0)
+        loop.predict([x[:6]], [arguments["layers"][0][5].reshape(6, 2)], 4, 0, 100, 1.0)
     with pytest.raises(ValueError, match="batch_size"):
-        loop.predict(x, out, 9, 0, 100, 1.0)
+        loop.predict([x], [out], 9, 0, 100, 1.0)

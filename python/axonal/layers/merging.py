@@ -15,6 +15,9 @@ from __future__ import annotations
 
 from axonal.layers.base import Layer, as_rows
 
+# The kernels take up to 8 inputs at once (a product's gradient needs all of them in one pass).
+MAX_MERGE_INPUTS = 8
+
 
 class _Merge(Layer):
     """Elementwise merge of n >= 2 inputs of one shape (``op`` names the backend's operation)."""
@@ -35,6 +38,9 @@ class _Merge(Layer):
             wanted = f"exactly {count}" if count else "at least 2"
             raise ValueError(f"Layer {self.name!r} ({kind}) merges {wanted} tensors, received {len(input_shape)}. "
                              f"Fix: call it on a list, e.g. {kind}()([a, b]).")
+        if len(input_shape) > MAX_MERGE_INPUTS and not isinstance(self, Concatenate):
+            raise ValueError(f"Layer {self.name!r} ({kind}) merges at most {MAX_MERGE_INPUTS} tensors, received "
+                             f"{len(input_shape)}. Fix: merge in stages, e.g. {kind}()([{kind}()(first_8), rest]).")
         sources = sources or [f"input {i}" for i in range(len(input_shape))]
         self._check_shapes(input_shape, sources)
 

@@ -54,7 +54,13 @@ class Model(Trainer):
     """
 
     def __init__(self, inputs: Any = None, outputs: Any = None, name: str | None = None):
-        super().__init__()
+        self._init_state(name)
+        if type(self) is Model or inputs is not None or outputs is not None:
+            self._init_graph(inputs, outputs)
+
+    def _init_state(self, name: str | None) -> None:
+        """Everything but the graph: the seed and the generators, counters and caches."""
+        Trainer.__init__(self)
         self.name = name or unique_name(Functional if type(self) is Model else type(self))
         self.seed = draw_seed()
         self.shuffle_rng = np.random.default_rng([self.seed, SHUFFLE_STREAM])
@@ -66,8 +72,6 @@ class Model(Trainer):
         self.runner: PlanRunner | None = None
         self.built = False
         self._trainable = True
-        if type(self) is Model or inputs is not None or outputs is not None:
-            self._init_graph(inputs, outputs)
 
     # ----- structure ---------------------------------------------------------------------------
 
@@ -277,28 +281,35 @@ class Model(Trainer):
                 "output_layers": [[t.name, _call_in(self, t.node), 0] for t in self._output_tensors]}
 
     @classmethod
-    def from_config(cls, config: dict) -> "Model":
-        """A new model (fresh weights) from :meth:`get_config`'s output."""
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> "Model":
+        """A new model (fresh weights) from :meth:`get_config`'s output; ``custom_objects`` maps
+        class names to user layer classes."""
+        model = cls.__new__(cls)
+        model._init_state(config.get("name"))
+        model._graph_from_config(config, custom_objects)
+        return model
+
+    def _graph_from_config(self, config: dict, custom_objects: dict | None = None) -> None:
+        """Make the layers of ``config``, replay its calls in order and build the model (with the
+        seed it holds now: ``load_model`` sets the saved one first)."""
         layers = {}
         for record in config["layers"]:
-            layer = deserialize(record)
+            custom = (custom_objects or {}).get(record.get("class_name"))
+            layer = custom.from_config(dict(record["config"])) if custom is not None else deserialize(record)
             layers[layer.name] = layer
-        outputs: dict[tuple[str, int], Any] = {}
+        tensors: dict[tuple[str, int], Any] = {}
         for name, _, _ in config["input_layers"]:
-            outputs[(name, 0)] = layers[name].output
+            tensors[(name, 0)] = layers[name].output
         calls: dict[str, int] = {}
         for name, sources in config["nodes"]:
-            inputs = [outputs[(source, call)] for source, call in sources]
+            inputs = [tensors[(source, call)] for source, call in sources]
             layer = layers[name]
-            tensor = layer(inputs if layer.takes_several_inputs else inputs[0])
-            outputs[(name, calls.get(name, 0))] = tensor
+            tensors[(name, calls.get(name, 0))] = layer(inputs if layer.takes_several_inputs else inputs[0])
             calls[name] = calls.get(name, 0) + 1
-        model = cls(inputs=[outputs[(name, 0)] for name, _, _ in config["input_layers"]],
-                    outputs=[outputs[(name, call)] for name, call, _ in config["output_layers"]],
-                    name=config.get("name"))
+        self._init_graph([tensors[(name, 0)] for name, _, _ in config["input_layers"]],
+                         [tensors[(name, call)] for name, call, _ in config["output_layers"]])
         if not config.get("trainable", True):
-            model.trainable = False
-        return model
+            self.trainable = False
 
     def _forward(self, xs: list, training: bool) -> list:
         """The model's outputs (one reused buffer per output) for the batch inputs ``xs``."""

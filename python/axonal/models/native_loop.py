@@ -197,7 +197,7 @@ def _layer_specs(plan, training: bool) -> list[tuple]:
     for call in plan.calls:
         layer = call.layer
         reached = training and call.backprop
-        needs = tuple(training and need for need in call.needs_input_gradients)
+        needs = tuple(call.needs_input_gradients) if training else (False,) * len(call.inputs)
         head = (tuple(call.inputs), call.output, needs, reached)
         if isinstance(layer, (Dense, Conv2D)):
             # Gradients only where the backward pass reaches (a frozen layer's buffers are None).

@@ -28,7 +28,7 @@ class Sequential(Model):
     """
 
     def __init__(self, layers: list[Layer] | None = None, name: str | None = None):
-        super().__init__(name=name)
+        self._init_state(name)
         self.input_shape: tuple | None = None
         self._layers: list[Layer] = []
         for layer in layers or []:

@@ -14,7 +14,7 @@ import numpy as np
 from axonal import layers as layers_module, losses, metrics as metrics_module, optimizers
 from axonal.saving.archive import SavedFileError
 
-# Far more layers than any Sequential model has; bounds the time a damaged config can cost.
+# Far more layers (and layer calls) than any model here has; bounds the time a damaged config can cost.
 MAX_LAYERS = 1_000
 
 
@@ -31,31 +31,44 @@ def serialize(obj: Any) -> dict:
 
 
 def compile_config(model) -> dict | None:
-    """The optimiser, loss and metrics given to ``compile``, or None for an uncompiled model."""
+    """The optimiser, loss(es), loss weights and metrics given to ``compile``, or None for an
+    uncompiled model. A model of several outputs stores one loss per output and its metrics by
+    output name."""
     if model.optimizer is None or model.loss is None:
         return None
-    identifiers = getattr(model, "_metric_identifiers", None)
-    if identifiers is None:
-        identifiers = []
-    elif isinstance(identifiers, (str, metrics_module.Metric)):
-        identifiers = [identifiers]
+    objective = model.objective
+    if len(objective.losses) == 1:
+        return {"optimizer": serialize(model.optimizer), "loss": serialize(objective.losses[0]),
+                "metrics": _metric_records(objective.metric_identifiers[0])}
+    return {"optimizer": serialize(model.optimizer), "loss": [serialize(loss) for loss in objective.losses],
+            "loss_weights": list(objective.weights),
+            "metrics": {name: _metric_records(identifiers)
+                        for name, identifiers in zip(objective.output_names, objective.metric_identifiers)}}
+
+
+def _metric_records(identifiers) -> list:
     # Metric names are kept as given ("accuracy"), so the reloaded model logs the same keys.
-    metrics = [name if isinstance(name, str) else serialize(name) for name in identifiers]
-    return {"optimizer": serialize(model.optimizer), "loss": serialize(model.loss), "metrics": metrics}
+    if identifiers is None:
+        return []
+    if isinstance(identifiers, (str, metrics_module.Metric)):
+        identifiers = [identifiers]
+    return [name if isinstance(name, str) else serialize(name) for name in identifiers]
 
 
 def model_from_config(path: str, record: Any):
-    """A new Sequential from ``{"class_name": "Sequential", "config": ...}``, not built yet.
+    """A new model from ``{"class_name": "Sequential" or "Model", "config": ...}``, without layers yet.
 
-    Its layers are added only by :func:`add_layers`, after the caller has set the model's seed:
+    Its layers are made only by :func:`add_layers`, after the caller has set the model's seed:
     layers draw their weights and dropout seeds from it when they are attached.
     """
-    from axonal.models.sequential import Sequential  # models import this package
+    from axonal.models.model import Model  # models import this package
+    from axonal.models.sequential import Sequential
 
-    if not isinstance(record, dict) or record.get("class_name") != "Sequential":
+    classes = {"Sequential": Sequential, "Model": Model, "Functional": Model}
+    if not isinstance(record, dict) or record.get("class_name") not in classes:
         received = record.get("class_name") if isinstance(record, dict) else record
         raise SavedFileError(path, f"it describes a model of class {received!r}; this axonal loads "
-                             "'Sequential' models")
+                             "'Sequential' and functional ('Model') models")
     config = record.get("config")
     if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
         raise SavedFileError(path, "its model config has no list of layers")
@@ -63,7 +76,11 @@ def model_from_config(path: str, record: Any):
     # models created after it draw, so the generator's state is put back.
     state = np.random.get_state()
     try:
-        model = Sequential(name=config.get("name"))
+        cls = classes[record["class_name"]]
+        model = cls.__new__(cls)
+        model._init_state(config.get("name"))
+        if cls is Sequential:
+            Sequential.__init__(model, name=config.get("name"))
     finally:
         np.random.set_state(state)
     return model, config
@@ -82,6 +99,12 @@ def add_layers(path: str, model, config: dict, custom_objects: dict | None) -> N
         if len(records) > MAX_LAYERS:
             raise SavedFileError(path, f"its model config lists {len(records)} layers, more than the {MAX_LAYERS} "
                                  "a saved model may hold", "do not load this file: it is damaged")
+        if not hasattr(model, "add"):  # a functional model: its layers and calls, built with its seed
+            if not isinstance(config.get("nodes"), list) or len(config["nodes"]) > MAX_LAYERS:
+                raise SavedFileError(path, f"its model config has no list of at most {MAX_LAYERS} layer calls",
+                                     "do not load this file: it is damaged")
+            model._graph_from_config(config, custom_objects)
+            return
         layers = [_layer(record, custom_objects) for record in records]
         shape = config.get("build_input_shape")
         first_shape = layers[0].input_shape_arg if layers else None
@@ -109,16 +132,27 @@ def compile_from_config(path: str, model, config: dict, custom_objects: dict | N
     """Compile ``model`` with the optimiser, loss and metrics recorded by :func:`compile_config`."""
     try:
         optimizer = optimizers.get(config["optimizer"])
-        loss = _instance(config["loss"], losses, losses.Loss, custom_objects)
-        metrics = [entry if isinstance(entry, str) else _instance(entry, metrics_module, metrics_module.Metric,
-                                                                  custom_objects)
-                   for entry in config.get("metrics") or []]
-        model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+        loss_records = config["loss"]
+        if isinstance(loss_records, list):
+            loss = [_instance(record, losses, losses.Loss, custom_objects) for record in loss_records]
+        else:
+            loss = _instance(loss_records, losses, losses.Loss, custom_objects)
+        metrics = config.get("metrics") or []
+        if isinstance(metrics, dict):
+            metrics = {name: _metrics(entries, custom_objects) for name, entries in metrics.items()}
+        else:
+            metrics = _metrics(metrics, custom_objects)
+        model.compile(optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=config.get("loss_weights"))
     except SavedFileError:
         raise
     except Exception as error:
         raise SavedFileError(path, f"its compile config cannot be restored ({type(error).__name__}: {error})",
                              "load it with load_model(path, compile=False) and call compile() yourself")
+
+
+def _metrics(entries: list, custom_objects: dict | None) -> list:
+    return [entry if isinstance(entry, str) else _instance(entry, metrics_module, metrics_module.Metric, custom_objects)
+            for entry in entries or []]
 
 
 def _layer(record: Any, custom_objects: dict | None):
