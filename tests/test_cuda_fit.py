@@ -20,6 +20,7 @@ from axonal.callbacks import LearningRateScheduler
 from axonal.layers import Conv2D, Dense, Dropout, Flatten, Input, MaxPooling2D
 from axonal.models import Sequential, device_loop, native_loop
 
+import functional_models
 import test_training_loop as training_loop_cases
 
 CUDA_STATUS = axonal.backends()["cuda"]
@@ -42,7 +43,7 @@ BATCH = {"seed mlp": 128, "churn": 10, "cnn": 26}  # 50 steps each (the CNN's la
 
 def _data(name: str):
     layers, _, _, rows, kind = MODELS[name]
-    shape = layers()[0].shape
+    shape = layers()[0].shape[1:]  # an Input tensor: (None, ...)
     rng = np.random.default_rng(1)
     x = rng.random((rows,) + shape, dtype=np.float32)
     score = x.reshape(rows, -1)[:, :10]
@@ -154,7 +155,7 @@ def test_every_native_loop_case_trains_on_cuda_as_on_cpu(case):
     metrics, frozen layers, convolutions and pooling), two epochs through ``fit`` on ``cuda`` and on
     ``cpu`` from the same seed: the same History, weights and optimiser slots within float tolerance."""
     layers, optimizer, loss, metrics, kind = training_loop_cases.CASES[case]
-    input_shape = layers()[0].shape
+    input_shape = layers()[0].shape[1:]  # an Input tensor: (None, ...)
     x, y = training_loop_cases._data(kind, int(np.prod(input_shape)))
     x = x.reshape((training_loop_cases.ROWS,) + input_shape)
     (host, host_history), (device, device_history) = (
@@ -165,4 +166,25 @@ def test_every_native_loop_case_trains_on_cuda_as_on_cpu(case):
         np.testing.assert_allclose(device_history[key], host_history[key], rtol=1e-3, atol=1e-4, err_msg=key)
     assert device.optimizer.iterations == host.optimizer.iterations
     for ours, theirs in zip(training_loop_cases.state(device), training_loop_cases.state(host), strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", functional_models.BUILDERS)
+def test_functional_models_train_on_cuda_as_on_cpu(name):
+    """Each graph feature (merges, several inputs and outputs with loss weights, a shared layer, a
+    tensor read twice, a frozen layer, a residual CNN), two epochs with validation on ``cuda`` and
+    on ``cpu`` from the same seed: the same History, weights and predictions within float tolerance."""
+    runs = {}
+    for backend in ("cpu", "cuda"):
+        axonal.set_backend(backend)
+        model, x, y = functional_models.BUILDERS[name]()
+        history = model.fit(x, y, batch_size=16, epochs=2, verbose=0, validation_data=(x, y)).history
+        runs[backend] = (model, history, model.predict(x, verbose=0))
+    (host, host_history, host_predictions), (device, device_history, device_predictions) = runs["cpu"], runs["cuda"]
+    assert device.device is not None and device_history.keys() == host_history.keys()
+    for key in host_history:
+        np.testing.assert_allclose(device_history[key], host_history[key], rtol=1e-3, atol=1e-4, err_msg=key)
+    for ours, theirs in zip(device.get_weights(), host.get_weights(), strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-4)
+    for ours, theirs in zip(*(p if isinstance(p, list) else [p] for p in (device_predictions, host_predictions))):
         np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-4)

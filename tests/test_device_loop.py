@@ -25,6 +25,7 @@ from axonal.backend import cpu
 from axonal.models import Sequential, device_loop, loops, model as model_module
 from axonal import regularizers
 from emulated_device import EmulatedDevice
+from functional_models import BUILDERS
 from test_training_loop import BATCH, CASES, ROWS, _data, fit_interrupted, state
 
 pytest.importorskip("axonal._native")
@@ -80,6 +81,35 @@ def test_device_loop_gives_the_bits_of_the_host_path(case, monkeypatch):
     # 11 batches in runs of 3: a full run and the last one (2 batches, 13 rows), captured once each
     # and replayed every epoch.
     assert (device.captures, device.launches) == (2, 8)
+
+
+def train_functional(name: str, device: EmulatedDevice | None, **fit_args):
+    model, x, y = BUILDERS[name]()
+    model.device = device
+    history = model.fit(x, y, batch_size=BATCH, epochs=2, verbose=0, validation_data=(x, y), **fit_args)
+    return model, history.history
+
+
+@pytest.mark.parametrize("name", BUILDERS)
+def test_functional_models_give_the_bits_of_the_host_path(name, monkeypatch):
+    """Every graph feature (merges, several inputs and outputs, loss weights, a shared layer, a
+    tensor read twice, a frozen layer) runs on the device, with validation there too."""
+    device = EmulatedDevice()
+    host_epoch = loops._train_epoch_native
+    monkeypatch.setattr(loops, "_train_epoch_native", lambda *args: pytest.fail("device model ran on the host"))
+    device_model, device_history = train_functional(name, device)
+    monkeypatch.setattr(loops, "_train_epoch_native", host_epoch)
+    host_model, host_history = train_functional(name, None)
+    assert device_history.keys() == host_history.keys()
+    for key in host_history:  # per output, batch means summed on the device (another order)
+        np.testing.assert_allclose(device_history[key], host_history[key], rtol=1e-6, err_msg=key)
+    for ours, theirs in zip(state(device_model), state(host_model), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    assert device.captures >= 1 and device.launches == 4  # runs captured once, replayed each epoch
+    x = BUILDERS[name]()[1]
+    ours, theirs = device_model.predict(x, verbose=0), host_model.predict(x, verbose=0)
+    for mine, other in zip(*(p if isinstance(p, list) else [p] for p in (ours, theirs)), strict=True):
+        np.testing.assert_array_equal(mine, other)
 
 
 @pytest.mark.parametrize("case", ["churn: adam, binary cross-entropy, accuracy",
