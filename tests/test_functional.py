@@ -68,8 +68,10 @@ def test_graph_structure_and_names():
     model, _, _ = two_inputs()
     assert [t.name for t in model.inputs] == ["image", "numbers"] == model.input_names
     assert model.output_names == [model.layers[-1].name]
-    assert [type(layer).__name__ for layer in model.layers[:2]] == ["InputLayer", "InputLayer"]
-    assert model.get_layer("numbers") is model.layers[1]
+    # Keras' order: by depth from the deepest (the image's branch is longer than the numbers').
+    assert [type(layer).__name__ for layer in model.layers] == [
+        "InputLayer", "Conv2D", "MaxPooling2D", "Flatten", "InputLayer", "Concatenate", "Dense", "Dense"]
+    assert type(model.get_layer("numbers")).__name__ == "InputLayer"
     assert model.get_layer(index=-1) is model.layers[-1]
     with pytest.raises(ValueError, match="no layer named 'nope'"):
         model.get_layer("nope")

@@ -132,15 +132,19 @@ def as_tensor_list(value: Any, argument: str) -> list[KerasTensor]:
     return list(items)
 
 
-def collect_nodes(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> list[Node]:
-    """Every node between ``inputs`` and ``outputs``, each after the nodes it reads from.
+def collect_nodes(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> tuple[list[Node], list]:
+    """Every node between ``inputs`` and ``outputs``, each after the nodes it reads from, and the
+    layers in Keras 3's order.
 
-    The order is deterministic: a depth-first walk from the outputs in order, each node's inputs
-    visited in order. Raises with the layer names when an output does not depend on the inputs
-    (a missing ``Input``), or when an input is never used.
+    The walk is Keras': depth-first from the outputs in order, each node's inputs in order; nodes
+    are listed as they finish. Layers are ordered by their depth (the longest path to an output)
+    from the deepest, ties by when the walk first met them, as ``keras.Model.layers`` lists them
+    (so weights come in Keras' order too). Raises with the layer names when an output does not
+    depend on the inputs (a missing ``Input``), or when an input is never used.
     """
     input_nodes = {id(tensor.node) for tensor in inputs}
     ordered: list[Node] = []
+    first_seen: dict[int, int] = {}  # id(layer) -> when the walk first met it
     done: set[int] = set()
     for output in outputs:
         stack = [(output.node, False)]
@@ -148,6 +152,7 @@ def collect_nodes(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> list
             node, expanded = stack.pop()
             if id(node) in done:
                 continue
+            first_seen.setdefault(id(node.layer), len(first_seen))
             if expanded or id(node) in input_nodes:
                 done.add(id(node))
                 ordered.append(node)
@@ -163,4 +168,18 @@ def collect_nodes(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> list
     if unused:
         raise ValueError(f"Input(s) {unused} are not used by any of the outputs {[t.name for t in outputs]}. "
                          "Fix: remove them from Model(inputs=...), or connect them to an output.")
-    return ordered
+    return ordered, _layers_by_depth(ordered, first_seen)
+
+
+def _layers_by_depth(ordered: list[Node], first_seen: dict[int, int]) -> list:
+    """Layers from the deepest (furthest from an output) to the outputs, ties in walk order."""
+    node_depth: dict[int, int] = {}
+    layer_depth: dict[int, int] = {}
+    layers: dict[int, object] = {}
+    for node in reversed(ordered):
+        depth = max(node_depth.get(id(node), 0), layer_depth.get(id(node.layer), 0))
+        layer_depth[id(node.layer)] = depth
+        layers[id(node.layer)] = node.layer
+        for tensor in node.inputs:
+            node_depth[id(tensor.node)] = max(depth + 1, node_depth.get(id(tensor.node), 0))
+    return sorted(layers.values(), key=lambda layer: (-layer_depth[id(layer)], first_seen[id(layer)]))

@@ -87,10 +87,11 @@ class Model(Trainer):
             if not tensor.node.is_input:
                 raise ValueError(f"Model inputs must be Input() tensors, but {tensor!r} is the output of layer "
                                  f"{tensor.name!r}. Fix: pass the Input tensors the graph starts from.")
-        nodes = graph.collect_nodes(self._input_tensors, self._output_tensors)
+        nodes, layers = graph.collect_nodes(self._input_tensors, self._output_tensors)
         self._input_nodes = [tensor.node for tensor in self._input_tensors]
         self._nodes = [node for node in nodes if not node.is_input]
-        self._layers = list(dict.fromkeys(node.layer for node in self._nodes))
+        self._all_layers = layers  # Keras' order, InputLayers included
+        self._layers = [layer for layer in layers if not isinstance(layer, InputLayer)]
         names = [layer.name for layer in self.layers]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -102,8 +103,9 @@ class Model(Trainer):
 
     @property
     def layers(self) -> list[Layer]:
-        """Every layer once: the InputLayers, then the others in graph order (as Keras 3 lists them)."""
-        return [node.layer for node in self._input_nodes] + list(self._layers)
+        """Every layer once, InputLayers included, in Keras 3's order: by depth (the longest path to
+        an output) from the deepest, ties in the order a walk from the outputs meets them."""
+        return list(self._all_layers)
 
     @property
     def inputs(self) -> list:
