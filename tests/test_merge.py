@@ -8,6 +8,7 @@ large enough to be threaded, for 1 and 2 threads; and the argument checks, with 
 the backends share and those of the native checks (dtype, layout, writability, overlaps).
 """
 import importlib
+import re
 
 import numpy as np
 import pytest
@@ -305,3 +306,58 @@ def test_native_checks_let_through_what_is_allowed():
     empty = np.zeros((0, 4), np.float32)
     cpu.merge_forward(empty, [empty.copy(), empty.copy()], "maximum")
     cpu.concat_forward(np.zeros((2, 0), np.float32), [np.zeros((2, 0), np.float32)])
+
+
+def _valid_merge_calls():
+    """op -> (function of the arrays, {argument path: array}, paths that may be None): a correct call
+    of each op of the family, with list entries named like 'inputs[1]'."""
+    def arrays(*shapes):
+        return [rows(20 + index, shape) for index, shape in enumerate(shapes)]
+
+    y, x0, x1, x2 = arrays((3, 4), (3, 4), (3, 4), (3, 4))
+    c0, c1 = arrays((3, 2), (3, 3))
+    return {
+        "merge_forward": (lambda a: cpu.merge_forward(a["y"], [a["inputs[0]"], a["inputs[1]"], a["inputs[2]"]],
+                                                      "multiply"),
+                          {"y": y, "inputs[0]": x0, "inputs[1]": x1, "inputs[2]": x2}, ()),
+        "merge_backward": (lambda a: cpu.merge_backward([a["dxs[0]"], a["dxs[1]"]], a["dy"],
+                                                        [a["inputs[0]"], a["inputs[1]"]], "maximum"),
+                           {"dxs[0]": y, "dxs[1]": x2.copy(), "dy": x0, "inputs[0]": x1, "inputs[1]": x2},
+                           ("dxs[0]", "dxs[1]")),
+        "concat_forward": (lambda a: cpu.concat_forward(a["y"], [a["inputs[0]"], a["inputs[1]"]]),
+                           {"y": rows(30, (3, 5)), "inputs[0]": c0, "inputs[1]": c1}, ()),
+        "concat_backward": (lambda a: cpu.concat_backward([a["dxs[0]"], a["dxs[1]"]], a["dy"]),
+                            {"dxs[0]": c0, "dxs[1]": c1, "dy": rows(31, (3, 5))}, ("dxs[0]", "dxs[1]")),
+        "accumulate": (lambda a: cpu.accumulate(a["y"], a["x"]), {"y": y, "x": x0}, ()),
+        "scale": (lambda a: cpu.scale(a["y"], a["x"], 0.5), {"y": y, "x": x0}, ()),
+    }
+
+
+def _damaged_merge_calls():
+    from native_calls import DAMAGES
+    calls = []
+    for op, (_, array_args, may_be_none) in _valid_merge_calls().items():
+        for path in array_args:
+            for damage in DAMAGES:
+                if not (damage == "none" and path in may_be_none):
+                    calls.append(pytest.param(op, path, damage, id=f"{op}-{path}-{damage}"))
+    return calls
+
+
+@needs_cpu
+@pytest.mark.parametrize("op, path, damage", _damaged_merge_calls())
+def test_every_damaged_array_argument_is_refused(op, path, damage):
+    """Each array argument and list entry, in turn spoilt in each way of native_calls.DAMAGES (dtype,
+    byte order, shape, layout, None, a list, a scalar), is refused with a ValueError naming it."""
+    from native_calls import DAMAGES
+    call, array_args, _ = _valid_merge_calls()[op]
+    call(dict(array_args))  # the undamaged call is valid
+    args = dict(array_args, **{path: DAMAGES[damage](array_args[path])})
+    # A size is defined by several arguments together: a wrong one may be blamed on another argument.
+    if damage in ("wrong_shape", "extra_dim"):
+        named = "|".join(re.escape(name.split("[")[0]) for name in array_args)
+        message = rf"^{op}: .*\b({named})\b"
+    else:
+        message = rf"^{op}: .*'{re.escape(path)}'"
+    with pytest.raises(ValueError, match=message):
+        call(args)
