@@ -81,8 +81,13 @@ void extreme_backward(float* const* dxs, const float* dy, const float* const* in
       if (!dxs[i]) continue;
       float* dx = dxs[i] + first;
       const float* g = dy + first;
+      // A select, not dy · (chosen == i), so that a NaN in dy reaches the chosen input only; dy is
+      // loaded unconditionally, which lets the select vectorise.
 #pragma omp simd
-      for (int64_t l = 0; l < last - first; ++l) dx[l] = chosen[l] == i ? g[l] : 0.f;
+      for (int64_t l = 0; l < last - first; ++l) {
+        const float gradient = g[l];
+        dx[l] = chosen[l] == i ? gradient : 0.f;
+      }
     }
   });
 }

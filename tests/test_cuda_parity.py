@@ -695,3 +695,169 @@ def test_each_missing_piece_is_named(monkeypatch, cupy_present, problem, expecte
     monkeypatch.delitem(sys.modules, "axonal.backend.cuda", raising=False)
     status = axonal.backends()["cuda"]
     assert status.startswith("ImportError: ") and expected in status
+
+
+# ------------------------------------------------------------------------------------------------
+# The merge family (merge, concat, accumulate, scale) on the device. Parity on odd sizes is in the
+# catalogue (merge_cases.py, run by test_matches_reference above); here the rules on the device,
+# a grid-stride launch, every op in a captured CUDA graph, and the argument checks on stand-ins.
+
+@cuda_only
+@pytest.mark.parametrize("op", ["maximum", "minimum"])
+def test_merge_ties_and_nan_follow_the_reference_bit_for_bit(op, side_stream):
+    """Equal inputs: the first gets dy; a tie after the extreme: the earliest of the tied; NaN wins
+    and its first input gets dy."""
+    rng = np.random.default_rng(31)
+    base = rng.integers(-1, 2, (17, 9)).astype(np.float32)
+    inputs = [base, base.copy(), rng.integers(-1, 2, (17, 9)).astype(np.float32)]
+    inputs[1][3, :4] = np.nan
+    inputs[2][5] = np.nan
+    dy = _rows(32, 17, 9)
+    y, dxs = np.empty_like(dy), [np.empty_like(dy) for _ in inputs]
+    reference.merge_forward(y, inputs, op)
+    reference.merge_backward(dxs, dy, inputs, op)
+    dev_inputs = [cupy.asarray(x) for x in inputs]
+    dev_y, dev_dxs = cupy.empty(dy.shape, cupy.float32), [cupy.empty(dy.shape, cupy.float32) for _ in inputs]
+    cuda.merge_forward(dev_y, dev_inputs, op)
+    cuda.merge_backward(dev_dxs, cupy.asarray(dy), dev_inputs, op)
+    np.testing.assert_array_equal(dev_y.get(), y)
+    for dev_dx, dx in zip(dev_dxs, dxs):
+        np.testing.assert_array_equal(dev_dx.get(), dx)
+    others = np.ones(17, bool)
+    others[[3, 5]] = False
+    assert not dxs[1][others].any()  # equal to the first input there: never chosen
+    np.testing.assert_array_equal(dxs[1][3, :4], dy[3, :4])  # its NaN beats the first input's number
+    np.testing.assert_array_equal(dxs[2][5], dy[5])  # row 5: the only NaN
+
+
+@cuda_only
+def test_merge_over_more_elements_than_one_grid_gives_the_reference_bits(side_stream):
+    """1031 x 1031 elements: more than the 4096 blocks x 256 threads of a launch (grid-stride loop)."""
+    inputs = [_rows(33 + index, 1031, 1031) for index in range(3)]
+    dy = _rows(36, 1031, 1031)
+    expected = [np.empty_like(dy) for _ in inputs]
+    reference.merge_backward(expected, dy, inputs, "multiply")
+    dxs = [cupy.empty(dy.shape, cupy.float32) for _ in inputs]
+    cuda.merge_backward(dxs, cupy.asarray(dy), [cupy.asarray(x) for x in inputs], "multiply")
+    for dx, want in zip(dxs, expected):
+        np.testing.assert_array_equal(dx.get(), want)
+
+
+@cuda_only
+def test_merge_ops_captured_in_a_graph_replay_like_eager_calls():
+    """Every op of the family, captured on their first call (they allocate nothing, not even once),
+    replayed twice: the bits of two eager runs. The pointer lists travel in the launch arguments."""
+    inputs = [cupy.asarray(_rows(37 + index, 17, 9)) for index in range(3)]
+
+    def new_state():
+        f32 = lambda shape: cupy.zeros(shape, cupy.float32)  # noqa: E731
+        return {"y": f32((17, 9)), "dxs": [f32((17, 9)) for _ in range(3)], "cat": f32((17, 27)),
+                "a": f32((17, 9)), "b": f32((17, 9)), "sum": f32((17, 9))}
+
+    def step(s):
+        cuda.merge_forward(s["y"], inputs, "multiply")
+        cuda.merge_backward(s["dxs"], s["y"], inputs, "maximum")
+        cuda.concat_forward(s["cat"], [s["y"], inputs[0], s["dxs"][2]])
+        cuda.concat_backward([s["a"], None, s["b"]], s["cat"])
+        cuda.accumulate(s["sum"], s["a"])
+        cuda.scale(s["sum"], s["sum"], 0.5)
+
+    stream = cupy.cuda.Stream(non_blocking=True)
+    with stream:
+        eager, graphed = new_state(), new_state()
+        step(eager)
+        step(eager)
+        stream.begin_capture()
+        step(graphed)
+        graph = stream.end_capture()
+        graph.launch(stream)
+        graph.launch(stream)
+    stream.synchronize()
+    for key in ("y", "cat", "a", "b", "sum"):
+        np.testing.assert_array_equal(graphed[key].get(), eager[key].get(), err_msg=key)
+    for dx, want in zip(graphed["dxs"], eager["dxs"]):
+        np.testing.assert_array_equal(dx.get(), want.get())
+
+
+def _merge_call(op="add", n=2, y=1, at=(2, 3, 4, 5, 6, 7, 8, 9, 10), shape=(3, 4), **bad):
+    """merge_forward on stand-ins: y at address `y`, input i at at[i]; bad={index: kwargs} changes one."""
+    inputs = [_a(bad.get(f"shape{index}", shape), at[index], **bad.get(f"input{index}", {})) for index in range(n)]
+    return lambda c: c.merge_forward(_a(shape, y), inputs, op)
+
+
+def _merge_backward_call(dxs=(1, 2), dy=3, inputs=(4, 5), op="add"):
+    """merge_backward on stand-ins (3, 4); the numbers are addresses (None: a skipped gradient)."""
+    return lambda c: c.merge_backward([None if dx is None else _a((3, 4), dx) for dx in dxs], _a((3, 4), dy),
+                                      [_a((3, 4), x) for x in inputs], op)
+
+
+MERGE_BAD_CALLS = {
+    "unknown op": (_merge_call(op="concat"), r"^merge_forward: unknown op 'concat'; expected one of add, subtract, "
+                                             r"multiply, average, maximum, minimum"),
+    "nine inputs": (_merge_call(n=9, at=tuple(range(2, 11))),
+                    r"^merge_forward: 'inputs' must hold 1 to 8 arrays; received 9\. Fix: merge in stages"),
+    "no inputs": (_merge_call(n=0), r"^merge_forward: 'inputs' must hold 1 to 8 arrays; received 0\."),
+    "subtract of three": (_merge_call(op="subtract", n=3), r"^merge_forward: 'subtract' takes exactly 2 inputs"),
+    "inputs an array": (lambda c: c.merge_forward(_a((3, 4), 1), _a((2, 3, 4), 2), "add"),
+                        r"^merge_forward: 'inputs' must be a list of arrays; received a _Array\.$"),
+    "input shape": (_merge_call(n=3, shape2=(3, 5)), r"^merge_forward: 'inputs\[2\]' must be .* of shape \(3, 4\); "
+                                                     r"received a float32 device array of shape \(3, 5\)"),
+    "input float64": (_merge_call(input1={"typestr": "<f8"}),
+                      r"^merge_forward: 'inputs\[1\]' .* Fix: inputs\[1\]\.astype\(cupy\.float32\)"),
+    "input strided": (_merge_call(input0={"strides": (32, 8)}), r"'inputs\[0\]' .* \(strided\)"),
+    "input numpy": (lambda c: c.merge_forward(_a((3, 4), 1), [np.zeros((3, 4), np.float32)], "add"),
+                    r"'inputs\[0\]' must be a CUDA device array .* Fix: cupy.asarray\(inputs\[0\]\)"),
+    "y is an input": (_merge_call(y=3), r"^merge_forward: output 'y' shares memory with input 'inputs\[1\]'"),
+    "y read-only": (lambda c: c.merge_forward(_a((3, 4), 1, readonly=True), [_a((3, 4), 2)], "add"),
+                    r"'y' .* \(read-only\)"),
+    "dxs count": (_merge_backward_call(dxs=(1,)), r"^merge_backward: 'dxs' holds 1 entries but 'inputs' 2"),
+    "dx on dy": (_merge_backward_call(dxs=(None, 3)), r"^merge_backward: output 'dxs\[1\]' shares memory with "
+                                                      r"input 'dy'"),
+    "dx on an input": (_merge_backward_call(dxs=(5, None), op="multiply"),
+                       r"^merge_backward: output 'dxs\[0\]' shares memory with input 'inputs\[1\]'"),
+    "dxs shared": (_merge_backward_call(dxs=(1, 1), op="subtract"),
+                   r"^merge_backward: output 'dxs\[0\]' shares memory with output 'dxs\[1\]'"),
+    "concat width": (lambda c: c.concat_forward(_a((3, 6), 1), [_a((3, 2), 2), _a((3, 3), 3)]),
+                     r"^concat_forward: the inputs' widths add up to 5 columns but y has 6"),
+    "concat rows": (lambda c: c.concat_forward(_a((3, 4), 1), [_a((3, 2), 2), _a((2, 2), 3)]),
+                    r"^concat_forward: 'inputs\[1\]' has 2 rows but y has 3"),
+    "concat y on an input": (lambda c: c.concat_forward(_a((3, 4), 1), [_a((3, 2), 2), _Array((3, 2), 0x10010)]),
+                             r"^concat_forward: output 'y' shares memory with input 'inputs\[1\]'"),
+    "concat two None": (lambda c: c.concat_backward([None, _a((3, 1), 1), None], _a((3, 4), 2)),
+                        r"^concat_backward: 'dxs' holds 2 None entries, whose widths cannot be told apart"),
+    "concat widths": (lambda c: c.concat_backward([None, None], _a((3, 4), 2), [2.0, 2.0]),
+                      r"^concat_backward: 'widths' must be non-negative ints"),
+    "concat dx on dy": (lambda c: c.concat_backward([_Array((3, 2), 0x20000), None], _Array((3, 4), 0x20008)),
+                        r"^concat_backward: output 'dxs\[0\]' shares memory with input 'dy'"),
+    "accumulate y is x": (lambda c: c.accumulate(_a((3, 4), 1), _a((3, 4), 1)),
+                          r"^accumulate: output 'y' shares memory with input 'x'"),
+    "accumulate shape": (lambda c: c.accumulate(_a((3, 4), 1), _a((4, 3), 2)), r"^accumulate: 'x' must be .* \(3, 4\)"),
+    "scale partial overlap": (lambda c: c.scale(_Array((3, 4), 0x10000), _Array((3, 4), 0x10008), 2.0),
+                              r"^scale: output 'y' shares memory with input 'x'"),
+}
+
+
+@pytest.mark.parametrize("name", list(MERGE_BAD_CALLS))
+def test_merge_bad_arguments_are_rejected_before_any_launch(name):
+    call, message = MERGE_BAD_CALLS[name]
+    with pytest.raises(ValueError, match=message):
+        call(_extension())
+
+
+def test_merge_calls_that_pass_their_checks_reach_the_device():
+    """Without a GPU, each valid call (inputs that share memory, scale in place, a skipped gradient,
+    a concatenation of more inputs than one launch carries) fails at its first CUDA call."""
+    extension = _extension()
+    if not extension.device_problem():
+        pytest.skip("a GPU is usable here: the made-up addresses must not be launched on")
+    valid_calls = [
+        _merge_call(n=8, at=(2, 2, 3, 4, 5, 6, 7, 8)), _merge_call(op="subtract"),
+        _merge_backward_call(dxs=(None, 1), op="maximum"), _merge_backward_call(dxs=(1, 2), inputs=(4, 4)),
+        lambda c: c.concat_forward(_a((3, 11), 1), [_a((3, 1), 2 + index) for index in range(11)]),
+        lambda c: c.concat_backward([_a((3, 1), 1), None, _a((3, 2), 2)], _a((3, 4), 3)),
+        lambda c: c.accumulate(_a((7,), 1), _a((7,), 2)),
+        lambda c: c.scale(_a((2, 3, 4), 1), _a((2, 3, 4), 1), 0.5),
+    ]
+    for call in valid_calls:
+        with pytest.raises(RuntimeError, match="failed at .*cuda"):
+            call(extension)

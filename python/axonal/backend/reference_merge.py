@@ -151,9 +151,12 @@ def concat_forward(y, inputs):
     if not inputs:
         raise ValueError("concat_forward: 'inputs' must hold at least one array; received an empty list.")
     for index, x in enumerate(inputs):
-        if x.ndim != 2 or x.shape[0] != y.shape[0]:
-            raise ValueError(f"concat_forward: 'inputs[{index}]' must be 2-D with y's {y.shape[0]} rows; received "
-                             f"shape {tuple(x.shape)}.")
+        if x.ndim != 2:
+            raise ValueError(f"concat_forward: 'inputs[{index}]' must have 2 dimension(s); received shape "
+                             f"{tuple(x.shape)}.")
+        if x.shape[0] != y.shape[0]:
+            raise ValueError(f"concat_forward: 'inputs[{index}]' has {x.shape[0]} rows but y has {y.shape[0]} "
+                             f"(y is {tuple(y.shape)}, inputs[{index}] {tuple(x.shape)}).")
     total = sum(x.shape[1] for x in inputs)
     if total != y.shape[1]:
         raise ValueError(f"concat_forward: the inputs' widths add up to {total} columns but y has {y.shape[1]} "
