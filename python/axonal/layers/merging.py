@@ -142,7 +142,8 @@ class Concatenate(_Merge):
 
     def backward(self, dy):
         dxs = self._input_gradient_buffers()
-        self.ops.concat_backward([None if dx is None else as_rows(dx) for dx in dxs], as_rows(dy))
+        self.ops.concat_backward([None if dx is None else as_rows(dx) for dx in dxs], as_rows(dy),
+                                 [x.shape[-1] for x in self.xs])
         return dxs
 
     def get_config(self):
