@@ -337,7 +337,7 @@ RunResult TrainingLoop::run(const RunRequest& r) {
       targets[k] = sparse ? static_cast<const void*>(labels_batch_[k].get())
                           : static_cast<const void*>(targets_batch_[k].get());
     }
-    forward(N, r.step + result.steps, true);
+    forward(N, r.step + result.steps, r.train);
     double loss = 0;
     for (size_t k = 0; k < count; ++k) {
       const OutputSpec& output = outputs_[k];
@@ -349,8 +349,10 @@ RunResult TrainingLoop::run(const RunRequest& r) {
       if (!result.output_loss_sums.empty()) result.output_loss_sums[k] += value * static_cast<double>(N);
       loss += output.weight * value;
     }
-    backward(N);
-    update(r.iteration + result.steps + 1, r.learning_rate);
+    if (r.train) {
+      backward(N);
+      update(r.iteration + result.steps + 1, r.learning_rate);
+    }
     double* totals = result.metric_totals.data();
     for (size_t k = 0; k < count; ++k) {
       count_metrics(outputs_[k], static_cast<int>(k), targets[k], N, totals);

@@ -104,8 +104,10 @@ struct GradientSum {
   int64_t n;
 };
 
-// Where a run of steps starts and what it may do.
+// Where a run of steps starts and what it may do: training steps, or (train false) the loss and
+// metrics of batches in inference mode, as a test epoch computes them.
 struct RunRequest {
+  bool train = true;
   std::vector<const float*> xs;       // per model input: (rows, its width)
   std::vector<const void*> targets;   // per output: (rows, K) float32, or (rows) int64 class ids (sparse loss)
   const int64_t* order;    // (rows) row permutation, or null for the stored order
@@ -131,7 +133,7 @@ class TrainingLoop {
  public:
   TrainingLoop(std::vector<LayerStep> layers, std::vector<int64_t> input_widths, std::vector<OutputSpec> outputs,
                OptimizerSpec optimizer, std::vector<GradientSum> sums, int64_t max_batch);
-  RunResult run(const RunRequest& request);
+  RunResult run(const RunRequest& request);  // training steps, or test batches (request.train false)
   // Inference over batches [first_batch, first_batch + max_batches) of xs, until `seconds` pass: outs
   // (rows, K) per output receive the predictions (absorbed activations applied), as predict_step gives
   // them. Returns the batches done.

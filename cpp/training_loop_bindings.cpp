@@ -292,11 +292,12 @@ std::vector<const float*> row_arrays(const py::list& arrays, const std::vector<i
 // released; the loop itself checks nothing.
 py::tuple run_loop(BoundLoop& self, const py::list& xs, const py::list& targets, py::handle order,
                    int64_t batch_size, int64_t first_batch, int64_t max_steps, double seconds, uint64_t step,
-                   int64_t iteration, double learning_rate, double loss_sum, std::vector<double> output_loss_sums) {
+                   int64_t iteration, double learning_rate, double loss_sum, std::vector<double> output_loss_sums,
+                   bool train) {
   TrainingLoop& loop = *self.loop;
-  if (!loop.trains()) fail(kOp, "this loop was built for inference (loss 'none'): it cannot train.");
+  if (!loop.trains()) fail(kOp, "this loop was built for inference (loss 'none'): it has no loss to compute.");
   int64_t rows = -1;
-  RunRequest r{row_arrays(xs, loop.input_widths(), rows, "xs", false), {}, nullptr, rows, batch_size,
+  RunRequest r{train, row_arrays(xs, loop.input_widths(), rows, "xs", false), {}, nullptr, rows, batch_size,
                first_batch, max_steps, seconds, step, iteration, learning_rate, loss_sum, std::move(output_loss_sums)};
   r.rows = rows;
   const auto& outputs = loop.outputs();
@@ -413,9 +414,10 @@ void bind_training_loop(py::module_& m) {
            py::arg("params"), py::arg("sums"), py::arg("max_batch"))
       .def("run", &run_loop, py::arg("xs"), py::arg("targets"), py::arg("order").none(true), py::arg("batch_size"),
            py::arg("first_batch"), py::arg("max_steps"), py::arg("seconds"), py::arg("step"), py::arg("iteration"),
-           py::arg("learning_rate"), py::arg("loss_sum"), py::arg("output_loss_sums"),
+           py::arg("learning_rate"), py::arg("loss_sum"), py::arg("output_loss_sums"), py::arg("train") = true,
            "Run up to max_steps batches from first_batch (stopping once `seconds` have passed or a loss "
-           "is not finite); returns (steps, rows seen, loss_sum, non_finite, metric totals, output loss sums).")
+           "is not finite): training steps, or with train=False the loss and metrics of each batch in "
+           "inference mode; returns (steps, rows seen, loss_sum, non_finite, metric totals, output loss sums).")
       .def("predict", &predict_loop, py::arg("xs"), py::arg("outs"), py::arg("batch_size"), py::arg("first_batch"),
            py::arg("max_batches"), py::arg("seconds"),
            "Predictions of batches [first_batch, first_batch + max_batches) of xs into outs (rows, K each), "
