@@ -11,10 +11,11 @@ from axonal._buffers import BufferCache
 from axonal.backend import get_backend, host_backend
 from axonal.backend.device import device_for
 from axonal.layers import InputLayer, Layer, deserialize, serialize
+from axonal.layers._weight_checks import set_weights_of
 from axonal.layers.base import (SHUFFLE_STREAM, ActivationOutputMixin, StepCounter, configuration_changed,
                                 unique_name)
 from axonal.models import summary
-from axonal.models.guards import exclusive
+from axonal.models.guards import exclusive, structural
 from axonal.models.trainer import Trainer
 from axonal.random import draw_seed
 
@@ -61,8 +62,10 @@ class Sequential(Trainer):
         """The layers, in order (an :func:`Input` is not a layer of the list, as in Keras 3)."""
         return list(self._layers)
 
+    @structural("add()")
     def add(self, layer: Layer) -> None:
-        """Append ``layer``; the model is (re)built when its input shape is known."""
+        """Append ``layer``; the model is (re)built when its input shape is known (a layer that
+        cannot be built is not added)."""
         if isinstance(layer, InputLayer):
             if self._layers or self.input_shape is not None:
                 raise ValueError(f"Input {layer.name!r} can only be the first element of a Sequential "
@@ -82,6 +85,7 @@ class Sequential(Trainer):
         if self.input_shape is not None:
             self.build()
 
+    @structural("pop()")
     def pop(self) -> Layer:
         """Remove and return the last layer, as Keras does; the model may then be trained further
         without a new compile (the optimiser drops the removed layer's slots at the next step).
@@ -106,6 +110,7 @@ class Sequential(Trainer):
         return self._trainable
 
     @trainable.setter
+    @structural("Setting model.trainable", allowed_while_training=True)
     def trainable(self, value: bool) -> None:
         self._trainable = bool(value)
         for layer in self._layers:
@@ -177,15 +182,9 @@ class Sequential(Trainer):
 
     @exclusive
     def set_weights(self, weights: list[Any]) -> None:
-        """Overwrite every layer's weights from a list shaped like :meth:`get_weights`'s."""
-        expected = sum(len(layer.weights) for layer in self._layers)
-        if len(weights) != expected:
-            raise ValueError(f"Model {self.name!r} has {expected} weight arrays, received {len(weights)}. "
-                             "Fix: pass a list shaped like model.get_weights().")
-        start = 0
-        for layer in self._layers:
-            layer.set_weights(weights[start:start + len(layer.weights)])
-            start += len(layer.weights)
+        """Overwrite every layer's weights from a list shaped like :meth:`get_weights`'s; every
+        array is checked before any is copied, so a refused list changes nothing."""
+        set_weights_of(self._layers, weights, f"Model {self.name!r}")  # all checked, then assigned
 
     @exclusive
     def save(self, filepath, overwrite: bool = True) -> None:

@@ -21,6 +21,7 @@ import numpy as np
 from axonal import metrics as metrics_module
 from axonal.layers import Layer
 from axonal.layers.base import ActivationOutputMixin, configuration_version
+from axonal.models import compile_args
 from axonal.models.guards import InterruptGuard
 from axonal.models.numerics import NumericsChecker
 
@@ -131,13 +132,7 @@ class Steps:
             return
         fused = self.loss.fused_activation
         if fused is not None and not self.loss.from_logits:
-            if output_layer.output_activation != fused:
-                ending = output_layer.output_activation or "no activation"
-                raise ValueError(
-                    f"Loss {self.loss.name!r} expects the output layer {output_layer.name!r} to end in a "
-                    f"{fused} activation, but it ends in {ending}. "
-                    f"Fix: use activation='{fused}' on the last layer, or pass "
-                    f"{type(self.loss).__name__}(from_logits=True) if it outputs logits.")
+            compile_args.check_output_activation(self.loss, output_layer)
             output_layer.activation_in_loss = True
             self._absorbed_activation = fused
         self.metrics = metrics_module.get_list(self._metric_identifiers, self.loss.sparse_labels,

@@ -20,7 +20,7 @@ from axonal import losses, optimizers
 from axonal._legacy import renamed_arguments
 from axonal._validation import check_positive_int
 from axonal.callbacks import History
-from axonal.models import data, loops, numerics
+from axonal.models import compile_args, data, loops, numerics
 from axonal.models.guards import exclusive, training
 from axonal.models.steps import Steps
 
@@ -54,10 +54,10 @@ class Trainer(Steps):
         Example:
             >>> model.compile(optimizer="adam", loss="mse", check_numerics=True)
         """
-        self.optimizer = optimizers.get(optimizer)
-        self.loss = losses.get(loss)
+        # Everything is resolved and checked first: a refused compile changes nothing.
+        self.optimizer, self.loss, self.check_numerics = compile_args.resolve(self, optimizer, loss, metrics,
+                                                                              check_numerics)
         self._metric_identifiers = metrics
-        self.check_numerics = numerics.resolve(check_numerics)
         self._prepared_for = None  # the new optimiser gets its slots at the next step
         if self.built:
             self.build()  # run on the backend active now

@@ -7,6 +7,7 @@ The layout is described in ``docs/design.md`` ("Saving and callbacks").
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from typing import Any
@@ -134,9 +135,24 @@ def load_weights(model, filepath: str | os.PathLike) -> None:
         if config["kind"] == "model":  # a full model file holds more; only its weights are read
             members |= {_slot_member(path, e) for e in _list(path, config, "optimizer_slots")} | {_RNG_MEMBER}
         reader.check_members(members)
-        if not model.built:
-            _build_for_file(reader, model, config)
-        _read_weights(reader, model, config)
+        with _unbuilt_if_refused(model):
+            if not model.built:
+                _build_for_file(reader, model, config)
+            _read_weights(reader, model, config)
+
+
+@contextlib.contextmanager
+def _unbuilt_if_refused(model):
+    """Layers (and the model) built for a file that is then refused go back to unbuilt: a refused
+    load_weights changes nothing."""
+    fresh, input_shape, built = [layer for layer in model.layers if not layer.built], model.input_shape, model.built
+    try:
+        yield
+    except BaseException:
+        for layer in fresh:
+            layer._unbuild()
+        model.input_shape, model.built = input_shape, built
+        raise
 
 
 def _build_for_file(reader: ArchiveReader, model, config: dict) -> None:
