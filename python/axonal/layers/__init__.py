@@ -17,11 +17,16 @@ from axonal.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, MaxP
 __all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Flatten", "Reshape",
            "RandomFlip", "RandomTranslation", "Conv2D", "MaxPooling2D", "AveragePooling2D",
            "GlobalAveragePooling2D",
-           "serialize", "deserialize"]
+           "serialize", "deserialize", "known_layer_names"]
 
 _CLASSES = {cls.__name__.lower(): cls for cls in (InputLayer, Dense, Activation, Dropout, Flatten, Reshape,
                                                   RandomFlip, RandomTranslation,
                                                   Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D)}
+
+
+def known_layer_names() -> list[str]:
+    """The lower-case class names :func:`deserialize` knows."""
+    return list(_CLASSES)
 
 
 def serialize(layer: Layer) -> dict:

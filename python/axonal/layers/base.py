@@ -18,7 +18,7 @@ import numpy as np
 from axonal import initializers, regularizers
 from axonal._buffers import BufferCache
 from axonal._legacy import renamed_arguments
-from axonal._validation import as_float_array, check_feature_shape
+from axonal._validation import as_float_array, check_feature_shape, check_shape
 from axonal.backend import host_backend
 from axonal.layers._weight_checks import assign_weights, checked_replacement, checked_weights
 from axonal.layers._weight_limit import charge_weight
@@ -93,7 +93,8 @@ class Layer:
     def __init__(self, name: str | None = None, trainable: bool = True, input_shape: tuple | None = None):
         self.name = name or unique_name(type(self))
         self.trainable = trainable
-        self.input_shape_arg = tuple(input_shape) if input_shape is not None else None
+        self.input_shape_arg = (None if input_shape is None else
+                                check_shape(input_shape, "input_shape", f"Layer {self.name!r} ({type(self).__name__})"))
         self.built = False
         self.input_shape: tuple | None = None
         self.ops: ModuleType | None = None

@@ -83,7 +83,7 @@ class Trainer(Steps):
         Args:
             x: inputs (N, ...) convertible to float32 (integers and booleans are converted).
             y: labels in the form the loss expects (one-hot rows, class ids, 0/1 or targets).
-            batch_size: samples per gradient step.
+            batch_size: samples per gradient step (more than the data: one batch of all of it, as Keras).
             epochs: the epoch to train up to: epochs ``initial_epoch .. epochs - 1`` are run.
                 (The legacy ``nb_epoch`` is accepted, with a DeprecationWarning.)
             verbose: ``"auto"``/1 progress bar, 2 one line per epoch, 0 silent.
@@ -118,7 +118,8 @@ class Trainer(Steps):
         epochs = check_positive_int(epochs, "epochs")
         initial_epoch = data.check_initial_epoch(initial_epoch)
         inputs, targets = self._prepare_data(x, y)
-        weights = data.sample_weights(sample_weight, class_weight, targets)
+        batch_size = data.clamp_batch_size(batch_size, inputs)
+        weights = data.sample_weights(sample_weight, class_weight, targets, output_width=self.output_shape[-1])
         if validation_data is not None:
             x_val, y_val, weights_val = data.unpack_validation_data(validation_data)
             validation = self._prepare_data(x_val, y_val, "validation_data[0]", "validation_data[1]")
@@ -149,6 +150,7 @@ class Trainer(Steps):
         self._require_compiled("evaluate")
         batch_size, verbose = data.resolve_batch_size(batch_size), data.resolve_verbose(verbose)
         inputs, targets = self._prepare_data(x, y)
+        batch_size = data.clamp_batch_size(batch_size, inputs)
         weights = data.sample_weights(sample_weight, None, targets)
         logs = loops.evaluate_loop(self, inputs, targets, weights, batch_size, verbose,
                                    data.check_callbacks(callbacks))
@@ -165,6 +167,7 @@ class Trainer(Steps):
         """
         batch_size, verbose = data.resolve_batch_size(batch_size), data.resolve_verbose(verbose)
         inputs = data.prepare_inputs(self, x)
+        batch_size = data.clamp_batch_size(batch_size, inputs)
         self._configure_output()
         return loops.predict_loop(self, inputs, batch_size, verbose, data.check_callbacks(callbacks),
                                   bool(device_array))
@@ -181,7 +184,7 @@ class Trainer(Steps):
         """
         self._require_compiled("train_on_batch")
         inputs, targets = self._prepare_data(x, y)
-        weights = data.sample_weights(sample_weight, class_weight, targets)
+        weights = data.sample_weights(sample_weight, class_weight, targets, output_width=self.output_shape[-1])
         self.reset_metrics()
         loss = self.train_step(inputs, targets, weights)
         return self._results(loops.make_logs(loss, self.metrics), return_dict)

@@ -17,8 +17,8 @@ import numpy as np
 from axonal._version import __version__
 from axonal.layers._weight_limit import weight_limit
 from axonal.saving.archive import ArchiveReader, SavedFileError, atomic_write, write_archive
-from axonal.saving.serialization import (add_layers, compile_config, compile_from_config, model_from_config,
-                                         serialize)
+from axonal.saving.serialization import (add_layers, check_input_shape, compile_config, compile_from_config,
+                                         model_from_config, serialize)
 
 FORMAT_NAME = "axonal"
 FORMAT_VERSION = 1
@@ -163,10 +163,7 @@ def _build_for_file(reader: ArchiveReader, model, config: dict) -> None:
     if shape is None or not model.layers:
         raise SavedFileError(path, f"model {model.name!r} is not built and the file records no input "
                              "shape", "build it first, e.g. model.build((None, 784))")
-    if (not isinstance(shape, list) or len(shape) < 2
-            or any(isinstance(size, bool) or not isinstance(size, int) or size < 1 for size in shape[1:])):
-        raise SavedFileError(path, f"its recorded input shape {shape!r:.100} is not (None, d1, ...) with "
-                             "positive integer sizes", "build the model first, e.g. model.build((None, 784))")
+    check_input_shape(path, shape)
     try:
         with weight_limit(reader.stored_bytes("weights/") // 4):  # float32 weights
             model.build(tuple(shape))
