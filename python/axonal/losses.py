@@ -194,9 +194,16 @@ class MeanSquaredError(Loss):
         return {"name": self.name}
 
 
+_ONE_BITS = int(np.float32(1).view(np.uint32))
+
+
 def _check_unit_interval(loss: Loss, targets: np.ndarray, argument: str, expected: str, fix: str) -> None:
     """Refuse labels outside [0, 1] for a cross-entropy (a min and a max, once per call): its loss
     is unbounded below there, so training would diverge instead of failing."""
+    # One reduction in the common case: float32 values in [0, 1] are the bit patterns 0..0x3F800000
+    # (negative values, -0.0 included, have the sign bit set and so read as larger integers).
+    if targets.dtype == np.float32 and targets.view(np.uint32).max() <= _ONE_BITS:
+        return
     low, high = targets.min(), targets.max()
     if low >= 0 and high <= 1:
         return

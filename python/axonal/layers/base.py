@@ -34,6 +34,8 @@ SHUFFLE_STREAM = 1
 # removed from a model. A model compares it with the value it last prepared for at each step (an
 # int comparison), so `layer.trainable = False` applies from the next step without a new compile.
 _configuration_version = 0
+# Every name add_weight was given, in any layer: the attributes Layer.__setattr__ has to check.
+_weight_names: set[str] = set()
 
 
 def configuration_changed() -> None:
@@ -154,6 +156,7 @@ class Layer:
         value = initializers.get(initializer)(shape, dtype=np.float32, rng=self.rng)
         self._weights[name] = value
         self._gradients[name] = np.zeros_like(value)
+        _weight_names.add(name)
         regularizer = regularizers.get(regularizer)
         if regularizer is not None:
             self._regularizers[name] = regularizer
@@ -197,7 +200,7 @@ class Layer:
 
     @trainable.setter
     def trainable(self, value: bool) -> None:
-        if "_trainable" in self.__dict__:  # not at construction: no model can hold the layer yet
+        if hasattr(self, "_trainable"):  # not at construction: no model can hold the layer yet
             from axonal.models.guards import check_layer_change  # (models import layers: not at the top)
             check_layer_change(self, f"Setting {self.name}.trainable")
         self._trainable = bool(value)
@@ -267,10 +270,13 @@ class Layer:
         """``layer.kernel = array`` (any weight attribute): the values are checked, then copied into
         the layer's own array, as Keras' ``kernel.assign(array)`` does; rebinding the attribute would
         leave the optimiser and the kernels with the old array."""
-        weights = self.__dict__.get("_weights")
-        if weights and name in weights and value is not weights[name]:
-            np.copyto(weights[name], checked_replacement(self, name, value))
-            return
+        # Forward passes set attributes at every step: names no layer gave a weight cost one set
+        # lookup. (getattr, not self.__dict__, which would slow every later attribute access.)
+        if name in _weight_names:
+            weights = getattr(self, "_weights", None)
+            if weights and name in weights and value is not weights[name]:
+                np.copyto(weights[name], checked_replacement(self, name, value))
+                return
         object.__setattr__(self, name, value)
 
     # ----- configuration -----------------------------------------------------------------------

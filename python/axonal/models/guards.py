@@ -57,29 +57,32 @@ def training(method):
 # allowed there: they apply from the next step, the documented way to unfreeze during training.
 
 _TRAINING_CALLS = ("fit", "train_on_batch")
-_registry_lock = threading.Lock()
 _running_models: set = set()  # models inside one of their locked calls, in any thread
 
 
 class _Running:
-    """Records, while a locked call runs, which thread runs which method of a model."""
+    """Records, while a locked call runs, which thread runs which method of a model. No lock of its
+    own: it runs inside the model's lock, and list and set updates are atomic under the GIL. (It
+    reads attributes, never ``model.__dict__``: touching that turns every later attribute access of
+    the object into a slower dict lookup in CPython 3.11+.)"""
 
     __slots__ = ("model", "entry")
 
     def __init__(self, model, name: str):
-        self.model, self.entry = model, (threading.get_ident(), threading.current_thread().name, name)
+        self.model, self.entry = model, (threading.get_ident(), name)
 
     def __enter__(self) -> None:
-        with _registry_lock:
-            self.model.__dict__.setdefault("_running_calls", []).append(self.entry)
-            _running_models.add(self.model)
+        calls = getattr(self.model, "_running_calls", None)
+        if calls is None:
+            calls = self.model._running_calls = []
+        calls.append(self.entry)
+        _running_models.add(self.model)
 
     def __exit__(self, *exc_info) -> None:
-        with _registry_lock:
-            calls = self.model._running_calls
-            calls.remove(self.entry)
-            if not calls:
-                _running_models.discard(self.model)
+        calls = self.model._running_calls
+        calls.remove(self.entry)
+        if not calls:
+            _running_models.discard(self.model)
 
 
 def structural(change: str, allowed_while_training: bool = False):
@@ -103,17 +106,16 @@ def structural(change: str, allowed_while_training: bool = False):
 
 def check_structural_change(model, change: str, allowed_while_training: bool = False) -> None:
     """Raise RuntimeError when ``change`` to ``model`` would alter a call that is running."""
-    with _registry_lock:
-        calls = list(model.__dict__.get("_running_calls", ()))
+    calls = list(getattr(model, "_running_calls", None) or ())
     me = threading.get_ident()
-    for thread, thread_name, method in calls:
+    for thread, method in calls:
         if thread != me:
             raise RuntimeError(
                 f"{change} on model {model.name!r} from thread {threading.current_thread().name!r} is refused: "
-                f"model.{method}() is running in thread {thread_name!r}, and the change would land at an "
+                f"model.{method}() is running in thread {_thread_name(thread)!r}, and the change would land at an "
                 f"arbitrary step of it. Fix: make structural changes (add, pop, trainable) before or after "
                 f"that call, or from a callback of it.")
-    training_call = next((method for _, _, method in calls if method in _TRAINING_CALLS), None)
+    training_call = next((method for _, method in calls if method in _TRAINING_CALLS), None)
     if training_call is not None and not allowed_while_training:
         raise RuntimeError(
             f"{change} on model {model.name!r} while model.{training_call}() runs (from a callback?) is "
@@ -124,9 +126,7 @@ def check_structural_change(model, change: str, allowed_while_training: bool = F
 
 def check_layer_change(layer, change: str) -> None:
     """:func:`check_structural_change` for every running model that holds ``layer``."""
-    with _registry_lock:
-        models = list(_running_models)
-    for model in models:
+    for model in list(_running_models):
         if any(member is layer for member in getattr(model, "_layers", ())):
             check_structural_change(model, change, allowed_while_training=True)
 
@@ -207,3 +207,7 @@ class InterruptGuard:
                                     "of its last completed step, model.history the completed epochs")
         if callable(previous):
             previous(signal.SIGINT, None)  # a user's handler decides (raise, or note it and go on)
+
+
+def _thread_name(ident: int) -> str:
+    return next((thread.name for thread in threading.enumerate() if thread.ident == ident), f"thread {ident}")
