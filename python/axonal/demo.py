@@ -1,11 +1,12 @@
 """The demo: train the classic Keras MNIST MLP and show what axonal does.
 
 Run ``python -m axonal.demo`` (options: ``--dataset mnist|fashion-mnist``, ``--epochs``,
-``--backend``, ``--batch-size``, ``--out`` a .png path or a folder). It prints the model summary, a progress bar per epoch,
-the seconds per epoch and the test accuracy, and writes a PNG with the loss/accuracy curves and a
-grid of test images with their predicted labels (misclassified ones in red) when matplotlib is
-installed. When no copy of the dataset can be found or downloaded it says so in one line and trains
-on the 8×8 digits that ship inside scikit-learn instead, so it works on any machine, offline too.
+``--backend``, ``--batch-size``, ``--out`` a .png path or a folder). It prints the model summary,
+a progress bar per epoch, the seconds per epoch and the test accuracy, and writes a PNG with the
+loss/accuracy curves and a grid of test images with their predicted labels (misclassified ones in
+red) when matplotlib is installed. When no copy of the dataset can be found or downloaded it says
+so in one line and trains on the 8×8 digits that ship inside scikit-learn instead, so it works on
+any machine, offline too.
 """
 from __future__ import annotations
 
