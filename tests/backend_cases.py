@@ -18,6 +18,7 @@ import numpy as np
 from axonal.backend import reference
 from axonal.backend.reference import ACTIVATIONS
 from axonal.layers._window import explicit_padding, output_hw
+from kinks import mask_kinks
 
 SEED = 20240601
 # Each of 1, 3, 17, 129 appears in each of the N, C and K positions; odd sizes catch tail loops.
@@ -69,7 +70,8 @@ def activation_case(activation, backend, sizes, dtype):
 
 
 def _dense_inputs(activation, sizes, dtype, with_bias):
-    """x, W, b (or None) and dy; hard_step gets inputs on a 1/16 grid so every z is exact."""
+    """x, W, b (or None) and dy; hard_step gets inputs on a 1/16 grid so every z is exact, and dy is
+    0 where z is within rounding of a kink (``kinks.mask_kinks``)."""
     n, c, k = sizes
     rng = np.random.default_rng(SEED)
     if activation == "hard_step":
@@ -83,10 +85,10 @@ def _dense_inputs(activation, sizes, dtype, with_bias):
         W = rng.standard_normal((c, k)) / np.sqrt(c)  # keeps z of order 1 for every C
         b = 0.5 * rng.standard_normal(k)
     dy = rng.standard_normal((n, k))
-    cast = [a.astype(dtype) for a in (x, W, b, dy)]
-    if not with_bias:
-        cast[2] = None
-    return cast
+    x, W, b = (a.astype(dtype).astype(np.float64) for a in (x, W, b))  # the values every backend sees
+    b = b if with_bias else None
+    dy = mask_kinks(dy, x @ W + (0 if b is None else b), activation)  # no gradient rides on a tie
+    return [None if a is None else a.astype(dtype) for a in (x, W, b, dy)]
 
 
 def dense_case(activation, backend, sizes, dtype, with_bias=True, with_dx=True):
@@ -267,7 +269,10 @@ def conv_case(activation, geometry, backend, sizes, dtype, with_bias=True, with_
     alpha = ALPHAS.get(activation, 0.2)
     y_in = np.empty((n, *output_hw(image, kernel, strides, padding), f), dtype=dtype)
     reference.conv2d_forward(y_in, x, W, b, strides, padding, activation, alpha)
-    dy = rng.standard_normal(y_in.shape).astype(dtype)
+    z = np.empty(y_in.shape)  # the exact pre-activation, to keep gradients off its ties
+    reference.conv2d_forward(z, *(None if a is None else a.astype(np.float64) for a in (x, W, b)), strides,
+                             padding, "linear", 0.0)
+    dy = mask_kinks(rng.standard_normal(y_in.shape), z, activation).astype(dtype)
     y, dz, dW, db, dx = _outputs((y_in.shape, dtype), (y_in.shape, dtype), (W.shape, dtype), ((f,), dtype),
                                  (x.shape, dtype), backend=backend)
     db, dx = (db if with_bias else None), (dx if with_dx else None)

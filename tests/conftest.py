@@ -9,8 +9,30 @@ if os.environ.get("AXONAL_CUDA_HOST"):
     from cuda_host import host_cupy
     host_cupy.install(os.environ["AXONAL_CUDA_HOST"])
 
+from hypothesis import HealthCheck, settings
+
 import axonal
 from axonal.backend import backend_name
+
+# Hypothesis: CI runs the same examples on every run and machine (derandomised: a red CI is
+# reproducible, never a draw of the dice), while a local run explores new ones each time and keeps
+# the failures it finds in .hypothesis/ to replay them first next time. `.ci/run` sets CI=true;
+# HYPOTHESIS_PROFILE=ci (or dev) picks a profile explicitly.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+# Recent hypothesis loads its own "ci" profile when CI is set: derive "dev" from its defaults.
+settings.register_profile("dev", parent=settings.get_profile("default"))
+
+
+def hypothesis_profile(environ) -> str:
+    """The profile for an environment: ``HYPOTHESIS_PROFILE`` if set, else ``ci`` when ``CI`` is
+    set to anything but an empty string, 0 or false (CI services set CI=true), else ``dev``."""
+    if environ.get("HYPOTHESIS_PROFILE"):
+        return environ["HYPOTHESIS_PROFILE"]
+    return "ci" if environ.get("CI", "").strip().lower() not in ("", "0", "false", "no") else "dev"
+
+
+settings.load_profile(hypothesis_profile(os.environ))
 
 # Model-level tests run on the backends whose arrays are numpy arrays. `cuda` has its own tests:
 # op parity in test_cuda_parity.py, training against cpu in test_cuda_fit.py (both on a GPU), and

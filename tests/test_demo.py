@@ -58,3 +58,26 @@ def test_unknown_dataset_is_rejected(capsys):
     with pytest.raises(SystemExit):
         demo.main(["--dataset", "cifar10"])
     assert "invalid choice: 'cifar10'" in capsys.readouterr().err
+
+
+def test_demo_writes_its_figure_inside_a_folder_given_as_out(no_dataset, tmp_path, capsys):
+    pytest.importorskip("sklearn", reason="the offline fallback needs scikit-learn")
+    pytest.importorskip("matplotlib")
+    demo.main(["--epochs", "1", "--out", str(tmp_path)])
+    assert (tmp_path / "axonal-demo.png").read_bytes()[:8] == PNG_SIGNATURE
+    assert f"Figure written to {tmp_path / 'axonal-demo.png'}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("out, message", [
+    ("figure.jpg", r"--out 'figure.jpg': the figure is a PNG; give a path ending in .png \(e.g. --out figure.png\), "
+                   r"a folder to write axonal-demo.png in, or '' for no figure"),
+    ("missing/figure.png", r"--out 'missing/figure.png': the folder '.*missing' does not exist"),
+    ("missing/", r"--out 'missing/': no such folder"),
+])
+def test_demo_says_what_out_wants_before_training(tmp_path, monkeypatch, capsys, out, message):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as raised:
+        demo.main(["--epochs", "1", "--out", out])
+    assert raised.value.code == 2
+    error = capsys.readouterr()
+    assert re.search(message, error.err) and "Training on" not in error.out

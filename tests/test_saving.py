@@ -153,7 +153,7 @@ def test_custom_layers_load_through_custom_objects(tmp_path):
             return {**super().get_config(), "factor": self.factor}
 
     Sequential([Input(shape=(3,)), Scale(2.0), Dense(2)]).save(tmp_path / "c.axonal")
-    with pytest.raises(SavedFileError, match=r"custom_objects=\{'MyLayer': MyLayer\}"):
+    with pytest.raises(SavedFileError, match=r"custom_objects=\{'Scale': Scale\}"):
         load_model(tmp_path / "c.axonal")
     assert load_model(tmp_path / "c.axonal", custom_objects={"Scale": Scale}).layers[0].factor == 2.0
 
@@ -295,7 +295,7 @@ def corrupt(kind, members):
     if kind == "bad layer":
         config = json.loads(members["config.json"])
         config["model_config"]["config"]["layers"][0]["config"]["units"] = -3
-        return {**members, "config.json": json.dumps(config)}, "model config cannot be rebuilt.*units"
+        return {**members, "config.json": json.dumps(config)}, "model config .*cannot be rebuilt.*units"
     raise AssertionError(kind)
 
 

@@ -7,7 +7,8 @@ suggests a likely fix.
 from __future__ import annotations
 
 import difflib
-from typing import Any, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -99,12 +100,64 @@ def as_float_array(data: Any, argument: str, dtype: np.dtype = np.dtype(np.float
         TypeError: for arrays of strings or Python objects.
         ValueError: for empty arrays and for NaN or infinite values.
     """
-    array = np.asarray(data)
+    array = as_array(data, argument)
     check_numeric(array, argument)
     check_not_empty(array, argument)
     array = np.ascontiguousarray(array, dtype=dtype)
     check_finite(array, argument)
     return array
+
+
+def as_array(data: Any, argument: str) -> np.ndarray:
+    """``np.asarray(data)``, for what numpy would turn into an object array or a bare error:
+    scipy.sparse matrices are made dense (Keras accepts them), and a dict, a generator or iterator,
+    or a ragged list raise with what was received and a fix."""
+    if isinstance(data, np.ndarray):
+        return data
+    if hasattr(data, "toarray") and hasattr(data, "nnz"):  # scipy.sparse: the kernels are dense
+        return data.toarray()
+    if isinstance(data, Mapping):
+        keys = ", ".join(repr(key) for key in list(data)[:5])
+        raise TypeError(f"{argument} is a dict (keys {keys}); a Sequential model takes one array of samples. "
+                        f"Fix: pass the array itself, e.g. {argument}={argument}[{next(iter(data), 'key')!r}].")
+    if isinstance(data, Iterator):
+        raise TypeError(f"{argument} is a {type(data).__name__} object (an iterator, e.g. of batches); "
+                        "axonal's fit/evaluate/predict take arrays (Keras also takes generators; axonal does not "
+                        f"yet). Fix: collect the batches first, e.g. batches = list(generator); {argument} = "
+                        "np.concatenate([batch[0] for batch in batches]), and likewise the labels.")
+    try:
+        return np.asarray(data)
+    except ValueError as error:  # numpy >= 1.24: "setting an array element with a sequence ... inhomogeneous"
+        raise ValueError(f"{argument} is a ragged nested list: {_ragged_rows(data)}, so it is no array of "
+                         f"samples. Fix: pad or cut the rows to one length (or drop the odd ones) before "
+                         f"calling, e.g. {argument} = np.array(rows_of_equal_length).") from error
+
+
+def _ragged_rows(data: Any) -> str:
+    """``row 0 has 4 values, row 1 has 2`` for the first two rows of different lengths."""
+    lengths = [len(row) if hasattr(row, "__len__") else None for row in data]
+    for position, length in enumerate(lengths):
+        if length != lengths[0]:
+            def count(n):
+                return "a single value" if n is None else f"{n} values"
+            return f"row 0 has {count(lengths[0])}, row {position} has {count(length)}"
+    return "its rows hold sub-lists of different lengths"
+
+
+def check_shape(value: Any, argument: str, owner: str) -> tuple[int, ...]:
+    """A per-sample shape argument as a tuple of positive ints (an int n means (n,), as
+    ``Input(shape=n)`` and Keras' ``input_dim`` take it), or a ValueError naming ``owner``, the
+    argument and the value received."""
+    shape = (value,) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        shape = ()
+    if not shape or any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0 for d in shape):
+        raise ValueError(f"{owner}: {argument} must be a tuple of positive integers (the shape of one sample, "
+                         f"without the batch), received {argument}={value!r}. Fix: e.g. {argument}=(784,) for "
+                         "vectors of 784 values, or (28, 28, 1) for images.")
+    return tuple(int(d) for d in shape)
 
 
 def check_same_length(x: np.ndarray, y: np.ndarray, x_name: str = "x", y_name: str = "y") -> None:

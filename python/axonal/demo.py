@@ -1,15 +1,17 @@
 """The demo: train the classic Keras MNIST MLP and show what axonal does.
 
 Run ``python -m axonal.demo`` (options: ``--dataset mnist|fashion-mnist``, ``--epochs``,
-``--backend``, ``--batch-size``, ``--out``). It prints the model summary, a progress bar per epoch,
-the seconds per epoch and the test accuracy, and writes a PNG with the loss/accuracy curves and a
-grid of test images with their predicted labels (misclassified ones in red) when matplotlib is
-installed. When no copy of the dataset can be found or downloaded it says so in one line and trains
-on the 8×8 digits that ship inside scikit-learn instead, so it works on any machine, offline too.
+``--backend``, ``--batch-size``, ``--out`` a .png path or a folder). It prints the model summary,
+a progress bar per epoch, the seconds per epoch and the test accuracy, and writes a PNG with the
+loss/accuracy curves and a grid of test images with their predicted labels (misclassified ones in
+red) when matplotlib is installed. When no copy of the dataset can be found or downloaded it says
+so in one line and trains on the 8×8 digits that ship inside scikit-learn instead, so it works on
+any machine, offline too.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import numpy as np
@@ -21,6 +23,7 @@ from axonal.models import Sequential
 from axonal.optimizers import RMSprop
 from axonal.utils import to_categorical
 
+DEFAULT_FIGURE = "axonal-demo.png"
 CLASS_NAMES = {
     "fashion-mnist": ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot"],
 }
@@ -100,6 +103,30 @@ def save_figure(path, history, x_test, y_test, predicted, side, names):
     print(f"Figure written to {path}")
 
 
+def figure_path(out: str) -> str | None:
+    """Where ``--out`` asks the figure to go: None for '', ``<folder>/axonal-demo.png`` for a folder,
+    else the ``.png`` path itself. Checked before training, so a typo costs no training run.
+
+    Raises:
+        ValueError: a path that is not a .png file in an existing folder, naming it and the fix.
+    """
+    if not out:
+        return None
+    if os.path.isdir(out):
+        return os.path.join(out, DEFAULT_FIGURE)
+    if out.endswith(os.sep):
+        raise ValueError(f"--out {out!r}: no such folder. Fix: create it first, or give a .png file path.")
+    if not out.lower().endswith(".png"):
+        raise ValueError(f"--out {out!r}: the figure is a PNG; give a path ending in .png (e.g. --out "
+                         f"{os.path.splitext(out)[0] or 'figure'}.png), a folder to write {DEFAULT_FIGURE} in, or "
+                         "'' for no figure.")
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        raise ValueError(f"--out {out!r}: the folder {folder!r} does not exist. Fix: create it first, or "
+                         "choose another path.")
+    return out
+
+
 def main(argv=None) -> float:
     parser = argparse.ArgumentParser(prog="python -m axonal.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
@@ -107,8 +134,13 @@ def main(argv=None) -> float:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--backend", choices=["cpu", "numpy", "cuda"], default=None)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--out", default="axonal-demo.png", help="PNG to write ('' for none)")
+    parser.add_argument("--out", default=DEFAULT_FIGURE,
+                        help=f"PNG to write, or a folder to write {DEFAULT_FIGURE} in ('' for none)")
     args = parser.parse_args(argv)
+    try:
+        out = figure_path(args.out)
+    except ValueError as error:
+        parser.error(str(error))  # exits with the usage line and status 2, before any training
 
     if args.backend:
         axonal.set_backend(args.backend)
@@ -129,9 +161,9 @@ def main(argv=None) -> float:
     print(f"Seconds per epoch: {np.median(timer.seconds):.2f} (median of {len(timer.seconds)})")
     print(f"Test loss: {loss:.4f}")
     print(f"Test accuracy: {accuracy:.4f}")
-    if args.out:
+    if out:
         predicted = model.predict(x_test[:24], verbose=0).argmax(axis=1)
-        save_figure(args.out, history.history, x_test, y_test, predicted, side, CLASS_NAMES.get(source))
+        save_figure(out, history.history, x_test, y_test, predicted, side, CLASS_NAMES.get(source))
     return accuracy
 
 

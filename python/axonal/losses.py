@@ -13,6 +13,7 @@ Example:
 """
 from __future__ import annotations
 
+import warnings
 from types import ModuleType
 from typing import Any
 
@@ -97,7 +98,21 @@ class CategoricalCrossentropy(Loss):
                                     f"these look like class ids: one-hot encode them with {argument} = "
                                     f"to_categorical({argument}, {output_width}), or use "
                                     "loss='sparse_categorical_crossentropy'")
-        return super().prepare_targets(y, output_width, layer_name, argument)
+        targets = super().prepare_targets(y, output_width, layer_name, argument)
+        _check_unit_interval(self, targets, argument, "one-hot rows or class probabilities",
+                             f"one-hot encode class ids with to_categorical({argument}, {output_width}), "
+                             "or scale the rows to probabilities")
+        sums = targets.sum(axis=1)  # float32: a float64 sum would allocate a cast buffer of the whole array
+        off = np.flatnonzero(np.abs(sums - 1, out=sums) > 1e-3)
+        sums = targets.sum(axis=1) if off.size else sums
+        if off.size:  # soft labels sum to 1 too; multi-hot or unnormalised rows do not
+            warnings.warn(
+                f"Loss {self.name!r}: {off.size} of {len(targets)} rows of {argument} do not sum to 1 (row "
+                f"{off[0]} sums to {sums[off[0]]:.4g}: {np.array2string(targets[off[0]][:10], precision=3)}); "
+                "the cross-entropy with a softmax output treats each row as a distribution. Fix: normalise "
+                f"the rows ({argument} / {argument}.sum(axis=1, keepdims=True)), or for several labels per "
+                "sample use a sigmoid output with loss='binary_crossentropy'.", UserWarning, stacklevel=2)
+        return targets
 
 
 class SparseCategoricalCrossentropy(Loss):
@@ -124,6 +139,11 @@ class SparseCategoricalCrossentropy(Loss):
             raise self._shape_error(labels.shape, output_width, layer_name, argument,
                                     "pass one class id per sample; for one-hot rows use "
                                     "loss='categorical_crossentropy'")
+        if labels.dtype.kind == "f" and not np.isfinite(labels).all():  # inf passes the integer test below
+            bad = np.flatnonzero(~np.isfinite(labels))
+            raise ValueError(f"Loss {self.name!r} expects integer class ids in [0, {output_width}) in {argument}, "
+                             f"received {bad.size} NaN or infinite values (the first, {labels[bad[0]]}, at index "
+                             f"{bad[0]}). Fix: drop those samples or give them their class id.")
         if labels.dtype.kind == "f" and not np.array_equal(labels, np.round(labels)):
             raise ValueError(f"Loss {self.name!r} expects integer class ids in {argument}, received "
                              f"non-integer values such as {labels[labels != np.round(labels)][0]}. "
@@ -149,6 +169,14 @@ class BinaryCrossentropy(Loss):
     def __init__(self, from_logits: bool = False, name: str = "binary_crossentropy"):
         super().__init__(name, from_logits)
 
+    def prepare_targets(self, y, output_width, layer_name, argument="y"):
+        targets = super().prepare_targets(y, output_width, layer_name, argument)
+        _check_unit_interval(self, targets, argument, "0/1 labels or probabilities",
+                             "if they are class ids 0..K-1, use a softmax output of K units with "
+                             "loss='sparse_categorical_crossentropy'; if they are -1/1, map them with "
+                             f"{argument} = ({argument} + 1) / 2")
+        return targets
+
 
 class MeanSquaredError(Loss):
     """Mean over samples and outputs of ``(prediction - target)²``.
@@ -164,6 +192,27 @@ class MeanSquaredError(Loss):
 
     def get_config(self):
         return {"name": self.name}
+
+
+_ONE_BITS = int(np.float32(1).view(np.uint32))
+
+
+def _check_unit_interval(loss: Loss, targets: np.ndarray, argument: str, expected: str, fix: str) -> None:
+    """Refuse labels outside [0, 1] for a cross-entropy (a min and a max, once per call): its loss
+    is unbounded below there, so training would diverge instead of failing."""
+    # One reduction in the common case: float32 values in [0, 1] are the bit patterns 0..0x3F800000
+    # (negative values, -0.0 included, have the sign bit set and so read as larger integers).
+    if targets.dtype == np.float32 and targets.view(np.uint32).max() <= _ONE_BITS:
+        return
+    low, high = targets.min(), targets.max()
+    if low >= 0 and high <= 1:
+        return
+    bad = np.flatnonzero((targets < 0) | (targets > 1))
+    rows, values = np.unique(bad // targets.shape[1]), np.unique(targets.reshape(-1)[bad])
+    shown = ", ".join(f"{value:g}" for value in values[:5]) + (" ..." if values.size > 5 else "")
+    raise ValueError(f"Loss {loss.name!r} expects {expected} in [0, 1] in {argument}, received values from "
+                     f"{low:g} to {high:g} ({shown} in {rows.size} of {len(targets)} rows, the first row "
+                     f"{rows[0]}). Fix: {fix}.")
 
 
 _BY_NAME = {

@@ -8,7 +8,7 @@ from typing import Any, Iterable, TextIO
 
 import numpy as np
 
-from axonal._validation import check_not_empty, check_numeric
+from axonal._validation import as_array, check_not_empty, check_numeric, check_positive_int
 
 __all__ = ["to_categorical", "Progbar", "can_encode"]
 
@@ -30,9 +30,14 @@ def to_categorical(y: Any, num_classes: int | None = None) -> np.ndarray:
                [0., 0., 1.],
                [0., 1., 0.]], dtype=float32)
     """
-    labels = np.asarray(y)
+    labels = as_array(y, "y")
     check_numeric(labels, "y")
     check_not_empty(labels, "y")
+    if labels.dtype.kind == "f" and not np.isfinite(labels).all():  # inf would pass the test below
+        bad = np.argwhere(~np.isfinite(labels))
+        raise ValueError(f"to_categorical expects integer class ids in y, received {len(bad)} NaN or infinite "
+                         f"values (the first, {labels[tuple(bad[0])]}, at index {tuple(int(i) for i in bad[0])}). "
+                         "Fix: drop those samples or give them their class id before encoding.")
     if labels.dtype.kind == "f" and not np.array_equal(labels, np.round(labels)):
         raise ValueError(f"to_categorical expects integer class ids, received non-integer values "
                          f"such as {labels[labels != np.round(labels)][0]}. Fix: pass class ids "
@@ -41,6 +46,7 @@ def to_categorical(y: Any, num_classes: int | None = None) -> np.ndarray:
     flat = labels.reshape(-1).astype(np.int64)
     if num_classes is None:
         num_classes = int(flat.max()) + 1
+    num_classes = check_positive_int(num_classes, "num_classes")
     if flat.min() < 0 or flat.max() >= num_classes:
         raise ValueError(f"to_categorical expects class ids in [0, {num_classes}), received values "
                          f"from {flat.min()} to {flat.max()}. Fix: pass num_classes="

@@ -19,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from axonal._files import special_file_problem
+
 from ._errors import DatasetFormatError
 
-__all__ = ["idx_sha256", "read_csv", "read_idx", "read_npz", "check_pair"]
+__all__ = ["idx_sha256", "read_csv", "read_idx", "read_npz", "check_pair", "check_regular_file"]
 
 # IDX type byte -> big-endian numpy dtype (the format's own table).
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -41,7 +43,16 @@ ZIP_ERRORS = (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError, N
               zlib.error)
 
 
+def check_regular_file(path: Path) -> None:
+    """Refuse a FIFO, a device or a socket (or a link to one) before anything opens it: a FIFO's
+    open() blocks until a writer comes, ``/dev/zero`` is read until memory runs out."""
+    problem = special_file_problem(path)
+    if problem is not None:
+        raise DatasetFormatError(f"{problem}. Fix: pass or copy the dataset files themselves", path)
+
+
 def _open(path: Path):
+    check_regular_file(path)
     return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
 
 
@@ -159,6 +170,7 @@ def read_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         DatasetFormatError: a row without 785 integer fields, or a value outside 0..255.
     """
     path = Path(path)
+    check_regular_file(path)
     try:
         with warnings.catch_warnings():  # an empty file warns, then fails the shape check below
             warnings.simplefilter("ignore", UserWarning)
@@ -195,6 +207,7 @@ def read_npz(path: str | os.PathLike, split: str) -> tuple[np.ndarray, np.ndarra
     """
     path = Path(path)
     keys = (f"x_{split}", f"y_{split}")
+    check_regular_file(path)
     try:
         with open(path, "rb") as handle, zipfile.ZipFile(handle) as archive:
             names = archive.namelist()

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ._catalog import DatasetSpec
 from ._errors import DatasetNotFoundError
-from ._formats import ZIP_ERRORS
+from ._formats import ZIP_ERRORS, check_regular_file
 
 __all__ = ["SYSTEM_DATA_DIR", "Location", "SplitSource", "cache_dir", "find_split",
            "search_locations"]
@@ -71,6 +71,8 @@ def cache_dir(spec: DatasetSpec) -> Path:
 
 def _explicit_locations(spec: DatasetSpec, path: str | os.PathLike) -> list[Location]:
     given = Path(path).expanduser()
+    if given.exists() and not given.is_dir():
+        check_regular_file(given)  # a FIFO or a device is no dataset (is_file() says False to them)
     if given.is_file():
         if given.suffix != ".npz":
             raise ValueError(f"path={str(path)!r} is a file but not an .npz; pass the folder "
@@ -103,12 +105,14 @@ def search_locations(spec: DatasetSpec, path: str | os.PathLike | None = None) -
 def _first_existing(directory: Path, names: tuple[str, ...]) -> Path | None:
     for name in names:
         candidate = directory / name
-        if candidate.is_file():
+        if candidate.exists() and not candidate.is_dir():
+            check_regular_file(candidate)  # a FIFO named like the data is a mistake, not an absence
             return candidate
     return None
 
 
 def _npz_has_split(npz: Path, split: str) -> bool:
+    check_regular_file(npz)
     try:
         with zipfile.ZipFile(npz) as archive:
             names = set(archive.namelist())

@@ -19,12 +19,17 @@ from axonal.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, MaxP
 __all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Flatten", "Reshape",
            "RandomFlip", "RandomTranslation", "Conv2D", "MaxPooling2D", "AveragePooling2D",
            "GlobalAveragePooling2D", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum",
-           "Concatenate", "KerasTensor", "serialize", "deserialize"]
+           "Concatenate", "KerasTensor", "serialize", "deserialize", "known_layer_names"]
 
 _CLASSES = {cls.__name__.lower(): cls for cls in (InputLayer, Dense, Activation, Dropout, Flatten, Reshape,
                                                   RandomFlip, RandomTranslation,
                                                   Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D,
                                                   Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate)}
+
+
+def known_layer_names() -> list[str]:
+    """The lower-case class names :func:`deserialize` knows."""
+    return list(_CLASSES)
 
 
 def serialize(layer: Layer) -> dict:

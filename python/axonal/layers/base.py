@@ -18,9 +18,10 @@ import numpy as np
 from axonal import initializers, regularizers
 from axonal._buffers import BufferCache
 from axonal._legacy import renamed_arguments
-from axonal._validation import as_float_array, check_feature_shape
+from axonal._validation import as_float_array, check_feature_shape, check_shape
 from axonal.backend import host_backend
 from axonal.layers import graph
+from axonal.layers._weight_checks import assign_weights, checked_replacement, checked_weights
 from axonal.layers._weight_limit import charge_weight
 from axonal.random import draw_seed
 
@@ -34,6 +35,8 @@ SHUFFLE_STREAM = 1
 # removed from a model. A model compares it with the value it last prepared for at each step (an
 # int comparison), so `layer.trainable = False` applies from the next step without a new compile.
 _configuration_version = 0
+# Every name add_weight was given, in any layer: the attributes Layer.__setattr__ has to check.
+_weight_names: set[str] = set()
 
 
 def configuration_changed() -> None:
@@ -93,7 +96,8 @@ class Layer:
     def __init__(self, name: str | None = None, trainable: bool = True, input_shape: tuple | None = None):
         self.name = name or unique_name(type(self))
         self.trainable = trainable
-        self.input_shape_arg = tuple(input_shape) if input_shape is not None else None
+        self.input_shape_arg = (None if input_shape is None else
+                                check_shape(input_shape, "input_shape", f"Layer {self.name!r} ({type(self).__name__})"))
         self.built = False
         self.input_shape: tuple | None = None
         self.ops: ModuleType | None = None
@@ -129,6 +133,14 @@ class Layer:
         self.input_shape = tuple(input_shape)
         self.built = True
 
+    def _unbuild(self) -> None:
+        """Forget the weights ``build`` created (a load that built the layer and was then refused
+        puts it back as it found it)."""
+        for store in (self._weights, self._gradients, self._regularizers):
+            store.clear()
+        self.buffers = BufferCache()
+        self.input_shape, self.built = None, False
+
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         """The output shape for ``input_shape``; the identity unless a layer changes shapes."""
         return tuple(input_shape)
@@ -156,6 +168,7 @@ class Layer:
         value = initializers.get(initializer)(shape, dtype=np.float32, rng=self.rng)
         self._weights[name] = value
         self._gradients[name] = np.zeros_like(value)
+        _weight_names.add(name)
         regularizer = regularizers.get(regularizer)
         if regularizer is not None:
             self._regularizers[name] = regularizer
@@ -207,6 +220,9 @@ class Layer:
 
     @trainable.setter
     def trainable(self, value: bool) -> None:
+        if hasattr(self, "_trainable"):  # not at construction: no model can hold the layer yet
+            from axonal.models.guards import check_layer_change  # (models import layers: not at the top)
+            check_layer_change(self, f"Setting {self.name}.trainable")
         self._trainable = bool(value)
         configuration_changed()
 
@@ -262,20 +278,26 @@ class Layer:
     def set_weights(self, weights: list[Any]) -> None:
         """Overwrite the weights in place from arrays of the same shapes (see :meth:`get_weights`).
 
+        Every array is checked (count, shape, numbers, finite) before any is copied, so a refused
+        list leaves the layer as it was.
+
         Raises:
-            ValueError: on a wrong number of arrays or a wrong shape, naming the weight.
+            ValueError, TypeError: naming the weight, the expected and the received value.
         """
-        if len(weights) != len(self._weights):
-            raise ValueError(f"Layer {self.name!r} expects {len(self._weights)} weight arrays "
-                             f"({', '.join(self._weights) or 'none'}), received {len(weights)}.")
-        for (name, current), new in zip(self._weights.items(), weights):
-            value = np.asarray(new)
-            if value.shape != current.shape:
-                raise ValueError(f"Weight {self.name}/{name} has shape {current.shape}, received an "
-                                 f"array of shape {value.shape}.")
-        for current, new in zip(self._weights.values(), weights):
-            # Copy into the existing arrays: the optimiser's slots refer to them.
-            np.copyto(current, as_float_array(new, f"weights for layer {self.name!r}"))
+        assign_weights(self, checked_weights(self, weights))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """``layer.kernel = array`` (any weight attribute): the values are checked, then copied into
+        the layer's own array, as Keras' ``kernel.assign(array)`` does; rebinding the attribute would
+        leave the optimiser and the kernels with the old array."""
+        # Forward passes set attributes at every step: names no layer gave a weight cost one set
+        # lookup. (getattr, not self.__dict__, which would slow every later attribute access.)
+        if name in _weight_names:
+            weights = getattr(self, "_weights", None)
+            if weights and name in weights and value is not weights[name]:
+                np.copyto(weights[name], checked_replacement(self, name, value))
+                return
+        object.__setattr__(self, name, value)
 
     # ----- configuration -----------------------------------------------------------------------
 

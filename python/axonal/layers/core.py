@@ -7,7 +7,7 @@ import numpy as np
 
 from axonal import activations, initializers, regularizers
 from axonal._legacy import renamed_arguments
-from axonal._validation import check_positive_int
+from axonal._validation import check_positive_int, check_shape
 from axonal.layers import graph
 from axonal.layers.base import ActivationOutputMixin, Layer, as_rows
 
@@ -22,14 +22,10 @@ class InputLayer(Layer):
 
     def __init__(self, shape: tuple, batch_size: int | None = None, name: str | None = None):
         super().__init__(name=name)
-        shape = (shape,) if isinstance(shape, int) else tuple(shape)
-        if not shape or any(isinstance(d, bool) or not isinstance(d, int) or d <= 0 for d in shape):
-            raise ValueError(f"Input shape must be a tuple of positive integers such as (784,), "
-                             f"received shape={shape!r}.")
-        self.shape = shape
+        self.shape = check_shape(shape, "shape", f"Input {self.name!r}")
         self.batch_size = batch_size
         self.built = True
-        self.input_shape = (None,) + shape
+        self.input_shape = (None,) + self.shape
         # The symbolic tensor a functional model starts from (what Input() returns).
         self.output = graph.Node(self, [], self.input_shape).output
 

@@ -7,18 +7,24 @@ argument or layer, the expected and the received value, and a likely fix.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from axonal._validation import as_float_array, check_feature_shape, check_positive_int, check_same_length
 from axonal.callbacks import Callback
+from axonal.models import class_weights
 
 
 def resolve_batch_size(batch_size: Any) -> int:
     """None means 32, as in Keras; anything but a positive integer is refused."""
     return check_positive_int(32 if batch_size is None else batch_size, "batch_size")
+
+
+def clamp_batch_size(batch_size: int, inputs: list[np.ndarray]) -> int:
+    """A batch larger than the data is one batch of all of it, as in Keras (rather than buffers
+    sized for the batch asked for)."""
+    return min(batch_size, len(inputs[0]))
 
 
 def resolve_verbose(verbose: Any) -> int:
@@ -75,6 +81,12 @@ def _per_name(value: Any, names: list[str], argument: str, kind: str) -> tuple[l
     if isinstance(value, dict):
         missing = [name for name in names if name not in value]
         unknown = sorted(set(value) - set(names), key=str)
+        if (missing or unknown) and len(names) == 1:
+            keys = ", ".join(repr(key) for key in value)
+            first = next(iter(value), "name")
+            raise TypeError(f"{argument} is a dict (keys {keys}) but the model has one {kind}, named {names[0]!r}. "
+                            f"Fix: pass the array itself, e.g. {argument}={argument}[{first!r}], or key the dict by "
+                            f"{names[0]!r}.")
         if missing or unknown:
             raise ValueError(f"{argument} is a dict with keys {sorted(value, key=str)} but the model's {kind}s are "
                              f"{names}. Fix: key {argument} by exactly these names.")
@@ -98,13 +110,15 @@ def check_initial_epoch(initial_epoch: Any) -> int:
 
 
 def sample_weights(sample_weight: Any, class_weight: Any, targets: list[np.ndarray],
-                   argument: str = "sample_weight") -> np.ndarray | None:
+                   argument: str = "sample_weight", output_width: int | None = None) -> np.ndarray | None:
     """Per-sample weights as C-contiguous float32 (N,), from ``sample_weight`` or ``class_weight``.
 
     ``sample_weight`` may be (N,) or (N, 1); it weighs each sample in every output's loss.
     ``class_weight`` (one-output models only, as in Keras) maps class ids to weights; a sample's
     class is found as Keras finds it: the argmax of a one-hot (or probability) row, else the label
-    rounded to an integer; classes not in the mapping weigh 1. None when neither is given.
+    rounded to an integer; classes not in the mapping weigh 1. None when neither is given. Keys that
+    are no class of the model (``output_width`` outputs) and weights that are not finite numbers
+    >= 0 are refused (Keras ignores such keys; there they are always a mistake).
     """
     if class_weight is not None and len(targets) > 1:
         raise ValueError("class_weight is only supported for models of one output (as in Keras). Fix: pass "
@@ -115,7 +129,7 @@ def sample_weights(sample_weight: Any, class_weight: Any, targets: list[np.ndarr
             raise ValueError("sample_weight and class_weight cannot be given together (as in Keras). Fix: "
                              "fold the class weights into the sample weights, e.g. sample_weight * "
                              "np.array([class_weight[c] for c in labels]), and pass only sample_weight.")
-        return _class_sample_weights(class_weight, targets)
+        return class_weights.sample_weights(class_weight, targets, output_width)
     if sample_weight is None:
         return None
     weights = as_float_array(sample_weight, argument)
@@ -125,20 +139,6 @@ def sample_weights(sample_weight: Any, class_weight: Any, targets: list[np.ndarr
         raise ValueError(f"{argument} must hold one weight per sample, shape ({len(targets)},), received shape "
                          f"{weights.shape}. Fix: pass a 1-D array with one weight per row of the labels.")
     return weights
-
-
-def _class_sample_weights(class_weight: Any, targets: np.ndarray) -> np.ndarray:
-    if not isinstance(class_weight, Mapping):
-        raise TypeError(f"class_weight must be a dict {{class id: weight}}, received "
-                        f"{type(class_weight).__name__} {class_weight!r:.80}. Fix: pass e.g. "
-                        "class_weight={0: 1.0, 1: 5.0}.")
-    if targets.ndim == 2 and targets.shape[1] > 1:
-        classes = np.argmax(targets, axis=1)
-    else:
-        classes = np.round(targets.reshape(len(targets))).astype(np.int64)
-    present, index = np.unique(classes, return_inverse=True)
-    table = np.array([float(class_weight.get(int(c), 1.0)) for c in present], dtype=np.float32)
-    return np.ascontiguousarray(table[index.reshape(-1)])
 
 
 def unpack_validation_data(validation_data: Any) -> tuple[Any, Any, Any]:

@@ -17,7 +17,8 @@ called at the safe point instead of raising.
 at once would overwrite each other's activations. :func:`exclusive` serialises a model's public
 methods with a per-model re-entrant lock: a second thread's call waits for the first to finish
 (a callback may still call the model's methods from the training thread). Different models share
-no mutable state and run in parallel.
+no mutable state and run in parallel. Structural changes (``add``, ``pop``, ``trainable``) are not
+serialised but refused while another thread runs a call on the model (:func:`structural`).
 """
 from __future__ import annotations
 
@@ -28,20 +29,106 @@ import threading
 
 def exclusive(method):
     """Run ``method`` holding the model's lock (one call at a time per model, across threads)."""
+    name = method.__name__
+
     @functools.wraps(method)
     def locked(self, *args, **kwargs):
-        with self._lock:
+        with self._lock, _Running(self, name):
             return method(self, *args, **kwargs)
     return locked
 
 
 def training(method):
     """Like :func:`exclusive`, and defer Ctrl-C to a step boundary while ``method`` runs."""
+    name = method.__name__
+
     @functools.wraps(method)
     def guarded(self, *args, **kwargs):
-        with self._lock, self._interrupts:
+        with self._lock, _Running(self, name), self._interrupts:
             return method(self, *args, **kwargs)
     return guarded
+
+
+# ----- structural changes ----------------------------------------------------------------------
+# Adding or removing a layer, or freezing one, changes what a running fit computes. From another
+# thread it would land at an arbitrary point of that fit (or predict...), so it is refused while
+# one runs; from the thread running fit (a callback) add/pop are refused too (the loss, the
+# buffers and the native loop were set up for the old layers), while `trainable` flips are
+# allowed there: they apply from the next step, the documented way to unfreeze during training.
+
+_TRAINING_CALLS = ("fit", "train_on_batch")
+_running_models: set = set()  # models inside one of their locked calls, in any thread
+
+
+class _Running:
+    """Records, while a locked call runs, which thread runs which method of a model. No lock of its
+    own: it runs inside the model's lock, and list and set updates are atomic under the GIL. (It
+    reads attributes, never ``model.__dict__``: touching that turns every later attribute access of
+    the object into a slower dict lookup in CPython 3.11+.)"""
+
+    __slots__ = ("model", "entry")
+
+    def __init__(self, model, name: str):
+        self.model, self.entry = model, (threading.get_ident(), name)
+
+    def __enter__(self) -> None:
+        calls = getattr(self.model, "_running_calls", None)
+        if calls is None:
+            calls = self.model._running_calls = []
+        calls.append(self.entry)
+        _running_models.add(self.model)
+
+    def __exit__(self, *exc_info) -> None:
+        calls = self.model._running_calls
+        calls.remove(self.entry)
+        if not calls:
+            _running_models.discard(self.model)
+
+
+def structural(change: str, allowed_while_training: bool = False):
+    """Decorate a model method that changes its layers (``add``, ``pop``, the ``trainable``
+    setter): refused while another thread runs a call on the model, and, unless
+    ``allowed_while_training``, while the model trains in this thread. A change that raises
+    midway (a layer that cannot be built) is undone: the layer list and input shape are restored."""
+    def decorate(method):
+        @functools.wraps(method)
+        def guarded(self, *args, **kwargs):
+            check_structural_change(self, change, allowed_while_training)
+            layers, input_shape = list(self._layers), self.input_shape
+            try:
+                return method(self, *args, **kwargs)
+            except BaseException:
+                self._layers[:], self.input_shape = layers, input_shape
+                raise
+        return guarded
+    return decorate
+
+
+def check_structural_change(model, change: str, allowed_while_training: bool = False) -> None:
+    """Raise RuntimeError when ``change`` to ``model`` would alter a call that is running."""
+    calls = list(getattr(model, "_running_calls", None) or ())
+    me = threading.get_ident()
+    for thread, method in calls:
+        if thread != me:
+            raise RuntimeError(
+                f"{change} on model {model.name!r} from thread {threading.current_thread().name!r} is refused: "
+                f"model.{method}() is running in thread {_thread_name(thread)!r}, and the change would land at an "
+                f"arbitrary step of it. Fix: make structural changes (add, pop, trainable) before or after "
+                f"that call, or from a callback of it.")
+    training_call = next((method for _, method in calls if method in _TRAINING_CALLS), None)
+    if training_call is not None and not allowed_while_training:
+        raise RuntimeError(
+            f"{change} on model {model.name!r} while model.{training_call}() runs (from a callback?) is "
+            f"refused: the loss, buffers and training loop were set up for the current layers. Fix: change "
+            f"the layers between {training_call}() calls; freezing or unfreezing (layer.trainable) is "
+            f"allowed during training.")
+
+
+def check_layer_change(layer, change: str) -> None:
+    """:func:`check_structural_change` for every running model that holds ``layer``."""
+    for model in list(_running_models):
+        if any(member is layer for member in getattr(model, "_layers", ())):
+            check_structural_change(model, change, allowed_while_training=True)
 
 
 class InterruptGuard:
@@ -120,3 +207,7 @@ class InterruptGuard:
                                     "of its last completed step, model.history the completed epochs")
         if callable(previous):
             previous(signal.SIGINT, None)  # a user's handler decides (raise, or note it and go on)
+
+
+def _thread_name(ident: int) -> str:
+    return next((thread.name for thread in threading.enumerate() if thread.ident == ident), f"thread {ident}")

@@ -31,9 +31,10 @@ from axonal.backend import get_backend, host_backend
 from axonal.backend.device import device_for
 from axonal.layers import InputLayer, Layer, deserialize, serialize
 from axonal.layers import graph
+from axonal.layers._weight_checks import set_weights_of
 from axonal.layers.base import SHUFFLE_STREAM, StepCounter, unique_name
 from axonal.models import summary
-from axonal.models.guards import exclusive
+from axonal.models.guards import exclusive, structural
 from axonal.models.plan import Plan, PlanRunner
 from axonal.models.trainer import Trainer
 from axonal.random import draw_seed
@@ -146,6 +147,7 @@ class Model(Trainer):
         return self._trainable
 
     @trainable.setter
+    @structural("Setting model.trainable", allowed_while_training=True)
     def trainable(self, value: bool) -> None:
         self._trainable = bool(value)
         for layer in self._layers:
@@ -238,15 +240,9 @@ class Model(Trainer):
 
     @exclusive
     def set_weights(self, weights: list[Any]) -> None:
-        """Overwrite every layer's weights from a list shaped like :meth:`get_weights`'s."""
-        expected = sum(len(layer.weights) for layer in self._layers)
-        if len(weights) != expected:
-            raise ValueError(f"Model {self.name!r} has {expected} weight arrays, received {len(weights)}. "
-                             "Fix: pass a list shaped like model.get_weights().")
-        start = 0
-        for layer in self._layers:
-            layer.set_weights(weights[start:start + len(layer.weights)])
-            start += len(layer.weights)
+        """Overwrite every layer's weights from a list shaped like :meth:`get_weights`'s; every
+        array is checked before any is copied, so a refused list changes nothing."""
+        set_weights_of(self._layers, weights, f"Model {self.name!r}")
 
     @exclusive
     def save(self, filepath, overwrite: bool = True) -> None:
@@ -286,18 +282,21 @@ class Model(Trainer):
     def from_config(cls, config: dict, custom_objects: dict | None = None) -> "Model":
         """A new model (fresh weights) from :meth:`get_config`'s output; ``custom_objects`` maps
         class names to user layer classes."""
+        def make_layer(index: int, record: dict) -> Layer:
+            custom = (custom_objects or {}).get(record.get("class_name"))
+            return custom.from_config(dict(record["config"])) if custom is not None else deserialize(record)
+
         model = cls.__new__(cls)
         model._init_state(config.get("name"))
-        model._graph_from_config(config, custom_objects)
+        model._graph_from_config(config, make_layer)
         return model
 
-    def _graph_from_config(self, config: dict, custom_objects: dict | None = None) -> None:
-        """Make the layers of ``config``, replay its calls in order and build the model (with the
-        seed it holds now: ``load_model`` sets the saved one first)."""
+    def _graph_from_config(self, config: dict, make_layer) -> None:
+        """Make the layers of ``config`` (``make_layer(index, record)``), replay its calls in order
+        and build the model (with the seed it holds now: ``load_model`` sets the saved one first)."""
         layers = {}
-        for record in config["layers"]:
-            custom = (custom_objects or {}).get(record.get("class_name"))
-            layer = custom.from_config(dict(record["config"])) if custom is not None else deserialize(record)
+        for index, record in enumerate(config["layers"]):
+            layer = make_layer(index, record)
             layers[layer.name] = layer
         tensors: dict[tuple[str, int], Any] = {}
         for name, _, _ in config["input_layers"]:

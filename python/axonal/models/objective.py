@@ -106,16 +106,25 @@ class Objective:
 
     # ----- resolved against the built model -------------------------------------------------------
 
+    def check(self, model) -> None:
+        """Raise where ``configure`` would, changing nothing (``compile`` checks all first)."""
+        for k, (loss, shape) in enumerate(zip(self.losses, model.output_shapes)):
+            self._fusable(model, k, loss)
+            metrics_module.get_list(self.metric_identifiers[k], loss.sparse_labels, shape[-1])
+
     def configure(self, model) -> None:
         """Fuse output activations into the losses where exact, and resolve the metrics (they need
         each output's width)."""
+        self.check(model)
         for layer in model._layers:
             if isinstance(layer, ActivationOutputMixin):
                 layer.activation_in_loss = False
         several = len(self.output_names) > 1
         self.metrics = list(self.loss_trackers)
         for k, (loss, name, shape) in enumerate(zip(self.losses, self.output_names, model.output_shapes)):
-            self.absorbed[k] = self._fuse(model, k, loss)
+            self.absorbed[k] = self._fusable(model, k, loss)
+            if self.absorbed[k] is not None:
+                model.plan.producer[model.plan.outputs[k]].owner.activation_in_loss = True
             found = metrics_module.get_list(self.metric_identifiers[k], loss.sparse_labels, shape[-1])
             if several:
                 for metric in found:
@@ -123,7 +132,8 @@ class Objective:
             self.output_metrics[k] = found
             self.metrics += found
 
-    def _fuse(self, model, k: int, loss) -> str | None:
+    def _fusable(self, model, k: int, loss) -> str | None:
+        """The activation output ``k``'s loss absorbs (None: none), or raise why it cannot."""
         fused = loss.fused_activation
         if fused is None or loss.from_logits:
             return None
@@ -140,7 +150,6 @@ class Objective:
                 f"Output layer {layer.name!r} ends in {fused} and also feeds other layers, so its {fused} cannot "
                 f"be fused into the loss {loss.name!r}. Fix: end the output with its own "
                 f"Activation('{fused}') layer, or use a linear layer and {type(loss).__name__}(from_logits=True).")
-        layer.activation_in_loss = True
         return fused
 
     def prepare_targets(self, model, ys: list, first_input: np.ndarray, arguments: list[str],

@@ -4,6 +4,7 @@ from __future__ import annotations
 from axonal.layers import InputLayer, Layer, deserialize, serialize
 from axonal.layers import graph
 from axonal.layers.base import ActivationOutputMixin, configuration_changed
+from axonal.models.guards import structural
 from axonal.models.model import Model
 from axonal.models.plan import Plan
 
@@ -49,8 +50,10 @@ class Sequential(Model):
     def output_names(self) -> list[str]:
         return [self._layers[-1].name] if self._layers else []
 
+    @structural("add()")
     def add(self, layer: Layer) -> None:
-        """Append ``layer``; the model is (re)built when its input shape is known."""
+        """Append ``layer``; the model is (re)built when its input shape is known (a layer that
+        cannot be built is not added)."""
         if isinstance(layer, graph.KerasTensor) and layer.node.is_input:
             layer = layer.node.layer  # Input(shape=...) as the first element, as in Keras 3
         if isinstance(layer, InputLayer):
@@ -72,6 +75,7 @@ class Sequential(Model):
         if self.input_shape is not None:
             self.build()
 
+    @structural("pop()")
     def pop(self) -> Layer:
         """Remove and return the last layer, as Keras does; the model may then be trained further
         without a new compile (the optimiser drops the removed layer's slots at the next step).

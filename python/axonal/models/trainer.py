@@ -62,17 +62,20 @@ class Trainer(Steps):
             >>> two_heads.compile("adam", loss={"label": "sparse_categorical_crossentropy", "box": "mse"},
             ...                   loss_weights={"label": 1.0, "box": 0.2}, metrics={"label": ["accuracy"]})
         """
-        self.optimizer = optimizers.get(optimizer)
-        names = self.output_names if self.built else ["output"]
-        Objective(names, loss, loss_weights, metrics)  # refuses bad arguments now, not at fit
+        # Everything is resolved and checked first: a refused compile changes nothing.
+        optimizer = optimizers.get(optimizer)
+        check_numerics = numerics.resolve(check_numerics)
+        objective = Objective(self.output_names if self.built else ["output"], loss, loss_weights, metrics)
+        if self.built:
+            objective.check(self)
+        self.optimizer, self.check_numerics = optimizer, check_numerics
         self._compile_args = (loss, loss_weights, metrics)
         self._metric_identifiers = metrics
         self.objective = None
+        self._prepared_for = None  # the new optimiser gets its slots at the next step
         if self.built:
             self.build()  # run on the backend active now
             self._configure_output()
-        self.check_numerics = numerics.resolve(check_numerics)
-        self._prepared_for = None  # the new optimiser gets its slots at the next step
 
     @property
     def loss(self):
@@ -105,7 +108,7 @@ class Trainer(Steps):
         Args:
             x: inputs (N, ...) convertible to float32 (integers and booleans are converted).
             y: labels in the form the loss expects (one-hot rows, class ids, 0/1 or targets).
-            batch_size: samples per gradient step.
+            batch_size: samples per gradient step (more than the data: one batch of all of it, as Keras).
             epochs: the epoch to train up to: epochs ``initial_epoch .. epochs - 1`` are run.
                 (The legacy ``nb_epoch`` is accepted, with a DeprecationWarning.)
             verbose: ``"auto"``/1 progress bar, 2 one line per epoch, 0 silent.
@@ -140,7 +143,8 @@ class Trainer(Steps):
         epochs = check_positive_int(epochs, "epochs")
         initial_epoch = data.check_initial_epoch(initial_epoch)
         inputs, targets = self._prepare_data(x, y)
-        weights = data.sample_weights(sample_weight, class_weight, targets)
+        batch_size = data.clamp_batch_size(batch_size, inputs)
+        weights = data.sample_weights(sample_weight, class_weight, targets, output_width=self.output_shapes[0][-1])
         if validation_data is not None:
             x_val, y_val, weights_val = data.unpack_validation_data(validation_data)
             validation = self._prepare_data(x_val, y_val, "validation_data[0]", "validation_data[1]")
@@ -171,6 +175,7 @@ class Trainer(Steps):
         self._require_compiled("evaluate")
         batch_size, verbose = data.resolve_batch_size(batch_size), data.resolve_verbose(verbose)
         inputs, targets = self._prepare_data(x, y)
+        batch_size = data.clamp_batch_size(batch_size, inputs)
         weights = data.sample_weights(sample_weight, None, targets)
         logs = loops.evaluate_loop(self, inputs, targets, weights, batch_size, verbose,
                                    data.check_callbacks(callbacks))
@@ -188,6 +193,7 @@ class Trainer(Steps):
         """
         batch_size, verbose = data.resolve_batch_size(batch_size), data.resolve_verbose(verbose)
         inputs = data.prepare_inputs(self, x)
+        batch_size = data.clamp_batch_size(batch_size, inputs)
         self._configure_output()
         return data.per_output(self, loops.predict_loop(self, inputs, batch_size, verbose,
                                                         data.check_callbacks(callbacks), bool(device_array)))
@@ -204,7 +210,7 @@ class Trainer(Steps):
         """
         self._require_compiled("train_on_batch")
         inputs, targets = self._prepare_data(x, y)
-        weights = data.sample_weights(sample_weight, class_weight, targets)
+        weights = data.sample_weights(sample_weight, class_weight, targets, output_width=self.output_shapes[0][-1])
         self.reset_metrics()
         loss = self.train_step(inputs, targets, weights)
         return self._results(loops.make_logs(loss, self.metrics), return_dict)

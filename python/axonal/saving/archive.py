@@ -1,23 +1,26 @@
 """The container of saved files: a zip archive of one JSON document and ``.npy`` arrays.
 
-Writing is atomic: the archive goes to a temporary file in the destination's folder, is flushed
-and fsynced, then renamed over the destination (``os.replace``), so a reader sees either the old
-file or the complete new one, never a partial file. Reading trusts nothing in the file: member
+Writing is atomic (:func:`axonal._files.atomic_write`): the archive goes to a temporary file in
+the destination's folder, is flushed and fsynced, then renamed over the destination, so a reader
+sees either the old file or the complete new one, never a partial file. Reading opens regular
+files only (a FIFO or a device could block or never end) and trusts nothing in the file: member
 names, sizes, array headers, shapes and dtypes are all checked before anything is allocated, and
 arrays are read with ``allow_pickle=False``.
 """
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
-import tempfile
 import zipfile
 import zlib
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO
 
 import numpy as np
+
+from axonal._files import atomic_write, remove_stale_temporaries, special_file_problem
+
+__all__ = ["ArchiveReader", "SavedFileError", "atomic_write", "write_archive"]
 
 CONFIG_MEMBER = "config.json"
 # A fixed timestamp makes the same model give byte-identical files (zip requires a date >= 1980).
@@ -36,42 +39,6 @@ class SavedFileError(ValueError):
                                                           "restore the file from a backup"):
         super().__init__(f"Cannot load {path!r}: {problem}. Fix: {fix}.")
         self.path = path
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], overwrite: bool = True) -> None:
-    """Create ``path`` from ``write(file)`` so that it appears complete or not at all.
-
-    Args:
-        path: destination; its folder must exist.
-        write: writes the whole content to the binary file it receives.
-        overwrite: replace an existing file (False raises FileExistsError instead).
-    """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"Cannot save to {path!r}: it is a folder. Fix: give a file path such as "
-                                f"{os.path.join(path, 'model.axonal')!r}.")
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"Cannot save to {path!r}: the folder {folder!r} does not exist. "
-                                "Fix: create it first, e.g. os.makedirs(folder, exist_ok=True).")
-    if not overwrite and os.path.exists(path):
-        raise FileExistsError(f"Cannot save to {path!r}: the file exists and overwrite=False. "
-                              "Fix: pass overwrite=True, or choose another path.")
-    # The temporary file lives in the same folder so that os.replace is a rename within one
-    # file system, which POSIX makes atomic.
-    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp creates 0600; give what open() would
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    _fsync_folder(folder)
 
 
 def write_archive(file: BinaryIO, config: dict, arrays: dict[str, np.ndarray]) -> None:
@@ -108,6 +75,10 @@ class ArchiveReader:
         if not os.path.exists(self.path):
             raise FileNotFoundError(f"Cannot load {self.path!r}: no such file. Fix: check the path "
                                     f"(the current folder is {os.getcwd()!r}).")
+        problem = special_file_problem(self.path)
+        if problem is not None:  # checked before opening: a FIFO's open() alone blocks
+            raise SavedFileError(self.path, problem, "pass the path of a file written by model.save()")
+        remove_stale_temporaries(self.path)  # what saves of this path killed midway left behind
         try:
             self._archive = zipfile.ZipFile(self.path, "r")
         except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, ValueError) as error:
@@ -243,25 +214,3 @@ def _member_info(name: str, compression: int) -> zipfile.ZipInfo:
     info.compress_type = compression
     info.external_attr = 0o644 << 16  # rw-r--r-- for whoever unpacks it
     return info
-
-
-def _umask() -> int:
-    """The process umask, read without changing it where Linux allows."""
-    with contextlib.suppress(OSError, ValueError):
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    mask = os.umask(0o022)  # elsewhere the only way to read it is to set it, then put it back
-    os.umask(mask)
-    return mask
-
-
-def _fsync_folder(folder: str) -> None:
-    """Persist the rename itself (POSIX); a no-op where folders cannot be opened (Windows)."""
-    with contextlib.suppress(OSError):
-        descriptor = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)

@@ -7,6 +7,7 @@ The layout is described in ``docs/design.md`` ("Saving and callbacks").
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from typing import Any
@@ -16,8 +17,8 @@ import numpy as np
 from axonal._version import __version__
 from axonal.layers._weight_limit import weight_limit
 from axonal.saving.archive import ArchiveReader, SavedFileError, atomic_write, write_archive
-from axonal.saving.serialization import (add_layers, compile_config, compile_from_config, model_from_config,
-                                         serialize)
+from axonal.saving.serialization import (add_layers, check_input_shape, compile_config, compile_from_config,
+                                         model_from_config, serialize)
 
 FORMAT_NAME = "axonal"
 FORMAT_VERSION = 1
@@ -134,9 +135,24 @@ def load_weights(model, filepath: str | os.PathLike) -> None:
         if config["kind"] == "model":  # a full model file holds more; only its weights are read
             members |= {_slot_member(path, e) for e in _list(path, config, "optimizer_slots")} | {_RNG_MEMBER}
         reader.check_members(members)
-        if not model.built:
-            _build_for_file(reader, model, config)
-        _read_weights(reader, model, config)
+        with _unbuilt_if_refused(model):
+            if not model.built:
+                _build_for_file(reader, model, config)
+            _read_weights(reader, model, config)
+
+
+@contextlib.contextmanager
+def _unbuilt_if_refused(model):
+    """Layers (and the model) built for a file that is then refused go back to unbuilt: a refused
+    load_weights changes nothing."""
+    fresh, input_shape, built = [layer for layer in model.layers if not layer.built], model.input_shape, model.built
+    try:
+        yield
+    except BaseException:
+        for layer in fresh:
+            layer._unbuild()
+        model.input_shape, model.built = input_shape, built
+        raise
 
 
 def _build_for_file(reader: ArchiveReader, model, config: dict) -> None:
@@ -147,10 +163,7 @@ def _build_for_file(reader: ArchiveReader, model, config: dict) -> None:
     if shape is None or not model.layers:
         raise SavedFileError(path, f"model {model.name!r} is not built and the file records no input "
                              "shape", "build it first, e.g. model.build((None, 784))")
-    if (not isinstance(shape, list) or len(shape) < 2
-            or any(isinstance(size, bool) or not isinstance(size, int) or size < 1 for size in shape[1:])):
-        raise SavedFileError(path, f"its recorded input shape {shape!r:.100} is not (None, d1, ...) with "
-                             "positive integer sizes", "build the model first, e.g. model.build((None, 784))")
+    check_input_shape(path, shape)
     try:
         with weight_limit(reader.stored_bytes("weights/") // 4):  # float32 weights
             model.build(tuple(shape))

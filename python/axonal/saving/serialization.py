@@ -103,10 +103,12 @@ def add_layers(path: str, model, config: dict, custom_objects: dict | None) -> N
             if not isinstance(config.get("nodes"), list) or len(config["nodes"]) > MAX_LAYERS:
                 raise SavedFileError(path, f"its model config has no list of at most {MAX_LAYERS} layer calls",
                                      "do not load this file: it is damaged")
-            model._graph_from_config(config, custom_objects)
+            model._graph_from_config(config, lambda index, record: _layer(path, index, record, custom_objects))
             return
-        layers = [_layer(record, custom_objects) for record in records]
+        layers = [_layer(path, index, record, custom_objects) for index, record in enumerate(records)]
         shape = config.get("build_input_shape")
+        if shape is not None:
+            check_input_shape(path, shape)
         first_shape = layers[0].input_shape_arg if layers else None
         if shape is None and first_shape is not None:
             shape = (None, *first_shape)
@@ -155,13 +157,33 @@ def _metrics(entries: list, custom_objects: dict | None) -> list:
             for entry in entries or []]
 
 
-def _layer(record: Any, custom_objects: dict | None):
+def check_input_shape(path: str, shape: Any) -> None:
+    """Refuse a recorded input shape that is not ``(None, d1, ...)`` with positive integer sizes."""
+    if (not isinstance(shape, list) or len(shape) < 2
+            or any(isinstance(size, bool) or not isinstance(size, int) or size < 1 for size in shape[1:])):
+        raise SavedFileError(path, f"its recorded input shape {shape!r:.100} is not (None, d1, ...) with positive "
+                             "integer sizes", "the file was damaged or edited: re-save the model, or build it in "
+                             "code (e.g. model.build((None, 784))) and load only its weights")
+
+
+def _layer(path: str, index: int, record: Any, custom_objects: dict | None):
+    """Layer ``index`` of a config, or a SavedFileError naming it, its bad value and a fix."""
     if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
-        raise ValueError(f"a layer entry is {record!r:.100}, not {{'class_name', 'config'}}")
-    custom = (custom_objects or {}).get(record.get("class_name"))
-    if custom is not None:
-        return custom.from_config(dict(record["config"]))
-    return layers_module.deserialize(record)
+        raise SavedFileError(path, f"layer {index} of its model config is {record!r:.100}, not "
+                             "{'class_name', 'config'}", "the file is damaged: re-save the model")
+    name = record.get("class_name")
+    custom = (custom_objects or {}).get(name)
+    try:
+        if custom is not None:
+            return custom.from_config(dict(record["config"]))
+        return layers_module.deserialize(record)
+    except Exception as error:  # noqa: BLE001 - a damaged config can fail in any constructor
+        known = custom is not None or str(name).lower() in layers_module.known_layer_names()
+        fix = ("the file's config was damaged or edited: re-save the model, or restore the file" if known else
+               f"if {name!r} is a custom layer, pass it as load_model(path, custom_objects={{{name!r}: {name}}})")
+        raise SavedFileError(path, f"layer {index} of its model config ({name} "
+                             f"{record['config'].get('name', '?')!r}) cannot be rebuilt ({type(error).__name__}: "
+                             f"{str(error).split(' Fix: ')[0]})", fix) from None
 
 
 def _instance(record: Any, module, base: type, custom_objects: dict | None):
