@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from axonal.backend import reference as ops
-from test_reference_gradients import ALPHAS, KINKED, SMOOTH_AND_KINKED, numerical_gradient
+from test_reference_gradients import ALPHAS, FUSABLE, KINKED, numerical_gradient
 
 # (strides, padding): plain, strided with lopsided padding, and padding on every side.
 GEOMETRIES = {"valid": ((1, 1), (0, 0, 0, 0)), "s2-lopsided": ((2, 1), (0, 1, 1, 0)),
@@ -36,7 +36,7 @@ def _conv_problem(activation, strides, padding, seed):
 
 
 @pytest.mark.parametrize("geometry", GEOMETRIES)
-@pytest.mark.parametrize("activation", SMOOTH_AND_KINKED)
+@pytest.mark.parametrize("activation", FUSABLE)
 def test_conv2d_backward_matches_finite_differences(activation, geometry):
     strides, padding = GEOMETRIES[geometry]
     x, W, b, weights = _conv_problem(activation, strides, padding, seed=7)
