@@ -71,6 +71,8 @@ class Optimizer:
     DeprecationWarning.
     """
 
+    kernel: str  # the name of this optimiser's row of KERNELS (each subclass sets it)
+
     def __init__(self, learning_rate: float, weight_decay: float | None = None, name: str | None = None):
         self.learning_rate = learning_rate
         if weight_decay is not None:
@@ -146,9 +148,6 @@ class Optimizer:
         self.slots.append(slots)
         self._slots_by_param[id(param)] = slots
         return slots
-
-    # The name of this optimiser's row of KERNELS (subclasses set it).
-    kernel: str
 
     def update_step(self, param: np.ndarray, grad: np.ndarray, slots: dict[str, np.ndarray]) -> None:
         """Update one parameter in place from its gradient and its slots: the call KERNELS declares."""
