@@ -64,7 +64,7 @@ void activation_backward(float* dx, const float* dy, const float* y, int64_t N, 
         float dot = 0.f;
         for (int64_t k = 0; k < K; ++k) dot += dyr[k] * yr[k];
         for (int64_t k = 0; k < K; ++k) dxr[k] = yr[k] * (dyr[k] - dot);
-      } else {
+      } else {  // yr holds z instead of y where derivative_from_input(A): act_derivative reads either
 #pragma omp simd
         for (int64_t k = 0; k < K; ++k) dxr[k] = dyr[k] * act_derivative<A>(yr[k], alpha);
       }

@@ -1,15 +1,14 @@
 // axonal._native: the CPU op list (docs/design.md) with the same Python signatures as the NumPy
 // reference backend. Each binding checks every argument (checks.h), then releases the GIL and calls
-// the kernel; kernels allocate nothing.
+// the kernel; kernels allocate nothing. Activations and optimisers are bound in their own files
+// (activation_bindings.cpp, optimizer_bindings.cpp), the training loop in training_loop_bindings.cpp.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <array>
-#include <optional>
 #include <string>
 
-#include "activations.h"
 #include "blas.h"
 #include "checks.h"
 #include "conv.h"
@@ -18,7 +17,6 @@
 #include "dropout.h"
 #include "gemm.h"
 #include "losses.h"
-#include "optimizers.h"
 #include "peak.h"
 #include "pooling.h"
 
@@ -28,17 +26,9 @@ using py::arg;
 
 namespace axonal {
 
-const char* const kActivationNames[] = {"linear",  "relu",    "leaky_relu", "elu",      "sigmoid",
-                                        "tanh",    "softmax", "softplus",   "hard_step"};
-
-Act parse_activation(const char* op, const std::string& name) {
-  std::string known;
-  for (int i = 0; i < 9; ++i) {
-    if (name == kActivationNames[i]) return static_cast<Act>(i);
-    known += std::string(i ? ", " : "") + kActivationNames[i];
-  }
-  fail(op, "unknown activation '" + name + "'; expected one of " + known + ".");
-}
+Act parse_activation(const char* op, const std::string& name);  // activation_bindings.cpp: fused kernels' activations
+void bind_activations(py::module_& m);                           // activation_bindings.cpp
+void bind_optimizers(py::module_& m);                            // optimizer_bindings.cpp
 
 void bind_training_loop(py::module_& m);  // training_loop_bindings.cpp
 void bind_merge(py::module_& m);          // merge_bindings.cpp
@@ -69,41 +59,11 @@ Window window_geometry(const char* op, const Shape& xs, int64_t KH, int64_t KW, 
 
 namespace {
 
-// Raises when any two of the named outputs share memory (None entries are skipped).
-void check_outputs_apart(const char* op, std::initializer_list<std::pair<const char*, py::handle>> outputs) {
-  for (auto first = outputs.begin(); first != outputs.end(); ++first)
-    for (auto second = first + 1; second != outputs.end(); ++second)
-      check_no_overlap(op, first->first, first->second, second->first, second->second, false);
-}
 
 void check_rate(const char* op, float rate) {
   if (!(rate >= 0.f && rate < 1.f)) fail(op, "rate must be in [0, 1); received " + std::to_string(rate) + ".");
 }
 
-void activation_forward_py(py::handle y, py::handle x, const std::string& activation, float alpha) {
-  const char* op = "activation_forward";
-  const Shape s = shape_of(x, op, "x", 2);
-  const Act act = parse_activation(op, activation);
-  float* y_ = checked_data<float>(y, op, "y", s, true);
-  const float* x_ = checked_data<float>(x, op, "x", s, false);
-  check_no_overlap(op, "y", y, "x", x, true);
-  KernelScope release;
-  activation_forward(y_, x_, s[0], s[1], act, alpha);
-}
-
-void activation_backward_py(py::handle dx, py::handle dy, py::handle y, const std::string& activation,
-                            float alpha) {
-  const char* op = "activation_backward";
-  const Shape s = shape_of(y, op, "y", 2);
-  const Act act = parse_activation(op, activation);
-  float* dx_ = checked_data<float>(dx, op, "dx", s, true);
-  const float* dy_ = checked_data<float>(dy, op, "dy", s, false);
-  const float* y_ = checked_data<float>(y, op, "y", s, false);
-  check_no_overlap(op, "dx", dx, "dy", dy, true);
-  check_no_overlap(op, "dx", dx, "y", y, act != Act::softmax);  // softmax reads a whole row first
-  KernelScope release;
-  activation_backward(dx_, dy_, y_, s[0], s[1], act, alpha);
-}
 
 void dense_forward_py(py::handle y, py::handle x, py::handle W, py::handle b, const std::string& activation,
                       float alpha) {
@@ -297,57 +257,8 @@ Window pool_window(const char* op, py::handle x, std::array<int64_t, 2> pool, st
   return window_of(op, x, pool[0], pool[1], strides, padding, x_name);
 }
 
-// An optimiser's arrays: the parameter (any shape), its gradient and slots of the same shape, all
-// float32 and disjoint. Returns the element count.
-int64_t check_update_arrays(const char* op, py::handle param, py::handle grad,
-                            std::initializer_list<std::pair<const char*, py::handle>> slots) {
-  if (!py::isinstance<py::array>(param)) fail(op, "'param' must be a numpy array.");
-  const auto p = py::reinterpret_borrow<py::array>(param);
-  const Shape s(p.shape(), p.shape() + p.ndim());
-  checked_data<float>(param, op, "param", s, true);
-  checked_data<float>(grad, op, "grad", s, false);
-  check_no_overlap(op, "param", param, "grad", grad, false);
-  for (auto [name, slot] : slots) {
-    optional_data<float>(slot, op, name, s, true);
-    check_no_overlap(op, name, slot, "param", param, false);
-    check_no_overlap(op, name, slot, "grad", grad, false);
-  }
-  check_outputs_apart(op, slots);
-  return static_cast<int64_t>(p.size());
-}
-
-float* ptr(py::handle array) {
-  return array.is_none() ? nullptr : static_cast<float*>(py::reinterpret_borrow<py::array>(array).mutable_data());
-}
-
-}  // namespace
-
-PYBIND11_MODULE(_native, m) {
-  m.doc() = "axonal's CPU kernels (see docs/design.md for the op list and conventions).";
-  m.def("activation_forward", &activation_forward_py, arg("y"), arg("x"), arg("activation"), arg("alpha"));
-  m.def("activation_backward", &activation_backward_py, arg("dx"), arg("dy"), arg("y"), arg("activation"),
-        arg("alpha"));
-  m.def("dense_forward", &dense_forward_py, arg("y"), arg("x"), arg("W"), arg("b").none(true), arg("activation"),
-        arg("alpha"));
-  m.def("dense_backward", &dense_backward_py, arg("dx").none(true), arg("dW").none(true), arg("db").none(true), arg("dz"),
-        arg("dy"), arg("x"), arg("W"), arg("y"), arg("activation"), arg("alpha"));
-  m.def("softmax_cross_entropy", &softmax_cross_entropy_py, arg("dlogits"), arg("logits"), arg("labels"),
-        arg("sample_weight").none(true) = py::none());
-  m.def("sigmoid_binary_cross_entropy", [](py::handle d, py::handle z, py::handle t, py::handle w) {
-    return elementwise_loss_py<sigmoid_binary_cross_entropy>("sigmoid_binary_cross_entropy", "dlogits", "logits", "labels",
-                                                             d, z, t, w);
-  }, arg("dlogits"), arg("logits"), arg("labels"), arg("sample_weight").none(true) = py::none());
-  m.def("mean_squared_error", [](py::handle d, py::handle p, py::handle t, py::handle w) {
-    return elementwise_loss_py<mean_squared_error>("mean_squared_error", "dpred", "pred", "target", d, p, t, w);
-  }, arg("dpred"), arg("pred"), arg("target"), arg("sample_weight").none(true) = py::none());
-  m.def("dropout_forward", &dropout_forward_py, arg("y"), arg("mask"), arg("x"), arg("rate"), arg("seed"),
-        arg("layer_id"), arg("step"));
-  m.def("dropout_backward", &dropout_backward_py, arg("dx"), arg("dy"), arg("mask"), arg("rate"));
-
-  m.def("conv2d_forward", &conv2d_forward_py, arg("y"), arg("x"), arg("W"), arg("b").none(true), arg("strides"),
-        arg("padding"), arg("activation"), arg("alpha"));
-  m.def("conv2d_backward", &conv2d_backward_py, arg("dx").none(true), arg("dW").none(true), arg("db").none(true), arg("dz"),
-        arg("dy"), arg("x"), arg("W"), arg("y"), arg("strides"), arg("padding"), arg("activation"), arg("alpha"));
+// The four pooling ops.
+void bind_pooling(py::module_& m) {
   m.def("max_pool2d_forward", [](py::handle y, py::handle argmax, py::handle x, std::array<int64_t, 2> pool,
                                  std::array<int64_t, 2> strides, std::array<int64_t, 4> padding) {
     const char* op = "max_pool2d_forward";
@@ -402,63 +313,13 @@ PYBIND11_MODULE(_native, m) {
     KernelScope release;
     avg_pool2d_backward(dx_, dy_, g);
   }, arg("dx"), arg("dy"), arg("pool"), arg("strides"), arg("padding"));
+}
 
-  m.def("sgd_update", [](py::handle param, py::handle grad, py::handle momentum_buf, double lr, double momentum,
-                         bool nesterov, std::optional<double> weight_decay) {
-    const int64_t n = check_update_arrays("sgd_update", param, grad, {{"momentum_buf", momentum_buf}});
-    if (momentum != 0.f && momentum_buf.is_none()) fail("sgd_update", "momentum is set but 'momentum_buf' is None.");
-    KernelScope release;
-    sgd_update(ptr(param), ptr(momentum_buf), ptr(grad), n, lr, momentum, nesterov, weight_decay.value_or(0.0));
-  }, arg("param"), arg("grad"), arg("momentum_buf").none(true), arg("lr"), arg("momentum"), arg("nesterov"),
-     arg("weight_decay").none(true) = py::none());
-  m.def("rmsprop_update", [](py::handle param, py::handle grad, py::handle velocity, py::handle momentum_buf,
-                             py::handle average_grad, double lr, double rho, double momentum, double epsilon,
-                             bool centered, std::optional<double> weight_decay) {
-    const int64_t n = check_update_arrays("rmsprop_update", param, grad,
-        {{"velocity", velocity}, {"momentum_buf", momentum_buf}, {"average_grad", average_grad}});
-    if (velocity.is_none()) fail("rmsprop_update", "'velocity' is required.");
-    if (momentum != 0.f && momentum_buf.is_none()) fail("rmsprop_update", "momentum is set but 'momentum_buf' is None.");
-    if (centered && average_grad.is_none()) fail("rmsprop_update", "centered=True needs 'average_grad'.");
-    KernelScope release;
-    rmsprop_update(ptr(param), ptr(velocity), ptr(momentum_buf), centered ? ptr(average_grad) : nullptr, ptr(grad),
-                   n, lr, rho, momentum, epsilon, centered, weight_decay.value_or(0.0));
-  }, arg("param"), arg("grad"), arg("velocity"), arg("momentum_buf").none(true), arg("average_grad").none(true),
-     arg("lr"), arg("rho"), arg("momentum"), arg("epsilon"), arg("centered"), arg("weight_decay").none(true) = py::none());
-  m.def("adagrad_update", [](py::handle param, py::handle grad, py::handle accumulator, double lr, double epsilon,
-                             std::optional<double> weight_decay) {
-    const int64_t n = check_update_arrays("adagrad_update", param, grad, {{"accumulator", accumulator}});
-    if (accumulator.is_none()) fail("adagrad_update", "'accumulator' is required.");
-    KernelScope release;
-    adagrad_update(ptr(param), ptr(accumulator), ptr(grad), n, lr, epsilon, weight_decay.value_or(0.0));
-  }, arg("param"), arg("grad"), arg("accumulator"), arg("lr"), arg("epsilon"), arg("weight_decay").none(true) = py::none());
-  m.def("adadelta_update", [](py::handle param, py::handle grad, py::handle accum_grad, py::handle accum_delta,
-                              double lr, double rho, double epsilon, std::optional<double> weight_decay) {
-    const int64_t n = check_update_arrays("adadelta_update", param, grad,
-                                          {{"accum_grad", accum_grad}, {"accum_delta", accum_delta}});
-    if (accum_grad.is_none()) fail("adadelta_update", "'accum_grad' is required.");
-    if (accum_delta.is_none()) fail("adadelta_update", "'accum_delta' is required.");
-    KernelScope release;
-    adadelta_update(ptr(param), ptr(accum_grad), ptr(accum_delta), ptr(grad), n, lr, rho, epsilon, weight_decay.value_or(0.0));
-  }, arg("param"), arg("grad"), arg("accum_grad"), arg("accum_delta"), arg("lr"), arg("rho"), arg("epsilon"),
-     arg("weight_decay").none(true) = py::none());
-  m.def("adam_update", [](py::handle param, py::handle grad, py::handle m_buf, py::handle v_buf, py::handle v_hat,
-                          double lr, double beta_1, double beta_2, double epsilon, int64_t step, bool amsgrad,
-                          std::optional<double> weight_decay) {
-    const int64_t n = check_update_arrays("adam_update", param, grad, {{"m", m_buf}, {"v", v_buf}, {"v_hat", v_hat}});
-    if (m_buf.is_none() || v_buf.is_none()) fail("adam_update", "'m' and 'v' are required.");
-    if (amsgrad && v_hat.is_none()) fail("adam_update", "amsgrad=True needs 'v_hat'.");
-    if (step < 1) fail("adam_update", "step is 1-based; received " + std::to_string(step) + ".");
-    KernelScope release;
-    adam_update(ptr(param), ptr(m_buf), ptr(v_buf), amsgrad ? ptr(v_hat) : nullptr, ptr(grad), n, lr, beta_1, beta_2,
-                epsilon, step, weight_decay.value_or(0.0));
-  }, arg("param"), arg("grad"), arg("m"), arg("v"), arg("v_hat").none(true), arg("lr"), arg("beta_1"),
-     arg("beta_2"), arg("epsilon"), arg("step"), arg("amsgrad"), arg("weight_decay").none(true) = py::none());
-
+// Threads, instruction set, GEMM choice and the FMA peak: the settings and facts of the module.
+void bind_settings(py::module_& m) {
   m.def("set_num_threads", &set_num_threads, arg("threads"), "Threads for the kernels and the BLAS.");
   m.def("get_num_threads", &get_num_threads);
   m.def("blas_version", &blas_version);
-  bind_training_loop(m);
-  bind_merge(m);
   m.def("fma_peak_gflops", [](int threads, double seconds) {
     if (threads < 1 || threads > 4096) fail("fma_peak_gflops", "threads must be in [1, 4096]; received " + std::to_string(threads) + ".");
     if (!(seconds > 0 && seconds <= 60)) fail("fma_peak_gflops", "seconds must be in (0, 60]; received " + std::to_string(seconds) + ".");
@@ -482,6 +343,39 @@ PYBIND11_MODULE(_native, m) {
   }, arg("name"), "Choose the GEMM: 'blas' (the library) or 'own' (AVX-512 kernels; AXONAL_GEMM sets it at import).");
   m.def("get_gemm", [] { return std::string(gemm_impl_name(gemm_impl())); }, "The GEMM the kernels call now.");
   m.def("fma_peak_isa", &fma_peak_isa, "The vector width fma_peak_gflops uses: avx512f, avx2 or scalar.");
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_native, m) {
+  m.doc() = "axonal's CPU kernels (see docs/design.md for the op list and conventions).";
+  bind_activations(m);
+  m.def("dense_forward", &dense_forward_py, arg("y"), arg("x"), arg("W"), arg("b").none(true), arg("activation"),
+        arg("alpha"));
+  m.def("dense_backward", &dense_backward_py, arg("dx").none(true), arg("dW").none(true), arg("db").none(true), arg("dz"),
+        arg("dy"), arg("x"), arg("W"), arg("y"), arg("activation"), arg("alpha"));
+  m.def("softmax_cross_entropy", &softmax_cross_entropy_py, arg("dlogits"), arg("logits"), arg("labels"),
+        arg("sample_weight").none(true) = py::none());
+  m.def("sigmoid_binary_cross_entropy", [](py::handle d, py::handle z, py::handle t, py::handle w) {
+    return elementwise_loss_py<sigmoid_binary_cross_entropy>("sigmoid_binary_cross_entropy", "dlogits", "logits", "labels",
+                                                             d, z, t, w);
+  }, arg("dlogits"), arg("logits"), arg("labels"), arg("sample_weight").none(true) = py::none());
+  m.def("mean_squared_error", [](py::handle d, py::handle p, py::handle t, py::handle w) {
+    return elementwise_loss_py<mean_squared_error>("mean_squared_error", "dpred", "pred", "target", d, p, t, w);
+  }, arg("dpred"), arg("pred"), arg("target"), arg("sample_weight").none(true) = py::none());
+  m.def("dropout_forward", &dropout_forward_py, arg("y"), arg("mask"), arg("x"), arg("rate"), arg("seed"),
+        arg("layer_id"), arg("step"));
+  m.def("dropout_backward", &dropout_backward_py, arg("dx"), arg("dy"), arg("mask"), arg("rate"));
+
+  m.def("conv2d_forward", &conv2d_forward_py, arg("y"), arg("x"), arg("W"), arg("b").none(true), arg("strides"),
+        arg("padding"), arg("activation"), arg("alpha"));
+  m.def("conv2d_backward", &conv2d_backward_py, arg("dx").none(true), arg("dW").none(true), arg("db").none(true), arg("dz"),
+        arg("dy"), arg("x"), arg("W"), arg("y"), arg("strides"), arg("padding"), arg("activation"), arg("alpha"));
+  bind_pooling(m);
+  bind_optimizers(m);
+  bind_training_loop(m);
+  bind_merge(m);
+  bind_settings(m);
   m.attr("compiler") = AXONAL_COMPILER;
   m.attr("build_flags") = AXONAL_BUILD_FLAGS;
 }

@@ -72,4 +72,10 @@ void check_no_overlap(const char* op, const char* out_name, const py::handle& ou
                  "'; pass a separate array.");
 }
 
+void check_outputs_apart(const char* op, std::initializer_list<std::pair<const char*, py::handle>> outputs) {
+  for (auto first = outputs.begin(); first != outputs.end(); ++first)
+    for (auto second = first + 1; second != outputs.end(); ++second)
+      check_no_overlap(op, first->first, first->second, second->first, second->second, false);
+}
+
 }  // namespace axonal

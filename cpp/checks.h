@@ -6,7 +6,9 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "axonal/shape_text.h"
@@ -33,6 +35,9 @@ T* optional_data(const py::handle& array, const char* op, const char* name, cons
 // same). None on either side passes.
 void check_no_overlap(const char* op, const char* out_name, const py::handle& out, const char* in_name,
                       const py::handle& in, bool allow_same);
+
+// Raises when any two of the named outputs share memory (None entries are skipped).
+void check_outputs_apart(const char* op, std::initializer_list<std::pair<const char*, py::handle>> outputs);
 
 // What a binding holds while its kernel runs: the GIL released, subnormals flushed (denormals.h).
 struct KernelScope {

@@ -46,4 +46,10 @@ void adam_update(float* param, float* m, float* v, float* v_hat, const float* gr
   else elementwise(n, [&](int64_t i) { step.apply<false>(param, m, v, v_hat, grad, i); });
 }
 
+void lion_update(float* param, float* m, const float* grad, int64_t n, double lr, double beta_1, double beta_2,
+                 double weight_decay) {
+  const LionStep step(lr, beta_1, beta_2, weight_decay);
+  elementwise(n, [&](int64_t i) { step.apply(param, m, grad, i); });
+}
+
 }  // namespace axonal

@@ -29,4 +29,8 @@ void adadelta_update(float* param, float* accum_grad, float* accum_delta, const 
 void adam_update(float* param, float* m, float* v, float* v_hat, const float* grad, int64_t n, double lr,
                  double beta_1, double beta_2, double epsilon, int64_t step, double weight_decay);
 
+// param, m (n): Lion steps by lr·sign(β1·m + (1−β1)·g), then m ← β2·m + (1−β2)·g
+void lion_update(float* param, float* m, const float* grad, int64_t n, double lr, double beta_1, double beta_2,
+                 double weight_decay);
+
 }  // namespace axonal

@@ -12,7 +12,6 @@
 #include <cstdlib>
 #include <string>
 
-#include "activations.cuh"
 #include "checks.h"
 #include "dense.cuh"
 #include "dropout.cuh"
@@ -24,24 +23,17 @@ using namespace axonal::cuda;
 using py::arg;
 
 namespace axonal::cuda {
-void bind_optimizers(py::module_& m, const py::arg_v& stream);  // optimizer_bindings.cpp
-void bind_conv(py::module_& m, const py::arg_v& stream);        // conv_bindings.cpp
-void bind_metrics(py::module_& m, const py::arg_v& stream);     // metrics_bindings.cpp
-void bind_merge(py::module_& m, const py::arg_v& stream);       // merge_bindings.cpp
+void bind_activations(py::module_& m, const py::arg_v& stream);  // activation_bindings.cpp
+void bind_optimizers(py::module_& m, const py::arg_v& stream);   // optimizer_bindings.cpp
+void bind_conv(py::module_& m, const py::arg_v& stream);         // conv_bindings.cpp
+void bind_metrics(py::module_& m, const py::arg_v& stream);      // metrics_bindings.cpp
+void bind_merge(py::module_& m, const py::arg_v& stream);        // merge_bindings.cpp
+// An activation a fused kernel can apply (activation_bindings.cpp; it refuses those whose
+// derivative needs the input z, which dense and conv2d do not keep).
+Act parse_activation(const ArgCheck& check, const std::string& name);
 
-// Shared with conv_bindings.cpp (which declares them), hence outside the anonymous namespace.
-Act parse_activation(const ArgCheck& check, const std::string& name) {
-  static const char* const names[] = {"linear", "relu",    "leaky_relu", "elu",      "sigmoid",
-                                      "tanh",   "softmax", "softplus",   "hard_step"};  // Act's order
-  std::string known;
-  for (int i = 0; i < 9; ++i) {
-    if (name == names[i]) return static_cast<Act>(i);
-    known += std::string(i ? ", " : "") + names[i];
-  }
-  check.fail("unknown activation '" + name + "'; expected one of " + known + ".");
-}
-
-// cuBLAS takes int sizes.
+// cuBLAS takes int sizes. Shared with conv_bindings.cpp (which declares it), hence outside the
+// anonymous namespace.
 void check_gemm_sizes(const ArgCheck& check, std::initializer_list<int64_t> sizes) {
   for (int64_t size : sizes)
     if (size > INT_MAX) check.fail("a dimension of " + std::to_string(size) + " exceeds cuBLAS's int range.");
@@ -53,31 +45,6 @@ namespace {
 
 void check_rate(const ArgCheck& check, float rate) {
   if (!(rate >= 0.f && rate < 1.f)) check.fail("rate must be in [0, 1); received " + std::to_string(rate) + ".");
-}
-
-void activation_forward_py(py::handle y, py::handle x, const std::string& activation, float alpha, uintptr_t stream) {
-  ArgCheck check("activation_forward");
-  const Shape s = check.shape(x, "x", 2);
-  const Act act = parse_activation(check, activation);
-  float* y_ = check.output<float>(y, "y", s);
-  const float* x_ = check.input<float>(x, "x", s);
-  check.check_overlaps({{"y", "x"}});
-  py::gil_scoped_release release;
-  activation_forward(y_, x_, s[0], s[1], act, alpha, as_stream(stream));
-}
-
-void activation_backward_py(py::handle dx, py::handle dy, py::handle y, const std::string& activation, float alpha,
-                            uintptr_t stream) {
-  ArgCheck check("activation_backward");
-  const Shape s = check.shape(y, "y", 2);
-  const Act act = parse_activation(check, activation);
-  float* dx_ = check.output<float>(dx, "dx", s);
-  const float* dy_ = check.input<float>(dy, "dy", s);
-  const float* y_ = check.input<float>(y, "y", s);
-  if (act == Act::softmax) check.check_overlaps({{"dx", "dy"}});  // as cpu: softmax reads a whole row of y
-  else check.check_overlaps({{"dx", "dy"}, {"dx", "y"}});
-  py::gil_scoped_release release;
-  activation_backward(dx_, dy_, y_, s[0], s[1], act, alpha, as_stream(stream));
 }
 
 void dense_forward_py(py::handle y, py::handle x, py::handle W, py::handle b, const std::string& activation,
@@ -255,9 +222,7 @@ std::string device_problem() {
 PYBIND11_MODULE(_cuda, m) {
   m.doc() = "axonal's CUDA kernels on cupy arrays (docs/cuda.md). Every op takes a last keyword `stream`.";
   const auto stream = arg("stream") = uintptr_t{0};
-  m.def("activation_forward", &activation_forward_py, arg("y"), arg("x"), arg("activation"), arg("alpha"), stream);
-  m.def("activation_backward", &activation_backward_py, arg("dx"), arg("dy"), arg("y"), arg("activation"),
-        arg("alpha"), stream);
+  bind_activations(m, stream);
   m.def("dense_forward", &dense_forward_py, arg("y"), arg("x"), arg("W"), arg("b").none(true), arg("activation"),
         arg("alpha"), stream);
   m.def("dense_backward", &dense_backward_py, arg("dx").none(true), arg("dW").none(true), arg("db").none(true),

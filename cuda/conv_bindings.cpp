@@ -17,7 +17,7 @@ using py::arg;
 
 namespace axonal::cuda {
 
-Act parse_activation(const ArgCheck& check, const std::string& name);               // bindings.cpp
+Act parse_activation(const ArgCheck& check, const std::string& name);               // activation_bindings.cpp
 void check_gemm_sizes(const ArgCheck& check, std::initializer_list<int64_t> sizes);  // bindings.cpp
 
 namespace {

@@ -82,6 +82,11 @@ void adam_launch(Make make, float* param, float* m, float* v, float* v_hat, cons
   }, stream);
 }
 
+template <typename Make>
+void lion_launch(Make make, float* param, float* m, const float* grad, int64_t n, cudaStream_t stream) {
+  launch_update(n, make, [=] __device__(const LionStep& step, int64_t i) { step.apply(param, m, grad, i); }, stream);
+}
+
 }  // namespace
 
 void sgd_update(float* param, float* momentum_buf, const float* grad, int64_t n, StepValue<double> lr,
@@ -139,6 +144,14 @@ void adam_update(float* param, float* m, float* v, float* v_hat, const float* gr
       return AdamStep(lr.get(), beta_1, beta_2, epsilon, step.get(), weight_decay);
     });
   else run(Prebuilt<AdamStep>{AdamStep(lr.host, beta_1, beta_2, epsilon, step.host, weight_decay)});
+}
+
+void lion_update(float* param, float* m, const float* grad, int64_t n, StepValue<double> lr, double beta_1,
+                 double beta_2, double weight_decay, cudaStream_t stream) {
+  if (lr.on_device())
+    lion_launch([=] __device__() -> LionStep { return LionStep(lr.get(), beta_1, beta_2, weight_decay); }, param, m,
+                grad, n, stream);
+  else lion_launch(Prebuilt<LionStep>{LionStep(lr.host, beta_1, beta_2, weight_decay)}, param, m, grad, n, stream);
 }
 
 }  // namespace axonal::cuda

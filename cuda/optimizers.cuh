@@ -36,4 +36,8 @@ void adam_update(float* param, float* m, float* v, float* v_hat, const float* gr
                  double beta_1, double beta_2, double epsilon, StepValue<int64_t> step, double weight_decay,
                  cudaStream_t stream);
 
+// param, m (n): Lion steps by lr·sign(β1·m + (1−β1)·g), then m ← β2·m + (1−β2)·g
+void lion_update(float* param, float* m, const float* grad, int64_t n, StepValue<double> lr, double beta_1,
+                 double beta_2, double weight_decay, cudaStream_t stream);
+
 }  // namespace axonal::cuda

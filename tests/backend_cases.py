@@ -15,6 +15,7 @@ from functools import partial
 
 import numpy as np
 
+from axonal.activations import FROM_INPUT, derivative_source
 from axonal.backend import reference
 from axonal.backend.reference import ACTIVATIONS
 from axonal.layers._window import explicit_padding, output_hw
@@ -26,6 +27,9 @@ SIZES = [(1, 1, 1), (3, 3, 3), (17, 17, 17), (129, 129, 129),
          (1, 3, 17), (3, 17, 129), (17, 129, 1), (129, 1, 3)]
 # Non-default alphas, so that a backend ignoring alpha is caught.
 ALPHAS = {"leaky_relu": 0.3, "elu": 0.7}
+# The activations the fused dense and conv2d kernels take: all but those whose derivative needs the
+# input z (the fused kernels keep only y, and refuse them: test_parity.py checks the message).
+FUSED_ACTIVATIONS = [name for name in ACTIVATIONS if name not in FROM_INPUT]
 OPTIONAL_BACKENDS = ("cpu", "cuda")
 
 
@@ -55,7 +59,8 @@ def _outputs(*shapes_dtypes, backend):
 # Activations and dense
 
 def activation_case(activation, backend, sizes, dtype):
-    """activation_forward(x) and activation_backward(dy, y) with y from the reference forward."""
+    """activation_forward(x) and activation_backward(dy, y) with y from the reference forward (or
+    with x itself for the activations whose derivative is taken from the input)."""
     n, _, k = sizes
     rng = np.random.default_rng(SEED)
     x = (3 * rng.standard_normal((n, k))).astype(dtype)
@@ -65,7 +70,8 @@ def activation_case(activation, backend, sizes, dtype):
     reference.activation_forward(y_in, x, activation, alpha)  # the backward's input is shared
     y, dx = _outputs(((n, k), dtype), ((n, k), dtype), backend=backend)
     backend.activation_forward(y, _device(backend, x), activation, alpha)
-    backend.activation_backward(dx, _device(backend, dy), _device(backend, y_in), activation, alpha)
+    backward_input = derivative_source(activation, x, y_in)
+    backend.activation_backward(dx, _device(backend, dy), _device(backend, backward_input), activation, alpha)
     return {"y": _host(y), "dx": _host(dx)}
 
 
@@ -188,6 +194,8 @@ def _slots(optimizer, options, rng, shape):
         return {"accumulator": positive()}
     if optimizer == "adadelta":
         return {"accum_grad": positive(), "accum_delta": positive()}
+    if optimizer == "lion":
+        return {"m": small()}
     v = positive()
     v_hat = None
     if options["amsgrad"]:
@@ -217,6 +225,7 @@ def optimizer_case(optimizer, options, backend, sizes, dtype):
 _SGD = dict(lr=0.1, momentum=0.0, nesterov=False, weight_decay=0.0)
 _RMSPROP = dict(lr=0.05, rho=0.8, momentum=0.0, epsilon=1e-2, centered=False, weight_decay=0.0)
 _ADAM = dict(lr=0.1, beta_1=0.8, beta_2=0.95, epsilon=1e-2, amsgrad=False, weight_decay=0.0)
+_LION = dict(lr=0.1, beta_1=0.8, beta_2=0.95, weight_decay=0.0)
 OPTIMIZER_VARIANTS = {
     "sgd:plain": ("sgd", _SGD),
     "sgd:momentum": ("sgd", {**_SGD, "momentum": 0.7}),
@@ -231,6 +240,8 @@ OPTIMIZER_VARIANTS = {
     "adam:plain": ("adam", _ADAM),
     "adam:amsgrad": ("adam", {**_ADAM, "amsgrad": True}),
     "adam:weight_decay": ("adam", {**_ADAM, "weight_decay": 0.05}),
+    "lion": ("lion", _LION),
+    "lion:weight_decay": ("lion", {**_LION, "weight_decay": 0.05}),
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -364,6 +375,7 @@ CASES = {}
 GEMM_REDUCTIONS = {}  # case -> {output: index into sizes of the dimension summed, or a function of sizes}
 for _act in ACTIVATIONS:
     CASES[f"activation:{_act}"] = partial(activation_case, _act)
+for _act in FUSED_ACTIVATIONS:
     for _suffix, _options in (("", {}), (":no_bias", {"with_bias": False}), (":no_dx", {"with_dx": False})):
         CASES[f"dense:{_act}{_suffix}"] = partial(dense_case, _act, **_options)
         GEMM_REDUCTIONS[f"dense:{_act}{_suffix}"] = {"y": 1, "dW": 0, "db": 0, "dx": 2}
@@ -382,7 +394,7 @@ CASES["dropout:rate_0.3:large_ids"] = partial(dropout_case, 0.3, 2**40 + 5, 2**3
 for _name, (_optimizer, _options) in OPTIMIZER_VARIANTS.items():
     CASES[_name] = partial(optimizer_case, _optimizer, _options)
 _CONV_NAMES = list(CONV_GEOMETRIES)
-for _index, _act in enumerate(ACTIVATIONS):  # every activation, each on another geometry
+for _index, _act in enumerate(FUSED_ACTIVATIONS):  # every fused activation, each on another geometry
     _geometry = _CONV_NAMES[_index % len(_CONV_NAMES)]
     CASES[f"conv2d:{_act}:{_geometry}"] = partial(conv_case, _act, CONV_GEOMETRIES[_geometry])
 for _geometry in _CONV_NAMES:  # every geometry at least once with a kinked activation
@@ -404,6 +416,34 @@ for _geometry in ("7x7:p2:same", "1x1:p2:same", "7x9:p3:s2:same"):
 from merge_cases import MERGE_CASES  # noqa: E402  (merge, concat, accumulate, scale)
 CASES.update(MERGE_CASES)
 CASE_NAMES = list(CASES)
+
+
+def fused_refusals(backend, activation) -> dict[str, str]:
+    """The ValueError message of each fused op (dense and conv2d, forward and backward) of
+    ``backend`` given ``activation``, or "" where an op accepts it."""
+    def zeros(*shape):
+        return _device(backend, np.zeros(shape, np.float32))
+
+    x, W, images, kernel = zeros(2, 3), zeros(3, 4), zeros(1, 4, 4, 2), zeros(3, 3, 2, 2)
+    window = ((1, 1), (0, 0, 0, 0))
+    calls = {
+        "dense_forward": lambda: backend.dense_forward(zeros(2, 4), x, W, None, activation, 0.0),
+        "dense_backward": lambda: backend.dense_backward(None, None, None, zeros(2, 4), zeros(2, 4), x, W,
+                                                         zeros(2, 4), activation, 0.0),
+        "conv2d_forward": lambda: backend.conv2d_forward(zeros(1, 2, 2, 2), images, kernel, None, *window,
+                                                         activation, 0.0),
+        "conv2d_backward": lambda: backend.conv2d_backward(None, None, None, zeros(1, 2, 2, 2), zeros(1, 2, 2, 2),
+                                                           images, kernel, zeros(1, 2, 2, 2), *window, activation,
+                                                           0.0),
+    }
+    messages = {}
+    for op, call in calls.items():
+        try:
+            call()
+            messages[op] = ""
+        except ValueError as error:
+            messages[op] = str(error)
+    return messages
 
 
 def run_case(backend, case_name, sizes, dtype=np.float32):

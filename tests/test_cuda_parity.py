@@ -22,7 +22,8 @@ import pytest
 
 import axonal
 from axonal.backend import reference
-from backend_cases import CASE_NAMES, assert_matches_reference, missing_ops, size_id, sizes_for
+from axonal.activations import FROM_INPUT
+from backend_cases import CASE_NAMES, assert_matches_reference, fused_refusals, missing_ops, size_id, sizes_for
 
 RTOL, ATOL = 1e-4, 1e-5  # as tests/test_parity.py
 CUDA_STATUS = axonal.backends()["cuda"]
@@ -245,6 +246,7 @@ OPTIMIZER_CALLS = {
         s["param"], s["grad"], s["m"], s["v"], None, lr, 0.9, 0.999, 1e-7, step, False, 0.004)),
     "adam amsgrad": (("m", "v", "v_hat"), lambda o, s, lr, step: o.adam_update(
         s["param"], s["grad"], s["m"], s["v"], s["v_hat"], lr, 0.9, 0.999, 1e-7, step, True)),
+    "lion": (("m",), lambda o, s, lr, step: o.lion_update(s["param"], s["grad"], s["m"], lr, 0.9, 0.99, 0.01)),
 }
 
 
@@ -416,7 +418,11 @@ BAD_CALLS = {
     "null pointer": (lambda c: c.activation_forward(_a((3, 4), 0), _a((3, 4), 2), "relu", 0.2), "pointer is null"),
     "overlap": (lambda c: c.activation_forward(_Array((3, 4), 0x10000), _Array((3, 4), 0x10008), "relu", 0.2),
                 "output 'y' shares memory with input 'x'"),
-    "activation": (lambda c: c.activation_forward(_a((3, 4), 1), _a((3, 4), 2), "gelu", 0.2), "unknown activation"),
+    "activation": (lambda c: c.activation_forward(_a((3, 4), 1), _a((3, 4), 2), "swish", 0.2),
+                   "unknown activation 'swish'"),
+    "dense silu": (lambda c: c.dense_forward(_a((3, 5), 1), _a((3, 4), 2), _a((4, 5), 3), None, "silu", 0.0),
+                   r"^dense_forward: activation 'silu' takes its derivative from its input, which a fused kernel "
+                   r"does not keep; use activation 'linear' here"),
     "features": (lambda c: c.dense_forward(_a((3, 5), 1), _a((3, 4), 2), _a((3, 5), 3), None, "relu", 0.0),
                  r"dense_forward: x has 4 features but W expects 3"),
     "dz on dy, softmax": (lambda c: c.dense_backward(None, _a((4, 5), 1), None, _a((3, 5), 2), _a((3, 5), 2),
@@ -436,6 +442,7 @@ BAD_CALLS = {
                       "momentum is set but 'momentum_buf' is None"),
     "adam step": (lambda c: c.adam_update(_a((7,), 1), _a((7,), 2), _a((7,), 3), _a((7,), 4), None, 0.1, 0.9, 0.99,
                                           1e-7, 0, False), "step is 1-based"),
+    "lion slot": (lambda c: c.lion_update(_a((7,), 1), _a((7,), 2), None, 0.1, 0.9, 0.99), "'m' is required"),
     "slots apart": (lambda c: c.adagrad_update(_a((7,), 1), _a((7,), 2), _a((7,), 1), 0.1, 1e-7),
                     "output 'param' shares memory with output 'accumulator'"),
 }
@@ -542,6 +549,8 @@ BAD_TYPES = {
                r"^sgd_update: 'lr' must be a Python float or a float64 device scalar .*; received '0.1'\.$"),
     "lr None": (lambda c: c.adagrad_update(_a((7,), 1), _a((7,), 2), _a((7,), 3), None, 1e-7),
                 r"^adagrad_update: 'lr' .*; received None\.$"),
+    "lion lr str": (lambda c: c.lion_update(_a((7,), 1), _a((7,), 2), _a((7,), 3), "0.1", 0.9, 0.99),
+                    r"^lion_update: 'lr' must be a Python float or a float64 device scalar"),
     "adam step float": (_adam(step=1.5), r"^adam_update: 'step' must be a Python int or an int64 device scalar "
                                          r".*; received 1.5\.$"),
     "dropout step negative": (_dropout(-3), r"^dropout_forward: 'step' must be a non-negative Python int .*; "
@@ -582,7 +591,8 @@ BAD_CALLS.update({
     "conv 3-D x": (_conv(x=(5, 5, 2)), r"^conv2d_forward: 'x' must have 4 dimension\(s\)"),
     "conv y shape": (_conv(y=(1, 3, 3, 5)), r"^conv2d_forward: 'y' must be .* of shape \(1, 3, 3, 4\); received"),
     "conv bias": (_conv(b=_a((5,), 4)), r"^conv2d_forward: 'b' must be .* of shape \(4,\)"),
-    "conv activation": (_conv(act="gelu"), r"^conv2d_forward: unknown activation 'gelu'"),
+    "conv activation": (_conv(act="gelu_new"), r"^conv2d_forward: unknown activation 'gelu_new'"),
+    "conv gelu": (_conv_backward("gelu"), r"^conv2d_backward: activation 'gelu' takes its derivative from its input"),
     "conv y on x": (_conv(y_at=2),
                     r"^conv2d_forward: output 'y' shares memory with input 'x'"),
     "conv dz on dy, softmax": (_conv_backward("softmax", dz=5, dy=5),
@@ -861,3 +871,10 @@ def test_merge_calls_that_pass_their_checks_reach_the_device():
     for call in valid_calls:
         with pytest.raises(RuntimeError, match="failed at .*cuda"):
             call(extension)
+
+
+@cuda_only
+@pytest.mark.parametrize("activation", sorted(FROM_INPUT) + ["relu"])
+def test_fused_kernels_refuse_activations_from_the_input(activation, side_stream):
+    """dense and conv2d, forward and backward, with the reference's words (as on cpu: test_parity.py)."""
+    assert fused_refusals(cuda, activation) == fused_refusals(reference, activation)

@@ -79,6 +79,7 @@ UPDATES = {  # optimiser kernels, all vectorised through cpu_features: op -> (sl
     "adagrad_update": lambda p, g, s: native.adagrad_update(p, g, s[0], 0.01, 1e-7, 0.01),
     "adadelta_update": lambda p, g, s: native.adadelta_update(p, g, s[0], s[1], 1.0, 0.95, 1e-7),
     "adam_update": lambda p, g, s: native.adam_update(p, g, s[0], s[1], s[2], 0.01, 0.9, 0.999, 1e-7, 3, True, 0.01),
+    "lion_update": lambda p, g, s: native.lion_update(p, g, s[0], 0.01, 0.9, 0.99, 0.01),
 }
 
 

@@ -150,6 +150,28 @@ def test_activation_lookup():
         activations.get(lambda z: z)
 
 
+def test_keras_3_activation_functions():
+    """gelu (exact and approximate), silu/swish, softsign and mish as Keras 3 defines them."""
+    import math
+    x = np.array([[-3.0, -0.5, 0.0, 0.7, 2.5]], dtype=np.float32)
+    z = x.astype(np.float64)
+    erf = np.vectorize(math.erf)
+    sigmoid = 1 / (1 + np.exp(-z))
+    expected = {
+        activations.gelu: 0.5 * z * (1 + erf(z / math.sqrt(2))),
+        lambda v: activations.gelu(v, approximate=True):
+            0.5 * z * (1 + np.tanh(math.sqrt(2 / math.pi) * (z + 0.044715 * z**3))),
+        activations.silu: z * sigmoid,
+        activations.swish: z * sigmoid,
+        activations.softsign: z / (1 + np.abs(z)),
+        activations.mish: z * np.tanh(np.log1p(np.exp(z))),
+    }
+    for function, values in expected.items():
+        np.testing.assert_allclose(function(x), values, rtol=1e-5, atol=1e-7)
+    assert [activations.get(name) for name in ("GELU", "gelu_approximate", "swish", "SiLU", "softsign", "mish")] \
+        == ["gelu", "gelu_approximate", "silu", "silu", "softsign", "mish"]
+
+
 def test_initializers_follow_keras_formulas_and_seeds():
     rng = np.random.default_rng(0)
     glorot = initializers.get("glorot_uniform")((300, 200), rng=rng)

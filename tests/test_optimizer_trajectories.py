@@ -15,7 +15,7 @@ Step 1 by hand, for example:
 
 EXPECTED holds, as literals, (w, b) after each of the five steps and every slot array after the
 fifth. They were computed in plain Python floats (float64) from the Keras 3 formulas
-(keras/src/optimizers/{sgd,rmsprop,adagrad,adadelta,adam}.py and base_optimizer._apply_weight_decay;
+(keras/src/optimizers/{sgd,rmsprop,adagrad,adadelta,adam,lion}.py and base_optimizer._apply_weight_decay;
 docs/design.md "Optimiser maths"). `_keras_rule` is that derivation, written out so a reviewer can
 re-derive every number; it shares nothing with axonal, and `test_literals_follow_from_the_formulas`
 checks it reproduces the literals.
@@ -78,6 +78,16 @@ EXPECTED = [  # (class, arguments, [(w, b) after steps 1..5], {slot: (for w, for
      [(0.5949999713, 1.584999951), (0.6888122895, 1.668895249), (0.781268866, 1.75150221),
       (0.8721863348, 1.832619022), (0.9613658474, 1.912025211)],
      {"momentum": (-3.853527038, -2.2560104), "velocity": (0.4610112189, 0.1585540818)}),
+    ("Lion", dict(learning_rate=0.1),  # every step lr in the gradient's direction
+     [(0.6, 1.6), (0.7, 1.7), (0.8, 1.8), (0.9, 1.9), (1.0, 2.0)],
+     {"momentum": (-0.4599054591, -0.2690621807)}),
+    ("Lion", dict(learning_rate=0.5, beta_1=0.5, beta_2=0.9),  # overshoots: the sign flips at step 5
+     [(1.0, 2.0), (1.5, 2.5), (2.0, 3.0), (2.5, 3.5), (2.0, 3.0)],
+     {"momentum": (-0.88501, -0.399565)}),
+    ("Lion", dict(learning_rate=0.1, weight_decay=0.5),
+     [(0.575, 1.525), (0.64625, 1.54875), (0.7139375, 1.5713125), (0.778240625, 1.592746875),
+      (0.8393285937, 1.613109531)],
+     {"momentum": (-0.4967404031, -0.2926724797)}),
 ]
 IDS = [f"{name}-" + "-".join(f"{k}={v}" for k, v in arguments.items()) for name, arguments, *_ in EXPECTED]
 
@@ -89,6 +99,7 @@ KERAS_DEFAULTS = {
     "Adadelta": dict(learning_rate=0.001, rho=0.95, epsilon=1e-7, weight_decay=None),
     "Adam": dict(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False,
                  weight_decay=None),
+    "Lion": dict(learning_rate=0.001, beta_1=0.9, beta_2=0.99, weight_decay=None),
 }
 
 
@@ -125,6 +136,10 @@ def _keras_rule(name, arguments, steps=5):
                 delta = -math.sqrt(s["accumulated_delta"] + eps) / math.sqrt(s["accumulated_grad"] + eps) * g
                 s["accumulated_delta"] = rho * s["accumulated_delta"] + (1 - rho) * delta * delta
                 p += lr * delta
+            elif name == "Lion":  # the sign of the blend with the old momentum, then the momentum moves
+                c = h["beta_1"] * s["momentum"] + (1 - h["beta_1"]) * g
+                p -= lr * (1 if c > 0 else -1 if c < 0 else 0)
+                s["momentum"] = h["beta_2"] * s["momentum"] + (1 - h["beta_2"]) * g
             else:  # Adam: bias corrections folded into the step size, ε added to the uncorrected √v
                 b1, b2 = h["beta_1"], h["beta_2"]
                 alpha = lr * math.sqrt(1 - b2**t) / (1 - b1**t)

@@ -1,6 +1,6 @@
 """Every native op against the NumPy reference, on odd sizes, for each backend that imports here.
 
-The catalogue of cases lives in ``backend_cases.py``: each activation; dense with each activation,
+The catalogue of cases lives in ``backend_cases.py``: each activation; dense with each fused activation,
 with and without bias, with dx skipped; each loss (one-hot, probability and int32/int64 labels);
 dropout (masks compared bit for bit); each optimiser with its options; conv2d with each activation
 and max/avg pooling on small odd images (max-pool argmax compared exactly). float32 throughout, with
@@ -9,9 +9,11 @@ and max/avg pooling on small odd images (max-pool argmax compared exactly). floa
 import numpy as np
 import pytest
 
+from axonal.activations import FROM_INPUT, FUSED_REFUSAL
 from axonal.backend import reference
-from backend_cases import (CASE_NAMES, assert_matches_reference, available_backends, compare_outputs,
-                           missing_ops, run_case, size_id, sizes_for, unavailable_backends)
+from backend_cases import (CASE_NAMES, FUSED_ACTIVATIONS, assert_matches_reference, available_backends,
+                           compare_outputs, fused_refusals, missing_ops, run_case, size_id, sizes_for,
+                           unavailable_backends)
 
 RTOL, ATOL = 1e-4, 1e-5
 BACKENDS = available_backends()
@@ -40,3 +42,15 @@ def test_reference_float32_agrees_with_float64(case_name, sizes):
     float32 = run_case(reference, case_name, sizes, np.float32)
     float64 = run_case(reference, case_name, sizes, np.float64)
     compare_outputs(float64, float32, case_name, sizes, RTOL, ATOL, label="numpy float32")
+
+
+@pytest.mark.parametrize("backend", [reference, *BACKENDS], ids=lambda module: module.NAME)
+@pytest.mark.parametrize("activation", sorted(FROM_INPUT) + ["relu"])
+def test_fused_kernels_refuse_activations_from_the_input(backend, activation):
+    """dense and conv2d keep only y, so an activation whose derivative needs z is refused by each of
+    their four ops, with the same message on every backend; the others are taken."""
+    refused = activation in FROM_INPUT
+    assert (activation in FUSED_ACTIVATIONS) != refused
+    expected = {op: f"{op}: " + FUSED_REFUSAL.format(name=activation) if refused else ""
+                for op in ("dense_forward", "dense_backward", "conv2d_forward", "conv2d_backward")}
+    assert fused_refusals(backend, activation) == expected

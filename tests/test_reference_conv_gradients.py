@@ -10,7 +10,7 @@ import pytest
 
 from axonal.backend import reference as ops
 from kinks import clear_of_kinks
-from test_reference_gradients import ALPHAS, SMOOTH_AND_KINKED, numerical_gradient
+from test_reference_gradients import ALPHAS, FUSABLE, numerical_gradient
 
 # (strides, padding): plain, strided with lopsided padding, and padding on every side.
 GEOMETRIES = {"valid": ((1, 1), (0, 0, 0, 0)), "s2-lopsided": ((2, 1), (0, 1, 1, 0)),
@@ -37,7 +37,7 @@ def _conv_problem(activation, strides, padding, seed):
 
 
 @pytest.mark.parametrize("geometry", GEOMETRIES)
-@pytest.mark.parametrize("activation", SMOOTH_AND_KINKED)
+@pytest.mark.parametrize("activation", FUSABLE)
 def test_conv2d_backward_matches_finite_differences(activation, geometry):
     strides, padding = GEOMETRIES[geometry]
     x, W, b, weights = _conv_problem(activation, strides, padding, seed=7)

@@ -10,11 +10,13 @@ import math
 import numpy as np
 import pytest
 
+from axonal.activations import FROM_INPUT, FUSED_REFUSAL, derivative_source
 from axonal.backend import reference as ops
 from kinks import KINKED, clear_of_kinks
 
 ALPHAS = {"leaky_relu": 0.3, "elu": 0.7}
 SMOOTH_AND_KINKED = [a for a in ops.ACTIVATIONS if a != "hard_step"]
+FUSABLE = [a for a in SMOOTH_AND_KINKED if a not in FROM_INPUT]  # what dense and conv2d accept
 
 
 def numerical_gradient(loss_of, array, step=1e-6):
@@ -51,7 +53,8 @@ def test_activation_backward_matches_finite_differences(activation):
     x = away_from_zero(rng, (3, 5)) if activation in KINKED else 2 * rng.standard_normal((3, 5))
     weights = rng.standard_normal((3, 5))  # the loss sum(weights * y) has dL/dy = weights
     dx = np.empty_like(x)
-    ops.activation_backward(dx, weights, activate(x, activation), activation, ALPHAS.get(activation, 0.2))
+    ops.activation_backward(dx, weights, derivative_source(activation, x, activate(x, activation)), activation,
+                            ALPHAS.get(activation, 0.2))
     expected = numerical_gradient(lambda: np.sum(weights * activate(x, activation)), x)
     np.testing.assert_allclose(dx, expected, rtol=1e-6, atol=1e-8)
 
@@ -93,7 +96,7 @@ def dense(x, W, b, activation):
     return y
 
 
-@pytest.mark.parametrize("activation", SMOOTH_AND_KINKED)
+@pytest.mark.parametrize("activation", FUSABLE)
 def test_dense_backward_matches_finite_differences(activation):
     x, W, b, weights = _dense_problem(activation, seed=4)
     dx, dW, db, dz = np.empty_like(x), np.empty_like(W), np.empty_like(b), np.empty((4, 5))
@@ -256,7 +259,8 @@ def test_huge_logits_give_finite_losses_and_gradients(dtype):
         np.testing.assert_allclose(grad, [[1 / 3, -1 / 3, -1 / 6]])
         for activation in ops.ACTIVATIONS:
             y, dx = activate(logits, activation), np.empty_like(logits)
-            ops.activation_backward(dx, np.ones_like(logits), y, activation, ALPHAS.get(activation, 0.2))
+            ops.activation_backward(dx, np.ones_like(logits), derivative_source(activation, logits, y), activation,
+                                    ALPHAS.get(activation, 0.2))
             assert np.isfinite(y).all() and np.isfinite(dx).all(), activation
         np.testing.assert_allclose(activate(logits, "sigmoid"), [[1.0, 0.0, 0.5]])
         np.testing.assert_allclose(activate(logits, "softplus"), [[1e4, 0.0, math.log(2)]])
@@ -264,12 +268,25 @@ def test_huge_logits_give_finite_losses_and_gradients(dtype):
 
 
 def test_unknown_activation_is_named_in_the_error():
+    """Kernels take the table's names only: aliases ("swish") are activations.get's business."""
     x = np.zeros((1, 2))
     for call in (lambda: ops.activation_forward(x, x, "swish", 0.0),
                  lambda: ops.activation_backward(x, x, x, "Relu", 0.0),
-                 lambda: ops.dense_forward(x, x, np.zeros((2, 2)), None, "gelu", 0.0)):
-        with pytest.raises(ValueError, match=r"'(swish|Relu|gelu)'"):
+                 lambda: ops.dense_forward(x, x, np.zeros((2, 2)), None, "gelu_new", 0.0)):
+        with pytest.raises(ValueError, match=r"Unknown activation '(swish|Relu|gelu_new)'"):
             call()
+
+
+@pytest.mark.parametrize("activation", sorted(FROM_INPUT))
+def test_fused_kernels_refuse_activations_whose_derivative_needs_the_input(activation):
+    x, W, y = np.zeros((2, 3)), np.zeros((3, 4)), np.zeros((2, 4))
+    calls = {"dense_forward": lambda: ops.dense_forward(y, x, W, None, activation, 0.0),
+             "dense_backward": lambda: ops.dense_backward(None, None, None, np.empty_like(y), y, x, W, y,
+                                                          activation, 0.0)}
+    for op, call in calls.items():
+        with pytest.raises(ValueError) as caught:
+            call()
+        assert str(caught.value) == f"{op}: " + FUSED_REFUSAL.format(name=activation)
 
 
 def test_class_ids_outside_range_are_rejected():
@@ -405,6 +422,48 @@ def test_adam_first_step_moves_by_about_lr():
     assert (m[0], v[0]) == pytest.approx((0.02, 4e-5))
 
 
+@pytest.mark.parametrize("wd", [None, 0.1])
+def test_lion_steps(wd):
+    lr, b1, b2 = 0.01, 0.9, 0.99
+
+    def rule(p, g, m):
+        c = b1 * m + (1 - b1) * g  # the sign is taken before the momentum moves
+        p = decayed(p, wd, lr) - lr * (1 if c > 0 else -1 if c < 0 else 0)
+        return p, b2 * m + (1 - b2) * g
+
+    m = np.zeros(2)
+    param = run_steps(ops.lion_update, [m], lr, b1, b2, wd)
+    np.testing.assert_allclose(param, expected_params(rule, 0.0), rtol=1e-14)
+    np.testing.assert_allclose(m, [0.99 * 0.002, 0.99 * -0.004 + 0.003], rtol=1e-14)
+
+
+def test_lion_first_step_by_hand():
+    """Keras defaults (lr 0.001, beta_1 0.9, beta_2 0.99), g = 0.2 from m = 0: sign(0.02) = 1, so
+    0.5 - 0.001 = 0.499 and m = 0.01 * 0.2 = 0.002; with weight decay 0.1 first
+    0.5 - 0.5 * 0.1 * 0.001 = 0.49995, then 0.49895. A zero gradient on a zero momentum moves nothing."""
+    for wd, expected in ((None, 0.499), (0.1, 0.49895)):
+        param, m = np.array([0.5, -1.5]), np.zeros(2)
+        ops.lion_update(param, np.array([0.2, 0.0]), m, 0.001, 0.9, 0.99, wd)
+        np.testing.assert_allclose(param, [expected, -1.5 * (1 - (wd or 0) * 0.001)], rtol=1e-15)
+        np.testing.assert_allclose(m, [0.002, 0.0], rtol=1e-15)
+
+
+def test_lion_matches_a_numpy_loop_over_many_steps():
+    """Twenty steps on 1000 elements, the momentum's sign flipping back and forth, against the
+    update written out in NumPy."""
+    rng = np.random.default_rng(12)
+    param, m = rng.standard_normal(1000), np.zeros(1000)
+    expected_param, expected_m = param.copy(), m.copy()
+    for _ in range(20):
+        g = rng.standard_normal(1000)
+        ops.lion_update(param, g, m, 0.05, 0.8, 0.95, 0.02)
+        expected_param *= 1 - 0.02 * 0.05
+        expected_param -= 0.05 * np.sign(0.8 * expected_m + 0.2 * g)
+        expected_m = 0.95 * expected_m + 0.05 * g
+    np.testing.assert_allclose(param, expected_param, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(m, expected_m, rtol=1e-12, atol=1e-14)
+
+
 def test_missing_slots_and_bad_step_are_rejected():
     p, g = np.zeros(2), np.ones(2)
     with pytest.raises(ValueError, match="momentum_buf"):
@@ -415,6 +474,8 @@ def test_missing_slots_and_bad_step_are_rejected():
         ops.adam_update(p, g, np.zeros(2), np.zeros(2), None, 0.1, 0.9, 0.999, 1e-7, 1, True, None)
     with pytest.raises(ValueError, match="1-based"):
         ops.adam_update(p, g, np.zeros(2), np.zeros(2), None, 0.1, 0.9, 0.999, 1e-7, 0, False, None)
+    with pytest.raises(ValueError, match="m is None"):
+        ops.lion_update(p, g, None, 0.1, 0.9, 0.99)
 
 
 # Dropout masks

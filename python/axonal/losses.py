@@ -15,11 +15,32 @@ from __future__ import annotations
 
 import warnings
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from axonal._validation import as_float_array, check_not_empty, check_numeric, lookup
+
+
+class LossKernel(NamedTuple):
+    """How a loss is computed: one fused backend op that returns the loss and writes its gradient."""
+
+    op: str                        # the backend op: softmax_cross_entropy, sigmoid_binary_cross_entropy...
+    fused_activation: str | None   # the output activation the op absorbs (it takes the logits), or None
+    sparse_labels: bool            # labels are class ids (N,) rather than rows (N, K)
+    loop: str                      # its name in the native training loop (TrainingLoop's loss)
+
+
+# The loss table, by Keras name (each class's ``table_name``): declared once, read by the classes
+# below and by the training loops; tests/test_tables.py checks every op exists on every backend.
+KERNELS: dict[str, LossKernel] = {
+    "categorical_crossentropy": LossKernel("softmax_cross_entropy", "softmax", False, "softmax_cross_entropy"),
+    "sparse_categorical_crossentropy": LossKernel("softmax_cross_entropy", "softmax", True,
+                                                  "sparse_softmax_cross_entropy"),
+    "binary_crossentropy": LossKernel("sigmoid_binary_cross_entropy", "sigmoid", False,
+                                      "sigmoid_binary_cross_entropy"),
+    "mean_squared_error": LossKernel("mean_squared_error", None, False, "mean_squared_error"),
+}
 
 
 class Loss:
@@ -37,6 +58,15 @@ class Loss:
     fused_activation: str | None = None
     sparse_labels = False
     kernel: str
+
+    def __init_subclass__(cls, table_name: str | None = None, **kwargs):
+        """``class X(Loss, table_name="...")`` takes kernel, fused_activation and sparse_labels
+        from that row of KERNELS."""
+        super().__init_subclass__(**kwargs)
+        if table_name is not None:
+            row = KERNELS[table_name]
+            cls.table_name, cls.kernel = table_name, row.op
+            cls.fused_activation, cls.sparse_labels = row.fused_activation, row.sparse_labels
 
     def __init__(self, name: str, from_logits: bool = False):
         self.name = name
@@ -78,15 +108,12 @@ class Loss:
             f"{layer_name!r} produces (None, {output_width}). Fix: {fix}.")
 
 
-class CategoricalCrossentropy(Loss):
+class CategoricalCrossentropy(Loss, table_name="categorical_crossentropy"):
     """Cross-entropy between one-hot (or probability) labels of shape (N, K) and a softmax output.
 
     Example:
         >>> model.compile(optimizer="rmsprop", loss=CategoricalCrossentropy(), metrics=["accuracy"])
     """
-
-    fused_activation = "softmax"
-    kernel = "softmax_cross_entropy"
 
     def __init__(self, from_logits: bool = False, name: str = "categorical_crossentropy"):
         super().__init__(name, from_logits)
@@ -115,16 +142,12 @@ class CategoricalCrossentropy(Loss):
         return targets
 
 
-class SparseCategoricalCrossentropy(Loss):
+class SparseCategoricalCrossentropy(Loss, table_name="sparse_categorical_crossentropy"):
     """Cross-entropy between integer class ids of shape (N,) or (N, 1) and a softmax output.
 
     Example:
         >>> model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     """
-
-    fused_activation = "softmax"
-    kernel = "softmax_cross_entropy"
-    sparse_labels = True
 
     def __init__(self, from_logits: bool = False, name: str = "sparse_categorical_crossentropy"):
         super().__init__(name, from_logits)
@@ -156,15 +179,12 @@ class SparseCategoricalCrossentropy(Loss):
         return np.ascontiguousarray(labels, dtype=np.int64)
 
 
-class BinaryCrossentropy(Loss):
+class BinaryCrossentropy(Loss, table_name="binary_crossentropy"):
     """Cross-entropy between 0/1 labels of shape (N, K) (or (N,) when K is 1) and a sigmoid output.
 
     Example:
         >>> model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
     """
-
-    fused_activation = "sigmoid"
-    kernel = "sigmoid_binary_cross_entropy"
 
     def __init__(self, from_logits: bool = False, name: str = "binary_crossentropy"):
         super().__init__(name, from_logits)
@@ -178,14 +198,12 @@ class BinaryCrossentropy(Loss):
         return targets
 
 
-class MeanSquaredError(Loss):
+class MeanSquaredError(Loss, table_name="mean_squared_error"):
     """Mean over samples and outputs of ``(prediction - target)²``.
 
     Example:
         >>> model.compile(optimizer=SGD(0.5), loss="mse")
     """
-
-    kernel = "mean_squared_error"
 
     def __init__(self, name: str = "mean_squared_error"):
         super().__init__(name)

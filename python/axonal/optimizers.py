@@ -1,9 +1,12 @@
 """Optimisers with Keras 3's maths and defaults (formulas in ``docs/design.md``).
 
-Each parameter is updated in place by one fused backend kernel. An optimiser creates its slot
-arrays (momenta, accumulators) in :meth:`Optimizer.build` and calls the kernel in
-:meth:`Optimizer.update_step`; the base class does the rest. ``weight_decay`` is Keras' decoupled
-form, ``p ← p − p·wd·lr``, applied before the step.
+Each parameter is updated in place by one fused backend kernel. :data:`KERNELS` declares, once,
+how each optimiser calls its kernel: the op, the slot names in the op's order and its scalar
+arguments in order; :meth:`Optimizer.update_step` makes every call from it, the native training
+loop reads it, and ``tests/test_tables.py`` checks it against every backend (the C++ and CUDA
+extensions list their updates in ``optimizer_kernels()``). An optimiser creates its slot arrays
+(momenta, accumulators) in :meth:`Optimizer.build`. ``weight_decay`` is Keras' decoupled form,
+``p ← p − p·wd·lr``, applied before the step.
 
 Example:
     >>> model.compile(optimizer=RMSprop(learning_rate=0.001), loss="categorical_crossentropy")
@@ -13,13 +16,41 @@ from __future__ import annotations
 
 import inspect
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from axonal._legacy import renamed_arguments
 from axonal._validation import resolve
 from axonal.backend import host_backend
+
+
+class UpdateKernel(NamedTuple):
+    """How an optimiser calls its backend op: ``op(param, grad, *slots, *arguments)``."""
+
+    op: str                     # the backend op, e.g. "adam_update"
+    slots: tuple[str, ...]      # slot names in the op's order (None passed for one the configuration lacks)
+    arguments: tuple[str, ...]  # the op's scalar arguments in order: the optimiser's attribute of that
+                                # name, except lr (learning_rate), step (iterations) and weight_decay (decay)
+
+    @property
+    def hyper(self) -> tuple[str, ...]:
+        """The hyper-parameters among the arguments: all but lr, step and weight_decay."""
+        return tuple(name for name in self.arguments if name not in ("lr", "step", "weight_decay"))
+
+
+# The optimiser table, by the name optimizers.get takes (each class's ``kernel``).
+KERNELS: dict[str, UpdateKernel] = {
+    "sgd": UpdateKernel("sgd_update", ("momentum",), ("lr", "momentum", "nesterov", "weight_decay")),
+    "rmsprop": UpdateKernel("rmsprop_update", ("velocity", "momentum", "average_gradient"),
+                            ("lr", "rho", "momentum", "epsilon", "centered", "weight_decay")),
+    "adagrad": UpdateKernel("adagrad_update", ("accumulator",), ("lr", "epsilon", "weight_decay")),
+    "adadelta": UpdateKernel("adadelta_update", ("accumulated_grad", "accumulated_delta"),
+                             ("lr", "rho", "epsilon", "weight_decay")),
+    "adam": UpdateKernel("adam_update", ("momentum", "velocity", "velocity_hat"),
+                         ("lr", "beta_1", "beta_2", "epsilon", "step", "amsgrad", "weight_decay")),
+    "lion": UpdateKernel("lion_update", ("momentum",), ("lr", "beta_1", "beta_2", "weight_decay")),
+}
 
 
 class Optimizer:
@@ -39,6 +70,8 @@ class Optimizer:
     The legacy spelling ``lr`` is accepted for ``learning_rate`` by every optimiser, with a
     DeprecationWarning.
     """
+
+    kernel: str  # the name of this optimiser's row of KERNELS (each subclass sets it)
 
     def __init__(self, learning_rate: float, weight_decay: float | None = None, name: str | None = None):
         self.learning_rate = learning_rate
@@ -117,8 +150,19 @@ class Optimizer:
         return slots
 
     def update_step(self, param: np.ndarray, grad: np.ndarray, slots: dict[str, np.ndarray]) -> None:
-        """Update one parameter in place from its gradient and its slots."""
-        raise NotImplementedError
+        """Update one parameter in place from its gradient and its slots: the call KERNELS declares."""
+        kernel = KERNELS[self.kernel]
+        getattr(self.ops, kernel.op)(param, grad, *map(slots.get, kernel.slots), *map(self._argument, kernel.arguments))
+
+    def _argument(self, name: str) -> Any:
+        """The value of the kernel argument ``name`` (KERNELS) for the next step."""
+        if name == "lr":
+            return self.learning_rate
+        if name == "step":
+            return self.iterations  # 1-based: apply() counts the step before making it
+        if name == "weight_decay":
+            return self.decay
+        return getattr(self, name)
 
     @property
     def decay(self) -> float:
@@ -150,6 +194,8 @@ class SGD(Optimizer):
         >>> SGD(learning_rate=0.1, momentum=0.9, nesterov=True)
     """
 
+    kernel = "sgd"
+
     @renamed_arguments(lr="learning_rate")
     def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float | None = None, name: str = "SGD"):
@@ -162,9 +208,6 @@ class SGD(Optimizer):
         if self.momentum > 0:
             self.add_slot("momentum")
 
-    def update_step(self, param, grad, slots):
-        self.ops.sgd_update(param, grad, slots.get("momentum"), self.learning_rate, self.momentum,
-                            self.nesterov, self.decay)
 
 
 class RMSprop(Optimizer):
@@ -176,6 +219,8 @@ class RMSprop(Optimizer):
     Example:
         >>> RMSprop(learning_rate=0.001, rho=0.9)
     """
+
+    kernel = "rmsprop"
 
     @renamed_arguments(lr="learning_rate")
     def __init__(self, learning_rate: float = 0.001, rho: float = 0.9, momentum: float = 0.0,
@@ -195,10 +240,6 @@ class RMSprop(Optimizer):
         if self.centered:
             self.add_slot("average_gradient")
 
-    def update_step(self, param, grad, slots):
-        self.ops.rmsprop_update(param, grad, slots["velocity"], slots.get("momentum"),
-                                slots.get("average_gradient"), self.learning_rate, self.rho,
-                                self.momentum, self.epsilon, self.centered, self.decay)
 
 
 class Adagrad(Optimizer):
@@ -209,6 +250,8 @@ class Adagrad(Optimizer):
     Example:
         >>> Adagrad(learning_rate=0.01)
     """
+
+    kernel = "adagrad"
 
     @renamed_arguments(lr="learning_rate")
     def __init__(self, learning_rate: float = 0.001, initial_accumulator_value: float = 0.1,
@@ -222,9 +265,6 @@ class Adagrad(Optimizer):
         super().build(params)
         self.add_slot("accumulator", self.initial_accumulator_value)
 
-    def update_step(self, param, grad, slots):
-        self.ops.adagrad_update(param, grad, slots["accumulator"], self.learning_rate, self.epsilon,
-                                self.decay)
 
 
 class Adadelta(Optimizer):
@@ -233,6 +273,8 @@ class Adadelta(Optimizer):
     Example:
         >>> Adadelta(learning_rate=1.0, rho=0.95)
     """
+
+    kernel = "adadelta"
 
     @renamed_arguments(lr="learning_rate")
     def __init__(self, learning_rate: float = 0.001, rho: float = 0.95, epsilon: float = 1e-7,
@@ -246,9 +288,6 @@ class Adadelta(Optimizer):
         self.add_slot("accumulated_grad")
         self.add_slot("accumulated_delta")
 
-    def update_step(self, param, grad, slots):
-        self.ops.adadelta_update(param, grad, slots["accumulated_grad"], slots["accumulated_delta"],
-                                 self.learning_rate, self.rho, self.epsilon, self.decay)
 
 
 class Adam(Optimizer):
@@ -260,6 +299,8 @@ class Adam(Optimizer):
     Example:
         >>> Adam(learning_rate=0.001, amsgrad=True)
     """
+
+    kernel = "adam"
 
     @renamed_arguments(lr="learning_rate")
     def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
@@ -278,10 +319,36 @@ class Adam(Optimizer):
         if self.amsgrad:
             self.add_slot("velocity_hat")
 
-    def update_step(self, param, grad, slots):
-        self.ops.adam_update(param, grad, slots["momentum"], slots["velocity"], slots.get("velocity_hat"),
-                             self.learning_rate, self.beta_1, self.beta_2, self.epsilon, self.iterations,
-                             self.amsgrad, self.decay)
+
+
+class Lion(Optimizer):
+    """Evolved sign momentum: every coordinate moves by ``learning_rate`` in the direction of the
+    sign of a blend of the momentum and the gradient.
+
+    ``p ← p − lr·sign(β1·m + (1−β1)·g)``, then ``m ← β2·m + (1−β2)·g``. The step has the same size
+    in every coordinate, so Lion wants a learning rate 3–10 times smaller than Adam's (and a weight
+    decay as many times larger for the same effect). Keras refuses ``beta_1 = 0`` (the update would
+    be plain sign SGD), and so does axonal.
+
+    Example:
+        >>> Lion(learning_rate=1e-4, weight_decay=0.01)
+    """
+
+    kernel = "lion"
+
+    @renamed_arguments(lr="learning_rate")
+    def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.99,
+                 weight_decay: float | None = None, name: str = "lion"):
+        super().__init__(learning_rate, weight_decay, name)
+        self.beta_1 = _check_range("beta_1", beta_1, 0.0, 1.0)
+        if self.beta_1 == 0:
+            raise ValueError("beta_1 must be in (0, 1], received 0: Lion would then be sign SGD. "
+                             "Fix: keep the default 0.9.")
+        self.beta_2 = _check_range("beta_2", beta_2, 0.0, 1.0)
+
+    def build(self, params):
+        super().build(params)
+        self.add_slot("momentum")
 
 
 def _check_range(argument: str, value: Any, low: float, high: float | None) -> float:
@@ -294,12 +361,12 @@ def _check_range(argument: str, value: Any, low: float, high: float | None) -> f
     return float(value)
 
 
-_BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adagrad": Adagrad, "adadelta": Adadelta, "adam": Adam}
+_BY_NAME = {cls.kernel: cls for cls in (SGD, RMSprop, Adagrad, Adadelta, Adam, Lion)}
 
 
 def get(identifier: str | dict | Optimizer) -> Optimizer:
     """An optimiser from its name (``"sgd"``, ``"rmsprop"``, ``"adagrad"``, ``"adadelta"``,
-    ``"adam"``, with default settings), a ``{"class_name", "config"}`` dict, or itself.
+    ``"adam"``, ``"lion"``, with default settings), a ``{"class_name", "config"}`` dict, or itself.
 
     Raises:
         ValueError: for an unknown name.

@@ -131,4 +131,23 @@ struct AdamStep {
   }
 };
 
+struct LionStep {
+  float decay, rate, keep_1, blend_1, keep_2, blend_2;
+  AXONAL_HD LionStep(double lr, double beta_1, double beta_2, double weight_decay)
+      : decay(decay_factor(lr, weight_decay)), rate(static_cast<float>(lr)), keep_1(static_cast<float>(beta_1)),
+        blend_1(static_cast<float>(1.0 - beta_1)), keep_2(static_cast<float>(beta_2)),
+        blend_2(static_cast<float>(1.0 - beta_2)) {}
+
+  // c = β1·m + (1−β1)·g; p ← p·decay − lr·sign(c); m ← β2·m + (1−β2)·g (the momentum the sign saw is
+  // the old one). sign(0) = 0 and a NaN stays NaN, as NumPy's sign: a zero gradient on a zero
+  // momentum does not move the weight, and a NaN is not hidden.
+  AXONAL_HD void apply(float* param, float* m, const float* grad, int64_t i) const {
+    const float g = grad[i], momentum = m[i];
+    const float c = keep_1 * momentum + blend_1 * g;
+    const float sign = c > 0.f ? 1.f : c < 0.f ? -1.f : c;
+    param[i] = param[i] * decay - rate * sign;
+    m[i] = keep_2 * momentum + blend_2 * g;
+  }
+};
+
 }  // namespace axonal

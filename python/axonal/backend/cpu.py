@@ -24,6 +24,7 @@ from axonal._native import (  # noqa: F401  (re-exported op list)
     dropout_backward,
     dropout_forward,
     get_num_threads,
+    lion_update,
     max_pool2d_backward,
     max_pool2d_forward,
     mean_squared_error,

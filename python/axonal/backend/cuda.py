@@ -57,7 +57,8 @@ def activation_forward(y, x, activation, alpha):
 
 
 def activation_backward(dx, dy, y, activation, alpha):
-    """dx = dy * act'(z) from the output y; dy, y (N, K) -> dx (N, K)."""
+    """dx = dy * act'(z) from the output y (from the input z, passed as ``y``, for the activations
+    of ``activations.FROM_INPUT``); dy, y (N, K) -> dx (N, K)."""
     _cuda.activation_backward(dx, dy, y, activation, alpha, stream=_stream())
 
 
@@ -186,6 +187,11 @@ def adam_update(param, grad, m, v, v_hat, lr, beta_1, beta_2, epsilon, step, ams
     """Adam (AMSGrad optional), ``step`` the 1-based iteration; ``v_hat`` None when not amsgrad."""
     _cuda.adam_update(param, grad, m, v, v_hat, lr, beta_1, beta_2, epsilon, step, amsgrad, weight_decay,
                       stream=_stream())
+
+
+def lion_update(param, grad, m, lr, beta_1, beta_2, weight_decay=None):
+    """Lion: p <- p - lr sign(beta_1 m + (1 - beta_1) g), then m <- beta_2 m + (1 - beta_2) g."""
+    _cuda.lion_update(param, grad, m, lr, beta_1, beta_2, weight_decay, stream=_stream())
 
 
 # --------------------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ maths in ``docs/design.md``). Conventions shared by every backend:
   accumulated into; an output passed as ``None`` is skipped;
 * then inputs, then scalar parameters; arrays are 2-D (N, K) row-major, float32 or float64 (this
   backend keeps the input dtype; float64 serves the finite-difference gradient checks);
-* activation derivatives are computed from the activation's output ``y``;
+* activation derivatives are computed from the activation's output ``y``, or from its input ``z``
+  for the activations of ``activations.FROM_INPUT`` (which the fused dense/conv2d kernels refuse);
 * losses return the batch-mean loss as a Python float and write the gradient of their input; an
   optional ``sample_weight`` (N,) scales each sample's loss and gradient row (Keras'
   ``sum_over_batch_size``: the weighted sum is still divided by N, not by the sum of weights).
@@ -18,17 +19,27 @@ import math
 
 import numpy as np
 
+from axonal.activations import FROM_INPUT, FUSED_REFUSAL, TABLE
 from axonal.backend.philox import dropout_keep_mask
 
 NAME = "numpy"
 
-ACTIVATIONS = ("linear", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "softmax", "softplus", "hard_step")
+ACTIVATIONS = tuple(TABLE)  # the names every backend's kernels accept, in kernel order
 
 
 def check_activation(activation: str) -> str:
     """Return ``activation`` when it is one of :data:`ACTIVATIONS`, else raise ValueError naming it."""
-    if activation not in ACTIVATIONS:
+    if activation not in TABLE:
         raise ValueError(f"Unknown activation {activation!r}; expected one of {', '.join(ACTIVATIONS)}.")
+    return activation
+
+
+def check_fused_activation(op: str, activation: str) -> str:
+    """As :func:`check_activation`, for the fused kernels (dense, conv2d): they keep only the output
+    y, so an activation whose derivative needs the input z is refused, with the fix."""
+    check_activation(activation)
+    if activation in FROM_INPUT:
+        raise ValueError(f"{op}: " + FUSED_REFUSAL.format(name=activation))
     return activation
 
 
@@ -52,6 +63,75 @@ def _softmax_rows(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def _normal_cdf(z: np.ndarray) -> np.ndarray:
+    """Phi(z) = (1 + erf(z / sqrt 2)) / 2, written with erfc, which does not cancel to 0 for z << 0
+    (NumPy has no erf: math.erfc, exact in float64, runs element by element)."""
+    return 0.5 * np.vectorize(math.erfc, otypes=[np.float64])(-np.asarray(z, np.float64) / math.sqrt(2))
+
+
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+
+
+def _gelu_tanh(z: np.ndarray) -> np.ndarray:
+    """tanh(sqrt(2/pi) (z + 0.044715 z^3)), the inner part of GELU's tanh approximation."""
+    return np.tanh(_SQRT_2_OVER_PI * (z + 0.044715 * z**3))
+
+
+# y = act(z), elementwise, given (z, alpha); softmax is a row operation (activation_forward).
+_FORWARD = {
+    "linear": lambda z, alpha: z,
+    "relu": lambda z, alpha: np.maximum(z, 0),
+    "leaky_relu": lambda z, alpha: np.where(z > 0, z, alpha * z),
+    # expm1 of min(z, 0): the positive branch is never exponentiated, so no overflow.
+    "elu": lambda z, alpha: np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0))),
+    "sigmoid": lambda z, alpha: _sigmoid(z),
+    "tanh": lambda z, alpha: np.tanh(z),
+    "softplus": lambda z, alpha: _softplus(z),
+    "hard_step": lambda z, alpha: np.where(z >= 0, 1, 0),  # the perceptron's threshold unit
+    "gelu": lambda z, alpha: z * _normal_cdf(z),  # Keras: 0.5 z (1 + erf(z / sqrt 2))
+    "gelu_approximate": lambda z, alpha: 0.5 * z * (1 + _gelu_tanh(z)),
+    "silu": lambda z, alpha: z * _sigmoid(z),
+    "softsign": lambda z, alpha: z / (1 + np.abs(z)),
+    "mish": lambda z, alpha: z * np.tanh(_softplus(z)),
+}
+
+
+def _gelu_approximate_derivative(z: np.ndarray) -> np.ndarray:
+    """d/dz of 0.5 z (1 + t), t = tanh(u), u = sqrt(2/pi) (z + 0.044715 z^3)."""
+    t = _gelu_tanh(z)
+    return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * z * z)
+
+
+def _mish_derivative(z: np.ndarray) -> np.ndarray:
+    """d/dz of z tanh(softplus(z)) = t + z (1 - t^2) sigmoid(z), t = tanh(softplus(z))."""
+    t = np.tanh(_softplus(z))
+    return t + z * (1 - t * t) * _sigmoid(z)
+
+
+# dx = dy * act'(z), given (dy, s, alpha): s is the output y, or the input z for FROM_INPUT.
+_BACKWARD = {
+    # hard_step is straight-through: its true derivative is 0 almost everywhere, which would stop
+    # all learning, so the gradient passes unchanged, as for the classic perceptron rule.
+    "linear": lambda dy, y, alpha: dy,
+    "hard_step": lambda dy, y, alpha: dy,
+    "relu": lambda dy, y, alpha: np.where(y > 0, dy, 0),
+    "leaky_relu": lambda dy, y, alpha: np.where(y > 0, dy, alpha * dy),
+    # For z <= 0, y = alpha (e^z - 1), so dy/dz = alpha e^z = y + alpha.
+    "elu": lambda dy, y, alpha: np.where(y > 0, dy, dy * (y + alpha)),
+    "sigmoid": lambda dy, y, alpha: dy * y * (1 - y),
+    "tanh": lambda dy, y, alpha: dy * (1 - y * y),
+    # dy/dz = sigmoid(z) = 1 - e^-y; -expm1(-y) keeps precision for small y
+    "softplus": lambda dy, y, alpha: dy * -np.expm1(-y),
+    # 1 / (1 + |z|)^2, and 1 / (1 + |z|) = 1 - |y|
+    "softsign": lambda dy, y, alpha: dy * (1 - np.abs(y)) ** 2,
+    # From the input: Phi(z) + z phi(z) with phi the normal density.
+    "gelu": lambda dy, z, alpha: dy * (_normal_cdf(z) + z * np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)),
+    "gelu_approximate": lambda dy, z, alpha: dy * _gelu_approximate_derivative(z),
+    "silu": lambda dy, z, alpha: dy * _sigmoid(z) * (1 + z * (1 - _sigmoid(z))),
+    "mish": lambda dy, z, alpha: dy * _mish_derivative(z),
+}
+
+
 def activation_forward(y, x, activation, alpha):
     """y = act(x), elementwise (row-wise for softmax).
 
@@ -59,53 +139,21 @@ def activation_forward(y, x, activation, alpha):
     """
     # x (N, K) -> y (N, K)
     check_activation(activation)
-    if activation == "linear":
-        y[...] = x
-    elif activation == "relu":
-        y[...] = np.maximum(x, 0)
-    elif activation == "leaky_relu":
-        y[...] = np.where(x > 0, x, alpha * x)
-    elif activation == "elu":
-        # expm1 of min(x, 0): the positive branch is never exponentiated, so no overflow.
-        y[...] = np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
-    elif activation == "sigmoid":
-        y[...] = _sigmoid(x)
-    elif activation == "tanh":
-        y[...] = np.tanh(x)
-    elif activation == "softmax":
-        y[...] = _softmax_rows(x)
-    elif activation == "softplus":
-        y[...] = _softplus(x)
-    else:  # hard_step, the perceptron's threshold unit
-        y[...] = np.where(x >= 0, 1, 0)
+    y[...] = _softmax_rows(x) if activation == "softmax" else _FORWARD[activation](x, alpha)
 
 
 def activation_backward(dx, dy, y, activation, alpha):
-    """dx = dy * act'(z), with act'(z) written in terms of the output y = act(z).
-
-    hard_step is straight-through: its true derivative is 0 almost everywhere, which would stop
-    all learning, so the gradient passes unchanged (dx = dy), as for the classic perceptron rule.
+    """dx = dy * act'(z), with act'(z) written in terms of the output y = act(z); for the
+    activations whose derivative needs the input (FROM_INPUT: gelu, gelu_approximate, silu, mish)
+    the third argument is that input z instead.
     """
-    # dy, y (N, K) -> dx (N, K)
+    # dy, y (or z) (N, K) -> dx (N, K)
     check_activation(activation)
-    if activation in ("linear", "hard_step"):
-        dx[...] = dy
-    elif activation == "relu":
-        dx[...] = np.where(y > 0, dy, 0)
-    elif activation == "leaky_relu":
-        dx[...] = np.where(y > 0, dy, alpha * dy)
-    elif activation == "elu":
-        # For z <= 0, y = alpha (e^z - 1), so dy/dz = alpha e^z = y + alpha.
-        dx[...] = np.where(y > 0, dy, dy * (y + alpha))
-    elif activation == "sigmoid":
-        dx[...] = dy * y * (1 - y)
-    elif activation == "tanh":
-        dx[...] = dy * (1 - y * y)
-    elif activation == "softmax":
+    if activation == "softmax":
         # Jacobian-vector product of the row softmax: y * (dy - <dy, y>).
         dx[...] = y * (dy - np.sum(dy * y, axis=1, keepdims=True))
-    else:  # softplus: dy/dz = sigmoid(z) = 1 - e^-y; -expm1(-y) keeps precision for small y
-        dx[...] = dy * -np.expm1(-y)
+    else:
+        dx[...] = _BACKWARD[activation](dy, y, alpha)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -114,6 +162,7 @@ def activation_backward(dx, dy, y, activation, alpha):
 def dense_forward(y, x, W, b, activation, alpha):
     """y = act(x @ W + b); ``b`` may be None (a layer without bias)."""
     # x (N, C), W (C, K), b (K,) | None -> y (N, K)
+    check_fused_activation("dense_forward", activation)
     np.matmul(x, W, out=y)
     if b is not None:
         y += b
@@ -127,6 +176,7 @@ def dense_backward(dx, dW, db, dz, dy, x, W, y, activation, alpha):
     for a frozen layer (``db`` also without bias), ``dx`` is None for the first layer.
     """
     # dy, y (N, K), x (N, C), W (C, K) -> dz (N, K), dW (C, K) | None, db (K,) | None, dx (N, C) | None
+    check_fused_activation("dense_backward", activation)
     activation_backward(dz, dy, y, activation, alpha)
     if dW is not None:
         np.matmul(x.T, dz, out=dW)
@@ -243,110 +293,7 @@ def dropout_backward(dx, dy, mask, rate):
     dx[...] = dy * mask * _dropout_scale(rate)
 
 
-# --------------------------------------------------------------------------------------------------
-# Optimisers: Keras 3 update rules, in place on param and its slots (any shape, same as param)
-
-def _require_slot(slot, name: str, reason: str) -> None:
-    """Raise when a slot the configuration needs was passed as None."""
-    if slot is None:
-        raise ValueError(f"{name} is None but {reason}; allocate it like the parameter")
-
-
-def _decay_weights(param, lr, weight_decay) -> None:
-    """Keras' decoupled weight decay, applied before the update: p <- p - p * wd * lr.
-
-    ``weight_decay`` None or 0 (Keras' default is None) means no decay.
-    """
-    if weight_decay:
-        param[...] = param - param * weight_decay * lr
-
-
-def sgd_update(param, grad, momentum_buf, lr, momentum, nesterov, weight_decay=None):
-    """SGD with optional (Nesterov) momentum. ``momentum_buf`` is None when momentum == 0.
-
-    m <- momentum m - lr g; Nesterov: p <- p + momentum m - lr g, else p <- p + m;
-    without momentum: p <- p - lr g.
-    """
-    # param, grad, momentum_buf (same shape) -> param, momentum_buf updated
-    if momentum:
-        _require_slot(momentum_buf, "momentum_buf", f"momentum is {momentum}")
-    _decay_weights(param, lr, weight_decay)
-    if momentum_buf is None:
-        param[...] = param - lr * grad
-        return
-    momentum_buf[...] = momentum * momentum_buf - lr * grad
-    if nesterov:
-        param[...] = param + momentum * momentum_buf - lr * grad
-    else:
-        param[...] = param + momentum_buf
-
-
-def rmsprop_update(param, grad, velocity, momentum_buf, average_grad, lr, rho, momentum, epsilon,
-                   centered, weight_decay=None):
-    """RMSprop, optionally centered and with momentum (epsilon inside the square root, as Keras).
-
-    ``momentum_buf`` is None when momentum == 0, ``average_grad`` None when not centered.
-    """
-    # param, grad, velocity, momentum_buf, average_grad (same shape) -> updated in place
-    if momentum:
-        _require_slot(momentum_buf, "momentum_buf", f"momentum is {momentum}")
-    if centered:
-        _require_slot(average_grad, "average_grad", "centered is True")
-    _decay_weights(param, lr, weight_decay)
-    velocity[...] = rho * velocity + (1 - rho) * grad * grad
-    if centered:
-        average_grad[...] = rho * average_grad + (1 - rho) * grad
-        denominator = velocity - average_grad * average_grad + epsilon
-    else:
-        denominator = velocity + epsilon
-    increment = lr * grad / np.sqrt(denominator)
-    if momentum_buf is not None:
-        momentum_buf[...] = momentum * momentum_buf + increment
-        param[...] = param - momentum_buf
-    else:
-        param[...] = param - increment
-
-
-def adagrad_update(param, grad, accumulator, lr, epsilon, weight_decay=None):
-    """Adagrad: acc <- acc + g^2; p <- p - lr g / sqrt(acc + epsilon)."""
-    # param, grad, accumulator (same shape) -> updated in place
-    _decay_weights(param, lr, weight_decay)
-    accumulator[...] = accumulator + grad * grad
-    param[...] = param - lr * grad / np.sqrt(accumulator + epsilon)
-
-
-def adadelta_update(param, grad, accum_grad, accum_delta, lr, rho, epsilon, weight_decay=None):
-    """Adadelta: running averages of g^2 and of the step^2 set a per-element step size."""
-    # param, grad, accum_grad, accum_delta (same shape) -> updated in place
-    _decay_weights(param, lr, weight_decay)
-    accum_grad[...] = rho * accum_grad + (1 - rho) * grad * grad
-    delta = -np.sqrt(accum_delta + epsilon) / np.sqrt(accum_grad + epsilon) * grad
-    accum_delta[...] = rho * accum_delta + (1 - rho) * delta * delta
-    param[...] = param + lr * delta
-
-
-def adam_update(param, grad, m, v, v_hat, lr, beta_1, beta_2, epsilon, step, amsgrad, weight_decay=None):
-    """Adam (AMSGrad optional), ``step`` the 1-based iteration; ``v_hat`` is None when not amsgrad.
-
-    The bias corrections are folded into the step size, as Keras does:
-    alpha = lr sqrt(1 - beta_2^t) / (1 - beta_1^t); p <- p - alpha m / (sqrt(v) + epsilon).
-    """
-    # param, grad, m, v, v_hat (same shape) -> updated in place
-    if step < 1:
-        raise ValueError(f"Adam's step is 1-based, received {step}")
-    if amsgrad:
-        _require_slot(v_hat, "v_hat", "amsgrad is True")
-    _decay_weights(param, lr, weight_decay)
-    alpha = lr * math.sqrt(1 - beta_2**step) / (1 - beta_1**step)  # a Python float (float64 maths)
-    m[...] = m + (grad - m) * (1 - beta_1)
-    v[...] = v + (grad * grad - v) * (1 - beta_2)
-    second_moment = v
-    if amsgrad:
-        v_hat[...] = np.maximum(v_hat, v)
-        second_moment = v_hat
-    param[...] = param - alpha * m / (np.sqrt(second_moment) + epsilon)
-
-
-# Convolution and pooling live in their own module; the op list is re-exported from here.
+# Convolution, pooling and the optimisers live in their own modules; the op list is re-exported from here.
 from axonal.backend.reference_conv import conv2d_forward, conv2d_backward, max_pool2d_forward, max_pool2d_backward, avg_pool2d_forward, avg_pool2d_backward  # noqa: E402,F401
 from axonal.backend.reference_merge import merge_forward, merge_backward, concat_forward, concat_backward, accumulate, scale  # noqa: E402,F401
+from axonal.backend.reference_optimizers import sgd_update, rmsprop_update, adagrad_update, adadelta_update, adam_update, lion_update  # noqa: E402,F401

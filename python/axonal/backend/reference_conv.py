@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 # reference.py re-exports this module from its last line, after these functions are defined.
-from axonal.backend.reference import activation_backward, activation_forward, check_activation
+from axonal.backend.reference import activation_backward, activation_forward, check_fused_activation
 
 
 # --------------------------------------------------------------------------------------------------
@@ -119,7 +119,7 @@ def conv2d_forward(y, x, W, b, strides, padding, activation, alpha):
     """
     # x (N, H, W, C), W (KH, KW, C, F), b (F,) | None -> y (N, OH, OW, F)
     op = "conv2d_forward"
-    check_activation(activation)
+    check_fused_activation(op, activation)
     kh, kw, c, f = W.shape
     out_hw = _geometry(op, x.shape, (kh, kw), strides, padding)
     if x.shape[3] != c:
@@ -142,6 +142,7 @@ def conv2d_backward(dx, dW, db, dz, dy, x, W, y, strides, padding, activation, a
     # dy, y (N, OH, OW, F), x (N, H, W, C), W (KH, KW, C, F)
     #   -> dz (N, OH, OW, F), dW (KH, KW, C, F) | None, db (F,) | None, dx (N, H, W, C) | None
     op = "conv2d_backward"
+    check_fused_activation(op, activation)
     kh, kw, c, f = W.shape
     out_hw = _geometry(op, x.shape, (kh, kw), strides, padding)
     out_shape = (x.shape[0], *out_hw, f)
