@@ -38,6 +38,20 @@ Window batch_window(const LayerStep& layer, int64_t N) {
   g.N = N;
   return g;
 }
+
+// A dense or conv2d step's output: its kernel's output y, or the separate activation applied to it.
+const float* activate_separately(LayerStep& layer, int64_t N) {
+  if (layer.separate == Act::linear) return layer.y.get();
+  activation_forward(layer.activated.get(), layer.y.get(), N, layer.out_width, layer.separate, layer.alpha);
+  return layer.activated.get();
+}
+
+// d loss / d kernel output from d loss / d step output (dy itself without a separate activation).
+const float* deactivate_separately(LayerStep& layer, const float* dy, int64_t N) {
+  if (layer.separate == Act::linear) return dy;
+  activation_backward(layer.dactivated.get(), dy, layer.y.get(), N, layer.out_width, layer.separate, layer.alpha);
+  return layer.dactivated.get();
+}
 }  // namespace
 
 TrainingLoop::TrainingLoop(std::vector<LayerStep> layers, std::vector<int64_t> input_widths,
@@ -56,6 +70,10 @@ TrainingLoop::TrainingLoop(std::vector<LayerStep> layers, std::vector<int64_t> i
     layer.y.allocate(out);
     const bool weighted = layer.kind == LayerStep::Kind::dense || layer.kind == LayerStep::Kind::conv2d;
     if (weighted && layer.backprop) layer.dz.allocate(out);
+    if (layer.separate != Act::linear) {
+      layer.activated.allocate(out);
+      if (layer.backprop) layer.dactivated.allocate(out);
+    }
     layer.dx.resize(layer.inputs.size());
     for (size_t i = 0; i < layer.inputs.size(); ++i)
       if (layer.backprop && layer.needs_dx[i]) layer.dx[i].allocate(max_batch * layer.in_widths[i]);
@@ -94,6 +112,7 @@ void TrainingLoop::forward(int64_t N, uint64_t step, bool training) {
       case LayerStep::Kind::dense:
         dense_forward(layer.y.get(), in, layer.W, layer.b, N, layer.in_widths[0], layer.out_width, layer.act,
                       layer.alpha);
+        out = activate_separately(layer, N);
         break;
       case LayerStep::Kind::dropout:
         if (training && layer.rate > 0.f)
@@ -108,6 +127,7 @@ void TrainingLoop::forward(int64_t N, uint64_t step, bool training) {
       case LayerStep::Kind::conv2d:
         conv2d_forward(layer.y.get(), in, layer.W, layer.b, batch_window(layer, N), layer.filters, layer.act,
                        layer.alpha);
+        out = activate_separately(layer, N);
         break;
       case LayerStep::Kind::max_pool2d:
         max_pool2d_forward(layer.y.get(), layer.argmax.get(), in, batch_window(layer, N));
@@ -168,8 +188,8 @@ void TrainingLoop::backward(int64_t N) {
     const float* passed = dx;  // what reaches the (first) input
     switch (layer.kind) {
       case LayerStep::Kind::dense:
-        dense_backward(dx, layer.dW, layer.db, layer.dz.get(), dy, layer.input, layer.W, layer.y.get(), N,
-                       layer.in_widths[0], layer.out_width, layer.act, layer.alpha);
+        dense_backward(dx, layer.dW, layer.db, layer.dz.get(), deactivate_separately(layer, dy, N), layer.input,
+                       layer.W, layer.y.get(), N, layer.in_widths[0], layer.out_width, layer.act, layer.alpha);
         break;
       case LayerStep::Kind::dropout:
         if (layer.rate == 0.f) passed = dy;
@@ -177,11 +197,13 @@ void TrainingLoop::backward(int64_t N) {
         break;
       case LayerStep::Kind::activation:
         if (layer.act == Act::linear) passed = dy;
-        else activation_backward(dx, dy, layer.y.get(), N, layer.out_width, layer.act, layer.alpha);
+        else  // GELU, SiLU, Mish take their derivative from the input
+          activation_backward(dx, dy, derivative_from_input(layer.act) ? layer.input : layer.y.get(), N,
+                              layer.out_width, layer.act, layer.alpha);
         break;
       case LayerStep::Kind::conv2d:
-        conv2d_backward(dx, layer.dW, layer.db, layer.dz.get(), dy, layer.input, layer.W, layer.y.get(),
-                        batch_window(layer, N), layer.filters, layer.act, layer.alpha);
+        conv2d_backward(dx, layer.dW, layer.db, layer.dz.get(), deactivate_separately(layer, dy, N), layer.input,
+                        layer.W, layer.y.get(), batch_window(layer, N), layer.filters, layer.act, layer.alpha);
         break;
       case LayerStep::Kind::max_pool2d:
         max_pool2d_backward(dx, dy, layer.argmax.get(), batch_window(layer, N));
@@ -236,6 +258,9 @@ void TrainingLoop::update(int64_t iteration, double lr) {
       case OptimizerKind::adam:
         adam_update(p.param, s[0], s[1], s[2], p.grad, p.n, lr, o.beta_1, o.beta_2, o.epsilon, iteration,
                     o.weight_decay);
+        break;
+      case OptimizerKind::lion:
+        lion_update(p.param, s[0], p.grad, p.n, lr, o.beta_1, o.beta_2, o.weight_decay);
         break;
     }
   }

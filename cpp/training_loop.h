@@ -43,6 +43,9 @@ struct LayerStep {
   std::vector<char> needs_dx;
   Act act = Act::linear;  // dense, conv2d and activation
   float alpha = 0.f;
+  // dense, conv2d: an activation applied after the fused kernel by its own op, because its derivative
+  // needs the pre-activation (GELU, SiLU, Mish); y then holds the kernel's output z.
+  Act separate = Act::linear;
   Window window{};       // conv2d and pooling: the sweep over one image (N set per batch)
   int64_t filters = 0;   // conv2d: F
   float rate = 0.f;  // dropout
@@ -50,7 +53,7 @@ struct LayerStep {
   MergeOp merge_op = MergeOp::add;  // merge
   bool backprop = false;  // whether the backward pass runs this step
   const float* input = nullptr;  // what the last forward pass fed it (first input)
-  AlignedBuffer<float> y, dz;
+  AlignedBuffer<float> y, dz, activated, dactivated;
   std::vector<AlignedBuffer<float>> dx;  // one per input that needs its gradient
   AlignedBuffer<uint8_t> mask;
   AlignedBuffer<int32_t> argmax;  // max_pool2d
@@ -59,12 +62,12 @@ struct LayerStep {
 // `none`: a loop built for inference only (predict), which refuses to train.
 enum class LossKind { softmax_cross_entropy, sparse_softmax_cross_entropy, sigmoid_binary_cross_entropy,
                       mean_squared_error, none };
-enum class OptimizerKind { sgd, rmsprop, adagrad, adadelta, adam };
+enum class OptimizerKind { sgd, rmsprop, adagrad, adadelta, adam, lion };
 enum class MetricKind { categorical_accuracy, sparse_categorical_accuracy, binary_accuracy };
 
 // One trainable array: the parameter, its gradient and up to three slots in the order the
 // optimiser's kernel takes them (sgd: momentum; rmsprop: velocity, momentum, average_grad;
-// adagrad: accumulator; adadelta: accum_grad, accum_delta; adam: m, v, v_hat), null when unused.
+// adagrad: accumulator; adadelta: accum_grad, accum_delta; adam: m, v, v_hat; lion: m), null when unused.
 struct ParamUpdate {
   float* param;
   const float* grad;
@@ -75,7 +78,7 @@ struct ParamUpdate {
 struct OptimizerSpec {
   OptimizerKind kind;
   // sgd: momentum, nesterov; rmsprop: rho, momentum, epsilon, centered; adagrad: epsilon;
-  // adadelta: rho, epsilon; adam: beta_1, beta_2, epsilon, amsgrad.
+  // adadelta: rho, epsilon; adam: beta_1, beta_2, epsilon, amsgrad; lion: beta_1, beta_2.
   double rho = 0, momentum = 0, epsilon = 0, beta_1 = 0, beta_2 = 0, weight_decay = 0;
   bool nesterov = false, centered = false, amsgrad = false;
   std::vector<ParamUpdate> params;

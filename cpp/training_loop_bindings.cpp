@@ -17,7 +17,8 @@ namespace py = pybind11;
 
 namespace axonal {
 
-Act parse_activation(const char* op, const std::string& name);  // bindings.cpp
+Act parse_activation(const char* op, const std::string& name);      // activation_bindings.cpp: fusable ones
+Act parse_any_activation(const char* op, const std::string& name);  // activation_bindings.cpp: every one
 Window window_geometry(const char* op, const Shape& xs, int64_t KH, int64_t KW, std::array<int64_t, 2> strides,
                        std::array<int64_t, 4> padding);  // bindings.cpp
 
@@ -63,7 +64,8 @@ Window parse_window(const py::tuple& t, size_t image, int64_t KH, int64_t KW, in
   return window_geometry(kOp, {1, hwc[0], hwc[1], hwc[2]}, KH, KW, strides, padding);
 }
 
-// The arrays of a weighted layer (dense or conv2d) at items 5–10: W, b, dW, db, activation, alpha.
+// The arrays of a weighted layer (dense or conv2d) at items 5–11: W, b, dW, db, the fused activation, alpha
+// and the activation applied separately after the kernel ('linear': none).
 void parse_weights(BoundLoop& bound, LayerStep& layer, const py::tuple& t, const Shape& w, int64_t F,
                    const std::string& what) {
   layer.W = checked_data<float>(t[5], kOp, (what + ".W").c_str(), w, false);
@@ -72,6 +74,7 @@ void parse_weights(BoundLoop& bound, LayerStep& layer, const py::tuple& t, const
   layer.db = optional_data<float>(t[8], kOp, (what + ".db").c_str(), {F}, true);
   layer.act = parse_activation(kOp, item<std::string>(t, 9, what));
   layer.alpha = item<float>(t, 10, what);
+  layer.separate = parse_any_activation(kOp, item<std::string>(t, 11, what));
   for (int i = 5; i <= 8; ++i) bound.keep_alive.push_back(py::reinterpret_borrow<py::object>(t[i]));
   bound.weights.emplace_back(what + ".W", py::reinterpret_borrow<py::object>(t[5]));
   if (!t[6].is_none()) bound.weights.emplace_back(what + ".b", py::reinterpret_borrow<py::object>(t[6]));
@@ -107,19 +110,19 @@ LayerStep parse_layer(BoundLoop& bound, const py::handle& spec, size_t index, st
   LayerStep layer;
   parse_wiring(layer, py::reinterpret_borrow<py::tuple>(spec), widths, what);
   const int64_t width = layer.in_widths[0];
-  if (kind == "dense") {  // (..., W, b, dW, db, activation, alpha)
-    const py::tuple t = as_tuple(spec, 11, what);
+  if (kind == "dense") {  // (..., W, b, dW, db, activation, alpha, separate activation)
+    const py::tuple t = as_tuple(spec, 12, what);
     const Shape w = shape_of(t[5], kOp, (what + ".W").c_str(), 2);
     if (w[0] != width) fail(kOp, what + ".W has " + std::to_string(w[0]) + " rows; the layer's input has " +
                                       std::to_string(width) + " features.");
     layer.kind = LayerStep::Kind::dense;
     layer.out_width = w[1];
     parse_weights(bound, layer, t, w, w[1], what);
-  } else if (kind == "conv2d") {  // (..., W, b, dW, db, activation, alpha, (H, W, C), strides, padding)
-    const py::tuple t = as_tuple(spec, 14, what);
+  } else if (kind == "conv2d") {  // (..., W, b, dW, db, activation, alpha, separate, (H, W, C), strides, padding)
+    const py::tuple t = as_tuple(spec, 15, what);
     const Shape w = shape_of(t[5], kOp, (what + ".W").c_str(), 4);
     layer.kind = LayerStep::Kind::conv2d;
-    layer.window = parse_window(t, 11, w[0], w[1], width, what);
+    layer.window = parse_window(t, 12, w[0], w[1], width, what);
     if (w[2] != layer.window.C)
       fail(kOp, what + ".W is " + shape_text(w) + " but the image has " + std::to_string(layer.window.C) + " channels.");
     layer.filters = w[3];
@@ -142,7 +145,7 @@ LayerStep parse_layer(BoundLoop& bound, const py::handle& spec, size_t index, st
   } else if (kind == "activation") {  // (..., activation, alpha)
     const py::tuple t = as_tuple(spec, 7, what);
     layer.kind = LayerStep::Kind::activation;
-    layer.act = parse_activation(kOp, item<std::string>(t, 5, what));
+    layer.act = parse_any_activation(kOp, item<std::string>(t, 5, what));
     layer.alpha = item<float>(t, 6, what);
   } else if (kind == "identity") {  // a reshape: the same values
     as_tuple(spec, 5, what);
@@ -176,7 +179,7 @@ OptimizerSpec parse_optimizer(BoundLoop& bound, const std::string& name, const p
   const std::vector<std::tuple<std::string, OptimizerKind, int, int>> kinds = {
       {"sgd", OptimizerKind::sgd, 0, 1}, {"rmsprop", OptimizerKind::rmsprop, 1, 3},
       {"adagrad", OptimizerKind::adagrad, 1, 1}, {"adadelta", OptimizerKind::adadelta, 2, 2},
-      {"adam", OptimizerKind::adam, 2, 3}};
+      {"adam", OptimizerKind::adam, 2, 3}, {"lion", OptimizerKind::lion, 1, 1}};
   int required = -1, allowed = 0;
   for (const auto& [known, kind, need, take] : kinds)
     if (name == known) { spec.kind = kind; required = need; allowed = take; }

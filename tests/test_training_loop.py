@@ -73,6 +73,16 @@ CASES = {  # name: (layers, optimizer, loss, metrics, label kind)
         lambda: [Input(shape=(6, 5, 4)), Conv2D(16, 3, activation="tanh", trainable=False), MaxPooling2D(2),
                  Flatten(), Dense(5, activation="softmax")],
         lambda: optimizers.SGD(0.05, momentum=0.9), "categorical_crossentropy", ["accuracy"], "onehot"),
+    # GELU, SiLU and Mish take their derivative from the pre-activation: dense and conv2d apply
+    # them after the fused kernel, the Activation layer keeps its input.
+    "lion, gelu/silu/softsign dense, mish activation layer": (
+        lambda: [Input(shape=(20,)), Dense(11, activation="gelu"), Dense(9, activation="silu"), Activation("mish"),
+                 Dense(7, activation="softsign"), Dense(5, activation="softmax")],
+        lambda: optimizers.Lion(0.003, weight_decay=0.01), "categorical_crossentropy", ["accuracy"], "onehot"),
+    "cnn: swish conv, approximate gelu, lion": (
+        lambda: [Input(shape=(6, 5, 4)), Conv2D(16, 3, activation="swish", padding="same"),
+                 Activation("gelu_approximate"), MaxPooling2D(2), Flatten(), Dense(5, activation="softmax")],
+        lambda: optimizers.Lion(), "sparse_categorical_crossentropy", ["accuracy"], "sparse"),
 }
 
 
@@ -227,8 +237,8 @@ def _loop_arguments():
     W2, b2 = rng.normal(size=(3, 2)).astype(np.float32), np.zeros(2, np.float32)
     grads = [np.zeros_like(a) for a in (W1, b1, W2, b2)]
     # (kind, input tensors, output tensor, needs_dx per input, backprop, the kind's items...)
-    layers = [("dense", (0,), 1, (False,), True, W1, b1, grads[0], grads[1], "relu", 0.0),
-              ("dense", (1,), 2, (True,), True, W2, b2, grads[2], grads[3], "linear", 0.0)]
+    layers = [("dense", (0,), 1, (False,), True, W1, b1, grads[0], grads[1], "relu", 0.0, "linear"),
+              ("dense", (1,), 2, (True,), True, W2, b2, grads[2], grads[3], "linear", 0.0, "linear")]
     params = [(p, g, np.zeros_like(p), np.zeros_like(p), None) for p, g in zip((W1, b1, W2, b2), grads)]
     return dict(layers=layers, input_widths=[4],
                 outputs=[(2, "softmax_cross_entropy", "softmax", 1.0, [("categorical_accuracy", 0.5)])],
@@ -284,7 +294,9 @@ def _step(kind, *items, inputs=(2,)):
     (lambda a: a["layers"].append(_step("max_pool2d", (1, 1), (1, 2, 1), (0, 1), (0, 0, 0, 0))), "strides"),
     (lambda a: a["layers"].append(_step("avg_pool2d", (1, 2), (1, 2, 1), (1, 1), (0, 0, 0, 2))), "padding"),
     (lambda a: a["layers"].append(_step("conv2d", np.zeros((1, 1, 2, 3), np.float32), None, None, None, "relu", 0.0,
-                                        (1, 2, 1), (1, 1), (0, 0, 0, 0))), "channels"),
+                                        "linear", (1, 2, 1), (1, 1), (0, 0, 0, 0))), "channels"),
+    (lambda a: a["layers"].__setitem__(0, a["layers"][0][:9] + ("gelu",) + a["layers"][0][10:]), "from its input"),
+    (lambda a: a["layers"].__setitem__(0, a["layers"][0][:11] + ("swish",)), "unknown activation"),
     (lambda a: a.update(max_batch=0), "max_batch"),
 ])
 def test_loop_construction_checks_its_arrays(damage, word):

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from axonal import initializers, regularizers
+from axonal import activations, initializers, regularizers
 from axonal._buffers import BufferCache
 from axonal._legacy import renamed_arguments
 from axonal._validation import as_float_array, check_feature_shape, check_shape
@@ -337,8 +337,37 @@ class ActivationOutputMixin:
 
     @property
     def applied_activation(self) -> str:
-        """The activation the layer's kernels apply."""
-        return "linear" if self.activation_in_loss else self.activation
+        """The activation the layer's fused kernel applies: none when a loss absorbs it, or when
+        its derivative needs the pre-activation (GELU, SiLU, Mish: :attr:`separate_activation`)."""
+        if self.activation_in_loss or self.activation in activations.FROM_INPUT:
+            return "linear"
+        return self.activation
+
+    @property
+    def separate_activation(self) -> str | None:
+        """An activation applied by its own op after the fused kernel, which keeps the kernel's
+        output z for the backward pass (the derivative of GELU, SiLU, Mish is a function of z)."""
+        return self.activation if self.activation in activations.FROM_INPUT else None
+
+    def _activate(self, z: np.ndarray) -> np.ndarray:
+        """The layer's output from its kernel's output ``z`` (the same array unless the activation
+        is separate)."""
+        activation = self.separate_activation
+        if activation is None:
+            return z
+        y = self.buffers.get("activated", z.shape)
+        self.ops.activation_forward(as_rows(y), as_rows(z), activation, self.alpha)
+        return y
+
+    def _deactivate(self, dy: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """d loss / d kernel output from d loss / d layer output (``dy`` itself unless the
+        activation is separate)."""
+        activation = self.separate_activation
+        if activation is None:
+            return dy
+        dz = self.buffers.get("dactivated", dy.shape)
+        self.ops.activation_backward(as_rows(dz), as_rows(dy), as_rows(z), activation, self.alpha)
+        return dz
 
 
 def as_rows(array: np.ndarray) -> np.ndarray:

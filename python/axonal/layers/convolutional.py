@@ -75,9 +75,10 @@ class Conv2D(ActivationOutputMixin, Layer):
         self.y = self.buffers.get("y", (len(x), *self.output_hw, self.filters))
         self.ops.conv2d_forward(self.y, x, self.kernel, self.bias, self.strides, self.explicit_padding,
                                 self.applied_activation, self.alpha)
-        return self.y
+        return self._activate(self.y)
 
     def backward(self, dy):
+        dy = self._deactivate(dy, self.y)
         dz = self.buffers.get("dz", dy.shape)
         dx = self.buffers.get("dx", self.x.shape) if self.needs_input_gradient else None
         self.ops.conv2d_backward(dx, self._gradient_buffer("kernel"), self._gradient_buffer("bias"), dz, dy,

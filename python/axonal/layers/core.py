@@ -112,11 +112,12 @@ class Dense(ActivationOutputMixin, Layer):
 
     def forward(self, x, training):
         self.x = x
-        self.y = self.buffers.get("y", (len(x), self.units))
+        self.y = self.buffers.get("y", (len(x), self.units))  # the fused kernel's output
         self.ops.dense_forward(self.y, x, self.kernel, self.bias, self.applied_activation, self.alpha)
-        return self.y
+        return self._activate(self.y)
 
     def backward(self, dy):
+        dy = self._deactivate(dy, self.y)
         dz = self.buffers.get("dz", dy.shape)
         dx = self.buffers.get("dx", self.x.shape) if self.needs_input_gradient else None
         self.ops.dense_backward(dx, self._gradient_buffer("kernel"), self._gradient_buffer("bias"), dz, dy,
@@ -150,19 +151,31 @@ class Activation(ActivationOutputMixin, Layer):
         self.activation = activations.get(activation)
         self.alpha = activations.default_alpha(self.activation)
 
+    @property
+    def applied_activation(self) -> str:
+        """What this layer's op applies: its activation (any: the activation op keeps what the
+        derivative needs), or none when a loss absorbs it."""
+        return "linear" if self.activation_in_loss else self.activation
+
+    @property
+    def separate_activation(self) -> None:
+        return None
+
     def forward(self, x, training):
         if self.applied_activation == "linear":
             return x
+        self.x = x
         self.y = self.buffers.get("y", x.shape)
         self.ops.activation_forward(as_rows(self.y), as_rows(x), self.applied_activation, self.alpha)
         return self.y
 
     def backward(self, dy):
-        if self.applied_activation == "linear":
+        activation = self.applied_activation
+        if activation == "linear":
             return dy
         dx = self.buffers.get("dx", dy.shape)
-        self.ops.activation_backward(as_rows(dx), as_rows(dy), as_rows(self.y), self.applied_activation,
-                                     self.alpha)
+        source = activations.derivative_source(activation, self.x, self.y)  # GELU, SiLU, Mish: the input
+        self.ops.activation_backward(as_rows(dx), as_rows(dy), as_rows(source), activation, self.alpha)
         return dx
 
     def get_config(self):

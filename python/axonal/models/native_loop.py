@@ -36,22 +36,9 @@ SECONDS_PER_RUN = 0.05  # how long native code runs before Python sees the logs 
 _PASS_THROUGH = (InputLayer, Flatten, Reshape)  # no arithmetic: C-contiguous rows stay as they are
 _LAYERS = (*_PASS_THROUGH, Dense, Dropout, Activation, Conv2D, MaxPooling2D, AveragePooling2D,
            GlobalAveragePooling2D, *MERGE_LAYERS)
-_LOSS_KERNELS = {losses.CategoricalCrossentropy: "softmax_cross_entropy",
-                 losses.SparseCategoricalCrossentropy: "sparse_softmax_cross_entropy",
-                 losses.BinaryCrossentropy: "sigmoid_binary_cross_entropy",
-                 losses.MeanSquaredError: "mean_squared_error"}
 _METRICS = {metrics_module.CategoricalAccuracy: "categorical_accuracy",
             metrics_module.SparseCategoricalAccuracy: "sparse_categorical_accuracy",
             metrics_module.BinaryAccuracy: "binary_accuracy"}
-# Per optimiser: its kernel's hyper-parameters and slot names, in the kernel's order.
-_OPTIMIZERS = {
-    optimizers.SGD: ("sgd", ("momentum", "nesterov"), ("momentum",)),
-    optimizers.RMSprop: ("rmsprop", ("rho", "momentum", "epsilon", "centered"),
-                         ("velocity", "momentum", "average_gradient")),
-    optimizers.Adagrad: ("adagrad", ("epsilon",), ("accumulator",)),
-    optimizers.Adadelta: ("adadelta", ("rho", "epsilon"), ("accumulated_grad", "accumulated_delta")),
-    optimizers.Adam: ("adam", ("beta_1", "beta_2", "epsilon", "amsgrad"), ("momentum", "velocity", "velocity_hat")),
-}
 # Callbacks whose batch hooks only read the running logs: once per native run is enough for them.
 _RUN_LEVEL_CALLBACKS = (ProgbarLogger, TerminateOnNaN)
 _BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")
@@ -96,7 +83,7 @@ def unsupported_training(model, xs: list, ys: list, weights, callbacks) -> str |
     for layer in model._layers:
         if layer._regularizers:
             return f"layer {layer.name!r} has a regulariser"
-    if type(model.optimizer) not in _OPTIMIZERS or _replaced(model.optimizer, ("apply", "update_step")):
+    if _kernel_row(model.optimizer, optimizers.KERNELS) is None or _replaced(model.optimizer, ("apply", "update_step")):
         return f"optimizer {type(model.optimizer).__name__}"
     return unsupported_objective(model) or _batch_hooks(callbacks, _RUN_LEVEL_CALLBACKS, _BATCH_HOOKS)
 
@@ -105,7 +92,7 @@ def unsupported_objective(model) -> str | None:
     """The loss or metric a compiled loop cannot compute exactly as the Python path, or None."""
     objective = model.objective
     for loss in objective.losses:
-        if type(loss) not in _LOSS_KERNELS or _replaced(loss, ("compute",)):
+        if _kernel_row(loss, losses.KERNELS) is None or _replaced(loss, ("compute",)):
             return f"loss {loss.name!r}"
     for metrics, shape in zip(objective.output_metrics, model.output_shapes):
         for metric in metrics:
@@ -163,14 +150,15 @@ def build_loop(model, batch_size: int):
     optimizer = model.optimizer
     if not optimizer.built:
         optimizer.build(model._parameters)
-    name, hyper_names, slot_names = _OPTIMIZERS[type(optimizer)]
-    hyper = {key: getattr(optimizer, key) for key in hyper_names}
+    row = optimizers.KERNELS[optimizer.kernel]
+    name, slot_names = optimizer.kernel, row.slots
+    hyper = {key: getattr(optimizer, key) for key in row.hyper}
     hyper["weight_decay"] = optimizer.decay
     params = [(param, grad, *_kernel_slots(optimizer, optimizer.slots_for(param), slot_names))
               for param, grad in zip(model._parameters, model._gradients)]
     params = [entry + (None,) * (5 - len(entry)) for entry in params]
     objective = model.objective
-    outputs = [(tensor, _LOSS_KERNELS[type(loss)], absorbed or "linear", weight,
+    outputs = [(tensor, losses.KERNELS[loss.table_name].loop, absorbed or "linear", weight,
                 [(_METRICS[type(m)], float(getattr(m, "threshold", 0.5))) for m in metrics])
                for tensor, loss, absorbed, weight, metrics in zip(model.plan.outputs, objective.losses,
                                                                   objective.absorbed, objective.weights,
@@ -203,7 +191,8 @@ def _layer_specs(plan, training: bool) -> list[tuple]:
             # Gradients only where the backward pass reaches (a frozen layer's buffers are None).
             dkernel = layer._gradient_buffer("kernel") if reached else None
             dbias = layer._gradient_buffer("bias") if reached else None
-            weights = (layer.kernel, layer.bias, dkernel, dbias, layer.applied_activation, float(layer.alpha))
+            weights = (layer.kernel, layer.bias, dkernel, dbias, layer.applied_activation, float(layer.alpha),
+                       layer.separate_activation or "linear")
             if isinstance(layer, Dense):
                 specs.append(("dense", *head, *weights))
             else:
@@ -248,6 +237,15 @@ def _input_widths(model) -> list[int]:
     """Values per sample of each model input (the loop sees every sample as one row)."""
     return [int(np.prod(tensor_shape[1:])) for tensor_shape in
             (model.input_shape if len(model.input_names) > 1 else [model.input_shape])]
+
+
+def _kernel_row(instance, table: dict):
+    """The table row of a built-in loss or optimiser class; None for a user's own class (its
+    Python code would not run in the loop)."""
+    name = getattr(type(instance), "table_name", None) or getattr(type(instance), "kernel", None)
+    row = table.get(name) if isinstance(name, str) else None
+    defined_here = type(instance).__module__ in ("axonal.losses", "axonal.optimizers")
+    return row if defined_here else None
 
 
 def _kernel_slots(optimizer, slots: dict, names: tuple) -> tuple:
