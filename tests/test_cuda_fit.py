@@ -18,7 +18,8 @@ import axonal
 from axonal import optimizers
 from axonal.callbacks import LearningRateScheduler
 from axonal.layers import Conv2D, Dense, Dropout, Flatten, Input, MaxPooling2D
-from axonal.models import Sequential, device_loop, native_loop
+from axonal.models import Sequential
+from axonal.models.executors import device as device_loop, support
 
 import functional_models
 import test_training_loop as training_loop_cases
@@ -59,7 +60,7 @@ def _train(name: str, backend: str, monkeypatch):
     fits = []
     with monkeypatch.context() as patch:
         if backend == "cpu":  # the Python steps keep each Dropout layer's last mask
-            patch.setattr(native_loop, "unsupported_reason", lambda *args: "the test reads the masks")
+            patch.setattr(support, "training_problem", lambda *args: "the test reads the masks")
         else:
             original = device_loop.DeviceFit.__init__
             patch.setattr(device_loop.DeviceFit, "__init__",

@@ -1,4 +1,4 @@
-"""The device loop of the ``cuda`` backend (``models/device_loop.py``, ``models/device_model.py``),
+"""The device executor of the ``cuda`` backend (``models/executors/device.py``, ``device_copy.py``),
 run on :class:`~emulated_device.EmulatedDevice`: NumPy arrays, the cpu kernels, and graphs that
 replay their captured calls with their captured arguments, as CUDA graphs do.
 
@@ -22,7 +22,8 @@ from axonal import optimizers
 from axonal.callbacks import Callback, LearningRateScheduler, TerminateOnNaN
 from axonal.layers import Dense, Input
 from axonal.backend import cpu
-from axonal.models import Sequential, device_loop, loops, model as model_module
+from axonal.models import Sequential, model as model_module
+from axonal.models.executors import NativeExecutor, device as device_loop
 from axonal import regularizers
 from emulated_device import EmulatedDevice
 from functional_models import BUILDERS
@@ -73,10 +74,10 @@ def assert_same_training(device_run, host_run) -> None:
 @pytest.mark.parametrize("case", CASES)
 def test_device_loop_gives_the_bits_of_the_host_path(case, monkeypatch):
     device = EmulatedDevice()
-    host_epoch = loops._train_epoch_native
-    monkeypatch.setattr(loops, "_train_epoch_native", lambda *args: pytest.fail("device model ran on the host"))
+    host_epoch = NativeExecutor.train_epoch
+    monkeypatch.setattr(NativeExecutor, "train_epoch", lambda *args: pytest.fail("device model ran on the host"))
     device_run = train(case, device)
-    monkeypatch.setattr(loops, "_train_epoch_native", host_epoch)
+    monkeypatch.setattr(NativeExecutor, "train_epoch", host_epoch)
     assert_same_training(device_run, train(case, None))
     # 11 batches in runs of 3: a full run and the last one (2 batches, 13 rows), captured once each
     # and replayed every epoch.
@@ -95,10 +96,10 @@ def test_functional_models_give_the_bits_of_the_host_path(name, monkeypatch):
     """Every graph feature (merges, several inputs and outputs, loss weights, a shared layer, a
     tensor read twice, a frozen layer) runs on the device, with validation there too."""
     device = EmulatedDevice()
-    host_epoch = loops._train_epoch_native
-    monkeypatch.setattr(loops, "_train_epoch_native", lambda *args: pytest.fail("device model ran on the host"))
+    host_epoch = NativeExecutor.train_epoch
+    monkeypatch.setattr(NativeExecutor, "train_epoch", lambda *args: pytest.fail("device model ran on the host"))
     device_model, device_history = train_functional(name, device)
-    monkeypatch.setattr(loops, "_train_epoch_native", host_epoch)
+    monkeypatch.setattr(NativeExecutor, "train_epoch", host_epoch)
     host_model, host_history = train_functional(name, None)
     assert device_history.keys() == host_history.keys()
     for key in host_history:  # per output, batch means summed on the device (another order)

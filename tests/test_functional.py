@@ -11,7 +11,8 @@ import pytest
 
 import axonal
 from axonal.layers import Add, Concatenate, Dense, Dropout, Flatten, Input, Maximum, Subtract
-from axonal.models import Model, Sequential, load_model, loops, native_loop
+from axonal.models import Model, Sequential, load_model
+from axonal.models.executors import NativeExecutor, support
 from functional_models import BUILDERS, residual_mlp, shared_layer, two_inputs, two_outputs
 
 BATCH = 16
@@ -24,9 +25,9 @@ def fit(builder, use_native: bool, monkeypatch, epochs: int = 2, **fit_args):
     calls = []
     with monkeypatch.context() as patch:
         if not use_native:
-            patch.setattr(native_loop, "unsupported_reason", lambda *args: "the test asks for Python")
-        native_epoch = loops._train_epoch_native
-        patch.setattr(loops, "_train_epoch_native", lambda *args: calls.append(1) or native_epoch(*args))
+            patch.setattr(support, "training_problem", lambda *args: "the test asks for Python")
+        native_epoch = NativeExecutor.train_epoch
+        patch.setattr(NativeExecutor, "train_epoch", lambda *args: calls.append(1) or native_epoch(*args))
         history = model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=0, **fit_args)
     assert bool(calls) == use_native
     return model, history

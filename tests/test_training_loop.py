@@ -1,4 +1,4 @@
-"""The native training loop (``models/native_loop.py``, ``cpp/training_loop.h``).
+"""The native executor (``models/executors/native.py``, ``native_plan.py``, ``cpp/training_loop.h``).
 
 ``fit`` hands whole runs of batches to C++ when the model allows it. The loop promises the very
 bits of the per-step Python path: each case trains the same model from the same seed both ways
@@ -19,7 +19,8 @@ from axonal.callbacks import Callback, EarlyStopping, TerminateOnNaN
 from axonal.layers import (Activation, AveragePooling2D, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling2D,
                            Input, MaxPooling2D, RandomFlip, Reshape)
 from axonal.losses import CategoricalCrossentropy
-from axonal.models import Sequential, loops, native_loop
+from axonal.models import Sequential
+from axonal.models.executors import NativeExecutor, support
 from axonal import regularizers
 
 native = pytest.importorskip("axonal._native")
@@ -107,9 +108,9 @@ def train(case: str, use_native: bool, monkeypatch, epochs: int = 2, **fit_args)
     calls = []
     with monkeypatch.context() as patch:
         if not use_native:
-            patch.setattr(native_loop, "unsupported_reason", lambda *args: "the test asks for Python")
-        native_epoch = loops._train_epoch_native
-        patch.setattr(loops, "_train_epoch_native", lambda *args: calls.append(1) or native_epoch(*args))
+            patch.setattr(support, "training_problem", lambda *args: "the test asks for Python")
+        native_epoch = NativeExecutor.train_epoch
+        patch.setattr(NativeExecutor, "train_epoch", lambda *args: calls.append(1) or native_epoch(*args))
         history = model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=0, **fit_args)
     assert bool(calls) == use_native
     return model, history
@@ -146,7 +147,6 @@ class BatchPrinter(Callback):
 
 
 @pytest.mark.parametrize("change, reason", [
-    (lambda model: axonal.set_backend("numpy"), "backend"),
     (lambda model: model.compile(optimizer="adam", loss="mse", check_numerics=True), "check_numerics"),
     (lambda model: setattr(model.layers[0], "_regularizers", {"kernel": regularizers.l2(0.1)}), "regulariser"),
     (lambda model: model.compile(optimizer="adam", loss="mse", metrics=["mae"]), "metric"),
@@ -156,23 +156,23 @@ def test_models_the_loop_does_not_cover_say_why(change, reason):
     model = Sequential([Input(shape=(4,)), Dense(3, activation="relu"), Dense(1, activation="sigmoid")])
     model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
     x, y = np.zeros((8, 4), np.float32), np.zeros((8, 1), np.float32)
-    assert native_loop.unsupported_reason(model, [x], [y], None, []) is None
+    assert support.training_problem(model, [x], [y], None, []) is None
     change(model)
     model.ops = axonal.backend.get_backend()
-    assert reason in native_loop.unsupported_reason(model, [x], [y], None, [])
+    assert reason in support.training_problem(model, [x], [y], None, [])
 
 
 def test_batch_callbacks_sample_weights_and_other_layers_use_the_python_steps():
     model = Sequential([Input(shape=(4,)), Dense(1, activation="sigmoid")])
     model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
     x, y = np.zeros((8, 4), np.float32), np.zeros((8, 1), np.float32)
-    assert "batch hooks" in native_loop.unsupported_reason(model, [x], [y], None, [BatchPrinter()])
-    assert native_loop.unsupported_reason(model, [x], [y], None, [EarlyStopping(), TerminateOnNaN()]) is None
-    assert "sample weights" in native_loop.unsupported_reason(model, [x], [y], np.ones(8, np.float32), [])
+    assert "batch hooks" in support.training_problem(model, [x], [y], None, [BatchPrinter()])
+    assert support.training_problem(model, [x], [y], None, [EarlyStopping(), TerminateOnNaN()]) is None
+    assert "sample weights" in support.training_problem(model, [x], [y], np.ones(8, np.float32), [])
     flipping = Sequential([Input(shape=(5, 5, 1)), RandomFlip(), Flatten(), Dense(1, activation="sigmoid")])
     flipping.compile(optimizer="adam", loss="binary_crossentropy")
     images = np.zeros((8, 5, 5, 1), np.float32)
-    assert "RandomFlip" in native_loop.unsupported_reason(flipping, [images], [y], None, [])
+    assert "RandomFlip" in support.training_problem(flipping, [images], [y], None, [])
 
 
 def test_terminate_on_nan_stops_at_the_same_batch_on_both_paths(monkeypatch, capsys):
@@ -184,7 +184,7 @@ def test_terminate_on_nan_stops_at_the_same_batch_on_both_paths(monkeypatch, cap
         callback = TerminateOnNaN()
         with monkeypatch.context() as patch:
             if not use_native:
-                patch.setattr(native_loop, "unsupported_reason", lambda *args: "Python")
+                patch.setattr(support, "training_problem", lambda *args: "Python")
             model.fit(x, np.ones((200, 3), np.float32), batch_size=10, epochs=3, verbose=0, callbacks=[callback])
         return callback.stopped_epoch, callback.stopped_batch, model.steps.value
 
@@ -352,10 +352,10 @@ def test_sparse_loop_refuses_labels_outside_the_outputs():
 def predict_both_ways(model, x, monkeypatch, **kwargs) -> tuple[np.ndarray, np.ndarray]:
     calls = []
     with monkeypatch.context() as patch:
-        native_predict = loops._predict_native
-        patch.setattr(loops, "_predict_native", lambda *args: calls.append(1) or native_predict(*args))
+        native_predict = NativeExecutor.predict
+        patch.setattr(NativeExecutor, "predict", lambda *args: calls.append(1) or native_predict(*args))
         native = model.predict(x, **kwargs)
-        patch.setattr(native_loop, "unsupported_for_predict", lambda *args: "the test asks for Python")
+        patch.setattr(support, "inference_problem", lambda *args: "the test asks for Python")
         python = model.predict(x, **kwargs)
     assert calls == [1]
     return native, python
@@ -388,8 +388,8 @@ def test_predict_callbacks_with_batch_hooks_use_the_python_batches():
 
     model = Sequential([Input(shape=(4,)), Dense(2)])
     x = np.zeros((8, 4), np.float32)
-    assert "batch hooks" in native_loop.unsupported_for_predict(model, [x], [Spy()])
-    assert native_loop.unsupported_for_predict(model, [x], []) is None
+    assert "batch hooks" in support.inference_problem(model, [x], [Spy()])
+    assert support.inference_problem(model, [x], []) is None
 
 
 def test_an_inference_loop_refuses_to_train_and_checks_its_output():

@@ -13,7 +13,7 @@ class BufferCache:
     and the training loop allocates nothing after its first step.
 
     ``xp`` is the array module that allocates (numpy, or cupy for the arrays of a model's device
-    copy, see :mod:`axonal.models.device_model`).
+    copy, see :mod:`axonal.models.executors.device_copy`).
 
     Example:
         >>> cache = BufferCache()

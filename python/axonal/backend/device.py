@@ -1,7 +1,7 @@
 """The GPU as a model's device: what training on the ``cuda`` backend needs from cupy.
 
 A model built while ``cuda`` is the backend keeps its weights on the host and trains on a copy of
-them on the GPU (:mod:`axonal.models.device_model`). That copy needs only the few things defined
+them on the GPU (:mod:`axonal.models.executors.device_copy`). That copy needs only the few things defined
 here: the array module and the op list, one stream on which every op of the model is queued,
 host/device copies, the free memory (to decide whether a dataset can stay on the device) and CUDA
 graph capture. The layers' own Python code (the per-step path used when the device cannot run a

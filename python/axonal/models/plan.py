@@ -9,7 +9,7 @@ flags, which calls the backward pass reaches and which input gradients each call
 - :class:`PlanRunner` here runs it layer by layer through the layers' ``forward``/``backward``
   on any backend's ops (the definition; the ``numpy`` and per-step ``cpu`` path, and on ``cuda``
   the device copies of the layers, captured as a CUDA graph);
-- :mod:`axonal.models.native_loop` hands it to the C++ loop.
+- :mod:`axonal.models.executors.native_plan` hands it to the C++ loop (the native executor).
 
 A layer called twice (shared weights) runs its later calls on *call clones*: shallow copies that
 share its weights but own their buffers and weight-gradient arrays; after the backward pass the

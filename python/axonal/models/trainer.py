@@ -2,8 +2,8 @@
 
 :class:`~axonal.models.model.Model` derives from it and provides ``plan``/``runner``, ``_layers``,
 ``ops``, ``buffers``, ``steps``, ``shuffle_rng``, ``weights``, ``output_shapes``, ``output_names``
-and ``build``; the per-batch steps are in :mod:`axonal.models.steps`, the batch loops in
-:mod:`axonal.models.loops`, the losses and metrics of the outputs in
+and ``build``; the per-batch steps are in :mod:`axonal.models.steps`, the epochs in
+:mod:`axonal.models.training` (run by :mod:`axonal.models.executors`), the losses and metrics of the outputs in
 :mod:`axonal.models.objective` and the once-per-call argument checks in :mod:`axonal.models.data`.
 Arrays travel as lists: one per model input (``xs``) and one per output (``ys``).
 
@@ -22,7 +22,8 @@ from axonal import optimizers
 from axonal._legacy import renamed_arguments
 from axonal._validation import check_positive_int
 from axonal.callbacks import History
-from axonal.models import data, loops, numerics
+from axonal.models import data, numerics
+from axonal.models.training import evaluate_loop, fit_loop, make_logs, predict_loop
 from axonal.models.guards import exclusive, training
 from axonal.models.objective import Objective
 from axonal.models.steps import Steps
@@ -156,7 +157,7 @@ class Trainer(Steps):
                 validation = validation[:2] + (None,)
         else:
             validation = None
-        return loops.fit_loop(self, inputs, targets, weights, batch_size, epochs, initial_epoch, verbose,
+        return fit_loop(self, inputs, targets, weights, batch_size, epochs, initial_epoch, verbose,
                               data.check_callbacks(callbacks), validation, bool(shuffle))
 
     @exclusive
@@ -177,7 +178,7 @@ class Trainer(Steps):
         inputs, targets = self._prepare_data(x, y)
         batch_size = data.clamp_batch_size(batch_size, inputs)
         weights = data.sample_weights(sample_weight, None, targets)
-        logs = loops.evaluate_loop(self, inputs, targets, weights, batch_size, verbose,
+        logs = evaluate_loop(self, inputs, targets, weights, batch_size, verbose,
                                    data.check_callbacks(callbacks))
         return self._results(logs, return_dict)
 
@@ -195,7 +196,7 @@ class Trainer(Steps):
         inputs = data.prepare_inputs(self, x)
         batch_size = data.clamp_batch_size(batch_size, inputs)
         self._configure_output()
-        return data.per_output(self, loops.predict_loop(self, inputs, batch_size, verbose,
+        return data.per_output(self, predict_loop(self, inputs, batch_size, verbose,
                                                         data.check_callbacks(callbacks), bool(device_array)))
 
     @training
@@ -213,7 +214,7 @@ class Trainer(Steps):
         weights = data.sample_weights(sample_weight, class_weight, targets, output_width=self.output_shapes[0][-1])
         self.reset_metrics()
         loss = self.train_step(inputs, targets, weights)
-        return self._results(loops.make_logs(loss, self.metrics), return_dict)
+        return self._results(make_logs(loss, self.metrics), return_dict)
 
     @exclusive
     def test_on_batch(self, x: Any, y: Any, sample_weight: Any = None,
@@ -224,7 +225,7 @@ class Trainer(Steps):
         weights = data.sample_weights(sample_weight, None, targets)
         self.reset_metrics()
         loss = self.test_step(inputs, targets, weights)
-        return self._results(loops.make_logs(loss, self.metrics), return_dict)
+        return self._results(make_logs(loss, self.metrics), return_dict)
 
     @exclusive
     def predict_on_batch(self, x: Any) -> np.ndarray:

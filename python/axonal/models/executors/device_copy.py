@@ -9,7 +9,7 @@ buffers are device arrays. The layers' own ``forward``/``backward`` and the opti
 would, in the same order.
 
 Everything that changes from step to step lives in device memory, so a step can be captured once
-as a CUDA graph and replayed (:mod:`axonal.models.device_loop`): the training step counter that
+as a CUDA graph and replayed (:mod:`axonal.models.executors.device`): the training step counter that
 keys the dropout masks and the optimiser's 1-based iteration (``counters``, advanced by the last
 kernel of each step), the learning rate (a float64 device scalar written between runs), the
 running loss sums and the metric counts. Nothing in a step reads a value back to the host.
@@ -25,6 +25,7 @@ import numpy as np
 from axonal import metrics as metrics_module
 from axonal._buffers import BufferCache
 from axonal.layers.base import configuration_version
+from axonal.models.executors.layerwise import make_logs
 from axonal.models.objective import OutputLoss
 from axonal.models.plan import PlanRunner
 
@@ -220,8 +221,6 @@ class DeviceModel:
     def logs(self, full_batches: int, last_rows: int, batch_size: int) -> dict[str, float]:
         """The running loss and metrics after ``full_batches`` batches of ``batch_size`` rows and a
         last batch of ``last_rows`` (0 when not reached yet); reads the device (waits for it)."""
-        from axonal.models.loops import make_logs
-
         sums = self.device.download(self.loss_sums)
         counts = self.device.download(self.metric_counts)
         seen = full_batches * batch_size + last_rows

@@ -1,12 +1,12 @@
-"""``fit``, ``evaluate`` and ``predict`` on a device: the ``cuda`` backend's path.
+"""The device executor: ``fit``, ``evaluate`` and ``predict`` on the ``cuda`` backend's GPU.
 
-A fit copies the model to the device (:class:`~axonal.models.device_model.DeviceModel`) and its
+A fit copies the model to the device (:class:`~axonal.models.executors.device_copy.DeviceModel`) and its
 dataset too, once, when it takes at most :data:`DATASET_SHARE` of the free device memory (else
 each run's rows are gathered on the host and uploaded). Every epoch the host draws the shuffle
 order from the model's generator (the same order as on ``cpu``, so both backends see the same
 batches), and the device gathers each run's rows into a window whose batches are views.
 
-Steps run in runs of about :data:`~axonal.models.native_loop.SECONDS_PER_RUN` (the length is
+Steps run in runs of about :data:`~axonal.models.native_plan.SECONDS_PER_RUN` (the length is
 chosen from a timed eager step). Each run of a given shape is captured once per fit as a CUDA
 graph and replayed: a full run, and the epoch's last one. Between runs — never inside one — the
 host reads the running loss and metric counts for the progress bar and the callbacks, delivers a
@@ -15,8 +15,8 @@ optimiser slots go back to the host arrays at the end of every epoch (callbacks 
 see them) and are uploaded again at the next one. ``AXONAL_CUDA_GRAPHS=0`` queues the same steps
 without capturing them (for debugging).
 
-What the device cannot run (:func:`training_problem`) runs on the host backend instead, with a
-warning that says why.
+What the device cannot run (:mod:`~axonal.models.executors.support`) runs layer by layer on the
+host backend instead, with a warning that says why.
 """
 from __future__ import annotations
 
@@ -28,33 +28,12 @@ import warnings
 import numpy as np
 
 from axonal.layers.base import configuration_version
-from axonal.models import native_loop
-from axonal.models.device_model import FULL, LAST, DeviceModel
+from axonal.models.executors import native_plan
+from axonal.models.executors.device_copy import FULL, LAST, DeviceModel
 
 DATASET_SHARE = 0.5   # a dataset stays on the device when it needs at most this share of free memory
 WINDOW_BYTES = 64 << 20  # the most a run's window of rows may take, which caps the steps per run
 STEPS_PER_RUN: int | None = None  # fixed run length (tests); None: from a timed step
-
-
-def training_problem(model, xs, ys, weights, callbacks) -> str | None:
-    """Why this ``fit`` cannot run on the model's device, or None."""
-    if model.device is None:
-        return "the model has no device"
-    return native_loop.unsupported_training(model, xs, ys, weights, callbacks)
-
-
-def inference_problem(model, xs, callbacks) -> str | None:
-    """Why this ``predict`` cannot run on the model's device, or None."""
-    if model.device is None:
-        return "the model has no device"
-    return native_loop.unsupported_inference(model, xs, callbacks)
-
-
-def evaluation_problem(model, xs, weights) -> str | None:
-    """Why this ``evaluate`` (or validation) cannot run on the model's device, or None."""
-    if weights is not None:
-        return "sample weights"
-    return inference_problem(model, xs, []) or native_loop.unsupported_objective(model)
 
 
 def warn_host_fallback(model, method: str, reason: str) -> None:
@@ -192,7 +171,7 @@ class DeviceFit:
             seconds = time.perf_counter() - began
         row_bytes = sum(array.nbytes // max(len(array), 1) for array in self.rows.host)
         by_bytes = max(1, WINDOW_BYTES // (self.batch_size * row_bytes))
-        return max(1, min(int(native_loop.SECONDS_PER_RUN / max(seconds, 1e-6)), by_bytes))
+        return max(1, min(int(native_plan.SECONDS_PER_RUN / max(seconds, 1e-6)), by_bytes))
 
     def test_epoch(self, xs, ys, callback_list) -> dict[str, float]:
         """Validation after an epoch, on the device (its data uploaded once per fit)."""
@@ -244,3 +223,27 @@ def predict(model, xs: list, batch_size: int, callback_list, device_array: bool)
                 out[start:start + len(inputs[0])] = result
             callback_list.call("on_predict_batch_end", batch, None)
         return outs if device_array else [device.download(out) for out in outs]
+
+
+class DeviceExecutor:
+    """Epochs and predictions of a cuda model, on its device, in batches of ``batch_size`` rows.
+    The first training epoch uploads the model and the data of the fit (:class:`DeviceFit`)."""
+
+    name = "the device"
+
+    def __init__(self, model, batch_size: int):
+        self.model, self.batch_size = model, batch_size
+        self.fit: DeviceFit | None = None
+
+    def train_epoch(self, xs, ys, weights, order, callback_list, epoch: int) -> dict[str, float]:
+        if self.fit is None:
+            self.fit = DeviceFit(self.model, xs, ys, self.batch_size)
+        return self.fit.train_epoch(order, callback_list)
+
+    def test_epoch(self, xs, ys, weights, callback_list) -> dict[str, float]:
+        if self.fit is not None:  # validation: the fit's copy, the rows uploaded once per fit
+            return self.fit.test_epoch(xs, ys, callback_list)
+        return evaluate(self.model, xs, ys, self.batch_size, callback_list)
+
+    def predict(self, xs, callback_list, device_array: bool = False) -> list:
+        return predict(self.model, xs, self.batch_size, callback_list, device_array)

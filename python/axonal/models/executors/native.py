@@ -1,0 +1,93 @@
+"""The native executor: whole runs of batches in C++ (``cpp/training_loop.h``), the ``cpu`` backend's.
+
+A Python training step costs tens of microseconds of interpreter time (layer calls, the losses,
+the optimiser's loop over parameters, metrics) on top of its kernels: most of a step for the churn
+model, a few percent of the seed MLP's. This executor hands the model's plan
+(:mod:`~axonal.models.executors.native_plan`) to :class:`axonal._native.TrainingLoop` and runs
+about :data:`~axonal.models.executors.native_plan.SECONDS_PER_RUN` of steps per call: training
+steps, test batches (evaluate and validation), or forward passes written straight into
+``predict``'s result. Between runs Python updates the progress bar, delivers a pending Ctrl-C and
+honours ``stop_training``; batch hooks run once per run (its first batch, then its last), as
+Keras' ``steps_per_execution`` calls them. Weights, optimiser state, losses and metrics are the
+layer-by-layer executor's bits.
+"""
+from __future__ import annotations
+
+import math
+
+from axonal.models.executors import native_plan
+from axonal.models.executors.layerwise import empty_predictions, make_logs
+
+
+class NativeExecutor:
+    """Epochs and predictions of ``model`` in batches of ``batch_size`` rows, in native runs."""
+
+    name = "the native loop"
+
+    def __init__(self, model, batch_size: int):
+        self.model, self.batch_size = model, batch_size
+
+    def train_epoch(self, xs, ys, weights, order, callback_list, epoch: int) -> dict[str, float]:
+        """One training epoch over ``order`` (a permutation of the rows, or None)."""
+        loop = native_plan.build_loop(self.model, self.batch_size)
+        return self._epoch(loop, xs, ys, order, callback_list, "on_train_batch_begin", "on_train_batch_end", True)
+
+    def test_epoch(self, xs, ys, weights, callback_list) -> dict[str, float]:
+        """Loss and metrics of the rows in inference mode (the model's metrics are reset first)."""
+        callback_list.call("on_test_begin", None)
+        self.model.reset_metrics()
+        loop = native_plan.build_loop(self.model, self.batch_size)
+        logs = self._epoch(loop, xs, ys, None, callback_list, "on_test_batch_begin", "on_test_batch_end", False)
+        callback_list.call("on_test_end", logs)
+        return logs
+
+    def predict(self, xs, callback_list, device_array: bool = False) -> list:
+        """One array of predictions per output, one row per sample, filled run by run."""
+        model = self.model
+        loop = native_plan.build_inference_loop(model, self.batch_size)
+        count = len(xs[0])
+        predictions = empty_predictions(model, count)
+        rows, outs = [_as_rows(x) for x in xs], [_as_rows(p) for p in predictions]
+        batches, batch = math.ceil(count / self.batch_size), 0
+        while batch < batches:
+            model._interrupts.check()
+            callback_list.call("on_predict_batch_begin", batch, None)
+            batch += loop.predict(rows, outs, self.batch_size, batch, batches - batch, native_plan.SECONDS_PER_RUN)
+            callback_list.call("on_predict_batch_end", batch - 1, None)
+        return predictions
+
+    def _epoch(self, loop, xs, ys, order, callback_list, begin: str, end: str, train: bool) -> dict[str, float]:
+        """Runs of training steps (``train``) or test batches over every row; the logs."""
+        model, batch_size = self.model, self.batch_size
+        rows = [_as_rows(x) for x in xs]
+        steps = math.ceil(len(xs[0]) / batch_size)
+        optimizer = model.optimizer
+        trackers = model.objective.loss_trackers
+        loss_sum, seen, batch = 0.0, 0, 0
+        while batch < steps:
+            if not train:
+                model._interrupts.check()  # a Ctrl-C deferred by fit lands here, not after validation
+            callback_list.call(begin, batch, None)
+            done, rows_seen, loss_sum, non_finite, totals, output_sums = loop.run(
+                rows, ys, order, batch_size, batch, steps - batch, native_plan.SECONDS_PER_RUN, model.steps.value,
+                optimizer.iterations, optimizer.learning_rate, loss_sum, [tracker.total for tracker in trackers],
+                train)
+            if train:
+                optimizer.iterations += done
+                model.steps.value += done
+            native_plan.add_totals(model, totals, rows_seen)
+            for tracker, total in zip(trackers, output_sums):
+                tracker.total, tracker.count = total, tracker.count + rows_seen
+            seen += rows_seen
+            batch += done
+            callback_list.call(end, batch - 1, make_logs(loss_sum / seen, model.metrics))
+            if train:
+                model._interrupts.check()
+                if model.stop_training:
+                    break
+        return make_logs(loss_sum / seen, model.metrics)
+
+
+def _as_rows(array):
+    """A sample per row: (N, ...) viewed as (N, values per sample), as the native loop takes it."""
+    return array.reshape(len(array), -1)

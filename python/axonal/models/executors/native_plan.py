@@ -1,0 +1,132 @@
+"""The native executor's half in Python: a model's plan as :class:`axonal._native.TrainingLoop`
+takes it (``cpp/training_loop.h``).
+
+Each call of the plan becomes one step tuple ``(kind, input tensors, output tensor, which inputs
+need their gradient, whether backward runs it, the kind's own items...)`` over the model's current
+arrays (weights, gradient buffers, optimiser slots, which the loop reads and writes in place); each
+output its loss, loss weight and accuracy metrics; a shared layer's later calls the gradient sums
+the loop adds after backward. The loop calls the kernels the layer-by-layer path calls, in the same
+order, so both give the same bits (``tests/test_training_loop.py``, ``tests/test_functional.py``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from axonal import losses, optimizers
+from axonal.layers import (Activation, AveragePooling2D, Concatenate, Conv2D, Dense, Dropout,
+                           GlobalAveragePooling2D, MaxPooling2D)
+from axonal.layers.base import configuration_version
+from axonal.layers.merging import MERGE_LAYERS
+from axonal.models.executors.support import COUNTED_METRICS
+
+SECONDS_PER_RUN = 0.05  # how long native code runs before Python sees the logs and Ctrl-C again
+
+
+def build_loop(model, batch_size: int):
+    """A :class:`axonal._native.TrainingLoop` over the model's plan and current arrays (weights,
+    gradients, optimiser slots), for batches of at most ``batch_size`` rows."""
+    from axonal._native import TrainingLoop
+
+    if model._prepared_for != configuration_version():
+        model._prepare_optimizer()
+    optimizer = model.optimizer
+    if not optimizer.built:
+        optimizer.build(model._parameters)
+    row = optimizers.KERNELS[optimizer.kernel]
+    name, slot_names = optimizer.kernel, row.slots
+    hyper = {key: getattr(optimizer, key) for key in row.hyper}
+    hyper["weight_decay"] = optimizer.decay
+    params = [(param, grad, *_kernel_slots(optimizer, optimizer.slots_for(param), slot_names))
+              for param, grad in zip(model._parameters, model._gradients)]
+    params = [entry + (None,) * (5 - len(entry)) for entry in params]
+    objective = model.objective
+    outputs = [(tensor, losses.KERNELS[loss.table_name].loop, absorbed or "linear", weight,
+                [(COUNTED_METRICS[type(m)], float(getattr(m, "threshold", 0.5))) for m in metrics])
+               for tensor, loss, absorbed, weight, metrics in zip(model.plan.outputs, objective.losses,
+                                                                  objective.absorbed, objective.weights,
+                                                                  objective.output_metrics)]
+    return TrainingLoop(_layer_specs(model.plan, training=True), _input_widths(model), outputs, name, hyper,
+                        params, _gradient_sums(model.plan), batch_size)
+
+
+def build_inference_loop(model, batch_size: int):
+    """A :class:`axonal._native.TrainingLoop` that only predicts (loss and optimiser ``none``), for
+    batches of at most ``batch_size`` rows; the model need not be compiled."""
+    from axonal._native import TrainingLoop
+
+    absorbed = model.objective.absorbed if model.objective is not None else [None] * len(model.plan.outputs)
+    outputs = [(tensor, "none", activation or "linear", 1.0, []) for tensor, activation in zip(model.plan.outputs, absorbed)]
+    return TrainingLoop(_layer_specs(model.plan, training=False), _input_widths(model), outputs, "none", {}, [], [],
+                        batch_size)
+
+
+def _layer_specs(plan, training: bool) -> list[tuple]:
+    """The plan's calls as the native loop takes them: (kind, input tensors, output tensor, which
+    inputs need their gradient, whether backward runs it, the kind's own items...)."""
+    specs = []
+    for call in plan.calls:
+        layer = call.layer
+        reached = training and call.backprop
+        needs = tuple(call.needs_input_gradients) if training else (False,) * len(call.inputs)
+        head = (tuple(call.inputs), call.output, needs, reached)
+        if isinstance(layer, (Dense, Conv2D)):
+            # Gradients only where the backward pass reaches (a frozen layer's buffers are None).
+            dkernel = layer._gradient_buffer("kernel") if reached else None
+            dbias = layer._gradient_buffer("bias") if reached else None
+            weights = (layer.kernel, layer.bias, dkernel, dbias, layer.applied_activation, float(layer.alpha),
+                       layer.separate_activation or "linear")
+            if isinstance(layer, Dense):
+                specs.append(("dense", *head, *weights))
+            else:
+                specs.append(("conv2d", *head, *weights, tuple(layer.input_shape[1:]), layer.strides,
+                              layer.explicit_padding))
+        elif isinstance(layer, (MaxPooling2D, AveragePooling2D)):
+            kind = "max_pool2d" if isinstance(layer, MaxPooling2D) else "avg_pool2d"
+            specs.append((kind, *head, layer.pool_size, tuple(layer.input_shape[1:]), layer.strides,
+                          layer.explicit_padding))
+        elif isinstance(layer, GlobalAveragePooling2D):  # an average pool whose window is the image
+            specs.append(("avg_pool2d", *head, layer.window, tuple(layer.input_shape[1:]), (1, 1), (0, 0, 0, 0)))
+        elif isinstance(layer, Dropout):
+            specs.append(("dropout", *head, layer.rate, layer.mask_seed, layer.position))
+        elif isinstance(layer, Activation):
+            specs.append(("activation", *head, layer.applied_activation, float(layer.alpha)))
+        elif isinstance(layer, Concatenate):
+            specs.append(("concat", *head))
+        elif isinstance(layer, MERGE_LAYERS):
+            specs.append(("merge", *head, layer.op))
+        else:  # InputLayer, Flatten, Reshape: the same values, C-contiguous rows as they are
+            specs.append(("identity", *head))
+    return specs
+
+
+def _gradient_sums(plan) -> list[tuple]:
+    """(the layer's gradient, a later call's own) per weight of each shared layer's later calls, in
+    call order: what :meth:`PlanRunner.backward` adds after the backward pass."""
+    return [(call.owner._gradients[name], call.layer._gradients[name])
+            for call in plan.calls if call.is_clone and call.backprop and call.owner.trainable
+            for name in call.owner._gradients]
+
+
+def add_totals(model, totals, rows_seen: int) -> None:
+    """Add a native run's metric totals (every output's metrics, in order) to the model's metrics."""
+    counted = [metric for metrics in model.objective.output_metrics for metric in metrics]
+    for metric, total in zip(counted, totals):
+        metric.total += total
+        metric.count += rows_seen
+
+
+def _input_widths(model) -> list[int]:
+    """Values per sample of each model input (the loop sees every sample as one row)."""
+    return [int(np.prod(tensor_shape[1:])) for tensor_shape in
+            (model.input_shape if len(model.input_names) > 1 else [model.input_shape])]
+
+
+def _kernel_slots(optimizer, slots: dict, names: tuple) -> tuple:
+    """The slots as the kernel takes them: None where the configuration does not use one (the
+    Python optimisers pass the same: see their ``update_step``)."""
+    unused = set()
+    if isinstance(optimizer, optimizers.RMSprop) and not optimizer.centered:
+        unused.add("average_gradient")
+    if isinstance(optimizer, optimizers.Adam) and not optimizer.amsgrad:
+        unused.add("velocity_hat")
+    return tuple(None if name in unused else slots.get(name) for name in names)

@@ -1,0 +1,137 @@
+"""What the compiled executors (the native loop on ``cpu``, the device on ``cuda``) can run, and why
+not when they cannot.
+
+Every layer, loss and optimiser of axonal runs on every executor. What a compiled executor cannot
+reproduce exactly is Python the user brings or asks for step by step; each such case has a reason
+here, and the layer-by-layer executor runs the call instead, with a note (:func:`report`). The
+complete list (``tests/test_fast_path.py`` pins it):
+
+- a layer implemented in Python: the user's own ``Layer`` subclasses, and the image augmentations
+  ``RandomFlip``/``RandomTranslation`` (NumPy on the host, by design: docs/design.md);
+- an instance whose ``forward``/``backward``, ``compute``, ``apply``/``update_step`` was replaced;
+- a user's own loss or optimiser class;
+- a metric without a counting kernel (only the accuracies have one: MAE, MSE, AUC, precision,
+  recall and top-k are computed by NumPy from the predictions);
+- sample weights or class weights, regularisers, ``check_numerics``;
+- a callback with batch hooks (other than the progress bar and ``TerminateOnNaN``, which read the
+  running logs after each run of steps).
+
+(Inputs and labels reach the executors C-contiguous: ``models/data.py`` converts them once per call.)
+"""
+from __future__ import annotations
+
+import warnings
+
+from axonal import losses, metrics as metrics_module, optimizers
+from axonal.callbacks import Callback, ProgbarLogger, TerminateOnNaN
+from axonal.layers import (Activation, AveragePooling2D, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling2D,
+                           InputLayer, MaxPooling2D, Reshape)
+from axonal.layers.merging import MERGE_LAYERS
+
+# The layers a compiled executor computes (the rest of axonal's are the augmentations).
+LAYERS = (InputLayer, Flatten, Reshape, Dense, Dropout, Activation, Conv2D, MaxPooling2D, AveragePooling2D,
+          GlobalAveragePooling2D, *MERGE_LAYERS)
+# The metrics with a counting kernel, by the name the kernels take.
+COUNTED_METRICS = {metrics_module.CategoricalAccuracy: "categorical_accuracy",
+                   metrics_module.SparseCategoricalAccuracy: "sparse_categorical_accuracy",
+                   metrics_module.BinaryAccuracy: "binary_accuracy"}
+# Callbacks whose batch hooks only read the running logs: once per run of steps is enough for them.
+_RUN_LEVEL_CALLBACKS = (ProgbarLogger, TerminateOnNaN)
+_TRAIN_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")
+_TEST_HOOKS = ("on_test_batch_begin", "on_test_batch_end")
+_PREDICT_HOOKS = ("on_predict_batch_begin", "on_predict_batch_end")
+
+_reported: set = set()  # (model id, method, reason) already said
+
+
+def report(model, method: str, executor: str, reason: str) -> None:
+    """Say, once per model, method and reason, that ``method`` runs layer by layer in Python
+    instead of on ``executor``."""
+    key = (id(model), method, reason)
+    if key not in _reported:
+        _reported.add(key)
+        warnings.warn(f"axonal fast path: model {model.name!r}: {method}() runs layer by layer in Python "
+                      f"instead of {executor}, because of {reason}.", UserWarning, stacklevel=6)
+
+
+def training_problem(model, xs: list, ys: list, weights, callbacks) -> str | None:
+    """What a compiled executor cannot run in this ``fit``, or None."""
+    return (_layer_problem(model, xs) or _step_problem(model, ys, weights) or _optimizer_problem(model)
+            or objective_problem(model) or _batch_hooks(callbacks, _RUN_LEVEL_CALLBACKS, _TRAIN_HOOKS))
+
+
+def testing_problem(model, xs: list, ys: list, weights, callbacks) -> str | None:
+    """What a compiled executor cannot run in this ``evaluate`` (or validation), or None."""
+    return (_layer_problem(model, xs) or _step_problem(model, ys, weights) or objective_problem(model)
+            or _batch_hooks(callbacks, (ProgbarLogger,), _TEST_HOOKS))
+
+
+def inference_problem(model, xs: list, callbacks) -> str | None:
+    """What a compiled executor cannot run in this ``predict``, or None."""
+    return _layer_problem(model, xs) or _batch_hooks(callbacks, (ProgbarLogger,), _PREDICT_HOOKS)
+
+
+def objective_problem(model) -> str | None:
+    """The loss or metric a compiled executor cannot compute exactly as the Python path, or None."""
+    objective = model.objective
+    for loss in objective.losses:
+        if kernel_row(loss, losses.KERNELS) is None or _replaced(loss, ("compute",)):
+            return f"loss {loss.name!r}"
+    for metrics, shape in zip(objective.output_metrics, model.output_shapes):
+        for metric in metrics:
+            if type(metric) not in COUNTED_METRICS or (isinstance(metric, metrics_module.BinaryAccuracy)
+                                                       and shape[-1] != 1):
+                return f"metric {metric.name!r}"
+    return None
+
+
+def kernel_row(instance, table: dict):
+    """The table row of a built-in loss or optimiser class; None for a user's own class (its
+    Python code would not run in a compiled executor)."""
+    name = getattr(type(instance), "table_name", None) or getattr(type(instance), "kernel", None)
+    row = table.get(name) if isinstance(name, str) else None
+    defined_here = type(instance).__module__ in ("axonal.losses", "axonal.optimizers")
+    return row if defined_here else None
+
+
+def _layer_problem(model, xs: list) -> str | None:
+    for layer in model._layers:
+        if type(layer) not in LAYERS:
+            return f"layer {layer.name!r} ({type(layer).__name__})"
+        if _replaced(layer, ("forward", "backward")):
+            return f"layer {layer.name!r} has a method replaced"
+    return None
+
+
+def _step_problem(model, ys: list, weights) -> str | None:
+    if model._numerics is not None:
+        return "check_numerics checks every stage of every step from Python"
+    if weights is not None:
+        return "sample weights"
+    for layer in model._layers:
+        if layer._regularizers:
+            return f"layer {layer.name!r} has a regulariser"
+    return None
+
+
+def _optimizer_problem(model) -> str | None:
+    optimizer = model.optimizer
+    if kernel_row(optimizer, optimizers.KERNELS) is None or _replaced(optimizer, ("apply", "update_step")):
+        return f"optimizer {type(optimizer).__name__}"
+    return None
+
+
+def _batch_hooks(callbacks, allowed: tuple, hooks: tuple) -> str | None:
+    """The first callback (not of an ``allowed`` kind) that overrides one of ``hooks``, as a reason."""
+    for callback in callbacks:
+        if not isinstance(callback, allowed) and (
+                _replaced(callback, hooks)
+                or any(getattr(type(callback), hook) is not getattr(Callback, hook) for hook in hooks)):
+            return f"callback {type(callback).__name__} has batch hooks"
+    return None
+
+
+def _replaced(instance, methods: tuple[str, ...]) -> bool:
+    """Whether any of ``methods`` was replaced on the instance itself (a test's or user's patch):
+    a compiled executor would silently skip it."""
+    return any(name in vars(instance) for name in methods)

@@ -1,0 +1,154 @@
+"""No silent slow path: every reason a compiled executor (the native loop on cpu, the device on
+cuda) cannot run a call is pinned here, each makes the model say so once (which layer or setting,
+which executor runs instead), and everything else runs on the fast executor without a word.
+
+The complete list lives in ``models/executors/support.py``; adding a case there without a line
+here fails ``test_the_list_of_reasons_is_pinned``.
+"""
+import inspect
+import re
+import warnings
+
+import numpy as np
+import pytest
+
+import axonal
+from axonal import regularizers
+from axonal.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from axonal.layers import Dense, Flatten, Input, Layer, RandomFlip, Reshape
+from axonal.losses import MeanSquaredError
+from axonal.models import Model, Sequential
+from axonal.models.executors import LayerwiseExecutor, NativeExecutor, support
+from axonal.optimizers import Adam
+from functional_models import BUILDERS
+
+
+class Printer(Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        pass
+
+
+class Doubling(Layer):
+    def forward(self, x, training):
+        return x * 2
+
+    def backward(self, dy):
+        return dy * 2
+
+
+class MyLoss(MeanSquaredError):
+    pass
+
+
+class MyAdam(Adam):
+    pass
+
+
+def _model(*middle, loss="binary_crossentropy", metrics=("accuracy",), optimizer="adam"):
+    model = Sequential([Input(shape=(6,)), *middle, Dense(1, activation="sigmoid")])
+    model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics))
+    return model
+
+
+X, Y = np.random.default_rng(0).normal(size=(40, 6)).astype(np.float32), np.ones((40, 1), np.float32)
+
+# reason shown -> how to cause it (model, fit arguments)
+FIT_CASES = {
+    "layer 'doubling' (Doubling)": lambda: (_model(Doubling(name="doubling")), {}),
+    "layer 'flip' (RandomFlip)": lambda: (_model(Reshape((2, 3, 1)), RandomFlip(name="flip"), Flatten()), {}),
+    "has a method replaced": lambda: (_replaced_forward(_model(Dense(3, name="patched"))), {}),
+    "loss 'mean_squared_error'": lambda: (_model(loss=MyLoss(), metrics=()), {}),
+    "optimizer MyAdam": lambda: (_model(optimizer=MyAdam()), {}),
+    "metric 'mae'": lambda: (_model(metrics=("mae",)), {}),
+    "sample weights": lambda: (_model(), {"sample_weight": np.ones(40, np.float32)}),
+    "regulariser": lambda: (_model(Dense(3, kernel_regularizer=regularizers.l2(0.01))), {}),
+    "check_numerics": lambda: (_numerics(_model()), {}),
+    "callback Printer has batch hooks": lambda: (_model(), {"callbacks": [Printer()]}),
+}
+
+
+def _replaced_forward(model):
+    layer = model.layers[0]
+    layer.forward = type(layer).forward.__get__(layer)
+    return model
+
+
+def _numerics(model):
+    model.check_numerics = True
+    return model
+
+
+def _fit(model, **arguments):
+    x, y = arguments.pop("x", X), arguments.pop("y", Y)
+    return model.fit(x, y, batch_size=8, epochs=1, verbose=0, **arguments)
+
+
+@pytest.mark.parametrize("reason", FIT_CASES)
+def test_each_reason_is_said_once_and_the_fit_runs_layer_by_layer(reason, monkeypatch):
+    model, arguments = FIT_CASES[reason]()
+    monkeypatch.setattr(NativeExecutor, "train_epoch", lambda *args: pytest.fail("ran natively"))
+    with pytest.warns(UserWarning, match=rf"axonal fast path: model '{model.name}': fit\(\) runs layer by layer "
+                                         rf"in Python instead of the native loop, because of .*{re.escape(reason)}") as seen:
+        _fit(model, **arguments)
+        _fit(model, **arguments)
+    assert len([w for w in seen if "fast path" in str(w.message)]) == 1  # once per model and reason
+
+
+def test_the_list_of_reasons_is_pinned():
+    """Each reason the support module can give is one of the cases above (by its wording)."""
+    source = inspect.getsource(support)
+    wordings = ["layer {layer.name!r} ({type(layer).__name__})", "has a method replaced", "loss {loss.name!r}",
+                "optimizer {type(optimizer).__name__}", "metric {metric.name!r}", "sample weights",
+                "has a regulariser", "check_numerics checks", "has batch hooks"]
+    returned = [line for line in source.splitlines() if line.strip().startswith("return f\"") or
+                line.strip().startswith("return \"")]
+    assert len(returned) == len(wordings), returned
+    for wording in wordings:
+        assert wording in source
+
+
+@pytest.mark.parametrize("name", BUILDERS)
+def test_every_functional_model_fits_evaluates_and_predicts_natively_without_a_word(name, monkeypatch):
+    model, x, y = BUILDERS[name]()
+    monkeypatch.setattr(LayerwiseExecutor, "train_epoch", lambda *args: pytest.fail("fit ran layer by layer"))
+    monkeypatch.setattr(LayerwiseExecutor, "test_epoch", lambda *args: pytest.fail("evaluate ran layer by layer"))
+    monkeypatch.setattr(LayerwiseExecutor, "predict", lambda *args: pytest.fail("predict ran layer by layer"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(x, y, batch_size=16, epochs=1, verbose=0, validation_data=(x, y),
+                  callbacks=[EarlyStopping(patience=1)])
+        model.evaluate(x, y, verbose=0)
+        model.predict(x, verbose=0)
+
+
+def test_the_numpy_reference_runs_layer_by_layer_without_a_word():
+    axonal.set_backend("numpy")
+    try:
+        model = _model()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            _fit(model)
+    finally:
+        axonal.set_backend("cpu")
+
+
+def test_validation_and_evaluate_run_natively_with_the_bits_of_the_layer_by_layer_path(monkeypatch, tmp_path):
+    """The native test batches give the layer-by-layer executor's loss and metrics exactly."""
+    model, x, y = BUILDERS["two_outputs"]()
+    native = model.evaluate(x, y, verbose=0, return_dict=True)
+    monkeypatch.setattr(support, "testing_problem", lambda *args: "the test asks for Python")
+    assert model.evaluate(x, y, verbose=0, return_dict=True) == native
+    checkpoint = ModelCheckpoint(str(tmp_path / "m.axonal"), monitor="val_loss")
+    model.fit(x, y, epochs=1, verbose=0, validation_split=0.25, callbacks=[checkpoint])
+
+
+@pytest.mark.parametrize("reason", FIT_CASES)
+def test_on_a_device_each_reason_is_said_and_the_host_runs_the_fit(reason, monkeypatch):
+    from axonal.models.executors import DeviceExecutor
+    from emulated_device import EmulatedDevice
+
+    model, arguments = FIT_CASES[reason]()
+    model.device = EmulatedDevice()
+    monkeypatch.setattr(DeviceExecutor, "train_epoch", lambda *args: pytest.fail("ran on the device"))
+    with pytest.warns(RuntimeWarning, match=rf"fit\(\) runs on the host \(cpu backend\), not on .*{re.escape(reason)}"):
+        _fit(model, **arguments)
