@@ -1,7 +1,8 @@
 """The benchmark runner of the CPU speed issue: axonal against every installed peer, same data and settings.
 
 Workloads (see benchmarks/README.md): W1 seed MLP epoch, W2 churn epoch (800 small steps), W3
-sigmoid MLP epoch, W4 predict on the test set, W5 seed CNN epoch, and the sweep (ms per training
+sigmoid MLP epoch, W4 predict on the test set, W5 seed CNN epoch, W6 a functional residual MLP of
+W1's FLOPs (its time per FLOP against W1's is printed), and the sweep (ms per training
 step over batch size and width). Frameworks: axonal (cpu backend), axonal-numpy (the reference,
 W1/W4), torch (eager, hand loop), keras-tensorflow, keras-jax, keras-torch (Keras 3 ``fit``) and
 jax-scan (a jitted epoch as one ``lax.scan``, W1/W2). Each framework runs each workload in its own
@@ -9,7 +10,7 @@ process; a peer that does not import is reported as "not installed". Prints the 
 peak, one table per workload, and writes everything as JSON.
 
 Usage (from the repository root; Fashion-MNIST through AXONAL_DATA):
-    AXONAL_DATA=../shared/data python benchmarks/run.py [--workloads W1,W2,W3,W4,W5,sweep]
+    AXONAL_DATA=../shared/data python benchmarks/run.py [--workloads W1,W2,W3,W4,W5,W6,sweep]
         [--frameworks axonal,torch,...] [--epochs 3] [--cnn-limit 12800] [--peer-python PATH]
         [--json benchmarks/results/latest.json] [--quick]
 ``--quick`` runs tiny subsets for smoke tests: its numbers are not benchmarks.

@@ -41,7 +41,10 @@ void adadelta_update(float* param, float* accum_grad, float* accum_delta, const 
 
 void adam_update(float* param, float* m, float* v, float* v_hat, const float* grad, int64_t n, double lr,
                  double beta_1, double beta_2, double epsilon, int64_t step_number, double weight_decay) {
-  const AdamStep step(lr, beta_1, beta_2, epsilon, step_number, weight_decay);
+  adam_update(AdamStep(lr, beta_1, beta_2, epsilon, step_number, weight_decay), param, m, v, v_hat, grad, n);
+}
+
+void adam_update(const AdamStep& step, float* param, float* m, float* v, float* v_hat, const float* grad, int64_t n) {
   if (v_hat) elementwise(n, [&](int64_t i) { step.apply<true>(param, m, v, v_hat, grad, i); });
   else elementwise(n, [&](int64_t i) { step.apply<false>(param, m, v, v_hat, grad, i); });
 }

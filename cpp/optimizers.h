@@ -29,6 +29,11 @@ void adadelta_update(float* param, float* accum_grad, float* accum_delta, const 
 void adam_update(float* param, float* m, float* v, float* v_hat, const float* grad, int64_t n, double lr,
                  double beta_1, double beta_2, double epsilon, int64_t step, double weight_decay);
 
+// The same with the step's constants made once (the training loop updates every parameter of a step
+// with one: the bias corrections' two pow() calls are most of a small parameter's update).
+struct AdamStep;
+void adam_update(const AdamStep& step, float* param, float* m, float* v, float* v_hat, const float* grad, int64_t n);
+
 // param, m (n): Lion steps by lr·sign(β1·m + (1−β1)·g), then m ← β2·m + (1−β2)·g
 void lion_update(float* param, float* m, const float* grad, int64_t n, double lr, double beta_1, double beta_2,
                  double weight_decay);

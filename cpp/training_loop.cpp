@@ -13,6 +13,7 @@
 #include "dropout.h"
 #include "losses.h"
 #include "merge.h"
+#include "axonal/optimizer_functors.h"
 #include "optimizers.h"
 #include "pooling.h"
 
@@ -239,6 +240,11 @@ void TrainingLoop::backward(int64_t N) {
 // One optimiser step over every trainable array, as Optimizer.apply does (iteration is 1-based).
 void TrainingLoop::update(int64_t iteration, double lr) {
   const OptimizerSpec& o = optimizer_;
+  if (o.kind == OptimizerKind::adam) {  // the step's constants once, for every parameter
+    const AdamStep step(lr, o.beta_1, o.beta_2, o.epsilon, iteration, o.weight_decay);
+    for (const ParamUpdate& p : o.params) adam_update(step, p.param, p.slots[0], p.slots[1], p.slots[2], p.grad, p.n);
+    return;
+  }
   for (const ParamUpdate& p : o.params) {
     float* const* s = p.slots;
     switch (o.kind) {
@@ -255,9 +261,7 @@ void TrainingLoop::update(int64_t iteration, double lr) {
       case OptimizerKind::adadelta:
         adadelta_update(p.param, s[0], s[1], p.grad, p.n, lr, o.rho, o.epsilon, o.weight_decay);
         break;
-      case OptimizerKind::adam:
-        adam_update(p.param, s[0], s[1], s[2], p.grad, p.n, lr, o.beta_1, o.beta_2, o.epsilon, iteration,
-                    o.weight_decay);
+      case OptimizerKind::adam:  // updated above
         break;
       case OptimizerKind::lion:
         lion_update(p.param, s[0], p.grad, p.n, lr, o.beta_1, o.beta_2, o.weight_decay);

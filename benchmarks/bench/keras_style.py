@@ -26,6 +26,8 @@ class KerasStyleRunner:
         """The one model builder for every workload. Optimisers keep Keras' defaults besides the rate:
         RMSprop rho 0.9, Adam betas 0.9/0.999, epsilon 1e-7 for both."""
         layers = self.layers
+        if spec.functional:
+            return self._compile(self._functional(spec), spec, optimizer, learning_rate, metrics)
         model = [self.Input(shape=tuple(spec.input_shape))]
         for layer in spec.layers:
             kind = layer[0]
@@ -41,7 +43,24 @@ class KerasStyleRunner:
                 model.append(layers.Flatten())
             else:
                 raise ValueError(f"unknown layer {layer!r}")
-        model = self.Sequential(model)
+        return self._compile(self.Sequential(model), spec, optimizer, learning_rate, metrics)
+
+    def _functional(self, spec):
+        """An MLP spec with residual blocks, in the functional API."""
+        layers = self.layers
+        inputs = x = self.Input(shape=tuple(spec.input_shape))
+        for layer in spec.layers:
+            if layer[0] == "dense":
+                x = layers.Dense(layer[1], activation=layer[2])(x)
+            elif layer[0] == "dropout":
+                x = layers.Dropout(layer[1])(x)
+            elif layer[0] == "residual":
+                x = layers.Add()([x, layers.Dropout(layer[3])(layers.Dense(layer[1], activation=layer[2])(x))])
+            else:
+                raise ValueError(f"unknown layer {layer!r} in a functional spec")
+        return self.Model(inputs, x)
+
+    def _compile(self, model, spec, optimizer: str, learning_rate: float, metrics: bool):
         opt = {"rmsprop": self.optimizers.RMSprop, "adam": self.optimizers.Adam}[optimizer](learning_rate=learning_rate)
         loss = "binary_crossentropy" if spec.binary else "categorical_crossentropy"
         model.compile(optimizer=opt, loss=loss, metrics=["accuracy"] if metrics else None)
@@ -82,6 +101,7 @@ class AxonalRunner(KerasStyleRunner):
         axonal.set_seed(seed)
         self.backend = backend
         self.Sequential, self.Input, self.layers, self.optimizers = axonal.Sequential, layers.Input, layers, optimizers
+        self.Model = axonal.Model
         self.to_categorical, self.Callback = utils.to_categorical, callbacks.Callback
 
     def threads(self) -> int:
@@ -108,6 +128,7 @@ class KerasRunner(KerasStyleRunner):
         self.keras, self.backend = keras, backend
         self.Sequential, self.Input, self.layers, self.optimizers = keras.Sequential, keras.Input, keras.layers, \
             keras.optimizers
+        self.Model = keras.Model
         self.to_categorical, self.Callback = keras.utils.to_categorical, keras.callbacks.Callback
 
     def build(self, spec, optimizer: str, learning_rate: float, metrics: bool = True):

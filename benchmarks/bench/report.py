@@ -13,7 +13,8 @@ TITLES = dict({name: w.title for name, w in wl.TRAINING.items()},
               W4=f"predict on the test set with W1's trained model, batch {wl.PREDICT_BATCH}, "
                  f"median of {wl.PREDICT_CALLS} calls after a warm-up",
               sweep="3-layer ReLU MLP 784-w-w-10, RMSprop, ms per training step")
-UNITS = {"W1": "s/epoch", "W2": "s/epoch", "W3": "s/epoch", "W4": "s/predict", "W5": "s/epoch", "sweep": "ms/step"}
+UNITS = {"W1": "s/epoch", "W2": "s/epoch", "W3": "s/epoch", "W4": "s/predict", "W5": "s/epoch", "W6": "s/epoch",
+         "sweep": "ms/step"}
 DECIMALS = {"s/epoch": 3, "s/predict": 4, "ms/step": 3}
 
 
@@ -59,7 +60,7 @@ def _cell(value, decimals: int, width: int) -> str:
 def print_workload(name: str, rows: list[dict]) -> dict:
     """One workload's table and summary line; returns the summary."""
     unit = UNITS[name]
-    extra = {"W1": ("GFLOP/s", "gflops", 1), "W3": ("GFLOP/s", "gflops", 1),
+    extra = {"W1": ("GFLOP/s", "gflops", 1), "W3": ("GFLOP/s", "gflops", 1), "W6": ("GFLOP/s", "gflops", 1),
              "W2": ("us/step", "us_per_step", 1)}.get(name)
     summary = summarize(rows)
     print(f"\n{name}: {TITLES[name]}")
@@ -88,6 +89,20 @@ def print_flop_rate(rows: list[dict], peak: dict) -> None:
     if peak.get("status") == "ok":
         line += f" = {100 * axonal['gflops'] / peak['gflops']:.0f}% of the {peak['gflops']:.0f} GFLOP/s peak"
     print(line + ("" if peak.get("status") == "ok" else " (peak: not measured)"))
+
+
+def print_residual_cost(results: list[dict]) -> dict:
+    """W6 (functional residual MLP) against W1 (the same GEMMs as a stack): each framework's time
+    per FLOP on W6 relative to W1's (1.00: the graph costs nothing; the issue asks <= 1.10)."""
+    print("\n  W6 time per FLOP / W1 time per FLOP (the functional graph's cost):")
+    costs = {}
+    for w1 in (r for r in results if r.get("workload") == "W1" and ok(r) and r.get("gflops")):
+        w6 = next((r for r in results if r.get("workload") == "W6" and r["framework"] == w1["framework"]
+                   and ok(r) and r.get("gflops")), None)
+        if w6 is not None:
+            costs[w1["framework"]] = w1["gflops"] / w6["gflops"]
+            print(f"    {w1['framework']:<17} {costs[w1['framework']]:.3f}")
+    return costs
 
 
 def print_sweep(rows: list[dict], quick: bool) -> dict:
@@ -130,4 +145,6 @@ def print_report(results: list[dict], peak: dict, wanted: list[str], quick: bool
         summaries[name] = print_workload(name, rows)
         if name == "W1":
             print_flop_rate(rows, peak)
+        if name == "W6" and "W1" in wanted:
+            summaries["W6_per_flop_vs_W1"] = print_residual_cost(results)
     return summaries

@@ -62,6 +62,9 @@ class TorchRunner:
             elif kind == "flatten":
                 modules.append(nn.Flatten())
                 shape = (int(np.prod(shape)),)
+            elif kind == "residual":  # x + Dropout(act(Linear(x)))
+                modules.append(self._residual(nn.Sequential(nn.Linear(shape[0], layer[1]), activations[layer[2]](),
+                                                            nn.Dropout(layer[3]))))
             else:
                 raise ValueError(f"unknown layer {layer!r}")
         model = nn.Sequential(*modules).to(self.device)
@@ -72,6 +75,18 @@ class TorchRunner:
         if spec.binary:
             return model, opt, nn.BCEWithLogitsLoss(), self.torch.sigmoid
         return model, opt, nn.CrossEntropyLoss(), lambda logits: self.torch.softmax(logits, dim=1)
+
+    def _residual(self, block):
+        """``x + block(x)`` as a module (torch is imported by the runner, not by this file)."""
+        class Residual(self.torch.nn.Module):
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, x):
+                return x + self.inner(x)
+
+        return Residual(block)
 
     def _tensor(self, x):
         """Images (N, H, W, C) become (N, C, H, W), contiguous; other arrays are shared with NumPy."""

@@ -19,7 +19,7 @@ AXONAL = ("axonal", "axonal-numpy")
 PEERS = ("torch", "keras-tensorflow", "keras-jax", "keras-torch", "jax-scan")
 FRAMEWORKS = AXONAL + PEERS
 ON_CUDA = ("axonal", "torch")  # run.py --device cuda: axonal's cuda backend against PyTorch CUDA eager
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "sweep")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "sweep")
 # The reference backend is slow and jax-scan is hand-written per model: each covers only these.
 COVERS = {"axonal-numpy": ("W1", "W4"), "jax-scan": ("W1", "W2")}
 
@@ -30,8 +30,10 @@ FASHION_TEST_ROWS = 10000
 
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
-    """A sequential model: input shape and layers such as ``("dense", 512, "relu")``, ``("dropout", 0.2)``,
-    ``("conv", 32, 3, "relu")`` (3x3, stride 1, valid), ``("maxpool", 2)``, ``("flatten",)``.
+    """A model: input shape and layers such as ``("dense", 512, "relu")``, ``("dropout", 0.2)``,
+    ``("conv", 32, 3, "relu")`` (3x3, stride 1, valid), ``("maxpool", 2)``, ``("flatten",)``, and the
+    residual block ``("residual", 512, "relu", 0.2)``: ``x + Dropout(0.2)(Dense(512, "relu")(x))``
+    (a functional model's Add; the input width must be 512).
 
     The last layer is a Dense with softmax (categorical cross-entropy, integer labels) or sigmoid
     (binary cross-entropy, labels (N, 1)): the loss follows from it.
@@ -48,10 +50,15 @@ class ModelSpec:
         """(C, K) of every Dense of a flat-input model, in order."""
         shapes, width = [], int(np.prod(self.input_shape))
         for layer in self.layers:
-            if layer[0] == "dense":
+            if layer[0] in ("dense", "residual"):
                 shapes.append((width, layer[1]))
                 width = layer[1]
         return shapes
+
+    @property
+    def functional(self) -> bool:
+        """Whether the model is a graph (a residual block) rather than a stack."""
+        return any(layer[0] == "residual" for layer in self.layers)
 
 
 def mlp(inputs: int, widths: tuple, activation: str, outputs: int, output_activation: str,
@@ -89,6 +96,10 @@ class Workload:
 
 
 SEED_MLP = mlp(784, (512, 512), "relu", 10, "softmax", dropout=0.2)
+# W1's GEMMs (784-512, 512-512, 512-10) with the second Dense as a residual block: the same FLOPs
+# plus one Add, for the functional engine's cost per FLOP against W1's.
+RESIDUAL_MLP = ModelSpec((784,), (("dense", 512, "relu"), ("dropout", 0.2), ("residual", 512, "relu", 0.2),
+                                  ("dense", 10, "softmax")))
 TRAINING = {
     "W1": Workload("W1", "seed MLP 784-512-512-10, Dropout 0.2, RMSprop, batch 128", SEED_MLP, "rmsprop",
                    128, "fashion-flat", 0.80),
@@ -98,6 +109,8 @@ TRAINING = {
                    "adam", 64, "fashion-flat", 0.80),
     "W5": Workload("W5", "seed CNN (4 conv, 2 x Dense 1024 sigmoid), Adam, batch 32", SEED_CNN, "adam", 32,
                    "fashion-images", 0.75),
+    "W6": Workload("W6", "functional residual MLP, W1's FLOPs (784-512, 512-512 + Add, 512-10), RMSprop, batch 128",
+                   RESIDUAL_MLP, "rmsprop", 128, "fashion-flat", 0.80),
 }
 PREDICT_BATCH, PREDICT_CALLS, PREDICT_MIN_ACCURACY = 128, 5, 0.80   # W4: predict with W1's model
 

@@ -46,7 +46,7 @@ class Activation(NamedTuple):
 
 
 # The activation table, in kernel order. Adding an activation: a row here (and its public function
-# below), its maths in backend/reference.py, a line and its maths in activation_functors.h.
+# below), its maths in backend/reference_activations.py, a line and its maths in activation_functors.h.
 TABLE: dict[str, Activation] = {
     "linear": Activation(0, 0.0, "output"),
     "relu": Activation(1, 0.0, "output"),

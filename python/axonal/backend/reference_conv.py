@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 # reference.py re-exports this module from its last line, after these functions are defined.
-from axonal.backend.reference import activation_backward, activation_forward, check_fused_activation
+from axonal.backend.reference_activations import activation_backward, activation_forward, check_fused_activation
 
 
 # --------------------------------------------------------------------------------------------------

@@ -68,7 +68,7 @@ class Model(Trainer):
         self.steps = StepCounter()
         self.buffers = BufferCache()
         self.ops = None
-        self.device = None  # the GPU a cuda model trains on (models/device_model.py)
+        self.device = None  # the GPU a cuda model trains on (models/executors/device_copy.py)
         self.plan: Plan | None = None
         self.runner: PlanRunner | None = None
         self.built = False
@@ -83,7 +83,6 @@ class Model(Trainer):
                             "Dense(10)(inputs); Model(inputs=inputs, outputs=outputs); or use Sequential([...]).")
         self._input_tensors = graph.as_tensor_list(inputs, "inputs")
         self._output_tensors = graph.as_tensor_list(outputs, "outputs")
-        self._input_keys = list(inputs) if isinstance(inputs, dict) else None
         for tensor in self._input_tensors:
             if not tensor.node.is_input:
                 raise ValueError(f"Model inputs must be Input() tensors, but {tensor!r} is the output of layer "
@@ -168,7 +167,7 @@ class Model(Trainer):
         self._set_plan(Plan.from_nodes(self._input_nodes, self._nodes, self._output_tensors))
 
     def _attach_backend(self) -> None:
-        # On cuda, fit/evaluate/predict run on a device copy of the model (models/device_loop.py);
+        # On cuda, fit/evaluate/predict run on a device copy of the model (models/executors/device.py);
         # the layers themselves, and any step the device cannot run, use the host backend.
         self.device = device_for(get_backend())
         self.ops = host_backend()

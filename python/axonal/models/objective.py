@@ -172,7 +172,7 @@ class Objective:
         for k, (loss, weight) in enumerate(zip(self.losses, self.weights)):
             value = loss.compute(ops, doutputs[k], outputs[k], ys[k], sample_weight)
             if weight != 1.0:
-                ops.scale(_rows(doutputs[k]), _rows(doutputs[k]), weight)
+                ops.scale(doutputs[k], doutputs[k], weight)
             if self.loss_trackers:
                 self.loss_trackers[k].add(value, len(outputs[k]))
             total += weight * value
@@ -183,6 +183,3 @@ class Objective:
             for metric in metrics:
                 metric.update_state(y, prediction, sample_weight)
 
-
-def _rows(array):
-    return array.reshape(-1, array.shape[-1])

@@ -61,6 +61,12 @@ class Plan:
         self.inputs, self.calls, self.outputs = list(inputs), list(calls), list(outputs)
         self.tensor_count = len(self.inputs) + len(self.calls)
         self.producer = {call.output: call for call in calls}
+        first_call = {id(call.owner): index for index, call in reversed(list(enumerate(calls)))}
+        # Per call, the index of its layer's first call (itself unless it is a later call of a
+        # shared layer), and the first calls of shared layers, whose gradients are complete only
+        # once the later calls' are added.
+        self.owner_call = [first_call[id(call.owner)] for call in calls]
+        self.shared = {self.owner_call[index] for index, call in enumerate(calls) if call.is_clone}
         self.consumers = [0] * self.tensor_count  # calls reading each tensor, plus outputs
         for call in calls:
             for tensor in call.inputs:
@@ -107,10 +113,6 @@ class Plan:
                 call.layer.needs_input_gradients = list(call.needs_input_gradients)
             else:
                 call.layer.needs_input_gradient = call.needs_input_gradients[0]
-
-    def backprop_calls(self) -> list[Call]:
-        """The calls the backward pass runs, in backward (reverse) order."""
-        return [call for call in reversed(self.calls) if call.backprop]
 
 
 def call_clone(layer: Layer, call_index: int) -> Layer:
@@ -161,12 +163,13 @@ class PlanRunner:
         layer's own at the end. ``after_layer(layer, dx)``, when given, is called after each call's
         backward (``check_numerics`` uses it).
         """
-        grads: list = [None] * self.plan.tensor_count
-        for tensor, d in zip(self.plan.outputs, doutputs):
+        plan = self.plan
+        grads: list = [None] * plan.tensor_count
+        for tensor, d in zip(plan.outputs, doutputs):
             self._add(grads, tensor, d)
         clones = []
-        for index in range(len(self.plan.calls) - 1, -1, -1):
-            call = self.plan.calls[index]
+        for index in range(len(plan.calls) - 1, -1, -1):
+            call = plan.calls[index]
             if not call.backprop:
                 continue
             layer = self.layers[index]
@@ -177,19 +180,23 @@ class PlanRunner:
                 if needed and dx is not None:
                     self._add(grads, tensor, dx)
             if call.is_clone:
-                clones.append((layer, self.layers[self._owner_index(call)]))
-            elif after_layer is not None:
-                after_layer(layer, dxs[0])
-        for clone, owner in reversed(clones):  # in call order
+                clones.append(index)
+            elif index not in plan.shared:
+                self._finish(layer, dxs[0], after_layer)
+        for index in reversed(clones):  # in call order
+            owner = self.layers[plan.owner_call[index]]
             if owner.trainable:
                 for name, gradient in owner._gradients.items():
-                    self.ops.accumulate(gradient.reshape(1, -1), clone._gradients[name].reshape(1, -1))
-        for call, layer in zip(self.plan.calls, self.layers):
-            if call.backprop and not call.is_clone:
-                layer.add_regularization_gradients()
+                    self.ops.accumulate(gradient, self.layers[index]._gradients[name])
+        for index in sorted(plan.shared):
+            self._finish(self.layers[index], None, after_layer)
 
-    def _owner_index(self, call: Call) -> int:
-        return next(i for i, c in enumerate(self.plan.calls) if c.layer is call.owner)
+    @staticmethod
+    def _finish(layer: Layer, dx, after_layer) -> None:
+        """A layer's weight gradients are complete: add its regularisers' (then check them)."""
+        layer.add_regularization_gradients()
+        if after_layer is not None:
+            after_layer(layer, dx)
 
     def _add(self, grads: list, tensor: int, d) -> None:
         if grads[tensor] is None:

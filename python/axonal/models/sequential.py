@@ -43,6 +43,13 @@ class Sequential(Model):
         return list(self._layers)
 
     @property
+    def inputs(self):
+        raise AttributeError(f"Sequential model {self.name!r} has no symbolic input tensors. Fix: build a "
+                             "functional model, Model(inputs, outputs), to wire layers by their tensors.")
+
+    outputs = inputs
+
+    @property
     def input_names(self) -> list[str]:
         return [self._layers[0].name] if self._layers else []
 

@@ -202,8 +202,7 @@ class DeviceModel:
             doutput = self.buffers.get(f"doutputs/{k}", output.shape)
             getattr(self.ops, loss.kernel)(doutput, output, y, None, loss_out=self.batch_loss, loss_sum=loss_sums[k])
             if weight != 1.0:
-                rows = doutput.reshape(-1, doutput.shape[-1])
-                self.ops.scale(rows, rows, weight)
+                self.ops.scale(doutput, doutput, weight)
             doutputs.append(doutput)
         if self.metrics:
             predictions = self.predictions(outputs)
