@@ -61,14 +61,6 @@ void activation_backward_py(py::handle dx, py::handle dy, py::handle y, const st
   activation_backward(dx_, dy_, y_, s[0], s[1], act, alpha, as_stream(stream));
 }
 
-// (name, derivative taken from "output" or "input") in the order of the enum Act.
-std::vector<std::pair<std::string, std::string>> activation_table() {
-  std::vector<std::pair<std::string, std::string>> table;
-  for (int i = 0; i < kActivationCount; ++i)
-    table.emplace_back(kActivationNames[i], derivative_from_input(static_cast<Act>(i)) ? "input" : "output");
-  return table;
-}
-
 }  // namespace
 
 void bind_activations(py::module_& m, const py::arg_v& stream) {

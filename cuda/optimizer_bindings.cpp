@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "axonal/optimizer_signatures.h"
 #include "checks.h"
 #include "optimizers.cuh"
 
@@ -121,20 +122,8 @@ void bind_optimizers(py::module_& m, const py::arg_v& stream) {
     m.def(name, fn, args..., stream);
     kernels.emplace_back(name);
   };
-  const auto weight_decay = arg("weight_decay").none(true) = py::none();
-  def("sgd_update", &sgd_update_py, arg("param"), arg("grad"), arg("momentum_buf").none(true), arg("lr"),
-      arg("momentum"), arg("nesterov"), weight_decay);
-  def("rmsprop_update", &rmsprop_update_py, arg("param"), arg("grad"), arg("velocity"), arg("momentum_buf").none(true),
-      arg("average_grad").none(true), arg("lr"), arg("rho"), arg("momentum"), arg("epsilon"), arg("centered"),
-      weight_decay);
-  def("adagrad_update", &adagrad_update_py, arg("param"), arg("grad"), arg("accumulator"), arg("lr"), arg("epsilon"),
-      weight_decay);
-  def("adadelta_update", &adadelta_update_py, arg("param"), arg("grad"), arg("accum_grad"), arg("accum_delta"),
-      arg("lr"), arg("rho"), arg("epsilon"), weight_decay);
-  def("adam_update", &adam_update_py, arg("param"), arg("grad"), arg("m"), arg("v"), arg("v_hat").none(true),
-      arg("lr"), arg("beta_1"), arg("beta_2"), arg("epsilon"), arg("step"), arg("amsgrad"), weight_decay);
-  def("lion_update", &lion_update_py, arg("param"), arg("grad"), arg("m"), arg("lr"), arg("beta_1"), arg("beta_2"),
-      weight_decay);
+  define_optimizer_updates(def, &sgd_update_py, &rmsprop_update_py, &adagrad_update_py, &adadelta_update_py,
+                           &adam_update_py, &lion_update_py);
   m.def("optimizer_kernels", [kernels] { return kernels; }, "The optimiser updates of this module, in binding order.");
 }
 

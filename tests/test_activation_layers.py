@@ -10,24 +10,9 @@ import axonal
 from axonal import activations
 from axonal.layers import Activation, Conv2D, Dense, Flatten, Input
 from axonal.models import Sequential
+from model_checks import check_step_against_finite_differences
 
 FROM_INPUT = sorted(activations.FROM_INPUT)
-
-
-def _finite_difference_check(model, x, y, weight):
-    """One SGD step of learning rate 1 moves ``weight`` by minus its gradient: compare with
-    central differences of the loss."""
-    before = weight.astype(np.float64)
-    numeric = np.zeros_like(before)
-    for index in np.ndindex(weight.shape):
-        losses = []
-        for step in (1e-3, -1e-3):
-            weight[index] = before[index] + step
-            losses.append(model.test_on_batch(x, y))
-        weight[index] = before[index]
-        numeric[index] = (losses[0] - losses[1]) / 2e-3
-    model.train_on_batch(x, y)
-    np.testing.assert_allclose(before - weight, numeric, rtol=3e-2, atol=2e-4)
 
 
 @pytest.fixture
@@ -51,7 +36,7 @@ def test_gradients_through_activations_of_the_input(activation, where, reference
         x = rng.normal(size=(6, 3)).astype(np.float32)
     model.compile(optimizer=axonal.optimizers.SGD(learning_rate=1.0), loss="mse")
     y = rng.normal(size=(6, 2)).astype(np.float32)
-    _finite_difference_check(model, x, y, model.layers[0].kernel)
+    check_step_against_finite_differences(model, x, y, model.layers[0].kernel)
 
 
 def test_keras_names_of_the_new_activations():

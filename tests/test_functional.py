@@ -12,25 +12,16 @@ import pytest
 import axonal
 from axonal.layers import Add, Concatenate, Dense, Dropout, Flatten, Input, Maximum, Subtract
 from axonal.models import Model, Sequential, load_model
-from axonal.models.executors import NativeExecutor, support
 from functional_models import BUILDERS, residual_mlp, shared_layer, two_inputs, two_outputs
+from model_checks import check_step_against_finite_differences, fit_on_path
 
 BATCH = 16
 
 
 def fit(builder, use_native: bool, monkeypatch, epochs: int = 2, **fit_args):
-    """Build and fit a model of ``builder``; the native loop or the Python steps, checked to be the
-    path that ran."""
+    """Build and fit a model of ``builder`` in the native loop or layer by layer (checked)."""
     model, x, y = builder()
-    calls = []
-    with monkeypatch.context() as patch:
-        if not use_native:
-            patch.setattr(support, "training_problem", lambda *args: "the test asks for Python")
-        native_epoch = NativeExecutor.train_epoch
-        patch.setattr(NativeExecutor, "train_epoch", lambda *args: calls.append(1) or native_epoch(*args))
-        history = model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=0, **fit_args)
-    assert bool(calls) == use_native
-    return model, history
+    return model, fit_on_path(model, x, y, use_native, monkeypatch, batch_size=BATCH, epochs=epochs, **fit_args)
 
 
 @pytest.mark.parametrize("name", BUILDERS)
@@ -140,18 +131,7 @@ def test_a_tensor_read_by_two_layers_gets_both_gradients():
         model.compile(optimizer=axonal.optimizers.SGD(learning_rate=1.0), loss="mse")
         rng = np.random.default_rng(2)
         x, y = rng.normal(size=(5, 3)).astype(np.float32), rng.normal(size=(5, 2)).astype(np.float32)
-        kernel = model.get_layer("hidden").kernel
-        before = kernel.astype(np.float64)
-        numeric = np.zeros_like(before)
-        for index in np.ndindex(kernel.shape):
-            losses = []
-            for step in (1e-3, -1e-3):
-                kernel[index] = before[index] + step
-                losses.append(model.test_on_batch(x, y))
-            kernel[index] = before[index]
-            numeric[index] = (losses[0] - losses[1]) / 2e-3
-        model.train_on_batch(x, y)
-        np.testing.assert_allclose(before - kernel, numeric, rtol=2e-2, atol=1e-4)
+        check_step_against_finite_differences(model, x, y, model.get_layer("hidden").kernel, 2e-2, 1e-4)
     finally:
         axonal.set_backend("cpu")
 

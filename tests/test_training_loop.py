@@ -21,6 +21,7 @@ from axonal.layers import (Activation, AveragePooling2D, Conv2D, Dense, Dropout,
 from axonal.losses import CategoricalCrossentropy
 from axonal.models import Sequential
 from axonal.models.executors import NativeExecutor, support
+from model_checks import fit_on_path
 from axonal import regularizers
 
 native = pytest.importorskip("axonal._native")
@@ -105,14 +106,7 @@ def train(case: str, use_native: bool, monkeypatch, epochs: int = 2, **fit_args)
     model.compile(optimizer=optimizer(), loss=loss, metrics=metrics)
     x, y = _data(kind, int(np.prod(model.input_shape[1:])))
     x = x.reshape((ROWS,) + model.input_shape[1:])
-    calls = []
-    with monkeypatch.context() as patch:
-        if not use_native:
-            patch.setattr(support, "training_problem", lambda *args: "the test asks for Python")
-        native_epoch = NativeExecutor.train_epoch
-        patch.setattr(NativeExecutor, "train_epoch", lambda *args: calls.append(1) or native_epoch(*args))
-        history = model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=0, **fit_args)
-    assert bool(calls) == use_native
+    history = fit_on_path(model, x, y, use_native, monkeypatch, batch_size=BATCH, epochs=epochs, **fit_args)
     return model, history
 
 

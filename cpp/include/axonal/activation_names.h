@@ -3,6 +3,8 @@
 // reference backend does (python/axonal/activations.py, FUSED_REFUSAL).
 #pragma once
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "axonal/activation_functors.h"
 
@@ -32,6 +34,15 @@ inline std::string find_activation(const std::string& name, bool fused, Act* act
     known += std::string(i ? ", " : "") + kActivationNames[i];
   }
   return "unknown activation '" + name + "'; expected one of " + known + ".";
+}
+
+// (name, derivative taken from "output" or "input") in the order of the enum Act: what both
+// extensions' activation_table() report (tests/test_tables.py compares it with the declaration).
+inline std::vector<std::pair<std::string, std::string>> activation_table() {
+  std::vector<std::pair<std::string, std::string>> table;
+  for (int i = 0; i < kActivationCount; ++i)
+    table.emplace_back(kActivationNames[i], derivative_from_input(static_cast<Act>(i)) ? "input" : "output");
+  return table;
 }
 
 }  // namespace axonal

@@ -22,6 +22,20 @@ from axonal.layers.base import ActivationOutputMixin
 from axonal.metrics.base import MeanMetric
 
 
+def predictions_of(objective, ops, buffers, outputs: list) -> list:
+    """Outputs as predict returns them: the activation a fused loss absorbed applied (into reused
+    buffers of ``buffers``), the others as they are. ``objective`` may be None (not compiled)."""
+    absorbed = objective.absorbed if objective is not None else [None] * len(outputs)
+    predictions = []
+    for k, (output, activation) in enumerate(zip(outputs, absorbed)):
+        if activation is not None:
+            buffer = buffers.get(f"predictions/{k}", output.shape)
+            ops.activation_forward(buffer, output, activation, 0.0)
+            output = buffer
+        predictions.append(output)
+    return predictions
+
+
 class OutputLoss(MeanMetric):
     """The running mean of one output's loss (``<output>_loss`` in the logs)."""
 

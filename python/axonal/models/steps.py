@@ -22,7 +22,7 @@ import numpy as np
 from axonal.layers.base import configuration_version
 from axonal.models.guards import InterruptGuard
 from axonal.models.numerics import NumericsChecker
-from axonal.models.objective import Objective
+from axonal.models.objective import Objective, predictions_of
 
 
 class Steps:
@@ -105,15 +105,7 @@ class Steps:
 
     def _predictions(self, outputs: list) -> list:
         """Outputs as predict returns them: the activation a fused loss absorbed is applied here."""
-        absorbed = self.objective.absorbed if self.objective is not None else [None] * len(outputs)
-        predictions = []
-        for k, (output, activation) in enumerate(zip(outputs, absorbed)):
-            if activation is not None:
-                buffer = self.buffers.get(f"predictions/{k}", output.shape)
-                self.ops.activation_forward(buffer, output, activation, 0.0)
-                output = buffer
-            predictions.append(output)
-        return predictions
+        return predictions_of(self.objective, self.ops, self.buffers, outputs)
 
     def _update_metrics(self, ys: list, outputs: list, sample_weight: np.ndarray | None) -> None:
         if self.objective.has_output_metrics:

@@ -26,7 +26,7 @@ from axonal import metrics as metrics_module
 from axonal._buffers import BufferCache
 from axonal.layers.base import configuration_version
 from axonal.models.executors.layerwise import make_logs
-from axonal.models.objective import OutputLoss
+from axonal.models.objective import OutputLoss, predictions_of
 from axonal.models.plan import PlanRunner
 
 # The metric kernels' rule for each accuracy metric (the native loop's rule, cpp/training_loop.cpp).
@@ -182,16 +182,7 @@ class DeviceModel:
 
     def predictions(self, outputs: list) -> list:
         """Outputs as predict returns them: the absorbed activations applied."""
-        objective = self.model.objective
-        absorbed = objective.absorbed if objective is not None else [None] * len(outputs)
-        predictions = []
-        for k, (output, activation) in enumerate(zip(outputs, absorbed)):
-            if activation is not None:
-                buffer = self.buffers.get(f"predictions/{k}", output.shape)
-                self.ops.activation_forward(buffer, output, activation, 0.0)
-                output = buffer
-            predictions.append(output)
-        return predictions
+        return predictions_of(self.model.objective, self.ops, self.buffers, outputs)
 
     def _loss(self, outputs: list, ys: list, loss_sums: list, counts: list) -> list:
         """The fused losses' gradients (each output's mean added to its ``loss_sums`` entry), each
