@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "axonal/concat_widths.h"
 #include "checks.h"
 #include "merge.cuh"
 
@@ -138,22 +139,8 @@ void concat_backward_py(py::handle dxs, py::handle dy, py::handle widths_arg, ui
   size_t missing = 0, missing_at = 0;
   int64_t known = 0;
   if (!widths_arg.is_none()) {
-    if (!py::isinstance<py::sequence>(widths_arg) || py::isinstance<py::str>(widths_arg) ||
-        py::len(widths_arg) != n)
-      check.fail("'widths' must list the width of each of the " + std::to_string(n) + " inputs; received " +
-                 py::repr(widths_arg).cast<std::string>() + ".");
-    const auto sequence = py::reinterpret_borrow<py::sequence>(widths_arg);
-    for (size_t i = 0; i < n; ++i) {
-      int64_t width = -1;
-      try {
-        width = sequence[i].cast<int64_t>();  // an int or anything with __index__; never a float
-      } catch (const py::cast_error&) {
-      }
-      if (width < 0)
-        check.fail("'widths' must be non-negative ints; received " + py::repr(widths_arg).cast<std::string>() + ".");
-      widths[i] = width;
-      known += width;
-    }
+    if (const std::string problem = read_concat_widths(widths_arg, n, widths.data(), &known); !problem.empty())
+      check.fail(problem);
   } else {
     for (size_t i = 0; i < n; ++i) {
       if (ds[i].is_none()) {

@@ -10,22 +10,9 @@ import pytest
 
 from axonal.backend import reference as ops
 from axonal.backend.reference_merge import MERGE_OPS
+from test_reference_gradients import numerical_gradient
 
 OPS_AND_COUNTS = [(op, n) for op in MERGE_OPS if op != "subtract" for n in (1, 2, 3)] + [("subtract", 2)]
-
-
-def numerical_gradient(loss_of, array, step=1e-6):
-    """Central differences of the scalar ``loss_of()`` with respect to each element of ``array``."""
-    gradient = np.zeros_like(array)
-    for index in np.ndindex(array.shape):
-        saved = array[index]
-        array[index] = saved + step
-        above = loss_of()
-        array[index] = saved - step
-        below = loss_of()
-        array[index] = saved
-        gradient[index] = (above - below) / (2 * step)
-    return gradient
 
 
 def merged(inputs, op):
