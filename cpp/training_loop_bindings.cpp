@@ -20,7 +20,7 @@ namespace axonal {
 Act parse_activation(const char* op, const std::string& name);      // activation_bindings.cpp: fusable ones
 Act parse_any_activation(const char* op, const std::string& name);  // activation_bindings.cpp: every one
 Window window_geometry(const char* op, const Shape& xs, int64_t KH, int64_t KW, std::array<int64_t, 2> strides,
-                       std::array<int64_t, 4> padding);  // bindings.cpp
+                       std::array<int64_t, 4> padding);  // conv_bindings.cpp
 
 namespace {
 
