@@ -29,11 +29,11 @@ from axonal import saving
 from axonal._buffers import BufferCache
 from axonal.backend import get_backend, host_backend
 from axonal.backend.device import device_for
-from axonal.layers import InputLayer, Layer, deserialize, serialize
+from axonal.layers import InputLayer, Layer
 from axonal.layers import graph
 from axonal.layers._weight_checks import set_weights_of
 from axonal.layers.base import SHUFFLE_STREAM, StepCounter, unique_name
-from axonal.models import summary
+from axonal.models import graph_config, summary
 from axonal.models.guards import exclusive, structural
 from axonal.models.plan import Plan, PlanRunner
 from axonal.models.trainer import Trainer
@@ -220,7 +220,7 @@ class Model(Trainer):
         and which of its calls), or None for a plain chain (Keras then leaves the column out)."""
         if not self._is_graph():
             return None
-        return [f"{t.node.layer.name}[{_call_in(self, t.node)}][0]"
+        return [f"{t.node.layer.name}[{graph_config.call_of(self, t.node)}][0]"
                 for node in self._nodes if node.layer is layer for t in node.inputs]
 
     def _is_graph(self) -> bool:
@@ -265,64 +265,27 @@ class Model(Trainer):
         saving.load_weights(self, filepath)
 
     def get_config(self) -> dict:
-        """Name, layers and the calls between them; :meth:`from_config` rebuilds the model.
-
-        ``layers`` holds each layer's configuration once; ``nodes`` lists the calls in graph order
-        as ``[layer name, [[source layer, source call], ...]]``; ``input_layers`` and
-        ``output_layers`` are ``[layer name, call, 0]`` triples, as in Keras."""
-        return {"name": self.name, "trainable": self._trainable,
-                "layers": [serialize(layer) for layer in self.layers],
-                "nodes": [[node.layer.name, [[t.node.layer.name, _call_in(self, t.node)] for t in node.inputs]]
-                          for node in self._nodes],
-                "input_layers": [[t.name, 0, 0] for t in self._input_tensors],
-                "output_layers": [[t.name, _call_in(self, t.node), 0] for t in self._output_tensors]}
+        """Name, layers and the calls between them (:mod:`axonal.models.graph_config`);
+        :meth:`from_config` rebuilds the model."""
+        return graph_config.config_of(self)
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None) -> "Model":
         """A new model (fresh weights) from :meth:`get_config`'s output; ``custom_objects`` maps
         class names to user layer classes."""
-        def make_layer(index: int, record: dict) -> Layer:
-            custom = (custom_objects or {}).get(record.get("class_name"))
-            return custom.from_config(dict(record["config"])) if custom is not None else deserialize(record)
-
         model = cls.__new__(cls)
         model._init_state(config.get("name"))
-        model._graph_from_config(config, make_layer)
+        model._graph_from_config(config, graph_config.layer_maker(custom_objects))
         return model
 
     def _graph_from_config(self, config: dict, make_layer) -> None:
-        """Make the layers of ``config`` (``make_layer(index, record)``), replay its calls in order
-        and build the model (with the seed it holds now: ``load_model`` sets the saved one first)."""
-        layers = {}
-        for index, record in enumerate(config["layers"]):
-            layer = make_layer(index, record)
-            layers[layer.name] = layer
-        tensors: dict[tuple[str, int], Any] = {}
-        for name, _, _ in config["input_layers"]:
-            tensors[(name, 0)] = layers[name].output
-        calls: dict[str, int] = {}
-        for name, sources in config["nodes"]:
-            inputs = [tensors[(source, call)] for source, call in sources]
-            layer = layers[name]
-            tensors[(name, calls.get(name, 0))] = layer(inputs if layer.takes_several_inputs else inputs[0])
-            calls[name] = calls.get(name, 0) + 1
-        self._init_graph([tensors[(name, 0)] for name, _, _ in config["input_layers"]],
-                         [tensors[(name, call)] for name, call, _ in config["output_layers"]])
+        """Build this model's graph from ``config`` (with the seed it holds now: ``load_model``
+        sets the saved one first); ``make_layer(index, record)`` makes each layer."""
+        inputs, outputs = graph_config.replay(config, make_layer)
+        self._init_graph(inputs, outputs)
         if not config.get("trainable", True):
             self.trainable = False
-
-    def _forward(self, xs: list, training: bool) -> list:
-        """The model's outputs (one reused buffer per output) for the batch inputs ``xs``."""
-        return self.runner.forward(xs, training)
 
 
 class Functional:
     """Stands for the class name Keras gives functional models (``functional``, ``functional_1``...)."""
-
-
-def _call_in(model: Model, node) -> int:
-    """Which call of its layer ``node`` is within ``model`` (0 for the first)."""
-    if node.is_input:
-        return 0
-    same = [n for n in model._nodes if n.layer is node.layer]
-    return same.index(node)
