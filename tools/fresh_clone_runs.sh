@@ -7,6 +7,7 @@
 set -euo pipefail
 runs="${1:-20}"
 logs="${2:-$(mktemp -d)}"
+mkdir -p "$logs"
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
 git clone -q "$repo" "$work/build-clone"
