@@ -231,3 +231,33 @@ def test_sequential_accepts_input_tensors_and_stays_a_chain():
     assert model.connections(model.layers[0]) is None
     chain = Model(inputs := Input(shape=(4,)), Dense(2)(Flatten()(inputs)))
     assert chain.connections(chain.layers[1]) is None  # Keras prints a chain without "Connected to"
+
+
+@pytest.mark.parametrize("damage, word", [
+    (lambda record: record.update(class_name=["Model"]), "class"),
+    (lambda record: record.update(class_name="Graph"), "class 'Graph'"),
+    (lambda record: record["config"].update(nodes="all"), "layer calls"),
+    (lambda record: record["config"]["nodes"][0].__setitem__(1, [["nowhere", 0]]), "cannot be rebuilt"),
+    (lambda record: record["config"].update(output_layers=[[["dense"], 0, 0]]), "cannot be rebuilt"),
+])
+def test_a_damaged_functional_config_is_refused_with_the_file_named(damage, word, tmp_path):
+    """Found by the file fuzzer on a fresh-clone run: a class name that is a list made load_model
+    raise TypeError instead of the file error."""
+    import json
+    import zipfile
+
+    from axonal.saving.archive import SavedFileError
+
+    model, _, _ = residual_mlp()
+    path, edited = tmp_path / "m.axonal", tmp_path / "edited.axonal"
+    model.save(path)
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(edited, "w") as target:
+        for name in source.namelist():
+            data = source.read(name)
+            if name == "config.json":
+                config = json.loads(data)
+                damage(config["model_config"])
+                data = json.dumps(config)
+            target.writestr(name, data)
+    with pytest.raises(SavedFileError, match=word):
+        load_model(edited)

@@ -65,7 +65,8 @@ def model_from_config(path: str, record: Any):
     from axonal.models.sequential import Sequential
 
     classes = {"Sequential": Sequential, "Model": Model, "Functional": Model}
-    if not isinstance(record, dict) or record.get("class_name") not in classes:
+    name = record.get("class_name") if isinstance(record, dict) else None
+    if not isinstance(name, str) or name not in classes:  # a damaged file may hold any JSON there
         received = record.get("class_name") if isinstance(record, dict) else record
         raise SavedFileError(path, f"it describes a model of class {received!r}; this axonal loads "
                              "'Sequential' and functional ('Model') models")
