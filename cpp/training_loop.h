@@ -76,7 +76,7 @@ struct ParamUpdate {
 };
 
 struct OptimizerSpec {
-  OptimizerKind kind;
+  OptimizerKind kind = OptimizerKind::sgd;  // (unused by a loop built without an optimiser)
   // sgd: momentum, nesterov; rmsprop: rho, momentum, epsilon, centered; adagrad: epsilon;
   // adadelta: rho, epsilon; adam: beta_1, beta_2, epsilon, amsgrad; lion: beta_1, beta_2.
   double rho = 0, momentum = 0, epsilon = 0, beta_1 = 0, beta_2 = 0, weight_decay = 0;

@@ -31,8 +31,8 @@ struct BoundLoop {
   std::vector<std::pair<std::string, py::object>> outputs;  // arrays the loop writes
   std::vector<std::pair<std::string, py::object>> weights;  // arrays it reads at every forward pass
   std::vector<py::object> keep_alive;                       // every array it reads or writes
-  bool sparse = false;
-  int64_t max_batch = 0, metric_count = 0;
+  bool updates = false;  // built with an optimiser: it may run training steps
+  int64_t max_batch = 0;
 };
 
 template <typename T>
@@ -299,6 +299,7 @@ py::tuple run_loop(BoundLoop& self, const py::list& xs, const py::list& targets,
                    bool train) {
   TrainingLoop& loop = *self.loop;
   if (!loop.trains()) fail(kOp, "this loop was built for inference (loss 'none'): it has no loss to compute.");
+  if (train && !self.updates) fail(kOp, "this loop was built for testing (optimizer 'none'): it cannot train.");
   int64_t rows = -1;
   RunRequest r{train, row_arrays(xs, loop.input_widths(), rows, "xs", false), {}, nullptr, rows, batch_size,
                first_batch, max_steps, seconds, step, iteration, learning_rate, loss_sum, std::move(output_loss_sums)};
@@ -409,6 +410,7 @@ void bind_training_loop(py::module_& m) {
                for (size_t j = i + 1; j < outs.size(); ++j)
                  check_no_overlap(kOp, outs[i].first.c_str(), outs[i].second, outs[j].first.c_str(), outs[j].second, false);
              bound->max_batch = max_batch;
+             bound->updates = optimizer != "none";
              bound->loop = std::make_unique<TrainingLoop>(std::move(steps), input_widths, std::move(output_specs),
                                                           std::move(spec), std::move(gradient_sums), max_batch);
              return bound;

@@ -402,3 +402,20 @@ def test_an_inference_loop_refuses_to_train_and_checks_its_output():
         loop.predict([x[:6]], [arguments["layers"][0][5].reshape(6, 2)], 4, 0, 100, 1.0)
     with pytest.raises(ValueError, match="batch_size"):
         loop.predict([x], [out], 9, 0, 100, 1.0)
+
+
+def test_a_test_loop_computes_losses_but_refuses_to_train():
+    arguments = _loop_arguments()
+    arguments.update(optimizer="none", hyper={}, params=[])
+    loop = native.TrainingLoop(**arguments)
+    steps, seen, loss_sum, non_finite, totals, _ = loop.run(**dict(_run_arguments(), train=False))
+    assert (steps, seen, non_finite) == (3, 10, False) and np.isfinite(loss_sum)
+    with pytest.raises(ValueError, match="built for testing"):
+        loop.run(**_run_arguments())
+
+
+def test_evaluating_an_untrained_model_leaves_its_optimiser_unbuilt():
+    model = Sequential([Input(shape=(4,)), Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.evaluate(np.zeros((8, 4), np.float32), np.zeros(8, np.int64), verbose=0)
+    assert not model.optimizer.built

@@ -36,7 +36,7 @@ class NativeExecutor:
         """Loss and metrics of the rows in inference mode (the model's metrics are reset first)."""
         callback_list.call("on_test_begin", None)
         self.model.reset_metrics()
-        loop = native_plan.build_loop(self.model, self.batch_size)
+        loop = native_plan.build_test_loop(self.model, self.batch_size)
         logs = self._epoch(loop, xs, ys, None, callback_list, "on_test_batch_begin", "on_test_batch_end", False)
         callback_list.call("on_test_end", logs)
         return logs

@@ -39,14 +39,29 @@ def build_loop(model, batch_size: int):
     params = [(param, grad, *_kernel_slots(optimizer, optimizer.slots_for(param), slot_names))
               for param, grad in zip(model._parameters, model._gradients)]
     params = [entry + (None,) * (5 - len(entry)) for entry in params]
-    objective = model.objective
-    outputs = [(tensor, losses.KERNELS[loss.table_name].loop, absorbed or "linear", weight,
-                [(COUNTED_METRICS[type(m)], float(getattr(m, "threshold", 0.5))) for m in metrics])
-               for tensor, loss, absorbed, weight, metrics in zip(model.plan.outputs, objective.losses,
-                                                                  objective.absorbed, objective.weights,
-                                                                  objective.output_metrics)]
-    return TrainingLoop(_layer_specs(model.plan, training=True), _input_widths(model), outputs, name, hyper,
+    return TrainingLoop(_layer_specs(model.plan, training=True), _input_widths(model), _outputs(model), name, hyper,
                         params, _gradient_sums(model.plan), batch_size)
+
+
+def build_test_loop(model, batch_size: int):
+    """A :class:`axonal._native.TrainingLoop` that computes the losses and metrics of batches in
+    inference mode (``run(train=False)``) and updates nothing: no backward pass is set up and the
+    optimiser is left alone (evaluating a model builds no optimiser slots)."""
+    from axonal._native import TrainingLoop
+
+    return TrainingLoop(_layer_specs(model.plan, training=False), _input_widths(model), _outputs(model), "none", {},
+                        [], [], batch_size)
+
+
+def _outputs(model) -> list[tuple]:
+    """Per output: its tensor, its loss in the loop's name, the absorbed activation, its weight and
+    its counted metrics."""
+    objective = model.objective
+    return [(tensor, losses.KERNELS[loss.table_name].loop, absorbed or "linear", weight,
+             [(COUNTED_METRICS[type(m)], float(getattr(m, "threshold", 0.5))) for m in metrics])
+            for tensor, loss, absorbed, weight, metrics in zip(model.plan.outputs, objective.losses,
+                                                               objective.absorbed, objective.weights,
+                                                               objective.output_metrics)]
 
 
 def build_inference_loop(model, batch_size: int):
