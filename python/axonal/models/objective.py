@@ -120,30 +120,29 @@ class Objective:
 
     # ----- resolved against the built model -------------------------------------------------------
 
-    def check(self, model) -> None:
-        """Raise where ``configure`` would, changing nothing (``compile`` checks all first)."""
-        for k, (loss, shape) in enumerate(zip(self.losses, model.output_shapes)):
-            self._fusable(model, k, loss)
-            metrics_module.get_list(self.metric_identifiers[k], loss.sparse_labels, shape[-1])
+    def check(self, model) -> tuple[list, list]:
+        """Each output's absorbed activation and its resolved metrics, or raise where ``configure``
+        would, changing nothing (``compile`` checks everything before it sets anything)."""
+        absorbed = [self._fusable(model, k, loss) for k, loss in enumerate(self.losses)]
+        found = [metrics_module.get_list(identifiers, loss.sparse_labels, shape[-1])
+                 for identifiers, loss, shape in zip(self.metric_identifiers, self.losses, model.output_shapes)]
+        return absorbed, found
 
     def configure(self, model) -> None:
         """Fuse output activations into the losses where exact, and resolve the metrics (they need
         each output's width)."""
-        self.check(model)
+        self.absorbed, self.output_metrics = self.check(model)
         for layer in model._layers:
             if isinstance(layer, ActivationOutputMixin):
                 layer.activation_in_loss = False
         several = len(self.output_names) > 1
         self.metrics = list(self.loss_trackers)
-        for k, (loss, name, shape) in enumerate(zip(self.losses, self.output_names, model.output_shapes)):
-            self.absorbed[k] = self._fusable(model, k, loss)
+        for k, (name, found) in enumerate(zip(self.output_names, self.output_metrics)):
             if self.absorbed[k] is not None:
                 model.plan.producer[model.plan.outputs[k]].owner.activation_in_loss = True
-            found = metrics_module.get_list(self.metric_identifiers[k], loss.sparse_labels, shape[-1])
             if several:
                 for metric in found:
                     metric.name = f"{name}_{metric.name}"
-            self.output_metrics[k] = found
             self.metrics += found
 
     def _fusable(self, model, k: int, loss) -> str | None:

@@ -39,7 +39,6 @@ class Call:
     owner: Layer
     inputs: list[int]
     output: int
-    call_index: int = 0
     backprop: bool = False                     # whether the backward pass runs this call
     needs_input_gradients: list[bool] = field(default_factory=list)
 
@@ -94,7 +93,7 @@ class Plan:
             index = calls_of[id(node.layer)] = calls_of.get(id(node.layer), -1) + 1
             layer = node.layer if index == 0 else call_clone(node.layer, index)
             number[id(node.output)] = len(number)
-            calls.append(Call(layer, node.layer, [number[id(t)] for t in node.inputs], number[id(node.output)], index))
+            calls.append(Call(layer, node.layer, [number[id(t)] for t in node.inputs], number[id(node.output)]))
         return cls(list(range(len(input_nodes))), calls, [number[id(t)] for t in output_tensors])
 
     def prepare_backward(self) -> None:
