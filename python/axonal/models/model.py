@@ -264,6 +264,20 @@ class Model(Trainer):
         must match (weights are matched by position, so layer names may differ)."""
         saving.load_weights(self, filepath)
 
+    @exclusive
+    def export(self, filepath, format: str | None = None, verbose: bool | None = None, input_signature=None,
+               **kwargs) -> None:
+        """Write the inference graph for another runtime, as Keras 3's ``export``: ``format="onnx"``
+        (the one axonal writes; None takes it from a ``.onnx`` path), ``opset_version=`` optional.
+        Needs the ``onnx`` package (``pip install 'axonal[onnx]'``); see :mod:`axonal.export`.
+
+        Example:
+            >>> model.export("mlp.onnx", format="onnx")  # doctest: +SKIP
+        """
+        from axonal.export import export_model  # onnx is optional: imported only when exporting
+
+        export_model(self, filepath, format, verbose, input_signature, **kwargs)
+
     def get_config(self) -> dict:
         """Name, layers and the calls between them (:mod:`axonal.models.graph_config`);
         :meth:`from_config` rebuilds the model."""

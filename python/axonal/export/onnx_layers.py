@@ -1,0 +1,149 @@
+"""Each axonal layer's inference computation as ONNX nodes.
+
+A converter takes the graph, the layer (for a shared layer's later call, its call clone: the same
+weight arrays) and the layer's input values, and returns its output value. :data:`CONVERTERS` maps
+each layer class to its converter by exact class: a subclass may compute something else, so it
+is refused like any layer without a mapping (:func:`converter_for`).
+
+At inference Dropout and the image augmentations are the identity, as in ``predict``: they add no
+node. Dense is ``Gemm`` (``MatMul`` without a bias) and its activation; Conv2D is ``Conv`` on the
+kernel stored as ONNX wants it, (F, C, KH, KW); pooling is ``MaxPool``/``AveragePool`` with
+axonal's explicit padding (which neither picks nor counts padded positions, as ONNX's defaults).
+
+Example:
+    >>> converter_for(Dense(3))(graph, layer, [Value("x", 2)])
+    Value(name='dense/Gemm', rank=2, layout='channels_last')
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from axonal.export.onnx_activations import apply_activation, layer_activation
+from axonal.export.onnx_graph import CHANNELS_FIRST, OnnxGraph, Value
+from axonal.layers import (Activation, Add, AveragePooling2D, Average, Concatenate, Conv2D, Dense, Dropout,
+                           Flatten, GlobalAveragePooling2D, InputLayer, Maximum, MaxPooling2D, Minimum, Multiply,
+                           RandomFlip, RandomTranslation, Reshape, Subtract)
+
+Converter = Callable[[OnnxGraph, object, list], Value]
+
+
+def _identity(graph: OnnxGraph, layer, inputs: list[Value]) -> Value:
+    """Dropout, the augmentations, an InputLayer: unchanged at inference (no node)."""
+    return inputs[0]
+
+
+def _dense(graph: OnnxGraph, layer, inputs: list[Value]) -> Value:
+    x = inputs[0]  # Dense takes (N, C) only (Dense.check_input_shape), so no layout to mind
+    kernel = graph.weight(layer.kernel, f"{layer.name}/kernel")
+    if layer.bias is not None:
+        bias = graph.weight(layer.bias, f"{layer.name}/bias")
+        z = graph.node("Gemm", [x.name, kernel, bias], f"{layer.name}/Gemm")
+    else:
+        z = graph.node("MatMul", [x.name, kernel], f"{layer.name}/MatMul")
+    return apply_activation(graph, Value(z, 2), *layer_activation(layer), layer.name)
+
+
+def _window_attributes(window: tuple, strides: tuple, padding: tuple) -> dict:
+    """ONNX's kernel_shape, strides and pads ([top, left, bottom, right]) from axonal's explicit
+    (top, bottom, left, right) padding."""
+    top, bottom, left, right = padding
+    return {"kernel_shape": list(window), "strides": list(strides), "pads": [top, left, bottom, right]}
+
+
+def _conv2d(graph: OnnxGraph, layer, inputs: list[Value]) -> Value:
+    x = graph.channels_first(inputs[0])
+    # (KH, KW, C, F) -> (F, C, KH, KW), stored once per layer (a shared layer reuses it).
+    kernel = graph.weight(layer.kernel.transpose(3, 2, 0, 1), f"{layer.name}/kernel", source=layer.kernel)
+    names = [x.name, kernel] + ([graph.weight(layer.bias, f"{layer.name}/bias")] if layer.bias is not None else [])
+    z = graph.node("Conv", names, f"{layer.name}/Conv",
+                   **_window_attributes(layer.kernel_size, layer.strides, layer.explicit_padding))
+    return apply_activation(graph, Value(z, 4, CHANNELS_FIRST), *layer_activation(layer), layer.name)
+
+
+def _pooling(operator: str, **extra) -> Converter:
+    def convert(graph: OnnxGraph, layer, inputs: list[Value]) -> Value:
+        x = graph.channels_first(inputs[0])
+        y = graph.node(operator, [x.name], f"{layer.name}/{operator}",
+                       **_window_attributes(layer.pool_size, layer.strides, layer.explicit_padding), **extra)
+        return Value(y, 4, CHANNELS_FIRST)
+    return convert
+
+
+def _global_average_pooling(graph: OnnxGraph, layer, inputs: list[Value]) -> Value:
+    x = inputs[0]
+    spatial = [2, 3] if x.channels_first else [1, 2]  # the mean over the image, in either layout
+    axes = graph.constant(spatial, f"{layer.name}/axes")
+    return Value(graph.node("ReduceMean", [x.name, axes], f"{layer.name}/ReduceMean", keepdims=0), 2)
+
+
+def _flatten(graph: OnnxGraph, layer, inputs: list[Value]) -> Value:
+    # Keras flattens (H, W, C) in that order: a channels_first image goes back first.
+    x = graph.channels_last(inputs[0])
+    if x.rank == 2:
+        return x
+    return Value(graph.node("Flatten", [x.name], f"{layer.name}/Flatten", axis=1), 2)
+
+
+def _reshape(graph: OnnxGraph, layer, inputs: list[Value]) -> Value:
+    x = graph.channels_last(inputs[0])
+    # 0 copies the batch dimension (so the batch stays dynamic); the rest is resolved at build.
+    shape = graph.constant([0, *layer.sample_shape], f"{layer.name}/shape")
+    return Value(graph.node("Reshape", [x.name, shape], f"{layer.name}/Reshape"), 1 + len(layer.sample_shape))
+
+
+def _activation(graph: OnnxGraph, layer, inputs: list[Value]) -> Value:
+    return apply_activation(graph, inputs[0], *layer_activation(layer), layer.name)
+
+
+def _merge(operator: str, variadic: bool) -> Converter:
+    """An elementwise merge: one node of a variadic operator (Sum, Mean, Max, Min), or a chain of
+    a binary one (Sub, Mul) applied left to right, as axonal's kernels combine the inputs."""
+    def convert(graph: OnnxGraph, layer, inputs: list[Value]) -> Value:
+        values = graph.same_layout(inputs)
+        if variadic:
+            name = graph.node(operator, [v.name for v in values], f"{layer.name}/{operator}")
+        else:
+            name = values[0].name
+            for value in values[1:]:
+                name = graph.node(operator, [name, value.name], f"{layer.name}/{operator}")
+        return Value(name, values[0].rank, values[0].layout)
+    return convert
+
+
+def _concatenate(graph: OnnxGraph, layer, inputs: list[Value]) -> Value:
+    values = graph.same_layout(inputs)
+    axis = values[0].channel_axis  # Keras' last axis (Concatenate refuses any other)
+    name = graph.node("Concat", [v.name for v in values], f"{layer.name}/Concat", axis=axis)
+    return Value(name, values[0].rank, values[0].layout)
+
+
+CONVERTERS: dict[type, Converter] = {
+    InputLayer: _identity, Dropout: _identity, RandomFlip: _identity, RandomTranslation: _identity,
+    Dense: _dense, Conv2D: _conv2d, Activation: _activation, Flatten: _flatten, Reshape: _reshape,
+    MaxPooling2D: _pooling("MaxPool"),
+    # count_include_pad=0: 'same' padding is not counted in the mean, as in axonal and Keras.
+    AveragePooling2D: _pooling("AveragePool", count_include_pad=0),
+    GlobalAveragePooling2D: _global_average_pooling,
+    Add: _merge("Sum", variadic=True), Subtract: _merge("Sub", variadic=False),
+    Multiply: _merge("Mul", variadic=False), Average: _merge("Mean", variadic=True),
+    Maximum: _merge("Max", variadic=True), Minimum: _merge("Min", variadic=True),
+    Concatenate: _concatenate,
+}
+
+
+def converter_for(layer) -> Converter:
+    """The converter of ``layer``'s exact class.
+
+    Raises:
+        ValueError: naming the layer and its class, for a class without a mapping (a user's layer,
+            a subclass of axonal's) or an instance whose ``forward`` was replaced.
+    """
+    converter = CONVERTERS.get(type(layer))
+    if converter is None or "forward" in vars(layer):
+        what = "has its forward method replaced" if converter is not None else "has no ONNX mapping"
+        mapped = ", ".join(sorted(cls.__name__ for cls in CONVERTERS))
+        raise ValueError(f"Layer {layer.name!r} ({type(layer).__name__}) {what}, so the model cannot be exported "
+                         f"to ONNX. axonal.export maps these layer classes: {mapped}. Fix: build the model from "
+                         "those layers (a subclass is refused too: it may compute something else), or export "
+                         "the weights with model.save_weights() instead.")
+    return converter
