@@ -45,7 +45,8 @@ def export_model(model, filepath: str | os.PathLike, format: str | None = None, 
     chosen = _resolve_format(format, filepath)
     if input_signature is not None:
         raise ValueError(f"Model.export(input_signature=...) is not supported: axonal exports the model's own input "
-                         f"shapes ({model.input_shape}) with a dynamic batch dimension. Fix: leave input_signature out.")
+                         f"shapes ({model.input_shape}) with a dynamic batch dimension. Fix: leave input_signature "
+                         "out.")
     unknown = sorted(set(kwargs) - {"opset_version"})
     if unknown:
         raise TypeError(f"Model.export(format={chosen!r}) received unknown argument(s) {unknown}; it takes "

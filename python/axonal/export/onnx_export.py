@@ -45,7 +45,8 @@ def check_opset(onnx: ModuleType, opset_version) -> int:
     if opset_version is None:
         return DEFAULT_OPSET
     newest = onnx.defs.onnx_opset_version()
-    if isinstance(opset_version, bool) or not isinstance(opset_version, int) or not MIN_OPSET <= opset_version <= newest:
+    valid = isinstance(opset_version, int) and not isinstance(opset_version, bool)
+    if not valid or not MIN_OPSET <= opset_version <= newest:
         raise ValueError(f"opset_version must be an integer from {MIN_OPSET} (the first opset with Gelu) to {newest} "
                          f"(the newest this onnx {onnx.__version__} knows), received {opset_version!r}. Fix: leave "
                          f"it out for opset {DEFAULT_OPSET}, which onnxruntime 1.17 and later run.")

@@ -8,6 +8,9 @@ complete list (``tests/test_fast_path.py`` pins it):
 
 - a layer implemented in Python: the user's own ``Layer`` subclasses, and the image augmentations
   ``RandomFlip``/``RandomTranslation`` (NumPy on the host, by design: docs/design.md);
+- an ``Activation("softmax")`` or a ``Concatenate`` on tensors of rank 3 or more (the native
+  loop's steps take a sample as one row, so they would span whole samples; softmax fused into
+  Dense or Conv2D is per position and runs natively);
 - an instance whose ``forward``/``backward``, ``compute``, ``apply``/``update_step`` was replaced;
 - a user's own loss or optimiser class;
 - a metric without a counting kernel (only the accuracies have one: MAE, MSE, AUC, precision,
@@ -24,8 +27,8 @@ import warnings
 
 from axonal import losses, metrics as metrics_module, optimizers
 from axonal.callbacks import Callback, ProgbarLogger, TerminateOnNaN
-from axonal.layers import (Activation, AveragePooling2D, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling2D,
-                           InputLayer, MaxPooling2D, Reshape)
+from axonal.layers import (Activation, AveragePooling2D, Concatenate, Conv2D, Dense, Dropout, Flatten,
+                           GlobalAveragePooling2D, InputLayer, MaxPooling2D, Reshape)
 from axonal.layers.merging import MERGE_LAYERS
 
 # The layers a compiled executor computes (the rest of axonal's are the augmentations).
@@ -100,7 +103,21 @@ def _layer_problem(model, xs: list) -> str | None:
             return f"layer {layer.name!r} ({type(layer).__name__})"
         if _replaced(layer, ("forward", "backward")):
             return f"layer {layer.name!r} has a method replaced"
+        rank = _last_axis_rank(layer)
+        if rank > 2:
+            return f"layer {layer.name!r} ({type(layer).__name__}) works along the last axis of rank-{rank} tensors"
     return None
+
+
+def _last_axis_rank(layer) -> int:
+    """The input rank of a layer that works along the last axis of each position (a softmax
+    Activation, Concatenate), else 0. The native loop takes each sample as one row, so on tensors
+    of rank 3 or more it would softmax or join whole samples instead."""
+    if isinstance(layer, Activation) and layer.applied_activation == "softmax":
+        return len(layer.input_shape)
+    if isinstance(layer, Concatenate):
+        return len(layer.input_shape[0])
+    return 0
 
 
 def _step_problem(model, ys: list, weights) -> str | None:
