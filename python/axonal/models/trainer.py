@@ -23,7 +23,7 @@ from axonal._legacy import renamed_arguments
 from axonal._validation import check_positive_int
 from axonal.callbacks import History
 from axonal.models import data, numerics
-from axonal.models.training import evaluate_loop, fit_loop, make_logs, predict_loop
+from axonal.models.training import configure_for_prediction, evaluate_loop, fit_loop, make_logs, predict_loop
 from axonal.models.guards import exclusive, training
 from axonal.models.objective import Objective
 from axonal.models.steps import Steps
@@ -195,7 +195,7 @@ class Trainer(Steps):
         batch_size, verbose = data.resolve_batch_size(batch_size), data.resolve_verbose(verbose)
         inputs = data.prepare_inputs(self, x)
         batch_size = data.clamp_batch_size(batch_size, inputs)
-        self._configure_output()
+        configure_for_prediction(self)
         return data.per_output(self, predict_loop(self, inputs, batch_size, verbose,
                                                         data.check_callbacks(callbacks), bool(device_array)))
 

@@ -33,8 +33,8 @@ from axonal.models.executors.device import DeviceExecutor, warn_host_fallback
 from axonal.models.executors.layerwise import LayerwiseExecutor
 from axonal.models.executors.native import NativeExecutor
 
-__all__ = ["DeviceExecutor", "LayerwiseExecutor", "NativeExecutor", "for_prediction", "for_testing",
-           "for_training"]
+__all__ = ["DeviceExecutor", "LayerwiseExecutor", "NativeExecutor", "configure_for_prediction", "for_prediction",
+           "for_testing", "for_training"]
 
 
 def for_training(model, xs, ys, weights, batch_size: int, callbacks):
@@ -49,6 +49,20 @@ def for_testing(model, xs, ys, weights, batch_size: int, callbacks, method: str 
     if problem is None and isinstance(fit_executor, (DeviceExecutor, NativeExecutor)):
         return fit_executor
     return choose(model, method, problem, batch_size)
+
+
+def configure_for_prediction(model) -> None:
+    """``model._configure_output()`` (which output activations the losses absorb, and so what
+    ``predict`` applies to the outputs), skipped while nothing it reads has changed since the last
+    call: the plan, the compile arguments and the objective. A one-row ``predict`` would otherwise
+    spend a fifth of its time re-deriving the same answer (and, as in Keras, ``predict`` then
+    leaves the metrics of an earlier ``evaluate`` as they were)."""
+    seen = getattr(model, "_configured_for_prediction", None)
+    if seen is not None and seen[0] is model.plan and seen[1] is getattr(model, "_compile_args", None) \
+            and seen[2] is model.objective and model.objective is not None:
+        return
+    model._configure_output()
+    model._configured_for_prediction = (model.plan, getattr(model, "_compile_args", None), model.objective)
 
 
 def for_prediction(model, xs, batch_size: int, callbacks):

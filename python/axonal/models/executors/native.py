@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from axonal.models.executors import native_plan
-from axonal.models.executors.layerwise import empty_predictions, make_logs
+from axonal.models.executors.layerwise import make_logs
 
 
 class NativeExecutor:
@@ -42,17 +44,18 @@ class NativeExecutor:
         return logs
 
     def predict(self, xs, callback_list, device_array: bool = False) -> list:
-        """One array of predictions per output, one row per sample, filled run by run."""
-        model = self.model
-        loop = native_plan.build_inference_loop(model, self.batch_size)
+        """One array of predictions per output, one row per sample, filled run by run (the loop
+        is the model's kept one: :func:`~axonal.models.executors.native_plan.inference_loop`)."""
+        model, batch_size = self.model, self.batch_size
+        loop, shapes = native_plan.inference_loop(model, batch_size)
         count = len(xs[0])
-        predictions = empty_predictions(model, count)
+        predictions = [np.empty((count, *shape), dtype=np.float32) for shape in shapes]
         rows, outs = [_as_rows(x) for x in xs], [_as_rows(p) for p in predictions]
-        batches, batch = math.ceil(count / self.batch_size), 0
+        batches, batch = -(-count // batch_size), 0
         while batch < batches:
             model._interrupts.check()
             callback_list.call("on_predict_batch_begin", batch, None)
-            batch += loop.predict(rows, outs, self.batch_size, batch, batches - batch, native_plan.SECONDS_PER_RUN)
+            batch += loop.predict(rows, outs, batch_size, batch, batches - batch, native_plan.SECONDS_PER_RUN)
             callback_list.call("on_predict_batch_end", batch - 1, None)
         return predictions
 
@@ -90,4 +93,4 @@ class NativeExecutor:
 
 def _as_rows(array):
     """A sample per row: (N, ...) viewed as (N, values per sample), as the native loop takes it."""
-    return array.reshape(len(array), -1)
+    return array if array.ndim == 2 else array.reshape(len(array), -1)

@@ -75,6 +75,39 @@ def build_inference_loop(model, batch_size: int):
                         batch_size)
 
 
+# Inference loops a model keeps, per batch size (predict with batch 1, then the test set with 32...).
+_KEPT_INFERENCE_LOOPS = 4
+
+
+def inference_loop(model, batch_size: int) -> tuple:
+    """:func:`build_inference_loop`'s loop, kept on the model and reused by later ``predict`` calls,
+    with the per-sample shape of each output.
+
+    Building one costs more than a one-row prediction itself, so it is made once per plan, absorbed
+    output activations, layer configuration and batch size, as Keras keeps its predict function
+    until the model changes. The loop reads the weights in place, so training, ``set_weights`` and
+    ``load_weights`` (which copy into the same arrays) need no new loop; anything that makes new
+    arrays (``build``, ``compile``, ``add``) makes a new plan, and so a new loop. The cache holds
+    the plan it was made for, so that plan cannot be freed and its id reused by another.
+
+    Returns:
+        ``(loop, output shapes without the batch)``.
+    """
+    objective = model.objective
+    key = (tuple(objective.absorbed) if objective is not None else None, configuration_version())
+    cache = getattr(model, "_inference_loops", None)
+    if cache is None or cache[0] is not model.plan or cache[1] != key:
+        shapes = tuple(tuple(shape[1:]) for shape in model.output_shapes)
+        cache = model._inference_loops = (model.plan, key, shapes, {})
+    loops = cache[3]
+    loop = loops.get(batch_size)
+    if loop is None:
+        if len(loops) >= _KEPT_INFERENCE_LOOPS:
+            loops.clear()
+        loop = loops[batch_size] = build_inference_loop(model, batch_size)
+    return loop, cache[2]
+
+
 def _layer_specs(plan, training: bool) -> list[tuple]:
     """The plan's calls as the native loop takes them: (kind, input tensors, output tensor, which
     inputs need their gradient, whether backward runs it, the kind's own items...)."""
