@@ -55,8 +55,8 @@ def configure_for_prediction(model) -> None:
     """``model._configure_output()`` (which output activations the losses absorb, and so what
     ``predict`` applies to the outputs), skipped while nothing it reads has changed since the last
     call: the plan, the compile arguments and the objective. A one-row ``predict`` would otherwise
-    spend a fifth of its time re-deriving the same answer (and, as in Keras, ``predict`` then
-    leaves the metrics of an earlier ``evaluate`` as they were)."""
+    spend a fifth of its time re-deriving the same answer (and a later ``predict`` leaves the
+    metrics of an ``evaluate`` in between as they were, as Keras' does)."""
     seen = getattr(model, "_configured_for_prediction", None)
     if seen is not None and seen[0] is model.plan and seen[1] is getattr(model, "_compile_args", None) \
             and seen[2] is model.objective and model.objective is not None:

@@ -1,0 +1,192 @@
+"""The fast one-row ``predict`` (issue 21, point 5) gives the same bits as before, whatever changes.
+
+``predict`` on ``cpu`` keeps its native inference loop per model and batch size
+(``native_plan.inference_loop``), re-derives the output configuration only when the model changed
+(``executors.configure_for_prediction``) and skips the callback list when nothing observes the
+run. Each test changes the model between two predictions in a way that could leave something
+kept stale, and compares the kept path with the layer-by-layer one (a fresh computation, and the
+definition the native loop reproduces bit for bit). Timings are the benchmark's (W7), not tests'.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import axonal
+from axonal.callbacks import Callback
+from axonal.layers import Activation, Concatenate, Conv2D, Dense, Dropout, Flatten, Input, Reshape
+from axonal.models import Model, Sequential
+from axonal.models.executors import NativeExecutor, native_plan, support
+
+pytestmark = pytest.mark.skipif(axonal.backends()["cpu"] != "available", reason="the kept loop is the cpu backend's")
+
+
+@pytest.fixture(autouse=True)
+def on_cpu():
+    previous = axonal.backend.backend_name()
+    axonal.set_backend("cpu")
+    yield
+    axonal.set_backend(previous)
+
+
+def mlp(compile_loss="categorical_crossentropy"):
+    axonal.set_seed(21)
+    model = Sequential([Input(shape=(12,)), Dense(16, activation="relu"), Dropout(0.3),
+                        Dense(16, activation="relu"), Dense(4, activation="softmax")])
+    if compile_loss:
+        model.compile(optimizer="adam", loss=compile_loss, metrics=["accuracy"])
+    return model
+
+
+X = np.random.default_rng(5).normal(size=(9, 12)).astype(np.float32)
+Y = np.eye(4, dtype=np.float32)[np.arange(9) % 4]
+
+
+def layer_by_layer(model, x, monkeypatch, **kwargs):
+    """``predict`` through the layer-by-layer executor (the native one is told it cannot run it)."""
+    with monkeypatch.context() as patch:
+        patch.setattr(support, "inference_problem", lambda *args: "the test asks for Python")
+        return model.predict(x, verbose=0, **kwargs)
+
+
+def assert_same_bits(model, x, monkeypatch, **kwargs):
+    kept = model.predict(x, verbose=0, **kwargs)
+    fresh = layer_by_layer(model, x, monkeypatch, **kwargs)
+    assert kept.dtype == np.float32 and kept.tobytes() == fresh.tobytes()
+    return kept
+
+
+def kept_loops(model) -> dict:
+    return model._inference_loops[3]
+
+
+def test_one_row_predictions_reuse_one_loop_and_match_the_python_path(monkeypatch):
+    model = mlp()
+    first = assert_same_bits(model, X[:1], monkeypatch)
+    loop = kept_loops(model)[1]
+    assert_same_bits(model, X[1:2], monkeypatch)
+    assert kept_loops(model)[1] is loop  # not rebuilt
+    np.testing.assert_allclose(first.sum(), 1.0, rtol=1e-6)  # the absorbed softmax is applied
+
+
+def test_training_set_weights_and_load_weights_are_seen_by_the_kept_loop(monkeypatch, tmp_path):
+    model = mlp()
+    before = assert_same_bits(model, X, monkeypatch)
+    model.fit(X, Y, epochs=2, batch_size=4, verbose=0)
+    trained = assert_same_bits(model, X, monkeypatch)
+    assert trained.tobytes() != before.tobytes()
+    model.save_weights(tmp_path / "trained.weights.axonal")
+    model.set_weights([w * 0.5 for w in model.get_weights()])
+    halved = assert_same_bits(model, X, monkeypatch)
+    assert halved.tobytes() != trained.tobytes()
+    model.load_weights(tmp_path / "trained.weights.axonal")
+    assert assert_same_bits(model, X, monkeypatch).tobytes() == trained.tobytes()
+    model.layers[0].kernel = np.zeros((12, 16), np.float32)  # copied into the layer's own array
+    assert_same_bits(model, X, monkeypatch)
+
+
+def test_batch_sizes_row_counts_and_evictions(monkeypatch):
+    model = mlp()
+    for batch_size in (1, 2, 3, 4, 5, 32, 2):  # more sizes than are kept: some are dropped and rebuilt
+        for rows in (1, 5, 9):
+            assert_same_bits(model, X[:rows], monkeypatch, batch_size=batch_size)
+    assert len(kept_loops(model)) <= native_plan._KEPT_INFERENCE_LOOPS
+
+
+def test_compile_and_uncompiled_models(monkeypatch):
+    model = mlp(compile_loss=None)  # nothing absorbed: the layer applies its softmax
+    uncompiled = assert_same_bits(model, X, monkeypatch)
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")  # softmax absorbed by the loss
+    assert model._inference_loops[1][0] is None
+    assert assert_same_bits(model, X, monkeypatch).tobytes() == uncompiled.tobytes()
+    assert model._inference_loops[1][0] == ("softmax",)
+    model.compile(optimizer="sgd", loss="mse")  # not absorbed again
+    assert model._inference_loops[1][0] == ("softmax",)  # not yet asked
+    assert assert_same_bits(model, X, monkeypatch).tobytes() == uncompiled.tobytes()
+    assert model._inference_loops[1][0] == (None,)
+
+
+def test_freezing_and_adding_layers(monkeypatch):
+    model = mlp(compile_loss="mse")
+    assert_same_bits(model, X, monkeypatch)
+    model.layers[0].trainable = False
+    assert_same_bits(model, X, monkeypatch)
+    model.add(Dense(3, activation="tanh"))
+    assert assert_same_bits(model, X, monkeypatch).shape == (9, 3)
+
+
+def test_a_forward_replaced_after_a_prediction_is_still_honoured():
+    model = mlp(compile_loss=None)
+    model.predict(X, verbose=0)
+    layer = model.layers[-1]
+    layer.forward = lambda x, training: np.zeros((len(x), 4), np.float32)
+    with pytest.warns(UserWarning, match="has a method replaced"):
+        assert not model.predict(X, verbose=0).any()
+
+
+def test_a_silent_predict_and_one_with_a_progress_bar_or_callbacks_agree(monkeypatch, capsys):
+    class Counter(Callback):
+        def __init__(self):
+            super().__init__()
+            self.hooks = []
+
+        def on_predict_begin(self, logs=None):
+            self.hooks.append("begin")
+
+        def on_predict_end(self, logs=None):
+            self.hooks.append("end")
+
+    model = mlp()
+    silent = model.predict(X, verbose=0, batch_size=4)
+    counter = Counter()
+    assert model.predict(X, verbose=1, batch_size=4, callbacks=[counter]).tobytes() == silent.tobytes()
+    assert counter.hooks == ["begin", "end"] and "3/3" in capsys.readouterr().out
+
+
+def test_a_later_predict_leaves_the_metrics_of_an_evaluation_as_keras_does(monkeypatch):
+    model = mlp()
+    model.predict(X[:1], verbose=0)
+    model.evaluate(X, Y, verbose=0)
+    results = [metric.result() for metric in model.metrics]
+    model.predict(X[:1], verbose=0)
+    assert [metric.result() for metric in model.metrics] == results
+
+
+def test_bad_rows_are_still_refused():
+    model = mlp()
+    model.predict(X[:1], verbose=0)
+    bad = X[:2].copy()
+    bad[1, 3] = np.nan
+    message = r"x contains NaN or infinite values \(1 of 24; the first is nan at index \(1, 3\)\)"
+    with pytest.raises(ValueError, match=message):
+        model.predict(bad, verbose=0)
+    with pytest.raises(ValueError, match="expected shape"):
+        model.predict(X[:, :5], verbose=0)
+
+
+# ----- layers the native loop ran over whole samples ------------------------------------------------
+
+def test_softmax_activation_and_concatenate_on_images_act_along_the_last_axis(monkeypatch):
+    """The native loop takes a sample as one row: a softmax Activation or a Concatenate on rank-3+
+    tensors would span the whole sample, so such models run layer by layer (said once)."""
+    axonal.set_seed(22)
+    image = Input(shape=(3, 3, 2), name="image")
+    features = Conv2D(3, 2, padding="same")(image)
+    joined = Concatenate()([features, image])
+    probabilities = Activation("softmax", name="per_pixel")(joined)
+    model = Model(image, [joined, probabilities])
+    x = np.random.default_rng(3).normal(size=(4, 3, 3, 2)).astype(np.float32)
+    with pytest.warns(UserWarning, match=r"'concatenate\w*' \(Concatenate\) works along the last axis of rank-4"):
+        joined_out, probabilities_out = model.predict(x, verbose=0)
+    np.testing.assert_array_equal(joined_out[..., 3:], x)
+    np.testing.assert_allclose(probabilities_out.sum(axis=-1), 1.0, rtol=1e-6)
+
+
+def test_a_softmax_activation_on_rows_still_runs_natively(monkeypatch):
+    model = Sequential([Input(shape=(6,)), Reshape((6,)), Activation("softmax"), Flatten()])
+    calls = []
+    native_predict = NativeExecutor.predict
+    monkeypatch.setattr(NativeExecutor, "predict", lambda *args: calls.append(1) or native_predict(*args))
+    out = model.predict(X[:, :6], verbose=0)
+    assert calls == [1]
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-6)
