@@ -2,15 +2,16 @@
 
 Workloads (see benchmarks/README.md): W1 seed MLP epoch, W2 churn epoch (800 small steps), W3
 sigmoid MLP epoch, W4 predict on the test set, W5 seed CNN epoch, W6 a functional residual MLP of
-W1's FLOPs (its time per FLOP against W1's is printed), and the sweep (ms per training
-step over batch size and width). Frameworks: axonal (cpu backend), axonal-numpy (the reference,
-W1/W4), torch (eager, hand loop), keras-tensorflow, keras-jax, keras-torch (Keras 3 ``fit``) and
-jax-scan (a jitted epoch as one ``lax.scan``, W1/W2). Each framework runs each workload in its own
+W1's FLOPs (its time per FLOP against W1's is printed), W7 predict latency (the seed MLP's
+``predict`` of 1 row and of 10k rows), and the sweep (ms per training step over batch size and
+width). Frameworks: axonal (cpu backend), axonal-numpy (the reference, W1/W4), torch (eager, hand
+loop), keras-tensorflow, keras-jax, keras-torch (Keras 3 ``fit``), jax-scan (a jitted epoch as one
+``lax.scan``, W1/W2) and onnxruntime (the model axonal exports to ONNX, W7). Each framework runs each workload in its own
 process; a peer that does not import is reported as "not installed". Prints the machine, its FMA
 peak, one table per workload, and writes everything as JSON.
 
 Usage (from the repository root; Fashion-MNIST through AXONAL_DATA):
-    AXONAL_DATA=../shared/data python benchmarks/run.py [--workloads W1,W2,W3,W4,W5,W6,sweep]
+    AXONAL_DATA=../shared/data python benchmarks/run.py [--workloads W1,W2,W3,W4,W5,W6,W7,sweep]
         [--frameworks axonal,torch,...] [--epochs 3] [--cnn-limit 12800] [--peer-python PATH]
         [--json benchmarks/results/latest.json] [--quick]
 ``--quick`` runs tiny subsets for smoke tests: its numbers are not benchmarks.
@@ -80,6 +81,7 @@ def main(argv=None) -> int:
         return worker.main(*args.worker)
 
     from bench import launcher, report
+    from bench.latency import make_latency_data
 
     start = time.perf_counter()
     machine = launcher.machine_info()
@@ -88,10 +90,13 @@ def main(argv=None) -> int:
         churn = str(Path(tmp) / "churn.npz") if "W2" in args.workloads else None
         if churn:
             wl.make_churn(churn)  # generated once here: every framework trains on the same arrays
+        latency = str(Path(tmp) / "latency.npz") if "W7" in args.workloads else None
+        if latency:
+            make_latency_data(latency, args.seed)  # every framework predicts with the same weights and rows
         peak = launcher.measure_peak(args, Path(tmp))
         report.print_machine(machine, peak, args.quick)
         print(f"running {len(jobs)} processes, one at a time:")
-        results = launcher.run_all(jobs, args, Path(tmp), churn)
+        results = launcher.run_all(jobs, args, Path(tmp), churn, latency)
     summaries = report.print_report(results, peak, args.workloads, args.quick)
     print(f"\ntotal {time.perf_counter() - start:.0f} s; JSON: {args.json}")
 

@@ -190,3 +190,30 @@ def test_a_softmax_activation_on_rows_still_runs_natively(monkeypatch):
     out = model.predict(X[:, :6], verbose=0)
     assert calls == [1]
     np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-6)
+
+
+# ----- the benchmark workload --------------------------------------------------------------------------
+
+def test_the_w7_benchmark_checks_outputs_and_times_both_sizes(tmp_path):
+    """benchmarks/run.py W7 in quick mode for axonal and onnxruntime (the peers' numbers come from
+    a full run by hand): every framework agrees with the float64 reference before it is timed."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    run_py = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+    out = tmp_path / "w7.json"
+    done = subprocess.run([sys.executable, str(run_py), "--quick", "--workloads", "W7", "--frameworks",
+                           "axonal,onnxruntime", "--json", str(out)], env=dict(os.environ, AXONAL_OFFLINE="1"),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "goal: 1-row predict within 1.5x of onnxruntime" in done.stdout
+    results = {r["framework"]: r for r in json.loads(out.read_text())["results"]}
+    assert sorted(results) == ["axonal", "onnxruntime"]
+    for result in results.values():
+        assert result["status"] == "ok" and result["max_abs_difference"] <= 1e-4
+        assert result["one_row_us"] > 0 and result["many_rows_median"] > 0 and result["rows"] == 2000

@@ -10,6 +10,7 @@ offers the interface that ``worker`` drives for all workloads:
 * ``prepare(spec, x, y)`` -> training data in the framework's form (outside any timing);
 * ``train(model, data, batch_size, epochs)`` -> (seconds of each epoch, loss of the last epoch);
 * ``predict(model, x, batch_size)`` -> probabilities as a NumPy array;
+* ``set_weights(model, weights)`` -> the weights in Keras' ``get_weights`` order (W7);
 * ``threads()`` -> the thread count the framework computes with.
 """
 from __future__ import annotations
@@ -87,6 +88,10 @@ class KerasStyleRunner:
 
     def predict(self, model, x, batch_size: int):
         return model.predict(x, batch_size=batch_size, verbose=0)
+
+    def set_weights(self, model, weights: list) -> None:
+        """Weights in Keras' ``get_weights`` order (W7 gives every framework the same ones)."""
+        model.set_weights(weights)
 
 
 class AxonalRunner(KerasStyleRunner):

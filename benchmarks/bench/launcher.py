@@ -69,14 +69,16 @@ def train_rows(args) -> dict:
     return rows
 
 
-def run_job(job: dict, args, tmp: Path, churn_npz: str | None, task: str | None = None) -> list[dict]:
+def run_job(job: dict, args, tmp: Path, churn_npz: str | None, task: str | None = None,
+            latency_npz: str | None = None) -> list[dict]:
     """Start one child, wait for it, and return its results (one per workload, errors included)."""
     framework = job["framework"]
-    python = sys.executable if framework in wl.AXONAL or task else (args.peer_python or sys.executable)
+    python = sys.executable if framework in wl.THIS_INTERPRETER or task else (args.peer_python or sys.executable)
     stem = tmp / f"{framework}-{'-'.join(job['workloads']) or task}"
     spec = {"framework": framework, "workloads": job["workloads"], "train_w1": job.get("train_w1", []),
             "quick": args.quick, "epochs": args.epochs, "seed": args.seed, "train_rows": train_rows(args),
             "test_rows": wl.QUICK_TEST_ROWS if args.quick else wl.FASHION_TEST_ROWS, "churn_npz": churn_npz,
+            "latency_npz": latency_npz,
             "task": task, "seconds": args.peak_seconds, "device": getattr(args, "device", "cpu")}
     spec_path, result_path, stderr_path = (Path(f"{stem}.{ext}") for ext in ("spec.json", "result.json", "stderr"))
     spec_path.write_text(json.dumps(spec))
@@ -108,13 +110,13 @@ def measure_peak(args, tmp: Path) -> dict:
     return result
 
 
-def run_all(jobs: list[dict], args, tmp: Path, churn_npz: str | None) -> list[dict]:
+def run_all(jobs: list[dict], args, tmp: Path, churn_npz: str | None, latency_npz: str | None = None) -> list[dict]:
     """Run the jobs one after another (never two at once: they would share the cores), with progress."""
     results = []
     for number, job in enumerate(jobs, 1):
         start = time.perf_counter()
         print(f"  [{number}/{len(jobs)}] {job['framework']:<17} {'+'.join(job['workloads']):<6}", end=" ", flush=True)
-        batch = run_job(job, args, tmp, churn_npz)
+        batch = run_job(job, args, tmp, churn_npz, latency_npz=latency_npz)
         statuses = sorted({r["status"] for r in batch})
         print(f"{time.perf_counter() - start:6.1f} s  {'; '.join(statuses)}", flush=True)
         results += batch

@@ -12,9 +12,13 @@ from bench import workloads as wl
 TITLES = dict({name: w.title for name, w in wl.TRAINING.items()},
               W4=f"predict on the test set with W1's trained model, batch {wl.PREDICT_BATCH}, "
                  f"median of {wl.PREDICT_CALLS} calls after a warm-up",
+              W7="predict latency: the seed MLP (shared random weights) on 1 row and on 10k rows as one batch",
               sweep="3-layer ReLU MLP 784-w-w-10, RMSprop, ms per training step")
 UNITS = {"W1": "s/epoch", "W2": "s/epoch", "W3": "s/epoch", "W4": "s/predict", "W5": "s/epoch", "W6": "s/epoch",
-         "sweep": "ms/step"}
+         "W7": "s/predict", "sweep": "ms/step"}
+# W7's goals (issue 21): one-row predict at least this many times faster than Keras, and at most this
+# many times onnxruntime's time on the model axonal exports.
+LATENCY_GOALS = {"keras": 10.0, "onnxruntime": 1.5}
 DECIMALS = {"s/epoch": 3, "s/predict": 4, "ms/step": 3}
 
 
@@ -134,6 +138,36 @@ def print_sweep(rows: list[dict], quick: bool) -> dict:
     return summary
 
 
+def print_latency(rows: list[dict]) -> dict:
+    """W7's table: 1-row and 10k-row predict per framework and each one's time over axonal's, then
+    the goals: Keras (every backend) / axonal >= 10 on one row, axonal / onnxruntime <= 1.5."""
+    print(f"\nW7: {TITLES['W7']}")
+    print(f"  {'framework':<17} {'1 row us':>10} {'x axonal':>9} {'10k rows ms':>12} {'x axonal':>9} "
+          f"{'max|diff|':>10} {'threads':>7}  status")
+    axonal = next((r for r in rows if r["framework"] == "axonal" and ok(r)), None)
+    summary = {}
+    for r in rows:
+        one = r["median"] / axonal["median"] if ok(r) and axonal else None
+        many = r["many_rows_median"] / axonal["many_rows_median"] if ok(r) and axonal else None
+        diff = f"{r['max_abs_difference']:10.1e}" if "max_abs_difference" in r else f"{'-':>10}"
+        print(f"  {r['framework']:<17} {_cell(r.get('one_row_us'), 1, 10)} {_cell(one, 2, 9)} "
+              f"{_cell(1e3 * r['many_rows_median'] if ok(r) else None, 2, 12)} {_cell(many, 2, 9)} {diff} "
+              f"{_cell(r.get('threads'), 0, 7)}  {r['status']}")
+        if r["framework"] != "axonal" and one is not None:
+            summary[r["framework"]] = {"one_row_vs_axonal": one, "many_rows_vs_axonal": many}
+    for peer, ratios in summary.items():
+        if peer.startswith("keras-"):
+            met = "met" if ratios["one_row_vs_axonal"] >= LATENCY_GOALS["keras"] else "NOT met"
+            print(f"  goal: 1-row predict >= {LATENCY_GOALS['keras']:.0f}x faster than {peer}: "
+                  f"{ratios['one_row_vs_axonal']:.1f}x, {met}")
+    if "onnxruntime" in summary:
+        within = 1 / summary["onnxruntime"]["one_row_vs_axonal"]
+        met = "met" if within <= LATENCY_GOALS["onnxruntime"] else "NOT met"
+        print(f"  goal: 1-row predict within {LATENCY_GOALS['onnxruntime']}x of onnxruntime: axonal takes "
+              f"{within:.2f}x its time, {met}")
+    return summary
+
+
 def print_report(results: list[dict], peak: dict, wanted: list[str], quick: bool) -> dict:
     """Every table, in the order asked for; returns the summaries for the JSON."""
     summaries = {}
@@ -141,6 +175,9 @@ def print_report(results: list[dict], peak: dict, wanted: list[str], quick: bool
         rows = [r for r in results if r.get("workload") == name]
         if name == "sweep":
             summaries[name] = print_sweep(rows, quick)
+            continue
+        if name == "W7":
+            summaries[name] = print_latency(rows)
             continue
         summaries[name] = print_workload(name, rows)
         if name == "W1":

@@ -120,6 +120,16 @@ class TorchRunner:
             seconds.append(time.perf_counter() - start)
         return seconds, float(loss_sum) / max(steps, 1)
 
+    def set_weights(self, model, weights: list) -> None:
+        """Keras-ordered (kernel (C, K), bias) pairs into the Linear layers (weight (K, C)); dense-only specs."""
+        linears = [m for m in model[0].modules() if isinstance(m, self.torch.nn.Linear)]
+        if len(linears) * 2 != len(weights):
+            raise ValueError(f"{len(weights)} weight arrays for {len(linears)} Linear layers")
+        with self.torch.no_grad():
+            for linear, kernel, bias in zip(linears, weights[::2], weights[1::2]):
+                linear.weight.copy_(self.torch.from_numpy(kernel.T.copy()))
+                linear.bias.copy_(self.torch.from_numpy(bias))
+
     def predict(self, model, x, batch_size: int):
         """Eval mode, no autograd, batches of ``batch_size``, probabilities out."""
         module, _, _, output = model

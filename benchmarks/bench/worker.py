@@ -1,8 +1,8 @@
 """The child process: one framework, one group of workloads, one protocol for every framework.
 
 ``run.py --worker SPEC RESULT`` lands here. The spec (JSON, written by ``launcher``) names the
-framework, the workloads (W4 shares W1's process: it predicts with W1's trained model), the epochs
-and the data; the result file receives a list of result dicts, rewritten after every workload so
+framework, the workloads (W4 shares W1's process: it predicts with W1's trained model; W7 is
+``bench/latency.py``), the epochs and the data; the result file receives a list of result dicts, rewritten after every workload so
 that a crash later still leaves the earlier results. The protocol lives here once; the runners
 only build, train and predict.
 """
@@ -39,6 +39,9 @@ def make_runner(framework: str, seed: int, device: str = "cpu"):
     if framework == "jax-scan":
         from bench.jax_scan_runner import JaxScanRunner
         return JaxScanRunner(seed)
+    if framework == "onnxruntime":
+        from bench.onnx_runner import OnnxRuntimeRunner
+        return OnnxRuntimeRunner(seed)
     raise ValueError(f"unknown framework {framework!r}")
 
 
@@ -163,10 +166,13 @@ def main(spec_path: str, result_path: str) -> int:
         try:
             workload = wl.TRAINING.get(name, wl.TRAINING["W1"])   # W4 and the sweep read W1's data
             key = (workload.data, spec["train_rows"].get(name))
-            if key not in cache:
+            if key not in cache and name != "W7":   # W7 reads its own weights and rows
                 cache = {key: wl.load_data(workload.data, key[1], spec["test_rows"], spec["churn_npz"])}
-            data = cache[key]
-            if name == "sweep":
+            data = cache.get(key)
+            if name == "W7":
+                from bench.latency import run_latency
+                result = run_latency(runner, spec["latency_npz"], quick)
+            elif name == "sweep":
                 result = run_sweep(runner, data, quick)
             elif name == "W4":
                 if model_w1 is None:

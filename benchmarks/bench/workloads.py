@@ -16,12 +16,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 
 AXONAL = ("axonal", "axonal-numpy")
-PEERS = ("torch", "keras-tensorflow", "keras-jax", "keras-torch", "jax-scan")
+PEERS = ("torch", "keras-tensorflow", "keras-jax", "keras-torch", "jax-scan", "onnxruntime")
 FRAMEWORKS = AXONAL + PEERS
+# Run under the interpreter that runs run.py (axonal's): onnxruntime runs the file axonal exports.
+THIS_INTERPRETER = AXONAL + ("onnxruntime",)
 ON_CUDA = ("axonal", "torch")  # run.py --device cuda: axonal's cuda backend against PyTorch CUDA eager
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "sweep")
-# The reference backend is slow and jax-scan is hand-written per model: each covers only these.
-COVERS = {"axonal-numpy": ("W1", "W4"), "jax-scan": ("W1", "W2")}
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "sweep")
+# The reference backend is slow, jax-scan is hand-written per model, onnxruntime only runs an exported
+# model: each covers only these.
+COVERS = {"axonal-numpy": ("W1", "W4"), "jax-scan": ("W1", "W2"), "onnxruntime": ("W7",)}
 
 QUICK_TRAIN_ROWS = 2560   # --quick: tiny subsets for smoke runs, never benchmarks
 QUICK_TEST_ROWS = 2000
