@@ -364,6 +364,20 @@ def test_a_repeated_output_is_refused(tmp_path):
         Model(inputs, [hidden, hidden]).export(tmp_path / "m.onnx")
 
 
+def test_axonal_imports_onnx_only_to_export():
+    import subprocess
+    code = ("import sys, axonal; from axonal.models import Sequential; from axonal.layers import Dense; "
+            "Sequential([Dense(2, input_shape=(3,))]).predict([[1.0, 2.0, 3.0]], verbose=0); "
+            "assert 'onnx' not in sys.modules and 'onnxruntime' not in sys.modules, 'imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_ir_version_is_the_oldest_that_carries_the_opset():
+    proto = build_onnx_model(churn())
+    assert proto.ir_version == onnx.helper.find_min_ir_version_for(list(proto.opset_import)) == 9
+
+
 def test_without_onnx_the_export_says_how_to_install_it(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)  # makes `import onnx` raise ImportError
     with pytest.raises(ImportError, match=r"pip install 'axonal\[onnx\]'"):
