@@ -17,6 +17,7 @@ LAZY = ["datasets", "preprocessing"]
 NOT_IMPORTED = ["axonal.datasets", "axonal.preprocessing", "matplotlib", "scipy", "h5py", "PIL", "pandas",
                 "sklearn", "urllib.request", "tarfile"]
 IMPORT_BOUND_SECONDS = 0.3
+WALL_BOUND_SECONDS = 2.0
 
 
 def _exists(name: str) -> bool:
@@ -86,8 +87,13 @@ def test_unknown_attributes_still_raise():
 
 
 def test_import_axonal_is_fast():
-    """Best of three fresh interpreters, measured inside them (interpreter start-up excluded), against
-    a generous bound: the issue asks for under 0.3 s; typical is about 0.15 s on a busy machine."""
-    code = "import time; t = time.perf_counter(); import axonal; print(time.perf_counter() - t)"
-    seconds = min(float(_fresh(code)) for _ in range(3))
-    assert seconds < IMPORT_BOUND_SECONDS, f"import axonal took {seconds:.3f} s"
+    """Best of three fresh interpreters, timed inside them (interpreter start-up excluded). The CPU
+    time the import costs is held to the issue's 0.3 s (about 0.19 s here); wall-clock time, which a
+    loaded machine stretches (0.15 s idle, 0.5 s at a load of 8 on 2 cores), gets a generous bound
+    that still catches an import that waits on something (the network, a lock, a subprocess)."""
+    code = ("import time; t, c = time.perf_counter(), time.process_time(); import axonal; "
+            "print(time.perf_counter() - t, time.process_time() - c)")
+    runs = [tuple(map(float, _fresh(code).split())) for _ in range(3)]
+    wall, cpu = min(r[0] for r in runs), min(r[1] for r in runs)
+    assert cpu < IMPORT_BOUND_SECONDS, f"import axonal used {cpu:.3f} s of CPU"
+    assert wall < WALL_BOUND_SECONDS, f"import axonal took {wall:.3f} s"
