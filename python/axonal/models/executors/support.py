@@ -8,6 +8,8 @@ complete list (``tests/test_fast_path.py`` pins it):
 
 - a layer implemented in Python: the user's own ``Layer`` subclasses, and the image augmentations
   ``RandomFlip``/``RandomTranslation`` (NumPy on the host, by design: docs/design.md);
+- a layer with ``data_format="channels_first"`` that transposes at its edges (the compiled loops
+  take channels_last tensors: docs/keras-surface.md);
 - an instance whose ``forward``/``backward``, ``compute``, ``apply``/``update_step`` was replaced;
 - a user's own loss or optimiser class;
 - a metric without a counting kernel (only the accuracies have one: MAE, MSE, AUC, precision,
@@ -100,6 +102,8 @@ def _layer_problem(model, xs: list) -> str | None:
             return f"layer {layer.name!r} ({type(layer).__name__})"
         if _replaced(layer, ("forward", "backward")):
             return f"layer {layer.name!r} has a method replaced"
+        if getattr(layer, "transposes_channels", False):
+            return f"layer {layer.name!r} has data_format='channels_first' (compiled loops take channels_last)"
     return None
 
 
