@@ -207,7 +207,7 @@ def _get(dataset: PyDataset, index: int, argument: str, description: str):
     try:
         return dataset[index]
     except Exception as error:
-        error.add_note(f"(raised by {description}[{index}], the batch {argument} gave)")
+        error.add_note(f"(raised by {type(dataset).__name__}[{index}]: batch {index} of {argument}, {description})")
         raise
 
 
@@ -291,7 +291,7 @@ def check_arguments(method: str, source: Any, **given) -> None:
              "batch_size": "the source sets the batch size: leave batch_size out",
              "validation_split": "split the data before making the batches, and pass validation_data"}
     for name, value in given.items():
-        if value is not None and value != 0.0:
+        if value is not None:
             raise ValueError(f"{method}(): x is {describe(source)}, so {name} must not be given (received "
                              f"{name}={value!r:.60}). Fix: {fixes[name]}.")
 
