@@ -13,7 +13,6 @@ prepared batches to the executors are in :mod:`axonal.models.batch_loops`.
 from __future__ import annotations
 
 import collections
-import concurrent.futures
 import itertools
 import warnings
 from typing import Any
@@ -186,6 +185,8 @@ def _fetch(dataset: PyDataset, indices, argument: str, description: str):
         for index in indices:
             yield index, _get(dataset, index, argument, description)
         return
+    import concurrent.futures  # only datasets with workers need it: kept out of `import axonal`
+
     queue_size = max(1, int(dataset.max_queue_size or 1))
     with concurrent.futures.ThreadPoolExecutor(max(workers, 1), thread_name_prefix="axonal-batches") as pool:
         pending = collections.deque()
