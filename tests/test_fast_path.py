@@ -15,7 +15,8 @@ import pytest
 import axonal
 from axonal import regularizers
 from axonal.callbacks import Callback, EarlyStopping, ModelCheckpoint
-from axonal.layers import Conv2D, Dense, Flatten, Input, Layer, RandomFlip, Reshape
+from axonal.layers import (Conv2D, Dense, Flatten, Input, Layer, Normalization, RandomContrast, RandomFlip,
+                           RandomRotation, RandomZoom, Rescaling, Reshape)
 from axonal.losses import MeanSquaredError
 from axonal.models import Model, Sequential
 from axonal.models.executors import LayerwiseExecutor, NativeExecutor, support
@@ -56,6 +57,13 @@ X, Y = np.random.default_rng(0).normal(size=(40, 6)).astype(np.float32), np.ones
 FIT_CASES = {
     "layer 'doubling' (Doubling)": lambda: (_model(Doubling(name="doubling")), {}),
     "layer 'flip' (RandomFlip)": lambda: (_model(Reshape((2, 3, 1)), RandomFlip(name="flip"), Flatten()), {}),
+    "layer 'turn' (RandomRotation)": lambda: (_model(Reshape((2, 3, 1)), RandomRotation(0.1, name="turn"), Flatten()),
+                                              {}),
+    "layer 'zoom' (RandomZoom)": lambda: (_model(Reshape((2, 3, 1)), RandomZoom(0.1, name="zoom"), Flatten()), {}),
+    "layer 'contrast' (RandomContrast)": lambda: (_model(Reshape((2, 3, 1)), RandomContrast(0.2, name="contrast"),
+                                                         Flatten()), {}),
+    "layer 'scale' (Rescaling)": lambda: (_model(Rescaling(0.5, name="scale")), {}),
+    "layer 'norm' (Normalization)": lambda: (_model(Normalization(mean=0.0, variance=1.0, name="norm")), {}),
     "has a method replaced": lambda: (_replaced_forward(_model(Dense(3, name="patched"))), {}),
     "layer 'cf' has data_format='channels_first'": lambda: (
         _model(Reshape((1, 2, 3)), Conv2D(2, 1, data_format="channels_first", name="cf"), Flatten()), {}),

@@ -6,8 +6,10 @@ reproduce exactly is Python the user brings or asks for step by step; each such 
 here, and the layer-by-layer executor runs the call instead, with a note (:func:`report`). The
 complete list (``tests/test_fast_path.py`` pins it):
 
-- a layer implemented in Python: the user's own ``Layer`` subclasses, and the image augmentations
-  ``RandomFlip``/``RandomTranslation`` (NumPy on the host, by design: docs/design.md);
+- a layer implemented in Python: the user's own ``Layer`` subclasses, the image augmentations
+  ``RandomFlip``/``RandomTranslation``/``RandomRotation``/``RandomZoom``/``RandomContrast`` and the
+  preprocessing layers ``Rescaling``/``Normalization`` (NumPy on the host, by design: docs/design.md,
+  docs/data-feeding.md);
 - a layer with ``data_format="channels_first"`` that transposes at its edges (the compiled loops
   take channels_last tensors: docs/keras-surface.md);
 - an instance whose ``forward``/``backward``, ``compute``, ``apply``/``update_step`` was replaced;
@@ -30,7 +32,8 @@ from axonal.layers import (Activation, AveragePooling2D, Conv2D, Dense, Dropout,
                            InputLayer, MaxPooling2D, Reshape)
 from axonal.layers.merging import MERGE_LAYERS
 
-# The layers a compiled executor computes (the rest of axonal's are the augmentations).
+# The layers a compiled executor computes (the rest of axonal's are the augmentations and the
+# preprocessing layers, which run layer by layer with the fast-path note).
 LAYERS = (InputLayer, Flatten, Reshape, Dense, Dropout, Activation, Conv2D, MaxPooling2D, AveragePooling2D,
           GlobalAveragePooling2D, *MERGE_LAYERS)
 # The metrics with a counting kernel, by the name the kernels take.
