@@ -85,6 +85,13 @@ def optimizer_variables(model, layers: list) -> list[np.ndarray]:
     return values
 
 
+def restore_learning_rate(optimizer, value: float) -> None:
+    """Take the file's current learning rate (a callback may have changed it) unless it is the
+    configured one rounded to float32, as Keras keeps it: the config's exact value then stays."""
+    if np.float32(optimizer.learning_rate) != np.float32(value):
+        optimizer.learning_rate = float(value)
+
+
 def read_layers(reader: h5_io.H5Reader, layers: list, check_names: bool) -> list[tuple[np.ndarray, np.ndarray]]:
     """``(weight, value)`` for every weight of ``layers`` (Keras' order), all checked, none copied.
 
@@ -145,7 +152,7 @@ def read_optimizer(reader: h5_io.H5Reader, model, layers: list) -> None:
         target = optimizer.slots_for(params[index])[name]
         what = f"optimizer slot {name} of trainable weight {index} (optimizer/vars/{position + 2})"
         values.append((target, reader.array(group, str(position + 2), target.shape, target.dtype, what)))
-    optimizer.learning_rate = float(learning_rate)
+    restore_learning_rate(optimizer, learning_rate)
     for target, value in values:
         np.copyto(target, value)
     optimizer.iterations = int(iterations)

@@ -21,7 +21,7 @@ from axonal._version import __version__
 from axonal.saving import h5_io, keras_compile, keras_model
 from axonal.saving.archive import SavedFileError, atomic_write
 from axonal.saving.keras_archive import KERAS_VERSION
-from axonal.saving.keras_weights import trainable_in_order
+from axonal.saving.keras_weights import restore_learning_rate, trainable_in_order
 from axonal.saving.serialization import MAX_LAYERS
 
 _NAME_LIMIT = 64 * MAX_LAYERS
@@ -139,7 +139,7 @@ def _read_optimizer(reader: h5_io.H5Reader, model, layers: list) -> None:
             raise SavedFileError(reader.path, f"its optimizer iteration count {iterations!r} is not a count")
     if kinds.get("learning_rate"):
         parent, leaf = _parent(reader, group, kinds["learning_rate"][0])
-        optimizer.learning_rate = float(reader.scalar(parent, leaf, "the optimizer's learning rate"))
+        restore_learning_rate(optimizer, reader.scalar(parent, leaf, "the optimizer's learning rate"))
     for target, value in values:
         np.copyto(target, value)
     optimizer.iterations = int(iterations)
