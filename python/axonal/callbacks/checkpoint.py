@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 
 from axonal.callbacks.monitor import MonitorCallback
-from axonal.saving.saving_api import file_format
+from axonal.saving.formats import file_format
 
 
 class ModelCheckpoint(MonitorCallback):

@@ -16,8 +16,8 @@ import numpy as np
 
 from axonal._version import __version__
 from axonal.layers._weight_limit import weight_limit
-from axonal._files import remove_stale_temporaries, special_file_problem
 from axonal.saving import h5_io, keras_archive, keras_model, keras_weights, legacy_h5
+from axonal.saving.formats import is_hdf5_file, load_h5_weights, file_format
 from axonal.saving.archive import ArchiveReader, SavedFileError, atomic_write, write_archive
 from axonal.saving.serialization import (add_layers, check_input_shape, compile_config, compile_from_config,
                                          model_from_config, serialize)
@@ -98,7 +98,7 @@ def load_model(filepath: str | os.PathLike, custom_objects: dict | None = None, 
         >>> model = load_model("mnist_mlp.axonal")  # doctest: +SKIP
         >>> model.fit(x, y, epochs=1)  # doctest: +SKIP  (continues where the saved run stopped)
     """
-    if _is_hdf5(filepath):
+    if is_hdf5_file(filepath):
         with h5_io.H5Reader.open_path(os.fspath(filepath)) as reader:
             if not legacy_h5.is_model_file(reader):
                 raise SavedFileError(reader.path, "it is an HDF5 file of weights only (no model_config)",
@@ -166,11 +166,11 @@ def load_weights(model, filepath: str | os.PathLike) -> None:
     Example:
         >>> model.load_weights("mlp.weights.axonal")  # doctest: +SKIP
     """
-    if _is_hdf5(filepath):
-        return _load_h5_weights(model, os.fspath(filepath))
+    if is_hdf5_file(filepath):
+        return load_h5_weights(model, os.fspath(filepath))
     with ArchiveReader(filepath) as reader:
         if keras_archive.is_keras_archive(reader):
-            return _load_h5_weights(model, reader.path, reader)
+            return load_h5_weights(model, reader.path, reader)
         path = reader.path
         config = _read_header(reader, None)
         members = set(_weight_members(path, config))
@@ -181,63 +181,6 @@ def load_weights(model, filepath: str | os.PathLike) -> None:
             if not model.built:
                 _build_for_file(reader, model, config)
             _read_weights(reader, model, config)
-
-
-def file_format(filepath: str | os.PathLike, weights_only: bool) -> str:
-    """The format a path's name asks for: ``"axonal"``, ``"keras"``, ``"weights.h5"`` or ``"h5"``.
-
-    Raises:
-        ValueError: for any other name, with the names each format takes.
-    """
-    name = os.fspath(filepath).lower()
-    if name.endswith(".axonal"):
-        return "axonal"
-    if weights_only and name.endswith(".weights.h5"):
-        return "weights.h5"
-    if name.endswith((".h5", ".hdf5")):
-        return "h5"
-    if name.endswith(".keras") and not weights_only:
-        return "keras"
-    call = "save_weights" if weights_only else "save"
-    names = ("'.weights.axonal' (axonal), '.weights.h5' (Keras 3) or '.h5' (legacy Keras)" if weights_only
-             else "'.axonal' (axonal's own), '.keras' (Keras 3) or '.h5' (legacy Keras)")
-    raise ValueError(f"model.{call}({os.fspath(filepath)!r}): the file name does not say which format to write. "
-                     f"Fix: end it in {names}.")
-
-
-def _is_hdf5(filepath: str | os.PathLike) -> bool:
-    """Whether an existing regular file starts with HDF5's signature (others go to the zip reader,
-    whose checks and messages cover missing files, folders, FIFOs and garbage)."""
-    path = os.fspath(filepath)
-    if not os.path.isfile(path) or special_file_problem(path) is not None:
-        return False
-    remove_stale_temporaries(path)
-    try:
-        return h5_io.is_hdf5(h5_io.file_head(path))
-    except OSError:
-        return False
-
-
-def _load_h5_weights(model, path: str, archive: ArchiveReader | None = None) -> None:
-    """``load_weights`` from Keras' HDF5 layouts (a file, or the weights inside a ``.keras`` zip)."""
-    if not model.built:
-        raise SavedFileError(path, f"model {model.name!r} is not built, and Keras weights files record no input "
-                             "shape", "build it first, e.g. model.build((None, 784)), or load the whole model "
-                             "with load_model")
-    layers = keras_model.keras_layer_order(model)
-    if archive is not None:
-        data = archive._read(keras_archive.WEIGHTS, archive.stored_bytes(keras_archive.WEIGHTS) + 2**20)
-        reader = h5_io.H5Reader.open_bytes(data, f"{path}/{keras_archive.WEIGHTS}")
-    else:
-        reader = h5_io.H5Reader.open_path(path)
-    with reader:
-        if legacy_h5.is_legacy_weights(reader):
-            group = reader.group("model_weights") if legacy_h5.is_model_file(reader) else reader.file
-            pairs = legacy_h5.read_layers(reader, group, layers, check_names=False)
-        else:
-            pairs = keras_weights.read_layers(reader, layers, check_names=False)
-    for weight, value in pairs:  # every array was checked before the first copy
-        np.copyto(weight, value)
 
 
 @contextlib.contextmanager
