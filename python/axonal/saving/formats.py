@@ -21,6 +21,8 @@ def file_format(filepath: str | os.PathLike, weights_only: bool) -> str:
         ValueError: for any other name, with the names each format takes.
     """
     name = os.fspath(filepath).lower()
+    if os.path.isdir(filepath):  # the atomic writer refuses a folder with its own message and fix
+        return "axonal"
     if name.endswith(".axonal"):
         return "axonal"
     if weights_only and name.endswith(".weights.h5"):
