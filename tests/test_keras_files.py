@@ -2,8 +2,10 @@
 (tests/fixtures/make_keras_files.py) are read and compared, axonal's own models go through
 .keras/.h5/.weights.h5 and back, and the file name picks the format. Refusals are in
 tests/test_keras_refusals.py; a round trip through a live Keras in tests/test_keras_live.py."""
+import io
 import os
 import warnings
+import zipfile
 
 import h5py
 import numpy as np
@@ -53,7 +55,6 @@ def test_keras3_adam_slots_in_keras_order():
     model = load_model(os.path.join(FIXTURES, "churn.keras"))
     first = model.layers[0]
     slots = model.optimizer.slots_for(first.kernel)
-    import zipfile, io
     with zipfile.ZipFile(os.path.join(FIXTURES, "churn.keras")) as archive:
         with h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as file:
             variables = file["optimizer/vars"]
@@ -185,7 +186,6 @@ def test_file_name_picks_the_format(tmp_path):
         assert list(file["layers/dense/vars"]) == ["0", "1"] and "optimizer" in file
     with h5py.File(tmp_path / "legacy.h5", "r") as file:
         assert "layer_names" in file.attrs
-    import zipfile
     with zipfile.ZipFile(tmp_path / "m.keras") as archive:
         assert sorted(archive.namelist()) == ["config.json", "metadata.json", "model.weights.h5"]
     checkpoint = ModelCheckpoint(str(tmp_path / "cp-{epoch}.weights.h5"), save_weights_only=True)

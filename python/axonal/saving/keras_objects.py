@@ -24,7 +24,6 @@ INITIALIZERS = ("Zeros", "Ones", "Constant", "RandomUniform", "RandomNormal", "T
                 "GlorotUniform", "GlorotNormal", "HeUniform", "HeNormal", "LecunUniform", "LecunNormal")
 REGULARIZERS = ("L1", "L2", "L1L2")
 FLOAT32 = "float32"
-_NO_OP = object()  # marks "accepted only at these values" in the tables below
 
 # Keras class -> (axonal class, {Keras argument: axonal argument}, {argument: values that are no-ops}).
 _NOOPS_WEIGHTED = {"kernel_constraint": (None,), "bias_constraint": (None,), "activity_regularizer": (None,),
