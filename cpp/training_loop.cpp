@@ -13,7 +13,6 @@
 #include "dropout.h"
 #include "losses.h"
 #include "merge.h"
-#include "axonal/optimizer_functors.h"
 #include "optimizers.h"
 #include "pooling.h"
 
@@ -240,34 +239,7 @@ void TrainingLoop::backward(int64_t N) {
 // One optimiser step over every trainable array, as Optimizer.apply does (iteration is 1-based).
 void TrainingLoop::update(int64_t iteration, double lr) {
   const OptimizerSpec& o = optimizer_;
-  if (o.kind == OptimizerKind::adam) {  // the step's constants once, for every parameter
-    const AdamStep step(lr, o.beta_1, o.beta_2, o.epsilon, iteration, o.weight_decay);
-    for (const ParamUpdate& p : o.params) adam_update(step, p.param, p.slots[0], p.slots[1], p.slots[2], p.grad, p.n);
-    return;
-  }
-  for (const ParamUpdate& p : o.params) {
-    float* const* s = p.slots;
-    switch (o.kind) {
-      case OptimizerKind::sgd:
-        sgd_update(p.param, s[0], p.grad, p.n, lr, o.momentum, o.nesterov, o.weight_decay);
-        break;
-      case OptimizerKind::rmsprop:
-        rmsprop_update(p.param, s[0], s[1], s[2], p.grad, p.n, lr, o.rho, o.momentum, o.epsilon, o.centered,
-                       o.weight_decay);
-        break;
-      case OptimizerKind::adagrad:
-        adagrad_update(p.param, s[0], p.grad, p.n, lr, o.epsilon, o.weight_decay);
-        break;
-      case OptimizerKind::adadelta:
-        adadelta_update(p.param, s[0], s[1], p.grad, p.n, lr, o.rho, o.epsilon, o.weight_decay);
-        break;
-      case OptimizerKind::adam:  // updated above
-        break;
-      case OptimizerKind::lion:
-        lion_update(p.param, s[0], p.grad, p.n, lr, o.beta_1, o.beta_2, o.weight_decay);
-        break;
-    }
-  }
+  optimizer_update(o.kind, o.hyper, lr, iteration, o.weight_decay, o.params.data(), o.params.size());
 }
 
 namespace {

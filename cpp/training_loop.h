@@ -17,6 +17,7 @@
 #include "axonal/activation_functors.h"
 #include "axonal/merge_functors.h"
 #include "axonal/window.h"
+#include "optimizers.h"
 
 namespace axonal {
 
@@ -62,25 +63,14 @@ struct LayerStep {
 // `none`: a loop built for inference only (predict), which refuses to train.
 enum class LossKind { softmax_cross_entropy, sparse_softmax_cross_entropy, sigmoid_binary_cross_entropy,
                       mean_squared_error, none };
-enum class OptimizerKind { sgd, rmsprop, adagrad, adadelta, adam, lion };
 enum class MetricKind { categorical_accuracy, sparse_categorical_accuracy, binary_accuracy };
 
-// One trainable array: the parameter, its gradient and up to three slots in the order the
-// optimiser's kernel takes them (sgd: momentum; rmsprop: velocity, momentum, average_grad;
-// adagrad: accumulator; adadelta: accum_grad, accum_delta; adam: m, v, v_hat; lion: m), null when unused.
-struct ParamUpdate {
-  float* param;
-  const float* grad;
-  float* slots[3];
-  int64_t n;
-};
-
+// The optimiser of a training loop: which one (its index in AXONAL_OPTIMIZERS, -1 for a loop built
+// without one), its hyper-parameters and every trainable array with its slots (optimizers.h).
 struct OptimizerSpec {
-  OptimizerKind kind = OptimizerKind::sgd;  // (unused by a loop built without an optimiser)
-  // sgd: momentum, nesterov; rmsprop: rho, momentum, epsilon, centered; adagrad: epsilon;
-  // adadelta: rho, epsilon; adam: beta_1, beta_2, epsilon, amsgrad; lion: beta_1, beta_2.
-  double rho = 0, momentum = 0, epsilon = 0, beta_1 = 0, beta_2 = 0, weight_decay = 0;
-  bool nesterov = false, centered = false, amsgrad = false;
+  int kind = -1;
+  HyperValues hyper{};
+  double weight_decay = 0;
   std::vector<ParamUpdate> params;
 };
 

@@ -175,56 +175,43 @@ LayerStep parse_layer(BoundLoop& bound, const py::handle& spec, size_t index, st
 OptimizerSpec parse_optimizer(BoundLoop& bound, const std::string& name, const py::dict& hyper,
                               const py::list& params) {
   OptimizerSpec spec;
-  // kind, the slots its kernel requires, the slots it may take
-  const std::vector<std::tuple<std::string, OptimizerKind, int, int>> kinds = {
-      {"sgd", OptimizerKind::sgd, 0, 1}, {"rmsprop", OptimizerKind::rmsprop, 1, 3},
-      {"adagrad", OptimizerKind::adagrad, 1, 1}, {"adadelta", OptimizerKind::adadelta, 2, 2},
-      {"adam", OptimizerKind::adam, 2, 3}, {"lion", OptimizerKind::lion, 1, 1}};
-  int required = -1, allowed = 0;
-  for (const auto& [known, kind, need, take] : kinds)
-    if (name == known) { spec.kind = kind; required = need; allowed = take; }
   if (name == "none") {  // an inference loop: nothing to update
     if (params.size() != 0) fail(kOp, "optimizer 'none' takes no params.");
     return spec;
   }
-  if (required < 0)
-    fail(kOp, "unknown optimizer '" + name + "'; expected sgd, rmsprop, adagrad, adadelta, adam or none.");
-  auto number = [&](const char* key) { return hyper.contains(key) ? hyper[key].cast<double>() : 0.0; };
-  auto flag = [&](const char* key) { return hyper.contains(key) && hyper[key].cast<bool>(); };
-  spec.rho = number("rho"), spec.momentum = number("momentum"), spec.epsilon = number("epsilon");
-  spec.beta_1 = number("beta_1"), spec.beta_2 = number("beta_2"), spec.weight_decay = number("weight_decay");
-  spec.nesterov = flag("nesterov"), spec.centered = flag("centered"), spec.amsgrad = flag("amsgrad");
+  spec.kind = optimizer_kind(name);
+  if (spec.kind < 0) fail(kOp, "unknown optimizer update '" + name + "'; optimizer_kernels() lists the known ones.");
+  const UpdateInfo& info = optimizer_info(spec.kind);
+  for (int j = 0; j < info.hypers; ++j) {
+    if (!hyper.contains(info.hyper_names[j])) fail(kOp, name + " needs the hyper-parameter '" + info.hyper_names[j] + "'.");
+    spec.hyper.at[j] = hyper[info.hyper_names[j]].cast<double>();
+  }
+  spec.weight_decay = hyper.contains("weight_decay") ? hyper["weight_decay"].cast<double>() : 0.0;
   for (size_t i = 0; i < params.size(); ++i) {
     const std::string what = "params[" + std::to_string(i) + "]";
-    const py::tuple t = as_tuple(params[i], 5, what);
+    const py::tuple t = as_tuple(params[i], 2 + kMaxSlots, what);
     if (!py::isinstance<py::array>(t[0])) fail(kOp, what + ": the parameter must be a numpy array.");
     const auto param = py::reinterpret_borrow<py::array>(t[0]);
     const Shape s(param.shape(), param.shape() + param.ndim());
     ParamUpdate update{checked_data<float>(t[0], kOp, (what + ".param").c_str(), s, true),
-                       checked_data<float>(t[1], kOp, (what + ".grad").c_str(), s, false),
-                       {nullptr, nullptr, nullptr}, static_cast<int64_t>(param.size())};
-    for (int k = 0; k < 3; ++k) {
+                       checked_data<float>(t[1], kOp, (what + ".grad").c_str(), s, false), {},
+                       static_cast<int64_t>(param.size()), 0};
+    unsigned present = 0;
+    for (int k = 0; k < kMaxSlots; ++k) {
       const std::string slot = what + ".slot" + std::to_string(k);
-      if (k >= allowed && !t[2 + k].is_none()) fail(kOp, slot + ": " + name + " takes no such slot.");
-      if (k < required && t[2 + k].is_none()) fail(kOp, slot + ": " + name + " needs it.");
-      update.slots[k] = optional_data<float>(t[2 + k], kOp, slot.c_str(), s, true);
-      if (!t[2 + k].is_none()) bound.outputs.emplace_back(slot, py::reinterpret_borrow<py::object>(t[2 + k]));
+      if (k >= info.slots && !t[2 + k].is_none()) fail(kOp, slot + ": " + name + " takes no such slot.");
+      update.slots.at[k] = optional_data<float>(t[2 + k], kOp, slot.c_str(), s, true);
+      if (t[2 + k].is_none()) continue;
+      present |= 1u << k;
+      bound.outputs.emplace_back(slot, py::reinterpret_borrow<py::object>(t[2 + k]));
     }
+    const SlotUse use = use_slots(spec.kind, present, spec.hyper);
+    if (!use.problem.empty()) fail(kOp, what + ": " + use.problem);
+    update.used = use.used;
     bound.outputs.emplace_back(what + ".param", py::reinterpret_borrow<py::object>(t[0]));
-    for (int k = 1; k < 5; ++k) bound.keep_alive.push_back(py::reinterpret_borrow<py::object>(t[k]));
+    for (int k = 1; k < 2 + kMaxSlots; ++k) bound.keep_alive.push_back(py::reinterpret_borrow<py::object>(t[k]));
     check_no_overlap(kOp, (what + ".param").c_str(), t[0], (what + ".grad").c_str(), t[1], false);
     spec.params.push_back(update);
-  }
-  const bool needs_momentum = (spec.kind == OptimizerKind::sgd || spec.kind == OptimizerKind::rmsprop) &&
-                              spec.momentum != 0;
-  for (size_t i = 0; i < spec.params.size(); ++i) {
-    const ParamUpdate& p = spec.params[i];
-    const int momentum_slot = spec.kind == OptimizerKind::sgd ? 0 : 1;
-    if (needs_momentum && p.slots[momentum_slot] == nullptr) fail(kOp, "momentum is set but a momentum slot is None.");
-    if (spec.kind == OptimizerKind::rmsprop && spec.centered && p.slots[2] == nullptr)
-      fail(kOp, "centered=True needs an average_grad slot.");
-    if (spec.kind == OptimizerKind::adam && spec.amsgrad && p.slots[2] == nullptr)
-      fail(kOp, "amsgrad=True needs a v_hat slot.");
   }
   return spec;
 }

@@ -196,6 +196,8 @@ def _slots(optimizer, options, rng, shape):
         return {"accum_grad": positive(), "accum_delta": positive()}
     if optimizer == "lion":
         return {"m": small()}
+    if optimizer == "adamax":
+        return {"m": small(), "u": positive()}
     v = positive()
     v_hat = None
     if options["amsgrad"]:
@@ -214,7 +216,7 @@ def optimizer_case(optimizer, options, backend, sizes, dtype):
     update = getattr(backend, f"{optimizer}_update")
     for step in range(1, STEPS + 1):
         grad = _device(backend, rng.standard_normal((n, k)).astype(dtype))
-        if optimizer == "adam":
+        if optimizer in ("adam", "adamax"):
             update(param, grad, *slots.values(), **options, step=step)
         else:
             update(param, grad, *slots.values(), **options)
@@ -242,6 +244,8 @@ OPTIMIZER_VARIANTS = {
     "adam:weight_decay": ("adam", {**_ADAM, "weight_decay": 0.05}),
     "lion": ("lion", _LION),
     "lion:weight_decay": ("lion", {**_LION, "weight_decay": 0.05}),
+    "adamax": ("adamax", dict(lr=0.1, beta_1=0.8, beta_2=0.95, epsilon=1e-2, weight_decay=0.0)),
+    "adamax:weight_decay": ("adamax", dict(lr=0.1, beta_1=0.8, beta_2=0.95, epsilon=1e-2, weight_decay=0.05)),
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import pytest
 
 import axonal
 from axonal.backend import reference
+from axonal.backend.update_ops import named_updates
 from axonal.activations import FROM_INPUT
 from backend_cases import CASE_NAMES, assert_matches_reference, fused_refusals, missing_ops, size_id, sizes_for
 
@@ -247,6 +248,8 @@ OPTIMIZER_CALLS = {
     "adam amsgrad": (("m", "v", "v_hat"), lambda o, s, lr, step: o.adam_update(
         s["param"], s["grad"], s["m"], s["v"], s["v_hat"], lr, 0.9, 0.999, 1e-7, step, True)),
     "lion": (("m",), lambda o, s, lr, step: o.lion_update(s["param"], s["grad"], s["m"], lr, 0.9, 0.99, 0.01)),
+    "adamax": (("m", "u"), lambda o, s, lr, step: o.adamax_update(
+        s["param"], s["grad"], s["m"], s["u"], lr, 0.9, 0.999, 1e-7, step, 0.004)),
 }
 
 
@@ -386,10 +389,22 @@ def test_a_captured_step_replays_like_eager_steps():
 # Argument checks, wherever the extension is built (a GPU is not needed: they run before any launch).
 # Stand-in arrays expose only __cuda_array_interface__, with made-up device addresses.
 
+class _WithNamedUpdates:
+    """axonal._cuda with the named optimiser ops (sgd_update, ...) that the cuda backend makes from
+    its one ``optimizer_update`` (axonal/backend/update_ops.py), for calls on fake device arrays."""
+
+    def __init__(self, extension):
+        self._extension = extension
+        self.__dict__.update(named_updates(extension.optimizer_update))
+
+    def __getattr__(self, name):
+        return getattr(self._extension, name)
+
+
 def _extension():
-    """axonal._cuda, or a skip saying why it cannot be imported here."""
+    """axonal._cuda (with the named optimiser ops), or a skip saying why it cannot be imported here."""
     try:
-        return importlib.import_module("axonal._cuda")
+        return _WithNamedUpdates(importlib.import_module("axonal._cuda"))
     except ImportError as error:
         pytest.skip(f"axonal._cuda does not import here: {error}")
 

@@ -15,7 +15,8 @@ import pytest
 import axonal
 from axonal import regularizers
 from axonal.callbacks import Callback, EarlyStopping, ModelCheckpoint
-from axonal.layers import Activation, Dense, Flatten, Input, Layer, RandomFlip, Reshape
+from axonal.layers import (Activation, Conv2D, Dense, Flatten, Input, Layer, Normalization, RandomContrast,
+                           RandomFlip, RandomRotation, RandomZoom, Rescaling, Reshape)
 from axonal.losses import MeanSquaredError
 from axonal.models import Model, Sequential
 from axonal.models.executors import LayerwiseExecutor, NativeExecutor, support
@@ -58,7 +59,16 @@ FIT_CASES = {
     "layer 'flip' (RandomFlip)": lambda: (_model(Reshape((2, 3, 1)), RandomFlip(name="flip"), Flatten()), {}),
     "(Activation) works along the last axis of rank-3":
         lambda: (_model(Reshape((2, 3)), Activation("softmax"), Flatten()), {}),
+    "layer 'turn' (RandomRotation)": lambda: (_model(Reshape((2, 3, 1)), RandomRotation(0.1, name="turn"), Flatten()),
+                                              {}),
+    "layer 'zoom' (RandomZoom)": lambda: (_model(Reshape((2, 3, 1)), RandomZoom(0.1, name="zoom"), Flatten()), {}),
+    "layer 'contrast' (RandomContrast)": lambda: (_model(Reshape((2, 3, 1)), RandomContrast(0.2, name="contrast"),
+                                                         Flatten()), {}),
+    "layer 'scale' (Rescaling)": lambda: (_model(Rescaling(0.5, name="scale")), {}),
+    "layer 'norm' (Normalization)": lambda: (_model(Normalization(mean=0.0, variance=1.0, name="norm")), {}),
     "has a method replaced": lambda: (_replaced_forward(_model(Dense(3, name="patched"))), {}),
+    "layer 'cf' has data_format='channels_first'": lambda: (
+        _model(Reshape((1, 2, 3)), Conv2D(2, 1, data_format="channels_first", name="cf"), Flatten()), {}),
     "loss 'mean_squared_error'": lambda: (_model(loss=MyLoss(), metrics=()), {}),
     "optimizer MyAdam": lambda: (_model(optimizer=MyAdam()), {}),
     "metric 'mae'": lambda: (_model(metrics=("mae",)), {}),
@@ -100,6 +110,7 @@ def test_the_list_of_reasons_is_pinned():
     """Each reason the support module can give is one of the cases above (by its wording)."""
     source = inspect.getsource(support)
     wordings = ["layer {layer.name!r} ({type(layer).__name__})", "has a method replaced",
+                "has data_format='channels_first' (compiled loops take channels_last)",
                 "works along the last axis of rank-", "loss {loss.name!r}", "optimizer {type(optimizer).__name__}",
                 "metric {metric.name!r}", "sample weights",
                 "has a regulariser", "check_numerics checks", "has batch hooks"]

@@ -72,14 +72,17 @@ def test_an_unknown_instruction_set_is_refused():
         native.set_isa("sse9")
 
 
-UPDATES = {  # optimiser kernels, all vectorised through cpu_features: op -> (slot count, extra args)
-    "sgd_update": lambda p, g, s: native.sgd_update(p, g, s[0], 0.1, 0.9, True, 0.01),
-    "rmsprop_update": lambda p, g, s: native.rmsprop_update(p, g, s[0], s[1], s[2], 0.01, 0.9, 0.5, 1e-7, True, 0.01),
-    "rmsprop_update plain": lambda p, g, s: native.rmsprop_update(p, g, s[0], None, None, 0.01, 0.9, 0.0, 1e-7, False),
-    "adagrad_update": lambda p, g, s: native.adagrad_update(p, g, s[0], 0.01, 1e-7, 0.01),
-    "adadelta_update": lambda p, g, s: native.adadelta_update(p, g, s[0], s[1], 1.0, 0.95, 1e-7),
-    "adam_update": lambda p, g, s: native.adam_update(p, g, s[0], s[1], s[2], 0.01, 0.9, 0.999, 1e-7, 3, True, 0.01),
-    "lion_update": lambda p, g, s: native.lion_update(p, g, s[0], 0.01, 0.9, 0.99, 0.01),
+cpu = pytest.importorskip("axonal.backend.cpu")
+
+UPDATES = {  # optimiser kernels (cpu backend ops), all vectorised through cpu_features
+    "sgd_update": lambda p, g, s: cpu.sgd_update(p, g, s[0], 0.1, 0.9, True, 0.01),
+    "rmsprop_update": lambda p, g, s: cpu.rmsprop_update(p, g, s[0], s[1], s[2], 0.01, 0.9, 0.5, 1e-7, True, 0.01),
+    "rmsprop_update plain": lambda p, g, s: cpu.rmsprop_update(p, g, s[0], None, None, 0.01, 0.9, 0.0, 1e-7, False),
+    "adagrad_update": lambda p, g, s: cpu.adagrad_update(p, g, s[0], 0.01, 1e-7, 0.01),
+    "adadelta_update": lambda p, g, s: cpu.adadelta_update(p, g, s[0], s[1], 1.0, 0.95, 1e-7),
+    "adam_update": lambda p, g, s: cpu.adam_update(p, g, s[0], s[1], s[2], 0.01, 0.9, 0.999, 1e-7, 3, True, 0.01),
+    "lion_update": lambda p, g, s: cpu.lion_update(p, g, s[0], 0.01, 0.9, 0.99, 0.01),
+    "adamax_update": lambda p, g, s: cpu.adamax_update(p, g, s[0], s[1], 0.01, 0.9, 0.999, 1e-7, 3, 0.01),
 }
 
 

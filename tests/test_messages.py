@@ -153,7 +153,9 @@ def test_a_ragged_list_says_which_rows_differ():
 
 
 def test_a_generator_or_a_dict_gets_a_clear_message():
-    with pytest.raises(TypeError, match=r"x is a generator object .*take arrays.*Fix: collect the batches first"):
+    # Generators of batches are taken now (tests/test_data_adapters.py); labels beside one are refused.
+    with pytest.raises(ValueError, match=r"x is a generator, so y must not be given .*Fix: the targets must be part "
+                                         r"of each batch"):
         softmax_model().fit((batch for batch in [X]), CLASSES, verbose=0)
     with pytest.raises(TypeError, match=r"x is a dict \(keys 'features'\).*Fix: pass the array itself, e\.g\. "
                                         r"x=x\['features'\]"):

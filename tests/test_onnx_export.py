@@ -23,7 +23,8 @@ from axonal import activations  # noqa: E402
 from axonal.export import DEFAULT_OPSET, build_onnx_model, export_onnx  # noqa: E402
 from axonal.layers import (Activation, Add, Average, AveragePooling2D, Concatenate, Conv2D, Dense,  # noqa: E402
                            Dropout, Flatten, GlobalAveragePooling2D, Input, Layer, Maximum, MaxPooling2D, Minimum,
-                           Multiply, RandomFlip, RandomTranslation, Reshape, Subtract)
+                           Multiply, Normalization, RandomContrast, RandomFlip, RandomRotation, RandomTranslation,
+                           RandomZoom, Rescaling, Reshape, Subtract)
 from axonal.models import Model, Sequential  # noqa: E402
 from functional_models import BUILDERS  # noqa: E402
 
@@ -240,6 +241,64 @@ def test_flatten_and_reshape_keep_keras_value_order(tmp_path):
                         Dense(4), Reshape((2, 2, 1)), Conv2D(2, 1), Flatten(), Dense(3)])
     randomize(model)
     assert_matches_predict(model, batch_of(model, 7), tmp_path / "reshape.onnx")
+
+
+def test_channels_first_layers_read_and_write_the_model_axis_order(tmp_path):
+    """data_format='channels_first': images (N, C, H, W) in, Flatten moving the channels last as
+    Keras' does; mixed with channels_last layers (which see the axes differently) in one model."""
+    axonal.set_seed(13)
+    image = Input(shape=(2, 9, 8), name="image")
+    first = Conv2D(3, 3, padding="same", activation="relu", data_format="channels_first")(image)
+    pooled = MaxPooling2D(2, data_format="channels_first")(first)
+    averaged = AveragePooling2D(2, strides=1, padding="same", data_format="channels_first")(pooled)
+    last = Conv2D(4, 2, data_format="channels_last")(averaged)        # reads (C=3, H=4, W=4) as (H, W, C)
+    outputs = [Dense(3)(Flatten(data_format="channels_first")(averaged)),
+               GlobalAveragePooling2D(data_format="channels_first", name="gap_first")(last),
+               GlobalAveragePooling2D(data_format="channels_last", name="gap_last")(pooled),
+               Flatten(data_format="channels_last", name="flat_last")(last), last]
+    model = Model(image, outputs)
+    randomize(model)
+    assert_matches_predict(model, batch_of(model, 7), tmp_path / "first.onnx")
+
+
+def test_channels_first_seed_cnn_matches_predict(tmp_path):
+    axonal.set_seed(14)
+    model = Sequential([Input(shape=(1, 28, 28)), Conv2D(8, 3, activation="relu", data_format="channels_first"),
+                        MaxPooling2D(2, data_format="channels_first"), Flatten(data_format="channels_first"),
+                        Dense(10, activation="softmax")])
+    randomize(model, scale=0.1)
+    assert_matches_predict(model, np.random.default_rng(4).random((7, 1, 28, 28), dtype=np.float32),
+                           tmp_path / "cnn_first.onnx")
+
+
+def test_preprocessing_layers_and_every_augmentation(tmp_path):
+    """Rescaling and Normalization compute what forward computes; the augmentations are identities."""
+    axonal.set_seed(15)
+    rng = np.random.default_rng(6)
+    per_feature = Normalization()
+    per_feature.adapt(rng.normal(3, 2, (50, 6)))
+    on_images = Normalization(axis=-1, mean=[0.5, -1.0], variance=[4.0, 0.0])  # a zero variance is floored
+    image = Input(shape=(6, 6, 2), name="image")
+    table = Input(shape=(6,), name="table")
+    x = Rescaling(1 / 255, offset=-0.5)(image)
+    x = Rescaling([2.0, 0.5])(x)
+    for layer in (RandomFlip(), RandomTranslation(0.2, 0.2), RandomRotation(0.2), RandomZoom(0.2),
+                  RandomContrast(0.3)):
+        x = layer(x)
+    conv = Conv2D(2, 3, activation="tanh")(x)
+    normalized = on_images(conv)                                       # on a moved image: back first
+    inverted = Normalization(axis=None, mean=1.0, variance=9.0, invert=True, name="inverted")(per_feature(table))
+    model = Model([image, table], [normalized, inverted, Dense(2)(per_feature(table))])
+    randomize(model)
+    x = [rng.integers(0, 256, (7, 6, 6, 2)).astype(np.float32), rng.normal(3, 2, (7, 6)).astype(np.float32)]
+    assert_matches_predict(model, x, tmp_path / "pre.onnx")
+
+
+def test_a_normalization_without_statistics_is_refused(tmp_path):
+    model = Sequential([Input(shape=(3,)), Normalization(name="norm"), Dense(1)])
+    with pytest.raises(ValueError, match=r"'norm' \(Normalization\) has no statistics yet.*adapt"):
+        model.export(tmp_path / "m.onnx")
+    assert not os.listdir(tmp_path)
 
 
 def test_a_model_without_biases(tmp_path):

@@ -15,7 +15,7 @@ Step 1 by hand, for example:
 
 EXPECTED holds, as literals, (w, b) after each of the five steps and every slot array after the
 fifth. They were computed in plain Python floats (float64) from the Keras 3 formulas
-(keras/src/optimizers/{sgd,rmsprop,adagrad,adadelta,adam,lion}.py and base_optimizer._apply_weight_decay;
+(keras/src/optimizers/{sgd,rmsprop,adagrad,adadelta,adam,lion,adamax}.py and base_optimizer._apply_weight_decay;
 docs/design.md "Optimiser maths"). `_keras_rule` is that derivation, written out so a reviewer can
 re-derive every number; it shares nothing with axonal, and `test_literals_follow_from_the_formulas`
 checks it reproduces the literals.
@@ -88,6 +88,14 @@ EXPECTED = [  # (class, arguments, [(w, b) after steps 1..5], {slot: (for w, for
      [(0.575, 1.525), (0.64625, 1.54875), (0.7139375, 1.5713125), (0.778240625, 1.592746875),
       (0.8393285937, 1.613109531)],
      {"momentum": (-0.4967404031, -0.2926724797)}),
+    ("Adamax", dict(learning_rate=0.1),
+     [(0.5999999991, 1.599999998), (0.6962685156, 1.696047461), (0.7887731734, 1.788108297),
+      (0.877490439, 1.876157777), (0.9624058804, 1.960180815)],
+     {"momentum": (-3.809831998, -2.227605125), "norm": (10.95606596, 6.474038974)}),
+    ("Adamax", dict(learning_rate=0.1, beta_2=0.5, weight_decay=0.2),
+     [(0.5899999991, 1.569999998), (0.6812235143, 1.641789004), (0.7740216801, 1.715754655),
+      (0.8688594889, 1.792418353), (0.9663732716, 1.872505282)],
+     {"momentum": (-3.894926986, -2.282955659), "norm": (8.278447495, 4.808584826)}),
 ]
 IDS = [f"{name}-" + "-".join(f"{k}={v}" for k, v in arguments.items()) for name, arguments, *_ in EXPECTED]
 
@@ -100,6 +108,7 @@ KERAS_DEFAULTS = {
     "Adam": dict(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False,
                  weight_decay=None),
     "Lion": dict(learning_rate=0.001, beta_1=0.9, beta_2=0.99, weight_decay=None),
+    "Adamax": dict(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=None),
 }
 
 
@@ -109,7 +118,8 @@ def _keras_rule(name, arguments, steps=5):
     lr, wd = h["learning_rate"], h["weight_decay"]
     params, trajectory = [W0, B0], []
     slots = [dict(momentum=0.0, velocity=0.0, average_gradient=0.0, velocity_hat=0.0, accumulated_grad=0.0,
-                  accumulated_delta=0.0, accumulator=h.get("initial_accumulator_value", 0.0)) for _ in params]
+                  accumulated_delta=0.0, norm=0.0, accumulator=h.get("initial_accumulator_value", 0.0))
+             for _ in params]
     for t in range(1, steps + 1):
         r = [x * params[0] + params[1] - y for x, y in zip(X, T)]
         grads = [r[0] + 2 * r[1], r[0] + r[1]]  # at the weights before this step (and its decay)
@@ -140,6 +150,10 @@ def _keras_rule(name, arguments, steps=5):
                 c = h["beta_1"] * s["momentum"] + (1 - h["beta_1"]) * g
                 p -= lr * (1 if c > 0 else -1 if c < 0 else 0)
                 s["momentum"] = h["beta_2"] * s["momentum"] + (1 - h["beta_2"]) * g
+            elif name == "Adamax":  # Keras divides lr·m by (1 − β1^t)(u + ε)
+                s["momentum"] += (g - s["momentum"]) * (1 - h["beta_1"])
+                s["norm"] = max(h["beta_2"] * s["norm"], abs(g))
+                p -= lr * s["momentum"] / ((1 - h["beta_1"] ** t) * (s["norm"] + h["epsilon"]))
             else:  # Adam: bias corrections folded into the step size, ε added to the uncorrected √v
                 b1, b2 = h["beta_1"], h["beta_2"]
                 alpha = lr * math.sqrt(1 - b2**t) / (1 - b1**t)

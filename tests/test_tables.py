@@ -4,7 +4,7 @@
 ``optimizers.KERNELS`` (name -> op, slot names, scalar arguments, in the op's order) and
 ``losses.KERNELS`` (name -> fused op) are the declarations. The C++ and CUDA extensions report their
 own tables (``activation_table()``: the names of the enum ``Act`` in order with where each
-derivative comes from; ``optimizer_kernels()``: the updates they bind), and every backend module
+derivative comes from; ``optimizer_kernels()``: their optimiser list with each update's slots and hyper-parameters), and every backend module
 must implement each op with the declared arguments. An entry missing or misplaced anywhere fails
 here, naming it. The CUDA checks run where ``axonal._cuda`` imports (a CUDA build, or the host
 emulation of tests/cuda_host); elsewhere they skip.
@@ -127,20 +127,31 @@ def test_the_reference_op_takes_the_declared_arguments(name):
     assert parameters[2 + len(kernel.slots):] == list(kernel.arguments)
 
 
-def _bound_arguments(function) -> list[str]:
-    """The argument names of a pybind11 function, from the signature on its docstring's first line."""
-    signature = function.__doc__.splitlines()[0]
-    return re.findall(r"(\w+): ", signature[signature.index("("):])
-
-
 @pytest.mark.parametrize("extension", EXTENSIONS)
-def test_the_kernels_bind_every_declared_update_with_its_arguments(extension):
+def test_the_kernels_list_every_declared_update_with_its_arguments(extension):
+    """The C++ list of optimisers (AXONAL_OPTIMIZERS) against KERNELS and the reference ops: the
+    same ops, slots in the reference's order and names, the same hyper-parameters in order."""
     module = _cpu_or_cuda_extension(extension)
-    assert sorted(module.optimizer_kernels()) == sorted(kernel.op for kernel in optimizers.KERNELS.values())
+    table = {op: (slots, required, hyper, takes_step) for op, slots, required, hyper, takes_step in module.optimizer_kernels()}
+    assert sorted(table) == sorted(kernel.op for kernel in optimizers.KERNELS.values())
     for kernel in optimizers.KERNELS.values():
-        expected = list(inspect.signature(getattr(reference_optimizers, kernel.op)).parameters)
-        got = _bound_arguments(getattr(module, kernel.op))
-        assert got == expected + (["stream"] if extension == "cuda" else []), kernel.op
+        slots, required, hyper, takes_step = table[kernel.op]
+        reference_names = list(inspect.signature(getattr(reference_optimizers, kernel.op)).parameters)
+        assert slots == reference_names[2:2 + len(kernel.slots)], kernel.op
+        assert 0 <= required <= len(slots)
+        assert hyper == list(kernel.hyper), kernel.op
+        assert takes_step == ("step" in kernel.arguments), kernel.op
+    assert "stream" in module.optimizer_update.__doc__.splitlines()[0] or extension == "cpu"
+
+
+def test_an_update_outside_the_table_is_refused():
+    param = np.zeros(3, np.float32)
+    with pytest.raises(ValueError, match="unknown optimizer update 'lamb_update'"):
+        native.optimizer_update("lamb_update", param, np.zeros_like(param), [], 0.1, 0, [], None)
+    with pytest.raises(ValueError, match="takes 1 slots"):
+        native.optimizer_update("lion_update", param, np.zeros_like(param), [], 0.1, 0, [0.9, 0.99], None)
+    with pytest.raises(ValueError, match="takes 2 hyper-parameters"):
+        native.optimizer_update("lion_update", param, np.zeros_like(param), [np.zeros_like(param)], 0.1, 0, [0.9], None)
 
 
 @pytest.mark.parametrize("module", _backend_modules(), ids=lambda module: module.NAME)

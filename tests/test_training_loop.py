@@ -85,6 +85,9 @@ CASES = {  # name: (layers, optimizer, loss, metrics, label kind)
         lambda: [Input(shape=(6, 5, 4)), Conv2D(16, 3, activation="swish", padding="same"),
                  Activation("gelu_approximate"), MaxPooling2D(2), Flatten(), Dense(5, activation="softmax")],
         lambda: optimizers.Lion(), "sparse_categorical_crossentropy", ["accuracy"], "sparse"),
+    "adamax with weight decay": (
+        lambda: [Input(shape=(13,)), Dense(9, activation="tanh"), Dense(5, activation="softmax")],
+        lambda: optimizers.Adamax(0.01, weight_decay=0.02), "categorical_crossentropy", ["accuracy"], "onehot"),
 }
 
 
@@ -236,7 +239,8 @@ def _loop_arguments():
     params = [(p, g, np.zeros_like(p), np.zeros_like(p), None) for p, g in zip((W1, b1, W2, b2), grads)]
     return dict(layers=layers, input_widths=[4],
                 outputs=[(2, "softmax_cross_entropy", "softmax", 1.0, [("categorical_accuracy", 0.5)])],
-                optimizer="adam", hyper={"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}, params=params,
+                optimizer="adam_update", hyper={"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7, "amsgrad": False},
+                params=params,
                 sums=[], max_batch=8)
 
 
@@ -273,7 +277,8 @@ def _step(kind, *items, inputs=(2,)):
     (lambda a: _output(a, metrics=[("sparse_categorical_accuracy", 0.5)]), "metric"),
     (lambda a: _output(a, tensor=7), "no such tensor"),
     (lambda a: a["params"].__setitem__(0, a["params"][0][:3] + (a["params"][1][3],) + (None,)), "slot"),
-    (lambda a: a["params"].__setitem__(0, a["params"][0][:2] + (None, None, None)), "slot0"),
+    (lambda a: a["params"].__setitem__(0, a["params"][0][:2] + (None, None, None)), "'m' is required"),
+    (lambda a: a["hyper"].pop("amsgrad"), "needs the hyper-parameter 'amsgrad'"),
     (lambda a: a["params"].__setitem__(1, (a["params"][0][0],) + a["params"][1][1:]), "param"),
     (lambda a: a["layers"].append(_step("dropout", 1.5, 0, 2)), "rate"),
     (lambda a: a["layers"].append(_step("pool", 2)), "unknown layer"),

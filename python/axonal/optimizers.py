@@ -50,6 +50,8 @@ KERNELS: dict[str, UpdateKernel] = {
     "adam": UpdateKernel("adam_update", ("momentum", "velocity", "velocity_hat"),
                          ("lr", "beta_1", "beta_2", "epsilon", "step", "amsgrad", "weight_decay")),
     "lion": UpdateKernel("lion_update", ("momentum",), ("lr", "beta_1", "beta_2", "weight_decay")),
+    "adamax": UpdateKernel("adamax_update", ("momentum", "norm"),
+                           ("lr", "beta_1", "beta_2", "epsilon", "step", "weight_decay")),
 }
 
 
@@ -351,6 +353,35 @@ class Lion(Optimizer):
         self.add_slot("momentum")
 
 
+class Adamax(Optimizer):
+    """Adam with the infinity norm: the second moment is a running maximum of ``|g|``.
+
+    ``m ← m + (g − m)(1−β1)``; ``u ← max(β2·u, |g|)``; ``p ← p − lr/(1−β1^t) · m/(u + ε)`` with ``t``
+    the 1-based step (Keras 3's form; the bias correction is folded into the rate, as for Adam).
+
+    Example:
+        >>> Adamax(learning_rate=0.002)
+    """
+
+    kernel = "adamax"
+
+    @renamed_arguments(lr="learning_rate")
+    def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7, weight_decay: float | None = None, name: str = "adamax"):
+        super().__init__(learning_rate, weight_decay, name)
+        self.beta_1 = _check_range("beta_1", beta_1, 0.0, 1.0)
+        if self.beta_1 == 1:
+            raise ValueError("beta_1 must be in [0, 1), received 1: the bias correction 1 − β1^t would be 0. "
+                             "Fix: keep the default 0.9.")
+        self.beta_2 = _check_range("beta_2", beta_2, 0.0, 1.0)
+        self.epsilon = _check_range("epsilon", epsilon, 0.0, None)
+
+    def build(self, params):
+        super().build(params)
+        self.add_slot("momentum")
+        self.add_slot("norm")
+
+
 def _check_range(argument: str, value: Any, low: float, high: float | None) -> float:
     """``value`` as a float, or a ValueError when it is not a number in [low, high]."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
@@ -361,12 +392,12 @@ def _check_range(argument: str, value: Any, low: float, high: float | None) -> f
     return float(value)
 
 
-_BY_NAME = {cls.kernel: cls for cls in (SGD, RMSprop, Adagrad, Adadelta, Adam, Lion)}
+_BY_NAME = {cls.kernel: cls for cls in (SGD, RMSprop, Adagrad, Adadelta, Adam, Lion, Adamax)}
 
 
 def get(identifier: str | dict | Optimizer) -> Optimizer:
     """An optimiser from its name (``"sgd"``, ``"rmsprop"``, ``"adagrad"``, ``"adadelta"``,
-    ``"adam"``, ``"lion"``, with default settings), a ``{"class_name", "config"}`` dict, or itself.
+    ``"adam"``, ``"lion"``, ``"adamax"``, with default settings), a ``{"class_name", "config"}`` dict, or itself.
 
     Raises:
         ValueError: for an unknown name.

@@ -1,4 +1,5 @@
-"""User-facing helpers: label encoding and the progress bar."""
+"""User-facing helpers: label encoding, the progress bar, data in batches (``PyDataset``,
+``Sequence``) and ``pad_sequences``."""
 from __future__ import annotations
 
 import math
@@ -9,8 +10,16 @@ from typing import Any, Iterable, TextIO
 import numpy as np
 
 from axonal._validation import as_array, check_not_empty, check_numeric, check_positive_int
+from axonal.py_dataset import PyDataset, Sequence
 
-__all__ = ["to_categorical", "Progbar", "can_encode"]
+__all__ = ["to_categorical", "Progbar", "can_encode", "PyDataset", "Sequence", "pad_sequences"]
+
+
+def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncating="pre", value=0.0):
+    """``keras.utils.pad_sequences``: see :func:`axonal.preprocessing.sequence.pad_sequences`."""
+    from axonal.preprocessing.sequence import pad_sequences as pad  # the preprocessing package loads on use
+
+    return pad(sequences, maxlen=maxlen, dtype=dtype, padding=padding, truncating=truncating, value=value)
 
 
 def to_categorical(y: Any, num_classes: int | None = None) -> np.ndarray:
@@ -73,7 +82,8 @@ class Progbar:
     ``verbose=2`` writes one summary line when the bar finishes.
 
     Args:
-        target: total number of steps.
+        target: total number of steps; None when unknown (a generator's first epoch): the count
+            then reads ``12/Unknown``, as in Keras, until the finished line.
         verbose: 1 for the bar, 2 for a single line at the end, 0 for nothing.
         width: number of bar characters.
         interval: minimum seconds between two redraws on a terminal.
@@ -86,7 +96,7 @@ class Progbar:
         ...     bar.update(step, [("loss", 0.5)], finalize=step == 10)
     """
 
-    def __init__(self, target: int, verbose: int = 1, width: int = 20, interval: float = 0.05,
+    def __init__(self, target: int | None, verbose: int = 1, width: int = 20, interval: float = 0.05,
                  unit_name: str = "step", stream: TextIO | None = None):
         self.target = target
         self.verbose = verbose
@@ -104,6 +114,8 @@ class Progbar:
     def update(self, current: int, values: Iterable[tuple[str, float]] = (), finalize: bool = False) -> None:
         """Show progress ``current`` of ``target`` with the given (name, value) pairs, as given."""
         now = time.perf_counter()
+        if self.target is None and finalize:
+            self.target = current  # the end shows the length, as Keras' finished bar does
         per_unit = self._time_per_unit(current, now)
         if self.verbose == 1 and self.dynamic:
             if finalize or now - self._last_draw >= self.interval:
@@ -124,6 +136,8 @@ class Progbar:
         self._last_draw = now
 
     def _line(self, current, values, per_unit, now, finalize, colour: bool) -> str:
+        if self.target is None:  # no bar and no ETA without a length
+            return f"{self._count(current)} {now - self._start:.0f}s{self._format_rate(per_unit)}{self._format_values(values)}"
         done = int(self.width * current / self.target) if self.target else 0
         filled, empty = self.bar_char * done, self.bar_char * (self.width - done)
         if colour:  # green for done, grey for to do, as Keras draws it
@@ -137,7 +151,9 @@ class Progbar:
                 f"{self._format_values(values)}")
 
     def _count(self, current: int) -> str:
-        """``  7/469``: the step, right-aligned to the target's width."""
+        """``  7/469``: the step, right-aligned to the target's width (``     12/Unknown`` without one)."""
+        if self.target is None:
+            return f"{current:>7}/Unknown"
         return f"{current:>{len(str(self.target))}}/{self.target}"
 
     def _time_per_unit(self, current: int, now: float) -> float:

@@ -8,12 +8,19 @@ Three modules implement the same op list (see ``docs/design.md``):
 
 The active backend is chosen by :func:`set_backend`, else ``$AXONAL_BACKEND``, else ``cpu`` when the
 native extension imports, else ``numpy``.
+
+Keras' ``keras.backend`` utilities live here too (:mod:`axonal.backend.keras_utils`):
+:func:`image_data_format`, :func:`set_image_data_format`, :func:`epsilon`, :func:`set_epsilon`,
+:func:`floatx`, :func:`set_floatx`, :func:`clear_session` and :func:`backend` (``"axonal"``).
 """
 from __future__ import annotations
 
 import importlib
 import os
 from types import ModuleType
+
+from axonal.backend.keras_utils import (backend, clear_session, epsilon, floatx, image_data_format, set_epsilon,
+                                        set_floatx, set_image_data_format, standardize_data_format)
 
 _MODULES = {"numpy": "axonal.backend.reference", "cpu": "axonal.backend.cpu", "cuda": "axonal.backend.cuda"}
 _active: ModuleType | None = None

@@ -9,9 +9,6 @@ from axonal._native import (  # noqa: F401  (re-exported op list)
     accumulate,
     activation_backward,
     activation_forward,
-    adadelta_update,
-    adagrad_update,
-    adam_update,
     avg_pool2d_backward,
     avg_pool2d_forward,
     conv2d_backward,
@@ -24,18 +21,20 @@ from axonal._native import (  # noqa: F401  (re-exported op list)
     dropout_backward,
     dropout_forward,
     get_num_threads,
-    lion_update,
     max_pool2d_backward,
     max_pool2d_forward,
     mean_squared_error,
     merge_backward,
     merge_forward,
-    rmsprop_update,
     scale,
     set_num_threads,
-    sgd_update,
     sigmoid_binary_cross_entropy,
     softmax_cross_entropy,
 )
+from axonal._native import optimizer_update
+from axonal.backend.update_ops import named_updates
+
+# sgd_update, adam_update, ...: one per row of optimizers.KERNELS, with the reference's signatures.
+globals().update(named_updates(optimizer_update))
 
 NAME = "cpu"

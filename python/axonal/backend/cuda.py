@@ -40,6 +40,8 @@ except ImportError as _error:
 if _problem := _cuda.device_problem():
     raise ImportError(_problem)
 
+from axonal.backend.update_ops import named_updates  # noqa: E402  (after the checks above)
+
 NAME = "cuda"
 
 
@@ -161,37 +163,9 @@ def avg_pool2d_backward(dx, dy, pool, strides, padding):
 # a double and so, rarely, move the float rate by one ulp. A device ``step`` below 1 is not checked
 # (that would need a copy and a wait): it makes the update NaN.
 
-def sgd_update(param, grad, momentum_buf, lr, momentum, nesterov, weight_decay=None):
-    """SGD with optional (Nesterov) momentum; ``momentum_buf`` None when momentum == 0."""
-    _cuda.sgd_update(param, grad, momentum_buf, lr, momentum, nesterov, weight_decay, stream=_stream())
-
-
-def rmsprop_update(param, grad, velocity, momentum_buf, average_grad, lr, rho, momentum, epsilon,
-                   centered, weight_decay=None):
-    """RMSprop, optionally centered and with momentum (epsilon inside the square root, as Keras)."""
-    _cuda.rmsprop_update(param, grad, velocity, momentum_buf, average_grad, lr, rho, momentum, epsilon, centered,
-                         weight_decay, stream=_stream())
-
-
-def adagrad_update(param, grad, accumulator, lr, epsilon, weight_decay=None):
-    """Adagrad: acc <- acc + g^2; p <- p - lr g / sqrt(acc + epsilon)."""
-    _cuda.adagrad_update(param, grad, accumulator, lr, epsilon, weight_decay, stream=_stream())
-
-
-def adadelta_update(param, grad, accum_grad, accum_delta, lr, rho, epsilon, weight_decay=None):
-    """Adadelta, Keras' form (lr scales the step)."""
-    _cuda.adadelta_update(param, grad, accum_grad, accum_delta, lr, rho, epsilon, weight_decay, stream=_stream())
-
-
-def adam_update(param, grad, m, v, v_hat, lr, beta_1, beta_2, epsilon, step, amsgrad, weight_decay=None):
-    """Adam (AMSGrad optional), ``step`` the 1-based iteration; ``v_hat`` None when not amsgrad."""
-    _cuda.adam_update(param, grad, m, v, v_hat, lr, beta_1, beta_2, epsilon, step, amsgrad, weight_decay,
-                      stream=_stream())
-
-
-def lion_update(param, grad, m, lr, beta_1, beta_2, weight_decay=None):
-    """Lion: p <- p - lr sign(beta_1 m + (1 - beta_1) g), then m <- beta_2 m + (1 - beta_2) g."""
-    _cuda.lion_update(param, grad, m, lr, beta_1, beta_2, weight_decay, stream=_stream())
+# sgd_update, adam_update, ...: one per row of optimizers.KERNELS, with the reference's signatures,
+# each queued on the current stream.
+globals().update(named_updates(_cuda.optimizer_update, lambda: {"stream": _stream()}))
 
 
 # --------------------------------------------------------------------------------------------------

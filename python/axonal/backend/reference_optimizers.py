@@ -19,6 +19,9 @@ import math
 
 import numpy as np
 
+from axonal.optimizers import KERNELS
+
+__all__ = [kernel.op for kernel in KERNELS.values()]  # the ops reference.py re-exports
 
 
 def _require_slot(slot, name: str, reason: str) -> None:
@@ -134,3 +137,22 @@ def lion_update(param, grad, m, lr, beta_1, beta_2, weight_decay=None):
     _decay_weights(param, lr, weight_decay)
     param[...] = param - lr * np.sign(beta_1 * m + (1 - beta_1) * grad)
     m[...] = beta_2 * m + (1 - beta_2) * grad
+
+
+def adamax_update(param, grad, m, u, lr, beta_1, beta_2, epsilon, step, weight_decay=None):
+    """Adamax, ``step`` the 1-based iteration: m <- m + (g - m)(1 - beta_1); u <- max(beta_2 u, |g|);
+    p <- p - lr / (1 - beta_1^step) * m / (u + epsilon).
+
+    Keras 3 divides ``lr * m`` by ``(1 - beta_1^step) (u + epsilon)``; the bias correction is folded
+    into the rate here (a Python float, float64 maths), as for Adam.
+    """
+    # param, grad, m, u (same shape) -> updated in place
+    if step < 1:
+        raise ValueError(f"Adamax's step is 1-based, received {step}")
+    _require_slot(m, "m", "Adamax keeps a momentum")
+    _require_slot(u, "u", "Adamax keeps the infinity norm")
+    _decay_weights(param, lr, weight_decay)
+    alpha = lr / (1 - beta_1**step)
+    m[...] = m + (grad - m) * (1 - beta_1)
+    u[...] = np.maximum(beta_2 * u, np.abs(grad))
+    param[...] = param - alpha * m / (u + epsilon)

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 from axonal.callbacks.monitor import MonitorCallback
+from axonal.saving.formats import file_format
 
 
 class ModelCheckpoint(MonitorCallback):
@@ -17,7 +18,9 @@ class ModelCheckpoint(MonitorCallback):
     files), ``batch`` (1-based, for batch-frequency saves) and the logs, e.g.
     ``"ckpt/model.{epoch:02d}-{val_loss:.2f}.axonal"``. Every file is written atomically by
     ``model.save``/``model.save_weights``: an interrupted save never leaves a partial file, and an
-    existing checkpoint is replaced only by a complete one. Missing folders are created.
+    existing checkpoint is replaced only by a complete one. Missing folders are created. The name
+    chooses the format, as for ``model.save``: ``.axonal``, ``.keras`` or ``.h5`` for models,
+    ``.weights.axonal``, ``.weights.h5`` (Keras 3) or ``.h5`` (legacy) for weights.
 
     Args:
         filepath: where to save; a template as above, or one fixed path overwritten each time.
@@ -45,6 +48,10 @@ class ModelCheckpoint(MonitorCallback):
             raise ValueError(f"ModelCheckpoint save_freq must be 'epoch' or a positive number of batches, "
                              f"received save_freq={save_freq!r}.")
         self.filepath = os.fspath(filepath)
+        try:  # the file name picks the format: refused now rather than after the first epoch
+            file_format(self.filepath, weights_only=save_weights_only)
+        except ValueError as error:
+            raise ValueError(f"ModelCheckpoint filepath={self.filepath!r}: {str(error).split(': ', 1)[1]}") from None
         self.verbose = verbose
         self.save_best_only = save_best_only
         self.save_weights_only = save_weights_only

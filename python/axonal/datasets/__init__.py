@@ -1,4 +1,12 @@
-"""Datasets: MNIST and Fashion-MNIST as Keras-shaped uint8 arrays, found locally or downloaded.
+"""Datasets with Keras' loaders and return values, found locally or downloaded and verified.
+
+``mnist`` and ``fashion_mnist`` (this page), and ``cifar10``, ``cifar100`` (``label_mode``),
+``imdb`` and ``reuters`` (``num_words``, ``skip_top``, ``maxlen``, ``seed``, ``start_char``,
+``oov_char``, ``index_from``, ``get_word_index``; reuters also ``test_split``) and
+``boston_housing`` (``test_split``, ``seed``): one published file each, found in the same places
+as below under the folder names ``cifar10``, ``cifar100``, ``imdb``, ``reuters`` and
+``boston_housing``, checked against the published sha256 (md5 for the word indexes), and read
+without ever running a pickle's code (:mod:`axonal.datasets._fetch`, :mod:`axonal.datasets._pickles`).
 
 Usage:
     >>> from axonal.datasets import mnist, fashion_mnist, load_split
@@ -55,13 +63,18 @@ where the files are.
 """
 from __future__ import annotations
 
-from . import fashion_mnist, mnist
+from . import boston_housing, cifar10, cifar100, fashion_mnist, imdb, mnist, reuters
 from ._catalog import MIRRORS
 from ._errors import DatasetChecksumError, DatasetFormatError, DatasetNotFoundError
 from ._formats import read_idx
 from ._load import load_split
 
 __all__ = [
+    "boston_housing",
+    "cifar10",
+    "cifar100",
+    "imdb",
+    "reuters",
     "DatasetChecksumError",
     "DatasetFormatError",
     "DatasetNotFoundError",

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ._published import PUBLISHED_MIRRORS
+
 __all__ = ["MIRRORS", "SPLITS", "DatasetSpec", "FileSpec", "get_spec"]
 
 SPLITS = ("train", "test")
@@ -124,6 +126,7 @@ MIRRORS: dict[str, list[str]] = {
         "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
         "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
     ],
+    **PUBLISHED_MIRRORS,  # cifar10, cifar100, imdb, reuters, boston_housing: see _published.py
 }
 
 _SPECS = {spec.name: spec for spec in (MNIST, FASHION_MNIST)}

@@ -5,14 +5,14 @@ operators, with the same maths as axonal's kernels (``docs/onnx.md`` lists each)
 
 - ``silu``: ``x * Sigmoid(x)`` (ONNX's ``Swish`` only arrives in opset 24);
 - ``hard_step``: ``Cast(x >= 0)``, 1 where ``x >= 0`` else 0, as the perceptron's threshold;
-- ``softmax``: ``Softmax`` over the channels, the last axis in Keras' layout (axis 1 in a
-  channels_first image).
+- ``softmax``: ``Softmax`` over the model's last axis (axis 1 in an image the graph keeps with its
+  channels moved first).
 
 ``alpha`` is the value the layer's kernels receive (``leaky_relu``'s slope, ``elu``'s scale).
 
 Example:
     >>> apply_activation(graph, Value("dense/MatMul", 2), "gelu", 0.0, "dense")
-    Value(name='dense/gelu', rank=2, layout='channels_last')
+    Value(name='dense/gelu', rank=2, layout='keras')
 """
 from __future__ import annotations
 

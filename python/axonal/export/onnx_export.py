@@ -3,8 +3,8 @@
 The graph follows the model's plan (:mod:`axonal.models.plan`), the calls ``predict`` runs, in
 the same order: one converter per call (:mod:`axonal.export.onnx_layers`). Its inputs and outputs
 carry the model's names (``model.input_names`` / ``output_names``, the keys ``predict`` takes and
-returns), float32, with a dynamic batch dimension named ``batch``; images go in and come out
-channels_last, as in Keras. The model is checked with ``onnx.checker`` (with shape inference)
+returns), float32, with a dynamic batch dimension named ``batch``; every tensor goes in and comes
+out in the model's own axis order (channels_last images, unless the layers say channels_first). The model is checked with ``onnx.checker`` (with shape inference)
 before anything is written.
 
 Example:
@@ -83,12 +83,12 @@ def build_onnx_model(model, opset_version: int | None = None):
         convert = converter_for(call.owner)
         values[call.output] = convert(graph, call.layer, [values[tensor] for tensor in call.inputs])
     for tensor, name in zip(plan.outputs, output_names):
-        graph.output_node("Identity", [graph.channels_last(values[tensor]).name], name)
+        graph.output_node("Identity", [graph.keras_order(values[tensor]).name], name)
     inputs = [_tensor_info(helper, onnx, name, shape) for name, shape in zip(input_names, input_shapes)]
     outputs = [_tensor_info(helper, onnx, name, shape) for name, shape in zip(output_names, model.output_shapes)]
     proto_graph = helper.make_graph(graph.nodes, model.name, inputs, outputs, graph.initializers,
                                     doc_string=f"axonal model {model.name!r}: inference graph (Dropout and "
-                                               "augmentation omitted), channels_last images")
+                                               "augmentation omitted), tensors in the model's axis order")
     opsets = [helper.make_opsetid("", opset)]
     # The oldest IR version that carries this opset, so older runtimes load the file too.
     return helper.make_model(proto_graph, opset_imports=opsets, ir_version=helper.find_min_ir_version_for(opsets),

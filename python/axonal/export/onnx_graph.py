@@ -1,17 +1,20 @@
-"""The ONNX graph under construction: nodes, weights, unique names and the image layout of each value.
+"""The ONNX graph under construction: nodes, weights, unique names and the axis order of each value.
 
-axonal's images are channels_last, (N, H, W, C), as in Keras; ONNX's ``Conv`` and pooling operators
-take channels_first, (N, C, H, W). Rather than transposing around every convolution, each value
-carries its layout (:class:`Value`): an image is transposed to channels_first once, where the first
-convolution or pooling reads it, stays so through the layers that do not care (activations, merges,
-further convolutions), and is transposed back only where the order of its values matters (Flatten,
-Reshape, a model output). A conversion is made once per value, however many layers read it.
+ONNX's ``Conv`` and pooling operators take channels_first images, (N, C, H, W); axonal's images are
+channels_last, (N, H, W, C), as Keras' default. Rather than transposing around every convolution,
+each value carries its *layout* (:class:`Value`): :data:`KERAS`, the tensor exactly as the model
+sees it, or :data:`MOVED`, that tensor with its last axis moved to position 1 (a channels_last image
+stored channels_first). An image is moved once, where the first channels_last convolution or
+pooling reads it, stays so through the layers that do not care (activations, merges, further
+convolutions), and goes back to Keras' order only where the order of its values matters (Flatten,
+Reshape, a model output). A layer with ``data_format="channels_first"`` reads its input in Keras'
+order (already (N, C, H, W)). A conversion is made once per value, however many layers read it.
 
 Example:
     >>> graph = OnnxGraph(onnx)
     >>> x = Value("image", rank=4)
-    >>> graph.channels_first(x).name          # one Transpose node, cached for the next reader
-    'image/channels_first'
+    >>> graph.moved(x).name                   # one Transpose node, kept for the next reader
+    'image/channels_moved_first'
 """
 from __future__ import annotations
 
@@ -20,32 +23,37 @@ from types import ModuleType
 
 import numpy as np
 
-CHANNELS_LAST = "channels_last"
-CHANNELS_FIRST = "channels_first"
-# Transpose permutations between the two image layouts.
-TO_CHANNELS_FIRST = (0, 3, 1, 2)
-TO_CHANNELS_LAST = (0, 2, 3, 1)
+KERAS = "keras"
+MOVED = "channels_moved_first"
+# Transpose permutations between the two layouts of a rank-4 tensor.
+TO_MOVED = (0, 3, 1, 2)
+TO_KERAS = (0, 2, 3, 1)
 
 
 @dataclass(frozen=True)
 class Value:
-    """A tensor of the graph: its name, its rank (batch included) and, for a rank-4 image, its layout.
+    """A tensor of the graph: its name, its rank (batch included) and its layout.
 
-    ``layout`` is always :data:`CHANNELS_LAST` for ranks other than 4 (there is nothing to transpose).
+    ``layout`` is always :data:`KERAS` for ranks other than 4 (there is nothing to move).
     """
 
     name: str
     rank: int
-    layout: str = CHANNELS_LAST
+    layout: str = KERAS
 
     @property
-    def channels_first(self) -> bool:
-        return self.layout == CHANNELS_FIRST
+    def moved(self) -> bool:
+        return self.layout == MOVED
 
     @property
     def channel_axis(self) -> int:
-        """The axis Keras calls the last one (softmax, Concatenate): 1 in channels_first images."""
-        return 1 if self.channels_first else -1
+        """Where Keras' last axis is (softmax, Concatenate): 1 in a moved image."""
+        return 1 if self.moved else -1
+
+    def axis(self, keras_axis: int) -> int:
+        """The position of the model's axis ``keras_axis`` in this value's ONNX tensor."""
+        keras_axis %= self.rank
+        return TO_MOVED.index(keras_axis) if self.moved else keras_axis
 
 
 class OnnxGraph:
@@ -108,13 +116,14 @@ class OnnxGraph:
         self.initializers.append(self.onnx.numpy_helper.from_array(np.asarray(values, dtype=np.int64), name))
         return name
 
-    def channels_first(self, value: Value) -> Value:
-        """``value`` as a channels_first image (one Transpose, made once per value)."""
-        return self._convert(value, CHANNELS_FIRST, TO_CHANNELS_FIRST)
+    def moved(self, value: Value) -> Value:
+        """``value`` with its last axis at position 1, as a channels_last image for ``Conv`` (one
+        Transpose, made once per value)."""
+        return self._convert(value, MOVED, TO_MOVED)
 
-    def channels_last(self, value: Value) -> Value:
-        """``value`` in Keras' layout: channels_last images, every other rank unchanged."""
-        return self._convert(value, CHANNELS_LAST, TO_CHANNELS_LAST)
+    def keras_order(self, value: Value) -> Value:
+        """``value`` with its axes in the model's order (every rank but a moved image: unchanged)."""
+        return self._convert(value, KERAS, TO_KERAS)
 
     def _convert(self, value: Value, layout: str, permutation: tuple) -> Value:
         if value.rank != 4 or value.layout == layout:
@@ -127,7 +136,7 @@ class OnnxGraph:
 
     def same_layout(self, values: list[Value]) -> list[Value]:
         """``values`` in one layout, for an elementwise merge or a concatenation: kept as they are
-        when they agree, else all channels_first (the layout convolutions keep)."""
+        when they agree, else all moved (the layout channels_last convolutions keep)."""
         if len({value.layout for value in values}) == 1:
             return list(values)
-        return [self.channels_first(value) for value in values]
+        return [self.moved(value) for value in values]

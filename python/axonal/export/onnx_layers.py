@@ -9,20 +9,26 @@ At inference Dropout and the image augmentations are the identity, as in ``predi
 node. Dense is ``Gemm`` (``MatMul`` without a bias) and its activation; Conv2D is ``Conv`` on the
 kernel stored as ONNX wants it, (F, C, KH, KW); pooling is ``MaxPool``/``AveragePool`` with
 axonal's explicit padding (which neither picks nor counts padded positions, as ONNX's defaults).
+Rescaling and Normalization are ``Mul``/``Add`` and ``Sub``/``Div`` by the constants axonal's
+``forward`` uses. The image layers take either ``data_format`` (:mod:`axonal.export.onnx_graph`
+explains the layouts).
 
 Example:
     >>> converter_for(Dense(3))(graph, layer, [Value("x", 2)])
-    Value(name='dense/Gemm', rank=2, layout='channels_last')
+    Value(name='dense/Gemm', rank=2, layout='keras')
 """
 from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
+
 from axonal.export.onnx_activations import apply_activation, layer_activation
-from axonal.export.onnx_graph import CHANNELS_FIRST, OnnxGraph, Value
+from axonal.export.onnx_graph import KERAS, MOVED, OnnxGraph, Value
 from axonal.layers import (Activation, Add, AveragePooling2D, Average, Concatenate, Conv2D, Dense, Dropout,
                            Flatten, GlobalAveragePooling2D, InputLayer, Maximum, MaxPooling2D, Minimum, Multiply,
-                           RandomFlip, RandomTranslation, Reshape, Subtract)
+                           Normalization, RandomContrast, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
+                           Rescaling, Reshape, Subtract)
 
 Converter = Callable[[OnnxGraph, object, list], Value]
 
@@ -50,45 +56,79 @@ def _window_attributes(window: tuple, strides: tuple, padding: tuple) -> dict:
     return {"kernel_shape": list(window), "strides": list(strides), "pads": [top, left, bottom, right]}
 
 
+def _image_input(graph: OnnxGraph, layer, x: Value) -> tuple[Value, str]:
+    """The (N, C, H, W) tensor ``Conv``/pooling read, and the layout of what they write: a
+    channels_last layer's image moved, a channels_first layer's as the model sees it."""
+    if layer.channels_first:
+        return graph.keras_order(x), KERAS
+    return graph.moved(x), MOVED
+
+
 def _conv2d(graph: OnnxGraph, layer, inputs: list[Value]) -> Value:
-    x = graph.channels_first(inputs[0])
+    x, layout = _image_input(graph, layer, inputs[0])
     # (KH, KW, C, F) -> (F, C, KH, KW), stored once per layer (a shared layer reuses it).
     kernel = graph.weight(layer.kernel.transpose(3, 2, 0, 1), f"{layer.name}/kernel", source=layer.kernel)
     names = [x.name, kernel] + ([graph.weight(layer.bias, f"{layer.name}/bias")] if layer.bias is not None else [])
     z = graph.node("Conv", names, f"{layer.name}/Conv",
                    **_window_attributes(layer.kernel_size, layer.strides, layer.explicit_padding))
-    return apply_activation(graph, Value(z, 4, CHANNELS_FIRST), *layer_activation(layer), layer.name)
+    return apply_activation(graph, Value(z, 4, layout), *layer_activation(layer), layer.name)
 
 
 def _pooling(operator: str, **extra) -> Converter:
     def convert(graph: OnnxGraph, layer, inputs: list[Value]) -> Value:
-        x = graph.channels_first(inputs[0])
+        x, layout = _image_input(graph, layer, inputs[0])
         y = graph.node(operator, [x.name], f"{layer.name}/{operator}",
                        **_window_attributes(layer.pool_size, layer.strides, layer.explicit_padding), **extra)
-        return Value(y, 4, CHANNELS_FIRST)
+        return Value(y, 4, layout)
     return convert
 
 
 def _global_average_pooling(graph: OnnxGraph, layer, inputs: list[Value]) -> Value:
     x = inputs[0]
-    spatial = [2, 3] if x.channels_first else [1, 2]  # the mean over the image, in either layout
-    axes = graph.constant(spatial, f"{layer.name}/axes")
+    image_axes = (2, 3) if layer.channels_first else (1, 2)  # in the model's order; found in either layout
+    axes = graph.constant([x.axis(a) for a in image_axes], f"{layer.name}/axes")
     return Value(graph.node("ReduceMean", [x.name, axes], f"{layer.name}/ReduceMean", keepdims=0), 2)
 
 
 def _flatten(graph: OnnxGraph, layer, inputs: list[Value]) -> Value:
-    # Keras flattens (H, W, C) in that order: a channels_first image goes back first.
-    x = graph.channels_last(inputs[0])
+    # Keras flattens the model's axes in order, so a moved image goes back first; a channels_first
+    # Flatten moves the channels last before flattening, as Keras' does.
+    x = graph.keras_order(inputs[0])
     if x.rank == 2:
         return x
-    return Value(graph.node("Flatten", [x.name], f"{layer.name}/Flatten", axis=1), 2)
+    name = x.name
+    if layer.transposes_channels:
+        order = [0, *range(2, x.rank), 1]
+        name = graph.node("Transpose", [name], f"{layer.name}/channels_last", perm=order)
+    return Value(graph.node("Flatten", [name], f"{layer.name}/Flatten", axis=1), 2)
 
 
 def _reshape(graph: OnnxGraph, layer, inputs: list[Value]) -> Value:
-    x = graph.channels_last(inputs[0])
+    x = graph.keras_order(inputs[0])
     # 0 copies the batch dimension (so the batch stays dynamic); the rest is resolved at build.
     shape = graph.constant([0, *layer.sample_shape], f"{layer.name}/shape")
     return Value(graph.node("Reshape", [x.name, shape], f"{layer.name}/Reshape"), 1 + len(layer.sample_shape))
+
+
+def _rescaling(graph: OnnxGraph, layer, inputs: list[Value]) -> Value:
+    x = graph.keras_order(inputs[0])  # a per-channel scale broadcasts over the model's last axis
+    scale = graph.weight(np.asarray(layer.scale, dtype=np.float32), f"{layer.name}/scale")
+    offset = graph.weight(np.asarray(layer.offset, dtype=np.float32), f"{layer.name}/offset")
+    scaled = graph.node("Mul", [x.name, scale], f"{layer.name}/Mul")
+    return Value(graph.node("Add", [scaled, offset], f"{layer.name}/Add"), x.rank)
+
+
+def _normalization(graph: OnnxGraph, layer, inputs: list[Value]) -> Value:
+    x = graph.keras_order(inputs[0])
+    # The very constants forward() uses: the statistics shaped for one sample, the deviation floored.
+    mean, deviation = layer._statistics(np.zeros((1, *layer.input_shape[1:]), dtype=np.float32))
+    mean = graph.weight(np.asarray(mean, dtype=np.float32), f"{layer.name}/mean")
+    deviation = graph.weight(np.asarray(deviation, dtype=np.float32), f"{layer.name}/deviation")
+    if layer.invert:
+        scaled = graph.node("Mul", [x.name, deviation], f"{layer.name}/Mul")
+        return Value(graph.node("Add", [scaled, mean], f"{layer.name}/Add"), x.rank)
+    centred = graph.node("Sub", [x.name, mean], f"{layer.name}/Sub")
+    return Value(graph.node("Div", [centred, deviation], f"{layer.name}/Div"), x.rank)
 
 
 def _activation(graph: OnnxGraph, layer, inputs: list[Value]) -> Value:
@@ -119,7 +159,9 @@ def _concatenate(graph: OnnxGraph, layer, inputs: list[Value]) -> Value:
 
 CONVERTERS: dict[type, Converter] = {
     InputLayer: _identity, Dropout: _identity, RandomFlip: _identity, RandomTranslation: _identity,
+    RandomRotation: _identity, RandomZoom: _identity, RandomContrast: _identity,
     Dense: _dense, Conv2D: _conv2d, Activation: _activation, Flatten: _flatten, Reshape: _reshape,
+    Rescaling: _rescaling, Normalization: _normalization,
     MaxPooling2D: _pooling("MaxPool"),
     # count_include_pad=0: 'same' padding is not counted in the mean, as in axonal and Keras.
     AveragePooling2D: _pooling("AveragePool", count_include_pad=0),

@@ -15,14 +15,18 @@ from axonal.layers.core import Activation, Dense, Dropout, Flatten, Input, Input
 from axonal.layers.graph import KerasTensor
 from axonal.layers.merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from axonal.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, MaxPooling2D
+from axonal.layers.preprocessing import Normalization, Rescaling
+from axonal.layers.random_transforms import RandomContrast, RandomRotation, RandomZoom
 
 __all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Flatten", "Reshape",
-           "RandomFlip", "RandomTranslation", "Conv2D", "MaxPooling2D", "AveragePooling2D",
+           "RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom", "RandomContrast", "Rescaling",
+           "Normalization", "Conv2D", "MaxPooling2D", "AveragePooling2D",
            "GlobalAveragePooling2D", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum",
            "Concatenate", "KerasTensor", "serialize", "deserialize", "known_layer_names"]
 
 _CLASSES = {cls.__name__.lower(): cls for cls in (InputLayer, Dense, Activation, Dropout, Flatten, Reshape,
-                                                  RandomFlip, RandomTranslation,
+                                                  RandomFlip, RandomTranslation, RandomRotation, RandomZoom,
+                                                  RandomContrast, Rescaling, Normalization,
                                                   Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D,
                                                   Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate)}
 

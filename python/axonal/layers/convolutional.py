@@ -1,13 +1,14 @@
-"""Convolution layers: Conv2D on channels_last images, as in Keras."""
+"""Convolution layers: Conv2D on channels_last images (channels_first by transposing at its edges), as in Keras."""
 from __future__ import annotations
 
 from axonal import activations, initializers
 from axonal._validation import check_positive_int
+from axonal.layers._data_format import ChannelsFirstEdges, data_format_argument
 from axonal.layers._window import as_pair, check_image_shape, check_padding_mode, explicit_padding, output_hw
 from axonal.layers.base import ActivationOutputMixin, Layer
 
 
-class Conv2D(ActivationOutputMixin, Layer):
+class Conv2D(ChannelsFirstEdges, ActivationOutputMixin, Layer):
     """2-D convolution: ``y = activation(conv(x, kernel) + bias)``, in one fused call.
 
     Like Keras (and every deep-learning library), it computes a cross-correlation: the kernel is
@@ -27,11 +28,15 @@ class Conv2D(ActivationOutputMixin, Layer):
         kernel_initializer: initialiser of the (KH, KW, C, F) kernel; its fans are KH·KW·C and
             KH·KW·F, as in Keras.
         bias_initializer: initialiser of the (F,) bias.
+        data_format: ``'channels_last'`` (images (N, H, W, C)), ``'channels_first'`` ((N, C, H, W):
+            the layer transposes its input, output and their gradients around the channels_last
+            kernels, and runs layer by layer, not in the native loop) or None (the default) for
+            :func:`axonal.backend.image_data_format` when the layer is created.
         **kwargs: ``name``, ``trainable``, ``input_shape`` (see :class:`Layer`).
 
     Shapes:
         x (N, H, W, C) -> y (N, OH, OW, F) with OH = ceil(H / sh) for ``'same'`` and
-        (H - KH) // sh + 1 for ``'valid'``; OW likewise.
+        (H - KH) // sh + 1 for ``'valid'``; OW likewise. channels_first: x (N, C, H, W) -> y (N, F, OH, OW).
 
     Example:
         >>> model = Sequential([Input(shape=(28, 28, 1)), Conv2D(32, (3, 3), activation="relu"),
@@ -41,8 +46,10 @@ class Conv2D(ActivationOutputMixin, Layer):
     """
 
     def __init__(self, filters: int, kernel_size, strides=(1, 1), padding: str = "valid", activation=None,
-                 use_bias: bool = True, kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+                 use_bias: bool = True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 data_format: str | None = None, **kwargs):
         super().__init__(**kwargs)
+        self.data_format = data_format_argument(self, data_format)
         self.filters = check_positive_int(filters, "filters")
         self.kernel_size = as_pair(kernel_size, "kernel_size")
         self.strides = as_pair(strides, "strides")
@@ -52,10 +59,17 @@ class Conv2D(ActivationOutputMixin, Layer):
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        if self.channels_first and self.activation == "softmax":
+            # Keras applies it over the last axis, the width here; the kernel would take the channels.
+            raise ValueError(f"Layer {self.name!r} (Conv2D): activation='softmax' with data_format='channels_first' "
+                             "is not supported (Keras takes the softmax over the last axis, the image width, "
+                             "there; axonal's kernel takes it over the channels). Fix: use data_format="
+                             "'channels_last', or end the model with Flatten() and Dense(..., activation='softmax').")
 
     def build(self, input_shape):
-        check_image_shape(self, input_shape, self.kernel_size, self.padding)
-        image_hw, channels = tuple(input_shape[1:3]), input_shape[3]
+        last = self._last_shape(input_shape)
+        check_image_shape(self, last, self.kernel_size, self.padding)
+        image_hw, channels = tuple(last[1:3]), last[3]
         # The ops take explicit padding; 'same' depends on the image size, known only now.
         self.explicit_padding = explicit_padding(self.padding, image_hw, self.kernel_size, self.strides)
         self.output_hw = output_hw(image_hw, self.kernel_size, self.strides, self.explicit_padding)
@@ -65,30 +79,32 @@ class Conv2D(ActivationOutputMixin, Layer):
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):
-        check_image_shape(self, input_shape, self.kernel_size, self.padding)
-        image_hw = tuple(input_shape[1:3])
+        last = self._last_shape(input_shape)
+        check_image_shape(self, last, self.kernel_size, self.padding)
+        image_hw = tuple(last[1:3])
         padding = explicit_padding(self.padding, image_hw, self.kernel_size, self.strides)
-        return (input_shape[0], *output_hw(image_hw, self.kernel_size, self.strides, padding), self.filters)
+        return self._first_shape((last[0], *output_hw(image_hw, self.kernel_size, self.strides, padding),
+                                  self.filters))
 
     def forward(self, x, training):
-        self.x = x
+        self.x = x = self._enter(x, "x_channels_last")
         self.y = self.buffers.get("y", (len(x), *self.output_hw, self.filters))
         self.ops.conv2d_forward(self.y, x, self.kernel, self.bias, self.strides, self.explicit_padding,
                                 self.applied_activation, self.alpha)
-        return self._activate(self.y)
+        return self._leave(self._activate(self.y), "y_channels_first")
 
     def backward(self, dy):
-        dy = self._deactivate(dy, self.y)
+        dy = self._deactivate(self._enter(dy, "dy_channels_last"), self.y)
         dz = self.buffers.get("dz", dy.shape)
         dx = self.buffers.get("dx", self.x.shape) if self.needs_input_gradient else None
         self.ops.conv2d_backward(dx, self._gradient_buffer("kernel"), self._gradient_buffer("bias"), dz, dy,
                                  self.x, self.kernel, self.y, self.strides, self.explicit_padding,
                                  self.applied_activation, self.alpha)
-        return dx
+        return self._leave(dx, "dx_channels_first")
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
                 "strides": self.strides, "padding": self.padding, "activation": self.activation,
-                "use_bias": self.use_bias,
+                "use_bias": self.use_bias, "data_format": self.data_format,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer)}

@@ -9,6 +9,7 @@ from axonal import activations, initializers, regularizers
 from axonal._legacy import renamed_arguments
 from axonal._validation import check_positive_int, check_shape
 from axonal.layers import graph
+from axonal.layers._data_format import CHANNELS_FIRST, data_format_argument
 from axonal.layers.base import ActivationOutputMixin, Layer, as_rows
 
 
@@ -233,19 +234,50 @@ class Dropout(Layer):
 class Flatten(Layer):
     """Flattens each sample to one axis: (N, d1, d2, ...) -> (N, d1·d2·...). No copy is made.
 
+    Args:
+        data_format: ``'channels_last'``, ``'channels_first'`` or None (the default:
+            :func:`axonal.backend.image_data_format` when the layer is created). As in Keras, with
+            ``'channels_first'`` an input of more than two axes has its channel axis (axis 1)
+            moved last before it is flattened, (N, C, H, W) -> (N, H·W·C), so a model keeps its
+            Dense weights when its data format changes; that moving is a copy, and makes the model
+            run layer by layer rather than in the native loop.
+        **kwargs: ``name``, ``trainable``, ``input_shape`` (see :class:`Layer`).
+
     Example:
         >>> Sequential([Input(shape=(28, 28)), Flatten(), Dense(10, activation="softmax")])
     """
+
+    def __init__(self, data_format: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = data_format_argument(self, data_format)
+
+    @property
+    def transposes_channels(self) -> bool:
+        """Whether the layer moves the channel axis (channels_first, input of more than two axes)."""
+        return self.data_format == CHANNELS_FIRST and self.input_shape is not None and len(self.input_shape) > 2
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], math.prod(input_shape[1:]))
 
     def forward(self, x, training):
         self.input_batch_shape = x.shape
-        return x.reshape(len(x), -1)
+        if not self.transposes_channels:
+            return x.reshape(len(x), -1)
+        order = (0, *range(2, x.ndim), 1)  # (N, C, d2, ...) -> (N, d2, ..., C)
+        moved = self.buffers.get("channels_last", tuple(x.shape[i] for i in order))
+        moved[...] = x.transpose(order)
+        return moved.reshape(len(x), -1)
 
     def backward(self, dy):
-        return dy.reshape(self.input_batch_shape)
+        if not self.transposes_channels:
+            return dy.reshape(self.input_batch_shape)
+        n, channels, *rest = self.input_batch_shape
+        dx = self.buffers.get("dx", self.input_batch_shape)
+        dx[...] = dy.reshape(n, *rest, channels).transpose(0, len(rest) + 1, *range(1, len(rest) + 1))
+        return dx
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format}
 
 
 class Reshape(Layer):

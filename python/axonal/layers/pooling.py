@@ -1,13 +1,15 @@
-"""Pooling layers on channels_last images: MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D."""
+"""Pooling layers: MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, on channels_last images (channels_first
+by transposing at the layer's edges: :mod:`axonal.layers._data_format`)."""
 from __future__ import annotations
 
 import numpy as np
 
+from axonal.layers._data_format import ChannelsFirstEdges, data_format_argument
 from axonal.layers._window import as_pair, check_image_shape, check_padding_mode, explicit_padding, output_hw
 from axonal.layers.base import Layer
 
 
-class _Pooling2D(Layer):
+class _Pooling2D(ChannelsFirstEdges, Layer):
     """A window reduced to one value per channel; subclasses run the op in ``forward`` and ``backward``.
 
     Args:
@@ -17,34 +19,41 @@ class _Pooling2D(Layer):
         padding: ``'valid'`` (windows inside the image; leftover rows and columns are dropped) or
             ``'same'`` (output ceil(input / stride); padded positions are never chosen by the
             maximum nor counted by the mean).
+        data_format: ``'channels_last'`` (images (N, H, W, C)), ``'channels_first'`` ((N, C, H, W),
+            transposed around the channels_last kernels; runs layer by layer, not in the native
+            loop) or None (the default) for :func:`axonal.backend.image_data_format`.
         **kwargs: ``name``, ``trainable``, ``input_shape`` (see :class:`Layer`).
     """
 
-    def __init__(self, pool_size=(2, 2), strides=None, padding: str = "valid", **kwargs):
+    def __init__(self, pool_size=(2, 2), strides=None, padding: str = "valid", data_format: str | None = None,
+                 **kwargs):
         super().__init__(**kwargs)
+        self.data_format = data_format_argument(self, data_format)
         self.pool_size = as_pair(pool_size, "pool_size")
         self.strides = self.pool_size if strides is None else as_pair(strides, "strides")
         self.padding = check_padding_mode(padding)
 
     def build(self, input_shape):
-        check_image_shape(self, input_shape, self.pool_size, self.padding)
-        image_hw = tuple(input_shape[1:3])
+        last = self._last_shape(input_shape)
+        check_image_shape(self, last, self.pool_size, self.padding)
+        image_hw = tuple(last[1:3])
         self.explicit_padding = explicit_padding(self.padding, image_hw, self.pool_size, self.strides)
         self.output_hw = output_hw(image_hw, self.pool_size, self.strides, self.explicit_padding)
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):
-        check_image_shape(self, input_shape, self.pool_size, self.padding)
-        image_hw = tuple(input_shape[1:3])
+        last = self._last_shape(input_shape)
+        check_image_shape(self, last, self.pool_size, self.padding)
+        image_hw = tuple(last[1:3])
         padding = explicit_padding(self.padding, image_hw, self.pool_size, self.strides)
-        return (input_shape[0], *output_hw(image_hw, self.pool_size, self.strides, padding), input_shape[3])
+        return self._first_shape((last[0], *output_hw(image_hw, self.pool_size, self.strides, padding), last[3]))
 
     def _output_buffer(self, x):
         return self.buffers.get("y", (len(x), *self.output_hw, x.shape[3]))
 
     def get_config(self):
         return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides,
-                "padding": self.padding}
+                "padding": self.padding, "data_format": self.data_format}
 
 
 class MaxPooling2D(_Pooling2D):
@@ -63,16 +72,18 @@ class MaxPooling2D(_Pooling2D):
     """
 
     def forward(self, x, training):
+        x = self._enter(x, "x_channels_last")
         self.input_batch_shape = x.shape
         y = self._output_buffer(x)
         self.argmax = self.buffers.get("argmax", y.shape, np.int32)
         self.ops.max_pool2d_forward(y, self.argmax, x, self.pool_size, self.strides, self.explicit_padding)
-        return y
+        return self._leave(y, "y_channels_first")
 
     def backward(self, dy):
+        dy = self._enter(dy, "dy_channels_last")
         dx = self.buffers.get("dx", self.input_batch_shape)
         self.ops.max_pool2d_backward(dx, dy, self.argmax)
-        return dx
+        return self._leave(dx, "dx_channels_first")
 
 
 class AveragePooling2D(_Pooling2D):
@@ -88,38 +99,53 @@ class AveragePooling2D(_Pooling2D):
     """
 
     def forward(self, x, training):
+        x = self._enter(x, "x_channels_last")
         self.input_batch_shape = x.shape
         y = self._output_buffer(x)
         self.ops.avg_pool2d_forward(y, x, self.pool_size, self.strides, self.explicit_padding)
-        return y
+        return self._leave(y, "y_channels_first")
 
     def backward(self, dy):
+        dy = self._enter(dy, "dy_channels_last")
         dx = self.buffers.get("dx", self.input_batch_shape)
         self.ops.avg_pool2d_backward(dx, dy, self.pool_size, self.strides, self.explicit_padding)
-        return dx
+        return self._leave(dx, "dx_channels_first")
 
 
-class GlobalAveragePooling2D(Layer):
+class GlobalAveragePooling2D(ChannelsFirstEdges, Layer):
     """The mean of each channel over the whole image: average pooling with the image as window.
 
+    Args:
+        data_format: ``'channels_last'``, ``'channels_first'`` (the input is transposed to
+            channels_last first, and its gradient back) or None for
+            :func:`axonal.backend.image_data_format`.
+        **kwargs: ``name``, ``trainable``, ``input_shape`` (see :class:`Layer`).
+
     Shapes:
-        x (N, H, W, C) -> y (N, C).
+        x (N, H, W, C) -> y (N, C); channels_first: x (N, C, H, W) -> y (N, C).
 
     Example:
         >>> GlobalAveragePooling2D()(np.ones((2, 5, 5, 3), dtype="float32")).shape
         (2, 3)
     """
 
+    def __init__(self, data_format: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = data_format_argument(self, data_format)
+
     def build(self, input_shape):
-        check_image_shape(self, input_shape)
-        self.window = tuple(input_shape[1:3])
+        last = self._last_shape(input_shape)
+        check_image_shape(self, last)
+        self.window = tuple(last[1:3])
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):
-        check_image_shape(self, input_shape)
-        return (input_shape[0], input_shape[3])
+        last = self._last_shape(input_shape)
+        check_image_shape(self, last)
+        return (last[0], last[3])
 
     def forward(self, x, training):
+        x = self._enter(x, "x_channels_last")
         self.input_batch_shape = x.shape
         y = self.buffers.get("y", (len(x), 1, 1, x.shape[3]))
         self.ops.avg_pool2d_forward(y, x, self.window, (1, 1), (0, 0, 0, 0))
@@ -128,4 +154,7 @@ class GlobalAveragePooling2D(Layer):
     def backward(self, dy):
         dx = self.buffers.get("dx", self.input_batch_shape)
         self.ops.avg_pool2d_backward(dx, dy.reshape(len(dy), 1, 1, -1), self.window, (1, 1), (0, 0, 0, 0))
-        return dx
+        return self._leave(dx, "dx_channels_first")
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format}

@@ -22,7 +22,8 @@ from axonal import optimizers
 from axonal._legacy import renamed_arguments
 from axonal._validation import check_positive_int
 from axonal.callbacks import History
-from axonal.models import data, numerics
+from axonal.models import batch_calls, data, numerics
+from axonal.models.data_adapters import is_batch_source
 from axonal.models.training import configure_for_prediction, evaluate_loop, fit_loop, make_logs, predict_loop
 from axonal.models.guards import exclusive, training
 from axonal.models.objective import Objective
@@ -100,31 +101,40 @@ class Trainer(Steps):
 
     @renamed_arguments(nb_epoch="epochs")
     @training
-    def fit(self, x: Any, y: Any, batch_size: int | None = 32, epochs: int = 1, verbose: Any = "auto",
-            callbacks: list | None = None, validation_split: float = 0.0, validation_data: tuple | None = None,
+    def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1, verbose: Any = "auto",
+            callbacks: list | None = None, validation_split: float = 0.0, validation_data: Any = None,
             shuffle: bool = True, class_weight: dict | None = None, sample_weight: Any = None,
-            initial_epoch: int = 0) -> History:
+            initial_epoch: int = 0, steps_per_epoch: int | None = None, validation_steps: int | None = None) -> History:
         """Train on ``x``, ``y`` for ``epochs`` epochs of mini-batches (arguments in Keras' order).
 
         Args:
-            x: inputs (N, ...) convertible to float32 (integers and booleans are converted).
+            x: inputs (N, ...) convertible to float32 (integers and booleans are converted); or
+                data in batches: an :class:`axonal.utils.PyDataset` (``Sequence``), a generator or
+                any iterable of ``(x, y)`` / ``(x, y, sample_weight)`` batches (then ``y``,
+                ``sample_weight``, ``batch_size`` and ``validation_split`` stay unset; see
+                :mod:`axonal.models.data_adapters`).
             y: labels in the form the loss expects (one-hot rows, class ids, 0/1 or targets).
-            batch_size: samples per gradient step (more than the data: one batch of all of it, as Keras).
+            batch_size: samples per gradient step (None: 32; more than the data: one batch of all
+                of it, as Keras).
             epochs: the epoch to train up to: epochs ``initial_epoch .. epochs - 1`` are run.
                 (The legacy ``nb_epoch`` is accepted, with a DeprecationWarning.)
             verbose: ``"auto"``/1 progress bar, 2 one line per epoch, 0 silent.
             callbacks: :class:`axonal.callbacks.Callback` instances.
             validation_split: fraction of the data (and sample weights), taken from the end before
                 shuffling, held out for validation (ignored when ``validation_data`` is given).
-            validation_data: ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)``, evaluated
-                after each epoch.
-            shuffle: reshuffle the training samples every epoch (with the model's seeded generator).
+            validation_data: ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight_val)``, or batches
+                as ``x`` may be, evaluated after each epoch.
+            shuffle: reshuffle the training samples every epoch (with the model's seeded generator);
+                a PyDataset's batch order; ignored for generators (they choose their order).
             class_weight: ``{class id: weight}``; each training sample weighs its class's weight (1 for
                 classes not listed). Classes come from the labels as in Keras: the argmax of one-hot
                 rows, else the rounded label. Not applied to validation data.
             sample_weight: (N,) weights of the training samples (not with ``class_weight``).
             initial_epoch: the epoch to start from, to resume a run: epochs are numbered from it
                 and the History holds ``epochs - initial_epoch`` entries.
+            steps_per_epoch: batches per epoch from a batch source (None: its length, or until it
+                ends); the next epoch goes on where the last stopped, as in Keras.
+            validation_steps: batches per validation when ``validation_data`` is a batch source.
 
         Returns:
             A History whose ``history`` maps ``loss``, each metric and their ``val_`` versions to
@@ -140,13 +150,21 @@ class Trainer(Steps):
             >>> model.fit(x, y, epochs=10, class_weight={0: 1.0, 1: 5.0}, validation_split=0.1)
         """
         self._require_compiled("fit")
+        if is_batch_source(x):
+            return batch_calls.fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split,
+                                   validation_data, shuffle, class_weight, sample_weight, initial_epoch,
+                                   steps_per_epoch, validation_steps)
+        batch_calls.check_array_steps("fit", steps_per_epoch=steps_per_epoch)
         batch_size, verbose = data.resolve_batch_size(batch_size), data.resolve_verbose(verbose)
         epochs = check_positive_int(epochs, "epochs")
         initial_epoch = data.check_initial_epoch(initial_epoch)
         inputs, targets = self._prepare_data(x, y)
         batch_size = data.clamp_batch_size(batch_size, inputs)
         weights = data.sample_weights(sample_weight, class_weight, targets, output_width=self.output_shapes[0][-1])
-        if validation_data is not None:
+        if batch_calls.is_validation_source(validation_data):
+            validation = batch_calls.validation_source(self, validation_data, validation_steps)
+        elif validation_data is not None:
+            batch_calls.check_array_steps("fit", validation_steps=validation_steps)
             x_val, y_val, weights_val = data.unpack_validation_data(validation_data)
             validation = self._prepare_data(x_val, y_val, "validation_data[0]", "validation_data[1]")
             validation += (data.sample_weights(weights_val, None, validation[1], "validation_data[2]"),)
@@ -161,19 +179,24 @@ class Trainer(Steps):
                               data.check_callbacks(callbacks), validation, bool(shuffle))
 
     @exclusive
-    def evaluate(self, x: Any, y: Any, batch_size: int | None = 32, verbose: Any = "auto",
-                 sample_weight: Any = None, callbacks: list | None = None,
+    def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None, verbose: Any = "auto",
+                 sample_weight: Any = None, steps: int | None = None, callbacks: list | None = None,
                  return_dict: bool = False) -> float | list[float] | dict[str, float]:
         """Loss and metrics on ``x``, ``y`` in inference mode (dropout and augmentation off).
 
         Args:
             sample_weight: (N,) weights of the samples in the loss and the metrics.
+            steps: batches to evaluate when ``x`` is a batch source (as in ``fit``; None: all).
             return_dict: return ``{"loss": ..., metric name: ...}`` instead of a list.
 
         Returns:
             ``[loss, metric_1, ...]`` in compile order, or the loss alone when there are no metrics.
         """
         self._require_compiled("evaluate")
+        if is_batch_source(x):
+            logs = batch_calls.evaluate(self, x, y, batch_size, verbose, sample_weight, steps, callbacks)
+            return self._results(logs, return_dict)
+        batch_calls.check_array_steps("evaluate", steps=steps)
         batch_size, verbose = data.resolve_batch_size(batch_size), data.resolve_verbose(verbose)
         inputs, targets = self._prepare_data(x, y)
         batch_size = data.clamp_batch_size(batch_size, inputs)
@@ -183,15 +206,20 @@ class Trainer(Steps):
         return self._results(logs, return_dict)
 
     @exclusive
-    def predict(self, x: Any, batch_size: int | None = 32, verbose: Any = "auto",
+    def predict(self, x: Any, batch_size: int | None = None, verbose: Any = "auto", steps: int | None = None,
                 callbacks: list | None = None, *, device_array: bool = False) -> np.ndarray:
         """The model's outputs for ``x`` (probabilities for softmax/sigmoid outputs), shape (N, K);
         a list of one array per output for a model of several outputs.
 
         Args:
+            x: inputs, or batches of inputs (a PyDataset, generator or iterable, as ``fit`` takes).
+            steps: batches to predict when ``x`` is a batch source (None: all).
             device_array: on the ``cuda`` backend, return the predictions as the cupy array they
                 were computed in, without the copy to the host (ignored elsewhere).
         """
+        if is_batch_source(x):
+            return batch_calls.predict(self, x, batch_size, verbose, steps, callbacks)
+        batch_calls.check_array_steps("predict", steps=steps)
         batch_size, verbose = data.resolve_batch_size(batch_size), data.resolve_verbose(verbose)
         inputs = data.prepare_inputs(self, x)
         batch_size = data.clamp_batch_size(batch_size, inputs)

@@ -12,6 +12,7 @@ import math
 
 from axonal.callbacks import Callback, CallbackList, History
 from axonal.models import executors
+from axonal.models.batch_loops import validation_runner
 from axonal.models.executors import configure_for_prediction
 from axonal.models.executors.layerwise import make_logs, sorted_logs
 
@@ -36,10 +37,9 @@ def fit_loop(model, xs, ys, weights, batch_size: int, epochs: int, initial_epoch
         model.reset_metrics()
         logs = executor.train_epoch(xs, ys, weights, order, callback_list, epoch)
         if validation is not None:
-            if tester is None:
-                tester = executors.for_testing(model, *validation, batch_size, callback_list.callbacks,
-                                               "fit validation", executor)
-            validation_logs = tester.test_epoch(*validation, callback_list)
+            if tester is None:  # validation arrays, or a batch source (models/batch_loops.py)
+                tester = validation_runner(model, validation, batch_size, callback_list, executor)
+            validation_logs = tester()
             logs = sorted_logs({**logs, **{f"val_{name}": value for name, value in validation_logs.items()}})
         callback_list.call("on_epoch_end", epoch, logs)
         if model.stop_training:  # a callback asked to stop, as Keras' EarlyStopping does

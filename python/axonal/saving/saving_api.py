@@ -16,6 +16,8 @@ import numpy as np
 
 from axonal._version import __version__
 from axonal.layers._weight_limit import weight_limit
+from axonal.saving import h5_io, keras_archive, keras_model, keras_weights, legacy_h5
+from axonal.saving.formats import is_hdf5_file, load_h5_weights, file_format
 from axonal.saving.archive import ArchiveReader, SavedFileError, atomic_write, write_archive
 from axonal.saving.serialization import (add_layers, check_input_shape, compile_config, compile_from_config,
                                          model_from_config, serialize)
@@ -34,15 +36,26 @@ def save_model(model, filepath: str | os.PathLike, overwrite: bool = True) -> No
     """Write ``model`` (architecture, compile settings, weights, optimiser and training state) to
     one file, atomically. ``model.save(filepath)`` calls this.
 
+    The name chooses the format (:func:`file_format`): ``*.axonal`` is axonal's own (everything
+    training depends on, so ``fit`` resumes exactly); ``*.keras`` is Keras 3's zip and ``*.h5`` /
+    ``*.hdf5`` the legacy Keras HDF5 (architecture, weights, compile settings and optimiser slots,
+    which Keras 3.15 loads; the shuffling generator and dropout step are axonal's and not kept).
+
     Args:
-        model: a Sequential model (built or not, compiled or not).
-        filepath: the file to write, conventionally ``*.axonal``; its folder must exist.
+        model: a Sequential or functional model (built, for the Keras formats; compiled or not).
+        filepath: the file to write; its folder must exist.
         overwrite: replace an existing file; False raises FileExistsError instead.
 
     Example:
         >>> model.save("mnist_mlp.axonal")  # doctest: +SKIP
+        >>> model.save("mnist_mlp.keras")  # doctest: +SKIP  (keras.saving.load_model reads it)
         >>> model = axonal.models.load_model("mnist_mlp.axonal")  # doctest: +SKIP
     """
+    kind = file_format(filepath, weights_only=False)
+    if kind == "keras":
+        return keras_archive.save_keras(model, filepath, overwrite)
+    if kind == "h5":
+        return legacy_h5.save_legacy_model(model, filepath, overwrite)
     arrays: dict[str, np.ndarray] = {}
     config = _header(model, "model", arrays)
     config["compile_config"] = compile_config(model)
@@ -70,7 +83,9 @@ def load_model(filepath: str | os.PathLike, custom_objects: dict | None = None, 
     """The model saved in ``filepath`` by ``model.save``, ready to predict or to resume training.
 
     Args:
-        filepath: a file written by :func:`save_model`.
+        filepath: a file written by :func:`save_model` (``.axonal``), or by Keras: a Keras 3
+            ``.keras`` file or a legacy Keras 1/2, tf.keras or Keras 3 ``.h5`` model file (the
+            format is read from the file's content, not its name).
         custom_objects: ``{"ClassName": cls}`` for custom layers and metrics in the file.
         compile: restore the optimiser (with its state), loss and metrics; False returns an
             uncompiled model.
@@ -83,7 +98,15 @@ def load_model(filepath: str | os.PathLike, custom_objects: dict | None = None, 
         >>> model = load_model("mnist_mlp.axonal")  # doctest: +SKIP
         >>> model.fit(x, y, epochs=1)  # doctest: +SKIP  (continues where the saved run stopped)
     """
+    if is_hdf5_file(filepath):
+        with h5_io.H5Reader.open_path(os.fspath(filepath)) as reader:
+            if not legacy_h5.is_model_file(reader):
+                raise SavedFileError(reader.path, "it is an HDF5 file of weights only (no model_config)",
+                                     "create the model, then call model.load_weights(path)")
+            return legacy_h5.load_legacy_model(reader, custom_objects, compile)
     with ArchiveReader(filepath) as reader:
+        if keras_archive.is_keras_archive(reader):
+            return keras_archive.load_keras(reader, custom_objects, compile)
         path = reader.path
         config = _read_header(reader, "model")
         state = _mapping(path, config, "training_state")
@@ -106,11 +129,23 @@ def load_model(filepath: str | os.PathLike, custom_objects: dict | None = None, 
 
 
 def save_weights(model, filepath: str | os.PathLike, overwrite: bool = True) -> None:
-    """Write only the weights of ``model`` (no optimiser or training state), atomically.
+    """Write only the weights of ``model`` (no training state), atomically.
+
+    ``*.weights.h5`` gets Keras 3's layout (with the optimiser's variables when the model is
+    compiled, as Keras writes them), ``*.h5``/``*.hdf5`` tf.keras' legacy weights file, and
+    ``*.axonal`` axonal's own (weights only).
 
     Example:
         >>> model.save_weights("mlp.weights.axonal")  # doctest: +SKIP
     """
+    kind = file_format(filepath, weights_only=True)
+    if kind == "weights.h5":
+        layers = keras_model.keras_layer_order(model)
+        include_optimizer = model.optimizer is not None and model.loss is not None
+        data = keras_weights.write(model, layers, include_optimizer)
+        return atomic_write(filepath, lambda file: file.write(data), overwrite)
+    if kind == "h5":
+        return legacy_h5.save_legacy_weights(model, filepath, overwrite)
     arrays: dict[str, np.ndarray] = {}
     config = _header(model, "weights", arrays)
     atomic_write(filepath, lambda file: write_archive(file, config, arrays), overwrite)
@@ -118,6 +153,9 @@ def save_weights(model, filepath: str | os.PathLike, overwrite: bool = True) -> 
 
 def load_weights(model, filepath: str | os.PathLike) -> None:
     """Copy the weights saved in ``filepath`` (by ``save_weights`` or ``save``) into ``model``.
+
+    Reads axonal's files, Keras 3's ``*.weights.h5`` and ``.keras``, and the legacy Keras HDF5
+    weights and model files (the format is read from the content).
 
     Weights are matched by position, layer by layer, so layer names may differ; every shape must
     agree. An unbuilt model is first built for the input shape recorded in the file.
@@ -128,7 +166,11 @@ def load_weights(model, filepath: str | os.PathLike) -> None:
     Example:
         >>> model.load_weights("mlp.weights.axonal")  # doctest: +SKIP
     """
+    if is_hdf5_file(filepath):
+        return load_h5_weights(model, os.fspath(filepath))
     with ArchiveReader(filepath) as reader:
+        if keras_archive.is_keras_archive(reader):
+            return load_h5_weights(model, reader.path, reader)
         path = reader.path
         config = _read_header(reader, None)
         members = set(_weight_members(path, config))

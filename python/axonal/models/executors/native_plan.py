@@ -33,13 +33,13 @@ def build_loop(model, batch_size: int):
     if not optimizer.built:
         optimizer.build(model._parameters)
     row = optimizers.KERNELS[optimizer.kernel]
-    name, slot_names = optimizer.kernel, row.slots
-    hyper = {key: getattr(optimizer, key) for key in row.hyper}
+    hyper = {key: optimizer._argument(key) for key in row.hyper}
     hyper["weight_decay"] = optimizer.decay
-    params = [(param, grad, *_kernel_slots(optimizer, optimizer.slots_for(param), slot_names))
+    # (param, grad, slot 0, 1, 2): the kernel uses the slots its configuration needs (centered,
+    # amsgrad), as the Python update_step does.
+    params = [(param, grad, *map(optimizer.slots_for(param).get, row.slots), *(None,) * (3 - len(row.slots)))
               for param, grad in zip(model._parameters, model._gradients)]
-    params = [entry + (None,) * (5 - len(entry)) for entry in params]
-    return TrainingLoop(_layer_specs(model.plan, training=True), _input_widths(model), _outputs(model), name, hyper,
+    return TrainingLoop(_layer_specs(model.plan, training=True), _input_widths(model), _outputs(model), row.op, hyper,
                         params, _gradient_sums(model.plan), batch_size)
 
 
@@ -168,13 +168,3 @@ def _input_widths(model) -> list[int]:
     return [int(np.prod(tensor_shape[1:])) for tensor_shape in
             (model.input_shape if len(model.input_names) > 1 else [model.input_shape])]
 
-
-def _kernel_slots(optimizer, slots: dict, names: tuple) -> tuple:
-    """The slots as the kernel takes them: None where the configuration does not use one (the
-    Python optimisers pass the same: see their ``update_step``)."""
-    unused = set()
-    if isinstance(optimizer, optimizers.RMSprop) and not optimizer.centered:
-        unused.add("average_gradient")
-    if isinstance(optimizer, optimizers.Adam) and not optimizer.amsgrad:
-        unused.add("velocity_hat")
-    return tuple(None if name in unused else slots.get(name) for name in names)

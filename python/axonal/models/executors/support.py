@@ -6,8 +6,12 @@ reproduce exactly is Python the user brings or asks for step by step; each such 
 here, and the layer-by-layer executor runs the call instead, with a note (:func:`report`). The
 complete list (``tests/test_fast_path.py`` pins it):
 
-- a layer implemented in Python: the user's own ``Layer`` subclasses, and the image augmentations
-  ``RandomFlip``/``RandomTranslation`` (NumPy on the host, by design: docs/design.md);
+- a layer implemented in Python: the user's own ``Layer`` subclasses, the image augmentations
+  ``RandomFlip``/``RandomTranslation``/``RandomRotation``/``RandomZoom``/``RandomContrast`` and the
+  preprocessing layers ``Rescaling``/``Normalization`` (NumPy on the host, by design: docs/design.md,
+  docs/data-feeding.md);
+- a layer with ``data_format="channels_first"`` that transposes at its edges (the compiled loops
+  take channels_last tensors: docs/keras-surface.md);
 - an ``Activation("softmax")`` or a ``Concatenate`` on tensors of rank 3 or more (the native
   loop's steps take a sample as one row, so they would span whole samples; softmax fused into
   Dense or Conv2D is per position and runs natively);
@@ -31,7 +35,8 @@ from axonal.layers import (Activation, AveragePooling2D, Concatenate, Conv2D, De
                            GlobalAveragePooling2D, InputLayer, MaxPooling2D, Reshape)
 from axonal.layers.merging import MERGE_LAYERS
 
-# The layers a compiled executor computes (the rest of axonal's are the augmentations).
+# The layers a compiled executor computes (the rest of axonal's are the augmentations and the
+# preprocessing layers, which run layer by layer with the fast-path note).
 LAYERS = (InputLayer, Flatten, Reshape, Dense, Dropout, Activation, Conv2D, MaxPooling2D, AveragePooling2D,
           GlobalAveragePooling2D, *MERGE_LAYERS)
 _LAYER_SET = frozenset(LAYERS)
@@ -107,6 +112,8 @@ def _layer_problem(model, xs: list) -> str | None:
         own = vars(layer)
         if "forward" in own or "backward" in own:
             return f"layer {layer.name!r} has a method replaced"
+        if getattr(layer, "transposes_channels", False):
+            return f"layer {layer.name!r} has data_format='channels_first' (compiled loops take channels_last)"
         rank = _last_axis_rank(layer)
         if rank > 2:
             return f"layer {layer.name!r} ({type(layer).__name__}) works along the last axis of rank-{rank} tensors"
