@@ -33,6 +33,7 @@ from axonal import losses, metrics as metrics_module, optimizers
 from axonal.callbacks import Callback, ProgbarLogger, TerminateOnNaN
 from axonal.layers import (Activation, AveragePooling2D, Concatenate, Conv2D, Dense, Dropout, Flatten,
                            GlobalAveragePooling2D, InputLayer, MaxPooling2D, Reshape)
+from axonal.layers.base import configuration_version
 from axonal.layers.merging import MERGE_LAYERS
 
 # The layers a compiled executor computes (the rest of axonal's are the augmentations and the
@@ -104,19 +105,33 @@ def kernel_row(instance, table: dict):
 
 
 def _layer_problem(model, xs: list) -> str | None:
-    # Runs at every predict: a set lookup and one instance-dict read per layer (a one-row predict
-    # of the seed MLP is about 30 microseconds in all).
-    for layer in model._layers:
-        if type(layer) not in _LAYER_SET:
-            return f"layer {layer.name!r} ({type(layer).__name__})"
+    # Runs at every predict (a one-row predict of the seed MLP is about 40 microseconds in all): what
+    # follows from the layers' classes and configuration is kept per plan, output fusion and layer
+    # configuration; a replaced method is looked for every time (one instance-dict read per layer).
+    objective = model.objective
+    key = (configuration_version(), tuple(objective.absorbed) if objective is not None else None)
+    kept = getattr(model, "_static_layer_problems", None)
+    if kept is None or kept[0] is not model.plan or kept[1] != key:
+        kept = model._static_layer_problems = (model.plan, key, [(layer, _static_problem(layer))
+                                                                  for layer in model._layers])
+    for layer, problem in kept[2]:
+        if problem is not None:
+            return problem
         own = vars(layer)
         if "forward" in own or "backward" in own:
             return f"layer {layer.name!r} has a method replaced"
-        if getattr(layer, "transposes_channels", False):
-            return f"layer {layer.name!r} has data_format='channels_first' (compiled loops take channels_last)"
-        rank = _last_axis_rank(layer)
-        if rank > 2:
-            return f"layer {layer.name!r} ({type(layer).__name__}) works along the last axis of rank-{rank} tensors"
+    return None
+
+
+def _static_problem(layer) -> str | None:
+    """Why a compiled executor cannot run ``layer``, from its class and configuration, or None."""
+    if type(layer) not in _LAYER_SET:
+        return f"layer {layer.name!r} ({type(layer).__name__})"
+    if getattr(layer, "transposes_channels", False):
+        return f"layer {layer.name!r} has data_format='channels_first' (compiled loops take channels_last)"
+    rank = _last_axis_rank(layer)
+    if rank > 2:
+        return f"layer {layer.name!r} ({type(layer).__name__}) works along the last axis of rank-{rank} tensors"
     return None
 
 
