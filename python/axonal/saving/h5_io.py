@@ -25,10 +25,9 @@ import numpy as np
 
 from axonal.saving.archive import SavedFileError
 
-try:  # h5py is a dependency; a broken install should still let axonal import and read .axonal files
-    import h5py
-except ImportError:  # pragma: no cover - exercised only without h5py
-    h5py = None
+# h5py is imported on first use (require_h5py): `import axonal` stays fast, and a broken h5py
+# install still lets axonal import and read .axonal files.
+h5py = None
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 # A JSON attribute (a model or training config) larger than this is not one Keras wrote.
@@ -37,10 +36,15 @@ NUMERIC_KINDS = "fiub"
 
 
 def require_h5py(path: str):
-    """The h5py module, or an ImportError that says how to install it."""
+    """The h5py module (imported here, once), or an ImportError that says how to install it."""
+    global h5py
     if h5py is None:
-        raise ImportError(f"Reading or writing {path!r} needs h5py (Keras files are HDF5). "
-                          "Fix: pip install 'h5py>=3.8'.")
+        try:
+            import h5py as module
+        except ImportError as error:
+            raise ImportError(f"Reading or writing {path!r} needs h5py (Keras files are HDF5): {error}. "
+                              "Fix: pip install 'h5py>=3.8'.") from None
+        h5py = module
     return h5py
 
 
