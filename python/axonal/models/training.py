@@ -14,7 +14,7 @@ from axonal.callbacks import Callback, CallbackList, History
 from axonal.models import executors
 from axonal.models.batch_loops import validation_runner
 from axonal.models.executors import configure_for_prediction
-from axonal.models.executors.layerwise import make_logs, sorted_logs
+from axonal.models.executors.layerwise import NO_CALLBACKS, make_logs, sorted_logs
 
 __all__ = ["configure_for_prediction", "evaluate_loop", "fit_loop", "make_logs", "predict_loop"]
 
@@ -63,7 +63,7 @@ def predict_loop(model, xs, batch_size: int, verbose: int, callbacks: list[Callb
     if not callbacks and not verbose:
         # Nothing observes the run (no callback, no progress bar): skip making a callback list
         # and calling its hooks, a measurable share of a one-row predict.
-        return executors.for_prediction(model, xs, batch_size, []).predict(xs, _NO_CALLBACKS, device_array)
+        return executors.for_prediction(model, xs, batch_size, []).predict(xs, NO_CALLBACKS, device_array)
     callback_list = CallbackList(callbacks, model, verbose, 1, math.ceil(len(xs[0]) / batch_size))
     callback_list.call("on_predict_begin", None)
     executor = executors.for_prediction(model, xs, batch_size, callback_list.callbacks)
@@ -71,6 +71,3 @@ def predict_loop(model, xs, batch_size: int, verbose: int, callbacks: list[Callb
     callback_list.call("on_predict_end", None)
     return predictions
 
-
-# The callback list of a silent predict without callbacks: its hooks do nothing.
-_NO_CALLBACKS = CallbackList([], None, 0, 1, 0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from axonal.callbacks import CallbackList
 from axonal.models.numerics import NonFiniteError
 
 
@@ -77,6 +78,11 @@ class LayerwiseExecutor:
                 out[rows] = result
             callback_list.call("on_predict_batch_end", batch, None)
         return predictions
+
+
+# The callback list of a silent predict without callbacks (training.predict_loop): its hooks do
+# nothing, and the native executor skips calling them for a single batch.
+NO_CALLBACKS = CallbackList([], None, 0, 1, 0)
 
 
 def empty_predictions(model, count: int) -> list:

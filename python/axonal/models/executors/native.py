@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from axonal.models.executors import native_plan
-from axonal.models.executors.layerwise import make_logs
+from axonal.models.executors.layerwise import NO_CALLBACKS, make_logs
 
 
 class NativeExecutor:
@@ -51,6 +51,10 @@ class NativeExecutor:
         count = len(xs[0])
         predictions = [np.empty((count, *shape), dtype=np.float32) for shape in shapes]
         rows, outs = [_as_rows(x) for x in xs], [_as_rows(p) for p in predictions]
+        if count <= batch_size and callback_list is NO_CALLBACKS:  # one batch, nothing watching
+            model._interrupts.check()
+            loop.predict(rows, outs, batch_size, 0, 1, native_plan.SECONDS_PER_RUN)
+            return predictions
         batches, batch = -(-count // batch_size), 0
         while batch < batches:
             model._interrupts.check()
