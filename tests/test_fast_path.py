@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import axonal
-from axonal import regularizers
+from axonal import optimizers, regularizers
 from axonal.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from axonal.layers import (Conv2D, Dense, Flatten, Input, Layer, Normalization, RandomContrast, RandomFlip,
                            RandomRotation, RandomZoom, Rescaling, Reshape)
@@ -69,6 +69,7 @@ FIT_CASES = {
         _model(Reshape((1, 2, 3)), Conv2D(2, 1, data_format="channels_first", name="cf"), Flatten()), {}),
     "loss 'mean_squared_error'": lambda: (_model(loss=MyLoss(), metrics=()), {}),
     "optimizer MyAdam": lambda: (_model(optimizer=MyAdam()), {}),
+    "optimizer Adam's clipnorm=1.0 (applied in Python)": lambda: (_model(optimizer=optimizers.Adam(clipnorm=1.0)), {}),
     "metric 'mae'": lambda: (_model(metrics=("mae",)), {}),
     "sample weights": lambda: (_model(), {"sample_weight": np.ones(40, np.float32)}),
     "regulariser": lambda: (_model(Dense(3, kernel_regularizer=regularizers.l2(0.01))), {}),
@@ -109,7 +110,8 @@ def test_the_list_of_reasons_is_pinned():
     source = inspect.getsource(support)
     wordings = ["layer {layer.name!r} ({type(layer).__name__})", "has a method replaced",
                 "has data_format='channels_first' (compiled loops take channels_last)", "loss {loss.name!r}",
-                "optimizer {type(optimizer).__name__}", "metric {metric.name!r}", "sample weights",
+                "optimizer {type(optimizer).__name__}", "{optimizer.runs_in_python} (applied in Python)",
+                "metric {metric.name!r}", "sample weights",
                 "has a regulariser", "check_numerics checks", "has batch hooks"]
     returned = [line for line in source.splitlines() if line.strip().startswith("return f\"") or
                 line.strip().startswith("return \"")]

@@ -8,6 +8,7 @@ Example:
 from __future__ import annotations
 
 from axonal._validation import lookup
+from axonal.layers.activation_layers import ELU, LeakyReLU, ReLU, Softmax
 from axonal.layers.augmentation import RandomFlip, RandomTranslation
 from axonal.layers.base import Layer
 from axonal.layers.convolutional import Conv2D
@@ -18,13 +19,15 @@ from axonal.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, MaxP
 from axonal.layers.preprocessing import Normalization, Rescaling
 from axonal.layers.random_transforms import RandomContrast, RandomRotation, RandomZoom
 
-__all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Flatten", "Reshape",
+__all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Dropout",
+           "Flatten", "Reshape",
            "RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom", "RandomContrast", "Rescaling",
            "Normalization", "Conv2D", "MaxPooling2D", "AveragePooling2D",
            "GlobalAveragePooling2D", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum",
            "Concatenate", "KerasTensor", "serialize", "deserialize", "known_layer_names"]
 
-_CLASSES = {cls.__name__.lower(): cls for cls in (InputLayer, Dense, Activation, Dropout, Flatten, Reshape,
+_CLASSES = {cls.__name__.lower(): cls for cls in (InputLayer, Dense, Activation, ReLU, LeakyReLU, ELU, Softmax,
+                                                  Dropout, Flatten, Reshape,
                                                   RandomFlip, RandomTranslation, RandomRotation, RandomZoom,
                                                   RandomContrast, Rescaling, Normalization,
                                                   Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D,

@@ -264,6 +264,13 @@ class Model(Trainer):
         must match (weights are matched by position, so layer names may differ)."""
         saving.load_weights(self, filepath)
 
+    def to_json(self, **kwargs) -> str:
+        """The architecture as Keras' JSON model config (``axonal.models.model_from_json`` and Keras'
+        own read it back); ``kwargs`` go to ``json.dumps``. Weights are not included."""
+        from axonal.saving.json_config import model_to_json  # saving imports models
+
+        return model_to_json(self, **kwargs)
+
     def get_config(self) -> dict:
         """Name, layers and the calls between them (:mod:`axonal.models.graph_config`);
         :meth:`from_config` rebuilds the model."""

@@ -22,6 +22,7 @@ from axonal import optimizers
 from axonal._legacy import renamed_arguments
 from axonal._validation import check_positive_int
 from axonal.callbacks import History
+from axonal.layers import graph
 from axonal.models import batch_calls, data, numerics
 from axonal.models.data_adapters import is_batch_source
 from axonal.models.training import evaluate_loop, fit_loop, make_logs, predict_loop
@@ -261,6 +262,38 @@ class Trainer(Steps):
         inputs = data.prepare_inputs(self, x)
         self._configure_output()
         return data.per_output(self, [p.copy() for p in self.predict_step(inputs)])
+
+    @property
+    def metrics_names(self) -> list[str]:
+        """The names of what :meth:`evaluate` returns, in its order: ``["loss", "accuracy"]``
+        (Keras 2's meaning, which programs zip with evaluate's list)."""
+        return ["loss"] + [metric.name for metric in self.metrics]
+
+    @exclusive
+    def __call__(self, inputs: Any, training: bool = False):
+        """The model's outputs for ``inputs`` run as one batch, as Keras' ``model(x)``: a new NumPy
+        array (a list, or a dict keyed by output name, for several outputs).
+
+        Args:
+            inputs: an array (a list or dict of arrays for several inputs).
+            training: run dropout and augmentation as a training step would (nothing is updated,
+                the step count does not move); False: inference, as ``predict``.
+
+        Example:
+            >>> probabilities = model(x_test[:8])
+        """
+        if graph.is_symbolic(inputs) or (isinstance(inputs, (list, tuple, dict)) and any(
+                graph.is_symbolic(value) for value in (inputs.values() if isinstance(inputs, dict) else inputs))):
+            raise TypeError(f"Model {self.name!r} was called on Input tensors: using a model as a layer of another "
+                            "model is not supported yet. Fix: build the new model from the layers themselves, "
+                            "e.g. Sequential(base.layers + [Dense(10)]) or outputs = layer(...) for each layer of "
+                            "the base (the layers keep their weights and trainable flags).")
+        if not isinstance(training, (bool, np.bool_)) and training is not None:
+            raise TypeError(f"training must be True, False or None, received {training!r}.")
+        prepared = data.prepare_inputs(self, inputs)
+        self._configure_output()
+        outputs = self._predictions(self.runner.forward(prepared, bool(training)))
+        return data.per_output(self, [output.copy() for output in outputs])
 
     # ----- internals ---------------------------------------------------------------------------
 

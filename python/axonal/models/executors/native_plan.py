@@ -34,7 +34,7 @@ def build_loop(model, batch_size: int):
         optimizer.build(model._parameters)
     row = optimizers.KERNELS[optimizer.kernel]
     hyper = {key: optimizer._argument(key) for key in row.hyper}
-    hyper["weight_decay"] = optimizer.decay
+    hyper["weight_decay"] = optimizer.kernel_weight_decay
     # (param, grad, slot 0, 1, 2): the kernel uses the slots its configuration needs (centered,
     # amsgrad), as the Python update_step does.
     params = [(param, grad, *map(optimizer.slots_for(param).get, row.slots), *(None,) * (3 - len(row.slots)))

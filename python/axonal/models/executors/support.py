@@ -13,7 +13,8 @@ complete list (``tests/test_fast_path.py`` pins it):
 - a layer with ``data_format="channels_first"`` that transposes at its edges (the compiled loops
   take channels_last tensors: docs/keras-surface.md);
 - an instance whose ``forward``/``backward``, ``compute``, ``apply``/``update_step`` was replaced;
-- a user's own loss or optimiser class;
+- a user's own loss or optimiser class; gradient clipping (``clipnorm``, ``global_clipnorm``,
+  ``clipvalue``) or Keras 2's ``decay`` (applied in Python: axonal/gradient_clipping.py);
 - a metric without a counting kernel (only the accuracies have one: MAE, MSE, AUC, precision,
   recall and top-k are computed by NumPy from the predictions);
 - sample weights or class weights, regularisers, ``check_numerics``;
@@ -28,14 +29,14 @@ import warnings
 
 from axonal import losses, metrics as metrics_module, optimizers
 from axonal.callbacks import Callback, ProgbarLogger, TerminateOnNaN
-from axonal.layers import (Activation, AveragePooling2D, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling2D,
-                           InputLayer, MaxPooling2D, Reshape)
+from axonal.layers import (ELU, Activation, AveragePooling2D, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling2D,
+                           InputLayer, LeakyReLU, MaxPooling2D, ReLU, Reshape, Softmax)
 from axonal.layers.merging import MERGE_LAYERS
 
 # The layers a compiled executor computes (the rest of axonal's are the augmentations and the
 # preprocessing layers, which run layer by layer with the fast-path note).
-LAYERS = (InputLayer, Flatten, Reshape, Dense, Dropout, Activation, Conv2D, MaxPooling2D, AveragePooling2D,
-          GlobalAveragePooling2D, *MERGE_LAYERS)
+LAYERS = (InputLayer, Flatten, Reshape, Dense, Dropout, Activation, ReLU, LeakyReLU, ELU, Softmax, Conv2D, MaxPooling2D,
+          AveragePooling2D, GlobalAveragePooling2D, *MERGE_LAYERS)
 # The metrics with a counting kernel, by the name the kernels take.
 COUNTED_METRICS = {metrics_module.CategoricalAccuracy: "categorical_accuracy",
                    metrics_module.SparseCategoricalAccuracy: "sparse_categorical_accuracy",
@@ -125,6 +126,8 @@ def _optimizer_problem(model) -> str | None:
     optimizer = model.optimizer
     if kernel_row(optimizer, optimizers.KERNELS) is None or _replaced(optimizer, ("apply", "update_step")):
         return f"optimizer {type(optimizer).__name__}"
+    if optimizer.runs_in_python:
+        return f"optimizer {type(optimizer).__name__}'s {optimizer.runs_in_python} (applied in Python)"
     return None
 
 
