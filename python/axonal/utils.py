@@ -13,7 +13,14 @@ from axonal._validation import as_array, check_not_empty, check_numeric, check_p
 from axonal.py_dataset import PyDataset, Sequence
 
 __all__ = ["to_categorical", "Progbar", "can_encode", "PyDataset", "Sequence", "pad_sequences", "plot_model",
-           "model_to_dot"]
+           "model_to_dot", "set_random_seed"]
+
+
+def set_random_seed(seed: int) -> None:
+    """``keras.utils.set_random_seed``: the same as :func:`axonal.set_seed`."""
+    from axonal.random import set_seed
+
+    set_seed(seed)
 
 
 def plot_model(model, to_file="model.png", **kwargs) -> None:

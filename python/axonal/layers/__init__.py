@@ -24,7 +24,10 @@ __all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "ReLU", "Leaky
            "RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom", "RandomContrast", "Rescaling",
            "Normalization", "Conv2D", "MaxPooling2D", "AveragePooling2D",
            "GlobalAveragePooling2D", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum",
-           "Concatenate", "KerasTensor", "serialize", "deserialize", "known_layer_names"]
+           "Concatenate", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Convolution2D", "KerasTensor", "serialize", "deserialize", "known_layer_names"]
+
+# Keras' other names for the same classes.
+MaxPool2D, AvgPool2D, GlobalAvgPool2D, Convolution2D = MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Conv2D
 
 _CLASSES = {cls.__name__.lower(): cls for cls in (InputLayer, Dense, Activation, ReLU, LeakyReLU, ELU, Softmax,
                                                   Dropout, Flatten, Reshape,
