@@ -36,11 +36,6 @@ def test_calling_a_model_on_data_is_predict_on_one_batch():
     assert model.steps.value == steps  # nothing is updated
 
 
-def test_calling_a_model_on_input_tensors_says_how_to_reuse_its_layers():
-    with pytest.raises(TypeError, match=r"Sequential\(base.layers \+ \[Dense\(10\)\]\)"):
-        _mlp()(Input(shape=(6,)))
-
-
 def test_metrics_names_follow_evaluate():
     model = _mlp()
     assert model.metrics_names == ["loss", "accuracy"]

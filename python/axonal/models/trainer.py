@@ -23,7 +23,7 @@ from axonal._legacy import renamed_arguments
 from axonal._validation import check_positive_int
 from axonal.callbacks import History
 from axonal.layers import graph
-from axonal.models import batch_calls, data, numerics
+from axonal.models import batch_calls, data, nesting, numerics
 from axonal.models.data_adapters import is_batch_source
 from axonal.models.training import evaluate_loop, fit_loop, make_logs, predict_loop
 from axonal.models.guards import exclusive, training
@@ -272,7 +272,8 @@ class Trainer(Steps):
     @exclusive
     def __call__(self, inputs: Any, training: bool = False):
         """The model's outputs for ``inputs`` run as one batch, as Keras' ``model(x)``: a new NumPy
-        array (a list, or a dict keyed by output name, for several outputs).
+        array (a list, or a dict keyed by output name, for several outputs). Called on ``Input``
+        tensors, the model is a layer of the model being built (:mod:`axonal.models.nesting`).
 
         Args:
             inputs: an array (a list or dict of arrays for several inputs).
@@ -282,12 +283,9 @@ class Trainer(Steps):
         Example:
             >>> probabilities = model(x_test[:8])
         """
-        if graph.is_symbolic(inputs) or (isinstance(inputs, (list, tuple, dict)) and any(
-                graph.is_symbolic(value) for value in (inputs.values() if isinstance(inputs, dict) else inputs))):
-            raise TypeError(f"Model {self.name!r} was called on Input tensors: using a model as a layer of another "
-                            "model is not supported yet. Fix: build the new model from the layers themselves, "
-                            "e.g. Sequential(base.layers + [Dense(10)]) or outputs = layer(...) for each layer of "
-                            "the base (the layers keep their weights and trainable flags).")
+        if graph.is_symbolic(inputs):  # a model used as a layer of another (axonal.models.nesting)
+            nesting.check_nestable(self, "another model")
+            return graph.call_symbolic(self, inputs)
         if not isinstance(training, (bool, np.bool_)) and training is not None:
             raise TypeError(f"training must be True, False or None, received {training!r}.")
         prepared = data.prepare_inputs(self, inputs)

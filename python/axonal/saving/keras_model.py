@@ -216,7 +216,18 @@ def _graph_order(path: str, calls: list, layers: dict) -> list:
 def keras_layer_order(model) -> list:
     """The layers as Keras 3 lists them: a Sequential's without its input, a functional model's with
     its InputLayers (axonal's ``Model.layers`` follows Keras 3's order)."""
+    _refuse_nested(model)
     return list(model.layers)
+
+
+def _refuse_nested(model) -> None:
+    """Keras files of nested models (a model used as a layer) are not written yet: refuse before
+    anything is written, rather than write a file neither Keras nor axonal could read."""
+    nested = [layer.name for layer in model.layers if hasattr(layer, "_layers")]
+    if nested:
+        raise ValueError(f"Model {model.name!r} holds the model(s) {nested} as layers, which axonal cannot write to "
+                         "Keras files yet. Fix: save it as .axonal (model.save('m.axonal')), or save each model "
+                         "on its own.")
 
 
 def model_to_keras(model) -> dict:
@@ -225,6 +236,7 @@ def model_to_keras(model) -> dict:
     if not model.built:
         raise ValueError(f"Model {model.name!r} is not built, so Keras could not place its weights. Fix: build it "
                          "first (an Input, model.build((None, 784)), or a fit/predict call).")
+    _refuse_nested(model)
     if type(model).__name__ == "Sequential":
         input_shape = [None, *model.input_shape[1:]]
         layers = [{"module": "keras.layers", "class_name": "InputLayer",
