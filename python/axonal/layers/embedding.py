@@ -30,13 +30,13 @@ def check_ids(layer, ids: np.ndarray, argument: str) -> None:
         if bad.any():
             where = tuple(int(i) for i in np.argwhere(bad)[0])
             raise ValueError(f"Layer {layer.name!r} (Embedding) takes whole-number ids, but {argument} holds "
-                             f"{ids[where]!r} at index {where}. Fix: pass the token ids as integers, e.g. "
+                             f"{ids[where].item()!r} at index {where}. Fix: pass the token ids as integers, e.g. "
                              f"{argument}.astype('int32').")
     bad = (ids < 0) | (ids >= layer.input_dim)
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
         raise ValueError(f"Layer {layer.name!r} (Embedding) has input_dim={layer.input_dim}, so ids must be in "
-                         f"[0, {layer.input_dim}); {argument} holds the id {ids[where]!r} at index {where}. "
+                         f"[0, {layer.input_dim}); {argument} holds the id {ids[where].item()!r} at index {where}. "
                          f"Fix: raise input_dim to at least {int(ids.max()) + 1} (the vocabulary size plus any "
                          "reserved ids), or map rare words to an out-of-vocabulary id below input_dim.")
 
@@ -149,3 +149,28 @@ class Embedding(Layer):
                 "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
                 "embeddings_regularizer": regularizers.serialize(self.embeddings_regularizer),
                 "mask_zero": False}
+
+
+def id_readers(plan) -> list[list]:
+    """Per model input of ``plan``: the Embedding layers reading it (through InputLayers) when
+    nothing else reads it, else an empty list. Such an input is kept as exact int32 ids."""
+    from axonal.layers.core import InputLayer
+
+    readers: list[list] = []
+    for tensor in plan.inputs:
+        found, only_ids, frontier = [], True, [tensor]
+        while frontier:
+            current = frontier.pop()
+            if current in plan.outputs:
+                only_ids = False
+            for call in plan.calls:
+                if current not in call.inputs:
+                    continue
+                if isinstance(call.owner, InputLayer):
+                    frontier.append(call.output)
+                elif isinstance(call.owner, Embedding):
+                    found.append(call.owner)
+                else:
+                    only_ids = False
+        readers.append(found if only_ids and found else [])
+    return readers

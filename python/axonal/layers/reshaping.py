@@ -59,7 +59,8 @@ class _ImageLayer(Layer):
                              f"received input shape {tuple(input_shape)}. Fix: reshape the data, e.g. "
                              "x.reshape(-1, 28, 28, 1), or put Reshape((28, 28, 1)) before this layer.")
 
-    def _resized(self, input_shape, rows: int, columns: int) -> tuple:
+    def _resized(self, input_shape, rows, columns) -> tuple:
+        """``input_shape`` with the height and width mapped by ``rows`` and ``columns`` (functions)."""
         self.check_input_shape(input_shape)
         shape = list(input_shape)
         a = self.rows_axis
@@ -103,13 +104,13 @@ class ZeroPadding2D(_ImageLayer):
 
     def forward(self, x, training):
         self.input_batch_shape = x.shape
-        y = self.buffers.get("y", (len(x), *self.compute_output_shape(x.shape)[1:]))
+        y = self.buffers.get("y", (len(x), *self.compute_output_shape(x.shape)[1:]), x.dtype)
         y[...] = 0
         self._interior(y, *x.shape[self.rows_axis:self.rows_axis + 2])[...] = x
         return y
 
     def backward(self, dy):
-        dx = self.buffers.get("dx", self.input_batch_shape)
+        dx = self.buffers.get("dx", self.input_batch_shape, dy.dtype)
         dx[...] = self._interior(dy, *self.input_batch_shape[self.rows_axis:self.rows_axis + 2])
         return dx
 
@@ -160,7 +161,7 @@ class UpSampling2D(_ImageLayer):
         self.input_batch_shape = x.shape
         a = self.rows_axis
         rows, columns = x.shape[a:a + 2]
-        y = self.buffers.get("y", (len(x), *self.compute_output_shape(x.shape)[1:]))
+        y = self.buffers.get("y", (len(x), *self.compute_output_shape(x.shape)[1:]), x.dtype)
         source = np.expand_dims(np.expand_dims(x, a + 1), a + 3)  # a size-1 axis after rows and after columns
         self._blocks(y, rows, columns)[...] = source
         return y
@@ -168,7 +169,7 @@ class UpSampling2D(_ImageLayer):
     def backward(self, dy):
         a = self.rows_axis
         rows, columns = self.input_batch_shape[a:a + 2]
-        dx = self.buffers.get("dx", self.input_batch_shape)
+        dx = self.buffers.get("dx", self.input_batch_shape, dy.dtype)
         np.sum(self._blocks(dy, rows, columns), axis=(a + 1, a + 3), out=dx)
         return dx
 

@@ -71,12 +71,12 @@ class SpatialDropout2D(Layer):
         if not self.active:
             return x
         self.factor = self._scale(x)
-        return np.multiply(x, self.factor, out=self.buffers.get("y", x.shape))
+        return np.multiply(x, self.factor, out=self.buffers.get("y", x.shape, x.dtype))
 
     def backward(self, dy):
         if not self.active:
             return dy
-        return np.multiply(dy, self.factor, out=self.buffers.get("dx", dy.shape))
+        return np.multiply(dy, self.factor, out=self.buffers.get("dx", dy.shape, dy.dtype))
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "data_format": self.data_format, "seed": self.seed}
