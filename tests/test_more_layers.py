@@ -284,3 +284,19 @@ def test_the_host_layers_are_fast_path_reasons():
     for cls in (Conv1D, MaxPooling1D, AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D,
                 GlobalMaxPooling2D):
         assert cls in support.LAYERS
+
+
+@pytest.mark.parametrize("make, shape", [(_sequence_model, (16, 4)), (_image_model, (6, 6, 2))])
+def test_models_run_on_the_emulated_device_with_the_bits_of_the_native_loop(make, shape, monkeypatch):
+    from emulated_device import EmulatedDevice
+
+    x = RNG.standard_normal((40, *shape)).astype(np.float32)
+    y = RNG.integers(0, 3, 40)
+    host = make()
+    host.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    device_model = make()
+    device_model.device = EmulatedDevice()
+    monkeypatch.setattr(NativeExecutor, "train_epoch", lambda *a: pytest.fail("device model ran on the host"))
+    device_model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    for a, b in zip(device_model.get_weights(), host.get_weights()):
+        np.testing.assert_array_equal(a, b)
