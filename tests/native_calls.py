@@ -89,6 +89,11 @@ VALID = {
                                                  argmax=np.full((n, 2, 2, c), 6, np.int32)), "dx", ""),
     "avg_pool2d_forward": (lambda n, c, k: dict(y=zeros(n, 2, 2, c), x=rand(n, H, W, c), **_POOL), "y", ""),
     "avg_pool2d_backward": (lambda n, c, k: dict(dx=zeros(n, H, W, c), dy=rand(n, 2, 2, c), **_POOL), "dx", ""),
+    # n lookups of ids in [0, c + 1) into a (c + 1, k) matrix
+    "embedding_forward": (lambda n, c, k: dict(y=zeros(n, k), indices=np.arange(n, dtype=np.int32) % (c + 1),
+                                               W=rand(c + 1, k)), "y", ""),
+    "embedding_backward": (lambda n, c, k: dict(dW=zeros(c + 1, k), dy=rand(n, k),
+                                                indices=np.arange(n, dtype=np.int32) % (c + 1)), "dW", ""),
 }
 
 
@@ -135,6 +140,8 @@ SCALAR_CASES = [  # (op, overrides, exception, word the message must contain)
     ("dense_forward", dict(alpha="0.2"), TypeError, "alpha"),
     ("dense_forward", dict(alpha=None), TypeError, "alpha"),
     ("dense_forward", dict(W=rand(C + 1, K)), ValueError, "W"),
+    ("embedding_forward", dict(indices=np.array([0, C + 1], np.int32)), ValueError, "index 4 at position 1"),
+    ("embedding_backward", dict(indices=np.array([-1, 0], np.int32)), ValueError, "index -1 at position 0"),
     ("softmax_cross_entropy", dict(labels=np.array([0, -1], np.int32)), ValueError, "label"),
     ("softmax_cross_entropy", dict(labels=np.array([0, K], np.int32)), ValueError, "label"),
     ("softmax_cross_entropy", dict(labels=np.array([0, 2**40], np.int64)), ValueError, "label"),

@@ -15,8 +15,9 @@ import pytest
 import axonal
 from axonal import optimizers, regularizers
 from axonal.callbacks import Callback, EarlyStopping, ModelCheckpoint
-from axonal.layers import (Conv2D, Dense, Flatten, Input, Layer, Normalization, RandomContrast, RandomFlip,
-                           RandomRotation, RandomZoom, Rescaling, Reshape)
+from axonal.layers import (Conv2D, Dense, Embedding, Flatten, Input, Layer, Normalization, RandomContrast, RandomFlip,
+                           RandomRotation, RandomZoom, Rescaling, Reshape, SpatialDropout2D, UpSampling2D,
+                           ZeroPadding2D)
 from axonal.losses import MeanSquaredError
 from axonal.models import Model, Sequential
 from axonal.models.executors import LayerwiseExecutor, NativeExecutor, support
@@ -64,6 +65,12 @@ FIT_CASES = {
                                                          Flatten()), {}),
     "layer 'scale' (Rescaling)": lambda: (_model(Rescaling(0.5, name="scale")), {}),
     "layer 'norm' (Normalization)": lambda: (_model(Normalization(mean=0.0, variance=1.0, name="norm")), {}),
+    "layer 'channels' (SpatialDropout2D)": lambda: (_model(Reshape((2, 3, 1)), SpatialDropout2D(0.3, name="channels"),
+                                                           Flatten()), {}),
+    "layer 'pad' (ZeroPadding2D)": lambda: (_model(Reshape((2, 3, 1)), ZeroPadding2D(1, name="pad"), Flatten()), {}),
+    "layer 'up' (UpSampling2D)": lambda: (_model(Reshape((2, 3, 1)), UpSampling2D(name="up"), Flatten()), {}),
+    "layer 'words' (Embedding)": lambda: (_model(Embedding(5, 2, name="words"), Flatten()),
+                                          {"x": np.arange(240).reshape(40, 6) % 5}),
     "has a method replaced": lambda: (_replaced_forward(_model(Dense(3, name="patched"))), {}),
     "layer 'cf' has data_format='channels_first'": lambda: (
         _model(Reshape((1, 2, 3)), Conv2D(2, 1, data_format="channels_first", name="cf"), Flatten()), {}),

@@ -20,6 +20,8 @@ from axonal._native import (  # noqa: F401  (re-exported op list)
     dense_forward,
     dropout_backward,
     dropout_forward,
+    embedding_backward,
+    embedding_forward,
     get_num_threads,
     max_pool2d_backward,
     max_pool2d_forward,

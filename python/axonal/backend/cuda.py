@@ -208,6 +208,20 @@ def scale(y, x, factor):
 
 
 # --------------------------------------------------------------------------------------------------
+# Embedding lookups (docs/layers.md): a gather and a deterministic scatter-add, capturable. The index
+# values are not checked on the device (that would wait for it): the model checks its data on the host.
+
+def embedding_forward(y, indices, W):
+    """y (M, D) = W[indices]: indices (M,) int32, W (V, D); an index outside [0, V) gives a row of zeros."""
+    _cuda.embedding_forward(y, indices, W, stream=_stream())
+
+
+def embedding_backward(dW, dy, indices):
+    """dW (V, D) = zeros, then dW[indices[m]] += dy[m] in order of m (no atomics: the reference's bits)."""
+    _cuda.embedding_backward(dW, dy, indices, stream=_stream())
+
+
+# --------------------------------------------------------------------------------------------------
 # Metrics and counters of an on-device training loop: queued, never waiting, no allocation
 
 def accuracy_count(total, predictions, targets, kind, threshold=0.5):
