@@ -14,6 +14,7 @@ from axonal.layers.convolutional import Conv2D
 from axonal.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from axonal.layers.graph import KerasTensor
 from axonal.layers.merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
+from axonal.layers.normalization import BatchNormalization, LayerNormalization
 from axonal.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, MaxPooling2D
 from axonal.layers.preprocessing import Normalization, Rescaling
 from axonal.layers.random_transforms import RandomContrast, RandomRotation, RandomZoom
@@ -22,13 +23,14 @@ __all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Fl
            "RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom", "RandomContrast", "Rescaling",
            "Normalization", "Conv2D", "MaxPooling2D", "AveragePooling2D",
            "GlobalAveragePooling2D", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum",
-           "Concatenate", "KerasTensor", "serialize", "deserialize", "known_layer_names"]
+           "Concatenate", "BatchNormalization", "LayerNormalization", "KerasTensor", "serialize", "deserialize", "known_layer_names"]
 
 _CLASSES = {cls.__name__.lower(): cls for cls in (InputLayer, Dense, Activation, Dropout, Flatten, Reshape,
                                                   RandomFlip, RandomTranslation, RandomRotation, RandomZoom,
                                                   RandomContrast, Rescaling, Normalization,
                                                   Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D,
-                                                  Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate)}
+                                                  Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate,
+                                                  BatchNormalization, LayerNormalization)}
 
 
 def known_layer_names() -> list[str]:
