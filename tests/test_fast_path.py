@@ -15,8 +15,8 @@ import pytest
 import axonal
 from axonal import regularizers
 from axonal.callbacks import Callback, EarlyStopping, ModelCheckpoint
-from axonal.layers import (Conv2D, Dense, Flatten, Input, Layer, Normalization, RandomContrast, RandomFlip,
-                           RandomRotation, RandomZoom, Rescaling, Reshape)
+from axonal.layers import (BatchNormalization, Conv2D, Dense, Flatten, Input, Layer, Normalization, RandomContrast,
+                           RandomFlip, RandomRotation, RandomZoom, Rescaling, Reshape)
 from axonal.losses import MeanSquaredError
 from axonal.models import Model, Sequential
 from axonal.models.executors import LayerwiseExecutor, NativeExecutor, support
@@ -67,6 +67,8 @@ FIT_CASES = {
     "has a method replaced": lambda: (_replaced_forward(_model(Dense(3, name="patched"))), {}),
     "layer 'cf' has data_format='channels_first'": lambda: (
         _model(Reshape((1, 2, 3)), Conv2D(2, 1, data_format="channels_first", name="cf"), Flatten()), {}),
+    "layer 'bn1' normalises axis 1, not the last": lambda: (
+        _model(Reshape((2, 3)), BatchNormalization(axis=1, name="bn1"), Flatten()), {}),
     "loss 'mean_squared_error'": lambda: (_model(loss=MyLoss(), metrics=()), {}),
     "optimizer MyAdam": lambda: (_model(optimizer=MyAdam()), {}),
     "metric 'mae'": lambda: (_model(metrics=("mae",)), {}),
@@ -108,7 +110,8 @@ def test_the_list_of_reasons_is_pinned():
     """Each reason the support module can give is one of the cases above (by its wording)."""
     source = inspect.getsource(support)
     wordings = ["layer {layer.name!r} ({type(layer).__name__})", "has a method replaced",
-                "has data_format='channels_first' (compiled loops take channels_last)", "loss {loss.name!r}",
+                "has data_format='channels_first' (compiled loops take channels_last)",
+                "normalises axis {layer.axis}, not the last", "loss {loss.name!r}",
                 "optimizer {type(optimizer).__name__}", "metric {metric.name!r}", "sample weights",
                 "has a regulariser", "check_numerics checks", "has batch hooks"]
     returned = [line for line in source.splitlines() if line.strip().startswith("return f\"") or

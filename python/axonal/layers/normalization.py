@@ -144,14 +144,15 @@ class BatchNormalization(_Normalization):
         super().build(input_shape)
 
     @property
-    def transposes_channels(self) -> bool:
-        """Whether the channel axis is not the last, so that the layer moves it around the kernels."""
+    def moves_channel_axis(self) -> bool:
+        """Whether the channel axis is not the last, so that the layer moves it around the kernels
+        (which the compiled executors do not do: models/executors/support.py)."""
         return self.built and self.channel_axis != len(self.input_shape) - 1
 
     def _move(self, array, name: str, to_last: bool):
         """``array`` with the channel axis moved last (or back), in a kept buffer; itself when the
         channel axis is already last."""
-        if not self.transposes_channels:
+        if not self.moves_channel_axis:
             return array
         ndim, axis = array.ndim, self.channel_axis
         order = ([i for i in range(ndim) if i != axis] + [axis]) if to_last else \

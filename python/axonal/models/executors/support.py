@@ -11,7 +11,8 @@ complete list (``tests/test_fast_path.py`` pins it):
   preprocessing layers ``Rescaling``/``Normalization`` (NumPy on the host, by design: docs/design.md,
   docs/data-feeding.md);
 - a layer with ``data_format="channels_first"`` that transposes at its edges (the compiled loops
-  take channels_last tensors: docs/keras-surface.md);
+  take channels_last tensors: docs/keras-surface.md), and a BatchNormalization whose axis is not
+  the last (``axis=1`` after channels_first layers), which moves it around its kernels;
 - an instance whose ``forward``/``backward``, ``compute``, ``apply``/``update_step`` was replaced;
 - a user's own loss or optimiser class;
 - a metric without a counting kernel (only the accuracies have one: MAE, MSE, AUC, precision,
@@ -28,14 +29,14 @@ import warnings
 
 from axonal import losses, metrics as metrics_module, optimizers
 from axonal.callbacks import Callback, ProgbarLogger, TerminateOnNaN
-from axonal.layers import (Activation, AveragePooling2D, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling2D,
-                           InputLayer, MaxPooling2D, Reshape)
+from axonal.layers import (Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten,
+                           GlobalAveragePooling2D, InputLayer, LayerNormalization, MaxPooling2D, Reshape)
 from axonal.layers.merging import MERGE_LAYERS
 
 # The layers a compiled executor computes (the rest of axonal's are the augmentations and the
 # preprocessing layers, which run layer by layer with the fast-path note).
 LAYERS = (InputLayer, Flatten, Reshape, Dense, Dropout, Activation, Conv2D, MaxPooling2D, AveragePooling2D,
-          GlobalAveragePooling2D, *MERGE_LAYERS)
+          GlobalAveragePooling2D, BatchNormalization, LayerNormalization, *MERGE_LAYERS)
 # The metrics with a counting kernel, by the name the kernels take.
 COUNTED_METRICS = {metrics_module.CategoricalAccuracy: "categorical_accuracy",
                    metrics_module.SparseCategoricalAccuracy: "sparse_categorical_accuracy",
@@ -105,6 +106,8 @@ def _layer_problem(model, xs: list) -> str | None:
             return f"layer {layer.name!r} ({type(layer).__name__})"
         if _replaced(layer, ("forward", "backward")):
             return f"layer {layer.name!r} has a method replaced"
+        if getattr(layer, "moves_channel_axis", False):
+            return f"layer {layer.name!r} normalises axis {layer.axis}, not the last (compiled loops move no axes)"
         if getattr(layer, "transposes_channels", False):
             return f"layer {layer.name!r} has data_format='channels_first' (compiled loops take channels_last)"
     return None
