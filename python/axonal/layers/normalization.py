@@ -144,6 +144,12 @@ class BatchNormalization(_Normalization):
         super().build(input_shape)
 
     @property
+    def training_state(self) -> list:
+        """The arrays a training forward pass changes besides its outputs: the moving statistics
+        (a device warm-up step puts them back: models/executors/device_copy.py)."""
+        return [self.moving_mean, self.moving_variance]
+
+    @property
     def moves_channel_axis(self) -> bool:
         """Whether the channel axis is not the last, so that the layer moves it around the kernels
         (which the compiled executors do not do: models/executors/support.py)."""
