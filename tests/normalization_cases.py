@@ -49,7 +49,7 @@ def batch_norm_case(variant, backend, sizes, dtype):
     y, mean, inv, dx, dgamma, dbeta, y_inf, dx_inf = cases._outputs(
         ((n, k), dtype), ((k,), dtype), ((k,), dtype), ((n, k), dtype), ((k,), dtype), ((k,), dtype),
         ((n, k), dtype), ((n, k), dtype), backend=backend)
-    mm, mv = dev(moving_mean), dev(moving_variance)
+    mm, mv = dev(moving_mean.copy()), dev(moving_variance.copy())  # moved in place; the originals stay
     backend.batch_norm_forward(y, mean, inv, mm, mv, dev(x), opt(gamma), opt(beta), MOMENTUM, EPSILON)
     dx = None if variant == "no_dx" else dx
     dgamma = None if gamma is None else dgamma
