@@ -137,11 +137,11 @@ void batch_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy
 void batch_norm_inference_forward(float* y, const float* x, const float* moving_mean, const float* moving_variance,
                                   const float* gamma, const float* beta, int64_t M, int64_t C, double epsilon) {
   if (M == 0 || C == 0) return;
-  float* a = float_scratch(0, C);
-  float* b = float_scratch(1, C);
-  for (int64_t c = 0; c < C; ++c) a[c] = inverse_std(moving_variance[c], epsilon);  // b: scratch for inv_std
-  std::copy(a, a + C, b);
-  scale_shift(a, b, moving_mean, b, gamma, beta, C);
+  float* inv = float_scratch(0, C);
+  for (int64_t c = 0; c < C; ++c) inv[c] = inverse_std(moving_variance[c], epsilon);
+  float* a = float_scratch(1, 2 * C);
+  float* b = a + C;
+  scale_shift(a, b, moving_mean, inv, gamma, beta, C);
   affine_columns(y, x, a, b, M, C);
 }
 

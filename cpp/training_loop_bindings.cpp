@@ -138,8 +138,14 @@ void parse_normalization(BoundLoop& bound, LayerStep& layer, const py::tuple& sp
   }
   for (const auto& [suffix, index] : read)
     if (!t[index].is_none()) bound.weights.emplace_back(what + suffix, py::reinterpret_borrow<py::object>(t[index]));
-  for (const auto& [suffix, index] : written)
-    if (!t[index].is_none()) bound.outputs.emplace_back(what + suffix, py::reinterpret_borrow<py::object>(t[index]));
+  for (const auto& [suffix, index] : written) {
+    if (t[index].is_none()) continue;
+    // A shared BatchNormalization's later calls move the same statistics: listed once, so that the
+    // outputs' overlap check (which refuses two steps writing one array) lets them through.
+    bool listed = false;
+    for (const auto& entry : bound.outputs) listed = listed || entry.second.is(t[index]);
+    if (!listed) bound.outputs.emplace_back(what + suffix, py::reinterpret_borrow<py::object>(t[index]));
+  }
   for (int i = 5; i <= (batch ? 10 : 8); ++i) bound.keep_alive.push_back(py::reinterpret_borrow<py::object>(t[i]));
 }
 

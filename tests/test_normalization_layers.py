@@ -237,3 +237,38 @@ def test_a_channels_first_batch_norm_runs_layer_by_layer_with_the_reason(backend
         assert any("normalises axis 1" in str(w.message) for w in seen)
     layer = model.layers[0]
     np.testing.assert_allclose(layer.moving_mean, 0.01 * x.mean(axis=(0, 2, 3)), rtol=1e-4, atol=1e-7)
+
+
+def _shared_batch_norm_model():
+    axonal.set_seed(21)
+    left, right = Input(shape=(5,), name="left"), Input(shape=(5,), name="right")
+    shared = BatchNormalization(momentum=0.8, name="shared_bn")
+    joined = axonal.layers.Concatenate()([shared(Dense(4)(left)), shared(Dense(4)(right))])
+    model = axonal.models.Model([left, right], Dense(1, activation="sigmoid")(LayerNormalization()(joined)))
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    rng = np.random.default_rng(8)
+    x = [rng.normal(size=(50, 5)).astype("float32") for _ in range(2)]
+    return model, x, rng.integers(0, 2, (50, 1)).astype("float32")
+
+
+@pytest.mark.skipif("cpu" not in BACKENDS, reason="the native loop needs axonal._native")
+def test_a_shared_batch_norm_moves_its_statistics_once_per_call_natively_as_in_python(monkeypatch):
+    """Both calls of one BatchNormalization move the same moving statistics, in call order; the
+    native loop (which lists the shared arrays once) gives the Python steps' bits."""
+    from axonal.models.executors import support
+    from model_checks import fit_on_path
+
+    previous = axonal.backend.backend_name()
+    axonal.set_backend("cpu")
+    try:
+        runs = []
+        for native in (False, True):
+            model, x, y = _shared_batch_norm_model()
+            history = fit_on_path(model, x, y, native, monkeypatch, batch_size=16, epochs=2, validation_data=(x, y))
+            runs.append((model.get_weights(), history.history))
+        assert runs[0][1] == runs[1][1]
+        for ours, theirs in zip(runs[1][0], runs[0][0], strict=True):
+            np.testing.assert_array_equal(ours, theirs)
+        assert support.training_problem(model, x, [y], None, []) is None
+    finally:
+        axonal.set_backend(previous)

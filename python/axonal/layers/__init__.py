@@ -23,7 +23,8 @@ __all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Fl
            "RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom", "RandomContrast", "Rescaling",
            "Normalization", "Conv2D", "MaxPooling2D", "AveragePooling2D",
            "GlobalAveragePooling2D", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum",
-           "Concatenate", "BatchNormalization", "LayerNormalization", "KerasTensor", "serialize", "deserialize", "known_layer_names"]
+           "Concatenate", "BatchNormalization", "LayerNormalization", "KerasTensor", "serialize", "deserialize",
+           "known_layer_names"]
 
 _CLASSES = {cls.__name__.lower(): cls for cls in (InputLayer, Dense, Activation, Dropout, Flatten, Reshape,
                                                   RandomFlip, RandomTranslation, RandomRotation, RandomZoom,
