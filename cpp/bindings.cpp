@@ -33,6 +33,7 @@ void bind_conv(py::module_& m);           // conv_bindings.cpp: conv2d and the p
 void bind_training_loop(py::module_& m);  // training_loop_bindings.cpp
 void bind_merge(py::module_& m);          // merge_bindings.cpp
 void bind_embedding(py::module_& m);      // embedding_bindings.cpp
+void bind_normalization(py::module_& m);  // normalization_bindings.cpp
 
 }  // namespace axonal
 
@@ -236,6 +237,7 @@ PYBIND11_MODULE(_native, m) {
   bind_training_loop(m);
   bind_merge(m);
   bind_embedding(m);
+  bind_normalization(m);
   bind_settings(m);
   m.attr("compiler") = AXONAL_COMPILER;
   m.attr("build_flags") = AXONAL_BUILD_FLAGS;

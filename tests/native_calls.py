@@ -94,6 +94,25 @@ VALID = {
                                                W=rand(c + 1, k)), "y", ""),
     "embedding_backward": (lambda n, c, k: dict(dW=zeros(c + 1, k), dy=rand(n, k),
                                                 indices=np.arange(n, dtype=np.int32) % (c + 1)), "dW", ""),
+    # Normalization: batch norm over n rows of k channels, layer norm over n rows of k features.
+    "batch_norm_forward": (lambda n, c, k: dict(y=zeros(n, k), mean=zeros(k), inv_std=zeros(k), moving_mean=zeros(k),
+                                                moving_variance=ones(k), x=rand(n, k), gamma=ones(k), beta=zeros(k),
+                                                momentum=0.99, epsilon=1e-3),
+                           "y mean inv_std moving_mean moving_variance", "gamma beta"),
+    "batch_norm_backward": (lambda n, c, k: dict(dx=zeros(n, k), dgamma=zeros(k), dbeta=zeros(k), dy=rand(n, k),
+                                                 x=rand(n, k), mean=zeros(k), inv_std=ones(k), gamma=ones(k)),
+                            "dx dgamma dbeta", "dx dgamma dbeta gamma"),
+    "batch_norm_inference_forward": (lambda n, c, k: dict(y=zeros(n, k), x=rand(n, k), moving_mean=zeros(k),
+                                                          moving_variance=ones(k), gamma=ones(k), beta=zeros(k),
+                                                          epsilon=1e-3), "y", "gamma beta"),
+    "batch_norm_inference_backward": (lambda n, c, k: dict(dx=zeros(n, k), dy=rand(n, k), moving_variance=ones(k),
+                                                           gamma=ones(k), epsilon=1e-3), "dx", "gamma"),
+    "layer_norm_forward": (lambda n, c, k: dict(y=zeros(n, k), mean=zeros(n), inv_std=zeros(n), x=rand(n, k),
+                                                gamma=ones(k), beta=zeros(k), epsilon=1e-3, rms_scaling=False),
+                           "y mean inv_std", "gamma beta"),
+    "layer_norm_backward": (lambda n, c, k: dict(dx=zeros(n, k), dgamma=zeros(k), dbeta=zeros(k), dy=rand(n, k),
+                                                 x=rand(n, k), mean=zeros(n), inv_std=ones(n), gamma=ones(k),
+                                                 rms_scaling=False), "dx dgamma dbeta", "dx dgamma dbeta gamma"),
 }
 
 
@@ -183,4 +202,12 @@ SCALAR_CASES = [  # (op, overrides, exception, word the message must contain)
     ("max_pool2d_backward", dict(argmax=np.full((N, 2, 2, C), H * W, np.int32)), ValueError, "argmax"),
     ("max_pool2d_backward", dict(argmax=np.full((N, 2, 2, C), 2**31 - 1, np.int32)), ValueError, "argmax"),
     ("max_pool2d_backward", dict(dx=zeros(N + 1, H, W, C)), ValueError, "dx"),
+    ("batch_norm_forward", dict(momentum=1.5), ValueError, "momentum"),
+    ("batch_norm_forward", dict(momentum=float("nan")), ValueError, "momentum"),
+    ("batch_norm_forward", dict(epsilon=0.0), ValueError, "epsilon"),
+    ("batch_norm_inference_forward", dict(epsilon=float("inf")), ValueError, "epsilon"),
+    ("batch_norm_inference_backward", dict(epsilon=-1e-3), ValueError, "epsilon"),
+    ("layer_norm_forward", dict(epsilon=float("nan")), ValueError, "epsilon"),
+    ("batch_norm_forward", dict(momentum="0.99"), TypeError, "momentum"),
+    ("layer_norm_forward", dict(rms_scaling="yes"), TypeError, "rms_scaling"),
 ]

@@ -15,9 +15,9 @@ import pytest
 import axonal
 from axonal import optimizers, regularizers
 from axonal.callbacks import Callback, EarlyStopping, ModelCheckpoint
-from axonal.layers import (Conv2D, Dense, Embedding, Flatten, Input, Layer, Normalization, RandomContrast, RandomFlip,
-                           RandomRotation, RandomZoom, Rescaling, Reshape, SpatialDropout2D, UpSampling2D,
-                           ZeroPadding2D)
+from axonal.layers import (BatchNormalization, Conv2D, Dense, Embedding, Flatten, Input, Layer, Normalization,
+                           RandomContrast, RandomFlip, RandomRotation, RandomZoom, Rescaling, Reshape,
+                           SpatialDropout2D, UpSampling2D, ZeroPadding2D)
 from axonal.losses import MeanSquaredError
 from axonal.models import Model, Sequential
 from axonal.models.executors import LayerwiseExecutor, NativeExecutor, support
@@ -74,6 +74,8 @@ FIT_CASES = {
     "has a method replaced": lambda: (_replaced_forward(_model(Dense(3, name="patched"))), {}),
     "layer 'cf' has data_format='channels_first'": lambda: (
         _model(Reshape((1, 2, 3)), Conv2D(2, 1, data_format="channels_first", name="cf"), Flatten()), {}),
+    "layer 'bn1' normalises axis 1, not the last": lambda: (
+        _model(Reshape((2, 3)), BatchNormalization(axis=1, name="bn1"), Flatten()), {}),
     "loss 'mean_squared_error'": lambda: (_model(loss=MyLoss(), metrics=()), {}),
     "optimizer MyAdam": lambda: (_model(optimizer=MyAdam()), {}),
     "optimizer Adam's clipnorm=1.0 (applied in Python)": lambda: (_model(optimizer=optimizers.Adam(clipnorm=1.0)), {}),
@@ -116,7 +118,8 @@ def test_the_list_of_reasons_is_pinned():
     """Each reason the support module can give is one of the cases above (by its wording)."""
     source = inspect.getsource(support)
     wordings = ["layer {layer.name!r} ({type(layer).__name__})", "has a method replaced",
-                "has data_format='channels_first' (compiled loops take channels_last)", "loss {loss.name!r}",
+                "has data_format='channels_first' (compiled loops take channels_last)",
+                "normalises axis {layer.axis}, not the last", "loss {loss.name!r}",
                 "optimizer {type(optimizer).__name__}", "{optimizer.runs_in_python} (applied in Python)",
                 "metric {metric.name!r}", "sample weights",
                 "has a regulariser", "check_numerics checks", "has batch hooks"]

@@ -17,6 +17,7 @@ from axonal.layers.core import Activation, Dense, Dropout, Flatten, Input, Input
 from axonal.layers.embedding import Embedding
 from axonal.layers.graph import KerasTensor
 from axonal.layers.merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
+from axonal.layers.normalization import BatchNormalization, LayerNormalization
 from axonal.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
 from axonal.layers.pooling_1d import AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
 from axonal.layers.preprocessing import Normalization, Rescaling
@@ -30,9 +31,9 @@ __all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "ReLU", "Leaky
            "Normalization", "Conv2D", "MaxPooling2D", "AveragePooling2D",
            "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Conv1D", "MaxPooling1D", "AveragePooling1D",
            "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Embedding", "SpatialDropout2D", "ZeroPadding2D",
-           "UpSampling2D", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum",
-           "Concatenate", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Convolution2D", "KerasTensor", "serialize",
-           "deserialize", "known_layer_names"]
+           "UpSampling2D", "BatchNormalization", "LayerNormalization", "Add", "Subtract", "Multiply", "Average",
+           "Maximum", "Minimum", "Concatenate", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Convolution2D",
+           "KerasTensor", "serialize", "deserialize", "known_layer_names"]
 
 # Keras' other names for the same classes.
 MaxPool2D, AvgPool2D, GlobalAvgPool2D, Convolution2D = MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Conv2D
@@ -45,6 +46,7 @@ _CLASSES = {cls.__name__.lower(): cls for cls in (InputLayer, Dense, Activation,
                                                   GlobalMaxPooling2D, Conv1D, MaxPooling1D, AveragePooling1D,
                                                   GlobalAveragePooling1D, GlobalMaxPooling1D, Embedding,
                                                   SpatialDropout2D, ZeroPadding2D, UpSampling2D,
+                                                  BatchNormalization, LayerNormalization,
                                                   Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate)}
 
 

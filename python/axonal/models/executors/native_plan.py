@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from axonal import losses, optimizers
-from axonal.layers import (Activation, AveragePooling1D, AveragePooling2D, Concatenate, Conv1D, Conv2D, Dense,
-                           Dropout, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
-                           GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D)
+from axonal.layers import (Activation, AveragePooling1D, AveragePooling2D, BatchNormalization, Concatenate, Conv1D,
+                           Conv2D, Dense, Dropout, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
+                           GlobalMaxPooling2D, LayerNormalization, MaxPooling1D, MaxPooling2D)
 from axonal.layers.base import configuration_version
 from axonal.layers.merging import MERGE_LAYERS
 from axonal.models.executors.support import COUNTED_METRICS
@@ -114,6 +114,8 @@ def _layer_specs(plan, training: bool) -> list[tuple]:
             specs.append(("dropout", *head, layer.rate, layer.mask_seed, layer.position))
         elif isinstance(layer, Activation):
             specs.append(("activation", *head, layer.applied_activation, float(layer.alpha)))
+        elif isinstance(layer, (BatchNormalization, LayerNormalization)):
+            specs.append(_normalization_spec(layer, head, reached))
         elif isinstance(layer, Concatenate):
             specs.append(("concat", *head))
         elif isinstance(layer, MERGE_LAYERS):
@@ -121,6 +123,21 @@ def _layer_specs(plan, training: bool) -> list[tuple]:
         else:  # InputLayer, Flatten, Reshape: the same values, C-contiguous rows as they are
             specs.append(("identity", *head))
     return specs
+
+
+def _normalization_spec(layer, head: tuple, reached: bool) -> tuple:
+    """A BatchNormalization step (its channel axis last: rows of C channels; batch statistics in
+    training steps unless frozen, as Keras 3) or a LayerNormalization step (rows of its K
+    normalised values); gamma and beta flat, their gradients None where backward does not reach."""
+    def flat(array):
+        return None if array is None else array.reshape(-1)
+
+    grads = tuple(flat(layer._gradient_buffer(name)) if reached else None for name in ("gamma", "beta"))
+    weights = (flat(layer.gamma), flat(layer.beta), *grads)
+    if isinstance(layer, BatchNormalization):
+        return ("batch_norm", *head, *weights, layer.moving_mean, layer.moving_variance,
+                int(layer.input_shape[-1]), layer.momentum, layer.epsilon, bool(layer.trainable))
+    return ("layer_norm", *head, *weights, int(layer.width), layer.epsilon, layer.rms_scaling)
 
 
 def _gradient_sums(plan) -> list[tuple]:

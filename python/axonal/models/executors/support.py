@@ -14,7 +14,8 @@ complete list (``tests/test_fast_path.py`` pins it):
 - ``Embedding``: its ids are an int32 input, and the compiled loops take float32 inputs only
   (docs/layers.md); it runs layer by layer with its own kernels (cpu, cuda);
 - a layer with ``data_format="channels_first"`` that transposes at its edges (the compiled loops
-  take channels_last tensors: docs/keras-surface.md);
+  take channels_last tensors: docs/keras-surface.md), and a BatchNormalization whose axis is not
+  the last (``axis=1`` after channels_first layers), which moves it around its kernels;
 - an instance whose ``forward``/``backward``, ``compute``, ``apply``/``update_step`` was replaced;
 - a user's own loss or optimiser class; gradient clipping (``clipnorm``, ``global_clipnorm``,
   ``clipvalue``) or Keras 2's ``decay`` (applied in Python: axonal/gradient_clipping.py);
@@ -32,16 +33,17 @@ import warnings
 
 from axonal import losses, metrics as metrics_module, optimizers
 from axonal.callbacks import Callback, ProgbarLogger, TerminateOnNaN
-from axonal.layers import (ELU, Activation, AveragePooling1D, AveragePooling2D, Conv1D, Conv2D, Dense, Dropout,
-                           Flatten, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
-                           GlobalMaxPooling2D, InputLayer, LeakyReLU, MaxPooling1D, MaxPooling2D, ReLU, Reshape, Softmax)
+from axonal.layers import (ELU, Activation, AveragePooling1D, AveragePooling2D, BatchNormalization, Conv1D, Conv2D,
+                           Dense, Dropout, Flatten, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
+                           GlobalMaxPooling2D, InputLayer, LayerNormalization, LeakyReLU, MaxPooling1D, MaxPooling2D,
+                           ReLU, Reshape, Softmax)
 from axonal.layers.merging import MERGE_LAYERS
 
 # The layers a compiled executor computes (the rest of axonal's are the augmentations and the
 # preprocessing layers, which run layer by layer with the fast-path note).
 LAYERS = (InputLayer, Flatten, Reshape, Dense, Dropout, Activation, ReLU, LeakyReLU, ELU, Softmax, Conv2D, MaxPooling2D,
           AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, Conv1D, MaxPooling1D, AveragePooling1D,
-          GlobalAveragePooling1D, GlobalMaxPooling1D, *MERGE_LAYERS)
+          GlobalAveragePooling1D, GlobalMaxPooling1D, BatchNormalization, LayerNormalization, *MERGE_LAYERS)
 # The metrics with a counting kernel, by the name the kernels take.
 COUNTED_METRICS = {metrics_module.CategoricalAccuracy: "categorical_accuracy",
                    metrics_module.SparseCategoricalAccuracy: "sparse_categorical_accuracy",
@@ -111,6 +113,8 @@ def _layer_problem(model, xs: list) -> str | None:
             return f"layer {layer.name!r} ({type(layer).__name__})"
         if _replaced(layer, ("forward", "backward")):
             return f"layer {layer.name!r} has a method replaced"
+        if getattr(layer, "moves_channel_axis", False):
+            return f"layer {layer.name!r} normalises axis {layer.axis}, not the last (compiled loops move no axes)"
         if getattr(layer, "transposes_channels", False):
             return f"layer {layer.name!r} has data_format='channels_first' (compiled loops take channels_last)"
     return None
