@@ -143,9 +143,13 @@ def _functional(path: str, model, config: dict, custom_objects: dict | None) -> 
 def _sources(path: str, where: str, inbound: Any) -> list[tuple[str, int]]:
     """``[(layer, call), ...]`` a call reads: Keras 3 ``{"args", "kwargs"}`` or Keras 2 ``[[name, call, 0, {}]]``."""
     if isinstance(inbound, dict):
-        if inbound.get("kwargs"):
-            raise keras_error(path, f"{where}.kwargs", f"passes {sorted(inbound['kwargs'])} to the call, which "
-                              "axonal's layers do not take")
+        kwargs = inbound.get("kwargs") or {}
+        # Keras records mask=None, and the training flag it traced with, on some calls: neither changes
+        # anything (a functional model passes its own training flag to every call when it runs).
+        passed = (sorted(key for key, value in kwargs.items() if value is not None and key != "training")
+                  if isinstance(kwargs, dict) else kwargs)
+        if passed:
+            raise keras_error(path, f"{where}.kwargs", f"passes {passed} to the call, which axonal's layers do not take")
         args = inbound.get("args") or []
         if len(args) != 1:
             raise keras_error(path, f"{where}.args", f"passes {len(args)} positional arguments; axonal layers take one")
