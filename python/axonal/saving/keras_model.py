@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 
 from axonal import layers as layers_module
 from axonal.layers import InputLayer
 from axonal.layers._weight_limit import weight_limit
 from axonal.saving.keras_objects import (check_float32, dtype_policy, input_shape_of, keras_error,
                                          layer_from_keras, layer_to_keras)
-from axonal.saving.serialization import MAX_LAYERS
+from axonal.saving.serialization import MAX_LAYERS, empty_model
 
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
 
@@ -46,15 +45,8 @@ def model_from_keras(path: str, record: Any, custom_objects: dict | None, weight
         raise keras_error(path, "config.layers", f"lists {len(config['layers'])} layers, more than the "
                           f"{MAX_LAYERS} a saved model may hold")
     check_float32(path, "config", config.get("dtype"))
-    state = np.random.get_state()  # creating a model draws a seed: loading must not shift later draws
-    try:
-        cls = Sequential if record["class_name"] == "Sequential" else Model
-        model = cls.__new__(cls)
-        model._init_state(config.get("name"))
-        if cls is Sequential:
-            Sequential.__init__(model, name=config.get("name"))
-    finally:
-        np.random.set_state(state)
+    cls = Sequential if record["class_name"] == "Sequential" else Model
+    model = empty_model(cls, config.get("name"))
     with weight_limit(weight_bytes // 4):
         try:
             if cls is Sequential:

@@ -73,18 +73,26 @@ def model_from_config(path: str, record: Any):
     config = record.get("config")
     if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
         raise SavedFileError(path, "its model config has no list of layers")
-    # Creating a model draws a seed from the global generator; loading must not shift what the
-    # models created after it draw, so the generator's state is put back.
+    return empty_model(classes[record["class_name"]], config.get("name")), config
+
+
+def empty_model(cls, name: str | None):
+    """A model of ``cls`` (Sequential or Model) with no layers yet, for a loader to fill.
+
+    Creating a model draws a seed from the global generator; loading must not shift what the
+    models created after it draw, so the generator's state is put back.
+    """
+    from axonal.models.sequential import Sequential  # models import this package
+
     state = np.random.get_state()
     try:
-        cls = classes[record["class_name"]]
         model = cls.__new__(cls)
-        model._init_state(config.get("name"))
+        model._init_state(name)
         if cls is Sequential:
-            Sequential.__init__(model, name=config.get("name"))
+            Sequential.__init__(model, name=name)
     finally:
         np.random.set_state(state)
-    return model, config
+    return model
 
 
 def add_layers(path: str, model, config: dict, custom_objects: dict | None) -> None:
