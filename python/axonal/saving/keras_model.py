@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from axonal import layers as layers_module
 from axonal.layers import InputLayer
 from axonal.layers._weight_limit import weight_limit
