@@ -32,6 +32,8 @@ void bind_optimizers(py::module_& m);                            // optimizer_bi
 void bind_conv(py::module_& m);           // conv_bindings.cpp: conv2d and the poolings
 void bind_training_loop(py::module_& m);  // training_loop_bindings.cpp
 void bind_merge(py::module_& m);          // merge_bindings.cpp
+void bind_embedding(py::module_& m);      // embedding_bindings.cpp
+void bind_normalization(py::module_& m);  // normalization_bindings.cpp
 
 }  // namespace axonal
 
@@ -234,6 +236,8 @@ PYBIND11_MODULE(_native, m) {
   bind_optimizers(m);
   bind_training_loop(m);
   bind_merge(m);
+  bind_embedding(m);
+  bind_normalization(m);
   bind_settings(m);
   m.attr("compiler") = AXONAL_COMPILER;
   m.attr("build_flags") = AXONAL_BUILD_FLAGS;

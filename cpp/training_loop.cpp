@@ -13,6 +13,7 @@
 #include "dropout.h"
 #include "losses.h"
 #include "merge.h"
+#include "normalization.h"
 #include "optimizers.h"
 #include "pooling.h"
 
@@ -79,6 +80,12 @@ TrainingLoop::TrainingLoop(std::vector<LayerStep> layers, std::vector<int64_t> i
       if (layer.backprop && layer.needs_dx[i]) layer.dx[i].allocate(max_batch * layer.in_widths[i]);
     if (layer.kind == LayerStep::Kind::dropout) layer.mask.allocate(in);
     if (layer.kind == LayerStep::Kind::max_pool2d) layer.argmax.allocate(out);
+    if (layer.kind == LayerStep::Kind::batch_norm || layer.kind == LayerStep::Kind::layer_norm) {
+      // per channel (batch_norm) or per row of the largest batch (layer_norm)
+      const int64_t stats = layer.kind == LayerStep::Kind::batch_norm ? layer.norm_width : out / layer.norm_width;
+      layer.norm_mean.allocate(stats);
+      layer.norm_inv_std.allocate(stats);
+    }
   }
   for (const OutputSpec& output : outputs_) consumers_[output.tensor] += 1;
   sum_.resize(tensors);
@@ -144,6 +151,23 @@ void TrainingLoop::forward(int64_t N, uint64_t step, bool training) {
         merge_forward(layer.y.get(), xs, static_cast<int>(layer.inputs.size()), N * layer.out_width, layer.merge_op);
         break;
       }
+      case LayerStep::Kind::batch_norm: {
+        const int64_t rows = N * layer.out_width / layer.norm_width;
+        // Keras 3: a frozen layer normalises with its moving statistics even while the model trains.
+        layer.used_batch_statistics = training && layer.batch_statistics;
+        if (layer.used_batch_statistics)
+          batch_norm_forward(layer.y.get(), layer.norm_mean.get(), layer.norm_inv_std.get(), layer.moving_mean,
+                             layer.moving_variance, in, layer.gamma, layer.beta, rows, layer.norm_width, layer.momentum,
+                             layer.epsilon);
+        else batch_norm_inference_forward(layer.y.get(), in, layer.moving_mean, layer.moving_variance, layer.gamma,
+                                          layer.beta, rows, layer.norm_width, layer.epsilon);
+        break;
+      }
+      case LayerStep::Kind::layer_norm:
+        layer_norm_forward(layer.y.get(), layer.norm_mean.get(), layer.norm_inv_std.get(), in, layer.gamma,
+                           layer.beta, N * layer.out_width / layer.norm_width, layer.norm_width, layer.epsilon,
+                           layer.rms);
+        break;
       case LayerStep::Kind::concat: {
         std::vector<const float*> xs(layer.inputs.size());
         for (size_t i = 0; i < xs.size(); ++i) xs[i] = value_[layer.inputs[i]];
@@ -213,6 +237,21 @@ void TrainingLoop::backward(int64_t N) {
         break;
       case LayerStep::Kind::identity:
         passed = dy;
+        break;
+      case LayerStep::Kind::batch_norm: {
+        const int64_t rows = N * layer.out_width / layer.norm_width;
+        if (layer.used_batch_statistics)
+          batch_norm_backward(dx, layer.dgamma, layer.dbeta, dy, layer.input, layer.norm_mean.get(),
+                              layer.norm_inv_std.get(), layer.gamma, rows, layer.norm_width);
+        else if (dx != nullptr)
+          batch_norm_inference_backward(dx, dy, layer.moving_variance, layer.gamma, rows, layer.norm_width,
+                                        layer.epsilon);
+        break;
+      }
+      case LayerStep::Kind::layer_norm:
+        layer_norm_backward(dx, layer.dgamma, layer.dbeta, dy, layer.input, layer.norm_mean.get(),
+                            layer.norm_inv_std.get(), layer.gamma, N * layer.out_width / layer.norm_width,
+                            layer.norm_width, layer.rms);
         break;
       case LayerStep::Kind::merge:
       case LayerStep::Kind::concat: {

@@ -30,7 +30,9 @@ struct AlignedBuffer {
 };
 
 struct LayerStep {
-  enum class Kind { dense, dropout, activation, conv2d, max_pool2d, avg_pool2d, identity, merge, concat } kind;
+  enum class Kind {
+    dense, dropout, activation, conv2d, max_pool2d, avg_pool2d, identity, merge, concat, batch_norm, layer_norm
+  } kind;
   std::vector<int> inputs;  // the tensors it reads (one, except merge and concat)
   int output = 0;           // the tensor it writes
   std::vector<int64_t> in_widths;  // features per sample of each input
@@ -52,12 +54,27 @@ struct LayerStep {
   float rate = 0.f;  // dropout
   uint32_t seed = 0, position = 0;
   MergeOp merge_op = MergeOp::add;  // merge
+  // batch_norm: per-channel statistics of the rows of `norm_width` channels (a sample is
+  // in_width / norm_width rows); layer_norm: each row of `norm_width` features normalised. gamma,
+  // beta may be null (scale/center off), dgamma, dbeta null when frozen or not reached.
+  const float* gamma = nullptr;
+  const float* beta = nullptr;
+  float* dgamma = nullptr;
+  float* dbeta = nullptr;
+  float* moving_mean = nullptr;  // batch_norm: updated in place by training steps
+  float* moving_variance = nullptr;
+  int64_t norm_width = 0;
+  double momentum = 0.0, epsilon = 0.0;
+  bool batch_statistics = false;  // batch_norm: trainable, so training steps use the batch's statistics
+  bool rms = false;               // layer_norm: Keras' rms_scaling
+  bool used_batch_statistics = false;  // what the last forward pass did
   bool backprop = false;  // whether the backward pass runs this step
   const float* input = nullptr;  // what the last forward pass fed it (first input)
   AlignedBuffer<float> y, dz, activated, dactivated;
   std::vector<AlignedBuffer<float>> dx;  // one per input that needs its gradient
   AlignedBuffer<uint8_t> mask;
   AlignedBuffer<int32_t> argmax;  // max_pool2d
+  AlignedBuffer<float> norm_mean, norm_inv_std;  // batch_norm (per channel), layer_norm (per row)
 };
 
 // `none`: a loop built for inference only (predict), which refuses to train.

@@ -6,6 +6,7 @@
 #include <pybind11/stl.h>
 
 #include <array>
+#include <cmath>
 #include <string>
 #include <utility>
 #include <vector>
@@ -102,6 +103,52 @@ void parse_wiring(LayerStep& layer, const py::tuple& t, const std::vector<int64_
   layer.out_width = layer.in_widths[0];
 }
 
+// A normalization step: batch_norm (..., gamma, beta, dgamma, dbeta, moving_mean, moving_variance, channels,
+// momentum, epsilon, batch statistics in training) or layer_norm (..., gamma, beta, dgamma, dbeta, features,
+// epsilon, rms_scaling). The width normalised must divide the input's features per sample.
+void parse_normalization(BoundLoop& bound, LayerStep& layer, const py::tuple& spec, bool batch,
+                         const std::string& what) {
+  const py::tuple t = as_tuple(spec, batch ? 15 : 12, what);
+  const int item_width = batch ? 11 : 9;
+  layer.kind = batch ? LayerStep::Kind::batch_norm : LayerStep::Kind::layer_norm;
+  layer.norm_width = item<int64_t>(t, item_width, what);
+  if (layer.norm_width < 1 || layer.in_widths[0] % layer.norm_width != 0)
+    fail(kOp, what + ": the normalised width " + std::to_string(layer.norm_width) + " does not divide the layer's " +
+                  std::to_string(layer.in_widths[0]) + " input features.");
+  const Shape w{layer.norm_width};
+  layer.gamma = optional_data<float>(t[5], kOp, (what + ".gamma").c_str(), w, false);
+  layer.beta = optional_data<float>(t[6], kOp, (what + ".beta").c_str(), w, false);
+  layer.dgamma = optional_data<float>(t[7], kOp, (what + ".dgamma").c_str(), w, true);
+  layer.dbeta = optional_data<float>(t[8], kOp, (what + ".dbeta").c_str(), w, true);
+  layer.epsilon = item<double>(t, item_width + (batch ? 2 : 1), what);
+  if (!(layer.epsilon > 0.0 && std::isfinite(layer.epsilon))) fail(kOp, what + ": epsilon must be positive and finite.");
+  std::vector<std::pair<std::string, int>> written{{".dgamma", 7}, {".dbeta", 8}}, read{{".gamma", 5}, {".beta", 6}};
+  if (batch) {
+    layer.moving_mean = checked_data<float>(t[9], kOp, (what + ".moving_mean").c_str(), w, true);
+    layer.moving_variance = checked_data<float>(t[10], kOp, (what + ".moving_variance").c_str(), w, true);
+    layer.momentum = item<double>(t, 12, what);
+    if (!(layer.momentum >= 0.0 && layer.momentum <= 1.0)) fail(kOp, what + ": momentum must be in [0, 1].");
+    layer.batch_statistics = item<bool>(t, 14, what);
+    written.push_back({".moving_mean", 9});  // written by training steps, read by predict's
+    written.push_back({".moving_variance", 10});
+    read.push_back({".moving_mean", 9});
+    read.push_back({".moving_variance", 10});
+  } else {
+    layer.rms = item<bool>(t, 11, what);
+  }
+  for (const auto& [suffix, index] : read)
+    if (!t[index].is_none()) bound.weights.emplace_back(what + suffix, py::reinterpret_borrow<py::object>(t[index]));
+  for (const auto& [suffix, index] : written) {
+    if (t[index].is_none()) continue;
+    // A shared BatchNormalization's later calls move the same statistics: listed once, so that the
+    // outputs' overlap check (which refuses two steps writing one array) lets them through.
+    bool listed = false;
+    for (const auto& entry : bound.outputs) listed = listed || entry.second.is(t[index]);
+    if (!listed) bound.outputs.emplace_back(what + suffix, py::reinterpret_borrow<py::object>(t[index]));
+  }
+  for (int i = 5; i <= (batch ? 10 : 8); ++i) bound.keep_alive.push_back(py::reinterpret_borrow<py::object>(t[i]));
+}
+
 // A step tuple -> LayerStep, checking its arrays against the widths of the tensors it reads.
 LayerStep parse_layer(BoundLoop& bound, const py::handle& spec, size_t index, std::vector<int64_t>& widths) {
   const std::string what = "layers[" + std::to_string(index) + "]";
@@ -159,6 +206,8 @@ LayerStep parse_layer(BoundLoop& bound, const py::handle& spec, size_t index, st
       fail(kOp, what + ": a merge takes at most " + std::to_string(kMaxMergeInputs) + " inputs.");
     for (int64_t w : layer.in_widths)
       if (w != width) fail(kOp, what + ": a merge needs inputs of one width.");
+  } else if (kind == "batch_norm" || kind == "layer_norm") {
+    parse_normalization(bound, layer, py::reinterpret_borrow<py::tuple>(spec), kind == "batch_norm", what);
   } else if (kind == "concat") {  // inputs side by side
     as_tuple(spec, 5, what);
     layer.kind = LayerStep::Kind::concat;
@@ -166,7 +215,7 @@ LayerStep parse_layer(BoundLoop& bound, const py::handle& spec, size_t index, st
     for (int64_t w : layer.in_widths) layer.out_width += w;
   } else {
     fail(kOp, what + ": unknown layer kind '" + kind + "'; expected dense, dropout, activation, conv2d, "
-                  "max_pool2d, avg_pool2d, identity, merge or concat.");
+                  "max_pool2d, avg_pool2d, identity, merge, concat, batch_norm or layer_norm.");
   }
   widths.push_back(layer.out_width);
   return layer;

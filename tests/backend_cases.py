@@ -419,6 +419,11 @@ for _geometry in ("7x7:p2:same", "1x1:p2:same", "7x9:p3:s2:same"):
                                                         "negative")
 from merge_cases import MERGE_CASES  # noqa: E402  (merge, concat, accumulate, scale)
 CASES.update(MERGE_CASES)
+from embedding_cases import EMBEDDING_CASES  # noqa: E402  (gather and scatter-add)
+CASES.update(EMBEDDING_CASES)
+from normalization_cases import NORMALIZATION_CASES, NORMALIZATION_REDUCTIONS  # noqa: E402  (batch and layer norm)
+CASES.update(NORMALIZATION_CASES)
+GEMM_REDUCTIONS.update(NORMALIZATION_REDUCTIONS)
 CASE_NAMES = list(CASES)
 
 

@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 
 import axonal
-from axonal import regularizers
+from axonal import optimizers, regularizers
 from axonal.callbacks import Callback, EarlyStopping, ModelCheckpoint
-from axonal.layers import (Activation, Conv2D, Dense, Flatten, Input, Layer, Normalization, RandomContrast,
-                           RandomFlip, RandomRotation, RandomZoom, Rescaling, Reshape)
+from axonal.layers import (Activation, BatchNormalization, Conv2D, Dense, Embedding, Flatten, Input, Layer,
+                           Normalization, RandomContrast, RandomFlip, RandomRotation, RandomZoom, Rescaling, Reshape,
+                           SpatialDropout2D, UpSampling2D, ZeroPadding2D)
 from axonal.losses import MeanSquaredError
 from axonal.models import Model, Sequential
 from axonal.models.executors import LayerwiseExecutor, NativeExecutor, support
@@ -66,11 +67,20 @@ FIT_CASES = {
                                                          Flatten()), {}),
     "layer 'scale' (Rescaling)": lambda: (_model(Rescaling(0.5, name="scale")), {}),
     "layer 'norm' (Normalization)": lambda: (_model(Normalization(mean=0.0, variance=1.0, name="norm")), {}),
+    "layer 'channels' (SpatialDropout2D)": lambda: (_model(Reshape((2, 3, 1)), SpatialDropout2D(0.3, name="channels"),
+                                                           Flatten()), {}),
+    "layer 'pad' (ZeroPadding2D)": lambda: (_model(Reshape((2, 3, 1)), ZeroPadding2D(1, name="pad"), Flatten()), {}),
+    "layer 'up' (UpSampling2D)": lambda: (_model(Reshape((2, 3, 1)), UpSampling2D(name="up"), Flatten()), {}),
+    "layer 'words' (Embedding)": lambda: (_model(Embedding(5, 2, name="words"), Flatten()),
+                                          {"x": np.arange(240).reshape(40, 6) % 5}),
     "has a method replaced": lambda: (_replaced_forward(_model(Dense(3, name="patched"))), {}),
     "layer 'cf' has data_format='channels_first'": lambda: (
         _model(Reshape((1, 2, 3)), Conv2D(2, 1, data_format="channels_first", name="cf"), Flatten()), {}),
+    "layer 'bn1' normalises axis 1, not the last": lambda: (
+        _model(Reshape((2, 3)), BatchNormalization(axis=1, name="bn1"), Flatten()), {}),
     "loss 'mean_squared_error'": lambda: (_model(loss=MyLoss(), metrics=()), {}),
     "optimizer MyAdam": lambda: (_model(optimizer=MyAdam()), {}),
+    "optimizer Adam's clipnorm=1.0 (applied in Python)": lambda: (_model(optimizer=optimizers.Adam(clipnorm=1.0)), {}),
     "metric 'mae'": lambda: (_model(metrics=("mae",)), {}),
     "sample weights": lambda: (_model(), {"sample_weight": np.ones(40, np.float32)}),
     "regulariser": lambda: (_model(Dense(3, kernel_regularizer=regularizers.l2(0.01))), {}),
@@ -111,7 +121,9 @@ def test_the_list_of_reasons_is_pinned():
     source = inspect.getsource(support)
     wordings = ["layer {layer.name!r} ({type(layer).__name__})", "has a method replaced",
                 "has data_format='channels_first' (compiled loops take channels_last)",
-                "works along the last axis of rank-", "loss {loss.name!r}", "optimizer {type(optimizer).__name__}",
+                "normalises axis {layer.axis}, not the last", "works along the last axis of rank-",
+                "loss {loss.name!r}", "optimizer {type(optimizer).__name__}",
+                "{optimizer.runs_in_python} (applied in Python)",
                 "metric {metric.name!r}", "sample weights",
                 "has a regulariser", "check_numerics checks", "has batch hooks"]
     returned = [line for line in source.splitlines() if line.strip().startswith("return f\"") or

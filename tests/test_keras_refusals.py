@@ -59,7 +59,7 @@ def test_lambda_layer_is_refused_without_running_it(tmp_path):
      r"layers\[1\]\.config\.kernel_constraint"),
     (lambda c: c["config"]["layers"][1]["config"].update(dtype="float64"), "float32 only"),
     (lambda c: c["compile_config"]["optimizer"].update(class_name="Nadam"), r"compile_config\.optimizer\.class_name"),
-    (lambda c: c["compile_config"]["optimizer"]["config"].update(clipnorm=1.0), "clipnorm"),
+    (lambda c: c["compile_config"]["optimizer"]["config"].update(use_ema=True), "use_ema"),
     (lambda c: c["compile_config"].update(loss="huber"), r"compile_config\.loss"),
     (lambda c: c.update(class_name="MyModel"), "not a model axonal reads"),
 ])
@@ -174,9 +174,10 @@ def test_weights_only_h5_is_not_a_model(tmp_path):
 
 
 def test_keras2_spellings_are_mapped(tmp_path):
-    """A Keras 2 file with `lr`, `decay` 0 and Keras 1 argument names loads; a real decay is refused."""
+    """A Keras 2 file with `lr`, `decay` and Keras 1 argument names loads; a real decay is Keras 2's
+    time-based learning-rate decay, kept with a DeprecationWarning."""
     source = os.path.join(FIXTURES, "churn_tfkeras.h5")
-    for decay, ok in ((0.0, True), (1e-4, False)):
+    for decay in (0.0, 1e-4):
         path = tmp_path / f"decay{decay}.h5"
         shutil.copy(source, path)
         with h5py.File(path, "a") as file:
@@ -189,9 +190,10 @@ def test_keras2_spellings_are_mapped(tmp_path):
             first = model_config["config"]["layers"][1]["config"]
             first["output_dim"] = first.pop("units")
             file.attrs["model_config"] = json.dumps(model_config)
-        if ok:
+        if not decay:
             model = load_model(path)
-            assert model.layers[0].units == 6 and model.optimizer.learning_rate == pytest.approx(0.01)
         else:
-            with pytest.raises(SavedFileError, match="decay"):
-                load_model(path)
+            with pytest.warns(DeprecationWarning, match="Keras 2's time-based learning-rate decay"):
+                model = load_model(path)
+        assert model.layers[0].units == 6 and model.optimizer.learning_rate == pytest.approx(0.01)
+        assert model.optimizer.legacy_decay == (decay or None)

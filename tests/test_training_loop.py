@@ -16,8 +16,8 @@ import pytest
 import axonal
 from axonal import optimizers
 from axonal.callbacks import Callback, EarlyStopping, TerminateOnNaN
-from axonal.layers import (Activation, AveragePooling2D, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling2D,
-                           Input, MaxPooling2D, RandomFlip, Reshape)
+from axonal.layers import (Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten,
+                           GlobalAveragePooling2D, Input, LayerNormalization, MaxPooling2D, RandomFlip, Reshape)
 from axonal.losses import CategoricalCrossentropy
 from axonal.models import Sequential
 from axonal.models.executors import NativeExecutor, support
@@ -88,6 +88,29 @@ CASES = {  # name: (layers, optimizer, loss, metrics, label kind)
     "adamax with weight decay": (
         lambda: [Input(shape=(13,)), Dense(9, activation="tanh"), Dense(5, activation="softmax")],
         lambda: optimizers.Adamax(0.01, weight_decay=0.02), "categorical_crossentropy", ["accuracy"], "onehot"),
+    # BatchNormalization: batch statistics and moving averages in training steps, the moving ones in
+    # the validation and evaluation batches; gamma, beta and the moving statistics compared bit for bit.
+    "mlp with batch normalization, sgd": (
+        lambda: [Input(shape=(20,)), Dense(13), BatchNormalization(), Activation("relu"),
+                 Dense(9, activation="tanh"), BatchNormalization(momentum=0.9, center=False),
+                 Dense(5, activation="softmax")],
+        lambda: optimizers.SGD(0.1, momentum=0.9), "categorical_crossentropy", ["accuracy"], "onehot"),
+    # No bias before a BatchNormalization (as Keras programs write it): its gradient would be 0 up to
+    # rounding, which Adam scales into steps of the learning rate that differ between backends.
+    "cnn with batch normalization, adam": (
+        lambda: [Input(shape=(7, 6, 3)), Conv2D(16, 3, padding="same", use_bias=False), BatchNormalization(),
+                 Activation("relu"), MaxPooling2D(2), Conv2D(8, 2, use_bias=False),
+                 BatchNormalization(scale=False, epsilon=0.01), Flatten(), Dense(4, activation="softmax")],
+        lambda: "adam", "sparse_categorical_crossentropy", ["accuracy"], "sparse"),
+    "frozen batch normalization first, layer normalization": (
+        lambda: [Input(shape=(20,)), BatchNormalization(trainable=False), Dense(11, activation="relu"),
+                 LayerNormalization(), Dense(7), LayerNormalization(center=False, epsilon=0.1),
+                 Dense(5, activation="softmax")],
+        lambda: "rmsprop", "categorical_crossentropy", ["accuracy"], "onehot"),
+    "cnn: layer normalization over whole images, frozen batch normalization inside": (
+        lambda: [Input(shape=(5, 4, 3)), Conv2D(8, 2, activation="relu"), LayerNormalization(axis=[1, 2, 3]),
+                 BatchNormalization(trainable=False), Flatten(), Dense(4, activation="softmax")],
+        lambda: optimizers.SGD(0.05), "sparse_categorical_crossentropy", ["accuracy"], "sparse"),
 }
 
 
@@ -128,8 +151,8 @@ def test_native_loop_gives_the_bits_of_the_python_steps(case, monkeypatch):
         np.testing.assert_array_equal(ours, theirs)
 
 
-def test_native_loop_without_shuffling_and_with_validation(monkeypatch):
-    case = "churn: adam, binary cross-entropy, accuracy"
+@pytest.mark.parametrize("case", ["churn: adam, binary cross-entropy, accuracy", "cnn with batch normalization, adam"])
+def test_native_loop_without_shuffling_and_with_validation(monkeypatch, case):
     args = dict(shuffle=False, validation_split=0.2)
     python_model, python_history = train(case, False, monkeypatch, **args)
     native_model, native_history = train(case, True, monkeypatch, **args)

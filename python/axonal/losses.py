@@ -19,7 +19,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from axonal import loss_functions
 from axonal._validation import as_float_array, check_not_empty, check_numeric, lookup
+from axonal.loss_functions import (binary_crossentropy, categorical_crossentropy, mae, mean_absolute_error,  # noqa: F401
+                                   mean_squared_error, mse, sparse_categorical_crossentropy)
 
 
 class LossKernel(NamedTuple):
@@ -93,6 +96,16 @@ class Loss:
         by N, Keras' ``sum_over_batch_size`` reduction.
         """
         return getattr(ops, self.kernel)(doutputs, outputs, targets, sample_weight)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        """The loss of a batch as Keras computes it outside ``fit``: the per-sample losses of
+        :mod:`axonal.loss_functions` (probabilities clipped unless ``from_logits``), weighted by
+        ``sample_weight`` (N,), summed and divided by N. Returns a float32 scalar."""
+        return loss_functions.reduce_over_batch(self.per_sample(y_true, y_pred), sample_weight)
+
+    def per_sample(self, y_true, y_pred) -> np.ndarray:
+        """The loss of each sample, shape (N,)."""
+        return getattr(loss_functions, self.table_name)(y_true, y_pred, from_logits=self.from_logits)
 
     def get_config(self) -> dict:
         return {"name": self.name, "from_logits": self.from_logits}
@@ -207,6 +220,9 @@ class MeanSquaredError(Loss, table_name="mean_squared_error"):
 
     def __init__(self, name: str = "mean_squared_error"):
         super().__init__(name)
+
+    def per_sample(self, y_true, y_pred):
+        return loss_functions.mean_squared_error(y_true, y_pred)
 
     def get_config(self):
         return {"name": self.name}

@@ -22,6 +22,7 @@ import numpy as np
 
 from axonal._legacy import renamed_arguments
 from axonal._validation import resolve
+from axonal import gradient_clipping
 from axonal.backend import host_backend
 
 
@@ -62,6 +63,9 @@ class Optimizer:
         learning_rate: step size, a non-negative number (a callback may change it between steps).
         weight_decay: decoupled weight decay, or None.
         name: a label for the optimiser.
+        clipnorm, global_clipnorm, clipvalue: Keras' gradient clipping (at most one; see
+            :mod:`axonal.gradient_clipping`).
+        decay: Keras 2's time-based learning-rate decay, accepted with a DeprecationWarning.
 
     Attributes:
         iterations: number of update steps applied so far.
@@ -75,7 +79,11 @@ class Optimizer:
 
     kernel: str  # the name of this optimiser's row of KERNELS (each subclass sets it)
 
-    def __init__(self, learning_rate: float, weight_decay: float | None = None, name: str | None = None):
+    def __init__(self, learning_rate: float, weight_decay: float | None = None, name: str | None = None,
+                 **options):
+        options = gradient_clipping.check_options(type(self).__name__, options)
+        self.clipnorm, self.global_clipnorm, self.clipvalue = (options[key] for key in gradient_clipping.CLIPPING)
+        self.legacy_decay = options["decay"]  # Keras 2's time-based learning-rate decay, or None
         self.learning_rate = learning_rate
         if weight_decay is not None:
             weight_decay = _check_range("weight_decay", weight_decay, 0.0, None)
@@ -127,6 +135,7 @@ class Optimizer:
         if not self.built:
             self.build(params)
         self.iterations += 1
+        grads = gradient_clipping.clip_gradients(grads, self.clipnorm, self.global_clipnorm, self.clipvalue)
         for param, grad in zip(params, grads):
             self.update_step(param, grad, self.slots_for(param))
 
@@ -159,17 +168,26 @@ class Optimizer:
     def _argument(self, name: str) -> Any:
         """The value of the kernel argument ``name`` (KERNELS) for the next step."""
         if name == "lr":
-            return self.learning_rate
+            return gradient_clipping.decayed_learning_rate(self.learning_rate, self.legacy_decay, self.iterations)
         if name == "step":
             return self.iterations  # 1-based: apply() counts the step before making it
         if name == "weight_decay":
-            return self.decay
+            return self.kernel_weight_decay
         return getattr(self, name)
 
     @property
-    def decay(self) -> float:
+    def kernel_weight_decay(self) -> float:
         """The weight decay as the kernels take it (0 for none)."""
         return self.weight_decay or 0.0
+
+    @property
+    def runs_in_python(self) -> str | None:
+        """What this optimiser does outside its fused kernel (gradient clipping, Keras 2's decay),
+        which the compiled executors do not run, or None."""
+        for name in (*gradient_clipping.CLIPPING, "legacy_decay"):
+            if getattr(self, name):
+                return f"{'decay' if name == 'legacy_decay' else name}={getattr(self, name)}"
+        return None
 
     @property
     def variables(self) -> list[np.ndarray]:
@@ -179,7 +197,11 @@ class Optimizer:
     def get_config(self) -> dict:
         """The constructor arguments (every subclass keeps each argument under the same name)."""
         arguments = inspect.signature(type(self).__init__).parameters
-        return {name: getattr(self, name) for name in arguments if name != "self"}
+        config = {name: getattr(self, name) for name in arguments if name not in ("self", "options")}
+        config.update({name: getattr(self, name) for name in gradient_clipping.CLIPPING if getattr(self, name)})
+        if self.legacy_decay:
+            config["decay"] = self.legacy_decay
+        return config
 
     @classmethod
     def from_config(cls, config: dict) -> "Optimizer":
@@ -200,8 +222,8 @@ class SGD(Optimizer):
 
     @renamed_arguments(lr="learning_rate")
     def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
-                 weight_decay: float | None = None, name: str = "SGD"):
-        super().__init__(learning_rate, weight_decay, name)
+                 weight_decay: float | None = None, name: str = "SGD", **options):
+        super().__init__(learning_rate, weight_decay, name, **options)
         self.momentum = _check_range("momentum", momentum, 0.0, 1.0)
         self.nesterov = bool(nesterov)
 
@@ -227,8 +249,8 @@ class RMSprop(Optimizer):
     @renamed_arguments(lr="learning_rate")
     def __init__(self, learning_rate: float = 0.001, rho: float = 0.9, momentum: float = 0.0,
                  epsilon: float = 1e-7, centered: bool = False, weight_decay: float | None = None,
-                 name: str = "rmsprop"):
-        super().__init__(learning_rate, weight_decay, name)
+                 name: str = "rmsprop", **options):
+        super().__init__(learning_rate, weight_decay, name, **options)
         self.rho = _check_range("rho", rho, 0.0, 1.0)
         self.momentum = _check_range("momentum", momentum, 0.0, 1.0)
         self.epsilon = epsilon
@@ -257,8 +279,8 @@ class Adagrad(Optimizer):
 
     @renamed_arguments(lr="learning_rate")
     def __init__(self, learning_rate: float = 0.001, initial_accumulator_value: float = 0.1,
-                 epsilon: float = 1e-7, weight_decay: float | None = None, name: str = "adagrad"):
-        super().__init__(learning_rate, weight_decay, name)
+                 epsilon: float = 1e-7, weight_decay: float | None = None, name: str = "adagrad", **options):
+        super().__init__(learning_rate, weight_decay, name, **options)
         self.initial_accumulator_value = _check_range("initial_accumulator_value",
                                                       initial_accumulator_value, 0.0, None)
         self.epsilon = epsilon
@@ -280,8 +302,8 @@ class Adadelta(Optimizer):
 
     @renamed_arguments(lr="learning_rate")
     def __init__(self, learning_rate: float = 0.001, rho: float = 0.95, epsilon: float = 1e-7,
-                 weight_decay: float | None = None, name: str = "adadelta"):
-        super().__init__(learning_rate, weight_decay, name)
+                 weight_decay: float | None = None, name: str = "adadelta", **options):
+        super().__init__(learning_rate, weight_decay, name, **options)
         self.rho = _check_range("rho", rho, 0.0, 1.0)
         self.epsilon = epsilon
 
@@ -307,8 +329,8 @@ class Adam(Optimizer):
     @renamed_arguments(lr="learning_rate")
     def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-7, amsgrad: bool = False, weight_decay: float | None = None,
-                 name: str = "adam"):
-        super().__init__(learning_rate, weight_decay, name)
+                 name: str = "adam", **options):
+        super().__init__(learning_rate, weight_decay, name, **options)
         self.beta_1 = _check_range("beta_1", beta_1, 0.0, 1.0)
         self.beta_2 = _check_range("beta_2", beta_2, 0.0, 1.0)
         self.epsilon = epsilon
@@ -340,8 +362,8 @@ class Lion(Optimizer):
 
     @renamed_arguments(lr="learning_rate")
     def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.99,
-                 weight_decay: float | None = None, name: str = "lion"):
-        super().__init__(learning_rate, weight_decay, name)
+                 weight_decay: float | None = None, name: str = "lion", **options):
+        super().__init__(learning_rate, weight_decay, name, **options)
         self.beta_1 = _check_range("beta_1", beta_1, 0.0, 1.0)
         if self.beta_1 == 0:
             raise ValueError("beta_1 must be in (0, 1], received 0: Lion would then be sign SGD. "
@@ -367,8 +389,8 @@ class Adamax(Optimizer):
 
     @renamed_arguments(lr="learning_rate")
     def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
-                 epsilon: float = 1e-7, weight_decay: float | None = None, name: str = "adamax"):
-        super().__init__(learning_rate, weight_decay, name)
+                 epsilon: float = 1e-7, weight_decay: float | None = None, name: str = "adamax", **options):
+        super().__init__(learning_rate, weight_decay, name, **options)
         self.beta_1 = _check_range("beta_1", beta_1, 0.0, 1.0)
         if self.beta_1 == 1:
             raise ValueError("beta_1 must be in [0, 1), received 1: the bias correction 1 − β1^t would be 0. "

@@ -12,7 +12,29 @@ import numpy as np
 from axonal._validation import as_array, check_not_empty, check_numeric, check_positive_int
 from axonal.py_dataset import PyDataset, Sequence
 
-__all__ = ["to_categorical", "Progbar", "can_encode", "PyDataset", "Sequence", "pad_sequences"]
+__all__ = ["to_categorical", "Progbar", "can_encode", "PyDataset", "Sequence", "pad_sequences", "plot_model",
+           "model_to_dot", "set_random_seed"]
+
+
+def set_random_seed(seed: int) -> None:
+    """``keras.utils.set_random_seed``: the same as :func:`axonal.set_seed`."""
+    from axonal.random import set_seed
+
+    set_seed(seed)
+
+
+def plot_model(model, to_file="model.png", **kwargs) -> None:
+    """``keras.utils.plot_model``: see :func:`axonal.model_plot.plot_model` (Graphviz renders it)."""
+    from axonal.model_plot import plot_model as plot  # subprocess and tempfile load on use
+
+    plot(model, to_file, **kwargs)
+
+
+def model_to_dot(model, **kwargs) -> str:
+    """``keras.utils.model_to_dot``, as DOT text: see :func:`axonal.model_plot.model_to_dot`."""
+    from axonal.model_plot import model_to_dot as to_dot
+
+    return to_dot(model, **kwargs)
 
 
 def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncating="pre", value=0.0):

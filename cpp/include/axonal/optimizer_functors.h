@@ -258,7 +258,8 @@ inline int optimizer_kind(const std::string& op) {
   return -1;
 }
 
-// f(Step{}) with the Step type of optimiser `kind` (a valid index).
+// f(tag) with tag a null Step* of optimiser `kind` (a valid index): the callee takes the type from
+// decltype(tag), as no Step is made here.
 template <typename F>
 void visit_optimizer(int kind, F&& f) {
   int index = 0;

@@ -208,6 +208,55 @@ def scale(y, x, factor):
 
 
 # --------------------------------------------------------------------------------------------------
+# Embedding lookups (docs/layers.md): a gather and a deterministic scatter-add, capturable. The index
+# values are not checked on the device (that would wait for it): the model checks its data on the host.
+
+def embedding_forward(y, indices, W):
+    """y (M, D) = W[indices]: indices (M,) int32, W (V, D); an index outside [0, V) gives a row of zeros."""
+    _cuda.embedding_forward(y, indices, W, stream=_stream())
+
+
+def embedding_backward(dW, dy, indices):
+    """dW (V, D) = zeros, then dW[indices[m]] += dy[m] in order of m (no atomics: the reference's bits)."""
+    _cuda.embedding_backward(dW, dy, indices, stream=_stream())
+
+
+# Normalization (docs/normalization.md): column statistics one block per 32 channels, row statistics
+# one warp per row, sums in double in a fixed order; nothing allocated or waited for (capturable).
+
+def batch_norm_forward(y, mean, inv_std, moving_mean, moving_variance, x, gamma, beta, momentum, epsilon):
+    """Training mode: y (M, C) normalised with the batch's statistics (kept in mean, inv_std (C,));
+    the moving statistics move in place (moving·momentum + batch·(1 − momentum))."""
+    _cuda.batch_norm_forward(y, mean, inv_std, moving_mean, moving_variance, x, gamma, beta, momentum, epsilon,
+                             stream=_stream())
+
+
+def batch_norm_backward(dx, dgamma, dbeta, dy, x, mean, inv_std, gamma):
+    """Gradients of batch_norm_forward (each output skipped when None)."""
+    _cuda.batch_norm_backward(dx, dgamma, dbeta, dy, x, mean, inv_std, gamma, stream=_stream())
+
+
+def batch_norm_inference_forward(y, x, moving_mean, moving_variance, gamma, beta, epsilon):
+    """Inference mode: y (M, C) normalised with the moving statistics."""
+    _cuda.batch_norm_inference_forward(y, x, moving_mean, moving_variance, gamma, beta, epsilon, stream=_stream())
+
+
+def batch_norm_inference_backward(dx, dy, moving_variance, gamma, epsilon):
+    """dx = dy · gamma / sqrt(moving_variance + epsilon)."""
+    _cuda.batch_norm_inference_backward(dx, dy, moving_variance, gamma, epsilon, stream=_stream())
+
+
+def layer_norm_forward(y, mean, inv_std, x, gamma, beta, epsilon, rms_scaling):
+    """Each row of x (R, K) normalised over its features; mean, inv_std (R,) kept for the backward."""
+    _cuda.layer_norm_forward(y, mean, inv_std, x, gamma, beta, epsilon, rms_scaling, stream=_stream())
+
+
+def layer_norm_backward(dx, dgamma, dbeta, dy, x, mean, inv_std, gamma, rms_scaling):
+    """Gradients of layer_norm_forward (each output skipped when None)."""
+    _cuda.layer_norm_backward(dx, dgamma, dbeta, dy, x, mean, inv_std, gamma, rms_scaling, stream=_stream())
+
+
+# --------------------------------------------------------------------------------------------------
 # Metrics and counters of an on-device training loop: queued, never waiting, no allocation
 
 def accuracy_count(total, predictions, targets, kind, threshold=0.5):

@@ -1,4 +1,4 @@
-"""Pooling layers: MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, on channels_last images (channels_first
+"""Pooling layers: MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, on channels_last images (channels_first
 by transposing at the layer's edges: :mod:`axonal.layers._data_format`)."""
 from __future__ import annotations
 
@@ -158,3 +158,59 @@ class GlobalAveragePooling2D(ChannelsFirstEdges, Layer):
 
     def get_config(self):
         return {**super().get_config(), "data_format": self.data_format}
+
+
+class GlobalMaxPooling2D(ChannelsFirstEdges, Layer):
+    """The maximum of each channel over the whole image: max pooling with the image as window (the
+    first maximum in row-major order gets the gradient).
+
+    Args:
+        data_format: ``'channels_last'``, ``'channels_first'`` (the input is transposed to
+            channels_last first, and its gradient back) or None for
+            :func:`axonal.backend.image_data_format`.
+        keepdims: keep the spatial axes, of size 1: (N, 1, 1, C) (channels_first (N, C, 1, 1))
+            instead of (N, C), as in Keras.
+        **kwargs: ``name``, ``trainable``, ``input_shape`` (see :class:`Layer`).
+
+    Shapes:
+        x (N, H, W, C) -> y (N, C); channels_first: x (N, C, H, W) -> y (N, C).
+
+    Example:
+        >>> GlobalMaxPooling2D()(np.arange(8, dtype="float32").reshape(1, 2, 2, 2))
+        array([[6., 7.]], dtype=float32)
+    """
+
+    def __init__(self, data_format: str | None = None, keepdims: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = data_format_argument(self, data_format)
+        self.keepdims = bool(keepdims)
+
+    def build(self, input_shape):
+        last = self._last_shape(input_shape)
+        check_image_shape(self, last)
+        self.window = tuple(last[1:3])
+        super().build(input_shape)
+
+    def compute_output_shape(self, input_shape):
+        last = self._last_shape(input_shape)
+        check_image_shape(self, last)
+        return self._first_shape((last[0], 1, 1, last[3])) if self.keepdims else (last[0], last[3])
+
+    def forward(self, x, training):
+        x = self._enter(x, "x_channels_last")
+        self.input_batch_shape = x.shape
+        y = self.buffers.get("y", (len(x), 1, 1, x.shape[3]))
+        self.argmax = self.buffers.get("argmax", y.shape, np.int32)
+        self.ops.max_pool2d_forward(y, self.argmax, x, self.window, (1, 1), (0, 0, 0, 0))
+        # (N, 1, 1, C) -> (N, C), or (N, C, 1, 1) for channels_first keepdims: views, no copy.
+        if not self.keepdims:
+            return y.reshape(len(x), -1)
+        return y.reshape(len(x), -1, 1, 1) if self.channels_first else y
+
+    def backward(self, dy):
+        dx = self.buffers.get("dx", self.input_batch_shape)
+        self.ops.max_pool2d_backward(dx, dy.reshape(len(dy), 1, 1, -1), self.argmax)
+        return self._leave(dx, "dx_channels_first")
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format, "keepdims": self.keepdims}

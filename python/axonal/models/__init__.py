@@ -8,6 +8,6 @@ Example:
 from axonal.models.model import Model
 from axonal.models.numerics import NonFiniteError
 from axonal.models.sequential import Sequential
-from axonal.saving import load_model
+from axonal.saving import load_model, model_from_json
 
-__all__ = ["Model", "NonFiniteError", "Sequential", "load_model"]
+__all__ = ["Model", "NonFiniteError", "Sequential", "load_model", "model_from_json"]

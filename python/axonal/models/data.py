@@ -13,6 +13,7 @@ import numpy as np
 
 from axonal._validation import as_float_array, check_feature_shape, check_positive_int, check_same_length
 from axonal.callbacks import Callback
+from axonal.layers.embedding import as_id_array, id_readers
 from axonal.models import class_weights
 
 
@@ -54,7 +55,11 @@ def prepare_inputs(model, x: Any, argument: str = "x") -> list[np.ndarray]:
         check_feature_shape(array, model.input_shape, names[0], argument)
         return [array]
     values, labels = _per_name(x, names, argument, "input")
-    arrays = [as_float_array(value, label) for value, label in zip(values, labels)]
+    # An input only Embedding layers read stays integer (int32 ids, checked against each layer's
+    # vocabulary): float32 would round ids above 2**24.
+    readers = id_readers(model.plan) if model.plan is not None else [[] for _ in names]
+    arrays = [as_id_array(value, label, layers) if layers else as_float_array(value, label)
+              for value, label, layers in zip(values, labels, readers)]
     shapes = model.input_shape if len(names) > 1 else [model.input_shape]
     for array, shape, name, label in zip(arrays, shapes, names, labels):
         check_feature_shape(array, shape, name, label)

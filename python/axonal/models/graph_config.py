@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from axonal.layers import Layer, deserialize, serialize
+from axonal.layers import Layer, serialize
+from axonal.models import nesting
 
 
 def config_of(model) -> dict:
@@ -34,7 +35,9 @@ def layer_maker(custom_objects: dict | None) -> Callable[[int, dict], Layer]:
     """``make_layer(index, record)``: a layer of axonal's, or the user's class of that name."""
     def make_layer(index: int, record: dict) -> Layer:
         custom = (custom_objects or {}).get(record.get("class_name"))
-        return custom.from_config(dict(record["config"])) if custom is not None else deserialize(record)
+        if custom is not None:
+            return custom.from_config(dict(record["config"]))
+        return nesting.deserialize(record, custom_objects)
     return make_layer
 
 

@@ -94,11 +94,12 @@ def structural(change: str, allowed_while_training: bool = False):
         @functools.wraps(method)
         def guarded(self, *args, **kwargs):
             check_structural_change(self, change, allowed_while_training)
-            layers, input_shape = list(self._layers), self.input_shape
+            stack = self._stack if hasattr(self, "_stack") else self._layers  # Sequential's own list
+            layers, input_shape = list(stack), self.input_shape
             try:
                 return method(self, *args, **kwargs)
             except BaseException:
-                self._layers[:], self.input_shape = layers, input_shape
+                stack[:], self.input_shape = layers, input_shape
                 raise
         return guarded
     return decorate

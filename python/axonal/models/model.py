@@ -33,7 +33,7 @@ from axonal.layers import InputLayer, Layer
 from axonal.layers import graph
 from axonal.layers._weight_checks import set_weights_of
 from axonal.layers.base import SHUFFLE_STREAM, StepCounter, unique_name
-from axonal.models import graph_config, summary
+from axonal.models import graph_config, nesting, summary
 from axonal.models.guards import exclusive, structural
 from axonal.models.plan import Plan, PlanRunner
 from axonal.models.trainer import Trainer
@@ -73,6 +73,7 @@ class Model(Trainer):
         self.runner: PlanRunner | None = None
         self.built = False
         self._trainable = True
+        self._inbound_nodes: list = []  # its calls when used as a layer of another model (nesting.py)
 
     # ----- structure ---------------------------------------------------------------------------
 
@@ -90,8 +91,11 @@ class Model(Trainer):
         nodes, layers = graph.collect_nodes(self._input_tensors, self._output_tensors)
         self._input_nodes = [tensor.node for tensor in self._input_tensors]
         self._nodes = [node for node in nodes if not node.is_input]
-        self._all_layers = layers  # Keras' order, InputLayers included
-        self._layers = [layer for layer in layers if not isinstance(layer, InputLayer)]
+        self._all_layers = layers  # Keras' order, InputLayers included, a nested model as one entry
+        self._layers = nesting.leaves(layer for layer in layers if not isinstance(layer, InputLayer))
+        for layer in layers:
+            if nesting.is_model(layer):
+                nesting.check_nestable(layer, f"model {self.name!r}")
         names = [layer.name for layer in self.layers]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -164,7 +168,45 @@ class Model(Trainer):
         for node in self._nodes:
             if not node.layer.built:
                 node.layer.build(node.input_shapes)
-        self._set_plan(Plan.from_nodes(self._input_nodes, self._nodes, self._output_tensors))
+        self._set_plan(Plan.from_nodes(self._input_nodes, nesting.flat_calls(self._nodes), self._output_tensors))
+
+    # ----- as a layer of another model (axonal.models.nesting) -----------------------------------
+
+    def attach(self, ops, position: int, seed: int, steps) -> None:
+        """Attach this model's layers to the model that nests it (its seed, steps and backend)."""
+        for index, layer in enumerate(self._layers):
+            layer.attach(ops, position + (index + 1) * nesting.NESTED_STRIDE, seed, steps)
+
+    @property
+    def takes_several_inputs(self) -> bool:
+        return len(self.input_names) > 1
+
+    @property
+    def input_shape_arg(self) -> tuple | None:
+        """The per-sample input shape, as a layer's ``input_shape`` argument (None before build)."""
+        return tuple(self.input_shape[1:]) if self.built and not self.takes_several_inputs else None
+
+    def check_input_shape(self, shape, sources) -> None:
+        expected = self.input_shape if self.takes_several_inputs else [self.input_shape]
+        received = shape if self.takes_several_inputs else [shape]
+        if [tuple(s[1:]) for s in expected] != [tuple(s[1:]) for s in received]:
+            raise ValueError(f"Model {self.name!r} takes inputs of shape {self.input_shape}, but {sources} have "
+                             f"shape {shape}. Fix: feed it tensors of its input shape.")
+
+    def compute_output_shape(self, input_shape) -> tuple:
+        self.check_input_shape(input_shape, "its inputs")
+        return self.output_shape
+
+    @property
+    def gradients(self) -> list[np.ndarray]:
+        return [g for layer in self._layers for g in layer.gradients]
+
+    @property
+    def _regularizers(self) -> list:
+        return [r for layer in self._layers for r in layer._regularizers]
+
+    def regularization_loss(self) -> float:
+        return sum(layer.regularization_loss() for layer in self._layers)
 
     def _attach_backend(self) -> None:
         # On cuda, fit/evaluate/predict run on a device copy of the model (models/executors/device.py);
@@ -277,6 +319,13 @@ class Model(Trainer):
         from axonal.export import export_model  # onnx is optional: imported only when exporting
 
         export_model(self, filepath, format, verbose, input_signature, **kwargs)
+
+    def to_json(self, **kwargs) -> str:
+        """The architecture as Keras' JSON model config (``axonal.models.model_from_json`` and Keras'
+        own read it back); ``kwargs`` go to ``json.dumps``. Weights are not included."""
+        from axonal.saving.json_config import model_to_json  # saving imports models
+
+        return model_to_json(self, **kwargs)
 
     def get_config(self) -> dict:
         """Name, layers and the calls between them (:mod:`axonal.models.graph_config`);

@@ -4,6 +4,7 @@ from __future__ import annotations
 from axonal.layers import InputLayer, Layer, deserialize, serialize
 from axonal.layers import graph
 from axonal.layers.base import ActivationOutputMixin, configuration_changed
+from axonal.models import nesting
 from axonal.models.guards import structural
 from axonal.models.model import Model
 from axonal.models.plan import Plan
@@ -31,7 +32,7 @@ class Sequential(Model):
     def __init__(self, layers: list[Layer] | None = None, name: str | None = None):
         self._init_state(name)
         self.input_shape: tuple | None = None
-        self._layers: list[Layer] = []
+        self._stack: list[Layer] = []
         for layer in layers or []:
             self.add(layer)
 
@@ -39,8 +40,14 @@ class Sequential(Model):
 
     @property
     def layers(self) -> list[Layer]:
-        """The layers, in order (an :func:`Input` is not a layer of the list, as in Keras 3)."""
-        return list(self._layers)
+        """The layers, in order (an :func:`Input` is not a layer of the list, as in Keras 3; a nested
+        model is one entry)."""
+        return list(self._stack)
+
+    @property
+    def _layers(self) -> list[Layer]:
+        """The layers that compute, nested models expanded (:mod:`axonal.models.nesting`)."""
+        return nesting.leaves(self._stack)
 
     @property
     def inputs(self):
@@ -51,11 +58,11 @@ class Sequential(Model):
 
     @property
     def input_names(self) -> list[str]:
-        return [self._layers[0].name] if self._layers else []
+        return [self._stack[0].name] if self._stack else []
 
     @property
     def output_names(self) -> list[str]:
-        return [self._layers[-1].name] if self._layers else []
+        return [self._stack[-1].name] if self._stack else []
 
     @structural("add()")
     def add(self, layer: Layer) -> None:
@@ -64,20 +71,22 @@ class Sequential(Model):
         if isinstance(layer, graph.KerasTensor) and layer.node.is_input:
             layer = layer.node.layer  # Input(shape=...) as the first element, as in Keras 3
         if isinstance(layer, InputLayer):
-            if self._layers or self.input_shape is not None:
+            if self._stack or self.input_shape is not None:
                 raise ValueError(f"Input {layer.name!r} can only be the first element of a Sequential "
                                  "model. Fix: move it to the front, or remove it.")
             self.input_shape = (None,) + layer.shape
             return
-        if not isinstance(layer, Layer):
+        if nesting.is_model(layer):
+            nesting.check_nestable(layer, f"Sequential model {self.name!r}")
+        elif not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add expects a Layer, received {layer!r} of type "
                             f"{type(layer).__name__}. Fix: add e.g. Dense(10).")
-        if any(existing.name == layer.name for existing in self._layers):
+        if any(existing.name == layer.name for existing in self._stack):
             raise ValueError(f"Model {self.name!r} already has a layer named {layer.name!r}; "
                              "layer names must be unique. Fix: give the new layer another name.")
-        if not self._layers and self.input_shape is None and layer.input_shape_arg is not None:
+        if not self._stack and self.input_shape is None and layer.input_shape_arg is not None:
             self.input_shape = (None,) + layer.input_shape_arg
-        self._layers.append(layer)
+        self._stack.append(layer)
         configuration_changed()
         if self.input_shape is not None:
             self.build()
@@ -91,12 +100,12 @@ class Sequential(Model):
             >>> head = model.pop()                       # transfer learning: replace the classifier
             >>> model.add(Dense(5, activation="softmax"))
         """
-        if not self._layers:
+        if not self._stack:
             raise TypeError(f"Model {self.name!r} has no layers to pop. Fix: add a layer first.")
-        layer = self._layers.pop()
+        layer = self._stack.pop()
         if isinstance(layer, ActivationOutputMixin):
             layer.activation_in_loss = False  # on its own again, it applies its own activation
-        self.built = self.built and bool(self._layers)
+        self.built = self.built and bool(self._stack)
         configuration_changed()
         return layer
 
@@ -111,11 +120,11 @@ class Sequential(Model):
         if self.input_shape is None:
             raise ValueError(f"Model {self.name!r} cannot be built without an input shape. Fix: start it "
                              "with Input(shape=(784,)), call build((None, 784)), or call fit/predict.")
-        if not self._layers:
+        if not self._stack:
             raise ValueError(f"Model {self.name!r} has no layers. Fix: add some, e.g. model.add(Dense(10)).")
         self._attach_backend()
         shape = self.input_shape
-        for position, layer in enumerate(self._layers):
+        for position, layer in enumerate(self._stack):
             layer.attach(self.ops, position, self.seed, self.steps)
             if not layer.built:
                 layer.build(shape)
@@ -123,11 +132,16 @@ class Sequential(Model):
                 raise ValueError(f"Layer {layer.name!r} was built for inputs {layer.input_shape} but "
                                  f"receives {shape} here. Fix: use a new layer.")
             shape = layer.compute_output_shape(shape)
-        self._set_plan(Plan.chain(self._layers))
+        if any(nesting.is_model(layer) for layer in self._stack):
+            source, result = nesting.FlatCall(None, [], object()), object()
+            calls = nesting.inline(self, [source.output], result)
+            self._set_plan(Plan.from_nodes([source], calls, [result]))
+        else:
+            self._set_plan(Plan.chain(self._stack))
 
     @property
     def output_shape(self) -> tuple:
-        return self._layers[-1].output_shape
+        return self._stack[-1].output_shape
 
     @property
     def output_shapes(self) -> list[tuple]:
@@ -138,7 +152,7 @@ class Sequential(Model):
 
     def get_config(self) -> dict:
         """Name, layer configurations and input shape; ``Sequential.from_config`` rebuilds the model."""
-        return {"name": self.name, "layers": [serialize(layer) for layer in self._layers],
+        return {"name": self.name, "layers": [serialize(layer) for layer in self._stack],
                 "build_input_shape": self.input_shape}
 
     @classmethod
@@ -148,5 +162,5 @@ class Sequential(Model):
         if config.get("build_input_shape") is not None:
             model.input_shape = tuple(config["build_input_shape"])
         for layer_config in config["layers"]:
-            model.add(deserialize(layer_config))
+            model.add(nesting.deserialize(layer_config))
         return model

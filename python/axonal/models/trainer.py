@@ -22,7 +22,8 @@ from axonal import optimizers
 from axonal._legacy import renamed_arguments
 from axonal._validation import check_positive_int
 from axonal.callbacks import History
-from axonal.models import batch_calls, data, numerics
+from axonal.layers import graph
+from axonal.models import batch_calls, data, nesting, numerics
 from axonal.models.data_adapters import is_batch_source
 from axonal.models.training import configure_for_prediction, evaluate_loop, fit_loop, make_logs, predict_loop
 from axonal.models.guards import exclusive, training
@@ -261,6 +262,36 @@ class Trainer(Steps):
         inputs = data.prepare_inputs(self, x)
         self._configure_output()
         return data.per_output(self, [p.copy() for p in self.predict_step(inputs)])
+
+    @property
+    def metrics_names(self) -> list[str]:
+        """The names of what :meth:`evaluate` returns, in its order: ``["loss", "accuracy"]``
+        (Keras 2's meaning, which programs zip with evaluate's list)."""
+        return ["loss"] + [metric.name for metric in self.metrics]
+
+    @exclusive
+    def __call__(self, inputs: Any, training: bool = False):
+        """The model's outputs for ``inputs`` run as one batch, as Keras' ``model(x)``: a new NumPy
+        array (a list, or a dict keyed by output name, for several outputs). Called on ``Input``
+        tensors, the model is a layer of the model being built (:mod:`axonal.models.nesting`).
+
+        Args:
+            inputs: an array (a list or dict of arrays for several inputs).
+            training: run dropout and augmentation as a training step would (nothing is updated,
+                the step count does not move); False: inference, as ``predict``.
+
+        Example:
+            >>> probabilities = model(x_test[:8])
+        """
+        if graph.is_symbolic(inputs):  # a model used as a layer of another (axonal.models.nesting)
+            nesting.check_nestable(self, "another model")
+            return graph.call_symbolic(self, inputs)
+        if not isinstance(training, (bool, np.bool_)) and training is not None:
+            raise TypeError(f"training must be True, False or None, received {training!r}.")
+        prepared = data.prepare_inputs(self, inputs)
+        self._configure_output()
+        outputs = self._predictions(self.runner.forward(prepared, bool(training)))
+        return data.per_output(self, [output.copy() for output in outputs])
 
     # ----- internals ---------------------------------------------------------------------------
 

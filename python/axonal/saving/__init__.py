@@ -8,6 +8,7 @@ Example:
     >>> model.save_weights("mlp.weights.axonal"); model.load_weights("mlp.weights.axonal")  # doctest: +SKIP
 """
 from axonal.saving.archive import SavedFileError
+from axonal.saving.json_config import model_from_json
 from axonal.saving.saving_api import FORMAT_VERSION, load_model, load_weights, save_model, save_weights
 
-__all__ = ["FORMAT_VERSION", "SavedFileError", "load_model", "load_weights", "save_model", "save_weights"]
+__all__ = ["model_from_json", "FORMAT_VERSION", "SavedFileError", "load_model", "load_weights", "save_model", "save_weights"]

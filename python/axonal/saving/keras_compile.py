@@ -22,21 +22,23 @@ from axonal.saving.keras_objects import keras_error, keras_object
 _HYPER = {"SGD": ("momentum", "nesterov"), "RMSprop": ("rho", "momentum", "epsilon", "centered"),
           "Adagrad": ("initial_accumulator_value", "epsilon"), "Adadelta": ("rho", "epsilon"),
           "Adam": ("beta_1", "beta_2", "epsilon", "amsgrad"), "AdamW": ("beta_1", "beta_2", "epsilon", "amsgrad"),
-          "Lion": ("beta_1", "beta_2")}
+          "Lion": ("beta_1", "beta_2"), "Adamax": ("beta_1", "beta_2", "epsilon")}
 # Arguments with no effect at these values (anything else changes training, which axonal cannot do).
-_OPTIMIZER_NO_OPS = {"clipnorm": (None,), "global_clipnorm": (None,), "clipvalue": (None,), "use_ema": (False, None),
-                     "loss_scale_factor": (None,), "gradient_accumulation_steps": (None,), "decay": (0, 0.0, None)}
+_OPTIMIZER_NO_OPS = {"use_ema": (False, None), "loss_scale_factor": (None,), "gradient_accumulation_steps": (None,)}
+# Arguments every axonal optimiser takes as Keras does (decay: Keras 2's, with a DeprecationWarning).
+_OPTIMIZER_COMMON = ("clipnorm", "global_clipnorm", "clipvalue", "decay")
 _OPTIMIZER_IGNORED = ("name", "ema_momentum", "ema_overwrite_frequency", "jit_compile", "is_legacy_optimizer")
 # Keras slot groups per axonal optimiser kernel: each inner tuple is made in one interleaved pass.
 _SLOT_GROUPS = {"sgd": [("momentum",)], "rmsprop": [("velocity",), ("momentum",), ("average_gradient",)],
                 "adagrad": [("accumulator",)], "adadelta": [("accumulated_grad", "accumulated_delta")],
-                "adam": [("momentum", "velocity"), ("velocity_hat",)], "lion": [("momentum",)]}
+                "adam": [("momentum", "velocity"), ("velocity_hat",)], "lion": [("momentum",)],
+                "adamax": [("momentum", "norm")]}
 # Names of slot kinds in every Keras version's files, as axonal's slot names.
 SLOT_NAMES = {"m": "momentum", "momentum": "momentum", "v": "velocity", "velocity": "velocity",
               "vhat": "velocity_hat", "velocity_hat": "velocity_hat", "rms": "velocity",
               "mg": "average_gradient", "average_gradient": "average_gradient", "accumulator": "accumulator",
               "accum_grad": "accumulated_grad", "accumulated_grad": "accumulated_grad",
-              "accum_var": "accumulated_delta", "accumulated_delta_var": "accumulated_delta"}
+              "accum_var": "accumulated_delta", "accumulated_delta_var": "accumulated_delta", "norm": "norm"}
 _KERAS_SLOT = {"accumulated_delta": "accumulated_delta_var"}
 ITERATION_NAMES = ("iter", "iteration", "iterations")
 LEARNING_RATE_NAMES = ("learning_rate", "lr")
@@ -58,7 +60,7 @@ def optimizer_from_keras(path: str, where: str, record: Any) -> optimizers.Optim
         raise keras_error(path, where, f"is {record!r:.80}, not a serialized optimizer")
     name = record["class_name"].removeprefix("Custom>")
     name = {"sgd": "SGD", "rmsprop": "RMSprop", "adam": "Adam", "adagrad": "Adagrad", "adadelta": "Adadelta",
-            "lion": "Lion", "adamw": "AdamW"}.get(name.lower(), name)
+            "lion": "Lion", "adamw": "AdamW", "adamax": "Adamax"}.get(name.lower(), name)
     if name not in _HYPER:
         raise keras_error(path, f"{where}.class_name", f"{name!r} is an optimizer axonal lacks (it has "
                           f"{', '.join(_HYPER)})", "load it with load_model(path, compile=False) and compile "
@@ -77,6 +79,9 @@ def optimizer_from_keras(path: str, where: str, record: Any) -> optimizers.Optim
             arguments["weight_decay"] = value
         elif key in _HYPER[name]:
             arguments[key] = value
+        elif key in _OPTIMIZER_COMMON:
+            if value:  # None or 0: off
+                arguments[key] = value
         elif key in _OPTIMIZER_NO_OPS:
             if value not in _OPTIMIZER_NO_OPS[key]:
                 raise keras_error(path, at, f"is {value!r:.40}; axonal's optimizers have no {key}",
@@ -94,8 +99,13 @@ def optimizer_from_keras(path: str, where: str, record: Any) -> optimizers.Optim
 
 def optimizer_to_keras(optimizer: optimizers.Optimizer) -> dict:
     """The Keras 3 record of an axonal optimiser."""
+    if optimizer.legacy_decay:
+        raise ValueError(f"{type(optimizer).__name__}(decay={optimizer.legacy_decay}) cannot be written for Keras 3, "
+                         "which dropped Keras 2's decay argument. Fix: save as .axonal, or compile without decay "
+                         "(a LearningRateScheduler callback can lower the rate instead).")
     config = {"name": optimizer.name, "learning_rate": float(optimizer.learning_rate),
-              "weight_decay": optimizer.weight_decay, "clipnorm": None, "global_clipnorm": None, "clipvalue": None,
+              "weight_decay": optimizer.weight_decay, "clipnorm": optimizer.clipnorm,
+              "global_clipnorm": optimizer.global_clipnorm, "clipvalue": optimizer.clipvalue,
               "use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None, "loss_scale_factor": None,
               "gradient_accumulation_steps": None}
     class_name = type(optimizer).__name__

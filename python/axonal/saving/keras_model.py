@@ -10,14 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from axonal import layers as layers_module
 from axonal.layers import InputLayer
 from axonal.layers._weight_limit import weight_limit
 from axonal.saving.keras_objects import (check_float32, dtype_policy, input_shape_of, keras_error,
                                          layer_from_keras, layer_to_keras)
-from axonal.saving.serialization import MAX_LAYERS
+from axonal.saving.serialization import MAX_LAYERS, empty_model
 
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
 
@@ -46,15 +44,8 @@ def model_from_keras(path: str, record: Any, custom_objects: dict | None, weight
         raise keras_error(path, "config.layers", f"lists {len(config['layers'])} layers, more than the "
                           f"{MAX_LAYERS} a saved model may hold")
     check_float32(path, "config", config.get("dtype"))
-    state = np.random.get_state()  # creating a model draws a seed: loading must not shift later draws
-    try:
-        cls = Sequential if record["class_name"] == "Sequential" else Model
-        model = cls.__new__(cls)
-        model._init_state(config.get("name"))
-        if cls is Sequential:
-            Sequential.__init__(model, name=config.get("name"))
-    finally:
-        np.random.set_state(state)
+    cls = Sequential if record["class_name"] == "Sequential" else Model
+    model = empty_model(cls, config.get("name"))
     with weight_limit(weight_bytes // 4):
         try:
             if cls is Sequential:
@@ -143,9 +134,13 @@ def _functional(path: str, model, config: dict, custom_objects: dict | None) -> 
 def _sources(path: str, where: str, inbound: Any) -> list[tuple[str, int]]:
     """``[(layer, call), ...]`` a call reads: Keras 3 ``{"args", "kwargs"}`` or Keras 2 ``[[name, call, 0, {}]]``."""
     if isinstance(inbound, dict):
-        if inbound.get("kwargs"):
-            raise keras_error(path, f"{where}.kwargs", f"passes {sorted(inbound['kwargs'])} to the call, which "
-                              "axonal's layers do not take")
+        kwargs = inbound.get("kwargs") or {}
+        # Keras records mask=None, and the training flag it traced with, on some calls: neither changes
+        # anything (a functional model passes its own training flag to every call when it runs).
+        passed = (sorted(key for key, value in kwargs.items() if value is not None and key != "training")
+                  if isinstance(kwargs, dict) else kwargs)
+        if passed:
+            raise keras_error(path, f"{where}.kwargs", f"passes {passed} to the call, which axonal's layers do not take")
         args = inbound.get("args") or []
         if len(args) != 1:
             raise keras_error(path, f"{where}.args", f"passes {len(args)} positional arguments; axonal layers take one")
@@ -216,7 +211,18 @@ def _graph_order(path: str, calls: list, layers: dict) -> list:
 def keras_layer_order(model) -> list:
     """The layers as Keras 3 lists them: a Sequential's without its input, a functional model's with
     its InputLayers (axonal's ``Model.layers`` follows Keras 3's order)."""
+    _refuse_nested(model)
     return list(model.layers)
+
+
+def _refuse_nested(model) -> None:
+    """Keras files of nested models (a model used as a layer) are not written yet: refuse before
+    anything is written, rather than write a file neither Keras nor axonal could read."""
+    nested = [layer.name for layer in model.layers if hasattr(layer, "_layers")]
+    if nested:
+        raise ValueError(f"Model {model.name!r} holds the model(s) {nested} as layers, which axonal cannot write to "
+                         "Keras files yet. Fix: save it as .axonal (model.save('m.axonal')), or save each model "
+                         "on its own.")
 
 
 def model_to_keras(model) -> dict:
@@ -225,6 +231,7 @@ def model_to_keras(model) -> dict:
     if not model.built:
         raise ValueError(f"Model {model.name!r} is not built, so Keras could not place its weights. Fix: build it "
                          "first (an Input, model.build((None, 784)), or a fit/predict call).")
+    _refuse_nested(model)
     if type(model).__name__ == "Sequential":
         input_shape = [None, *model.input_shape[1:]]
         layers = [{"module": "keras.layers", "class_name": "InputLayer",

@@ -28,7 +28,19 @@ FLOAT32 = "float32"
 # Keras class -> (axonal class, {Keras argument: axonal argument}, {argument: values that are no-ops}).
 _NOOPS_WEIGHTED = {"kernel_constraint": (None,), "bias_constraint": (None,), "activity_regularizer": (None,),
                    "quantization_config": (None,), "lora_rank": (None,), "lora_alpha": (None,)}
-_IMAGE = {"data_format": ("channels_last", None)}
+# The augmentation layers compute channels_last only; the other image layers take data_format as an
+# argument (channels_first transposes at their edges).
+_LAST = {"data_format": ("channels_last", None)}
+
+
+def _same(*keys: str) -> dict:
+    """Arguments Keras and axonal spell alike."""
+    return {key: key for key in keys}
+
+
+_FORMAT = _same("data_format")
+_POOL = _same("pool_size", "strides", "padding", "data_format")
+_NORM_NOOPS = {"beta_constraint": (None,), "gamma_constraint": (None,), "dtype": (None,)}
 LAYERS: dict[str, tuple[str, dict, dict]] = {
     "Dense": ("Dense", {"units": "units", "activation": "activation", "use_bias": "use_bias",
                         "kernel_initializer": "kernel_initializer", "bias_initializer": "bias_initializer",
@@ -39,24 +51,53 @@ LAYERS: dict[str, tuple[str, dict, dict]] = {
               {**_NOOPS_WEIGHTED, "W_constraint": (None,), "b_constraint": (None,), "bias": (True,)}),
     "Conv2D": ("Conv2D", {"filters": "filters", "kernel_size": "kernel_size", "strides": "strides",
                           "padding": "padding", "activation": "activation", "use_bias": "use_bias",
-                          "kernel_initializer": "kernel_initializer", "bias_initializer": "bias_initializer"},
-               {**_NOOPS_WEIGHTED, **_IMAGE, "dilation_rate": ([1, 1], 1, (1, 1)), "groups": (1,),
+                          "kernel_initializer": "kernel_initializer", "bias_initializer": "bias_initializer",
+                          "data_format": "data_format"},
+               {**_NOOPS_WEIGHTED, "dilation_rate": ([1, 1], 1, (1, 1)), "groups": (1,),
                 "kernel_regularizer": (None,), "bias_regularizer": (None,)}),
     "Activation": ("Activation", {"activation": "activation"}, {}),
+    "ReLU": ("ReLU", {"max_value": "max_value", "negative_slope": "negative_slope", "threshold": "threshold"}, {}),
+    "LeakyReLU": ("LeakyReLU", {"negative_slope": "negative_slope", "alpha": "negative_slope"}, {}),
+    "ELU": ("ELU", {"alpha": "alpha"}, {}),
+    "Softmax": ("Softmax", {"axis": "axis"}, {}),
     "Dropout": ("Dropout", {"rate": "rate", "seed": "seed", "p": "rate"}, {"noise_shape": (None,)}),
-    "Flatten": ("Flatten", {}, _IMAGE),
+    "Flatten": ("Flatten", _FORMAT, {}),
     "Reshape": ("Reshape", {"target_shape": "target_shape"}, {}),
-    "MaxPooling2D": ("MaxPooling2D", {"pool_size": "pool_size", "strides": "strides", "padding": "padding"}, _IMAGE),
-    "AveragePooling2D": ("AveragePooling2D", {"pool_size": "pool_size", "strides": "strides", "padding": "padding"},
-                         _IMAGE),
-    "GlobalAveragePooling2D": ("GlobalAveragePooling2D", {}, {**_IMAGE, "keepdims": (False,)}),
+    "MaxPooling2D": ("MaxPooling2D", _POOL, {}),
+    "AveragePooling2D": ("AveragePooling2D", _POOL, {}),
+    "GlobalAveragePooling2D": ("GlobalAveragePooling2D", _FORMAT, {"keepdims": (False,)}),
+    "GlobalMaxPooling2D": ("GlobalMaxPooling2D", _same("data_format", "keepdims"), {}),
+    "Conv1D": ("Conv1D", _same("filters", "kernel_size", "strides", "padding", "activation", "use_bias",
+                               "kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer",
+                               "data_format", "dilation_rate", "groups"), _NOOPS_WEIGHTED),
+    "MaxPooling1D": ("MaxPooling1D", _POOL, {}),
+    "AveragePooling1D": ("AveragePooling1D", _POOL, {}),
+    "GlobalAveragePooling1D": ("GlobalAveragePooling1D", _same("data_format", "keepdims"), {}),
+    "GlobalMaxPooling1D": ("GlobalMaxPooling1D", _same("data_format", "keepdims"), {}),
+    "BatchNormalization": ("BatchNormalization", _same("axis", "momentum", "epsilon", "center", "scale",
+                                                       "beta_initializer", "gamma_initializer",
+                                                       "moving_mean_initializer", "moving_variance_initializer",
+                                                       "beta_regularizer", "gamma_regularizer", "synchronized"),
+                           {**_NORM_NOOPS, "renorm": (False,), "renorm_clipping": (None,),
+                            "renorm_momentum": (0.99,)}),
+    "LayerNormalization": ("LayerNormalization", _same("axis", "epsilon", "center", "scale", "rms_scaling",
+                                                       "beta_initializer", "gamma_initializer", "beta_regularizer",
+                                                       "gamma_regularizer"), _NORM_NOOPS),
+    "Embedding": ("Embedding", _same("input_dim", "output_dim", "embeddings_initializer", "embeddings_regularizer",
+                                     "mask_zero"),
+                  {"embeddings_constraint": (None,), "activity_regularizer": (None,), "lora_rank": (None,),
+                   "lora_alpha": (None,), "input_length": (None,), "quantization_config": (None,)}),
+    "SpatialDropout2D": ("SpatialDropout2D", _same("rate", "seed", "data_format"), {"noise_shape": (None,)}),
+    "ZeroPadding2D": ("ZeroPadding2D", _same("padding", "data_format"), {}),
+    "UpSampling2D": ("UpSampling2D", _same("size", "interpolation", "data_format"), {}),
+    "Rescaling": ("Rescaling", _same("scale", "offset"), {}),
     "Add": ("Add", {}, {}), "Subtract": ("Subtract", {}, {}), "Multiply": ("Multiply", {}, {}),
     "Average": ("Average", {}, {}), "Maximum": ("Maximum", {}, {}), "Minimum": ("Minimum", {}, {}),
     "Concatenate": ("Concatenate", {"axis": "axis"}, {}),
-    "RandomFlip": ("RandomFlip", {"mode": "mode", "seed": "seed"}, _IMAGE),
+    "RandomFlip": ("RandomFlip", {"mode": "mode", "seed": "seed"}, _LAST),
     "RandomTranslation": ("RandomTranslation", {"height_factor": "height_factor", "width_factor": "width_factor",
                                                 "fill_mode": "fill_mode", "interpolation": "interpolation",
-                                                "seed": "seed", "fill_value": "fill_value"}, _IMAGE),
+                                                "seed": "seed", "fill_value": "fill_value"}, _LAST),
 }
 # Other names Keras (1, 2 or 3) gives these classes.
 LAYER_ALIASES = {"MaxPool2D": "MaxPooling2D", "AvgPool2D": "AveragePooling2D", "GlobalAvgPool2D": "GlobalAveragePooling2D",
@@ -190,7 +231,7 @@ def layer_from_keras(path: str, where: str, record: dict, custom_objects: dict |
     out: dict[str, Any] = {"name": config.get("name"), "trainable": bool(config.get("trainable", True))}
     for key, value in config.items():
         at = f"{where}.config.{key}"
-        if key in COMMON:
+        if key in COMMON and key not in arguments:  # Embedding's input_dim is its own argument
             continue
         if key in arguments:
             target = arguments[key]
@@ -209,7 +250,8 @@ def layer_from_keras(path: str, where: str, record: dict, custom_objects: dict |
                                   f"{' or '.join(repr(v) for v in no_ops[key])}")
         elif value is not None:
             raise keras_error(path, at, f"is {value!r:.60}, an argument axonal's {axonal_name} lacks")
-    return {"class_name": axonal_name, "config": out}, input_shape_of(path, where, config)
+    shape_config = {key: value for key, value in config.items() if key not in arguments}
+    return {"class_name": axonal_name, "config": out}, input_shape_of(path, where, shape_config)
 
 
 def input_shape_of(path: str, where: str, config: dict) -> tuple | None:
@@ -250,7 +292,9 @@ def layer_to_keras(layer) -> dict:
         out[key] = value
     if kind in ("Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "Flatten",
                 "RandomFlip", "RandomTranslation"):
-        out["data_format"] = "channels_last"
+        out.setdefault("data_format", "channels_last")  # the layer's own, when its config holds one
     if kind in ("Dense", "Conv2D"):
         out.update(kernel_constraint=None, bias_constraint=None)
+    if kind == "SpatialDropout2D":
+        del out["trainable"]  # Keras 3.15's SpatialDropout2D takes no trainable argument
     return out

@@ -73,18 +73,26 @@ def model_from_config(path: str, record: Any):
     config = record.get("config")
     if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
         raise SavedFileError(path, "its model config has no list of layers")
-    # Creating a model draws a seed from the global generator; loading must not shift what the
-    # models created after it draw, so the generator's state is put back.
+    return empty_model(classes[record["class_name"]], config.get("name")), config
+
+
+def empty_model(cls, name: str | None):
+    """A model of ``cls`` (Sequential or Model) with no layers yet, for a loader to fill.
+
+    Creating a model draws a seed from the global generator; loading must not shift what the
+    models created after it draw, so the generator's state is put back.
+    """
+    from axonal.models.sequential import Sequential  # models import this package
+
     state = np.random.get_state()
     try:
-        cls = classes[record["class_name"]]
         model = cls.__new__(cls)
-        model._init_state(config.get("name"))
+        model._init_state(name)
         if cls is Sequential:
-            Sequential.__init__(model, name=config.get("name"))
+            Sequential.__init__(model, name=name)
     finally:
         np.random.set_state(state)
-    return model, config
+    return model
 
 
 def add_layers(path: str, model, config: dict, custom_objects: dict | None) -> None:
@@ -110,14 +118,18 @@ def add_layers(path: str, model, config: dict, custom_objects: dict | None) -> N
         shape = config.get("build_input_shape")
         if shape is not None:
             check_input_shape(path, shape)
+        from axonal.models import nesting  # models import this package
+
         first_shape = layers[0].input_shape_arg if layers else None
+        # A nested model first knows its own input shape (it is built): nothing to hold back.
+        holds_shape = bool(layers) and not nesting.is_model(layers[0])
         if shape is None and first_shape is not None:
             shape = (None, *first_shape)
-        if layers:
+        if holds_shape:
             layers[0].input_shape_arg = None
         for layer in layers:
             model.add(layer)
-        if layers:
+        if holds_shape:
             layers[0].input_shape_arg = first_shape
         if shape is not None and layers:
             model.build(tuple(shape))
@@ -172,14 +184,17 @@ def _layer(path: str, index: int, record: Any, custom_objects: dict | None):
     if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
         raise SavedFileError(path, f"layer {index} of its model config is {record!r:.100}, not "
                              "{'class_name', 'config'}", "the file is damaged: re-save the model")
+    from axonal.models import nesting  # models import this package
+
     name = record.get("class_name")
     custom = (custom_objects or {}).get(name)
     try:
         if custom is not None:
             return custom.from_config(dict(record["config"]))
-        return layers_module.deserialize(record)
+        return nesting.deserialize(record, custom_objects)  # a layer, or a nested model
     except Exception as error:  # noqa: BLE001 - a damaged config can fail in any constructor
-        known = custom is not None or str(name).lower() in layers_module.known_layer_names()
+        known = (custom is not None or str(name).lower() in layers_module.known_layer_names()
+                 or name in nesting.MODEL_CLASS_NAMES)
         fix = ("the file's config was damaged or edited: re-save the model, or restore the file" if known else
                f"if {name!r} is a custom layer, pass it as load_model(path, custom_objects={{{name!r}: {name}}})")
         raise SavedFileError(path, f"layer {index} of its model config ({name} "

@@ -165,10 +165,15 @@ class DeviceModel:
     def warm_up(self, xs: list, ys: list) -> None:
         """A training step's forward, loss, metrics and backward, changing no state that outlives
         a step (no update, no counter, scratch sums). The first call of an op allocates its
-        workspaces, which must not happen while a step is captured as a graph."""
+        workspaces, which must not happen while a step is captured as a graph. State a training
+        forward pass moves (BatchNormalization's moving statistics: a layer's ``training_state``)
+        is put back afterwards."""
+        saved = [(array, array.copy()) for layer in self.layers for array in getattr(layer, "training_state", ())]
         outputs = self.forward(xs, training=True)
         self.runner.backward(self._loss(outputs, ys, [None] * len(outputs),
                                         [self._scratch_count] * len(self.metrics)))
+        for array, before in saved:
+            array[...] = before
 
     def test_step(self, xs: list, ys: list, loss_slot: int) -> None:
         """Loss and metric counts of a batch in inference mode."""

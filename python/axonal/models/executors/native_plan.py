@@ -13,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from axonal import losses, optimizers
-from axonal.layers import (Activation, AveragePooling2D, Concatenate, Conv2D, Dense, Dropout,
-                           GlobalAveragePooling2D, MaxPooling2D)
+from axonal.layers import (Activation, AveragePooling1D, AveragePooling2D, BatchNormalization, Concatenate, Conv1D,
+                           Conv2D, Dense, Dropout, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
+                           GlobalMaxPooling2D, LayerNormalization, MaxPooling1D, MaxPooling2D)
 from axonal.layers.base import configuration_version
 from axonal.layers.merging import MERGE_LAYERS
 from axonal.models.executors.support import COUNTED_METRICS
@@ -34,7 +35,7 @@ def build_loop(model, batch_size: int):
         optimizer.build(model._parameters)
     row = optimizers.KERNELS[optimizer.kernel]
     hyper = {key: optimizer._argument(key) for key in row.hyper}
-    hyper["weight_decay"] = optimizer.decay
+    hyper["weight_decay"] = optimizer.kernel_weight_decay
     # (param, grad, slot 0, 1, 2): the kernel uses the slots its configuration needs (centered,
     # amsgrad), as the Python update_step does.
     params = [(param, grad, *map(optimizer.slots_for(param).get, row.slots), *(None,) * (3 - len(row.slots)))
@@ -117,7 +118,7 @@ def _layer_specs(plan, training: bool) -> list[tuple]:
         reached = training and call.backprop
         needs = tuple(call.needs_input_gradients) if training else (False,) * len(call.inputs)
         head = (tuple(call.inputs), call.output, needs, reached)
-        if isinstance(layer, (Dense, Conv2D)):
+        if isinstance(layer, (Dense, Conv2D, Conv1D)):
             # Gradients only where the backward pass reaches (a frozen layer's buffers are None).
             dkernel = layer._gradient_buffer("kernel") if reached else None
             dbias = layer._gradient_buffer("bias") if reached else None
@@ -125,6 +126,9 @@ def _layer_specs(plan, training: bool) -> list[tuple]:
                        layer.separate_activation or "linear")
             if isinstance(layer, Dense):
                 specs.append(("dense", *head, *weights))
+            elif isinstance(layer, Conv1D):  # a Conv2D over the (1, T, C) image, with (1, K, C, F) views
+                weights = (layer.image_kernel(layer.kernel), layer.bias, layer.image_kernel(dkernel), *weights[3:])
+                specs.append(("conv2d", *head, *weights, layer.image, layer.image_strides, layer.explicit_padding))
             else:
                 specs.append(("conv2d", *head, *weights, tuple(layer.input_shape[1:]), layer.strides,
                               layer.explicit_padding))
@@ -132,12 +136,19 @@ def _layer_specs(plan, training: bool) -> list[tuple]:
             kind = "max_pool2d" if isinstance(layer, MaxPooling2D) else "avg_pool2d"
             specs.append((kind, *head, layer.pool_size, tuple(layer.input_shape[1:]), layer.strides,
                           layer.explicit_padding))
-        elif isinstance(layer, GlobalAveragePooling2D):  # an average pool whose window is the image
-            specs.append(("avg_pool2d", *head, layer.window, tuple(layer.input_shape[1:]), (1, 1), (0, 0, 0, 0)))
+        elif isinstance(layer, (GlobalAveragePooling2D, GlobalMaxPooling2D)):  # a pool whose window is the image
+            kind = "max_pool2d" if isinstance(layer, GlobalMaxPooling2D) else "avg_pool2d"
+            specs.append((kind, *head, layer.window, tuple(layer.input_shape[1:]), (1, 1), (0, 0, 0, 0)))
+        elif isinstance(layer, (MaxPooling1D, AveragePooling1D, GlobalMaxPooling1D, GlobalAveragePooling1D)):
+            # pooling over the (1, T, C) image: a (1, P) window, or the whole sequence for the global ones
+            kind = "max_pool2d" if isinstance(layer, (MaxPooling1D, GlobalMaxPooling1D)) else "avg_pool2d"
+            specs.append((kind, *head, layer.window, layer.image, layer.image_strides, layer.explicit_padding))
         elif isinstance(layer, Dropout):
             specs.append(("dropout", *head, layer.rate, layer.mask_seed, layer.position))
         elif isinstance(layer, Activation):
             specs.append(("activation", *head, layer.applied_activation, float(layer.alpha)))
+        elif isinstance(layer, (BatchNormalization, LayerNormalization)):
+            specs.append(_normalization_spec(layer, head, reached))
         elif isinstance(layer, Concatenate):
             specs.append(("concat", *head))
         elif isinstance(layer, MERGE_LAYERS):
@@ -145,6 +156,21 @@ def _layer_specs(plan, training: bool) -> list[tuple]:
         else:  # InputLayer, Flatten, Reshape: the same values, C-contiguous rows as they are
             specs.append(("identity", *head))
     return specs
+
+
+def _normalization_spec(layer, head: tuple, reached: bool) -> tuple:
+    """A BatchNormalization step (its channel axis last: rows of C channels; batch statistics in
+    training steps unless frozen, as Keras 3) or a LayerNormalization step (rows of its K
+    normalised values); gamma and beta flat, their gradients None where backward does not reach."""
+    def flat(array):
+        return None if array is None else array.reshape(-1)
+
+    grads = tuple(flat(layer._gradient_buffer(name)) if reached else None for name in ("gamma", "beta"))
+    weights = (flat(layer.gamma), flat(layer.beta), *grads)
+    if isinstance(layer, BatchNormalization):
+        return ("batch_norm", *head, *weights, layer.moving_mean, layer.moving_variance,
+                int(layer.input_shape[-1]), layer.momentum, layer.epsilon, bool(layer.trainable))
+    return ("layer_norm", *head, *weights, int(layer.width), layer.epsilon, layer.rms_scaling)
 
 
 def _gradient_sums(plan) -> list[tuple]:

@@ -9,14 +9,19 @@ complete list (``tests/test_fast_path.py`` pins it):
 - a layer implemented in Python: the user's own ``Layer`` subclasses, the image augmentations
   ``RandomFlip``/``RandomTranslation``/``RandomRotation``/``RandomZoom``/``RandomContrast`` and the
   preprocessing layers ``Rescaling``/``Normalization`` (NumPy on the host, by design: docs/design.md,
-  docs/data-feeding.md);
+  docs/data-feeding.md), and ``SpatialDropout2D``/``ZeroPadding2D``/``UpSampling2D`` (NumPy on the host:
+  docs/layers.md);
+- ``Embedding``: its ids are an int32 input, and the compiled loops take float32 inputs only
+  (docs/layers.md); it runs layer by layer with its own kernels (cpu, cuda);
 - a layer with ``data_format="channels_first"`` that transposes at its edges (the compiled loops
-  take channels_last tensors: docs/keras-surface.md);
-- an ``Activation("softmax")`` or a ``Concatenate`` on tensors of rank 3 or more (the native
-  loop's steps take a sample as one row, so they would span whole samples; softmax fused into
-  Dense or Conv2D is per position and runs natively);
+  take channels_last tensors: docs/keras-surface.md), and a BatchNormalization whose axis is not
+  the last (``axis=1`` after channels_first layers), which moves it around its kernels;
+- an ``Activation("softmax")``, a ``Softmax`` or a ``Concatenate`` on tensors of rank 3 or more (the
+  native loop's steps take a sample as one row, so they would span whole samples; softmax fused
+  into Dense or Conv2D is per position and runs natively);
 - an instance whose ``forward``/``backward``, ``compute``, ``apply``/``update_step`` was replaced;
-- a user's own loss or optimiser class;
+- a user's own loss or optimiser class; gradient clipping (``clipnorm``, ``global_clipnorm``,
+  ``clipvalue``) or Keras 2's ``decay`` (applied in Python: axonal/gradient_clipping.py);
 - a metric without a counting kernel (only the accuracies have one: MAE, MSE, AUC, precision,
   recall and top-k are computed by NumPy from the predictions);
 - sample weights or class weights, regularisers, ``check_numerics``;
@@ -31,15 +36,18 @@ import warnings
 
 from axonal import losses, metrics as metrics_module, optimizers
 from axonal.callbacks import Callback, ProgbarLogger, TerminateOnNaN
-from axonal.layers import (Activation, AveragePooling2D, Concatenate, Conv2D, Dense, Dropout, Flatten,
-                           GlobalAveragePooling2D, InputLayer, MaxPooling2D, Reshape)
+from axonal.layers import (ELU, Activation, AveragePooling1D, AveragePooling2D, BatchNormalization, Concatenate,
+                           Conv1D, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling1D, GlobalAveragePooling2D,
+                           GlobalMaxPooling1D, GlobalMaxPooling2D, InputLayer, LayerNormalization, LeakyReLU,
+                           MaxPooling1D, MaxPooling2D, ReLU, Reshape, Softmax)
 from axonal.layers.base import configuration_version
 from axonal.layers.merging import MERGE_LAYERS
 
 # The layers a compiled executor computes (the rest of axonal's are the augmentations and the
 # preprocessing layers, which run layer by layer with the fast-path note).
-LAYERS = (InputLayer, Flatten, Reshape, Dense, Dropout, Activation, Conv2D, MaxPooling2D, AveragePooling2D,
-          GlobalAveragePooling2D, *MERGE_LAYERS)
+LAYERS = (InputLayer, Flatten, Reshape, Dense, Dropout, Activation, ReLU, LeakyReLU, ELU, Softmax, Conv2D, MaxPooling2D,
+          AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, Conv1D, MaxPooling1D, AveragePooling1D,
+          GlobalAveragePooling1D, GlobalMaxPooling1D, BatchNormalization, LayerNormalization, *MERGE_LAYERS)
 _LAYER_SET = frozenset(LAYERS)
 # The metrics with a counting kernel, by the name the kernels take.
 COUNTED_METRICS = {metrics_module.CategoricalAccuracy: "categorical_accuracy",
@@ -127,6 +135,8 @@ def _static_problem(layer) -> str | None:
     """Why a compiled executor cannot run ``layer``, from its class and configuration, or None."""
     if type(layer) not in _LAYER_SET:
         return f"layer {layer.name!r} ({type(layer).__name__})"
+    if getattr(layer, "moves_channel_axis", False):
+        return f"layer {layer.name!r} normalises axis {layer.axis}, not the last (compiled loops move no axes)"
     if getattr(layer, "transposes_channels", False):
         return f"layer {layer.name!r} has data_format='channels_first' (compiled loops take channels_last)"
     rank = _last_axis_rank(layer)
@@ -161,6 +171,8 @@ def _optimizer_problem(model) -> str | None:
     optimizer = model.optimizer
     if kernel_row(optimizer, optimizers.KERNELS) is None or _replaced(optimizer, ("apply", "update_step")):
         return f"optimizer {type(optimizer).__name__}"
+    if optimizer.runs_in_python:
+        return f"optimizer {type(optimizer).__name__}'s {optimizer.runs_in_python} (applied in Python)"
     return None
 
 

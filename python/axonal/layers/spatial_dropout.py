@@ -1,0 +1,82 @@
+"""SpatialDropout2D: dropout of whole feature maps, as Keras' ``SpatialDropout2D``.
+
+In training each image's channel is dropped (every pixel of it zeroed) with probability ``rate`` and
+the kept channels are scaled by 1 / (1 - rate); at inference the layer is the identity. The (N, C)
+keep-mask is the Dropout mask of an (N, C) activation (Philox, keyed on the seed, the layer's
+position in the model and the model's training step: ``docs/design.md``, "Randomness"), so a seeded
+run repeats exactly. It is written in NumPy and runs on the host for every backend (listed in
+``models/executors/support.py``), with an exact backward pass (the same mask and scale).
+
+Example:
+    >>> model = Sequential([Input(shape=(28, 28, 1)), Conv2D(32, 3, activation="relu"),
+    ...                     SpatialDropout2D(0.2), Flatten(), Dense(10, activation="softmax")])
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from axonal.backend.philox import dropout_keep_mask
+from axonal.layers._data_format import CHANNELS_FIRST, data_format_argument
+from axonal.layers.base import Layer
+
+
+class SpatialDropout2D(Layer):
+    """Drops whole channels of images in training; the identity at inference.
+
+    Args:
+        rate: probability of dropping a channel, in [0, 1).
+        data_format: ``'channels_last'`` (channels on the last axis), ``'channels_first'`` (axis 1)
+            or None for :func:`axonal.backend.image_data_format`.
+        seed: seed of the masks; drawn from the model's seed when None.
+        **kwargs: ``name``, ``trainable``, ``input_shape`` (see :class:`Layer`).
+
+    Shapes:
+        x (N, H, W, C) -> y (N, H, W, C).
+    """
+
+    def __init__(self, rate: float, data_format: str | None = None, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+            raise ValueError(f"Layer {self.name!r} (SpatialDropout2D): rate must be a number in [0, 1), received "
+                             f"rate={rate!r}. Fix: e.g. SpatialDropout2D(0.2).")
+        self.rate = float(rate)
+        self.data_format = data_format_argument(self, data_format)
+        self.seed = seed
+        self.active = False
+
+    def attach(self, ops, position, seed, steps):
+        super().attach(ops, position, seed, steps)
+        self.mask_seed = self.seed if self.seed is not None else int(self.rng.integers(2**32))
+
+    def check_input_shape(self, input_shape, sources=None):
+        if len(input_shape) != 4:
+            raise ValueError(f"Layer {self.name!r} (SpatialDropout2D) expects images of shape (batch, height, width, "
+                             f"channels), received input shape {tuple(input_shape)}. Fix: put it after a Conv2D or "
+                             "pooling layer, before Flatten.")
+
+    def build(self, input_shape):
+        self.check_input_shape(input_shape)
+        super().build(input_shape)
+
+    def _scale(self, x):
+        """The (N, 1, 1, C) (or (N, C, 1, 1)) factor of each image's channel: 0 or 1 / (1 - rate)."""
+        channels_axis = 1 if self.data_format == CHANNELS_FIRST else 3
+        n, channels = len(x), x.shape[channels_axis]
+        keep = dropout_keep_mask((n, channels), self.rate, self.mask_seed, self.position, self.steps.value)
+        factor = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.rate))
+        return factor.reshape((n, channels, 1, 1) if channels_axis == 1 else (n, 1, 1, channels))
+
+    def forward(self, x, training):
+        self.active = training and self.rate > 0
+        if not self.active:
+            return x
+        self.factor = self._scale(x)
+        return np.multiply(x, self.factor, out=self.buffers.get("y", x.shape, x.dtype))
+
+    def backward(self, dy):
+        if not self.active:
+            return dy
+        return np.multiply(dy, self.factor, out=self.buffers.get("dx", dy.shape, dy.dtype))
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "data_format": self.data_format, "seed": self.seed}
