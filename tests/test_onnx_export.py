@@ -21,10 +21,11 @@ ort = pytest.importorskip("onnxruntime")
 import axonal  # noqa: E402
 from axonal import activations  # noqa: E402
 from axonal.export import DEFAULT_OPSET, build_onnx_model, export_onnx  # noqa: E402
-from axonal.layers import (Activation, Add, Average, AveragePooling2D, Concatenate, Conv2D, Dense,  # noqa: E402
-                           Dropout, Flatten, GlobalAveragePooling2D, Input, Layer, Maximum, MaxPooling2D, Minimum,
-                           Multiply, Normalization, RandomContrast, RandomFlip, RandomRotation, RandomTranslation,
-                           RandomZoom, Rescaling, Reshape, Subtract)
+from axonal.layers import (ELU, Activation, Add, Average, AveragePooling2D, BatchNormalization,  # noqa: E402
+                           Concatenate, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling2D, Input, Layer,
+                           LeakyReLU, Maximum, MaxPooling2D, Minimum, Multiply, Normalization, RandomContrast,
+                           RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU, Rescaling, Reshape, Softmax,
+                           SpatialDropout2D, Subtract)
 from axonal.models import Model, Sequential  # noqa: E402
 from functional_models import BUILDERS  # noqa: E402
 
@@ -292,6 +293,27 @@ def test_preprocessing_layers_and_every_augmentation(tmp_path):
     randomize(model)
     x = [rng.integers(0, 256, (7, 6, 6, 2)).astype(np.float32), rng.normal(3, 2, (7, 6)).astype(np.float32)]
     assert_matches_predict(model, x, tmp_path / "pre.onnx")
+
+
+def test_batch_normalization_and_the_activation_layers(tmp_path):
+    """BatchNormalization at inference (moving statistics) on rows, on channels_last images (moved
+    inside the graph) and on channels_first images (axis=1); ReLU, LeakyReLU, ELU, Softmax layers;
+    SpatialDropout2D is an identity."""
+    axonal.set_seed(16)
+    image = Input(shape=(6, 6, 3), name="image")
+    x = BatchNormalization()(Conv2D(4, 3, padding="same")(image))
+    x = SpatialDropout2D(0.3)(ReLU()(x))
+    first = Conv2D(2, 3, data_format="channels_first")(Reshape((3, 6, 6))(image))
+    first = BatchNormalization(axis=1, center=False)(first)
+    rows = Dense(5)(Flatten()(x))
+    outputs = [Softmax()(x), ELU(alpha=0.5)(BatchNormalization(scale=False)(rows)),
+               LeakyReLU(negative_slope=0.2)(first), ReLU(negative_slope=0.1)(rows)]
+    model = Model(image, outputs)
+    randomize(model, scale=0.5)
+    for layer in model.layers:  # positive variances, as training would leave them
+        if isinstance(layer, BatchNormalization):
+            layer.moving_variance = np.abs(layer.moving_variance) + 0.1
+    assert_matches_predict(model, batch_of(model, 7), tmp_path / "bn.onnx")
 
 
 def test_a_normalization_without_statistics_is_refused(tmp_path):

@@ -25,10 +25,11 @@ import numpy as np
 
 from axonal.export.onnx_activations import apply_activation, layer_activation
 from axonal.export.onnx_graph import KERAS, MOVED, OnnxGraph, Value
-from axonal.layers import (Activation, Add, AveragePooling2D, Average, Concatenate, Conv2D, Dense, Dropout,
-                           Flatten, GlobalAveragePooling2D, InputLayer, Maximum, MaxPooling2D, Minimum, Multiply,
-                           Normalization, RandomContrast, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
-                           Rescaling, Reshape, Subtract)
+from axonal.backend.reference_normalization import _inv_std, _scale_shift
+from axonal.layers import (ELU, Activation, Add, AveragePooling2D, Average, BatchNormalization, Concatenate, Conv2D,
+                           Dense, Dropout, Flatten, GlobalAveragePooling2D, InputLayer, LeakyReLU, Maximum, MaxPooling2D,
+                           Minimum, Multiply, Normalization, RandomContrast, RandomFlip, RandomRotation,
+                           RandomTranslation, RandomZoom, ReLU, Rescaling, Reshape, Softmax, SpatialDropout2D, Subtract)
 
 Converter = Callable[[OnnxGraph, object, list], Value]
 
@@ -131,6 +132,20 @@ def _normalization(graph: OnnxGraph, layer, inputs: list[Value]) -> Value:
     return Value(graph.node("Div", [centred, deviation], f"{layer.name}/Div"), x.rank)
 
 
+def _batch_normalization(graph: OnnxGraph, layer, inputs: list[Value]) -> Value:
+    """Inference: ``x * a + b`` per channel with the reference kernel's own a and b (from the moving
+    statistics, gamma and beta), broadcast along the layer's channel axis in either layout."""
+    x = inputs[0]
+    inv_std = _inv_std(layer.moving_variance.astype(np.float64), layer.epsilon, np.float32)
+    a, b = _scale_shift(layer.moving_mean, inv_std, layer.gamma, layer.beta)
+    trailing = x.rank - 1 - x.axis(layer.axis)  # axes after the channel one, where the constants broadcast
+    shape = (-1,) + (1,) * trailing
+    a = graph.weight(np.asarray(a, np.float32).reshape(shape), f"{layer.name}/scale")
+    b = graph.weight(np.asarray(b, np.float32).reshape(shape), f"{layer.name}/shift")
+    scaled = graph.node("Mul", [x.name, a], f"{layer.name}/Mul")
+    return Value(graph.node("Add", [scaled, b], f"{layer.name}/Add"), x.rank, x.layout)
+
+
 def _activation(graph: OnnxGraph, layer, inputs: list[Value]) -> Value:
     return apply_activation(graph, inputs[0], *layer_activation(layer), layer.name)
 
@@ -159,8 +174,10 @@ def _concatenate(graph: OnnxGraph, layer, inputs: list[Value]) -> Value:
 
 CONVERTERS: dict[type, Converter] = {
     InputLayer: _identity, Dropout: _identity, RandomFlip: _identity, RandomTranslation: _identity,
-    RandomRotation: _identity, RandomZoom: _identity, RandomContrast: _identity,
-    Dense: _dense, Conv2D: _conv2d, Activation: _activation, Flatten: _flatten, Reshape: _reshape,
+    RandomRotation: _identity, RandomZoom: _identity, RandomContrast: _identity, SpatialDropout2D: _identity,
+    Dense: _dense, Conv2D: _conv2d, Flatten: _flatten, Reshape: _reshape, BatchNormalization: _batch_normalization,
+    # The activation layers are Activations with Keras' arguments (their activation and alpha).
+    Activation: _activation, ReLU: _activation, LeakyReLU: _activation, ELU: _activation, Softmax: _activation,
     Rescaling: _rescaling, Normalization: _normalization,
     MaxPooling2D: _pooling("MaxPool"),
     # count_include_pad=0: 'same' padding is not counted in the mean, as in axonal and Keras.
