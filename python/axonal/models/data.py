@@ -48,12 +48,6 @@ def prepare_inputs(model, x: Any, argument: str = "x") -> list[np.ndarray]:
         first = next(iter(x.values())) if isinstance(x, dict) and x else x
         model.build((None,) + as_float_array(first, argument).shape[1:])
     names = model.input_names
-    if isinstance(x, np.ndarray) and len(names) == 1:
-        # The common case, one array for a one-input model, without the general path's lists (a
-        # one-row predict feels them); the same checks.
-        array = as_float_array(x, argument)
-        check_feature_shape(array, model.input_shape, names[0], argument)
-        return [array]
     values, labels = _per_name(x, names, argument, "input")
     # An input only Embedding layers read stays integer (int32 ids, checked against each layer's
     # vocabulary): float32 would round ids above 2**24.
