@@ -5,7 +5,7 @@ import pytest
 
 import axonal
 from axonal.callbacks import Callback
-from axonal.layers import Dense, Input
+from axonal.layers import Conv2D, Dense, Input
 from axonal.models import Sequential
 from axonal.optimizers import SGD
 from axonal.utils import to_categorical
@@ -102,6 +102,31 @@ def test_pop_and_a_new_head_train_on_a_new_task():
     assert len(model.optimizer.slots) == len(model.weights) and model.output_shape == (None, 2)
     with pytest.raises(TypeError, match="no layers to pop"):
         Sequential().pop()
+
+
+def test_predict_after_pop_returns_what_the_remaining_layers_compute():
+    """pop() rebuilds the plan; predict then returns the new last layer's output even while the
+    compiled loss no longer fits the model (fit says so), as Keras' predict does."""
+    x, labels = blobs()
+    model = mlp()
+    model.fit(x, labels, epochs=1, verbose=0)
+    model.predict(x, verbose=0)  # an inference loop for the old plan exists now
+    model.pop()
+    hidden = model.layers[-1]
+    expected = model.predict(x, batch_size=len(x), verbose=0)  # one batch, as model(x) runs
+    assert expected.shape == (len(x), hidden.units)
+    np.testing.assert_array_equal(model(x), expected)
+    np.testing.assert_array_equal(model.predict_on_batch(x), expected)
+    with pytest.raises(ValueError, match="to end in a softmax activation"):
+        model.fit(x, labels, epochs=1, verbose=0)
+
+
+def test_a_cross_entropy_on_a_per_pixel_output_is_refused_and_predict_keeps_the_pixel_softmax():
+    model = Sequential([Input(shape=(4, 4, 1)), Conv2D(2, 3, padding="same", activation="softmax")])
+    with pytest.raises(ValueError, match=r"output 'conv2d.*' has shape \(None, 4, 4, 2\)"):
+        model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    x = np.random.default_rng(0).normal(size=(3, 4, 4, 1)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(x, verbose=0).sum(-1), 1.0, rtol=1e-6)
 
 
 LINEAR_X = np.array([[1.0, 2.0], [3.0, -1.0], [0.5, 0.5]], np.float32)

@@ -147,6 +147,12 @@ class Objective:
 
     def _fusable(self, model, k: int, loss) -> str | None:
         """The activation output ``k``'s loss absorbs (None: none), or raise why it cannot."""
+        shape = tuple(model.output_shapes[k])
+        if len(shape) > 2:  # the loss kernels take one row of K values per sample
+            raise ValueError(
+                f"Loss {loss.name!r} takes outputs of shape (None, K), but output {self.output_names[k]!r} has shape "
+                f"{shape}: per-pixel or per-step losses are not supported yet. Fix: end the model with Flatten() or "
+                "a global pooling and a Dense layer, so the output is one row per sample.")
         fused = loss.fused_activation
         if fused is None or loss.from_logits:
             return None

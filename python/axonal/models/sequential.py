@@ -107,6 +107,8 @@ class Sequential(Model):
             layer.activation_in_loss = False  # on its own again, it applies its own activation
         self.built = self.built and bool(self._stack)
         configuration_changed()
+        if self.built:
+            self.build()  # a new plan, ending at the new last layer
         return layer
 
     def build(self, input_shape: tuple | None = None) -> None:

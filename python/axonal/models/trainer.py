@@ -260,7 +260,7 @@ class Trainer(Steps):
     def predict_on_batch(self, x: Any) -> np.ndarray:
         """The model's outputs for ``x`` run as one batch (a new array)."""
         inputs = data.prepare_inputs(self, x)
-        self._configure_output()
+        configure_for_prediction(self)
         return data.per_output(self, [p.copy() for p in self.predict_step(inputs)])
 
     @property
@@ -289,7 +289,7 @@ class Trainer(Steps):
         if not isinstance(training, (bool, np.bool_)) and training is not None:
             raise TypeError(f"training must be True, False or None, received {training!r}.")
         prepared = data.prepare_inputs(self, inputs)
-        self._configure_output()
+        configure_for_prediction(self)
         outputs = self._predictions(self.runner.forward(prepared, bool(training)))
         return data.per_output(self, [output.copy() for output in outputs])
 

@@ -28,6 +28,7 @@ layer-by-layer executor runs it and the model says so once: a ``RuntimeWarning``
 """
 from __future__ import annotations
 
+from axonal.layers.base import ActivationOutputMixin
 from axonal.models.executors import support
 from axonal.models.executors.device import DeviceExecutor, warn_host_fallback
 from axonal.models.executors.layerwise import LayerwiseExecutor
@@ -61,7 +62,15 @@ def configure_for_prediction(model) -> None:
     if seen is not None and seen[0] is model.plan and seen[1] is getattr(model, "_compile_args", None) \
             and seen[2] is model.objective and model.objective is not None:
         return
-    model._configure_output()
+    try:
+        model._configure_output()
+    except ValueError:
+        # The compiled loss does not fit the model as it is now (a head popped, say): that stops
+        # fit and evaluate, not predict, which then returns what the layers compute, as in Keras.
+        model.objective = None
+        for layer in model._layers:
+            if isinstance(layer, ActivationOutputMixin):
+                layer.activation_in_loss = False
     model._configured_for_prediction = (model.plan, getattr(model, "_compile_args", None), model.objective)
 
 
