@@ -57,6 +57,10 @@ def test_a_trained_base_is_the_same_arrays(native_only):
     frozen = [w.copy() for w in base.get_weights()]
     _fit(model, X, Y)
     assert all(np.array_equal(w, v) for w, v in zip(base.get_weights(), frozen))
+    model.trainable = False  # the outer flag reaches the nested model's own
+    assert base.trainable is False and model.trainable_weights == []
+    model.trainable = True
+    assert base.trainable is True and len(model.trainable_weights) == len(model.weights)
 
 
 def _flat_twin(nested):

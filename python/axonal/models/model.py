@@ -153,8 +153,9 @@ class Model(Trainer):
     @structural("Setting model.trainable", allowed_while_training=True)
     def trainable(self, value: bool) -> None:
         self._trainable = bool(value)
-        for layer in self._layers:
-            layer.trainable = value
+        for layer in self.layers:  # a nested model's own flag too (it passes it to its layers)
+            if not isinstance(layer, InputLayer):
+                layer.trainable = value
 
     def build(self, input_shape: Any = None) -> None:
         """Create every layer's weights (layers already built keep theirs) and derive the plan.
