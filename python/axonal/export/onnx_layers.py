@@ -27,9 +27,11 @@ from axonal.export.onnx_activations import apply_activation, layer_activation
 from axonal.export.onnx_graph import KERAS, MOVED, OnnxGraph, Value
 from axonal.backend.reference_normalization import _inv_std, _scale_shift
 from axonal.layers import (ELU, Activation, Add, AveragePooling2D, Average, BatchNormalization, Concatenate, Conv2D,
-                           Dense, Dropout, Flatten, GlobalAveragePooling2D, InputLayer, LeakyReLU, Maximum, MaxPooling2D,
+                           Dense, Dropout, Flatten, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
+                           GlobalMaxPooling2D, InputLayer, LayerNormalization, LeakyReLU, Maximum, MaxPooling2D,
                            Minimum, Multiply, Normalization, RandomContrast, RandomFlip, RandomRotation,
-                           RandomTranslation, RandomZoom, ReLU, Rescaling, Reshape, Softmax, SpatialDropout2D, Subtract)
+                           RandomTranslation, RandomZoom, ReLU, Rescaling, Reshape, Softmax, SpatialDropout2D, Subtract,
+                           UpSampling2D, ZeroPadding2D)
 
 Converter = Callable[[OnnxGraph, object, list], Value]
 
@@ -89,6 +91,64 @@ def _global_average_pooling(graph: OnnxGraph, layer, inputs: list[Value]) -> Val
     image_axes = (2, 3) if layer.channels_first else (1, 2)  # in the model's order; found in either layout
     axes = graph.constant([x.axis(a) for a in image_axes], f"{layer.name}/axes")
     return Value(graph.node("ReduceMean", [x.name, axes], f"{layer.name}/ReduceMean", keepdims=0), 2)
+
+
+def _global_pooling(operator: str) -> Converter:
+    """A global pooling over the image (or sequence) axes, in either layout; ``keepdims`` kept."""
+    def convert(graph: OnnxGraph, layer, inputs: list[Value]) -> Value:
+        x = inputs[0]
+        channels_first = getattr(layer, "channels_first", False)
+        spatial = range(2, x.rank) if channels_first else range(1, x.rank - 1)  # in the model's order
+        axes = graph.constant([x.axis(a) for a in spatial], f"{layer.name}/axes")
+        keep = bool(getattr(layer, "keepdims", False))
+        y = graph.node(operator, [x.name, axes], f"{layer.name}/{operator}", keepdims=int(keep))
+        return Value(y, x.rank, x.layout) if keep else Value(y, 2)
+    return convert
+
+
+def _layer_normalization(graph: OnnxGraph, layer, inputs: list[Value]) -> Value:
+    """ONNX's LayerNormalization over the last axis (opset 17+); other axes and rms_scaling are refused."""
+    if layer.rms_scaling or layer.axis not in (-1, [-1], layer.input_shape and len(layer.input_shape) - 1):
+        raise ValueError(f"Layer {layer.name!r} (LayerNormalization) normalises axis {layer.axis!r}"
+                         f"{' with rms_scaling' if layer.rms_scaling else ''}; the ONNX export maps the last axis "
+                         "without rms_scaling only. Fix: export a model that normalises the last axis.")
+    x = graph.keras_order(inputs[0])
+    width = layer.input_shape[-1]
+    gamma = layer.gamma if layer.gamma is not None else np.ones(width, np.float32)
+    beta = layer.beta if layer.beta is not None else np.zeros(width, np.float32)
+    names = [x.name, graph.weight(gamma, f"{layer.name}/gamma"), graph.weight(beta, f"{layer.name}/beta")]
+    y = graph.node("LayerNormalization", names, f"{layer.name}/LayerNormalization", axis=-1,
+                   epsilon=float(layer.epsilon))
+    return Value(y, x.rank)
+
+
+def _image_axes(layer, x: Value) -> tuple[int, int]:
+    """Where the model's rows and columns axes sit in ``x`` (either data_format, either layout)."""
+    rows = layer.rows_axis  # 1 (channels_last) or 2 (channels_first) in the model's order
+    return x.axis(rows), x.axis(rows + 1)
+
+
+def _zero_padding(graph: OnnxGraph, layer, inputs: list[Value]) -> Value:
+    x = inputs[0]
+    (top, bottom), (left, right) = layer.padding
+    rows, columns = _image_axes(layer, x)
+    begin, end = [0] * x.rank, [0] * x.rank
+    begin[rows], end[rows], begin[columns], end[columns] = top, bottom, left, right
+    pads = graph.constant(begin + end, f"{layer.name}/pads")
+    return Value(graph.node("Pad", [x.name, pads], f"{layer.name}/Pad", mode="constant"), x.rank, x.layout)
+
+
+def _upsampling(graph: OnnxGraph, layer, inputs: list[Value]) -> Value:
+    """Nearest-neighbour repetition: ``Resize`` by whole factors, each output row (column) reading
+    input row floor(i / factor), as axonal's repeat does."""
+    x = inputs[0]
+    rows, columns = _image_axes(layer, x)
+    factors = [1.0] * x.rank
+    factors[rows], factors[columns] = float(layer.size[0]), float(layer.size[1])
+    scales = graph.weight(np.asarray(factors, np.float32), f"{layer.name}/scales")
+    y = graph.node("Resize", [x.name, "", scales], f"{layer.name}/Resize", mode="nearest",
+                   coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    return Value(y, x.rank, x.layout)
 
 
 def _flatten(graph: OnnxGraph, layer, inputs: list[Value]) -> Value:
@@ -182,7 +242,9 @@ CONVERTERS: dict[type, Converter] = {
     MaxPooling2D: _pooling("MaxPool"),
     # count_include_pad=0: 'same' padding is not counted in the mean, as in axonal and Keras.
     AveragePooling2D: _pooling("AveragePool", count_include_pad=0),
-    GlobalAveragePooling2D: _global_average_pooling,
+    GlobalAveragePooling2D: _global_average_pooling, GlobalMaxPooling2D: _global_pooling("ReduceMax"),
+    GlobalAveragePooling1D: _global_pooling("ReduceMean"), GlobalMaxPooling1D: _global_pooling("ReduceMax"),
+    LayerNormalization: _layer_normalization, ZeroPadding2D: _zero_padding, UpSampling2D: _upsampling,
     Add: _merge("Sum", variadic=True), Subtract: _merge("Sub", variadic=False),
     Multiply: _merge("Mul", variadic=False), Average: _merge("Mean", variadic=True),
     Maximum: _merge("Max", variadic=True), Minimum: _merge("Min", variadic=True),
