@@ -1,6 +1,7 @@
-"""ONNX export of the layers added with issue #19 (global poolings, LayerNormalization,
-ZeroPadding2D, UpSampling2D) and of nested models, against ``predict`` under onnxruntime within
-1e-5 (the helpers of tests/test_onnx_export.py); what is not mapped yet is refused by name."""
+"""ONNX export of the layers added with issue #19 (Conv1D and the 1-D poolings, global poolings,
+LayerNormalization, Embedding on an int32 input, ZeroPadding2D, UpSampling2D) and of nested
+models, against ``predict`` under onnxruntime within 1e-5 (the helpers of
+tests/test_onnx_export.py)."""
 from __future__ import annotations
 
 import warnings
@@ -12,8 +13,9 @@ pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
 import axonal  # noqa: E402
-from axonal.layers import (Conv1D, Conv2D, Dense, Embedding, GlobalAveragePooling1D, GlobalMaxPooling1D,  # noqa: E402
-                           GlobalMaxPooling2D, Input, LayerNormalization, UpSampling2D, ZeroPadding2D)
+from axonal.layers import (AveragePooling1D, Conv1D, Conv2D, Dense, Embedding, GlobalAveragePooling1D,  # noqa: E402
+                           GlobalMaxPooling1D, GlobalMaxPooling2D, Input, Layer, LayerNormalization, MaxPooling1D,
+                           UpSampling2D, ZeroPadding2D)
 from axonal.models import Model, Sequential  # noqa: E402
 from test_onnx_export import assert_matches_predict, randomize  # noqa: E402
 
@@ -39,6 +41,12 @@ MODELS = {
     "sequence poolings and layer normalization": lambda: Sequential([
         Input(shape=(9, 4)), LayerNormalization(center=False), GlobalAveragePooling1D(), Dense(3)]),
     "global max over steps": lambda: Sequential([Input(shape=(9, 4)), GlobalMaxPooling1D(), Dense(2)]),
+    "conv1d valid, max pool": lambda: Sequential([
+        Input(shape=(9, 4)), Conv1D(5, 3, activation="relu"), MaxPooling1D(2), GlobalAveragePooling1D(), Dense(2)]),
+    "conv1d causal strided, average pool same": lambda: Sequential([
+        Input(shape=(9, 4)), Conv1D(3, 2, strides=2, padding="causal", activation="softmax"),
+        AveragePooling1D(2, padding="same")]),
+    "conv1d same without bias": lambda: Sequential([Input(shape=(9, 4)), Conv1D(4, 4, padding="same", use_bias=False)]),
 }
 
 
@@ -61,11 +69,22 @@ def test_a_nested_model_exports_as_its_layers(tmp_path):
     assert_matches_predict(model, IMAGES, tmp_path / "m.onnx")
 
 
-@pytest.mark.parametrize("layer, name", [(lambda: Conv1D(3, 2), "Conv1D"), (lambda: Embedding(10, 4), "Embedding")])
-def test_layers_not_mapped_yet_are_refused_by_name(layer, name, tmp_path):
-    shape = (9, 4) if name == "Conv1D" else (5,)
-    model = Sequential([Input(shape=shape), layer()])
-    with pytest.raises(ValueError, match=f"\\({name}\\) has no ONNX mapping"):
+def test_an_embedding_model_takes_int32_ids(tmp_path):
+    axonal.set_seed(6)
+    model = Sequential([Input(shape=(5,)), Embedding(12, 4), GlobalAveragePooling1D(), Dense(3, activation="softmax")])
+    randomize(model, seed=7)
+    ids = np.random.default_rng(8).integers(0, 12, (7, 5)).astype(np.int32)
+    assert_matches_predict(model, ids, tmp_path / "m.onnx")
+
+
+class _Doubling(Layer):
+    def forward(self, x, training):
+        return 2 * x
+
+
+def test_a_layer_without_a_mapping_is_refused_by_name(tmp_path):
+    model = Sequential([Input(shape=(9, 4)), _Doubling(name="twice")])
+    with pytest.raises(ValueError, match="'twice' \\(_Doubling\\) has no ONNX mapping"):
         model.export(tmp_path / "m.onnx", format="onnx")
     assert not (tmp_path / "m.onnx").exists()
 

@@ -20,6 +20,7 @@ from axonal._files import atomic_write
 from axonal._version import __version__
 from axonal.export.onnx_graph import OnnxGraph, Value
 from axonal.export.onnx_layers import converter_for
+from axonal.layers.embedding import id_readers
 
 # Opset 20 is the first with Gelu (exact and tanh forms), which GELU activations need; every other
 # operator used here is older. onnxruntime runs it from 1.17 on; later opsets change nothing here.
@@ -84,7 +85,10 @@ def build_onnx_model(model, opset_version: int | None = None):
         values[call.output] = convert(graph, call.layer, [values[tensor] for tensor in call.inputs])
     for tensor, name in zip(plan.outputs, output_names):
         graph.output_node("Identity", [graph.keras_order(values[tensor]).name], name)
-    inputs = [_tensor_info(helper, onnx, name, shape) for name, shape in zip(input_names, input_shapes)]
+    # An input only Embedding layers read holds int32 ids, as predict takes it (layers/embedding.py).
+    kinds = [onnx.TensorProto.INT32 if readers else onnx.TensorProto.FLOAT for readers in id_readers(plan)]
+    inputs = [_tensor_info(helper, onnx, name, shape, kind)
+              for name, shape, kind in zip(input_names, input_shapes, kinds)]
     outputs = [_tensor_info(helper, onnx, name, shape) for name, shape in zip(output_names, model.output_shapes)]
     proto_graph = helper.make_graph(graph.nodes, model.name, inputs, outputs, graph.initializers,
                                     doc_string=f"axonal model {model.name!r}: inference graph (Dropout and "
@@ -162,6 +166,7 @@ def _shapes(shape, count: int) -> list[tuple]:
     return [tuple(s) for s in shape] if count > 1 else [tuple(shape)]
 
 
-def _tensor_info(helper, onnx: ModuleType, name: str, shape: tuple):
-    """A float32 graph input or output of ``shape`` with the dynamic batch dimension."""
-    return helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, [BATCH_DIMENSION, *shape[1:]])
+def _tensor_info(helper, onnx: ModuleType, name: str, shape: tuple, kind: int | None = None):
+    """A graph input or output of ``shape`` (float32 unless ``kind``) with the dynamic batch dimension."""
+    kind = onnx.TensorProto.FLOAT if kind is None else kind
+    return helper.make_tensor_value_info(name, kind, [BATCH_DIMENSION, *shape[1:]])

@@ -26,9 +26,10 @@ import numpy as np
 from axonal.export.onnx_activations import apply_activation, layer_activation
 from axonal.export.onnx_graph import KERAS, MOVED, OnnxGraph, Value
 from axonal.backend.reference_normalization import _inv_std, _scale_shift
-from axonal.layers import (ELU, Activation, Add, AveragePooling2D, Average, BatchNormalization, Concatenate, Conv2D,
-                           Dense, Dropout, Flatten, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
-                           GlobalMaxPooling2D, InputLayer, LayerNormalization, LeakyReLU, Maximum, MaxPooling2D,
+from axonal.layers import (ELU, Activation, Add, AveragePooling1D, AveragePooling2D, Average, BatchNormalization,
+                           Concatenate, Conv1D, Conv2D, Dense, Dropout, Embedding, Flatten, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
+                           GlobalMaxPooling2D, InputLayer, LayerNormalization, LeakyReLU, Maximum, MaxPooling1D,
+                           MaxPooling2D,
                            Minimum, Multiply, Normalization, RandomContrast, RandomFlip, RandomRotation,
                            RandomTranslation, RandomZoom, ReLU, Rescaling, Reshape, Softmax, SpatialDropout2D, Subtract,
                            UpSampling2D, ZeroPadding2D)
@@ -151,6 +152,39 @@ def _upsampling(graph: OnnxGraph, layer, inputs: list[Value]) -> Value:
     return Value(y, x.rank, x.layout)
 
 
+def _on_steps(graph: OnnxGraph, layer, x: Value, operator: str, extra_inputs: list[str], window: int,
+              strides: int, **attributes) -> Value:
+    """Conv1D and the 1-D poolings: ``operator`` on the (N, C, T) tensor between two Transposes of
+    the (N, T, C) sequence (axonal runs them as one-row images: top and bottom padding are 0)."""
+    _, _, left, right = layer.explicit_padding
+    x = graph.keras_order(x)
+    channels_first = graph.node("Transpose", [x.name], f"{layer.name}/to_NCT", perm=[0, 2, 1])
+    y = graph.node(operator, [channels_first, *extra_inputs], f"{layer.name}/{operator}", kernel_shape=[window],
+                   strides=[strides], pads=[left, right], **attributes)
+    return Value(graph.node("Transpose", [y], f"{layer.name}/to_NTC", perm=[0, 2, 1]), 3)
+
+
+def _conv1d(graph: OnnxGraph, layer, inputs: list[Value]) -> Value:
+    # (K, C, F) -> (F, C, K), stored once per layer.
+    kernel = graph.weight(layer.kernel.transpose(2, 1, 0), f"{layer.name}/kernel", source=layer.kernel)
+    extra = [kernel] + ([graph.weight(layer.bias, f"{layer.name}/bias")] if layer.bias is not None else [])
+    y = _on_steps(graph, layer, inputs[0], "Conv", extra, layer.kernel_size, layer.strides)
+    return apply_activation(graph, y, *layer_activation(layer), layer.name)
+
+
+def _pooling_1d(operator: str, **attributes) -> Converter:
+    def convert(graph: OnnxGraph, layer, inputs: list[Value]) -> Value:
+        return _on_steps(graph, layer, inputs[0], operator, [], layer.pool_size, layer.strides, **attributes)
+    return convert
+
+
+def _embedding(graph: OnnxGraph, layer, inputs: list[Value]) -> Value:
+    """``Gather`` of the ids' rows (the graph input is int32 when only Embeddings read it)."""
+    table = graph.weight(layer.embeddings, f"{layer.name}/embeddings")
+    x = inputs[0]
+    return Value(graph.node("Gather", [table, x.name], f"{layer.name}/Gather", axis=0), x.rank + 1)
+
+
 def _flatten(graph: OnnxGraph, layer, inputs: list[Value]) -> Value:
     # Keras flattens the model's axes in order, so a moved image goes back first; a channels_first
     # Flatten moves the channels last before flattening, as Keras' does.
@@ -245,6 +279,8 @@ CONVERTERS: dict[type, Converter] = {
     GlobalAveragePooling2D: _global_average_pooling, GlobalMaxPooling2D: _global_pooling("ReduceMax"),
     GlobalAveragePooling1D: _global_pooling("ReduceMean"), GlobalMaxPooling1D: _global_pooling("ReduceMax"),
     LayerNormalization: _layer_normalization, ZeroPadding2D: _zero_padding, UpSampling2D: _upsampling,
+    Conv1D: _conv1d, MaxPooling1D: _pooling_1d("MaxPool"), AveragePooling1D: _pooling_1d("AveragePool", count_include_pad=0),
+    Embedding: _embedding,
     Add: _merge("Sum", variadic=True), Subtract: _merge("Sub", variadic=False),
     Multiply: _merge("Mul", variadic=False), Average: _merge("Mean", variadic=True),
     Maximum: _merge("Max", variadic=True), Minimum: _merge("Min", variadic=True),
