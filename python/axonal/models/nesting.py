@@ -31,10 +31,15 @@ class FlatCall:
         self.layer, self.inputs, self.output = layer, list(inputs), output
 
 
-def is_model(layer) -> bool:
-    from axonal.models.model import Model  # model imports this module
+_MODEL_CLASS: list = []  # axonal.models.model.Model, once imported (model imports this module)
 
-    return isinstance(layer, Model)
+
+def is_model(layer) -> bool:
+    if not _MODEL_CLASS:
+        from axonal.models.model import Model
+
+        _MODEL_CLASS.append(Model)
+    return isinstance(layer, _MODEL_CLASS[0])
 
 
 def leaves(layers) -> list:
