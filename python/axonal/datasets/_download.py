@@ -170,9 +170,21 @@ def download_file(spec: DatasetSpec, file: FileSpec, dest_dir: Path,
         ``(path, failures)``: the verified file (``None`` if every mirror failed) and one line per
         failed attempt (``"URL: reason"``) for the error report.
     """
+    return fetch_verified(mirrors_for(spec), file.filename + ".gz", dest_dir, progress_stream,
+                          lambda tmp, digests, builtin: _check(file, tmp, digests, builtin))
+
+
+def fetch_verified(mirrors: list[tuple[str, bool]], name: str, dest_dir: Path, progress_stream,
+                   verify) -> tuple[Path | None, list[str]]:
+    """Download ``name`` from the first of ``mirrors`` (``(base URL, built in)`` pairs) whose copy
+    passes ``verify(tmp_path, digests, built_in)`` (which raises ValueError otherwise), into
+    ``dest_dir`` atomically: a ``.part`` file, fsynced, renamed into place, never left behind.
+
+    Returns:
+        ``(path, failures)``: the verified file (``None`` if every mirror failed) and one line per
+        failed attempt (``"URL: reason"``).
+    """
     failures: list[str] = []
-    name = file.filename + ".gz"
-    mirrors = mirrors_for(spec)
     if not mirrors:
         return None, ["no mirrors configured"]
     try:
@@ -191,7 +203,7 @@ def download_file(spec: DatasetSpec, file: FileSpec, dest_dir: Path,
                 _, digests = _stream_to(url, out, _timeout(), progress_stream)
                 out.flush()
                 os.fsync(out.fileno())
-            _check(file, tmp, digests, builtin)
+            verify(tmp, digests, builtin)
             os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide a shared cache from other users
             os.replace(tmp, dest_dir / name)
             _fsync_dir(dest_dir)

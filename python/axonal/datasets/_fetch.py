@@ -22,10 +22,9 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import tempfile
 from pathlib import Path
 
-from ._download import _FETCH_ERRORS, _fsync_dir, _stream_to, _timeout, downloads_disabled, mirrors_for
+from ._download import downloads_disabled, fetch_verified, mirrors_for
 from ._errors import DatasetChecksumError, DatasetNotFoundError
 from ._formats import check_regular_file
 from ._locations import SYSTEM_DATA_DIR, cache_dir
@@ -151,39 +150,13 @@ def locate(spec: PublishedDataset, role: str = "data", path=None, *, keras_defau
 def _download(spec: PublishedDataset, published: PublishedFile, dest_dir: Path,
               progress_stream) -> tuple[Path | None, list[str]]:
     """Fetch ``published`` into ``dest_dir`` from the first mirror whose copy has the published digest."""
-    mirrors = mirrors_for(spec)
-    if not mirrors:
-        return None, ["no mirrors configured"]
-    try:
-        dest_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        return None, [f"cannot create {dest_dir}: {err}"]
-    failures: list[str] = []
     algorithm, expected = published.checksums()[0]
-    for base, _ in mirrors:
-        url = base + published.filename
-        try:
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{published.filename}.", suffix=".part", dir=dest_dir)
-        except OSError as err:
-            return None, failures + [f"cannot write in {dest_dir}: {err}"]
-        tmp = Path(tmp_name)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                _, digests = _stream_to(url, out, _timeout(), progress_stream or sys.stderr)
-                out.flush()
-                os.fsync(out.fileno())
-            if digests[algorithm] != expected:
-                raise ValueError(f"checksum mismatch: {algorithm} {digests[algorithm]}, expected {expected}")
-            os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide a shared cache from other users
-            os.replace(tmp, dest_dir / published.filename)
-            _fsync_dir(dest_dir)
-            return dest_dir / published.filename, failures
-        except _FETCH_ERRORS as err:
-            failures.append(f"{url}: {type(err).__name__}: {err}")
-        finally:  # also on KeyboardInterrupt: never leave a .part file behind
-            if tmp.exists():
-                tmp.unlink()
-    return None, failures
+
+    def verify(tmp: Path, digests: dict, builtin: bool) -> None:
+        if digests[algorithm] != expected:
+            raise ValueError(f"checksum mismatch: {algorithm} {digests[algorithm]}, expected {expected}")
+
+    return fetch_verified(mirrors_for(spec), published.filename, dest_dir, progress_stream or sys.stderr, verify)
 
 
 def _not_found(spec: PublishedDataset, published: PublishedFile, notes: list[str]) -> DatasetNotFoundError:
