@@ -113,14 +113,18 @@ class ArchiveReader:
 
     def read_config(self) -> dict[str, Any]:
         """The parsed ``config.json``."""
-        data = self._read(CONFIG_MEMBER, _CONFIG_LIMIT)
+        return self.read_json(CONFIG_MEMBER)
+
+    def read_json(self, member: str) -> dict[str, Any]:
+        """The JSON object in ``member`` (at most 16 MiB), or a SavedFileError saying what is wrong."""
+        data = self._read(member, _CONFIG_LIMIT)
         try:
-            config = json.loads(data.decode("utf-8"))
+            value = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError) as error:
-            raise SavedFileError(self.path, f"its {CONFIG_MEMBER} is not valid JSON ({error})") from None
-        if not isinstance(config, dict):
-            raise SavedFileError(self.path, f"its {CONFIG_MEMBER} holds a {type(config).__name__}, not an object")
-        return config
+            raise SavedFileError(self.path, f"its {member} is not valid JSON ({error})") from None
+        if not isinstance(value, dict):
+            raise SavedFileError(self.path, f"its {member} holds a {type(value).__name__}, not an object")
+        return value
 
     def check_members(self, expected: set[str]) -> None:
         """Refuse members other than ``config.json`` and ``expected``, and missing ones."""

@@ -22,7 +22,6 @@ from axonal.saving.archive import ArchiveReader, SavedFileError, atomic_write
 
 KERAS_VERSION = "3.15.1"  # the Keras whose layout and config dialect axonal writes
 CONFIG, METADATA, WEIGHTS = "config.json", "metadata.json", "model.weights.h5"
-_JSON_LIMIT = 16 * 2**20
 _WEIGHTS_LIMIT = 2**34  # 16 GiB: far beyond a model axonal trains, a bound on what one member may claim
 
 
@@ -39,12 +38,12 @@ def load_keras(reader: ArchiveReader, custom_objects: dict | None, compile: bool
         raise SavedFileError(path, f"it holds member(s) axonal does not read: {', '.join(unexpected[:5])}",
                              "axonal reads .keras files of layers without assets (no text vectorisation or "
                              "lookup tables)")
-    metadata = _json(reader, METADATA)
+    metadata = reader.read_json(METADATA)
     version = metadata.get("keras_version")
     if not isinstance(version, str) or not version.startswith("3."):
         raise SavedFileError(path, f"its metadata.json names Keras {version!r:.30}, not Keras 3",
                              "re-save it with Keras 3, or load a legacy .h5 file instead")
-    record = _json(reader, CONFIG)
+    record = reader.read_json(CONFIG)
     weights = reader._read(WEIGHTS, min(_WEIGHTS_LIMIT, reader.stored_bytes(WEIGHTS) + 2**20))
     model, layers = keras_model.model_from_keras(path, record, custom_objects, len(weights))
     with h5_io.H5Reader.open_bytes(weights, f"{path}/{WEIGHTS}") as h5:
@@ -66,17 +65,6 @@ def _compile(path: str, model, arguments: dict) -> None:
     except (ValueError, TypeError) as error:
         raise SavedFileError(path, f"its compile settings are refused by axonal ({str(error).split(' Fix: ')[0]})",
                              "load it with compile=False and call compile() yourself") from None
-
-
-def _json(reader: ArchiveReader, member: str) -> dict:
-    data = reader._read(member, _JSON_LIMIT)
-    try:
-        value = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        raise SavedFileError(reader.path, f"its {member} is not valid JSON ({error})") from None
-    if not isinstance(value, dict):
-        raise SavedFileError(reader.path, f"its {member} holds a {type(value).__name__}, not an object")
-    return value
 
 
 def save_keras(model, filepath: str | os.PathLike, overwrite: bool = True) -> None:
