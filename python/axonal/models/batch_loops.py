@@ -232,15 +232,21 @@ def found_steps(callback_list, source: BatchSource) -> None:
             callback.params["steps"] = source.num_batches
 
 
+def _check_first_batch(model, source: BatchSource, where: str, need_targets: bool, class_weight=None) -> None:
+    """Refuse a source that gives no batch; check the first one (which builds an unbuilt model)."""
+    first = source.peek()
+    if first is None:
+        expected = "(x_batch, y_batch) tuples" if need_targets else "input batches"
+        raise ValueError(f"{where} gave no batch. Fix: check that it yields {expected}.")
+    prepare_batch(model, first, 0, where, need_targets, class_weight, first=True)
+
+
 def fit(model, source: BatchSource, epochs: int, initial_epoch: int, verbose: int, callbacks: list,
         validation, class_weight) -> History:
     """``fit`` over a batch source. ``validation`` is None, prepared arrays ``(xs, ys, weights)``
     or a :class:`BatchSource`."""
     where = f"fit(): x ({source.description})"
-    first = source.peek()
-    if first is None:
-        raise ValueError(f"{where} gave no batch. Fix: check that it yields (x_batch, y_batch) tuples.")
-    prepare_batch(model, first, 0, where, True, class_weight, first=True)  # builds the model, checks batch 0
+    _check_first_batch(model, source, where, True, class_weight)
     history = History()
     callback_list = CallbackList([*callbacks, history], model, verbose, epochs, source.steps_per_epoch)
     model.stop_training = False
@@ -301,10 +307,7 @@ def validation_runner(model, validation, batch_size: int, callback_list, fit_exe
 def evaluate(model, source: BatchSource, verbose: int, callbacks: list) -> dict:
     """``evaluate`` over a batch source: the logs."""
     where = f"evaluate(): x ({source.description})"
-    first = source.peek()
-    if first is None:
-        raise ValueError(f"{where} gave no batch. Fix: check that it yields (x_batch, y_batch) tuples.")
-    prepare_batch(model, first, 0, where, True, first=True)
+    _check_first_batch(model, source, where, True)
     callback_list = CallbackList(callbacks, model, verbose, 1, source.steps_per_epoch)
     try:
         runner = testing_executors(model, callback_list.callbacks, "evaluate")
@@ -319,10 +322,7 @@ def evaluate(model, source: BatchSource, verbose: int, callbacks: list) -> dict:
 def predict(model, source: BatchSource, verbose: int, callbacks: list) -> list:
     """``predict`` over a batch source: one array per output, the batches' rows in order."""
     where = f"predict(): x ({source.description})"
-    first = source.peek()
-    if first is None:
-        raise ValueError(f"{where} gave no batch. Fix: check that it yields input batches.")
-    prepare_batch(model, first, 0, where, False, first=True)
+    _check_first_batch(model, source, where, False)
     callback_list = CallbackList(callbacks, model, verbose, 1, source.steps_per_epoch)
     runner = _Executors(model, lambda xs, ys, w, size: executors.for_prediction(model, xs, size,
                                                                                 callback_list.callbacks))
