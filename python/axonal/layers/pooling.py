@@ -9,6 +9,13 @@ from axonal.layers._window import as_pair, check_image_shape, check_padding_mode
 from axonal.layers.base import Layer
 
 
+
+def _image_shape(layer, input_shape, *window) -> tuple:
+    """``input_shape`` in channels_last order, checked as an image (and against a window and padding)."""
+    last = layer._last_shape(input_shape)
+    check_image_shape(layer, last, *window)
+    return last
+
 class _Pooling2D(ChannelsFirstEdges, Layer):
     """A window reduced to one value per channel; subclasses run the op in ``forward`` and ``backward``.
 
@@ -34,16 +41,14 @@ class _Pooling2D(ChannelsFirstEdges, Layer):
         self.padding = check_padding_mode(padding)
 
     def build(self, input_shape):
-        last = self._last_shape(input_shape)
-        check_image_shape(self, last, self.pool_size, self.padding)
+        last = _image_shape(self, input_shape, self.pool_size, self.padding)
         image_hw = tuple(last[1:3])
         self.explicit_padding = explicit_padding(self.padding, image_hw, self.pool_size, self.strides)
         self.output_hw = output_hw(image_hw, self.pool_size, self.strides, self.explicit_padding)
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):
-        last = self._last_shape(input_shape)
-        check_image_shape(self, last, self.pool_size, self.padding)
+        last = _image_shape(self, input_shape, self.pool_size, self.padding)
         image_hw = tuple(last[1:3])
         padding = explicit_padding(self.padding, image_hw, self.pool_size, self.strides)
         return self._first_shape((last[0], *output_hw(image_hw, self.pool_size, self.strides, padding), last[3]))
@@ -134,14 +139,12 @@ class GlobalAveragePooling2D(ChannelsFirstEdges, Layer):
         self.data_format = data_format_argument(self, data_format)
 
     def build(self, input_shape):
-        last = self._last_shape(input_shape)
-        check_image_shape(self, last)
+        last = _image_shape(self, input_shape)
         self.window = tuple(last[1:3])
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):
-        last = self._last_shape(input_shape)
-        check_image_shape(self, last)
+        last = _image_shape(self, input_shape)
         return (last[0], last[3])
 
     def forward(self, x, training):
@@ -186,14 +189,12 @@ class GlobalMaxPooling2D(ChannelsFirstEdges, Layer):
         self.keepdims = bool(keepdims)
 
     def build(self, input_shape):
-        last = self._last_shape(input_shape)
-        check_image_shape(self, last)
+        last = _image_shape(self, input_shape)
         self.window = tuple(last[1:3])
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):
-        last = self._last_shape(input_shape)
-        check_image_shape(self, last)
+        last = _image_shape(self, input_shape)
         return self._first_shape((last[0], 1, 1, last[3])) if self.keepdims else (last[0], last[3])
 
     def forward(self, x, training):
