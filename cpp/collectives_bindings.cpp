@@ -24,8 +24,7 @@ GradientReducer* reducer_of(py::handle object) {  // for training_loop_bindings.
 }
 
 void bind_collectives(py::module_& m) {
-  static py::exception<CollectiveError> error(m, "CollectiveError", PyExc_RuntimeError);
-  (void)error;
+  py::register_exception<CollectiveError>(m, "CollectiveError", PyExc_RuntimeError);
   m.def("find_loaded_mpi", &find_loaded_mpi,
         "The path of the loaded library that exports MPI_Iallreduce (empty when MPI is not loaded).");
   py::class_<BoundReducer>(m, "MpiReducer",

@@ -141,6 +141,19 @@ class Communicator:
         self.wait(self.comm.Ibcast(target, root=root), what)
         return target
 
+    def allgather_rows(self, part: np.ndarray, counts: list[int], what: str = "the gather of predictions") -> np.ndarray:
+        """Every rank's rows, concatenated in rank order: rank r gives ``counts[r]`` rows of
+        ``part``'s trailing shape and dtype."""
+        part = np.ascontiguousarray(part)
+        row_bytes = int(np.prod(part.shape[1:], dtype=np.int64)) * part.itemsize
+        out = np.empty((sum(counts), *part.shape[1:]), dtype=part.dtype)
+        sizes = [c * row_bytes for c in counts]
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64).tolist()
+        send = part.reshape(-1).view(np.uint8)
+        receive = out.reshape(-1).view(np.uint8)
+        self.wait(self.comm.Iallgatherv([send, self.mpi.BYTE], [receive, (sizes, offsets), self.mpi.BYTE]), what)
+        return out
+
     def broadcast_bytes(self, data: bytes | None, root: int = 0, what: str = "broadcast") -> bytes:
         """Rank ``root``'s bytes on every rank (``data`` is ignored elsewhere)."""
         length = np.array([len(data) if self.rank == root else 0], dtype=np.int64)

@@ -21,7 +21,9 @@ import numpy as np
 from axonal import optimizers
 from axonal._legacy import renamed_arguments
 from axonal._validation import check_positive_int
+from axonal import distribution as _distribution
 from axonal.callbacks import History
+from axonal.distribution.fitting import guarded, quiet_unless_chief
 from axonal.layers import graph
 from axonal.models import batch_calls, data, nesting, numerics
 from axonal.models.data_adapters import is_batch_source
@@ -101,6 +103,7 @@ class Trainer(Steps):
         self._numerics = numerics.NumericsChecker(self) if value else None
 
     @renamed_arguments(nb_epoch="epochs")
+    @guarded
     @training
     def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1, verbose: Any = "auto",
             callbacks: list | None = None, validation_split: float = 0.0, validation_data: Any = None,
@@ -152,11 +155,12 @@ class Trainer(Steps):
         """
         self._require_compiled("fit")
         if is_batch_source(x):
+            _refuse_batch_source("fit")
             return batch_calls.fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split,
                                    validation_data, shuffle, class_weight, sample_weight, initial_epoch,
                                    steps_per_epoch, validation_steps)
         batch_calls.check_array_steps("fit", steps_per_epoch=steps_per_epoch)
-        batch_size, verbose = data.resolve_batch_size(batch_size), data.resolve_verbose(verbose)
+        batch_size, verbose = data.resolve_batch_size(batch_size), quiet_unless_chief(data.resolve_verbose(verbose))
         epochs = check_positive_int(epochs, "epochs")
         initial_epoch = data.check_initial_epoch(initial_epoch)
         inputs, targets = self._prepare_data(x, y)
@@ -179,6 +183,7 @@ class Trainer(Steps):
         return fit_loop(self, inputs, targets, weights, batch_size, epochs, initial_epoch, verbose,
                               data.check_callbacks(callbacks), validation, bool(shuffle))
 
+    @guarded
     @exclusive
     def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None, verbose: Any = "auto",
                  sample_weight: Any = None, steps: int | None = None, callbacks: list | None = None,
@@ -195,10 +200,11 @@ class Trainer(Steps):
         """
         self._require_compiled("evaluate")
         if is_batch_source(x):
+            _refuse_batch_source("evaluate")
             logs = batch_calls.evaluate(self, x, y, batch_size, verbose, sample_weight, steps, callbacks)
             return self._results(logs, return_dict)
         batch_calls.check_array_steps("evaluate", steps=steps)
-        batch_size, verbose = data.resolve_batch_size(batch_size), data.resolve_verbose(verbose)
+        batch_size, verbose = data.resolve_batch_size(batch_size), quiet_unless_chief(data.resolve_verbose(verbose))
         inputs, targets = self._prepare_data(x, y)
         batch_size = data.clamp_batch_size(batch_size, inputs)
         weights = data.sample_weights(sample_weight, None, targets)
@@ -206,6 +212,7 @@ class Trainer(Steps):
                                    data.check_callbacks(callbacks))
         return self._results(logs, return_dict)
 
+    @guarded
     @exclusive
     def predict(self, x: Any, batch_size: int | None = None, verbose: Any = "auto", steps: int | None = None,
                 callbacks: list | None = None, *, device_array: bool = False) -> np.ndarray:
@@ -219,9 +226,10 @@ class Trainer(Steps):
                 were computed in, without the copy to the host (ignored elsewhere).
         """
         if is_batch_source(x):
+            _refuse_batch_source("predict")
             return batch_calls.predict(self, x, batch_size, verbose, steps, callbacks)
         batch_calls.check_array_steps("predict", steps=steps)
-        batch_size, verbose = data.resolve_batch_size(batch_size), data.resolve_verbose(verbose)
+        batch_size, verbose = data.resolve_batch_size(batch_size), quiet_unless_chief(data.resolve_verbose(verbose))
         inputs = data.prepare_inputs(self, x)
         batch_size = data.clamp_batch_size(batch_size, inputs)
         configure_for_prediction(self)
@@ -239,6 +247,7 @@ class Trainer(Steps):
             ...     loss, accuracy = model.train_on_batch(x_batch, y_batch)
         """
         self._require_compiled("train_on_batch")
+        _refuse_batch_source("train_on_batch")
         inputs, targets = self._prepare_data(x, y)
         weights = data.sample_weights(sample_weight, class_weight, targets, output_width=self.output_shapes[0][-1])
         self.reset_metrics()
@@ -250,6 +259,7 @@ class Trainer(Steps):
                       return_dict: bool = False) -> float | list[float] | dict[str, float]:
         """Loss and metrics of ``x``, ``y`` as a single batch, in inference mode (metrics reset first)."""
         self._require_compiled("test_on_batch")
+        _refuse_batch_source("test_on_batch")
         inputs, targets = self._prepare_data(x, y)
         weights = data.sample_weights(sample_weight, None, targets)
         self.reset_metrics()
@@ -314,3 +324,14 @@ class Trainer(Steps):
             raise RuntimeError(f"Model {self.name!r} must be compiled before {method}(). Fix: call "
                                "model.compile(optimizer='rmsprop', loss='categorical_crossentropy', "
                                "metrics=['accuracy']) first.")
+
+
+def _refuse_batch_source(method: str) -> None:
+    """Under a distribution of several ranks, what is not sharded yet says so instead of training
+    each rank on its own (silently different weights)."""
+    distribution = _distribution.active()
+    if distribution is not None:
+        what = "batches from a generator or PyDataset" if not method.endswith("on_batch") else method
+        raise NotImplementedError(
+            f"{method}(): {what} under DataParallel ({distribution.size} ranks) is not supported yet: only arrays "
+            "are sharded. Fix: pass NumPy arrays to fit/evaluate/predict (batch_size is the global batch).")
