@@ -138,10 +138,11 @@ class DataParallel:
         if isinstance(bucket_bytes, bool) or not isinstance(bucket_bytes, (int, np.integer)) or bucket_bytes < 4:
             raise ValueError(f"DataParallel: bucket_bytes must be an integer >= 4, received {bucket_bytes!r}. "
                              "Fix: e.g. bucket_bytes=1 << 20.")
+        resolved = resolve_timeout(timeout)  # a bad value is refused before anything starts
         self.deterministic, self.bucket_bytes = bool(deterministic), int(bucket_bytes)
         self.communicator = initialize(timeout)
         if timeout is not None and isinstance(self.communicator, Communicator):
-            self.communicator.timeout = resolve_timeout(timeout)
+            self.communicator.timeout = resolved
 
     @property
     def rank(self) -> int:
