@@ -62,7 +62,9 @@ class SpatialDropout2D(Layer):
         """The (N, 1, 1, C) (or (N, C, 1, 1)) factor of each image's channel: 0 or 1 / (1 - rate)."""
         channels_axis = 1 if self.data_format == CHANNELS_FIRST else 3
         n, channels = len(x), x.shape[channels_axis]
-        keep = dropout_keep_mask((n, channels), self.rate, self.mask_seed, self.position, self.steps.value)
+        # A data-parallel shard numbers its images from its place in the global batch (docs/distributed.md).
+        first = getattr(self.steps, "first_row", 0) * channels
+        keep = dropout_keep_mask((n, channels), self.rate, self.mask_seed, self.position, self.steps.value, first)
         factor = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.rate))
         return factor.reshape((n, channels, 1, 1) if channels_axis == 1 else (n, 1, 1, channels))
 
