@@ -92,7 +92,7 @@ def worker(args) -> None:
             reducer.allreduce(gradient)
         samples = []
         for _ in range(20):
-            dp.barrier()
+            dp.communicator.barrier()
             start = time.perf_counter()
             reducer.allreduce(gradient)
             samples.append(time.perf_counter() - start)
