@@ -139,7 +139,14 @@ def test_a_rank_that_fails_stops_every_rank_with_its_message(tmp_path):
 
 def test_ranks_with_different_data_shapes_are_refused(tmp_path):
     output = run(tmp_path, "mismatch", 2, "--mismatch", "1", expect_failure=True)
-    assert "disagree" in output and "rank 1" in output
+    assert "the ranks disagree" in output and "data shapes differs" in output
+    assert "rank 0: [((64, 12), 'float32')" in output and "rank 1: [((64, 11), 'float32')" in output
+
+
+def test_ranks_with_different_compile_settings_are_refused(tmp_path):
+    output = run(tmp_path, "compile", 3, "--other-optimizer", "2", expect_failure=True)
+    assert "the ranks disagree" in output and "compile settings differs" in output
+    assert "data shapes" not in output.split("the ranks disagree")[1].split("Fix:")[0]
 
 
 def test_a_rank_that_fails_mid_epoch_stops_the_others(tmp_path):

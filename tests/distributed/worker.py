@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--deterministic", action="store_true")
     parser.add_argument("--fault", type=int, default=-1)
     parser.add_argument("--mismatch", type=int, default=-1)
+    parser.add_argument("--other-optimizer", type=int, default=-1)
     parser.add_argument("--no-shuffle", action="store_true")
     parser.add_argument("--validation", action="store_true")
     parser.add_argument("--checkpoint", default="")
@@ -67,7 +68,7 @@ def main() -> None:
     else:
         model = axonal.Sequential([layers.Input((width,)), layers.Dense(16, activation="relu"),
                                    layers.Dropout(args.dropout), layers.Dense(3, activation="softmax")])
-    model.compile(optimizer=args.optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer="adam" if args.other_optimizer == rank else args.optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     if rank != 0:  # other ranks start from other weights: fit must broadcast rank 0's
         model.set_weights([w + 0.5 for w in model.get_weights()])
     callbacks = []
