@@ -99,18 +99,20 @@ def check_agreement(model, xs, ys, weights, **settings) -> None:
     shown = [json.loads(text) for text in _gather_texts(communicator, json.dumps(texts))]
     lines = []
     for k, i in enumerate(differing):
-        values = "; ".join(f"rank {r}: {_around_difference(shown[r][k], shown[0][k])}" for r in range(communicator.size))
+        texts_k = [shown[r][k] for r in range(communicator.size)]
+        other = next(text for text in texts_k if text != texts_k[0])
+        at = next((j for j, (a, b) in enumerate(zip(texts_k[0], other)) if a != b), min(len(texts_k[0]), len(other)))
+        values = "; ".join(f"rank {r}: {_around(text, at)}" for r, text in enumerate(texts_k))
         lines.append(f"{names[i]} differs ({values})")
     raise DistributedError("the ranks disagree, so data-parallel training cannot start: " + " | ".join(lines) +
                            ". Fix: run the same script with the same data on every rank (each rank must build "
                            "and compile the same model and pass arrays of the same shapes).")
 
 
-def _around_difference(text: str, reference: str, width: int = 80) -> str:
-    """``text`` shortened to the part around its first difference from ``reference``."""
+def _around(text: str, at: int, width: int = 80) -> str:
+    """``text`` shortened to the part around index ``at`` (where the ranks' texts first differ)."""
     if len(text) <= 2 * width:
         return text
-    at = next((i for i, (a, b) in enumerate(zip(text, reference)) if a != b), min(len(text), len(reference)))
     start = max(0, at - width)
     return ("..." if start else "") + text[start:at + width] + ("..." if at + width < len(text) else "")
 
