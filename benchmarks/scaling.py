@@ -7,8 +7,9 @@ of Fashion-MNIST's shapes (the timing does not depend on the values), checks tha
 with the same weights (the result is refused otherwise), and at R > 1 also times the native
 reducer's blocking allreduce of the whole gradient (what a step would pay with no overlap).
 
-Reported per model: step time at 1 and 2 ranks, weak-scaling efficiency t1 / t2, the allreduce
-time per step and its share of the step. The table is printed and the JSON written to
+Reported per model: step time at 1 and 2 ranks, weak-scaling efficiency t1 / t2, the blocking
+allreduce time of the whole gradient and its share of the step, and the time a step actually waited
+for its reductions in the loop ("waited": what overlapping them with backward did not hide). The table is printed and the JSON written to
 ``benchmarks/results/scaling.json``. Run it on a quiet machine (the load average is printed and
 recorded: on 2 cores another busy process makes the 2-rank figure meaningless)::
 
@@ -76,7 +77,18 @@ def worker(args) -> None:
         def on_epoch_end(self, epoch, logs=None):
             times[-1] = time.perf_counter() - times[-1]
 
-    model.fit(x, y, batch_size=global_batch, epochs=2, verbose=0, shuffle=True, callbacks=[Clock()])
+    waited = [0.0]
+    if dp.size > 1:
+        from axonal.distribution.native import make_reducer
+
+        class Waits(axonal.callbacks.Callback):  # the reducer's blocked time during the timed epoch
+            def on_epoch_begin(self, epoch, logs=None):
+                waited[0] = make_reducer(dp).waited_seconds
+
+            def on_epoch_end(self, epoch, logs=None):
+                waited[0] = make_reducer(dp).waited_seconds - waited[0]
+    model.fit(x, y, batch_size=global_batch, epochs=2, verbose=0, shuffle=True,
+              callbacks=[Clock()] + ([Waits()] if dp.size > 1 else []))
     step = times[1] / args.steps
     digest = hashlib.sha256(b"".join(np.ascontiguousarray(w).tobytes() for w in model.get_weights())).hexdigest()
     digests = dp.communicator.allgather(np.frombuffer(bytes.fromhex(digest[:16]), dtype=np.uint64)) \
@@ -100,6 +112,7 @@ def worker(args) -> None:
     if dp.is_chief:
         print(json.dumps({"model": args.model, "ranks": dp.size, "step_s": step, "global_batch": global_batch,
                           "parameters": parameters, "allreduce_s": allreduce,
+                          "exposed_wait_s": waited[0] / args.steps if dp.size > 1 else None,
                           "weights_equal": bool((digests == digests[0]).all())}))
 
 
@@ -125,7 +138,7 @@ def driver(args) -> None:
                 sys.exit(f"{model} at {ranks} ranks: the ranks' weights differ; the timing is refused")
             results.append(result)
     print(f"\n{'model':6} {'ranks':>5} {'batch':>6} {'step ms':>9} {'efficiency':>10} {'allreduce ms':>13} "
-          f"{'share':>6} {'params':>9}")
+          f"{'share':>6} {'waited ms':>10} {'params':>9}")
     summary = []
     for model in args.models.split(","):
         base = next((r for r in results if r["model"] == model and r["ranks"] == 1), None)
@@ -136,8 +149,9 @@ def driver(args) -> None:
             efficiency_text = "" if efficiency is None else f"{efficiency:.1%}"
             allreduce_text = "" if r["allreduce_s"] is None else f"{r['allreduce_s'] * 1e3:.3f}"
             share_text = "" if share is None else f"{share:.1%}"
+            waited_text = "" if r.get("exposed_wait_s") is None else f"{r['exposed_wait_s'] * 1e3:.3f}"
             print(f"{model:6} {r['ranks']:>5} {r['global_batch']:>6} {r['step_s'] * 1e3:>9.2f} {efficiency_text:>10} "
-                  f"{allreduce_text:>13} {share_text:>6} {r['parameters']:>9}")
+                  f"{allreduce_text:>13} {share_text:>6} {waited_text:>10} {r['parameters']:>9}")
             summary.append(r)
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -109,7 +109,10 @@ class MpiReducer final : public GradientReducer {
       if (c_.deterministic) sum_in_rank_order(p.sum, p.gathered.get(), p.count);
     }
     started_ = 0;
+    waited_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
+
+  double waited_seconds() const override { return waited_; }
 
   void sum_doubles(double* values, int64_t count) override {
     if (scalars_capacity_ < count * c_.size) {
@@ -128,6 +131,7 @@ class MpiReducer final : public GradientReducer {
       if (flag) break;
       watch(start, ++spins, "the loss reduction");
     }
+    waited_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double* all = scalars_.get();
     for (int64_t i = 0; i < count; ++i) {
       double total = all[i];
@@ -189,6 +193,7 @@ class MpiReducer final : public GradientReducer {
   StatusSpace status_{};
   AlignedBuffer<double> scalars_;
   int64_t scalars_capacity_ = 0;
+  double waited_ = 0;
 };
 
 }  // namespace

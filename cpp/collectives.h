@@ -44,6 +44,8 @@ class GradientReducer {
   virtual void wait() = 0;
   // values[0, count) summed over the ranks in rank order (blocking): the step's loss, identical on every rank.
   virtual void sum_doubles(double* values, int64_t count) = 0;
+  // Seconds spent blocked in wait() and sum_doubles() so far: the reduction time the step could not hide.
+  virtual double waited_seconds() const = 0;
 };
 
 // The handles and settings an MpiReducer needs, as mpi4py gives them (MPI._handleof, MPI._sizeof).

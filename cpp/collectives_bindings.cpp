@@ -72,7 +72,9 @@ void bind_collectives(py::module_& m) {
              }
              return values;
            },
-           py::arg("values"), "values summed over the ranks in rank order.");
+           py::arg("values"), "values summed over the ranks in rank order.")
+      .def_property_readonly("waited_seconds", [](const BoundReducer& self) { return self.reducer->waited_seconds(); },
+                             "Seconds spent blocked waiting for reductions so far (the part backward did not hide).");
 }
 
 }  // namespace axonal
