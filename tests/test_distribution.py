@@ -17,7 +17,7 @@ from axonal.backend import reference
 from axonal.distribution import launcher
 from axonal.distribution.sharding import shard_bounds, shard_sizes
 
-PYTHON_DIR = str(Path(__file__).parents[1] / "python")
+PYTHON_DIR = str(Path(axonal.__file__).parents[1])  # the axonal this test imported, for its subprocesses
 
 
 @pytest.fixture(autouse=True)

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import axonal
+
 WORKER = Path(__file__).parent / "distributed" / "worker.py"
 MPIEXEC = shutil.which("mpiexec", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
 
@@ -29,7 +31,8 @@ pytestmark = [
 def _environment() -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "MV2_", "PMIX_"))}
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", AXONAL_DISTRIBUTED_TIMEOUT="60")
-    env["PYTHONPATH"] = str(Path(__file__).parents[1] / "python") + os.pathsep + env.get("PYTHONPATH", "")
+    # The ranks import the axonal this test imported (an installed wheel, or the checkout's python/).
+    env["PYTHONPATH"] = str(Path(axonal.__file__).parents[1]) + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
 
