@@ -109,6 +109,18 @@ def test_three_ranks_layer_by_layer(tmp_path):
     assert_close(one, three[0], 2e-5)
 
 
+@pytest.mark.parametrize("backend", ["cpu", "numpy"])
+def test_train_on_batch_loops_shard_each_global_batch(tmp_path, backend):
+    options = ("--on-batch", "--rows", "50", "--batch", "16", "--dropout", "0.3", "--optimizer", "rmsprop",
+               "--backend", backend)
+    one = run(tmp_path, "one", 1, *options)[0]
+    three = run(tmp_path, "three", 3, *options)
+    assert_same_on_every_rank(three)
+    assert_close(one, three[0], 2e-5)
+    np.testing.assert_allclose(three[0]["h_loss"], one["h_loss"], rtol=1e-5)
+    np.testing.assert_allclose(three[0]["evaluation"], one["evaluation"], rtol=1e-5)
+
+
 def test_cnn_matches_one_rank(tmp_path):
     options = ("--model", "cnn", "--rows", "40", "--batch", "16", "--optimizer", "adam")
     one = run(tmp_path, "one", 1, *options)[0]

@@ -33,6 +33,7 @@ def main() -> None:
     parser.add_argument("--validation", action="store_true")
     parser.add_argument("--checkpoint", default="")
     parser.add_argument("--raise-in-batch", type=int, default=-1)
+    parser.add_argument("--on-batch", action="store_true")
     args = parser.parse_args()
 
     import axonal
@@ -82,9 +83,15 @@ def main() -> None:
                     raise RuntimeError(f"boom at batch {batch}")
         callbacks.append(Boom())
     validation = (x[: max(1, args.rows // 4)], y[: max(1, args.rows // 4)]) if args.validation else None
-    history = model.fit(x, y, batch_size=args.batch, epochs=args.epochs, verbose=0, shuffle=not args.no_shuffle,
-                        validation_data=validation, callbacks=callbacks)
-    evaluation = model.evaluate(x, y, batch_size=args.batch, verbose=0)
+    if args.on_batch:  # a hand-written loop: every rank passes the same global batches
+        losses = [model.train_on_batch(x[i:i + args.batch], y[i:i + args.batch])
+                  for _ in range(args.epochs) for i in range(0, args.rows, args.batch)]
+        history = type("History", (), {"history": {"loss": [loss for loss, _ in losses]}})()
+        evaluation = model.test_on_batch(x, y)
+    else:
+        history = model.fit(x, y, batch_size=args.batch, epochs=args.epochs, verbose=0,
+                            shuffle=not args.no_shuffle, validation_data=validation, callbacks=callbacks)
+        evaluation = model.evaluate(x, y, batch_size=args.batch, verbose=0)
     predictions = model.predict(x, batch_size=args.batch, verbose=0)
     arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
     for key, values in history.history.items():

@@ -26,7 +26,7 @@ import contextlib
 import numpy as np
 
 from axonal.distribution.communicator import Communicator, DistributedError, resolve_timeout
-from axonal.distribution.launcher import import_mpi, launched_size, wants_mpi
+from axonal.distribution.launcher import import_mpi, wants_mpi
 from axonal.distribution.sharding import shard_bounds, shard_sizes
 from axonal.distribution.single import SingleProcess
 
@@ -196,13 +196,3 @@ def active() -> DataParallel | None:
     """The distribution when it spans more than one process (what the model calls act on), else None."""
     value = _distribution
     return value if value is not None and value.size > 1 else None
-
-
-def _reset_for_tests() -> None:
-    """Forget the distribution (tests only; the communicator of a launched job stays)."""
-    global _distribution
-    _distribution = None
-
-
-# launched_size is part of the module's surface for scripts that want to know before initialising.
-launched = launched_size

@@ -53,6 +53,51 @@ def train_step(model, distribution, xs, ys, weights, first_row: int, total_rows:
     return float(total) / total_rows
 
 
+def train_on_batch(model, xs, ys, weights) -> dict:
+    """``train_on_batch`` under a distribution: the batch is the global batch; the first call
+    checks that the ranks agree and takes rank 0's weights. Returns the logs (global loss, reduced
+    metrics)."""
+    from axonal.distribution import active, fitting
+    from axonal.models.executors.layerwise import make_logs
+
+    distribution = active()
+    _synchronise(model, distribution, xs, ys, weights)
+    total = len(xs[0])
+    first, end = shard_bounds(total, distribution.size, distribution.rank)
+    model.reset_metrics()
+    loss = train_step(model, distribution, [x[first:end] for x in xs], [y[first:end] for y in ys],
+                      None if weights is None else weights[first:end], first, total)
+    fitting.reduce_metrics(model.metrics)
+    return make_logs(loss, model.metrics)
+
+
+def test_on_batch(model, xs, ys, weights) -> dict:
+    """``test_on_batch`` under a distribution: each rank tests its shard of the global batch."""
+    from axonal.distribution import active, fitting
+
+    distribution = active()
+    fitting.refuse_unsupported(model)
+    total = len(xs[0])
+    first, end = shard_bounds(total, distribution.size, distribution.rank)
+    model.reset_metrics()
+    local = None
+    if end > first:
+        local = {"loss": model.test_step([x[first:end] for x in xs], [y[first:end] for y in ys],
+                                         None if weights is None else weights[first:end])}
+    return fitting.reduced_test_logs(model, local, end - first)
+
+
+def _synchronise(model, distribution, xs, ys, weights) -> None:
+    from axonal.distribution import fitting
+
+    if getattr(model, "_synchronised_with", None) is distribution:
+        return
+    fitting.refuse_unsupported(model)
+    fitting.check_agreement(model, xs, ys, weights, method="train_on_batch")
+    fitting.broadcast_state(model)
+    model._synchronised_with = distribution
+
+
 def shard_of(index: np.ndarray, distribution) -> tuple[np.ndarray, int]:
     """This rank's rows of a global batch (its row indices) and the first one's place in it."""
     first, end = shard_bounds(len(index), distribution.size, distribution.rank)

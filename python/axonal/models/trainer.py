@@ -23,6 +23,7 @@ from axonal._legacy import renamed_arguments
 from axonal._validation import check_positive_int
 from axonal import distribution as _distribution
 from axonal.callbacks import History
+from axonal.distribution import layerwise as parallel_steps
 from axonal.distribution.fitting import guarded, quiet_unless_chief
 from axonal.layers import graph
 from axonal.models import batch_calls, data, nesting, numerics
@@ -236,6 +237,7 @@ class Trainer(Steps):
         return data.per_output(self, predict_loop(self, inputs, batch_size, verbose,
                                                         data.check_callbacks(callbacks), bool(device_array)))
 
+    @guarded
     @training
     def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None, class_weight: dict | None = None,
                        return_dict: bool = False) -> float | list[float] | dict[str, float]:
@@ -247,21 +249,24 @@ class Trainer(Steps):
             ...     loss, accuracy = model.train_on_batch(x_batch, y_batch)
         """
         self._require_compiled("train_on_batch")
-        _refuse_batch_source("train_on_batch")
         inputs, targets = self._prepare_data(x, y)
         weights = data.sample_weights(sample_weight, class_weight, targets, output_width=self.output_shapes[0][-1])
+        if _distribution.active() is not None:  # the batch is the global batch: each rank steps on its shard
+            return self._results(parallel_steps.train_on_batch(self, inputs, targets, weights), return_dict)
         self.reset_metrics()
         loss = self.train_step(inputs, targets, weights)
         return self._results(make_logs(loss, self.metrics), return_dict)
 
+    @guarded
     @exclusive
     def test_on_batch(self, x: Any, y: Any, sample_weight: Any = None,
                       return_dict: bool = False) -> float | list[float] | dict[str, float]:
         """Loss and metrics of ``x``, ``y`` as a single batch, in inference mode (metrics reset first)."""
         self._require_compiled("test_on_batch")
-        _refuse_batch_source("test_on_batch")
         inputs, targets = self._prepare_data(x, y)
         weights = data.sample_weights(sample_weight, None, targets)
+        if _distribution.active() is not None:  # each rank tests its shard; loss and metrics reduced
+            return self._results(parallel_steps.test_on_batch(self, inputs, targets, weights), return_dict)
         self.reset_metrics()
         loss = self.test_step(inputs, targets, weights)
         return self._results(make_logs(loss, self.metrics), return_dict)
@@ -327,11 +332,11 @@ class Trainer(Steps):
 
 
 def _refuse_batch_source(method: str) -> None:
-    """Under a distribution of several ranks, what is not sharded yet says so instead of training
-    each rank on its own (silently different weights)."""
+    """Under a distribution of several ranks, batch sources say that they are not sharded yet,
+    instead of training each rank on its own (silently different weights)."""
     distribution = _distribution.active()
     if distribution is not None:
-        what = "batches from a generator or PyDataset" if not method.endswith("on_batch") else method
         raise NotImplementedError(
-            f"{method}(): {what} under DataParallel ({distribution.size} ranks) is not supported yet: only arrays "
-            "are sharded. Fix: pass NumPy arrays to fit/evaluate/predict (batch_size is the global batch).")
+            f"{method}(): batches from a generator or PyDataset under DataParallel ({distribution.size} ranks) are "
+            "not supported yet: only arrays are sharded. Fix: pass NumPy arrays to fit/evaluate/predict "
+            "(batch_size is the global batch), or loop over batches with train_on_batch.")
