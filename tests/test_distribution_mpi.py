@@ -121,6 +121,27 @@ def test_train_on_batch_loops_shard_each_global_batch(tmp_path, backend):
     np.testing.assert_allclose(three[0]["evaluation"], one["evaluation"], rtol=1e-5)
 
 
+@pytest.mark.parametrize("backend", ["cpu", "numpy"])
+def test_a_pydataset_feeds_global_batches(tmp_path, backend):
+    # Each PyDataset batch (shuffled batch order, drawn from rank 0's generator) is a global batch.
+    options = ("--pydataset", "--rows", "70", "--batch", "16", "--epochs", "2", "--dropout", "0.2",
+               "--optimizer", "adam", "--validation", "--backend", backend)
+    one = run(tmp_path, "one", 1, *options)[0]
+    three = run(tmp_path, "three", 3, *options)
+    assert_same_on_every_rank(three)
+    assert_close(one, three[0], 1e-4)
+    for key in one:
+        if key.startswith("h_"):
+            np.testing.assert_allclose(three[0][key], one[key], rtol=1e-4, err_msg=key)
+
+
+def test_generators_that_yield_different_batches_are_stopped(tmp_path):
+    output = run(tmp_path, "short", 2, "--short-generator", "1", "--rows", "2000", "--batch", "16",
+                 expect_failure=True)
+    # Rank 1's last chunk is a batch short (or its epoch has ended): said, with what each rank had.
+    assert "the ranks' batch sources disagree (rank 0: " in output and "rank 1: " in output, output
+
+
 def test_cnn_matches_one_rank(tmp_path):
     options = ("--model", "cnn", "--rows", "40", "--batch", "16", "--optimizer", "adam")
     one = run(tmp_path, "one", 1, *options)[0]

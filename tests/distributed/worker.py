@@ -34,6 +34,8 @@ def main() -> None:
     parser.add_argument("--checkpoint", default="")
     parser.add_argument("--raise-in-batch", type=int, default=-1)
     parser.add_argument("--on-batch", action="store_true")
+    parser.add_argument("--pydataset", action="store_true")
+    parser.add_argument("--short-generator", type=int, default=-1)
     args = parser.parse_args()
 
     import axonal
@@ -70,8 +72,9 @@ def main() -> None:
         model = axonal.Sequential([layers.Input((width,)), layers.Dense(16, activation="relu"),
                                    layers.Dropout(args.dropout), layers.Dense(3, activation="softmax")])
     model.compile(optimizer="adam" if args.other_optimizer == rank else args.optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    if rank != 0:  # other ranks start from other weights: fit must broadcast rank 0's
+    if rank != 0:  # other ranks start from other weights and shuffles: fit must use rank 0's
         model.set_weights([w + 0.5 for w in model.get_weights()])
+        model.shuffle_rng = np.random.default_rng(100 + rank)
     callbacks = []
     if args.checkpoint:  # every rank names its own files: only rank 0's may appear
         callbacks.append(axonal.callbacks.ModelCheckpoint(f"{args.checkpoint}.r{rank}.axonal"))
@@ -88,6 +91,24 @@ def main() -> None:
                   for _ in range(args.epochs) for i in range(0, args.rows, args.batch)]
         history = type("History", (), {"history": {"loss": [loss for loss, _ in losses]}})()
         evaluation = model.test_on_batch(x, y)
+    elif args.short_generator >= 0:  # batches from a generator; one rank's yields one batch fewer
+        def batches():
+            stop = args.rows - (args.batch if rank == args.short_generator else 0)
+            for i in range(0, stop, args.batch):
+                yield x[i:i + args.batch], y[i:i + args.batch]
+        history = model.fit(batches(), epochs=1, verbose=0)
+        evaluation = np.zeros(1)
+    elif args.pydataset:  # batches from a PyDataset (shuffled batch order), as a Keras script feeds them
+        class Batches(axonal.utils.PyDataset):
+            def __len__(self):
+                return -(-args.rows // args.batch)
+
+            def __getitem__(self, index):
+                rows = slice(index * args.batch, (index + 1) * args.batch)
+                return x[rows], y[rows]
+        history = model.fit(Batches(), epochs=args.epochs, verbose=0, shuffle=not args.no_shuffle,
+                            validation_data=(x[:20], y[:20]) if args.validation else None)
+        evaluation = model.evaluate(Batches(), verbose=0)
     else:
         history = model.fit(x, y, batch_size=args.batch, epochs=args.epochs, verbose=0,
                             shuffle=not args.no_shuffle, validation_data=validation, callbacks=callbacks)

@@ -215,25 +215,61 @@ def metric_state(metric) -> list[str]:
     return [name for name in METRIC_STATE if hasattr(metric, name)]
 
 
-def reduce_metrics(metrics) -> None:
-    """Each metric's state summed over the ranks (in rank order), in place."""
+def metric_snapshot(metrics) -> list:
+    """The metrics' states now (for :func:`reduce_metrics`' ``since``)."""
+    return [[np.array(getattr(metric, name), dtype=np.float64) for name in metric_state(metric)] for metric in metrics]
+
+
+def reduce_metrics(metrics, since: list | None = None) -> None:
+    """Each metric's state summed over the ranks (in rank order), in place. ``since``: a
+    :func:`metric_snapshot` of states already common to every rank; only what each rank added
+    after it is summed (so a state reduced before is not counted once per rank again)."""
     distribution = active()
     if distribution is None:
         return
     values, layout = [], []
-    for metric in metrics:
-        for name in metric_state(metric):
-            flat = np.atleast_1d(np.asarray(getattr(metric, name), dtype=np.float64)).ravel()
-            layout.append((metric, name, len(flat), np.ndim(getattr(metric, name))))
-            values.append(flat)
+    for m, metric in enumerate(metrics):
+        for s, name in enumerate(metric_state(metric)):
+            state = np.asarray(getattr(metric, name), dtype=np.float64)
+            base = since[m][s] if since is not None else np.zeros_like(state)
+            layout.append((metric, name, state.size, state.ndim, base))
+            values.append(np.atleast_1d(state - base).ravel())
     if not values:
         return
     summed = distribution.communicator.allreduce(np.concatenate(values), "sum", "the metrics' reduction")
     start = 0
-    for metric, name, length, ndim in layout:
-        part = summed[start:start + length]
-        setattr(metric, name, part.copy() if ndim else float(part[0]))
+    for metric, name, length, ndim, base in layout:
+        part = summed[start:start + length] + np.atleast_1d(base).ravel()
+        setattr(metric, name, part.reshape(base.shape).copy() if ndim else float(part[0]))
         start += length
+
+
+def agree_on_chunk(rows: int, batch_size: int) -> None:
+    """Before each chunk of a batch source's epoch (and with zeros at its end): every rank must
+    hold the same number of rows in batches of the same size, or the ranks' collectives would pair
+    up wrongly; a difference stops every rank, naming what each rank's source gave."""
+    distribution = active()
+    if distribution is None:
+        return
+    everyone = distribution.communicator.allgather(np.array([rows, batch_size], dtype=np.int64),
+                                                   "the batch sources' check")
+    if (everyone == everyone[0]).all():
+        return
+    described = "; ".join(f"rank {r}: " + (f"{n} rows in batches of {b}" if n else "its epoch ended")
+                          for r, (n, b) in enumerate(everyone.tolist()))
+    raise DistributedError(f"the ranks' batch sources disagree ({described}). Fix: every rank must yield the same "
+                           "batches (same data and order: a PyDataset's shuffle is drawn from rank 0's generator; "
+                           "a generator must yield the same batches on every rank).")
+
+
+def share_generator(model) -> None:
+    """Rank 0's shuffling generator state on every rank (a PyDataset's batch order is drawn from it)."""
+    distribution = active()
+    if distribution is None:
+        return
+    state = json.dumps(model.shuffle_rng.bit_generator.state).encode()
+    state = distribution.communicator.broadcast_bytes(state, 0, "the broadcast of the shuffle state")
+    model.shuffle_rng.bit_generator.state = json.loads(state)
 
 
 # ----- evaluate, validation, predict --------------------------------------------------------------

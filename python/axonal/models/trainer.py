@@ -24,7 +24,7 @@ from axonal._validation import check_positive_int
 from axonal import distribution as _distribution
 from axonal.callbacks import History
 from axonal.distribution import layerwise as parallel_steps
-from axonal.distribution.fitting import guarded, quiet_unless_chief
+from axonal.distribution.fitting import guarded, quiet_unless_chief, share_generator
 from axonal.layers import graph
 from axonal.models import batch_calls, data, nesting, numerics
 from axonal.models.data_adapters import is_batch_source
@@ -156,7 +156,9 @@ class Trainer(Steps):
         """
         self._require_compiled("fit")
         if is_batch_source(x):
-            _refuse_batch_source("fit")
+            # Under a distribution a PyDataset's batch order comes from rank 0's generator: shared
+            # before anything (a validation check peeks at the first batch) draws from it.
+            share_generator(self)
             return batch_calls.fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split,
                                    validation_data, shuffle, class_weight, sample_weight, initial_epoch,
                                    steps_per_epoch, validation_steps)
@@ -201,7 +203,6 @@ class Trainer(Steps):
         """
         self._require_compiled("evaluate")
         if is_batch_source(x):
-            _refuse_batch_source("evaluate")
             logs = batch_calls.evaluate(self, x, y, batch_size, verbose, sample_weight, steps, callbacks)
             return self._results(logs, return_dict)
         batch_calls.check_array_steps("evaluate", steps=steps)
@@ -227,7 +228,6 @@ class Trainer(Steps):
                 were computed in, without the copy to the host (ignored elsewhere).
         """
         if is_batch_source(x):
-            _refuse_batch_source("predict")
             return batch_calls.predict(self, x, batch_size, verbose, steps, callbacks)
         batch_calls.check_array_steps("predict", steps=steps)
         batch_size, verbose = data.resolve_batch_size(batch_size), quiet_unless_chief(data.resolve_verbose(verbose))
@@ -329,14 +329,3 @@ class Trainer(Steps):
             raise RuntimeError(f"Model {self.name!r} must be compiled before {method}(). Fix: call "
                                "model.compile(optimizer='rmsprop', loss='categorical_crossentropy', "
                                "metrics=['accuracy']) first.")
-
-
-def _refuse_batch_source(method: str) -> None:
-    """Under a distribution of several ranks, batch sources say that they are not sharded yet,
-    instead of training each rank on its own (silently different weights)."""
-    distribution = _distribution.active()
-    if distribution is not None:
-        raise NotImplementedError(
-            f"{method}(): batches from a generator or PyDataset under DataParallel ({distribution.size} ranks) are "
-            "not supported yet: only arrays are sharded. Fix: pass NumPy arrays to fit/evaluate/predict "
-            "(batch_size is the global batch), or loop over batches with train_on_batch.")

@@ -55,6 +55,7 @@ class LayerwiseExecutor:
         from axonal.distribution import fitting, layerwise as parallel
 
         model, distribution = self.model, _distribution.active()
+        common = fitting.metric_snapshot(model.metrics)  # what every rank counted before this call
         loss_sum, seen = 0.0, 0
         for batch, rows in batches(len(xs[0]), self.batch_size):
             callback_list.call("on_train_batch_begin", batch, None)
@@ -67,7 +68,7 @@ class LayerwiseExecutor:
             callback_list.call("on_train_batch_end", batch, make_logs(loss_sum / seen, model.metrics))
             if model.stop_training:
                 break
-        fitting.reduce_metrics(model.metrics)
+        fitting.reduce_metrics(model.metrics, since=common)
         return make_logs(loss_sum / seen, model.metrics)
 
     def test_epoch(self, xs, ys, weights, callback_list) -> dict[str, float]:
