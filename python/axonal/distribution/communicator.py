@@ -103,10 +103,20 @@ class Communicator:
     def _exit_after_fault(self) -> None:
         # After a fault, collectives are left pending on some ranks and MPI_Finalize (run by mpi4py
         # after the atexit handlers) could wait on them for ever: leave without it, as Horovod does.
-        if self.failed:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(1)
+        if not self.failed:
+            return
+        notices = getattr(self, "_notices", [])
+        if notices:
+            # The rank that failed: a launcher kills every rank once one exits with an error, so
+            # first let the others receive the notice (a synchronous send completes when they have)
+            # and print their own message.
+            deadline = time.monotonic() + min(self.timeout, 30.0)
+            while not all(notice.Test() for notice in notices) and time.monotonic() < deadline:
+                time.sleep(1e-3)
+            time.sleep(1.0)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
 
     # ----- collectives -----------------------------------------------------------------------
 
