@@ -18,6 +18,7 @@ from axonal.layers import (Activation, AveragePooling1D, AveragePooling2D, Batch
                            GlobalMaxPooling2D, LayerNormalization, MaxPooling1D, MaxPooling2D)
 from axonal.layers.base import configuration_version
 from axonal.layers.merging import MERGE_LAYERS
+from axonal.models.executors import support
 from axonal.models.executors.support import COUNTED_METRICS
 
 SECONDS_PER_RUN = 0.05  # how long native code runs before Python sees the logs and Ctrl-C again
@@ -94,8 +95,7 @@ def inference_loop(model, batch_size: int) -> tuple:
     Returns:
         ``(loop, output shapes without the batch)``.
     """
-    objective = model.objective
-    key = (tuple(objective.absorbed) if objective is not None else None, configuration_version())
+    key = support.configuration_key(model)
     cache = getattr(model, "_inference_loops", None)
     if cache is None or cache[0] is not model.plan or cache[1] != key:
         shapes = tuple(tuple(shape[1:]) for shape in model.output_shapes)
