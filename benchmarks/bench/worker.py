@@ -16,7 +16,7 @@ import statistics
 import time
 import traceback
 
-from bench import workloads as wl
+from bench import emulation, workloads as wl
 
 EVAL_BATCH = 1024              # test-set evaluation (not timed)
 SWEEP_REPEATS, SWEEP_CALIBRATION_STEPS = 3, 8
@@ -149,6 +149,7 @@ def main(spec_path: str, result_path: str) -> int:
     with open(spec_path) as handle:
         spec = json.load(handle)
     framework, quick = spec["framework"], spec["quick"]
+    emulation.install_if_requested()
     if spec.get("task") == "peak":
         return _write(result_path, [dict(fma_peak(spec["seconds"]), workload="peak")])
     results = []
