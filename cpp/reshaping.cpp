@@ -1,5 +1,6 @@
 #include "reshaping.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "parallel.h"
@@ -61,6 +62,23 @@ void upsample2d_backward(float* dx, const float* dy, const ImageResize& g) {
             for (int64_t b = 0; b < g.B; ++b) o[b] += d[b];
           }
         }
+    }
+  });
+}
+
+void transpose_samples(float* y, const float* x, int64_t N, int64_t R, int64_t C) {
+  // Tiles of 32x32 keep both sides' cache lines in use; every element is one copy, so the result is
+  // exact whatever the order.
+  constexpr int64_t kTile = 32;
+  const int64_t tiles_r = (R + kTile - 1) / kTile, tiles_c = (C + kTile - 1) / kTile;
+  parallel_for(N * tiles_r, N * R * C >= kParallelMinWork, [&](int64_t task) {
+    const int64_t n = task / tiles_r, r0 = (task % tiles_r) * kTile, r1 = std::min(R, r0 + kTile);
+    const float* in = x + n * R * C;
+    float* out = y + n * R * C;
+    for (int64_t t = 0; t < tiles_c; ++t) {
+      const int64_t c0 = t * kTile, c1 = std::min(C, c0 + kTile);
+      for (int64_t c = c0; c < c1; ++c)
+        for (int64_t r = r0; r < r1; ++r) out[c * R + r] = in[r * C + c];
     }
   });
 }

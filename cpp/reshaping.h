@@ -27,4 +27,8 @@ void upsample2d_forward(float* y, const float* x, const ImageResize& g);
 // from the block's (0, 0) entry and adding (i, j) in row-major order: the reference's order.
 void upsample2d_backward(float* dx, const float* dy, const ImageResize& g);
 
+// x (N, R, C) -> y (N, C, R): each sample's (R, C) matrix transposed. The native training loop's
+// channels_first steps ((N, C, H·W) <-> (N, H·W, C)); the layers transpose with NumPy/cupy themselves.
+void transpose_samples(float* y, const float* x, int64_t N, int64_t R, int64_t C);
+
 }  // namespace axonal
