@@ -93,6 +93,17 @@ void upsample2d_backward_py(py::handle dx, py::handle dy, std::array<int64_t, 2>
   upsample2d_backward(dx_, dy_, g);
 }
 
+// x (N, R, C) -> y (N, C, R).
+void transpose_samples_py(py::handle y, py::handle x) {
+  const char* op = "transpose_samples";
+  const Shape xs = shape_of(x, op, "x", 3);
+  float* y_ = checked_data<float>(y, op, "y", {xs[0], xs[2], xs[1]}, true);
+  const float* x_ = checked_data<float>(x, op, "x", xs, false);
+  check_no_overlap(op, "y", y, "x", x, false);
+  KernelScope release;
+  transpose_samples(y_, x_, xs[0], xs[1], xs[2]);
+}
+
 // x (N, A, C, B) -> y (N, A, C, B), mask (N, C) uint8.
 void spatial_dropout_forward_py(py::handle y, py::handle mask, py::handle x, float rate, uint64_t seed,
                                 uint64_t layer_id, uint64_t step) {
@@ -136,6 +147,8 @@ void bind_reshaping(py::module_& m) {
         "y (M, H*SH, W*SW, B): each value of x (M, H, W, B) repeated over an SH x SW block (nearest).");
   m.def("upsample2d_backward", &upsample2d_backward_py, arg("dx"), arg("dy"), arg("size"),
         "dx (M, H, W, B) = the sum of each SH x SW block of dy, row-major from the block's first entry.");
+  m.def("transpose_samples", &transpose_samples_py, arg("y"), arg("x"),
+        "y (N, C, R) = each sample of x (N, R, C) transposed (channels_first edges).");
   m.def("spatial_dropout_forward", &spatial_dropout_forward_py, arg("y"), arg("mask"), arg("x"), arg("rate"),
         arg("seed"), arg("layer_id"), arg("step"),
         "y = x * mask[n, c] / (1 - rate) over x (N, A, C, B); mask (N, C) uint8, Dropout's Philox mask of (N, C).");

@@ -46,4 +46,12 @@ void upsample2d_backward(float* dx, const float* dy, const ImageResize& g, cudaS
   });
 }
 
+void transpose_samples(float* y, const float* x, int64_t N, int64_t R, int64_t C, cudaStream_t stream) {
+  // y[n, c, r] = x[n, r, c]: one thread per output element (a copy, so exact in any order)
+  launch_elementwise(N * R * C, stream, [=] __device__(int64_t e) {
+    const int64_t r = e % R, nc = e / R, c = nc % C, n = nc / C;
+    y[e] = x[(n * R + r) * C + c];
+  });
+}
+
 }  // namespace axonal::cuda

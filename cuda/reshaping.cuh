@@ -20,4 +20,7 @@ void upsample2d_forward(float* y, const float* x, const ImageResize& g, cudaStre
 // dy (M, H·SH, W·SW, B) -> dx (M, H, W, B): each block summed from its (0, 0) entry in row-major order
 void upsample2d_backward(float* dx, const float* dy, const ImageResize& g, cudaStream_t stream);
 
+// x (N, R, C) -> y (N, C, R): each sample's matrix transposed
+void transpose_samples(float* y, const float* x, int64_t N, int64_t R, int64_t C, cudaStream_t stream);
+
 }  // namespace axonal::cuda

@@ -87,6 +87,16 @@ void upsample2d_backward_py(py::handle dx, py::handle dy, std::array<int64_t, 2>
   upsample2d_backward(dx_, dy_, g, as_stream(stream));
 }
 
+void transpose_samples_py(py::handle y, py::handle x, uintptr_t stream) {
+  ArgCheck check("transpose_samples");
+  const Shape xs = check.shape(x, "x", 3);
+  float* y_ = check.output<float>(y, "y", {xs[0], xs[2], xs[1]});
+  const float* x_ = check.input<float>(x, "x", xs);
+  check.check_overlaps();
+  py::gil_scoped_release release;
+  transpose_samples(y_, x_, xs[0], xs[1], xs[2], as_stream(stream));
+}
+
 void spatial_dropout_forward_py(py::handle y, py::handle mask, py::handle x, float rate, uint64_t seed,
                                 uint64_t layer_id, py::handle step, uintptr_t stream) {
   ArgCheck check("spatial_dropout_forward");
@@ -125,6 +135,8 @@ void bind_reshaping(py::module_& m, const py::arg_v& stream) {
         "y (M, H*SH, W*SW, B): each value of x repeated over an SH x SW block (nearest).");
   m.def("upsample2d_backward", &upsample2d_backward_py, arg("dx"), arg("dy"), arg("size"), stream,
         "dx (M, H, W, B) = the sum of each SH x SW block of dy, row-major from the block's first entry.");
+  m.def("transpose_samples", &transpose_samples_py, arg("y"), arg("x"), stream,
+        "y (N, C, R) = each sample of x (N, R, C) transposed (channels_first edges).");
   m.def("spatial_dropout_forward", &spatial_dropout_forward_py, arg("y"), arg("mask"), arg("x"), arg("rate"),
         arg("seed"), arg("layer_id"), arg("step"), stream,
         "y = x * mask[n, c] / (1 - rate) over x (N, A, C, B); mask (N, C) uint8, Dropout's Philox mask of (N, C).");

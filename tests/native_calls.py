@@ -102,6 +102,7 @@ VALID = {
     "upsample2d_forward": (lambda n, c, k: dict(y=zeros(n, 2 * H, 3 * W, c), x=rand(n, H, W, c), size=(2, 3)), "y", ""),
     "upsample2d_backward": (lambda n, c, k: dict(dx=zeros(n, H, W, c), dy=rand(n, 2 * H, 3 * W, c), size=(2, 3)),
                             "dx", ""),
+    "transpose_samples": (lambda n, c, k: dict(y=zeros(n, k, c), x=rand(n, c, k)), "y", ""),
     "spatial_dropout_forward": (lambda n, c, k: dict(y=zeros(n, 3, c, 2), mask=np.zeros((n, c), np.uint8),
                                                      x=rand(n, 3, c, 2), rate=0.5, seed=1, layer_id=2, step=3),
                                 "y mask", ""),

@@ -42,6 +42,16 @@ def upsample_case(hw, size, backend, sizes, dtype):
     return {"y": _host(y), "dx": _host(dx)}
 
 
+def transpose_case(rows, backend, sizes, dtype):
+    from backend_cases import _device, _host, _outputs
+
+    n, _, k = sizes
+    x, _ = _inputs((n, rows, k), (1,), dtype)
+    (y,) = _outputs(((n, k, rows), dtype), backend=backend)
+    backend.transpose_samples(y, _device(backend, x))
+    return {"y": _host(y)}
+
+
 def spatial_dropout_case(channels_first, rate, seed, layer_id, step, backend, sizes, dtype):
     from axonal.backend import reference
     from backend_cases import _device, _host, _outputs
@@ -64,6 +74,8 @@ RESHAPING_CASES = {
     "upsample2d:3x5:2x3": partial(upsample_case, (3, 5), (2, 3)),
     "upsample2d:1x3:1x1": partial(upsample_case, (1, 3), (1, 1)),
     "upsample2d:3x1:3x2": partial(upsample_case, (3, 1), (3, 2)),
+    "transpose_samples:rows_7": partial(transpose_case, 7),
+    "transpose_samples:rows_33": partial(transpose_case, 33),
     "spatial_dropout:last:rate_0.5": partial(spatial_dropout_case, False, 0.5, 1234, 2, 17),
     "spatial_dropout:first:rate_0.3": partial(spatial_dropout_case, True, 0.3, 2**40 + 5, 2**33 + 3, 2**35 + 11),
     "spatial_dropout:last:rate_0": partial(spatial_dropout_case, False, 0.0, 7, 1, 0),

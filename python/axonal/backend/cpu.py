@@ -40,6 +40,7 @@ from axonal._native import (  # noqa: F401  (re-exported op list)
     softmax_cross_entropy,
     spatial_dropout_backward,
     spatial_dropout_forward,
+    transpose_samples,
     upsample2d_backward,
     upsample2d_forward,
     zero_pad2d_backward,

@@ -244,6 +244,11 @@ def upsample2d_backward(dx, dy, size):
     _cuda.upsample2d_backward(dx, dy, size, stream=_stream())
 
 
+def transpose_samples(y, x):
+    """y (N, C, R) = each sample of x (N, R, C) transposed (channels_first edges)."""
+    _cuda.transpose_samples(y, x, stream=_stream())
+
+
 def spatial_dropout_forward(y, mask, x, rate, seed, layer_id, step):
     """y = x * mask[n, c] / (1 - rate) over (N, A, C, B); ``step`` an int or an int64 device scalar."""
     _cuda.spatial_dropout_forward(y, mask, x, rate, seed, layer_id, step, stream=_stream())

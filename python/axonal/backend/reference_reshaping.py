@@ -8,6 +8,9 @@ Keras' ``ZeroPadding2D``, ``UpSampling2D(interpolation="nearest")`` and ``Spatia
   ``upsample2d_backward(dx, dy, size)``: each block of ``dy`` summed, starting from the block's
   (0, 0) entry and adding (i, j) in row-major order, in the arrays' dtype (the C++ and CUDA kernels
   add in this order too, so every backend gives the same bits).
+* ``transpose_samples(y, x)``: each sample's (R, C) matrix transposed, x (N, R, C) -> y (N, C, R):
+  the channels_first layers' edge copies, (N, C, H·W) <-> (N, H·W, C) (an op, so that a device
+  step captures it with the kernels);
 * ``spatial_dropout_forward(y, mask, x, rate, seed, layer_id, step)``: whole channels dropped;
   ``mask`` (N, C) is Dropout's Philox mask of an (N, C) activation (``docs/design.md``, "Randomness");
   ``spatial_dropout_backward(dx, dy, mask, rate)``.
@@ -81,6 +84,11 @@ def upsample2d_backward(dx, dy, size):
         for j in range(columns):
             if i or j:
                 dx += blocks[:, :, i, :, j, :]
+
+
+def transpose_samples(y, x):
+    """y (N, C, R) = each sample of x (N, R, C) transposed."""
+    y[...] = x.transpose(0, 2, 1)
 
 
 def _spatial_scale(rate, dtype):

@@ -140,11 +140,10 @@ def _static_problem(layer, id_layers: set) -> str | None:
     if type(layer) not in _LAYER_SET:
         return f"layer {layer.name!r} ({type(layer).__name__})"
     if getattr(layer, "moves_channel_axis", False) and layer.channel_axis != 1:
-        return (f"layer {layer.name!r} normalises axis {layer.axis}, neither the last nor 1 (compiled loops move "
-                "the channels of channels_first tensors only)")
+        return f"layer {layer.name!r} normalises axis {layer.axis}, neither the last nor 1 (no loop moves it)"
     if isinstance(layer, Embedding) and id(layer) not in id_layers:
-        return (f"layer {layer.name!r} (Embedding) reads values computed by the model, not an id input (the "
-                "native loop takes ids as an int32 model input read only by Embedding layers)")
+        # The loop takes ids as an int32 model input that only Embedding layers read (docs/layers.md).
+        return f"layer {layer.name!r} (Embedding) reads values computed by the model, not an id input"
     rank = _last_axis_rank(layer)
     if rank > 2:
         return f"layer {layer.name!r} ({type(layer).__name__}) works along the last axis of rank-{rank} tensors"
