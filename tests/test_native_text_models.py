@@ -39,7 +39,8 @@ def _fit(pooling: bool, device=None):
     axonal.set_seed(5)
     model = Sequential(_layers(pooling))
     model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
-    model.device = device
+    if device is not None:
+        model.device = device
     ids, labels = _data()
     history = model.fit(ids, labels, batch_size=BATCH, epochs=2, verbose=0, validation_split=0.2)
     return model, history.history
