@@ -74,3 +74,16 @@ def test_an_embedding_model_trains_on_cuda_as_on_cpu():
         np.testing.assert_allclose(device_history[key], host_history[key], rtol=1e-3, atol=1e-4, err_msg=key)
     for ours, theirs in zip(device.get_weights(), host.get_weights(), strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-4)
+
+
+def test_repeated_one_row_predictions_of_an_embedding_model_check_their_ids():
+    """The one-batch predict shortcut (quick_predict.py) takes float32 rows as they are; an id input
+    needs the general path's conversion and check, so the shortcut leaves such a model alone."""
+    model, _ = _fit(True)
+    ids, _ = _data()
+    first = model.predict(ids[:1], verbose=0)
+    np.testing.assert_array_equal(model.predict(ids[:1].astype(np.float32), verbose=0), first)
+    bad = ids[:1].astype(np.float32)
+    bad[0, 3] = 37
+    with pytest.raises(ValueError, match=r"Layer 'embedding.*input_dim=37.*the id 37.0 at index \(0, 3\)"):
+        model.predict(bad, verbose=0)

@@ -21,6 +21,7 @@ from axonal.layers._data_format import CHANNELS_FIRST
 from axonal.layers.base import configuration_version
 from axonal.layers.embedding import id_readers
 from axonal.layers.merging import MERGE_LAYERS
+from axonal.models.executors import support
 from axonal.models.executors.native_layout import Layout
 from axonal.models.executors.support import COUNTED_METRICS
 
@@ -106,8 +107,7 @@ def inference_loop(model, batch_size: int) -> tuple:
     Returns:
         ``(loop, output shapes without the batch)``.
     """
-    objective = model.objective
-    key = (tuple(objective.absorbed) if objective is not None else None, configuration_version())
+    key = support.configuration_key(model)
     cache = getattr(model, "_inference_loops", None)
     if cache is None or cache[0] is not model.plan or cache[1] != key:
         shapes = tuple(tuple(shape[1:]) for shape in model.output_shapes)

@@ -118,8 +118,7 @@ def _layer_problem(model, xs: list) -> str | None:
     # Runs at every predict (a one-row predict of the seed MLP is about 40 microseconds in all): what
     # follows from the layers' classes and configuration is kept per plan, output fusion and layer
     # configuration; a replaced method is looked for every time (one instance-dict read per layer).
-    objective = model.objective
-    key = (configuration_version(), tuple(objective.absorbed) if objective is not None else None)
+    key = configuration_key(model)
     kept = getattr(model, "_static_layer_problems", None)
     if kept is None or kept[0] is not model.plan or kept[1] != key:
         id_layers = {id(layer) for readers in id_readers(model.plan) for layer in readers}
@@ -128,6 +127,20 @@ def _layer_problem(model, xs: list) -> str | None:
     for layer, problem in kept[2]:
         if problem is not None:
             return problem
+    return replaced_method(layer for layer, _ in kept[2])
+
+
+def configuration_key(model) -> tuple:
+    """What a compiled loop and the decisions about it depend on besides the model's plan: the
+    layers' configuration version and the output activations the compiled loss absorbed."""
+    objective = model.objective
+    return configuration_version(), tuple(objective.absorbed) if objective is not None else None
+
+
+def replaced_method(layers) -> str | None:
+    """The first of ``layers`` whose ``forward`` or ``backward`` its instance replaced, as a reason,
+    or None."""
+    for layer in layers:
         own = vars(layer)
         if "forward" in own or "backward" in own:
             return f"layer {layer.name!r} has a method replaced"
