@@ -87,3 +87,28 @@ def test_repeated_one_row_predictions_of_an_embedding_model_check_their_ids():
     bad[0, 3] = 37
     with pytest.raises(ValueError, match=r"Layer 'embedding.*input_dim=37.*the id 37.0 at index \(0, 3\)"):
         model.predict(bad, verbose=0)
+
+
+def test_a_two_input_model_of_ids_and_numbers_trains_natively_with_the_python_bits(monkeypatch):
+    """The loop's inputs mix kinds: int32 ids for the Embedding, float32 rows for the Dense."""
+    from axonal.layers import Concatenate
+    from axonal.models import Model
+    from model_checks import fit_on_path
+
+    rng = np.random.default_rng(12)
+    ids, numbers = rng.integers(0, 50, (ROWS, 7)), rng.normal(size=(ROWS, 4)).astype(np.float32)
+    labels = ((ids[:, 0] > 25) ^ (numbers[:, 0] > 0)).astype(np.float32)
+    runs = []
+    for use_native in (False, True):
+        axonal.set_seed(8)
+        words, values = Input(shape=(7,), name="words"), Input(shape=(4,), name="values")
+        pooled = GlobalAveragePooling1D()(Embedding(50, 5)(words))
+        joined = Concatenate()([pooled, Dense(3, activation="relu")(values)])
+        model = Model([words, values], Dense(1, activation="sigmoid")(joined))
+        model.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["accuracy"])
+        history = fit_on_path(model, [ids, numbers], labels, use_native, monkeypatch, batch_size=BATCH, epochs=2)
+        runs.append((model, history.history))
+    (python_model, python_history), (native_model, native_history) = runs
+    assert native_history == python_history
+    for ours, theirs in zip(native_model.get_weights(), python_model.get_weights(), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
