@@ -108,7 +108,8 @@ def test_damaged_array_argument_is_refused(op, name, damage):
 # (op, output, input) pairs that may be the very same array: element-wise in-place updates.
 IN_PLACE = {("activation_forward", "y", "x"), ("activation_backward", "dx", "dy"), ("activation_backward", "dx", "y"),
             ("dense_backward", "dz", "dy"), ("conv2d_backward", "dz", "dy"), ("dropout_forward", "y", "x"),
-            ("dropout_backward", "dx", "dy"), ("softmax_cross_entropy", "dlogits", "logits"),
+            ("dropout_backward", "dx", "dy"), ("spatial_dropout_forward", "y", "x"),
+            ("spatial_dropout_backward", "dx", "dy"), ("softmax_cross_entropy", "dlogits", "logits"),
             ("sigmoid_binary_cross_entropy", "dlogits", "logits"), ("mean_squared_error", "dpred", "pred")}
 
 

@@ -38,6 +38,13 @@ from axonal._native import (  # noqa: F401  (re-exported op list)
     set_num_threads,
     sigmoid_binary_cross_entropy,
     softmax_cross_entropy,
+    spatial_dropout_backward,
+    spatial_dropout_forward,
+    transpose_samples,
+    upsample2d_backward,
+    upsample2d_forward,
+    zero_pad2d_backward,
+    zero_pad2d_forward,
 )
 from axonal._native import optimizer_update
 from axonal.backend.update_ops import named_updates

@@ -221,6 +221,44 @@ def embedding_backward(dW, dy, indices):
     _cuda.embedding_backward(dW, dy, indices, stream=_stream())
 
 
+# Image reshaping and spatial dropout (backend/reference_reshaping.py): images (M, H, W, B) for the
+# reshapes, (N, A, C, B) for spatial dropout; the mask is Dropout's Philox mask of an (N, C) activation.
+
+def zero_pad2d_forward(y, x, padding):
+    """y (M, top + H + bottom, left + W + right, B) = x (M, H, W, B) with zeros around it."""
+    _cuda.zero_pad2d_forward(y, x, padding, stream=_stream())
+
+
+def zero_pad2d_backward(dx, dy, padding):
+    """dx (M, H, W, B) = the interior of dy."""
+    _cuda.zero_pad2d_backward(dx, dy, padding, stream=_stream())
+
+
+def upsample2d_forward(y, x, size):
+    """Nearest upsampling: x (M, H, W, B) -> y (M, H·SH, W·SW, B)."""
+    _cuda.upsample2d_forward(y, x, size, stream=_stream())
+
+
+def upsample2d_backward(dx, dy, size):
+    """dx (M, H, W, B) = each SH x SW block of dy summed in row-major order (the reference's)."""
+    _cuda.upsample2d_backward(dx, dy, size, stream=_stream())
+
+
+def transpose_samples(y, x):
+    """y (N, C, R) = each sample of x (N, R, C) transposed (channels_first edges)."""
+    _cuda.transpose_samples(y, x, stream=_stream())
+
+
+def spatial_dropout_forward(y, mask, x, rate, seed, layer_id, step):
+    """y = x * mask[n, c] / (1 - rate) over (N, A, C, B); ``step`` an int or an int64 device scalar."""
+    _cuda.spatial_dropout_forward(y, mask, x, rate, seed, layer_id, step, stream=_stream())
+
+
+def spatial_dropout_backward(dx, dy, mask, rate):
+    """dx = dy * mask[n, c] / (1 - rate) over (N, A, C, B)."""
+    _cuda.spatial_dropout_backward(dx, dy, mask, rate, stream=_stream())
+
+
 # Normalization (docs/normalization.md): column statistics one block per 32 channels, row statistics
 # one warp per row, sums in double in a fixed order; nothing allocated or waited for (capturable).
 

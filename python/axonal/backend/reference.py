@@ -22,6 +22,10 @@ from axonal.backend.reference_activations import (ACTIVATIONS, _sigmoid, _softpl
                                                  activation_forward, check_activation, check_fused_activation)
 from axonal.backend.reference_conv import conv2d_forward, conv2d_backward, max_pool2d_forward, max_pool2d_backward, avg_pool2d_forward, avg_pool2d_backward  # noqa: F401
 from axonal.backend.reference_embedding import embedding_forward, embedding_backward  # noqa: F401
+from axonal.backend.reference_reshaping import (zero_pad2d_forward, zero_pad2d_backward,  # noqa: F401
+                                                upsample2d_forward, upsample2d_backward,
+                                                spatial_dropout_forward, spatial_dropout_backward,
+                                                transpose_samples)
 from axonal.backend.reference_merge import merge_forward, merge_backward, concat_forward, concat_backward, accumulate, scale  # noqa: F401
 from axonal.backend.reference_normalization import (batch_norm_forward, batch_norm_backward,  # noqa: F401
                                                    batch_norm_inference_forward, batch_norm_inference_backward,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from axonal._validation import check_finite
+from axonal.layers.embedding import id_readers
 from axonal.models.executors import native_plan, support
 
 
@@ -38,8 +39,10 @@ class Ticket:
 
 
 def issue(model, loop, batch_size: int, output_shapes: tuple) -> None:
-    """Leave a ticket after a one-batch prediction of a one-input, one-output model on ``loop``."""
-    if len(output_shapes) == 1 and len(model.input_names) == 1:
+    """Leave a ticket after a one-batch prediction of a one-input, one-output model on ``loop``.
+    Not for an input of Embedding ids: the loop takes those as checked int32, which only the
+    general path makes (layers/embedding.py, ``as_id_array``)."""
+    if len(output_shapes) == 1 and len(model.input_names) == 1 and not any(id_readers(model.plan)):
         model._predict_ticket = Ticket(model, loop, batch_size, output_shapes[0])
 
 
