@@ -34,6 +34,7 @@ void bind_training_loop(py::module_& m);  // training_loop_bindings.cpp
 void bind_merge(py::module_& m);          // merge_bindings.cpp
 void bind_embedding(py::module_& m);      // embedding_bindings.cpp
 void bind_normalization(py::module_& m);  // normalization_bindings.cpp
+void bind_augmentation(py::module_& m);  // augmentation_bindings.cpp
 
 }  // namespace axonal
 
@@ -238,6 +239,7 @@ PYBIND11_MODULE(_native, m) {
   bind_merge(m);
   bind_embedding(m);
   bind_normalization(m);
+  bind_augmentation(m);
   bind_settings(m);
   m.attr("compiler") = AXONAL_COMPILER;
   m.attr("build_flags") = AXONAL_BUILD_FLAGS;
