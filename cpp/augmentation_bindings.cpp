@@ -130,12 +130,13 @@ void contrast_backward_py(py::handle dx, py::handle dy, py::handle inside, py::h
   contrast_backward(dx_, dy_, inside_, p, s[0], s[1], s[2], s[3]);
 }
 
-// rescale (x·a + b) and normalize ((x − b) / a) share their checks: x, y (N, K), a and b (K,).
+// rescale (x·a + b: a the scale, b the offset) and normalize ((x − a) / b: a the mean, b the
+// deviation) share their checks: x, y (N, K), a and b (K,).
 template <bool kNormalize>
 void feature_forward_py(py::handle y, py::handle x, py::handle a, py::handle b) {
   const char* op = kNormalize ? "normalize_forward" : "rescale_forward";
-  const char* a_name = kNormalize ? "deviation" : "scale";
-  const char* b_name = kNormalize ? "mean" : "offset";
+  const char* a_name = kNormalize ? "mean" : "scale";
+  const char* b_name = kNormalize ? "deviation" : "offset";
   const Shape s = shape_of(x, op, "x", 2);
   const float* x_ = checked_data<float>(x, op, "x", s, false);
   float* y_ = checked_data<float>(y, op, "y", s, true);
@@ -143,7 +144,7 @@ void feature_forward_py(py::handle y, py::handle x, py::handle a, py::handle b) 
   const float* b_ = checked_data<float>(b, op, b_name, {s[1]}, false);
   check_apart(op, {{"y", y}}, {{"x", x}, {a_name, a}, {b_name, b}});
   KernelScope release;
-  if (kNormalize) normalize_forward(y_, x_, b_, a_, s[0], s[1]);
+  if (kNormalize) normalize_forward(y_, x_, a_, b_, s[0], s[1]);
   else rescale_forward(y_, x_, a_, b_, s[0], s[1]);
 }
 

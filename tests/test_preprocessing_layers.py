@@ -7,6 +7,7 @@ import pytest
 
 import axonal
 from axonal import layers, models
+from axonal.backend import reference
 
 RNG = np.random.default_rng(8)
 IMAGES = RNG.uniform(0, 1, (5, 8, 8, 2)).astype(np.float32)
@@ -23,9 +24,9 @@ ALL_LAYERS = {**RANDOM_LAYERS, "rescaling": lambda: layers.Rescaling(2.0, offset
               "normalization": lambda: layers.Normalization(mean=[0.5, 0.2], variance=[0.1, 0.3])}
 
 
-def attached(layer):
-    """The layer as a model would hold it (position 1, seed 0; these layers use no backend ops)."""
-    layer.attach(None, 1, 0, layer.steps)
+def attached(layer, ops=reference):
+    """The layer as a model would hold it (position 1, seed 0), on the backend ``ops``."""
+    layer.attach(ops, 1, 0, layer.steps)
     layer.build((None,) + IMAGES.shape[1:])
     return layer
 
