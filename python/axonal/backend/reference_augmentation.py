@@ -57,6 +57,9 @@ def augment_draw(params, kind, seed, layer_id, step, height, width, ranges):
     count = params.shape[0]
     uniforms = augmentation_uniforms(count, seed, layer_id, step)
     u0, u1 = uniforms[:, 0], uniforms[:, 1]
+    if len(ranges) != 4 or not all(abs(float(r)) <= 1024 for r in ranges):
+        raise ValueError(f"augment_draw: ranges must be 4 finite numbers in [-1024, 1024] (low0, high0, low1, "
+                         f"high1), received {ranges!r}.")
     low0, high0, low1, high1 = (float(r) for r in ranges)
     zeros, ones = np.zeros(count), np.ones(count)
     if kind.startswith("flip"):
