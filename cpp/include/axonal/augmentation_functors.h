@@ -130,6 +130,7 @@ AXONAL_HD void augment_draw_image(double* m, AugmentKind kind, const double* ran
 // with `constant` (the fill value is read there).
 AXONAL_HD int64_t augment_extend(int64_t index, int64_t length, FillMode mode, bool* inside) {
   *inside = true;
+  if (index >= 0 && index < length) return index;  // most taps: no division
   switch (mode) {
     case FillMode::reflect: {  // d c b a | a b c d | d c b a
       const int64_t folded = ((index % (2 * length)) + 2 * length) % (2 * length);
