@@ -10,6 +10,7 @@
 #include <string>
 
 #include "activations.h"
+#include "augmentation.h"
 #include "conv.h"
 #include "dense.h"
 #include "dropout.h"
@@ -36,6 +37,7 @@ template struct AlignedBuffer<float>;
 template struct AlignedBuffer<uint8_t>;
 template struct AlignedBuffer<int64_t>;
 template struct AlignedBuffer<int32_t>;
+template struct AlignedBuffer<double>;
 
 namespace {
 // The layer's window over a batch of N images.
@@ -50,6 +52,25 @@ ImageResize batch_resize(const LayerStep& layer, int64_t N) {
   ImageResize g = layer.resize;
   g.M = N * layer.resize.M;
   return g;
+}
+
+// An augmentation step in training: this step's draws, then the flip/translation/rotation/zoom
+// resampling or the contrast, as the layer's forward calls them.
+void augment(LayerStep& layer, const float* in, int64_t N, uint64_t step) {
+  const int64_t H = layer.image_h, W = layer.image_w, C = layer.image_c;
+  augment_draw(layer.params.get(), layer.augment_kind, layer.seed, layer.position, step, N, H, W, layer.ranges);
+  if (layer.augment_kind == AugmentKind::contrast)
+    contrast_forward(layer.y.get(), layer.mask.get(), in, layer.params.get(), N, H, W, C, layer.value_low,
+                     layer.value_high);
+  else affine_forward(layer.y.get(), in, layer.params.get(), N, H, W, C, layer.fill_mode, layer.bilinear,
+                      layer.fill_value);
+}
+
+void augment_backward(LayerStep& layer, float* dx, const float* dy, int64_t N) {
+  const int64_t H = layer.image_h, W = layer.image_w, C = layer.image_c;
+  if (layer.augment_kind == AugmentKind::contrast)
+    contrast_backward(dx, dy, layer.mask.get(), layer.params.get(), N, H, W, C);
+  else affine_backward(dx, dy, layer.params.get(), N, H, W, C, layer.fill_mode, layer.bilinear);
 }
 
 // A dense or conv2d step's output: its kernel's output y, or the separate activation applied to it.
@@ -113,6 +134,10 @@ TrainingLoop::TrainingLoop(std::vector<LayerStep> layers, std::vector<int64_t> i
       if (layer.backprop && layer.needs_dx[i]) layer.dx[i].allocate(max_batch * layer.in_widths[i]);
     if (layer.kind == LayerStep::Kind::dropout) layer.mask.allocate(in);
     if (layer.kind == LayerStep::Kind::spatial_dropout) layer.mask.allocate(max_batch * layer.sample_c);
+    if (layer.kind == LayerStep::Kind::augment) {
+      layer.params.allocate(max_batch * kAugmentParams);
+      if (layer.augment_kind == AugmentKind::contrast) layer.mask.allocate(in);
+    }
     if (layer.kind == LayerStep::Kind::max_pool2d) layer.argmax.allocate(out);
     if (layer.kind == LayerStep::Kind::batch_norm || layer.kind == LayerStep::Kind::layer_norm) {
       // per channel (batch_norm) or per row of the largest batch (layer_norm)
@@ -229,6 +254,17 @@ void TrainingLoop::forward(int64_t N, uint64_t step, bool training) {
       case LayerStep::Kind::transpose:
         transpose_samples(layer.y.get(), in, N, layer.rows, layer.columns);
         break;
+      case LayerStep::Kind::augment:
+        layer.augmented = training;
+        if (training) augment(layer, in, N, step);
+        else out = in;  // the Random* layers are the identity at inference
+        break;
+      case LayerStep::Kind::rescale:
+        rescale_forward(layer.y.get(), in, layer.feature_a, layer.feature_b, N, layer.out_width);
+        break;
+      case LayerStep::Kind::normalize:
+        normalize_forward(layer.y.get(), in, layer.feature_b, layer.feature_a, N, layer.out_width);
+        break;
       case LayerStep::Kind::concat: {
         std::vector<const float*> xs(layer.inputs.size());
         for (size_t i = 0; i < xs.size(); ++i) xs[i] = value_[layer.inputs[i]];
@@ -333,6 +369,16 @@ void TrainingLoop::backward(int64_t N) {
         break;
       case LayerStep::Kind::transpose:
         if (dx != nullptr) transpose_samples(dx, dy, N, layer.columns, layer.rows);
+        break;
+      case LayerStep::Kind::augment:
+        if (!layer.augmented) passed = dy;
+        else if (dx != nullptr) augment_backward(layer, dx, dy, N);
+        break;
+      case LayerStep::Kind::rescale:
+        if (dx != nullptr) rescale_backward(dx, dy, layer.feature_a, N, layer.out_width);
+        break;
+      case LayerStep::Kind::normalize:
+        if (dx != nullptr) normalize_backward(dx, dy, layer.feature_a, N, layer.out_width);
         break;
       case LayerStep::Kind::merge:
       case LayerStep::Kind::concat: {

@@ -16,6 +16,7 @@
 
 #include "axonal/activation_functors.h"
 #include "axonal/image_resize.h"
+#include "axonal/augmentation_functors.h"
 #include "axonal/merge_functors.h"
 #include "axonal/window.h"
 #include "optimizers.h"
@@ -33,7 +34,7 @@ struct AlignedBuffer {
 struct LayerStep {
   enum class Kind {
     dense, dropout, activation, conv2d, max_pool2d, avg_pool2d, identity, merge, concat, batch_norm, layer_norm,
-    zero_pad2d, upsample2d, spatial_dropout, embedding, transpose
+    zero_pad2d, upsample2d, spatial_dropout, embedding, transpose, augment, rescale, normalize
   } kind;
   std::vector<int> inputs;  // the tensors it reads (one, except merge and concat)
   int output = 0;           // the tensor it writes
@@ -78,6 +79,19 @@ struct LayerStep {
   int64_t sample_a = 0, sample_c = 0, sample_b = 0;  // spatial_dropout
   int64_t rows = 0, columns = 0;                      // transpose
   int64_t vocabulary = 0, vector_width = 0;           // embedding: V, D
+  // augment: the layer's draws (seed, position as the dropout's) on (image_h, image_w, image_c)
+  // images, applied in training steps only (inference: identity); contrast keeps its clip mask in
+  // `mask`. rescale: y = x·feature_a + feature_b; normalize: y = (x − feature_b) / feature_a (K).
+  AugmentKind augment_kind = AugmentKind::flip_horizontal;
+  double ranges[4] = {0, 0, 0, 0};
+  FillMode fill_mode = FillMode::reflect;
+  bool bilinear = true;
+  float fill_value = 0.f, value_low = 0.f, value_high = 0.f;
+  int64_t image_h = 0, image_w = 0, image_c = 0;
+  bool augmented = false;  // what the last forward pass did
+  const float* feature_a = nullptr;
+  const float* feature_b = nullptr;
+  AlignedBuffer<double> params;  // augment: (max_batch, 6)
   bool backprop = false;  // whether the backward pass runs this step
   const float* input = nullptr;  // what the last forward pass fed it (first input)
   AlignedBuffer<float> y, dz, activated, dactivated;

@@ -215,6 +215,58 @@ bool parse_reshaping_layer(BoundLoop& bound, LayerStep& layer, const std::string
   return true;
 }
 
+// An augmentation step (..., kind, seed, position, (H, W, C), ranges (4), fill_mode, interpolation,
+// fill_value, value_low, value_high): the layer's draws and map, as augment_draw and affine_forward /
+// contrast_forward take them; the image must hold the layer's input features.
+void parse_augment(LayerStep& layer, const py::tuple& spec, const std::string& what) {
+  const py::tuple t = as_tuple(spec, 15, what);
+  layer.kind = LayerStep::Kind::augment;
+  const auto kind = item<std::string>(t, 5, what);
+  if (!parse_augment_kind(kind.c_str(), &layer.augment_kind))
+    fail(kOp, what + ": unknown augmentation '" + kind + "'; expected flip_horizontal, flip_vertical, flip_both, "
+                  "translation, rotation, zoom, zoom_keep_aspect or contrast.");
+  layer.seed = item<uint32_t>(t, 6, what);
+  layer.position = item<uint32_t>(t, 7, what);
+  const auto hwc = item<std::array<int64_t, 3>>(t, 8, what);
+  if (hwc[0] < 1 || hwc[1] < 1 || hwc[2] < 1 || hwc[0] * hwc[1] * hwc[2] != layer.in_widths[0])
+    fail(kOp, what + ": the image (" + std::to_string(hwc[0]) + ", " + std::to_string(hwc[1]) + ", " +
+                  std::to_string(hwc[2]) + ") does not hold the layer's " + std::to_string(layer.in_widths[0]) +
+                  " input features.");
+  layer.image_h = hwc[0], layer.image_w = hwc[1], layer.image_c = hwc[2];
+  const auto ranges = item<std::array<double, 4>>(t, 9, what);
+  for (int k = 0; k < 4; ++k) {
+    if (!(std::fabs(ranges[k]) <= 1024.0)) fail(kOp, what + ": the ranges must be finite numbers in [-1024, 1024].");
+    layer.ranges[k] = ranges[k];
+  }
+  const auto fill_mode = item<std::string>(t, 10, what), interpolation = item<std::string>(t, 11, what);
+  if (!parse_fill_mode(fill_mode.c_str(), &layer.fill_mode))
+    fail(kOp, what + ": unknown fill_mode '" + fill_mode + "'; expected reflect, wrap, constant or nearest.");
+  if (!parse_interpolation(interpolation.c_str(), &layer.bilinear))
+    fail(kOp, what + ": unknown interpolation '" + interpolation + "'; expected bilinear or nearest.");
+  layer.fill_value = item<float>(t, 12, what);
+  layer.value_low = item<float>(t, 13, what);
+  layer.value_high = item<float>(t, 14, what);
+  if (!(layer.value_low <= layer.value_high)) fail(kOp, what + ": value_low must not exceed value_high.");
+}
+
+// A rescale (..., scale, offset) or normalize (..., mean, deviation) step: two (K,) arrays it reads at
+// every forward pass (Normalization.adapt rewrites them in place).
+void parse_feature_map(BoundLoop& bound, LayerStep& layer, const py::tuple& spec, bool normalize,
+                       const std::string& what) {
+  const py::tuple t = as_tuple(spec, 7, what);
+  layer.kind = normalize ? LayerStep::Kind::normalize : LayerStep::Kind::rescale;
+  const Shape k{layer.in_widths[0]};
+  const char* names[2] = {normalize ? ".mean" : ".scale", normalize ? ".deviation" : ".offset"};
+  const float* first = checked_data<float>(t[5], kOp, (what + names[0]).c_str(), k, false);
+  const float* second = checked_data<float>(t[6], kOp, (what + names[1]).c_str(), k, false);
+  layer.feature_a = normalize ? second : first;  // the deviation or the scale
+  layer.feature_b = normalize ? first : second;  // the mean or the offset
+  for (int i = 5; i <= 6; ++i) {
+    bound.weights.emplace_back(what + names[i - 5], py::reinterpret_borrow<py::object>(t[i]));
+    bound.keep_alive.push_back(py::reinterpret_borrow<py::object>(t[i]));
+  }
+}
+
 // A step tuple -> LayerStep, checking its arrays against the widths of the tensors it reads.
 LayerStep parse_layer(BoundLoop& bound, const py::handle& spec, size_t index, std::vector<int64_t>& widths) {
   const std::string what = "layers[" + std::to_string(index) + "]";
@@ -274,6 +326,10 @@ LayerStep parse_layer(BoundLoop& bound, const py::handle& spec, size_t index, st
       if (w != width) fail(kOp, what + ": a merge needs inputs of one width.");
   } else if (kind == "batch_norm" || kind == "layer_norm") {
     parse_normalization(bound, layer, py::reinterpret_borrow<py::tuple>(spec), kind == "batch_norm", what);
+  } else if (kind == "augment") {
+    parse_augment(layer, py::reinterpret_borrow<py::tuple>(spec), what);
+  } else if (kind == "rescale" || kind == "normalize") {
+    parse_feature_map(bound, layer, py::reinterpret_borrow<py::tuple>(spec), kind == "normalize", what);
   } else if (kind == "concat") {  // inputs side by side
     as_tuple(spec, 5, what);
     layer.kind = LayerStep::Kind::concat;
@@ -282,7 +338,7 @@ LayerStep parse_layer(BoundLoop& bound, const py::handle& spec, size_t index, st
   } else if (!parse_reshaping_layer(bound, layer, kind, spec, what)) {
     fail(kOp, what + ": unknown layer kind '" + kind + "'; expected dense, dropout, activation, conv2d, "
                   "max_pool2d, avg_pool2d, identity, merge, concat, batch_norm, layer_norm, zero_pad2d, upsample2d, "
-                  "spatial_dropout, embedding or transpose.");
+                  "spatial_dropout, embedding, transpose, augment, rescale or normalize.");
   }
   widths.push_back(layer.out_width);
   return layer;

@@ -31,6 +31,7 @@ void bind_merge(py::module_& m, const py::arg_v& stream);        // merge_bindin
 void bind_embedding(py::module_& m, const py::arg_v& stream);    // embedding_bindings.cpp
 void bind_reshaping(py::module_& m, const py::arg_v& stream);    // reshaping_bindings.cpp (and spatial dropout)
 void bind_normalization(py::module_& m, const py::arg_v& stream);  // normalization_bindings.cpp
+void bind_augmentation(py::module_& m, const py::arg_v& stream);  // augmentation_bindings.cpp
 // An activation a fused kernel can apply (activation_bindings.cpp; it refuses those whose
 // derivative needs the input z, which dense and conv2d do not keep).
 Act parse_activation(const ArgCheck& check, const std::string& name);
@@ -258,6 +259,7 @@ PYBIND11_MODULE(_cuda, m) {
   bind_embedding(m, stream);
   bind_reshaping(m, stream);
   bind_normalization(m, stream);
+  bind_augmentation(m, stream);
 
   m.def("set_allow_tf32", &set_allow_tf32, arg("allow"),
         "Let cuBLAS use TF32 tensor cores for float32 GEMMs (off by default: results then match the other backends).");

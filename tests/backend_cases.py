@@ -427,6 +427,8 @@ GEMM_REDUCTIONS.update(RESHAPING_REDUCTIONS)
 from normalization_cases import NORMALIZATION_CASES, NORMALIZATION_REDUCTIONS  # noqa: E402  (batch and layer norm)
 CASES.update(NORMALIZATION_CASES)
 GEMM_REDUCTIONS.update(NORMALIZATION_REDUCTIONS)
+from augmentation_cases import AUGMENTATION_CASES  # noqa: E402  (draws, resampling, contrast, rescale/normalize)
+CASES.update(AUGMENTATION_CASES)
 CASE_NAMES = list(CASES)
 
 

@@ -48,6 +48,12 @@ def _update(c, k, *slots, **hyper):
 
 _POOL = dict(pool=(2, 2), strides=(2, 2), padding=(0, 0, 0, 0))
 
+
+def _params(n):
+    """Per-image affine parameters: a small rotation about the centre (contrast reads column 0 as 0.9)."""
+    turn = np.array([0.9, -0.1, 0.6, 0.1, 0.9, -0.4])
+    return np.ascontiguousarray(np.broadcast_to(turn, (n, 6)))
+
 VALID = {
     "activation_forward": (lambda n, c, k: dict(y=zeros(n, k), x=rand(n, k), activation="relu", alpha=0.0), "y", ""),
     "activation_backward": (lambda n, c, k: dict(dx=zeros(n, k), dy=rand(n, k), y=rand(n, k), activation="relu",
@@ -127,6 +133,22 @@ VALID = {
     "layer_norm_backward": (lambda n, c, k: dict(dx=zeros(n, k), dgamma=zeros(k), dbeta=zeros(k), dy=rand(n, k),
                                                  x=rand(n, k), mean=zeros(n), inv_std=ones(n), gamma=ones(k),
                                                  rms_scaling=False), "dx dgamma dbeta", "dx dgamma dbeta gamma"),
+    # Augmentation: n images (H, W, c) with per-image params (n, 6); rescale/normalize on (n, k).
+    "augment_draw": (lambda n, c, k: dict(params=np.zeros((n, 6)), kind="rotation", seed=1, layer_id=2, step=3,
+                                          height=H, width=W, ranges=(-0.2, 0.2, 0.0, 0.0)), "params", ""),
+    "affine_forward": (lambda n, c, k: dict(y=zeros(n, H, W, c), x=rand(n, H, W, c), params=_params(n),
+                                            fill_mode="constant", interpolation="bilinear", fill_value=0.5), "y", ""),
+    "affine_backward": (lambda n, c, k: dict(dx=zeros(n, H, W, c), dy=rand(n, H, W, c), params=_params(n),
+                                             fill_mode="reflect", interpolation="nearest"), "dx", ""),
+    "contrast_forward": (lambda n, c, k: dict(y=zeros(n, H, W, c), inside=np.zeros((n, H, W, c), np.uint8),
+                                              x=rand(n, H, W, c), params=_params(n), low=-1.0, high=1.0),
+                         "y inside", ""),
+    "contrast_backward": (lambda n, c, k: dict(dx=zeros(n, H, W, c), dy=rand(n, H, W, c),
+                                               inside=np.ones((n, H, W, c), np.uint8), params=_params(n)), "dx", ""),
+    "rescale_forward": (lambda n, c, k: dict(y=zeros(n, k), x=rand(n, k), scale=rand(k), offset=rand(k)), "y", ""),
+    "rescale_backward": (lambda n, c, k: dict(dx=zeros(n, k), dy=rand(n, k), scale=rand(k)), "dx", ""),
+    "normalize_forward": (lambda n, c, k: dict(y=zeros(n, k), x=rand(n, k), mean=rand(k), deviation=ones(k)), "y", ""),
+    "normalize_backward": (lambda n, c, k: dict(dx=zeros(n, k), dy=rand(n, k), deviation=ones(k)), "dx", ""),
 }
 
 
@@ -149,7 +171,7 @@ def _strided(a):
 
 # Damages applied to each array argument in turn; each must be refused with a ValueError.
 DAMAGES = {
-    "float64": lambda a: a.astype(np.float64),
+    "float64": lambda a: a.astype(np.float32 if a.dtype == np.float64 else np.float64),  # the other float width
     "other_dtype": lambda a: a.astype(np.float32 if a.dtype.kind in "iu" else np.int32),
     "big_endian": lambda a: a.astype(a.dtype.newbyteorder(">")),
     "wrong_shape": lambda a: np.zeros(a.shape[:-1] + (a.shape[-1] + 1,), a.dtype),
@@ -233,4 +255,15 @@ SCALAR_CASES = [  # (op, overrides, exception, word the message must contain)
     ("layer_norm_forward", dict(epsilon=float("nan")), ValueError, "epsilon"),
     ("batch_norm_forward", dict(momentum="0.99"), TypeError, "momentum"),
     ("layer_norm_forward", dict(rms_scaling="yes"), TypeError, "rms_scaling"),
+    ("augment_draw", dict(kind="shear"), ValueError, "kind"),
+    ("augment_draw", dict(ranges=(0.0, float("inf"), 0.0, 0.0)), ValueError, "ranges"),
+    ("augment_draw", dict(ranges=(0.0, 1.0)), TypeError, "ranges"),
+    ("augment_draw", dict(height=0), ValueError, "height"),
+    ("augment_draw", dict(step=-1), TypeError, "step"),
+    ("affine_forward", dict(fill_mode="mirror"), ValueError, "fill_mode"),
+    ("affine_backward", dict(interpolation="cubic"), ValueError, "interpolation"),
+    ("affine_forward", dict(params=np.full((N, 6), np.nan)), ValueError, "params"),
+    ("affine_backward", dict(params=np.full((N, 6), 1e9)), ValueError, "params"),
+    ("contrast_forward", dict(low=2.0), ValueError, "low"),
+    ("contrast_forward", dict(params=np.full((N, 6), np.inf)), ValueError, "params"),
 ]

@@ -129,10 +129,12 @@ def _alias_cases():
 
 
 def _overlapping(out: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Views of one buffer: ``other`` (holding its values) starts 4 bytes into ``out``."""
+    """Views of one buffer: ``other`` (holding its values) starts 4 bytes into ``out`` (8 when either
+    holds float64, so that both stay aligned to their items)."""
+    shift = max(4, out.itemsize, other.itemsize)
     buffer = np.zeros(out.nbytes + other.nbytes + 8, np.uint8)
     out_view = buffer[:out.nbytes].view(out.dtype).reshape(out.shape)
-    other_view = buffer[4:4 + other.nbytes].view(other.dtype).reshape(other.shape)
+    other_view = buffer[shift:shift + other.nbytes].view(other.dtype).reshape(other.shape)
     other_view[...] = other
     return out_view, other_view
 

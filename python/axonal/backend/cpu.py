@@ -7,6 +7,11 @@ allocate nothing. GEMMs go to Intel MKL, linked statically; elementwise kernels 
 """
 from axonal._native import (  # noqa: F401  (re-exported op list)
     accumulate,
+    affine_backward,
+    affine_forward,
+    augment_draw,
+    contrast_backward,
+    contrast_forward,
     activation_backward,
     activation_forward,
     avg_pool2d_backward,
@@ -34,6 +39,10 @@ from axonal._native import (  # noqa: F401  (re-exported op list)
     mean_squared_error,
     merge_backward,
     merge_forward,
+    normalize_backward,
+    normalize_forward,
+    rescale_backward,
+    rescale_forward,
     scale,
     set_num_threads,
     sigmoid_binary_cross_entropy,

@@ -295,6 +295,56 @@ def layer_norm_backward(dx, dgamma, dbeta, dy, x, mean, inv_std, gamma, rms_scal
 
 
 # --------------------------------------------------------------------------------------------------
+# Augmentation and preprocessing (docs/layers.md, "Augmentation in native code"): per-image draws
+# from the shared Philox header (the step may be a device counter), resampling one thread per output
+# pixel, backward and contrast one thread per (image, channel) in pixel order: deterministic, capturable.
+
+def augment_draw(params, kind, seed, layer_id, step, height, width, ranges):
+    """params (N, 6) float64 <- each image's draws of (seed, layer_id, step) (docs/design.md, "Randomness")."""
+    _cuda.augment_draw(params, kind, seed, layer_id, step, height, width, tuple(ranges), stream=_stream())
+
+
+def affine_forward(y, x, params, fill_mode, interpolation, fill_value):
+    """y (N, H, W, C) = x resampled by each image's 2x3 matrix in params (N, 6)."""
+    _cuda.affine_forward(y, x, params, fill_mode, interpolation, fill_value, stream=_stream())
+
+
+def affine_backward(dx, dy, params, fill_mode, interpolation):
+    """dx (N, H, W, C) = the transposed resampling of dy."""
+    _cuda.affine_backward(dx, dy, params, fill_mode, interpolation, stream=_stream())
+
+
+def contrast_forward(y, inside, x, params, low, high):
+    """y = clip((x - mean)·c + mean, low, high) per image and channel; inside (uint8) = not clipped."""
+    _cuda.contrast_forward(y, inside, x, params, low, high, stream=_stream())
+
+
+def contrast_backward(dx, dy, inside, params):
+    """dx = c·g + (1 - c)·mean(g), g = dy where the forward did not clip."""
+    _cuda.contrast_backward(dx, dy, inside, params, stream=_stream())
+
+
+def rescale_forward(y, x, scale, offset):
+    """y (N, K) = x·scale + offset per column."""
+    _cuda.rescale_forward(y, x, scale, offset, stream=_stream())
+
+
+def rescale_backward(dx, dy, scale):
+    """dx (N, K) = dy·scale."""
+    _cuda.rescale_backward(dx, dy, scale, stream=_stream())
+
+
+def normalize_forward(y, x, mean, deviation):
+    """y (N, K) = (x - mean) / deviation per column."""
+    _cuda.normalize_forward(y, x, mean, deviation, stream=_stream())
+
+
+def normalize_backward(dx, dy, deviation):
+    """dx (N, K) = dy / deviation."""
+    _cuda.normalize_backward(dx, dy, deviation, stream=_stream())
+
+
+# --------------------------------------------------------------------------------------------------
 # Metrics and counters of an on-device training loop: queued, never waiting, no allocation
 
 def accuracy_count(total, predictions, targets, kind, threshold=0.5):

@@ -21,6 +21,9 @@ from axonal.backend.philox import dropout_keep_mask
 from axonal.backend.reference_activations import (ACTIVATIONS, _sigmoid, _softplus, activation_backward,  # noqa: F401
                                                  activation_forward, check_activation, check_fused_activation)
 from axonal.backend.reference_conv import conv2d_forward, conv2d_backward, max_pool2d_forward, max_pool2d_backward, avg_pool2d_forward, avg_pool2d_backward  # noqa: F401
+from axonal.backend.reference_augmentation import (affine_backward, affine_forward, augment_draw,  # noqa: F401
+                                                   contrast_backward, contrast_forward, normalize_backward,
+                                                   normalize_forward, rescale_backward, rescale_forward)
 from axonal.backend.reference_embedding import embedding_forward, embedding_backward  # noqa: F401
 from axonal.backend.reference_reshaping import (zero_pad2d_forward, zero_pad2d_backward,  # noqa: F401
                                                 upsample2d_forward, upsample2d_backward,

@@ -16,8 +16,9 @@ from axonal import losses, optimizers
 from axonal.layers import (Activation, AveragePooling1D, AveragePooling2D, BatchNormalization, Concatenate, Conv1D,
                            Conv2D, Dense, Dropout, Embedding, GlobalAveragePooling1D, GlobalAveragePooling2D,
                            GlobalMaxPooling1D, GlobalMaxPooling2D, LayerNormalization, MaxPooling1D, MaxPooling2D,
-                           SpatialDropout2D, UpSampling2D, ZeroPadding2D)
+                           Normalization, Rescaling, SpatialDropout2D, UpSampling2D, ZeroPadding2D)
 from axonal.layers._data_format import CHANNELS_FIRST
+from axonal.layers.augmentation import ImageAugmentationLayer
 from axonal.layers.base import configuration_version
 from axonal.layers.embedding import id_readers
 from axonal.layers.merging import MERGE_LAYERS
@@ -167,6 +168,8 @@ def _layer_specs(plan, training: bool) -> tuple[list[tuple], list[int]]:
             specs.append(_normalization_spec(layer, head, reached))
         elif isinstance(layer, (ZeroPadding2D, UpSampling2D, SpatialDropout2D, Embedding)):
             specs.append(_reshaping_spec(layer, head, last, reached))
+        elif isinstance(layer, (ImageAugmentationLayer, Rescaling, Normalization)):
+            specs.append(_preprocessing_spec(layer, head))
         elif isinstance(layer, Concatenate):
             specs.append(("concat", *head))
         elif isinstance(layer, MERGE_LAYERS):
@@ -214,6 +217,21 @@ def _normalization_spec(layer, head: tuple, reached: bool) -> tuple:
         return ("batch_norm", *head, *weights, layer.moving_mean, layer.moving_variance,
                 int(layer.input_shape[layer.channel_axis]), layer.momentum, layer.epsilon, bool(layer.trainable))
     return ("layer_norm", *head, *weights, int(layer.width), layer.epsilon, layer.rms_scaling)
+
+
+def _preprocessing_spec(layer, head: tuple) -> tuple:
+    """An ``augment`` step (the layer's draws and map: identity at inference), or a ``rescale`` /
+    ``normalize`` step over the layer's per-feature rows (Normalization(invert=True) is a rescale)."""
+    if isinstance(layer, ImageAugmentationLayer):
+        value_range = tuple(float(v) for v in layer.value_range) if layer.kind == "contrast" else (0.0, 0.0)
+        return ("augment", *head, layer.kind, layer.augment_seed, layer.position % 2**32, layer.image_shape,
+                tuple(layer.ranges()), layer.fill_mode, layer.interpolation, layer.fill_value, *value_range)
+    rows = layer.feature_rows()
+    if isinstance(layer, Rescaling):
+        return ("rescale", *head, rows["scale_row"], rows["offset_row"])
+    if layer.invert:
+        return ("rescale", *head, rows["deviation_row"], rows["mean_row"])
+    return ("normalize", *head, rows["mean_row"], rows["deviation_row"])
 
 
 def _gradient_sums(plan) -> list[tuple]:

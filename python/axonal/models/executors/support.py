@@ -6,10 +6,7 @@ reproduce exactly is Python the user brings or asks for step by step; each such 
 here, and the layer-by-layer executor runs the call instead, with a note (:func:`report`). The
 complete list (``tests/test_fast_path.py`` pins it):
 
-- a layer implemented in Python: the user's own ``Layer`` subclasses, the image augmentations
-  ``RandomFlip``/``RandomTranslation``/``RandomRotation``/``RandomZoom``/``RandomContrast`` and the
-  preprocessing layers ``Rescaling``/``Normalization`` (NumPy on the host, by design: docs/design.md,
-  docs/data-feeding.md);
+- a layer implemented in Python: the user's own ``Layer`` subclasses;
 - an ``Embedding`` that reads values the model computes (a Reshape or another layer between the
   input and it) rather than an id input: the native loop takes ids as an int32 input only
   (docs/layers.md);
@@ -38,18 +35,20 @@ from axonal.callbacks import Callback, ProgbarLogger, TerminateOnNaN
 from axonal.layers import (ELU, Activation, AveragePooling1D, AveragePooling2D, BatchNormalization, Concatenate,
                            Conv1D, Conv2D, Dense, Dropout, Embedding, Flatten, GlobalAveragePooling1D,
                            GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, InputLayer,
-                           LayerNormalization, LeakyReLU, MaxPooling1D, MaxPooling2D, ReLU, Reshape, Softmax,
+                           LayerNormalization, LeakyReLU, MaxPooling1D, MaxPooling2D, Normalization, RandomContrast,
+                           RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU, Rescaling, Reshape, Softmax,
                            SpatialDropout2D, UpSampling2D, ZeroPadding2D)
 from axonal.layers.base import configuration_version
 from axonal.layers.embedding import id_readers
 from axonal.layers.merging import MERGE_LAYERS
 
-# The layers a compiled executor computes (the rest of axonal's are the augmentations and the
-# preprocessing layers, which run layer by layer with the fast-path note).
+# The layers a compiled executor computes (the rest of axonal's run layer by layer with the
+# fast-path note).
 LAYERS = (InputLayer, Flatten, Reshape, Dense, Dropout, Activation, ReLU, LeakyReLU, ELU, Softmax, Conv2D, MaxPooling2D,
           AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, Conv1D, MaxPooling1D, AveragePooling1D,
           GlobalAveragePooling1D, GlobalMaxPooling1D, BatchNormalization, LayerNormalization, ZeroPadding2D,
-          UpSampling2D, SpatialDropout2D, Embedding, *MERGE_LAYERS)
+          UpSampling2D, SpatialDropout2D, Embedding, *MERGE_LAYERS, RandomFlip, RandomTranslation, RandomRotation,
+          RandomZoom, RandomContrast, Rescaling, Normalization)
 _LAYER_SET = frozenset(LAYERS)
 # The metrics with a counting kernel, by the name the kernels take.
 COUNTED_METRICS = {metrics_module.CategoricalAccuracy: "categorical_accuracy",
