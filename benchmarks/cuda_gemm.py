@@ -45,6 +45,9 @@ def main(argv=None) -> int:
     if os.environ.get("CUPY_TF32", "0") != "0":
         sys.exit("unset CUPY_TF32: the comparison is fp32 without TF32")
 
+    from bench import emulation
+
+    emulation.install_if_requested()  # the GPU session's rehearsal on the host emulation
     import cupy
 
     from axonal.backend import cuda as ops  # ImportError with the reason when cuda is unusable

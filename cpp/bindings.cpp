@@ -35,6 +35,8 @@ void bind_collectives(py::module_& m);    // collectives_bindings.cpp
 void bind_merge(py::module_& m);          // merge_bindings.cpp
 void bind_embedding(py::module_& m);      // embedding_bindings.cpp
 void bind_normalization(py::module_& m);  // normalization_bindings.cpp
+void bind_reshaping(py::module_& m);      // reshaping_bindings.cpp: zero padding, upsampling, spatial dropout
+void bind_augmentation(py::module_& m);  // augmentation_bindings.cpp
 
 }  // namespace axonal
 
@@ -239,7 +241,9 @@ PYBIND11_MODULE(_native, m) {
   bind_training_loop(m);
   bind_merge(m);
   bind_embedding(m);
+  bind_reshaping(m);
   bind_normalization(m);
+  bind_augmentation(m);
   bind_settings(m);
   m.attr("compiler") = AXONAL_COMPILER;
   m.attr("build_flags") = AXONAL_BUILD_FLAGS;

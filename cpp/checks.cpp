@@ -58,6 +58,7 @@ template float* checked_data<float>(const py::handle&, const char*, const char*,
 template uint8_t* checked_data<uint8_t>(const py::handle&, const char*, const char*, const Shape&, bool);
 template int32_t* checked_data<int32_t>(const py::handle&, const char*, const char*, const Shape&, bool);
 template int64_t* checked_data<int64_t>(const py::handle&, const char*, const char*, const Shape&, bool);
+template double* checked_data<double>(const py::handle&, const char*, const char*, const Shape&, bool);
 template float* optional_data<float>(const py::handle&, const char*, const char*, const Shape&, bool);
 
 void check_no_overlap(const char* op, const char* out_name, const py::handle& out, const char* in_name,

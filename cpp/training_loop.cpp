@@ -6,16 +6,22 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <stdexcept>
+#include <string>
 
 #include "activations.h"
+#include "augmentation.h"
 #include "conv.h"
 #include "dense.h"
 #include "dropout.h"
+#include "embedding.h"
 #include "losses.h"
 #include "merge.h"
 #include "normalization.h"
 #include "optimizers.h"
 #include "pooling.h"
+#include "reshaping.h"
+#include "spatial_dropout.h"
 
 namespace axonal {
 
@@ -41,6 +47,32 @@ Window batch_window(const LayerStep& layer, int64_t N) {
   return g;
 }
 
+// A zero_pad2d or upsample2d step's geometry over a batch of N samples.
+ImageResize batch_resize(const LayerStep& layer, int64_t N) {
+  ImageResize g = layer.resize;
+  g.M = N * layer.resize.M;
+  return g;
+}
+
+// An augmentation step in training: this step's draws, then the flip/translation/rotation/zoom
+// resampling or the contrast, as the layer's forward calls them.
+void augment(LayerStep& layer, const float* in, int64_t N, uint64_t step) {
+  const int64_t H = layer.image_h, W = layer.image_w, C = layer.image_c;
+  augment_draw(layer.params.get(), layer.augment_kind, layer.seed, layer.position, step, N, H, W, layer.ranges);
+  if (layer.augment_kind == AugmentKind::contrast)
+    contrast_forward(layer.y.get(), layer.mask.get(), in, layer.params.get(), N, H, W, C, layer.value_low,
+                     layer.value_high);
+  else affine_forward(layer.y.get(), in, layer.params.get(), N, H, W, C, layer.fill_mode, layer.bilinear,
+                      layer.fill_value);
+}
+
+void augment_backward(LayerStep& layer, float* dx, const float* dy, int64_t N) {
+  const int64_t H = layer.image_h, W = layer.image_w, C = layer.image_c;
+  if (layer.augment_kind == AugmentKind::contrast)
+    contrast_backward(dx, dy, layer.mask.get(), layer.params.get(), N, H, W, C);
+  else affine_backward(dx, dy, layer.params.get(), N, H, W, C, layer.fill_mode, layer.bilinear);
+}
+
 // A dense or conv2d step's output: its kernel's output y, or the separate activation applied to it.
 const float* activate_separately(LayerStep& layer, int64_t N) {
   if (layer.separate == Act::linear) return layer.y.get();
@@ -58,13 +90,34 @@ const float* deactivate_separately(LayerStep& layer, const float* dy, int64_t N)
 
 TrainingLoop::TrainingLoop(std::vector<LayerStep> layers, std::vector<int64_t> input_widths,
                            std::vector<OutputSpec> outputs, OptimizerSpec optimizer, std::vector<GradientSum> sums,
-                           int64_t max_batch)
+                           int64_t max_batch, std::vector<char> id_inputs)
     : layers_(std::move(layers)), input_widths_(std::move(input_widths)), outputs_(std::move(outputs)),
       optimizer_(std::move(optimizer)), sums_(std::move(sums)), max_batch_(max_batch) {
   const size_t tensors = input_widths_.size() + layers_.size();
   widths_.assign(tensors, 0);
   consumers_.assign(tensors, 0);
-  for (size_t i = 0; i < input_widths_.size(); ++i) widths_[i] = input_widths_[i];
+  is_ids_.assign(tensors, 0);
+  for (size_t i = 0; i < input_widths_.size(); ++i) {
+    widths_[i] = input_widths_[i];
+    is_ids_[i] = i < id_inputs.size() && id_inputs[i];
+  }
+  // Ids are int32, so only steps that take them as such may read them: an embedding, or a reshape
+  // (identity) whose output is ids again.
+  for (size_t k = 0; k < layers_.size(); ++k) {
+    const LayerStep& layer = layers_[k];
+    const bool embedding = layer.kind == LayerStep::Kind::embedding, identity = layer.kind == LayerStep::Kind::identity;
+    for (int t : layer.inputs)
+      if (is_ids_[t] && !embedding && !identity)
+        throw std::invalid_argument("layers[" + std::to_string(k) + "] reads tensor " + std::to_string(t) +
+                                    ", which holds int32 ids; only embedding and identity steps read ids.");
+    if (embedding && !is_ids_[layer.inputs[0]])
+      throw std::invalid_argument("layers[" + std::to_string(k) + "] (embedding) reads tensor " +
+                                  std::to_string(layer.inputs[0]) + ", which is not an id input (id_inputs).");
+    is_ids_[layer.output] = identity && is_ids_[layer.inputs[0]];
+  }
+  for (const OutputSpec& output : outputs_)
+    if (is_ids_[output.tensor])
+      throw std::invalid_argument("output tensor " + std::to_string(output.tensor) + " holds ids, not values.");
   for (LayerStep& layer : layers_) {
     widths_[layer.output] = layer.out_width;
     for (int t : layer.inputs) consumers_[t] += 1;
@@ -80,6 +133,11 @@ TrainingLoop::TrainingLoop(std::vector<LayerStep> layers, std::vector<int64_t> i
     for (size_t i = 0; i < layer.inputs.size(); ++i)
       if (layer.backprop && layer.needs_dx[i]) layer.dx[i].allocate(max_batch * layer.in_widths[i]);
     if (layer.kind == LayerStep::Kind::dropout) layer.mask.allocate(in);
+    if (layer.kind == LayerStep::Kind::spatial_dropout) layer.mask.allocate(max_batch * layer.sample_c);
+    if (layer.kind == LayerStep::Kind::augment) {
+      layer.params.allocate(max_batch * kAugmentParams);
+      if (layer.augment_kind == AugmentKind::contrast) layer.mask.allocate(in);
+    }
     if (layer.kind == LayerStep::Kind::max_pool2d) layer.argmax.allocate(out);
     if (layer.kind == LayerStep::Kind::batch_norm || layer.kind == LayerStep::Kind::layer_norm) {
       // per channel (batch_norm) or per row of the largest batch (layer_norm)
@@ -171,6 +229,45 @@ void TrainingLoop::forward(int64_t N, uint64_t step, bool training, int64_t firs
                            layer.beta, N * layer.out_width / layer.norm_width, layer.norm_width, layer.epsilon,
                            layer.rms);
         break;
+      case LayerStep::Kind::zero_pad2d:
+        zero_pad2d_forward(layer.y.get(), in, batch_resize(layer, N));
+        break;
+      case LayerStep::Kind::upsample2d:
+        upsample2d_forward(layer.y.get(), in, batch_resize(layer, N));
+        break;
+      case LayerStep::Kind::spatial_dropout:
+        if (training && layer.rate > 0.f)
+          spatial_dropout_forward(layer.y.get(), layer.mask.get(), in, N, layer.sample_a, layer.sample_c,
+                                  layer.sample_b, layer.rate, layer.seed, layer.position, step,
+                                  static_cast<uint64_t>(first_row * layer.sample_c));
+        else out = in;
+        break;
+      case LayerStep::Kind::embedding: {
+        // The ids were checked when the data came in (layers/embedding.py); this guard only keeps a
+        // direct caller from reading outside W (the binding turns it into a ValueError).
+        const int32_t* ids = reinterpret_cast<const int32_t*>(in);
+        const int64_t M = N * layer.in_widths[0], bad = first_bad_index(ids, M, layer.vocabulary);
+        if (bad >= 0)
+          throw std::invalid_argument("an embedding step reads the id " + std::to_string(ids[bad]) + " at position " +
+                                      std::to_string(bad % layer.in_widths[0]) + " of a sample, outside [0, " +
+                                      std::to_string(layer.vocabulary) + ").");
+        embedding_forward(layer.y.get(), ids, layer.W, M, layer.vocabulary, layer.vector_width);
+        break;
+      }
+      case LayerStep::Kind::transpose:
+        transpose_samples(layer.y.get(), in, N, layer.rows, layer.columns);
+        break;
+      case LayerStep::Kind::augment:
+        layer.augmented = training;
+        if (training) augment(layer, in, N, step);
+        else out = in;  // the Random* layers are the identity at inference
+        break;
+      case LayerStep::Kind::rescale:
+        rescale_forward(layer.y.get(), in, layer.feature_a, layer.feature_b, N, layer.out_width);
+        break;
+      case LayerStep::Kind::normalize:
+        normalize_forward(layer.y.get(), in, layer.feature_b, layer.feature_a, N, layer.out_width);
+        break;
       case LayerStep::Kind::concat: {
         std::vector<const float*> xs(layer.inputs.size());
         for (size_t i = 0; i < xs.size(); ++i) xs[i] = value_[layer.inputs[i]];
@@ -255,6 +352,36 @@ void TrainingLoop::backward(int64_t N, GradientReducer* reducer) {
         layer_norm_backward(dx, layer.dgamma, layer.dbeta, dy, layer.input, layer.norm_mean.get(),
                             layer.norm_inv_std.get(), layer.gamma, N * layer.out_width / layer.norm_width,
                             layer.norm_width, layer.rms);
+        break;
+      case LayerStep::Kind::zero_pad2d:
+        if (dx != nullptr) zero_pad2d_backward(dx, dy, batch_resize(layer, N));
+        break;
+      case LayerStep::Kind::upsample2d:
+        if (dx != nullptr) upsample2d_backward(dx, dy, batch_resize(layer, N));
+        break;
+      case LayerStep::Kind::spatial_dropout:
+        if (layer.rate == 0.f) passed = dy;
+        else if (dx != nullptr)
+          spatial_dropout_backward(dx, dy, layer.mask.get(), N, layer.sample_a, layer.sample_c, layer.sample_b,
+                                   layer.rate);
+        break;
+      case LayerStep::Kind::embedding:  // no gradient reaches the ids
+        if (layer.dW != nullptr)
+          embedding_backward(layer.dW, dy, reinterpret_cast<const int32_t*>(layer.input), N * layer.in_widths[0],
+                             layer.vocabulary, layer.vector_width);
+        break;
+      case LayerStep::Kind::transpose:
+        if (dx != nullptr) transpose_samples(dx, dy, N, layer.columns, layer.rows);
+        break;
+      case LayerStep::Kind::augment:
+        if (!layer.augmented) passed = dy;
+        else if (dx != nullptr) augment_backward(layer, dx, dy, N);
+        break;
+      case LayerStep::Kind::rescale:
+        if (dx != nullptr) rescale_backward(dx, dy, layer.feature_a, N, layer.out_width);
+        break;
+      case LayerStep::Kind::normalize:
+        if (dx != nullptr) normalize_backward(dx, dy, layer.feature_a, N, layer.out_width);
         break;
       case LayerStep::Kind::merge:
       case LayerStep::Kind::concat: {

@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "axonal/activation_functors.h"
+#include "axonal/image_resize.h"
+#include "axonal/augmentation_functors.h"
 #include "axonal/merge_functors.h"
 #include "axonal/window.h"
 #include "collectives.h"
@@ -32,7 +34,8 @@ struct AlignedBuffer {
 
 struct LayerStep {
   enum class Kind {
-    dense, dropout, activation, conv2d, max_pool2d, avg_pool2d, identity, merge, concat, batch_norm, layer_norm
+    dense, dropout, activation, conv2d, max_pool2d, avg_pool2d, identity, merge, concat, batch_norm, layer_norm,
+    zero_pad2d, upsample2d, spatial_dropout, embedding, transpose, augment, rescale, normalize
   } kind;
   std::vector<int> inputs;  // the tensors it reads (one, except merge and concat)
   int output = 0;           // the tensor it writes
@@ -69,11 +72,32 @@ struct LayerStep {
   bool batch_statistics = false;  // batch_norm: trainable, so training steps use the batch's statistics
   bool rms = false;               // layer_norm: Keras' rms_scaling
   bool used_batch_statistics = false;  // what the last forward pass did
+  // zero_pad2d, upsample2d: the geometry of one sample (M = images per sample; N·M per batch);
+  // spatial_dropout: a sample is (A, C, B) (rate, seed and position as dropout); transpose: a sample
+  // is a (rows, columns) matrix, written as (columns, rows); embedding: W is the (V, D) matrix, dW its
+  // gradient (null when frozen), the input an int32 id tensor of in_width ids per sample.
+  ImageResize resize{};
+  int64_t sample_a = 0, sample_c = 0, sample_b = 0;  // spatial_dropout
+  int64_t rows = 0, columns = 0;                      // transpose
+  int64_t vocabulary = 0, vector_width = 0;           // embedding: V, D
+  // augment: the layer's draws (seed, position as the dropout's) on (image_h, image_w, image_c)
+  // images, applied in training steps only (inference: identity); contrast keeps its clip mask in
+  // `mask`. rescale: y = x·feature_a + feature_b; normalize: y = (x − feature_b) / feature_a (K).
+  AugmentKind augment_kind = AugmentKind::flip_horizontal;
+  double ranges[4] = {0, 0, 0, 0};
+  FillMode fill_mode = FillMode::reflect;
+  bool bilinear = true;
+  float fill_value = 0.f, value_low = 0.f, value_high = 0.f;
+  int64_t image_h = 0, image_w = 0, image_c = 0;
+  bool augmented = false;  // what the last forward pass did
+  const float* feature_a = nullptr;
+  const float* feature_b = nullptr;
+  AlignedBuffer<double> params;  // augment: (max_batch, 6)
   bool backprop = false;  // whether the backward pass runs this step
   const float* input = nullptr;  // what the last forward pass fed it (first input)
   AlignedBuffer<float> y, dz, activated, dactivated;
   std::vector<AlignedBuffer<float>> dx;  // one per input that needs its gradient
-  AlignedBuffer<uint8_t> mask;
+  AlignedBuffer<uint8_t> mask;  // dropout (N, width), spatial_dropout (N, C)
   AlignedBuffer<int32_t> argmax;  // max_pool2d
   AlignedBuffer<float> norm_mean, norm_inv_std;  // batch_norm (per channel), layer_norm (per row)
 };
@@ -149,8 +173,11 @@ struct RunResult {
 
 class TrainingLoop {
  public:
+  // id_inputs[i]: model input i holds int32 ids (read only by embedding steps, through identity
+  // steps); empty: every input is float32.
   TrainingLoop(std::vector<LayerStep> layers, std::vector<int64_t> input_widths, std::vector<OutputSpec> outputs,
-               OptimizerSpec optimizer, std::vector<GradientSum> sums, int64_t max_batch);
+               OptimizerSpec optimizer, std::vector<GradientSum> sums, int64_t max_batch,
+               std::vector<char> id_inputs = {});
   RunResult run(const RunRequest& request);  // training steps, or test batches (request.train false)
   // Inference over batches [first_batch, first_batch + max_batches) of xs, until `seconds` pass: outs
   // (rows, K) per output receive the predictions (absorbed activations applied), as predict_step gives
@@ -159,6 +186,7 @@ class TrainingLoop {
                   int64_t batch_size, int64_t first_batch, int64_t max_batches, double seconds);
   bool trains() const { return !outputs_.empty() && outputs_.front().loss != LossKind::none; }
   const std::vector<int64_t>& input_widths() const { return input_widths_; }
+  bool id_input(size_t i) const { return is_ids_[i] != 0; }
   int64_t tensor_width(int tensor) const { return widths_[tensor]; }
   const std::vector<OutputSpec>& outputs() const { return outputs_; }
 
@@ -177,6 +205,7 @@ class TrainingLoop {
   std::vector<LayerStep> layers_;
   std::vector<int64_t> input_widths_, widths_;  // per model input; per tensor
   std::vector<int> consumers_;                  // per tensor: steps reading it, plus outputs
+  std::vector<char> is_ids_;                    // per tensor: int32 ids (an id input, or a reshape of one)
   std::vector<OutputSpec> outputs_;
   OptimizerSpec optimizer_;
   std::vector<GradientSum> sums_;

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cmath>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,6 +24,8 @@ Act parse_activation(const char* op, const std::string& name);      // activatio
 Act parse_any_activation(const char* op, const std::string& name);  // activation_bindings.cpp: every one
 Window window_geometry(const char* op, const Shape& xs, int64_t KH, int64_t KW, std::array<int64_t, 2> strides,
                        std::array<int64_t, 4> padding);  // conv_bindings.cpp
+ImageResize padding_geometry(const char* op, const Shape& xs, std::array<int64_t, 4> padding);  // reshaping_bindings.cpp
+ImageResize upsampling_geometry(const char* op, const Shape& xs, std::array<int64_t, 2> size);   // reshaping_bindings.cpp
 
 namespace {
 
@@ -150,6 +153,121 @@ void parse_normalization(BoundLoop& bound, LayerStep& layer, const py::tuple& sp
   for (int i = 5; i <= (batch ? 10 : 8); ++i) bound.keep_alive.push_back(py::reinterpret_borrow<py::object>(t[i]));
 }
 
+// The steps of issue #19's layers and of channels_first models: zero_pad2d (..., (M, H, W, B) of a
+// sample, (top, bottom, left, right)), upsample2d (..., (M, H, W, B), (SH, SW)), spatial_dropout (...,
+// (A, C, B) of a sample, rate, seed, position), embedding (..., W (V, D), dW or None) and transpose
+// (..., rows, columns). Returns false for another kind.
+bool parse_reshaping_layer(BoundLoop& bound, LayerStep& layer, const std::string& kind, const py::handle& spec,
+                           const std::string& what) {
+  const int64_t width = layer.in_widths[0];
+  auto sample_matches = [&](int64_t count) {
+    if (count != width)
+      fail(kOp, what + ": the sample's geometry holds " + std::to_string(count) + " values; the layer's input has " +
+                    std::to_string(width) + ".");
+  };
+  if (kind == "zero_pad2d" || kind == "upsample2d") {
+    const py::tuple t = as_tuple(spec, 7, what);
+    const auto image = item<std::array<int64_t, 4>>(t, 5, what);
+    for (int64_t d : image)
+      if (d < 1) fail(kOp, what + ": the sample's image dimensions must be positive.");
+    const Shape sample{image[0], image[1], image[2], image[3]};
+    sample_matches(image[0] * image[1] * image[2] * image[3]);
+    if (kind == "zero_pad2d") {
+      layer.kind = LayerStep::Kind::zero_pad2d;
+      layer.resize = padding_geometry(kOp, sample, item<std::array<int64_t, 4>>(t, 6, what));
+      layer.out_width = layer.resize.M * layer.resize.padded_h() * layer.resize.padded_w() * layer.resize.B;
+    } else {
+      layer.kind = LayerStep::Kind::upsample2d;
+      layer.resize = upsampling_geometry(kOp, sample, item<std::array<int64_t, 2>>(t, 6, what));
+      layer.out_width = width * layer.resize.SH * layer.resize.SW;
+    }
+  } else if (kind == "spatial_dropout") {
+    const py::tuple t = as_tuple(spec, 9, what);
+    const auto sample = item<std::array<int64_t, 3>>(t, 5, what);
+    if (sample[0] < 1 || sample[1] < 1 || sample[2] < 1) fail(kOp, what + ": the sample's (A, C, B) must be positive.");
+    sample_matches(sample[0] * sample[1] * sample[2]);
+    layer.kind = LayerStep::Kind::spatial_dropout;
+    layer.sample_a = sample[0], layer.sample_c = sample[1], layer.sample_b = sample[2];
+    layer.rate = item<float>(t, 6, what);
+    if (!(layer.rate >= 0.f && layer.rate < 1.f)) fail(kOp, what + ": rate must be in [0, 1).");
+    layer.seed = item<uint32_t>(t, 7, what);
+    layer.position = item<uint32_t>(t, 8, what);
+  } else if (kind == "embedding") {
+    const py::tuple t = as_tuple(spec, 7, what);
+    const Shape w = shape_of(t[5], kOp, (what + ".W").c_str(), 2);
+    layer.kind = LayerStep::Kind::embedding;
+    layer.vocabulary = w[0], layer.vector_width = w[1];
+    layer.W = checked_data<float>(t[5], kOp, (what + ".W").c_str(), w, false);
+    layer.dW = optional_data<float>(t[6], kOp, (what + ".dW").c_str(), w, true);
+    if (layer.needs_dx[0]) fail(kOp, what + ": an embedding passes no gradient to its ids (needs_dx must be false).");
+    layer.out_width = width * w[1];
+    for (int i = 5; i <= 6; ++i) bound.keep_alive.push_back(py::reinterpret_borrow<py::object>(t[i]));
+    bound.weights.emplace_back(what + ".W", py::reinterpret_borrow<py::object>(t[5]));
+    if (!t[6].is_none()) bound.outputs.emplace_back(what + ".dW", py::reinterpret_borrow<py::object>(t[6]));
+  } else if (kind == "transpose") {
+    const py::tuple t = as_tuple(spec, 7, what);
+    layer.kind = LayerStep::Kind::transpose;
+    layer.rows = item<int64_t>(t, 5, what), layer.columns = item<int64_t>(t, 6, what);
+    if (layer.rows < 1 || layer.columns < 1) fail(kOp, what + ": rows and columns must be positive.");
+    sample_matches(layer.rows * layer.columns);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// An augmentation step (..., kind, seed, position, (H, W, C), ranges (4), fill_mode, interpolation,
+// fill_value, value_low, value_high): the layer's draws and map, as augment_draw and affine_forward /
+// contrast_forward take them; the image must hold the layer's input features.
+void parse_augment(LayerStep& layer, const py::tuple& spec, const std::string& what) {
+  const py::tuple t = as_tuple(spec, 15, what);
+  layer.kind = LayerStep::Kind::augment;
+  const auto kind = item<std::string>(t, 5, what);
+  if (!parse_augment_kind(kind.c_str(), &layer.augment_kind))
+    fail(kOp, what + ": unknown augmentation '" + kind + "'; expected flip_horizontal, flip_vertical, flip_both, "
+                  "translation, rotation, zoom, zoom_keep_aspect or contrast.");
+  layer.seed = item<uint32_t>(t, 6, what);
+  layer.position = item<uint32_t>(t, 7, what);
+  const auto hwc = item<std::array<int64_t, 3>>(t, 8, what);
+  if (hwc[0] < 1 || hwc[1] < 1 || hwc[2] < 1 || hwc[0] * hwc[1] * hwc[2] != layer.in_widths[0])
+    fail(kOp, what + ": the image (" + std::to_string(hwc[0]) + ", " + std::to_string(hwc[1]) + ", " +
+                  std::to_string(hwc[2]) + ") does not hold the layer's " + std::to_string(layer.in_widths[0]) +
+                  " input features.");
+  layer.image_h = hwc[0], layer.image_w = hwc[1], layer.image_c = hwc[2];
+  const auto ranges = item<std::array<double, 4>>(t, 9, what);
+  for (int k = 0; k < 4; ++k) {
+    if (!(std::fabs(ranges[k]) <= 1024.0)) fail(kOp, what + ": the ranges must be finite numbers in [-1024, 1024].");
+    layer.ranges[k] = ranges[k];
+  }
+  const auto fill_mode = item<std::string>(t, 10, what), interpolation = item<std::string>(t, 11, what);
+  if (!parse_fill_mode(fill_mode.c_str(), &layer.fill_mode))
+    fail(kOp, what + ": unknown fill_mode '" + fill_mode + "'; expected reflect, wrap, constant or nearest.");
+  if (!parse_interpolation(interpolation.c_str(), &layer.bilinear))
+    fail(kOp, what + ": unknown interpolation '" + interpolation + "'; expected bilinear or nearest.");
+  layer.fill_value = item<float>(t, 12, what);
+  layer.value_low = item<float>(t, 13, what);
+  layer.value_high = item<float>(t, 14, what);
+  if (!(layer.value_low <= layer.value_high)) fail(kOp, what + ": value_low must not exceed value_high.");
+}
+
+// A rescale (..., scale, offset) or normalize (..., mean, deviation) step: two (K,) arrays it reads at
+// every forward pass (Normalization.adapt rewrites them in place).
+void parse_feature_map(BoundLoop& bound, LayerStep& layer, const py::tuple& spec, bool normalize,
+                       const std::string& what) {
+  const py::tuple t = as_tuple(spec, 7, what);
+  layer.kind = normalize ? LayerStep::Kind::normalize : LayerStep::Kind::rescale;
+  const Shape k{layer.in_widths[0]};
+  const char* names[2] = {normalize ? ".mean" : ".scale", normalize ? ".deviation" : ".offset"};
+  const float* first = checked_data<float>(t[5], kOp, (what + names[0]).c_str(), k, false);
+  const float* second = checked_data<float>(t[6], kOp, (what + names[1]).c_str(), k, false);
+  layer.feature_a = normalize ? second : first;  // the deviation or the scale
+  layer.feature_b = normalize ? first : second;  // the mean or the offset
+  for (int i = 5; i <= 6; ++i) {
+    bound.weights.emplace_back(what + names[i - 5], py::reinterpret_borrow<py::object>(t[i]));
+    bound.keep_alive.push_back(py::reinterpret_borrow<py::object>(t[i]));
+  }
+}
+
 // A step tuple -> LayerStep, checking its arrays against the widths of the tensors it reads.
 LayerStep parse_layer(BoundLoop& bound, const py::handle& spec, size_t index, std::vector<int64_t>& widths) {
   const std::string what = "layers[" + std::to_string(index) + "]";
@@ -209,14 +327,19 @@ LayerStep parse_layer(BoundLoop& bound, const py::handle& spec, size_t index, st
       if (w != width) fail(kOp, what + ": a merge needs inputs of one width.");
   } else if (kind == "batch_norm" || kind == "layer_norm") {
     parse_normalization(bound, layer, py::reinterpret_borrow<py::tuple>(spec), kind == "batch_norm", what);
+  } else if (kind == "augment") {
+    parse_augment(layer, py::reinterpret_borrow<py::tuple>(spec), what);
+  } else if (kind == "rescale" || kind == "normalize") {
+    parse_feature_map(bound, layer, py::reinterpret_borrow<py::tuple>(spec), kind == "normalize", what);
   } else if (kind == "concat") {  // inputs side by side
     as_tuple(spec, 5, what);
     layer.kind = LayerStep::Kind::concat;
     layer.out_width = 0;
     for (int64_t w : layer.in_widths) layer.out_width += w;
-  } else {
+  } else if (!parse_reshaping_layer(bound, layer, kind, spec, what)) {
     fail(kOp, what + ": unknown layer kind '" + kind + "'; expected dense, dropout, activation, conv2d, "
-                  "max_pool2d, avg_pool2d, identity, merge, concat, batch_norm or layer_norm.");
+                  "max_pool2d, avg_pool2d, identity, merge, concat, batch_norm, layer_norm, zero_pad2d, upsample2d, "
+                  "spatial_dropout, embedding, transpose, augment, rescale or normalize.");
   }
   widths.push_back(layer.out_width);
   return layer;
@@ -308,8 +431,10 @@ std::vector<OutputSpec> parse_outputs(const py::list& outputs, const std::vector
 }
 
 // The float arrays of a list, one per model input (or output), each (rows, widths[i]).
+// An id input (loop.id_input(i), with `loop` given) is int32: its bits travel as the loop's 4-byte values.
 std::vector<const float*> row_arrays(const py::list& arrays, const std::vector<int64_t>& widths, int64_t& rows,
-                                     const char* name, bool writable, std::vector<float*>* out = nullptr) {
+                                     const char* name, bool writable, std::vector<float*>* out = nullptr,
+                                     const TrainingLoop* loop = nullptr) {
   if (arrays.size() != widths.size())
     fail(kOp, std::string(name) + " holds " + std::to_string(arrays.size()) + " arrays; the model has " +
                   std::to_string(widths.size()) + ".");
@@ -321,6 +446,11 @@ std::vector<const float*> row_arrays(const py::list& arrays, const std::vector<i
     if (s[1] != widths[i])
       fail(kOp, what + " has " + std::to_string(s[1]) + " features per row; the model takes " +
                     std::to_string(widths[i]) + ".");
+    if (loop != nullptr && loop->id_input(i)) {
+      data.push_back(reinterpret_cast<const float*>(
+          checked_data<int32_t>(arrays[i], kOp, what.c_str(), {rows, widths[i]}, writable)));
+      continue;
+    }
     float* p = checked_data<float>(arrays[i], kOp, what.c_str(), {rows, widths[i]}, writable);
     data.push_back(p);
     if (out != nullptr) out->push_back(p);
@@ -338,7 +468,8 @@ py::tuple run_loop(BoundLoop& self, const py::list& xs, const py::list& targets,
   if (!loop.trains()) fail(kOp, "this loop was built for inference (loss 'none'): it has no loss to compute.");
   if (train && !self.updates) fail(kOp, "this loop was built for testing (optimizer 'none'): it cannot train.");
   int64_t rows = -1;
-  RunRequest r{train, row_arrays(xs, loop.input_widths(), rows, "xs", false), {}, nullptr, rows, batch_size,
+  RunRequest r{train, row_arrays(xs, loop.input_widths(), rows, "xs", false, nullptr, &loop), {}, nullptr, rows,
+               batch_size,
                first_batch, max_steps, seconds, step, iteration, learning_rate, loss_sum, std::move(output_loss_sums)};
   r.rows = rows;
   r.reducer = reducer_of(reducer);
@@ -380,9 +511,11 @@ py::tuple run_loop(BoundLoop& self, const py::list& xs, const py::list& targets,
     for (size_t k = 0; k < targets.size(); ++k) check_no_overlap(kOp, name.c_str(), array, "targets", targets[k], false);
   }
   RunResult result;
-  {
+  try {
     KernelScope release;
     result = loop.run(r);
+  } catch (const std::invalid_argument& error) {  // a bad id (training_loop.cpp), after the GIL is back
+    fail(kOp, error.what());
   }
   return py::make_tuple(result.steps, result.seen, result.loss_sum, result.non_finite, result.metric_totals,
                         result.output_loss_sums);
@@ -392,7 +525,7 @@ int64_t predict_loop(BoundLoop& self, const py::list& xs, const py::list& outs, 
                      int64_t first_batch, int64_t max_batches, double seconds) {
   TrainingLoop& loop = *self.loop;
   int64_t rows = -1;
-  const std::vector<const float*> x = row_arrays(xs, loop.input_widths(), rows, "xs", false);
+  const std::vector<const float*> x = row_arrays(xs, loop.input_widths(), rows, "xs", false, nullptr, &loop);
   std::vector<int64_t> widths;
   for (const OutputSpec& output : loop.outputs()) widths.push_back(loop.tensor_width(output.tensor));
   std::vector<float*> out;
@@ -405,8 +538,12 @@ int64_t predict_loop(BoundLoop& self, const py::list& xs, const py::list& outs, 
     for (size_t i = 0; i < xs.size(); ++i) check_no_overlap(kOp, "outs", outs[k], "xs", xs[i], false);
     for (const auto& [name, array] : self.weights) check_no_overlap(kOp, "outs", outs[k], name.c_str(), array, false);
   }
-  KernelScope release;
-  return loop.predict(x, out, rows, batch_size, first_batch, max_batches, seconds);
+  try {
+    KernelScope release;
+    return loop.predict(x, out, rows, batch_size, first_batch, max_batches, seconds);
+  } catch (const std::invalid_argument& error) {
+    fail(kOp, error.what());
+  }
 }
 
 }  // namespace
@@ -416,7 +553,7 @@ void bind_training_loop(py::module_& m) {
                                            "(see cpp/training_loop.h); built by axonal.models.native_loop.")
       .def(py::init([](const py::list& layers, const std::vector<int64_t>& input_widths, const py::list& outputs,
                        const std::string& optimizer, const py::dict& hyper, const py::list& params,
-                       const py::list& sums, int64_t max_batch) {
+                       const py::list& sums, int64_t max_batch, const std::vector<bool>& id_inputs) {
              auto bound = std::make_unique<BoundLoop>();
              if (layers.empty()) fail(kOp, "layers is empty.");
              if (input_widths.empty()) fail(kOp, "input_widths is empty.");
@@ -453,12 +590,19 @@ void bind_training_loop(py::module_& m) {
                  check_no_overlap(kOp, outs[i].first.c_str(), outs[i].second, outs[j].first.c_str(), outs[j].second, false);
              bound->max_batch = max_batch;
              bound->updates = optimizer != "none";
-             bound->loop = std::make_unique<TrainingLoop>(std::move(steps), input_widths, std::move(output_specs),
-                                                          std::move(spec), std::move(gradient_sums), max_batch);
+             if (!id_inputs.empty() && id_inputs.size() != input_widths.size())
+               fail(kOp, "id_inputs must be empty or hold one flag per input.");
+             try {
+               bound->loop = std::make_unique<TrainingLoop>(std::move(steps), input_widths, std::move(output_specs),
+                                                            std::move(spec), std::move(gradient_sums), max_batch,
+                                                            std::vector<char>(id_inputs.begin(), id_inputs.end()));
+             } catch (const std::invalid_argument& error) {
+               fail(kOp, error.what());
+             }
              return bound;
            }),
            py::arg("layers"), py::arg("input_widths"), py::arg("outputs"), py::arg("optimizer"), py::arg("hyper"),
-           py::arg("params"), py::arg("sums"), py::arg("max_batch"))
+           py::arg("params"), py::arg("sums"), py::arg("max_batch"), py::arg("id_inputs") = std::vector<bool>{})
       .def("run", &run_loop, py::arg("xs"), py::arg("targets"), py::arg("order").none(true), py::arg("batch_size"),
            py::arg("first_batch"), py::arg("max_steps"), py::arg("seconds"), py::arg("step"), py::arg("iteration"),
            py::arg("learning_rate"), py::arg("loss_sum"), py::arg("output_loss_sums"), py::arg("train") = true,

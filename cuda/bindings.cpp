@@ -29,7 +29,9 @@ void bind_conv(py::module_& m, const py::arg_v& stream);         // conv_binding
 void bind_metrics(py::module_& m, const py::arg_v& stream);      // metrics_bindings.cpp
 void bind_merge(py::module_& m, const py::arg_v& stream);        // merge_bindings.cpp
 void bind_embedding(py::module_& m, const py::arg_v& stream);    // embedding_bindings.cpp
+void bind_reshaping(py::module_& m, const py::arg_v& stream);    // reshaping_bindings.cpp (and spatial dropout)
 void bind_normalization(py::module_& m, const py::arg_v& stream);  // normalization_bindings.cpp
+void bind_augmentation(py::module_& m, const py::arg_v& stream);  // augmentation_bindings.cpp
 // An activation a fused kernel can apply (activation_bindings.cpp; it refuses those whose
 // derivative needs the input z, which dense and conv2d do not keep).
 Act parse_activation(const ArgCheck& check, const std::string& name);
@@ -255,7 +257,9 @@ PYBIND11_MODULE(_cuda, m) {
   bind_metrics(m, stream);
   bind_merge(m, stream);
   bind_embedding(m, stream);
+  bind_reshaping(m, stream);
   bind_normalization(m, stream);
+  bind_augmentation(m, stream);
 
   m.def("set_allow_tf32", &set_allow_tf32, arg("allow"),
         "Let cuBLAS use TF32 tensor cores for float32 GEMMs (off by default: results then match the other backends).");

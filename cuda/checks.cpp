@@ -190,6 +190,7 @@ template const float* ArgCheck::input<float>(py::handle, const char*, const Shap
 template const int32_t* ArgCheck::input<int32_t>(py::handle, const char*, const Shape&);
 template const int64_t* ArgCheck::input<int64_t>(py::handle, const char*, const Shape&);
 template const uint8_t* ArgCheck::input<uint8_t>(py::handle, const char*, const Shape&);
+template const double* ArgCheck::input<double>(py::handle, const char*, const Shape&);
 template float* ArgCheck::output<float>(py::handle, const char*, const Shape&);
 template uint8_t* ArgCheck::output<uint8_t>(py::handle, const char*, const Shape&);
 template int32_t* ArgCheck::output<int32_t>(py::handle, const char*, const Shape&);

@@ -421,9 +421,14 @@ from merge_cases import MERGE_CASES  # noqa: E402  (merge, concat, accumulate, s
 CASES.update(MERGE_CASES)
 from embedding_cases import EMBEDDING_CASES  # noqa: E402  (gather and scatter-add)
 CASES.update(EMBEDDING_CASES)
+from reshaping_cases import RESHAPING_CASES, RESHAPING_REDUCTIONS  # noqa: E402  (padding, upsampling, spatial dropout)
+CASES.update(RESHAPING_CASES)
+GEMM_REDUCTIONS.update(RESHAPING_REDUCTIONS)
 from normalization_cases import NORMALIZATION_CASES, NORMALIZATION_REDUCTIONS  # noqa: E402  (batch and layer norm)
 CASES.update(NORMALIZATION_CASES)
 GEMM_REDUCTIONS.update(NORMALIZATION_REDUCTIONS)
+from augmentation_cases import AUGMENTATION_CASES  # noqa: E402  (draws, resampling, contrast, rescale/normalize)
+CASES.update(AUGMENTATION_CASES)
 CASE_NAMES = list(CASES)
 
 

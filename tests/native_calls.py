@@ -48,6 +48,12 @@ def _update(c, k, *slots, **hyper):
 
 _POOL = dict(pool=(2, 2), strides=(2, 2), padding=(0, 0, 0, 0))
 
+
+def _params(n):
+    """Per-image affine parameters: a small rotation about the centre (contrast reads column 0 as 0.9)."""
+    turn = np.array([0.9, -0.1, 0.6, 0.1, 0.9, -0.4])
+    return np.ascontiguousarray(np.broadcast_to(turn, (n, 6)))
+
 VALID = {
     "activation_forward": (lambda n, c, k: dict(y=zeros(n, k), x=rand(n, k), activation="relu", alpha=0.0), "y", ""),
     "activation_backward": (lambda n, c, k: dict(dx=zeros(n, k), dy=rand(n, k), y=rand(n, k), activation="relu",
@@ -94,6 +100,20 @@ VALID = {
                                                W=rand(c + 1, k)), "y", ""),
     "embedding_backward": (lambda n, c, k: dict(dW=zeros(c + 1, k), dy=rand(n, k),
                                                 indices=np.arange(n, dtype=np.int32) % (c + 1)), "dW", ""),
+    # Image reshaping on (n, H, W, c) images; spatial dropout on (n, 3, c, 2) (A = 3 pixels, B = 2).
+    "zero_pad2d_forward": (lambda n, c, k: dict(y=zeros(n, H + 3, W + 1, c), x=rand(n, H, W, c), padding=(1, 2, 0, 1)),
+                           "y", ""),
+    "zero_pad2d_backward": (lambda n, c, k: dict(dx=zeros(n, H, W, c), dy=rand(n, H + 3, W + 1, c),
+                                                 padding=(1, 2, 0, 1)), "dx", ""),
+    "upsample2d_forward": (lambda n, c, k: dict(y=zeros(n, 2 * H, 3 * W, c), x=rand(n, H, W, c), size=(2, 3)), "y", ""),
+    "upsample2d_backward": (lambda n, c, k: dict(dx=zeros(n, H, W, c), dy=rand(n, 2 * H, 3 * W, c), size=(2, 3)),
+                            "dx", ""),
+    "transpose_samples": (lambda n, c, k: dict(y=zeros(n, k, c), x=rand(n, c, k)), "y", ""),
+    "spatial_dropout_forward": (lambda n, c, k: dict(y=zeros(n, 3, c, 2), mask=np.zeros((n, c), np.uint8),
+                                                     x=rand(n, 3, c, 2), rate=0.5, seed=1, layer_id=2, step=3),
+                                "y mask", ""),
+    "spatial_dropout_backward": (lambda n, c, k: dict(dx=zeros(n, 3, c, 2), dy=rand(n, 3, c, 2),
+                                                      mask=np.ones((n, c), np.uint8), rate=0.5), "dx", ""),
     # Normalization: batch norm over n rows of k channels, layer norm over n rows of k features.
     "batch_norm_forward": (lambda n, c, k: dict(y=zeros(n, k), mean=zeros(k), inv_std=zeros(k), moving_mean=zeros(k),
                                                 moving_variance=ones(k), x=rand(n, k), gamma=ones(k), beta=zeros(k),
@@ -113,6 +133,22 @@ VALID = {
     "layer_norm_backward": (lambda n, c, k: dict(dx=zeros(n, k), dgamma=zeros(k), dbeta=zeros(k), dy=rand(n, k),
                                                  x=rand(n, k), mean=zeros(n), inv_std=ones(n), gamma=ones(k),
                                                  rms_scaling=False), "dx dgamma dbeta", "dx dgamma dbeta gamma"),
+    # Augmentation: n images (H, W, c) with per-image params (n, 6); rescale/normalize on (n, k).
+    "augment_draw": (lambda n, c, k: dict(params=np.zeros((n, 6)), kind="rotation", seed=1, layer_id=2, step=3,
+                                          height=H, width=W, ranges=(-0.2, 0.2, 0.0, 0.0)), "params", ""),
+    "affine_forward": (lambda n, c, k: dict(y=zeros(n, H, W, c), x=rand(n, H, W, c), params=_params(n),
+                                            fill_mode="constant", interpolation="bilinear", fill_value=0.5), "y", ""),
+    "affine_backward": (lambda n, c, k: dict(dx=zeros(n, H, W, c), dy=rand(n, H, W, c), params=_params(n),
+                                             fill_mode="reflect", interpolation="nearest"), "dx", ""),
+    "contrast_forward": (lambda n, c, k: dict(y=zeros(n, H, W, c), inside=np.zeros((n, H, W, c), np.uint8),
+                                              x=rand(n, H, W, c), params=_params(n), low=-1.0, high=1.0),
+                         "y inside", ""),
+    "contrast_backward": (lambda n, c, k: dict(dx=zeros(n, H, W, c), dy=rand(n, H, W, c),
+                                               inside=np.ones((n, H, W, c), np.uint8), params=_params(n)), "dx", ""),
+    "rescale_forward": (lambda n, c, k: dict(y=zeros(n, k), x=rand(n, k), scale=rand(k), offset=rand(k)), "y", ""),
+    "rescale_backward": (lambda n, c, k: dict(dx=zeros(n, k), dy=rand(n, k), scale=rand(k)), "dx", ""),
+    "normalize_forward": (lambda n, c, k: dict(y=zeros(n, k), x=rand(n, k), mean=rand(k), deviation=ones(k)), "y", ""),
+    "normalize_backward": (lambda n, c, k: dict(dx=zeros(n, k), dy=rand(n, k), deviation=ones(k)), "dx", ""),
 }
 
 
@@ -135,7 +171,7 @@ def _strided(a):
 
 # Damages applied to each array argument in turn; each must be refused with a ValueError.
 DAMAGES = {
-    "float64": lambda a: a.astype(np.float64),
+    "float64": lambda a: a.astype(np.float32 if a.dtype == np.float64 else np.float64),  # the other float width
     "other_dtype": lambda a: a.astype(np.float32 if a.dtype.kind in "iu" else np.int32),
     "big_endian": lambda a: a.astype(a.dtype.newbyteorder(">")),
     "wrong_shape": lambda a: np.zeros(a.shape[:-1] + (a.shape[-1] + 1,), a.dtype),
@@ -202,6 +238,15 @@ SCALAR_CASES = [  # (op, overrides, exception, word the message must contain)
     ("max_pool2d_backward", dict(argmax=np.full((N, 2, 2, C), H * W, np.int32)), ValueError, "argmax"),
     ("max_pool2d_backward", dict(argmax=np.full((N, 2, 2, C), 2**31 - 1, np.int32)), ValueError, "argmax"),
     ("max_pool2d_backward", dict(dx=zeros(N + 1, H, W, C)), ValueError, "dx"),
+    ("zero_pad2d_forward", dict(padding=(-1, 0, 0, 0)), ValueError, "padding"),
+    ("zero_pad2d_backward", dict(padding=(1, 1)), TypeError, "padding"),
+    ("zero_pad2d_forward", dict(padding=(0, 0, 0, 0)), ValueError, "y"),
+    ("upsample2d_forward", dict(size=(0, 2)), ValueError, "size"),
+    ("upsample2d_backward", dict(size=(2,)), TypeError, "size"),
+    ("upsample2d_backward", dict(size=(3, 3)), ValueError, "dy"),
+    ("spatial_dropout_forward", dict(rate=1.0), ValueError, "rate"),
+    ("spatial_dropout_backward", dict(rate=float("nan")), ValueError, "rate"),
+    ("spatial_dropout_forward", dict(step=2**64), TypeError, "step"),
     ("batch_norm_forward", dict(momentum=1.5), ValueError, "momentum"),
     ("batch_norm_forward", dict(momentum=float("nan")), ValueError, "momentum"),
     ("batch_norm_forward", dict(epsilon=0.0), ValueError, "epsilon"),
@@ -210,4 +255,15 @@ SCALAR_CASES = [  # (op, overrides, exception, word the message must contain)
     ("layer_norm_forward", dict(epsilon=float("nan")), ValueError, "epsilon"),
     ("batch_norm_forward", dict(momentum="0.99"), TypeError, "momentum"),
     ("layer_norm_forward", dict(rms_scaling="yes"), TypeError, "rms_scaling"),
+    ("augment_draw", dict(kind="shear"), ValueError, "kind"),
+    ("augment_draw", dict(ranges=(0.0, float("inf"), 0.0, 0.0)), ValueError, "ranges"),
+    ("augment_draw", dict(ranges=(0.0, 1.0)), TypeError, "ranges"),
+    ("augment_draw", dict(height=0), ValueError, "height"),
+    ("augment_draw", dict(step=-1), TypeError, "step"),
+    ("affine_forward", dict(fill_mode="mirror"), ValueError, "fill_mode"),
+    ("affine_backward", dict(interpolation="cubic"), ValueError, "interpolation"),
+    ("affine_forward", dict(params=np.full((N, 6), np.nan)), ValueError, "params"),
+    ("affine_backward", dict(params=np.full((N, 6), 1e9)), ValueError, "params"),
+    ("contrast_forward", dict(low=2.0), ValueError, "low"),
+    ("contrast_forward", dict(params=np.full((N, 6), np.inf)), ValueError, "params"),
 ]

@@ -2,7 +2,6 @@
 (N, C, H, W) data, the channels_last layer's outputs and gradients transposed; configurations
 round-trip; a channels_first CNN trains to the channels_last one's result on transposed data; and
 the compiled executors say why they do not run it."""
-import re
 import warnings
 
 import numpy as np
@@ -13,7 +12,7 @@ from axonal import backend as K
 from axonal.layers import (AveragePooling2D, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling2D, Input,
                            MaxPooling2D, Reshape)
 from axonal.models import Sequential, load_model
-from axonal.models.executors import LayerwiseExecutor, NativeExecutor
+from axonal.models.executors import LayerwiseExecutor
 
 TO_LAST, TO_FIRST = (0, 2, 3, 1), (0, 3, 1, 2)
 
@@ -121,13 +120,11 @@ def test_a_saved_channels_first_model_loads_and_predicts_the_same(tmp_path):
                         MaxPooling2D(2, data_format="channels_first"), Flatten(data_format="channels_first"),
                         Dense(2)])
     x = np.random.default_rng(0).normal(size=(5, 2, 8, 8)).astype(np.float32)
-    with pytest.warns(UserWarning, match="channels_first"):
-        expected = model.predict(x, verbose=0)
+    expected = model.predict(x, verbose=0)
     model.save(tmp_path / "m.axonal")
     loaded = load_model(tmp_path / "m.axonal")
     assert [layer.data_format for layer in loaded.layers[:3]] == ["channels_first"] * 3
-    with pytest.warns(UserWarning, match="channels_first"):
-        np.testing.assert_array_equal(loaded.predict(x, verbose=0), expected)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), expected)
 
 
 @pytest.mark.parametrize("bad", ["channels_middle", "NCHW", 1, ""])
@@ -179,7 +176,8 @@ def test_a_channels_first_cnn_trains_to_the_channels_last_result_on_transposed_d
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the channels_last model runs natively without a word
         history_last = last.fit(x_last, y, batch_size=16, epochs=4, verbose=0)
-    with pytest.warns(UserWarning, match="has data_format='channels_first'"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # so does the channels_first one (native_layout.py)
         history_first = first.fit(x_first, y, batch_size=16, epochs=4, verbose=0)
     np.testing.assert_allclose(history_first.history["loss"], history_last.history["loss"], rtol=1e-5)
     assert history_first.history["accuracy"] == history_last.history["accuracy"]
@@ -189,27 +187,37 @@ def test_a_channels_first_cnn_trains_to_the_channels_last_result_on_transposed_d
     np.testing.assert_allclose(first.predict(x_first, verbose=0), last.predict(x_last, verbose=0), atol=1e-5)
 
 
-def test_a_channels_first_model_runs_layer_by_layer_and_says_why(monkeypatch):
-    model = Sequential([Input(shape=(2, 6, 6)), Conv2D(3, 3, data_format="channels_first", name="conv_cf"),
-                        Flatten(data_format="channels_first"), Dense(1, activation="sigmoid")])
-    model.compile(optimizer="sgd", loss="binary_crossentropy")
-    monkeypatch.setattr(NativeExecutor, "train_epoch", lambda *args: pytest.fail("ran natively"))
-    x, y = np.ones((8, 2, 6, 6), np.float32), np.ones((8, 1), np.float32)
-    with pytest.warns(UserWarning, match=re.escape("because of layer 'conv_cf' has data_format='channels_first'")):
-        model.fit(x, y, epochs=1, verbose=0)
+def test_a_channels_first_model_runs_natively_with_the_bits_of_the_layer_by_layer_path(monkeypatch):
+    """Transposes only where the layout changes (models/executors/native_layout.py): the model's
+    input, and before the Flatten that moves the channels; the weights are the same bits."""
+    from model_checks import fit_on_path
+
+    x = np.random.default_rng(4).normal(size=(21, 2, 6, 6)).astype(np.float32)
+    y = (x[:, 0].mean(axis=(1, 2)) > 0).astype(np.float32)[:, None]
+    runs = []
+    for use_native in (False, True):
+        axonal.set_seed(9)
+        model = Sequential([Input(shape=(2, 6, 6)), Conv2D(3, 3, data_format="channels_first", name="conv_cf"),
+                            MaxPooling2D(2, data_format="channels_first"), Flatten(data_format="channels_first"),
+                            Dense(1, activation="sigmoid")])
+        model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=["accuracy"])
+        history = fit_on_path(model, x, y, use_native, monkeypatch, batch_size=4, epochs=2)
+        runs.append((model, history.history))
+    (python_model, python_history), (native_model, native_history) = runs
+    assert native_history == python_history
+    for ours, theirs in zip(native_model.get_weights(), python_model.get_weights(), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
 
 
-def test_a_channels_first_flatten_moving_channels_is_a_reason_but_one_on_rows_is_not(monkeypatch):
-    moving = Sequential([Input(shape=(2, 3, 3)), Flatten(data_format="channels_first", name="fl"), Dense(1)])
-    moving.compile(optimizer="sgd", loss="mse")
-    with pytest.warns(UserWarning, match="layer 'fl' has data_format='channels_first'"):
-        moving.fit(np.ones((4, 2, 3, 3), np.float32), np.ones((4, 1), np.float32), verbose=0)
-    rows = Sequential([Input(shape=(5,)), Flatten(data_format="channels_first"), Dense(1)])
-    rows.compile(optimizer="sgd", loss="mse")
+def test_a_channels_first_flatten_moving_channels_runs_natively(monkeypatch):
     monkeypatch.setattr(LayerwiseExecutor, "train_epoch", lambda *args: pytest.fail("ran layer by layer"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        rows.fit(np.ones((4, 5), np.float32), np.ones((4, 1), np.float32), verbose=0)
+    for model, shape in ((Sequential([Input(shape=(2, 3, 3)), Flatten(data_format="channels_first"), Dense(1)]),
+                          (4, 2, 3, 3)),
+                         (Sequential([Input(shape=(5,)), Flatten(data_format="channels_first"), Dense(1)]), (4, 5))):
+        model.compile(optimizer="sgd", loss="mse")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            model.fit(np.ones(shape, np.float32), np.ones((4, 1), np.float32), verbose=0)
 
 
 def test_keras_2_program_branching_on_image_data_format_runs_either_way():

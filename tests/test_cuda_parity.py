@@ -639,6 +639,36 @@ BAD_CALLS.update({
 })
 
 
+def _affine(params_shape=(2, 6), params_type="<f8", fill_mode="reflect", interpolation="bilinear", y_at=1):
+    return lambda c: c.affine_forward(_a((2, 4, 5, 3), y_at), _a((2, 4, 5, 3), 2),
+                                      _a(params_shape, 3, typestr=params_type), fill_mode, interpolation, 0.0)
+
+
+BAD_CALLS.update({  # the augmentation family (cuda/augmentation_bindings.cpp)
+    "augment kind": (lambda c: c.augment_draw(_a((2, 6), 1, typestr="<f8"), "shear", 1, 2, 3, 4, 5,
+                                              (0.0, 0.0, 0.0, 0.0)),
+                     r"^augment_draw: unknown kind 'shear'; expected flip_horizontal"),
+    "augment ranges": (lambda c: c.augment_draw(_a((2, 6), 1, typestr="<f8"), "rotation", 1, 2, 3, 4, 5,
+                                                (0.0, float("nan"), 0.0, 0.0)),
+                       r"^augment_draw: ranges must be finite numbers in \[-1024, 1024\]"),
+    "augment params float32": (lambda c: c.augment_draw(_a((2, 6), 1), "rotation", 1, 2, 3, 4, 5,
+                                                        (0.0, 0.1, 0.0, 0.0)),
+                               r"^augment_draw: 'params' .* received a float32 device array"),
+    "affine params shape": (_affine(params_shape=(2, 5)), r"^affine_forward: 'params' must be .* of shape \(2, 6\)"),
+    "affine params float32": (_affine(params_type="<f4"), r"^affine_forward: 'params' .* received a float32"),
+    "affine fill mode": (_affine(fill_mode="mirror"), r"^affine_forward: unknown fill_mode 'mirror'"),
+    "affine interpolation": (_affine(interpolation="cubic"), r"^affine_forward: unknown interpolation 'cubic'"),
+    "affine y on x": (_affine(y_at=2), r"^affine_forward: output 'y' shares memory with input 'x'"),
+    "contrast range": (lambda c: c.contrast_forward(_a((2, 4, 5, 3), 1), _a((2, 4, 5, 3), 2, typestr="|u1"),
+                                                    _a((2, 4, 5, 3), 3), _a((2, 6), 4, typestr="<f8"), 1.0, 0.0),
+                       r"^contrast_forward: low must not exceed high"),
+    "rescale scale shape": (lambda c: c.rescale_forward(_a((3, 4), 1), _a((3, 4), 2), _a((5,), 3), _a((4,), 4)),
+                            r"^rescale_forward: 'scale' must be .* of shape \(4,\)"),
+    "normalize dx on dy": (lambda c: c.normalize_backward(_a((3, 4), 1), _a((3, 4), 1), _a((4,), 3)),
+                           r"^normalize_backward: output 'dx' shares memory with input 'dy'"),
+})
+
+
 @pytest.mark.parametrize("name", list(BAD_CALLS))
 def test_bad_arguments_are_rejected_before_any_launch(name):
     call, message = BAD_CALLS[name]

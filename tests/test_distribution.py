@@ -172,3 +172,18 @@ def test_a_launch_without_mpi4py_says_how_to_install_it():
                 PMI_SIZE="2", PMI_RANK="0")
     assert done.returncode != 0
     assert "PMI_SIZE=2" in done.stderr and "pip install 'axonal[mpi]'" in done.stderr
+
+
+@pytest.mark.parametrize("first_row", [1, 3, 6])
+def test_a_shards_spatial_dropout_mask_is_that_part_of_the_global_mask(first_row):
+    from axonal.backend import cpu
+
+    x = np.random.default_rng(3).normal(size=(8, 5, 3, 1)).astype(np.float32)  # (N, A, C, B)
+    whole_y, whole_mask = np.empty_like(x), np.empty((8, 3), np.uint8)
+    reference.spatial_dropout_forward(whole_y, whole_mask, x, 0.5, 4, 1, 2)
+    part = np.ascontiguousarray(x[first_row:])
+    for ops in (reference, cpu):
+        y, mask = np.empty_like(part), np.empty((len(part), 3), np.uint8)
+        ops.spatial_dropout_forward(y, mask, part, 0.5, 4, 1, 2, first_element=first_row * 3)
+        np.testing.assert_array_equal(mask, whole_mask[first_row:])
+        np.testing.assert_array_equal(y, whole_y[first_row:])

@@ -143,7 +143,7 @@ def test_generators_that_yield_different_batches_are_stopped(tmp_path):
 
 
 def test_cnn_matches_one_rank(tmp_path):
-    options = ("--model", "cnn", "--rows", "40", "--batch", "16", "--optimizer", "adam")
+    options = ("--model", "cnn", "--rows", "40", "--batch", "16", "--optimizer", "adam", "--dropout", "0.3")
     one = run(tmp_path, "one", 1, *options)[0]
     two = run(tmp_path, "two", 2, *options)
     assert_same_on_every_rank(two)

@@ -16,10 +16,10 @@ import axonal
 from axonal import optimizers, regularizers
 from axonal.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from axonal.layers import (Activation, BatchNormalization, Conv2D, Dense, Embedding, Flatten, Input, Layer,
-                           Normalization, RandomContrast, RandomFlip, RandomRotation, RandomZoom, Rescaling, Reshape,
-                           SpatialDropout2D, UpSampling2D, ZeroPadding2D)
+                           Normalization, RandomContrast, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
+                           Rescaling, Reshape, SpatialDropout2D, UpSampling2D, ZeroPadding2D)
 from axonal.losses import MeanSquaredError
-from axonal.models import Model, Sequential
+from axonal.models import Sequential
 from axonal.models.executors import LayerwiseExecutor, NativeExecutor, support
 from axonal.optimizers import Adam
 from functional_models import BUILDERS
@@ -57,27 +57,13 @@ X, Y = np.random.default_rng(0).normal(size=(40, 6)).astype(np.float32), np.ones
 # reason shown -> how to cause it (model, fit arguments)
 FIT_CASES = {
     "layer 'doubling' (Doubling)": lambda: (_model(Doubling(name="doubling")), {}),
-    "layer 'flip' (RandomFlip)": lambda: (_model(Reshape((2, 3, 1)), RandomFlip(name="flip"), Flatten()), {}),
     "(Activation) works along the last axis of rank-3":
         lambda: (_model(Reshape((2, 3)), Activation("softmax"), Flatten()), {}),
-    "layer 'turn' (RandomRotation)": lambda: (_model(Reshape((2, 3, 1)), RandomRotation(0.1, name="turn"), Flatten()),
-                                              {}),
-    "layer 'zoom' (RandomZoom)": lambda: (_model(Reshape((2, 3, 1)), RandomZoom(0.1, name="zoom"), Flatten()), {}),
-    "layer 'contrast' (RandomContrast)": lambda: (_model(Reshape((2, 3, 1)), RandomContrast(0.2, name="contrast"),
-                                                         Flatten()), {}),
-    "layer 'scale' (Rescaling)": lambda: (_model(Rescaling(0.5, name="scale")), {}),
-    "layer 'norm' (Normalization)": lambda: (_model(Normalization(mean=0.0, variance=1.0, name="norm")), {}),
-    "layer 'channels' (SpatialDropout2D)": lambda: (_model(Reshape((2, 3, 1)), SpatialDropout2D(0.3, name="channels"),
-                                                           Flatten()), {}),
-    "layer 'pad' (ZeroPadding2D)": lambda: (_model(Reshape((2, 3, 1)), ZeroPadding2D(1, name="pad"), Flatten()), {}),
-    "layer 'up' (UpSampling2D)": lambda: (_model(Reshape((2, 3, 1)), UpSampling2D(name="up"), Flatten()), {}),
-    "layer 'words' (Embedding)": lambda: (_model(Embedding(5, 2, name="words"), Flatten()),
-                                          {"x": np.arange(240).reshape(40, 6) % 5}),
+    "layer 'words' (Embedding) reads values computed by the model": lambda: (
+        _model(Reshape((6,)), Embedding(5, 2, name="words"), Flatten()), {"x": np.arange(240).reshape(40, 6) % 5}),
     "has a method replaced": lambda: (_replaced_forward(_model(Dense(3, name="patched"))), {}),
-    "layer 'cf' has data_format='channels_first'": lambda: (
-        _model(Reshape((1, 2, 3)), Conv2D(2, 1, data_format="channels_first", name="cf"), Flatten()), {}),
-    "layer 'bn1' normalises axis 1, not the last": lambda: (
-        _model(Reshape((2, 3)), BatchNormalization(axis=1, name="bn1"), Flatten()), {}),
+    "layer 'bn2' normalises axis 2, neither the last nor 1": lambda: (
+        _model(Reshape((1, 2, 3)), BatchNormalization(axis=2, name="bn2"), Flatten()), {}),
     "loss 'mean_squared_error'": lambda: (_model(loss=MyLoss(), metrics=()), {}),
     "optimizer MyAdam": lambda: (_model(optimizer=MyAdam()), {}),
     "optimizer Adam's clipnorm=1.0 (applied in Python)": lambda: (_model(optimizer=optimizers.Adam(clipnorm=1.0)), {}),
@@ -87,6 +73,32 @@ FIT_CASES = {
     "check_numerics": lambda: (_numerics(_model()), {}),
     "callback Printer has batch hooks": lambda: (_model(), {"callbacks": [Printer()]}),
 }
+
+
+# Layers that ran layer by layer with a pinned reason before issue #19's native steps: now natively
+# in fit, evaluate and predict, without a word (their bits: tests/test_training_loop.py).
+NATIVE_NOW = {
+    "SpatialDropout2D, ZeroPadding2D, UpSampling2D": lambda: (_model(
+        Reshape((2, 3, 1)), ZeroPadding2D(1), UpSampling2D(), SpatialDropout2D(0.3), Flatten()), {}),
+    "Embedding on an id input": lambda: (_model(Embedding(5, 2), Flatten()), {"x": np.arange(240).reshape(40, 6) % 5}),
+    "channels_first Conv2D and Flatten": lambda: (
+        _model(Reshape((1, 2, 3)), Conv2D(2, 1, data_format="channels_first"), Flatten(data_format="channels_first")),
+        {}),
+    "BatchNormalization on axis 1": lambda: (_model(Reshape((2, 3)), BatchNormalization(axis=1), Flatten()), {}),
+}
+
+
+@pytest.mark.parametrize("case", NATIVE_NOW)
+def test_issue_19_layers_run_natively_without_a_word(case, monkeypatch):
+    model, arguments = NATIVE_NOW[case]()
+    monkeypatch.setattr(LayerwiseExecutor, "train_epoch", lambda *args: pytest.fail("fit ran layer by layer"))
+    monkeypatch.setattr(LayerwiseExecutor, "test_epoch", lambda *args: pytest.fail("evaluate ran layer by layer"))
+    monkeypatch.setattr(LayerwiseExecutor, "predict", lambda *args: pytest.fail("predict ran layer by layer"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _fit(model, validation_split=0.25, **arguments)
+        model.evaluate(arguments.get("x", X), Y, verbose=0)
+        model.predict(arguments.get("x", X), verbose=0)
 
 
 def _replaced_forward(model):
@@ -120,8 +132,8 @@ def test_the_list_of_reasons_is_pinned():
     """Each reason the support module can give is one of the cases above (by its wording)."""
     source = inspect.getsource(support)
     wordings = ["layer {layer.name!r} ({type(layer).__name__})", "has a method replaced",
-                "has data_format='channels_first' (compiled loops take channels_last)",
-                "normalises axis {layer.axis}, not the last", "works along the last axis of rank-",
+                "normalises axis {layer.axis}, neither the last nor 1",
+                "(Embedding) reads values computed by the model, not an id input", "works along the last axis of rank-",
                 "loss {loss.name!r}", "optimizer {type(optimizer).__name__}",
                 "{optimizer.runs_in_python} (applied in Python)",
                 "metric {metric.name!r}", "sample weights",
@@ -145,6 +157,31 @@ def test_every_functional_model_fits_evaluates_and_predicts_natively_without_a_w
                   callbacks=[EarlyStopping(patience=1)])
         model.evaluate(x, y, verbose=0)
         model.predict(x, verbose=0)
+
+
+# The augmentation and preprocessing layers run in the native loop and on the device (issue #19
+# point 5): no reason is said for them.
+PREPROCESSING_MODELS = {
+    "flip": lambda: _model(Reshape((2, 3, 1)), RandomFlip(name="flip"), Flatten()),
+    "rotation": lambda: _model(Reshape((2, 3, 1)), RandomRotation(0.1, name="turn"), Flatten()),
+    "zoom": lambda: _model(Reshape((2, 3, 1)), RandomZoom(0.1, name="zoom"), Flatten()),
+    "contrast": lambda: _model(Reshape((2, 3, 1)), RandomContrast(0.2, value_range=(-5, 5), name="contrast"),
+                               Flatten()),
+    "translation": lambda: _model(Reshape((2, 3, 1)), RandomTranslation(0.2, 0.3, name="shift"), Flatten()),
+    "rescaling": lambda: _model(Rescaling(0.5, name="scale")),
+    "normalization": lambda: _model(Normalization(mean=0.0, variance=1.0, name="norm")),
+}
+
+
+@pytest.mark.parametrize("name", PREPROCESSING_MODELS)
+def test_augmentation_and_preprocessing_layers_fit_natively_without_a_word(name, monkeypatch):
+    model = PREPROCESSING_MODELS[name]()
+    monkeypatch.setattr(LayerwiseExecutor, "train_epoch", lambda *args: pytest.fail("fit ran layer by layer"))
+    monkeypatch.setattr(LayerwiseExecutor, "predict", lambda *args: pytest.fail("predict ran layer by layer"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _fit(model)
+        model.predict(X, verbose=0)
 
 
 def test_the_numpy_reference_runs_layer_by_layer_without_a_word():

@@ -108,7 +108,8 @@ def test_damaged_array_argument_is_refused(op, name, damage):
 # (op, output, input) pairs that may be the very same array: element-wise in-place updates.
 IN_PLACE = {("activation_forward", "y", "x"), ("activation_backward", "dx", "dy"), ("activation_backward", "dx", "y"),
             ("dense_backward", "dz", "dy"), ("conv2d_backward", "dz", "dy"), ("dropout_forward", "y", "x"),
-            ("dropout_backward", "dx", "dy"), ("softmax_cross_entropy", "dlogits", "logits"),
+            ("dropout_backward", "dx", "dy"), ("spatial_dropout_forward", "y", "x"),
+            ("spatial_dropout_backward", "dx", "dy"), ("softmax_cross_entropy", "dlogits", "logits"),
             ("sigmoid_binary_cross_entropy", "dlogits", "logits"), ("mean_squared_error", "dpred", "pred")}
 
 
@@ -128,10 +129,12 @@ def _alias_cases():
 
 
 def _overlapping(out: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Views of one buffer: ``other`` (holding its values) starts 4 bytes into ``out``."""
+    """Views of one buffer: ``other`` (holding its values) starts 4 bytes into ``out`` (8 when either
+    holds float64, so that both stay aligned to their items)."""
+    shift = max(4, out.itemsize, other.itemsize)
     buffer = np.zeros(out.nbytes + other.nbytes + 8, np.uint8)
     out_view = buffer[:out.nbytes].view(out.dtype).reshape(out.shape)
-    other_view = buffer[4:4 + other.nbytes].view(other.dtype).reshape(other.shape)
+    other_view = buffer[shift:shift + other.nbytes].view(other.dtype).reshape(other.shape)
     other_view[...] = other
     return out_view, other_view
 

@@ -225,7 +225,7 @@ def test_a_model_wires_a_bad_axis_with_the_layer_name():
         Sequential([Input(shape=(5,)), BatchNormalization(axis=2, name="bn")])
 
 
-def test_a_channels_first_batch_norm_runs_layer_by_layer_with_the_reason(backend):
+def test_a_channels_first_batch_norm_runs_natively_and_another_axis_says_why(backend):
     rng = np.random.default_rng(6)
     x, y = rng.normal(size=(16, 3, 4, 4)).astype("float32"), rng.normal(size=(16, 1)).astype("float32")
     model = Sequential([Input(shape=(3, 4, 4)), BatchNormalization(axis=1, name="bn1"), Flatten(), Dense(1)])
@@ -233,10 +233,16 @@ def test_a_channels_first_batch_norm_runs_layer_by_layer_with_the_reason(backend
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         model.fit(x, y, batch_size=16, epochs=1, verbose=0)
-    if backend == "cpu":
-        assert any("normalises axis 1" in str(w.message) for w in seen)
+    assert not any("fast path" in str(w.message) for w in seen)  # axis 1: the native loop's transposes
     layer = model.layers[0]
     np.testing.assert_allclose(layer.moving_mean, 0.01 * x.mean(axis=(0, 2, 3)), rtol=1e-4, atol=1e-7)
+    other = Sequential([Input(shape=(3, 4, 4)), BatchNormalization(axis=2, name="bn2"), Flatten(), Dense(1)])
+    other.compile(optimizer="sgd", loss="mse")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        other.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    if backend == "cpu":
+        assert any("normalises axis 2" in str(w.message) for w in seen)
 
 
 def _shared_batch_norm_model():

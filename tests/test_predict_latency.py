@@ -2,8 +2,8 @@
 
 ``predict`` on ``cpu`` keeps its native inference loop per model and batch size
 (``native_plan.inference_loop``), re-derives the output configuration only when the model changed
-(``executors.configure_for_prediction``) and skips the callback list when nothing observes the
-run. Each test changes the model between two predictions in a way that could leave something
+(``executors.configure_for_prediction``), skips the callback list when nothing observes the run,
+and a repeated silent one-batch call reuses the first one's decisions (``quick_predict``). Each test changes the model between two predictions in a way that could leave something
 kept stale, and compares the kept path with the layer-by-layer one (a fresh computation, and the
 definition the native loop reproduces bit for bit). Timings are the benchmark's (W7), not tests'.
 """
@@ -16,7 +16,8 @@ import axonal
 from axonal.callbacks import Callback
 from axonal.layers import Activation, Concatenate, Conv2D, Dense, Dropout, Flatten, Input, Reshape
 from axonal.models import Model, Sequential
-from axonal.models.executors import NativeExecutor, native_plan, support
+from axonal.models import data
+from axonal.models.executors import NativeExecutor, native_plan, quick_predict, support
 
 pytestmark = pytest.mark.skipif(axonal.backends()["cpu"] != "available", reason="the kept loop is the cpu backend's")
 
@@ -46,6 +47,7 @@ def layer_by_layer(model, x, monkeypatch, **kwargs):
     """``predict`` through the layer-by-layer executor (the native one is told it cannot run it)."""
     with monkeypatch.context() as patch:
         patch.setattr(support, "inference_problem", lambda *args: "the test asks for Python")
+        patch.setattr(quick_predict, "predict", lambda *args: None)
         return model.predict(x, verbose=0, **kwargs)
 
 
@@ -97,13 +99,13 @@ def test_compile_and_uncompiled_models(monkeypatch):
     model = mlp(compile_loss=None)  # nothing absorbed: the layer applies its softmax
     uncompiled = assert_same_bits(model, X, monkeypatch)
     model.compile(optimizer="sgd", loss="categorical_crossentropy")  # softmax absorbed by the loss
-    assert model._inference_loops[1][0] is None
+    assert model._inference_loops[1][1] is None
     assert assert_same_bits(model, X, monkeypatch).tobytes() == uncompiled.tobytes()
-    assert model._inference_loops[1][0] == ("softmax",)
+    assert model._inference_loops[1][1] == ("softmax",)
     model.compile(optimizer="sgd", loss="mse")  # not absorbed again
-    assert model._inference_loops[1][0] == ("softmax",)  # not yet asked
+    assert model._inference_loops[1][1] == ("softmax",)  # not yet asked
     assert assert_same_bits(model, X, monkeypatch).tobytes() == uncompiled.tobytes()
-    assert model._inference_loops[1][0] == (None,)
+    assert model._inference_loops[1][1] == (None,)
 
 
 def test_freezing_and_adding_layers(monkeypatch):
@@ -162,6 +164,62 @@ def test_bad_rows_are_still_refused():
         model.predict(bad, verbose=0)
     with pytest.raises(ValueError, match="expected shape"):
         model.predict(X[:, :5], verbose=0)
+
+
+# ----- the ticket of a repeated silent predict --------------------------------------------------------
+
+def general_path_calls(monkeypatch) -> list:
+    """Spies on the general path's argument check: one entry per predict that took it."""
+    calls = []
+    prepare = data.prepare_inputs
+    monkeypatch.setattr(data, "prepare_inputs", lambda *args, **kw: calls.append(1) or prepare(*args, **kw))
+    return calls
+
+
+def test_a_repeated_silent_one_batch_predict_skips_the_general_path(monkeypatch):
+    model = mlp()
+    calls = general_path_calls(monkeypatch)
+    model.predict(X[:1], verbose=0)
+    for row in range(1, 4):
+        kept = model.predict(X[row:row + 1], verbose=0)
+        assert kept.tobytes() == layer_by_layer(model, X[row:row + 1], monkeypatch).tobytes()
+    assert model.predict(X[2:5], verbose=0, batch_size=3).shape == (3, 4)  # another batch size: a new ticket
+    model.predict(X[5:8], verbose=0, batch_size=3)
+    assert len(calls) == 1 + 3 + 1  # the first call, the three layer-by-layer ones, the new size
+
+
+@pytest.mark.parametrize("change", ["compile", "freeze", "add", "replace forward", "float64", "fortran order",
+                                    "smaller batch", "progress bar"])
+def test_what_the_ticket_was_decided_from_sends_a_changed_call_the_general_way(monkeypatch, change, capsys):
+    model = mlp()
+    x, kwargs = X[:2], {"batch_size": 2}
+    model.predict(x, verbose=0, **kwargs)
+    if change == "compile":
+        model.compile(optimizer="sgd", loss="mse")
+    elif change == "freeze":
+        model.layers[0].trainable = False
+    elif change == "add":
+        model.add(Dense(3))
+    elif change == "replace forward":
+        model.layers[-1].forward = lambda x, training: np.zeros((len(x), 4), np.float32)
+    elif change == "float64":
+        x = x.astype(np.float64)
+    elif change == "fortran order":
+        x = np.asfortranarray(X[:2])
+    elif change == "smaller batch":
+        kwargs = {"batch_size": 1}
+    elif change == "progress bar":
+        kwargs["verbose"] = 1
+    if change != "progress bar":  # (a progress bar is decided by predict itself)
+        assert quick_predict.predict(model, x, kwargs["batch_size"]) is None
+    calls = general_path_calls(monkeypatch)
+    kwargs.setdefault("verbose", 0)
+    if change == "replace forward":
+        with pytest.warns(UserWarning, match="has a method replaced"):
+            np.testing.assert_array_equal(model.predict(x, **kwargs), 0.25)  # softmax(0), absorbed
+    else:
+        model.predict(x, **kwargs)
+    assert calls == [1]
 
 
 # ----- layers the native loop ran over whole samples ------------------------------------------------

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from axonal import layers
+from axonal.backend import host_backend
 from axonal.preprocessing.sequence import pad_sequences
 from axonal.preprocessing.text import Tokenizer, tokenizer_from_json
 from axonal.utils import pad_sequences as utils_pad_sequences
@@ -19,6 +20,7 @@ RECORDS = json.loads((FIXTURES / "preprocessing_keras.json").read_text())
 
 
 def run(layer, x):
+    layer.attach(host_backend(), 0, 0, layer.steps)  # the kernels a model would call (cpu when built)
     layer.build((None,) + x.shape[1:])
     return layer.forward(x, training=False).copy()
 

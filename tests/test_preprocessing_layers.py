@@ -7,6 +7,7 @@ import pytest
 
 import axonal
 from axonal import layers, models
+from axonal.backend import reference
 
 RNG = np.random.default_rng(8)
 IMAGES = RNG.uniform(0, 1, (5, 8, 8, 2)).astype(np.float32)
@@ -23,9 +24,9 @@ ALL_LAYERS = {**RANDOM_LAYERS, "rescaling": lambda: layers.Rescaling(2.0, offset
               "normalization": lambda: layers.Normalization(mean=[0.5, 0.2], variance=[0.1, 0.3])}
 
 
-def attached(layer):
-    """The layer as a model would hold it (position 1, seed 0; these layers use no backend ops)."""
-    layer.attach(None, 1, 0, layer.steps)
+def attached(layer, ops=reference):
+    """The layer as a model would hold it (position 1, seed 0), on the backend ``ops``."""
+    layer.attach(ops, 1, 0, layer.steps)
     layer.build((None,) + IMAGES.shape[1:])
     return layer
 
@@ -88,3 +89,15 @@ def test_normalization_adapt_and_its_refusals():
         layers.Normalization(mean=[1.0])
     with pytest.raises(ValueError, match="factor must be a number in"):
         layers.RandomContrast(1.5)
+
+
+def test_adapt_after_a_compiled_predict_reaches_the_kept_native_loop():
+    """The native loop reads Normalization's per-feature rows in place: adapt rewrites them, so a
+    predict loop kept from before the adapt uses the new statistics (no stale copy)."""
+    norm = layers.Normalization()
+    norm.adapt(np.array([[0.0, 1.0], [2.0, 3.0]], np.float32))
+    model = models.Sequential([layers.Input((2,)), norm])
+    x = np.array([[1.0, 2.0], [3.0, 5.0]], np.float32)
+    np.testing.assert_allclose(model.predict(x, verbose=0), [[0, 0], [2, 3]], atol=1e-6)
+    norm.adapt(np.array([[10.0, 0.0], [14.0, 4.0]], np.float32))
+    np.testing.assert_allclose(model.predict(x, verbose=0), [[-5.5, 0], [-4.5, 1.5]], atol=1e-6)

@@ -17,7 +17,9 @@ import axonal
 from axonal import optimizers
 from axonal.callbacks import Callback, EarlyStopping, TerminateOnNaN
 from axonal.layers import (Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten,
-                           GlobalAveragePooling2D, Input, LayerNormalization, MaxPooling2D, RandomFlip, Reshape)
+                           GlobalMaxPooling2D, Input, LayerNormalization, MaxPooling2D,
+                           Normalization, RandomContrast, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
+                           Rescaling, Reshape, SpatialDropout2D, UpSampling2D, ZeroPadding2D)
 from axonal.losses import CategoricalCrossentropy
 from axonal.models import Sequential
 from axonal.models.executors import NativeExecutor, support
@@ -102,6 +104,24 @@ CASES = {  # name: (layers, optimizer, loss, metrics, label kind)
                  Activation("relu"), MaxPooling2D(2), Conv2D(8, 2, use_bias=False),
                  BatchNormalization(scale=False, epsilon=0.01), Flatten(), Dense(4, activation="softmax")],
         lambda: "adam", "sparse_categorical_crossentropy", ["accuracy"], "sparse"),
+    # Augmentation (issue #19 point 5): training steps draw per image from Philox in C++ exactly as
+    # the layers' ops do; evaluation and prediction pass images through.
+    "cnn with random flip, rotation and contrast": (
+        lambda: [Input(shape=(7, 6, 3)), RandomFlip(), RandomRotation(0.2, fill_mode="constant", fill_value=0.1),
+                 RandomContrast(0.3, value_range=(-3, 3)), Conv2D(8, 3, activation="relu"), MaxPooling2D(2),
+                 Flatten(), Dense(4, activation="softmax")],
+        lambda: "adam", "sparse_categorical_crossentropy", ["accuracy"], "sparse"),
+    "augmentation between trainable layers": (
+        lambda: [Input(shape=(12,)), Dense(36), Reshape((6, 6, 1)), RandomTranslation(0.2, 0.3, fill_mode="wrap"),
+                 RandomZoom(0.2, width_factor=(-0.1, 0.3), interpolation="nearest", seed=9),
+                 RandomContrast((0.2, 0.4), value_range=(-2, 2)), RandomFlip("vertical"), Flatten(),
+                 Dense(5, activation="softmax")],
+        lambda: optimizers.SGD(0.1, momentum=0.9), "categorical_crossentropy", ["accuracy"], "onehot"),
+    "mlp with normalization and rescaling": (
+        lambda: [Input(shape=(20,)), Normalization(mean=0.2, variance=2.0), Dense(11, activation="relu"),
+                 Rescaling(0.5, offset=0.1), Normalization(invert=True, mean=[0.1] * 11, variance=[4.0] * 11),
+                 Dense(7), Normalization(axis=None, mean=-0.5, variance=0.25), Dense(5, activation="softmax")],
+        lambda: "adam", "categorical_crossentropy", ["accuracy"], "onehot"),
     "frozen batch normalization first, layer normalization": (
         lambda: [Input(shape=(20,)), BatchNormalization(trainable=False), Dense(11, activation="relu"),
                  LayerNormalization(), Dense(7), LayerNormalization(center=False, epsilon=0.1),
@@ -111,6 +131,33 @@ CASES = {  # name: (layers, optimizer, loss, metrics, label kind)
         lambda: [Input(shape=(5, 4, 3)), Conv2D(8, 2, activation="relu"), LayerNormalization(axis=[1, 2, 3]),
                  BatchNormalization(trainable=False), Flatten(), Dense(4, activation="softmax")],
         lambda: optimizers.SGD(0.05), "sparse_categorical_crossentropy", ["accuracy"], "sparse"),
+    # Issue #19's image layers as native steps: padding on uneven sides, upsampling by (2, 3), whole
+    # channels dropped (Philox masks keyed like Dropout's).
+    "cnn: zero padding, upsampling, spatial dropout": (
+        lambda: [Input(shape=(5, 3, 2)), ZeroPadding2D(((1, 0), (2, 1))), Conv2D(8, 3, activation="relu"),
+                 SpatialDropout2D(0.4), UpSampling2D((2, 3)), Conv2D(4, 2, strides=2), SpatialDropout2D(0.25),
+                 Flatten(), Dense(5, activation="softmax")],
+        lambda: "adam", "categorical_crossentropy", ["accuracy"], "onehot"),
+    # channels_first: transposes only at the input and before Flatten (native_layout.py); the layers
+    # that take either layout (padding, upsampling, spatial dropout) compute on the channels_last form.
+    "channels_first cnn: convs, pools, padding, upsampling, spatial dropout, batch normalization axis 1": (
+        lambda: [Input(shape=(3, 7, 6)), Conv2D(16, 3, padding="same", activation="relu", data_format="channels_first"),
+                 ZeroPadding2D(1, data_format="channels_first"), MaxPooling2D(2, data_format="channels_first"),
+                 BatchNormalization(axis=1), SpatialDropout2D(0.3, data_format="channels_first"),
+                 UpSampling2D(2, data_format="channels_first"),
+                 Conv2D(8, (2, 3), strides=(2, 1), activation="elu", data_format="channels_first"),
+                 AveragePooling2D(2, strides=1, data_format="channels_first"), Flatten(data_format="channels_first"),
+                 Dense(4, activation="softmax")],
+        lambda: "adam", "sparse_categorical_crossentropy", ["accuracy"], "sparse"),
+    # A channels_first tensor read by a layer that needs it as the model has it (Dropout's mask
+    # depends on the layout): transposed back, and the padding then runs on (N, C, H, W) itself.
+    "channels_first: dropout between convs, padding on the channels_first layout, global pooling": (
+        lambda: [Input(shape=(2, 6, 5)), ZeroPadding2D((1, 2), data_format="channels_first"),
+                 Conv2D(8, 3, activation="tanh", data_format="channels_first"), Dropout(0.2),
+                 UpSampling2D((1, 2), data_format="channels_first"), SpatialDropout2D(0.2, data_format="channels_first"),
+                 Conv2D(6, 2, data_format="channels_first"), GlobalMaxPooling2D(data_format="channels_first"),
+                 Dense(5, activation="softmax")],
+        lambda: optimizers.SGD(0.05, momentum=0.9), "categorical_crossentropy", ["accuracy"], "onehot"),
 }
 
 
@@ -151,7 +198,8 @@ def test_native_loop_gives_the_bits_of_the_python_steps(case, monkeypatch):
         np.testing.assert_array_equal(ours, theirs)
 
 
-@pytest.mark.parametrize("case", ["churn: adam, binary cross-entropy, accuracy", "cnn with batch normalization, adam"])
+@pytest.mark.parametrize("case", ["churn: adam, binary cross-entropy, accuracy", "cnn with batch normalization, adam",
+                                  "cnn with random flip, rotation and contrast"])
 def test_native_loop_without_shuffling_and_with_validation(monkeypatch, case):
     args = dict(shuffle=False, validation_split=0.2)
     python_model, python_history = train(case, False, monkeypatch, **args)
@@ -192,7 +240,7 @@ def test_batch_callbacks_sample_weights_and_other_layers_use_the_python_steps():
     flipping = Sequential([Input(shape=(5, 5, 1)), RandomFlip(), Flatten(), Dense(1, activation="sigmoid")])
     flipping.compile(optimizer="adam", loss="binary_crossentropy")
     images = np.zeros((8, 5, 5, 1), np.float32)
-    assert "RandomFlip" in support.training_problem(flipping, [images], [y], None, [])
+    assert support.training_problem(flipping, [images], [y], None, []) is None  # augmentation is native now
 
 
 def test_terminate_on_nan_stops_at_the_same_batch_on_both_paths(monkeypatch, capsys):
@@ -447,3 +495,60 @@ def test_evaluating_an_untrained_model_leaves_its_optimiser_unbuilt():
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.evaluate(np.zeros((8, 4), np.float32), np.zeros(8, np.int64), verbose=0)
     assert not model.optimizer.built
+
+
+def _text_model(pooling):
+    from axonal.layers import Embedding, GlobalAveragePooling1D
+
+    axonal.set_seed(5)
+    model = Sequential([Input(shape=(9,)), Embedding(37, 6, name="words"), GlobalAveragePooling1D() if pooling else Flatten(),
+                        Dense(7, activation="relu"), Dropout(0.2), Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    return model
+
+
+@pytest.mark.parametrize("pooling", [True, False], ids=["global average pooling", "flatten"])
+def test_native_loop_trains_an_embedding_text_model_with_the_python_bits(pooling, monkeypatch):
+    rng = np.random.default_rng(11)
+    ids = rng.integers(0, 37, (ROWS, 9)).astype(np.int64)  # int64 data: the model keeps it as exact int32
+    labels = (ids[:, 0] > 18).astype(np.float32)
+    results = []
+    for use_native in (False, True):
+        model = _text_model(pooling)
+        history = fit_on_path(model, ids, labels, use_native, monkeypatch, batch_size=BATCH, epochs=2,
+                              validation_split=0.2)
+        results.append((model, history))
+    (python_model, python_history), (native_model, native_history) = results
+    assert native_history.history == python_history.history
+    for ours, theirs in zip(state(native_model), state(python_model), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_array_equal(native_model.predict(ids, verbose=0), python_model.predict(ids, verbose=0))
+
+
+def test_out_of_range_ids_get_the_layer_paths_error_in_the_native_loop(monkeypatch):
+    ids = np.zeros((12, 9), np.int32)
+    ids[7, 4] = 37
+    messages = []
+    for use_native in (False, True):
+        model = _text_model(True)
+        with pytest.raises(ValueError) as caught:
+            fit_on_path(model, ids, np.zeros(12, np.float32), use_native, monkeypatch, batch_size=4, epochs=1)
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]
+    assert "input_dim=37" in messages[0] and "(7, 4)" in messages[0]
+
+
+def test_the_loop_refuses_ids_it_was_not_told_of_and_bad_ids():
+    embeddings = np.zeros((5, 3), np.float32)
+    spec = ("embedding", (0,), 1, (False,), False, embeddings, None)
+    outputs = [(1, "none", "linear", 1.0, [])]
+    with pytest.raises(ValueError, match="not an id input"):
+        native.TrainingLoop([spec], [4], outputs, "none", {}, [], [], 8)
+    loop = native.TrainingLoop([spec], [4], outputs, "none", {}, [], [], 8, [True])
+    out = np.zeros((2, 12), np.float32)
+    with pytest.raises(ValueError, match="xs"):  # float data for an id input
+        loop.predict([np.zeros((2, 4), np.float32)], [out], 2, 0, 1, 1.0)
+    with pytest.raises(ValueError, match="id 5 at position 3"):
+        loop.predict([np.array([[0, 1, 2, 5], [0, 0, 0, 0]], np.int32)], [out], 2, 0, 1, 1.0)
+    loop.predict([np.array([[0, 1, 2, 4], [3, 0, 0, 0]], np.int32)], [out], 2, 0, 1, 1.0)
+    assert out.shape == (2, 12) and not out.any()  # rows of the (zero) matrix

@@ -16,7 +16,7 @@ import statistics
 import time
 import traceback
 
-from bench import workloads as wl
+from bench import emulation, workloads as wl
 
 EVAL_BATCH = 1024              # test-set evaluation (not timed)
 SWEEP_REPEATS, SWEEP_CALIBRATION_STEPS = 3, 8
@@ -149,6 +149,7 @@ def main(spec_path: str, result_path: str) -> int:
     with open(spec_path) as handle:
         spec = json.load(handle)
     framework, quick = spec["framework"], spec["quick"]
+    emulation.install_if_requested()
     if spec.get("task") == "peak":
         return _write(result_path, [dict(fma_peak(spec["seconds"]), workload="peak")])
     results = []
@@ -179,7 +180,8 @@ def main(spec_path: str, result_path: str) -> int:
                     raise RuntimeError("W1's training, which W4 predicts with, did not finish")
                 result = run_predict(runner, model_w1, data[2], data[3], quick)
             else:
-                result, model = run_training(runner, workload, data, spec["epochs"], quick)
+                epochs = spec["epochs"] if quick else max(spec["epochs"], workload.min_timed_epochs)
+                result, model = run_training(runner, workload, data, epochs, quick)
                 model_w1 = model if name == "W1" else model_w1
         except Exception as error:  # one workload's failure must not hide the others
             traceback.print_exc()

@@ -63,7 +63,7 @@ def main() -> None:
     axonal.set_seed(1234)
     if args.model == "cnn":
         model = axonal.Sequential([layers.Input((8, 8, 2)), layers.Conv2D(4, 3, activation="relu"),
-                                   layers.MaxPooling2D(2), layers.Flatten(), layers.Dropout(args.dropout),
+                                   layers.SpatialDropout2D(args.dropout), layers.MaxPooling2D(2), layers.Flatten(), layers.Dropout(args.dropout),
                                    layers.Dense(3, activation="softmax")])
     elif args.model == "bn":
         model = axonal.Sequential([layers.Input((width,)), layers.Dense(16), layers.BatchNormalization(),

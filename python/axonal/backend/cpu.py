@@ -7,6 +7,11 @@ allocate nothing. GEMMs go to Intel MKL, linked statically; elementwise kernels 
 """
 from axonal._native import (  # noqa: F401  (re-exported op list)
     accumulate,
+    affine_backward,
+    affine_forward,
+    augment_draw,
+    contrast_backward,
+    contrast_forward,
     activation_backward,
     activation_forward,
     avg_pool2d_backward,
@@ -34,10 +39,21 @@ from axonal._native import (  # noqa: F401  (re-exported op list)
     mean_squared_error,
     merge_backward,
     merge_forward,
+    normalize_backward,
+    normalize_forward,
+    rescale_backward,
+    rescale_forward,
     scale,
     set_num_threads,
     sigmoid_binary_cross_entropy,
     softmax_cross_entropy,
+    spatial_dropout_backward,
+    spatial_dropout_forward,
+    transpose_samples,
+    upsample2d_backward,
+    upsample2d_forward,
+    zero_pad2d_backward,
+    zero_pad2d_forward,
 )
 from axonal._native import optimizer_update
 from axonal.backend.update_ops import named_updates

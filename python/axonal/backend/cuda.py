@@ -221,6 +221,44 @@ def embedding_backward(dW, dy, indices):
     _cuda.embedding_backward(dW, dy, indices, stream=_stream())
 
 
+# Image reshaping and spatial dropout (backend/reference_reshaping.py): images (M, H, W, B) for the
+# reshapes, (N, A, C, B) for spatial dropout; the mask is Dropout's Philox mask of an (N, C) activation.
+
+def zero_pad2d_forward(y, x, padding):
+    """y (M, top + H + bottom, left + W + right, B) = x (M, H, W, B) with zeros around it."""
+    _cuda.zero_pad2d_forward(y, x, padding, stream=_stream())
+
+
+def zero_pad2d_backward(dx, dy, padding):
+    """dx (M, H, W, B) = the interior of dy."""
+    _cuda.zero_pad2d_backward(dx, dy, padding, stream=_stream())
+
+
+def upsample2d_forward(y, x, size):
+    """Nearest upsampling: x (M, H, W, B) -> y (M, H·SH, W·SW, B)."""
+    _cuda.upsample2d_forward(y, x, size, stream=_stream())
+
+
+def upsample2d_backward(dx, dy, size):
+    """dx (M, H, W, B) = each SH x SW block of dy summed in row-major order (the reference's)."""
+    _cuda.upsample2d_backward(dx, dy, size, stream=_stream())
+
+
+def transpose_samples(y, x):
+    """y (N, C, R) = each sample of x (N, R, C) transposed (channels_first edges)."""
+    _cuda.transpose_samples(y, x, stream=_stream())
+
+
+def spatial_dropout_forward(y, mask, x, rate, seed, layer_id, step):
+    """y = x * mask[n, c] / (1 - rate) over (N, A, C, B); ``step`` an int or an int64 device scalar."""
+    _cuda.spatial_dropout_forward(y, mask, x, rate, seed, layer_id, step, stream=_stream())
+
+
+def spatial_dropout_backward(dx, dy, mask, rate):
+    """dx = dy * mask[n, c] / (1 - rate) over (N, A, C, B)."""
+    _cuda.spatial_dropout_backward(dx, dy, mask, rate, stream=_stream())
+
+
 # Normalization (docs/normalization.md): column statistics one block per 32 channels, row statistics
 # one warp per row, sums in double in a fixed order; nothing allocated or waited for (capturable).
 
@@ -254,6 +292,56 @@ def layer_norm_forward(y, mean, inv_std, x, gamma, beta, epsilon, rms_scaling):
 def layer_norm_backward(dx, dgamma, dbeta, dy, x, mean, inv_std, gamma, rms_scaling):
     """Gradients of layer_norm_forward (each output skipped when None)."""
     _cuda.layer_norm_backward(dx, dgamma, dbeta, dy, x, mean, inv_std, gamma, rms_scaling, stream=_stream())
+
+
+# --------------------------------------------------------------------------------------------------
+# Augmentation and preprocessing (docs/layers.md, "Augmentation in native code"): per-image draws
+# from the shared Philox header (the step may be a device counter), resampling one thread per output
+# pixel, backward and contrast one thread per (image, channel) in pixel order: deterministic, capturable.
+
+def augment_draw(params, kind, seed, layer_id, step, height, width, ranges):
+    """params (N, 6) float64 <- each image's draws of (seed, layer_id, step) (docs/design.md, "Randomness")."""
+    _cuda.augment_draw(params, kind, seed, layer_id, step, height, width, tuple(ranges), stream=_stream())
+
+
+def affine_forward(y, x, params, fill_mode, interpolation, fill_value):
+    """y (N, H, W, C) = x resampled by each image's 2x3 matrix in params (N, 6)."""
+    _cuda.affine_forward(y, x, params, fill_mode, interpolation, fill_value, stream=_stream())
+
+
+def affine_backward(dx, dy, params, fill_mode, interpolation):
+    """dx (N, H, W, C) = the transposed resampling of dy."""
+    _cuda.affine_backward(dx, dy, params, fill_mode, interpolation, stream=_stream())
+
+
+def contrast_forward(y, inside, x, params, low, high):
+    """y = clip((x - mean)·c + mean, low, high) per image and channel; inside (uint8) = not clipped."""
+    _cuda.contrast_forward(y, inside, x, params, low, high, stream=_stream())
+
+
+def contrast_backward(dx, dy, inside, params):
+    """dx = c·g + (1 - c)·mean(g), g = dy where the forward did not clip."""
+    _cuda.contrast_backward(dx, dy, inside, params, stream=_stream())
+
+
+def rescale_forward(y, x, scale, offset):
+    """y (N, K) = x·scale + offset per column."""
+    _cuda.rescale_forward(y, x, scale, offset, stream=_stream())
+
+
+def rescale_backward(dx, dy, scale):
+    """dx (N, K) = dy·scale."""
+    _cuda.rescale_backward(dx, dy, scale, stream=_stream())
+
+
+def normalize_forward(y, x, mean, deviation):
+    """y (N, K) = (x - mean) / deviation per column."""
+    _cuda.normalize_forward(y, x, mean, deviation, stream=_stream())
+
+
+def normalize_backward(dx, dy, deviation):
+    """dx (N, K) = dy / deviation."""
+    _cuda.normalize_backward(dx, dy, deviation, stream=_stream())
 
 
 # --------------------------------------------------------------------------------------------------

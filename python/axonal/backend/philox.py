@@ -113,3 +113,64 @@ def dropout_keep_mask(shape, rate: float, seed: int, layer_id: int, step: int, f
     count = int(np.prod(shape, dtype=np.int64))
     uniforms = dropout_uniforms(count, seed, layer_id, step, first_element)
     return (uniforms >= np.float32(rate)).astype(np.uint8).reshape(shape)
+
+
+# ----- Per-image draws of the augmentation layers (docs/design.md, "Randomness") -------------------
+
+def augmentation_uniforms(count: int, seed: int, layer_id: int, step: int) -> np.ndarray:
+    """(count, 2) float64 uniforms in [0, 1): row n holds words 0 and 1 of Philox block n of
+    (seed, layer_id, step), each mapped like a dropout element (24 bits, exact).
+
+    Image n of a batch draws from the block a dropout mask would use for elements 4n .. 4n+3, so a
+    layer's images are independent draws, and C++/CUDA (``augmentation_functors.h``) get the same
+    values. Two words serve the layers with two parameters (translation, zoom).
+    """
+    if step < 0:
+        raise ValueError(f"step must be a non-negative batch count, received {step}")
+    step %= 2**64
+    blocks = np.arange(count, dtype=np.uint64)
+    counters = np.empty(blocks.shape + (4,), dtype=np.uint64)
+    counters[:, 0] = blocks & np.uint64(_MASK32)
+    counters[:, 1] = blocks >> np.uint64(32)
+    counters[:, 2] = step & _MASK32
+    counters[:, 3] = step >> 32
+    words = philox4x32_10(counters, (seed % 2**32, layer_id % 2**32))[:, :2]
+    return ((words >> np.uint32(8)).astype(np.float32) * np.float32(2.0**-24)).astype(np.float64)
+
+
+_HALF_PI_HI = 1.5707963267341256  # pi/2 to 33 bits, so k * hi is exact for the small k met here
+_HALF_PI_LO = 6.077100506506192e-11
+_TWO_OVER_PI = 0.6366197723675814
+# Taylor coefficients, highest degree first, each an exact integer ratio rounded once.
+_SINE = (-1.0 / 355687428096000.0, 1.0 / 1307674368000.0, -1.0 / 6227020800.0, 1.0 / 39916800.0,
+         -1.0 / 362880.0, 1.0 / 5040.0, -1.0 / 120.0, 1.0 / 6.0)
+_COSINE = (1.0 / 20922789888000.0, -1.0 / 87178291200.0, 1.0 / 479001600.0, -1.0 / 3628800.0, 1.0 / 40320.0,
+           -1.0 / 720.0, 1.0 / 24.0)
+
+
+def sin_cos(angles) -> tuple[np.ndarray, np.ndarray]:
+    """sin and cos of float64 ``angles`` (|a| <= 8*pi) with only +, -, * and floor, in the order of
+    ``augment_sin_cos`` in ``cpp/include/axonal/augmentation_functors.h``: the same bits in NumPy,
+    C++ and CUDA (libm's and NumPy's own sin/cos differ in their last bits). A quadrant reduction,
+    then Taylor polynomials of degree 17 and 16 on |r| <= pi/4 (error below 1e-16).
+
+    Example:
+        >>> sin_cos(np.array([0.0]))
+        (array([0.]), array([1.]))
+    """
+    a = np.asarray(angles, dtype=np.float64)
+    k = np.floor(a * _TWO_OVER_PI + 0.5)
+    r = (a - k * _HALF_PI_HI) - k * _HALF_PI_LO
+    r2 = r * r
+    ps = np.full_like(r, _SINE[0])
+    for coefficient in _SINE[1:]:
+        ps = ps * r2 + coefficient
+    s = r - (r * r2) * ps
+    pc = np.full_like(r, _COSINE[0])
+    for coefficient in _COSINE[1:]:
+        pc = pc * r2 + coefficient
+    c = (1.0 - 0.5 * r2) + (r2 * r2) * pc
+    quadrant = k.astype(np.int64) % 4
+    sine = np.select([quadrant == 0, quadrant == 1, quadrant == 2], [s, c, -s], -c)
+    cosine = np.select([quadrant == 0, quadrant == 1, quadrant == 2], [c, -s, -c], s)
+    return sine, cosine

@@ -21,7 +21,14 @@ from axonal.backend.philox import dropout_keep_mask
 from axonal.backend.reference_activations import (ACTIVATIONS, _sigmoid, _softplus, activation_backward,  # noqa: F401
                                                  activation_forward, check_activation, check_fused_activation)
 from axonal.backend.reference_conv import conv2d_forward, conv2d_backward, max_pool2d_forward, max_pool2d_backward, avg_pool2d_forward, avg_pool2d_backward  # noqa: F401
+from axonal.backend.reference_augmentation import (affine_backward, affine_forward, augment_draw,  # noqa: F401
+                                                   contrast_backward, contrast_forward, normalize_backward,
+                                                   normalize_forward, rescale_backward, rescale_forward)
 from axonal.backend.reference_embedding import embedding_forward, embedding_backward  # noqa: F401
+from axonal.backend.reference_reshaping import (zero_pad2d_forward, zero_pad2d_backward,  # noqa: F401
+                                                upsample2d_forward, upsample2d_backward,
+                                                spatial_dropout_forward, spatial_dropout_backward,
+                                                transpose_samples)
 from axonal.backend.reference_merge import merge_forward, merge_backward, concat_forward, concat_backward, accumulate, scale  # noqa: F401
 from axonal.backend.reference_normalization import (batch_norm_forward, batch_norm_backward,  # noqa: F401
                                                    batch_norm_inference_forward, batch_norm_inference_backward,

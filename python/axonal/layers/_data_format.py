@@ -3,12 +3,13 @@
 The kernels (C++, CUDA, the NumPy reference) take channels_last images (N, H, W, C), as Keras'
 default. A layer built with ``data_format="channels_first"`` receives (N, C, H, W): it copies its
 input to (N, H, W, C), runs the same kernel, and copies the result back to (N, C', H', W'); its
-backward pass does the same to the gradients, in reverse. Each copy is one strided pass over the
-batch into a buffer the layer keeps, so nothing is allocated after the first batch; the cost next
-to the convolution is measured in ``docs/keras-surface.md``.
+backward pass does the same to the gradients, in reverse. Each copy is one ``transpose_samples``
+op (every backend has it, so a device step captures it) into a buffer the layer keeps, so nothing
+is allocated after the first batch; the cost next to the convolution is measured in
+``docs/keras-surface.md``.
 
-A channels_first layer runs in the layer-by-layer executor: the native loop and the device take
-channels_last tensors only (``models/executors/support.py`` says so when ``fit`` starts).
+Channels_first models run in the native loop and on the device too: the loop transposes only
+where the layout changes (``models/executors/native_layout.py``), with the same bits.
 
 Example:
     >>> conv = Conv2D(8, 3, data_format="channels_first")
@@ -37,6 +38,19 @@ def check_channels_first_shape(layer, input_shape: tuple) -> None:
                          f"expects images of shape (batch, channels, height, width), received input shape "
                          f"{shape}. Fix: reshape the data to (N, C, H, W), e.g. x.reshape(-1, 1, 28, 28) for "
                          "28x28 grey images, or use data_format='channels_last' for (N, H, W, C) data.")
+
+
+def move_channels(ops, out, x, to_last: bool) -> None:
+    """``out`` = ``x`` (N, C, d1, ...) with the channel axis moved last (``to_last``), or ``x``
+    (N, d1, ..., C) with it moved to axis 1: one ``transpose_samples`` op over the (N, C, d1·...)
+    view, so that a device step captures the copy with its kernels."""
+    n = len(x)
+    if to_last:
+        channels = x.shape[1]
+        ops.transpose_samples(out.reshape(n, -1, channels), x.reshape(n, channels, -1))
+    else:
+        channels = x.shape[-1]
+        ops.transpose_samples(out.reshape(n, channels, -1), x.reshape(n, -1, channels))
 
 
 class ChannelsFirstEdges:
@@ -74,7 +88,7 @@ class ChannelsFirstEdges:
         if not self.channels_first:
             return x
         out = self.buffers.get(name, tuple(x.shape[i] for i in _TO_LAST))
-        out[...] = x.transpose(_TO_LAST)  # one strided copy; works on numpy and cupy arrays alike
+        move_channels(self.ops, out, x, to_last=True)
         return out
 
     def _leave(self, y, name: str):
@@ -82,5 +96,5 @@ class ChannelsFirstEdges:
         if not self.channels_first or y is None or y.ndim != 4:
             return y
         out = self.buffers.get(name, tuple(y.shape[i] for i in _TO_FIRST))
-        out[...] = y.transpose(_TO_FIRST)
+        move_channels(self.ops, out, y, to_last=False)
         return out

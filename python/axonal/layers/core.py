@@ -9,7 +9,7 @@ from axonal import activations, initializers, regularizers
 from axonal._legacy import renamed_arguments
 from axonal._validation import check_positive_int, check_shape
 from axonal.layers import graph
-from axonal.layers._data_format import CHANNELS_FIRST, data_format_argument
+from axonal.layers._data_format import CHANNELS_FIRST, data_format_argument, move_channels
 from axonal.layers.base import ActivationOutputMixin, Layer, as_rows
 
 
@@ -244,8 +244,8 @@ class Flatten(Layer):
             :func:`axonal.backend.image_data_format` when the layer is created). As in Keras, with
             ``'channels_first'`` an input of more than two axes has its channel axis (axis 1)
             moved last before it is flattened, (N, C, H, W) -> (N, H·W·C), so a model keeps its
-            Dense weights when its data format changes; that moving is a copy, and makes the model
-            run layer by layer rather than in the native loop.
+            Dense weights when its data format changes; that moving is a copy (a
+            ``transpose_samples`` op; the native loop skips it after a channels_first layer).
         **kwargs: ``name``, ``trainable``, ``input_shape`` (see :class:`Layer`).
 
     Example:
@@ -270,7 +270,7 @@ class Flatten(Layer):
             return x.reshape(len(x), -1)
         order = (0, *range(2, x.ndim), 1)  # (N, C, d2, ...) -> (N, d2, ..., C)
         moved = self.buffers.get("channels_last", tuple(x.shape[i] for i in order))
-        moved[...] = x.transpose(order)
+        move_channels(self.ops, moved, x, to_last=True)
         return moved.reshape(len(x), -1)
 
     def backward(self, dy):
@@ -278,7 +278,7 @@ class Flatten(Layer):
             return dy.reshape(self.input_batch_shape)
         n, channels, *rest = self.input_batch_shape
         dx = self.buffers.get("dx", self.input_batch_shape)
-        dx[...] = dy.reshape(n, *rest, channels).transpose(0, len(rest) + 1, *range(1, len(rest) + 1))
+        move_channels(self.ops, dx, dy.reshape(n, *rest, channels), to_last=False)
         return dx
 
     def get_config(self):

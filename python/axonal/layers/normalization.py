@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 
 from axonal import initializers, regularizers
+from axonal.layers._data_format import move_channels
 from axonal.layers.base import Layer
 
 TRAINABLE = ("gamma", "beta")
@@ -152,7 +153,8 @@ class BatchNormalization(_Normalization):
     @property
     def moves_channel_axis(self) -> bool:
         """Whether the channel axis is not the last, so that the layer moves it around the kernels
-        (which the compiled executors do not do: models/executors/support.py)."""
+        (axis 1, channels_first: the native loop's transposes, models/executors/native_layout.py;
+        another axis runs layer by layer: models/executors/support.py)."""
         return self.built and self.channel_axis != len(self.input_shape) - 1
 
     def _move(self, array, name: str, to_last: bool):
@@ -161,6 +163,11 @@ class BatchNormalization(_Normalization):
         if not self.moves_channel_axis:
             return array
         ndim, axis = array.ndim, self.channel_axis
+        if axis == 1:  # channels_first: one op, which a device step captures (the native loop's transpose)
+            out = self.buffers.get(name, array.shape[:1] + array.shape[2:] + array.shape[1:2] if to_last
+                                   else array.shape[:1] + array.shape[-1:] + array.shape[1:-1])
+            move_channels(self.ops, out, array, to_last)
+            return out
         order = ([i for i in range(ndim) if i != axis] + [axis]) if to_last else \
             (list(range(axis)) + [ndim - 1] + list(range(axis, ndim - 1)))
         out = self.buffers.get(name, tuple(array.shape[i] for i in order))

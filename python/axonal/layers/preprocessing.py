@@ -1,11 +1,13 @@
 """Keras 3's numeric preprocessing layers: ``Rescaling`` and ``Normalization`` (with ``adapt``).
 
-Both are exact, deterministic maps with trivial backward passes, written in NumPy (no backend op;
-the work is one multiply-add per value), so they run the same on every backend and the compiled
-executors hand models holding them to the layer-by-layer path, with the fast-path note
-(:mod:`axonal.models.executors.support`). Normalization's statistics are configuration, not
-weights: the optimiser never sees them, and ``get_config`` carries them (as Keras does for a
-``mean``/``variance`` given to the constructor).
+Both are exact, deterministic per-feature maps with trivial backward passes, on the backend's
+``rescale_*``/``normalize_*`` ops (``backend/reference_augmentation.py``; C++ on ``cpu``, CUDA on
+``cuda``), so models holding them train in the native loop and on the device. Each sample is one
+row of K values; the layer keeps its scale and offset (mean and deviation) broadcast to those K
+values (:meth:`feature_rows`), which the compiled loops read in place and the device copy uploads
+with the weights. Normalization's statistics are configuration, not weights: the optimiser never
+sees them, and ``get_config`` carries them (as Keras does for a ``mean``/``variance`` given to the
+constructor).
 """
 from __future__ import annotations
 
@@ -14,6 +16,11 @@ from numbers import Real
 import numpy as np
 
 from axonal.layers.base import Layer
+
+
+def _flat_rows(x):
+    """(N, K): each sample of a batch as one row (a view of the C-contiguous batch)."""
+    return x.reshape(len(x), -1)
 
 EPSILON = 1e-7  # Keras' backend.epsilon(): the smallest standard deviation Normalization divides by
 
@@ -36,15 +43,29 @@ class Rescaling(Layer):
         super().__init__(**kwargs)
         self.scale, self.offset = _number_or_list(scale, "scale"), _number_or_list(offset, "offset")
 
+    def feature_rows(self) -> dict:
+        """``{"scale_row": (K,), "offset_row": (K,)}`` float32: scale and offset for each of a
+        sample's K values (the arrays the kernels read; made when the layer is built)."""
+        shape = tuple(self.input_shape[1:])
+        if getattr(self, "scale_row", None) is None or self.scale_row.size != int(np.prod(shape)):
+            self.scale_row = _broadcast_row(self.scale, shape, self.name, "scale")
+            self.offset_row = _broadcast_row(self.offset, shape, self.name, "offset")
+        return {"scale_row": self.scale_row, "offset_row": self.offset_row}
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.scale_row = None
+        self.feature_rows()
+
     def forward(self, x, training):
         y = self.buffers.get("y", x.shape, x.dtype)
-        np.multiply(x, np.asarray(self.scale, dtype=x.dtype), out=y)
-        y += np.asarray(self.offset, dtype=x.dtype)
+        self.ops.rescale_forward(_flat_rows(y), _flat_rows(x), self.scale_row, self.offset_row)
         return y
 
     def backward(self, dy):
         dx = self.buffers.get("dx", dy.shape, dy.dtype)
-        return np.multiply(dy, np.asarray(self.scale, dtype=dy.dtype), out=dx)
+        self.ops.rescale_backward(_flat_rows(dx), _flat_rows(dy), self.scale_row)
+        return dx
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale, "offset": self.offset}
@@ -110,6 +131,8 @@ class Normalization(Layer):
         variance = sum(((b - mean) ** 2).sum(axis=reduce, keepdims=True) for b in batches) / count
         self.mean, self.variance = mean[0].astype(np.float32), variance[0].astype(np.float32)
         self.buffers.clear()
+        if self.built:  # in place: compiled loops and device copies read these arrays
+            self.feature_rows(refresh=True)
 
     def _statistics(self, x):
         if self.mean is None:
@@ -124,27 +147,60 @@ class Normalization(Layer):
         deviation = deviation.reshape(shape) if deviation.size > 1 else deviation
         return mean, deviation
 
+    def feature_rows(self, refresh: bool = False) -> dict:
+        """``{"mean_row": (K,), "deviation_row": (K,)}`` float32: the statistics for each of a
+        sample's K values (the arrays the kernels read), rewritten in place when ``refresh``."""
+        shape = tuple(int(n) for n in self.input_shape[1:])
+        probe = np.empty((1,) + shape, np.float32)
+        mean, deviation = self._statistics(probe)
+        rows = {"mean_row": np.broadcast_to(mean, shape).reshape(-1),
+                "deviation_row": np.broadcast_to(deviation, shape).reshape(-1)}
+        for name, values in rows.items():
+            kept = getattr(self, name, None)
+            if kept is None or kept.shape != values.shape:
+                setattr(self, name, np.array(values, dtype=np.float32))
+            elif refresh:
+                kept[...] = values
+        return {name: getattr(self, name) for name in rows}
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.mean_row = self.deviation_row = None
+        if self.mean is not None:
+            self.feature_rows()
+
     def forward(self, x, training):
-        mean, deviation = self._statistics(x)
+        rows = self.feature_rows()  # raises the fix when the layer has no statistics yet
         y = self.buffers.get("y", x.shape, x.dtype)
-        if self.invert:
-            np.multiply(x, deviation, out=y)
-            y += mean
+        if self.invert:  # mean + x·deviation: a rescale
+            self.ops.rescale_forward(_flat_rows(y), _flat_rows(x), rows["deviation_row"], rows["mean_row"])
         else:
-            np.subtract(x, mean, out=y)
-            y /= deviation
+            self.ops.normalize_forward(_flat_rows(y), _flat_rows(x), rows["mean_row"], rows["deviation_row"])
         return y
 
     def backward(self, dy):
-        _, deviation = self._statistics(dy)
+        deviation = self.deviation_row
         dx = self.buffers.get("dx", dy.shape, dy.dtype)
-        return np.multiply(dy, deviation, out=dx) if self.invert else np.divide(dy, deviation, out=dx)
+        if self.invert:
+            self.ops.rescale_backward(_flat_rows(dx), _flat_rows(dy), deviation)
+        else:
+            self.ops.normalize_backward(_flat_rows(dx), _flat_rows(dy), deviation)
+        return dx
 
     def get_config(self):
         axis = None if self.axis == () else (self.axis[0] if len(self.axis) == 1 else list(self.axis))
         return {**super().get_config(), "axis": axis, "invert": self.invert,
                 "mean": None if self.mean is None else self.mean.tolist(),
                 "variance": None if self.variance is None else self.variance.tolist()}
+
+
+def _broadcast_row(value, shape: tuple, name: str, argument: str) -> np.ndarray:
+    """A number or one value per channel (the last axis), as (K,) float32 for samples of ``shape``."""
+    values = np.asarray(value, dtype=np.float32)
+    if values.ndim == 1 and values.shape[0] != shape[-1]:
+        raise ValueError(f"Layer {name!r} (Rescaling): {argument} has {values.shape[0]} values but the input has "
+                         f"{shape[-1]} channels (last axis of {shape}). Fix: one number, or one per channel.")
+    return np.array(np.broadcast_to(values, shape).reshape(-1), dtype=np.float32)
 
 
 def _number_or_list(value, argument: str):

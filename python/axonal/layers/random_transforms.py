@@ -1,12 +1,11 @@
 """Keras 3's ``RandomRotation``, ``RandomZoom`` and ``RandomContrast``: training-only image
-augmentation, in NumPy on the host like ``RandomFlip``/``RandomTranslation`` (see
-:mod:`axonal.layers.augmentation`: draws from ``default_rng([seed, position, step])``, identity at
-inference, exact backward passes).
+augmentation on the backend's ``augmentation`` ops, like ``RandomFlip``/``RandomTranslation`` (see
+:mod:`axonal.layers.augmentation`: per-image Philox draws from (seed, position, step, image),
+identity at inference, exact backward passes).
 
-Rotation and zoom are one affine resampling per batch (:class:`axonal.layers._affine.Resampling`:
-a gather forward, its transpose, a scatter-add, backward); contrast is a per-image scale about the
-image's mean, clipped to ``value_range``. Matrices rotate and scale about the pixel centre
-((H - 1) / 2, (W - 1) / 2).
+Rotation and zoom are one affine resampling per image (``affine_forward``: a gather forward, its
+transpose, a scatter-add, backward) about the pixel centre ((H - 1) / 2, (W - 1) / 2); contrast is a
+per-image scale about the image's mean, clipped to ``value_range`` (``contrast_forward``).
 """
 from __future__ import annotations
 
@@ -14,38 +13,18 @@ from numbers import Real
 
 import numpy as np
 
-from axonal._validation import lookup
 from axonal.layers.augmentation import ImageAugmentationLayer, _factor_range
-from axonal.layers._affine import FILL_MODES, INTERPOLATIONS, Resampling, about_centre
 
 
 class _Resampled(ImageAugmentationLayer):
-    """A random affine map per image, drawn by :meth:`linear_maps`."""
+    """A random affine map per image (``augment_draw`` of :attr:`kind`), resampled with Keras'
+    fill modes and interpolations."""
 
     def __init__(self, fill_mode="reflect", interpolation="bilinear", seed=None, fill_value=0.0, **kwargs):
-        super().__init__(seed=seed, **kwargs)
-        self.fill_mode = lookup("fill_mode", fill_mode, {name: name for name in FILL_MODES})
-        self.interpolation = lookup("interpolation", interpolation, {name: name for name in INTERPOLATIONS})
-        self.fill_value = float(fill_value)
-
-    def draw(self, rng, count):
-        height, width = self.input_shape[1:3]
-        self.resampling = Resampling(about_centre(self.linear_maps(rng, count), height, width), height, width,
-                                     self.fill_mode, self.interpolation)
-
-    def linear_maps(self, rng, count) -> np.ndarray:
-        """(count, 2, 2) maps from an output pixel (about the centre) to the input point it reads."""
-        raise NotImplementedError
-
-    def transform(self, out, images, transpose):
-        if transpose:
-            self.resampling.transpose(images, out=out)
-        else:
-            self.resampling.apply(images, self.fill_value, out=out)
+        super().__init__(seed=seed, fill_mode=fill_mode, interpolation=interpolation, fill_value=fill_value, **kwargs)
 
     def get_config(self):
-        return {**super().get_config(), "fill_mode": self.fill_mode, "interpolation": self.interpolation,
-                "fill_value": self.fill_value}
+        return {**super().get_config(), **self.resampling_config()}
 
 
 class RandomRotation(_Resampled):
@@ -67,16 +46,16 @@ class RandomRotation(_Resampled):
         >>> RandomRotation(0.1, fill_mode="constant", seed=1)
     """
 
+    kind = "rotation"
+
     def __init__(self, factor, fill_mode="reflect", interpolation="bilinear", seed=None, fill_value=0.0,
                  value_range=(0, 255), **kwargs):
         super().__init__(fill_mode, interpolation, seed, fill_value, **kwargs)
         self.factor, self.value_range = factor, tuple(value_range)
         self.factor_range = _factor_range(factor, "factor")
 
-    def linear_maps(self, rng, count):
-        angles = rng.uniform(*self.factor_range, count) * 2 * np.pi
-        cos, sin = np.cos(angles), np.sin(angles)
-        return np.stack([np.stack([cos, -sin], -1), np.stack([sin, cos], -1)], 1)
+    def ranges(self):
+        return (*self.factor_range, 0.0, 0.0)
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor, "value_range": list(self.value_range)}
@@ -104,13 +83,10 @@ class RandomZoom(_Resampled):
         self.height_factor, self.width_factor = height_factor, width_factor
         self.height_range = _factor_range(height_factor, "height_factor")
         self.width_range = None if width_factor is None else _factor_range(width_factor, "width_factor")
+        self.kind = "zoom_keep_aspect" if width_factor is None else "zoom"
 
-    def linear_maps(self, rng, count):
-        rows = 1.0 + rng.uniform(*self.height_range, count)
-        columns = rows if self.width_range is None else 1.0 + rng.uniform(*self.width_range, count)
-        maps = np.zeros((count, 2, 2))
-        maps[:, 0, 0], maps[:, 1, 1] = rows, columns
-        return maps
+    def ranges(self):
+        return (*self.height_range, *(self.width_range or (0.0, 0.0)))
 
     def get_config(self):
         return {**super().get_config(), "height_factor": self.height_factor, "width_factor": self.width_factor}
@@ -134,6 +110,8 @@ class RandomContrast(ImageAugmentationLayer):
         >>> RandomContrast(0.2, value_range=(0, 1), seed=1)
     """
 
+    kind = "contrast"
+
     def __init__(self, factor, value_range=(0, 255), seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         values = tuple(factor) if isinstance(factor, (list, tuple)) else (factor,)
@@ -144,21 +122,15 @@ class RandomContrast(ImageAugmentationLayer):
         self.factor, self.value_range = factor, tuple(float(v) for v in value_range)
         self.bounds = (0.0, float(values[0])) if len(values) == 1 else tuple(sorted(float(v) for v in values))
 
-    def draw(self, rng, count):
-        self.factors = rng.uniform(1.0 - self.bounds[0], 1.0 + self.bounds[1], count).astype(np.float32)
+    def ranges(self):
+        return (1.0 - self.bounds[0], 1.0 + self.bounds[1], 0.0, 0.0)
 
-    def transform(self, out, images, transpose):
-        shape = (-1,) + (1,) * (images.ndim - 1)
-        factors = self.factors.reshape(shape)
-        if transpose:  # y = c·x + (1 - c)·mean(x) inside the range, flat where it was clipped
-            gradient = images * self.inside
-            out[...] = factors * gradient + (1 - factors) * gradient.mean(axis=(1, 2), keepdims=True)
-            return
-        means = images.mean(axis=(1, 2), keepdims=True)
-        np.multiply(images - means, factors, out=out)
-        out += means
-        self.inside = (out >= self.value_range[0]) & (out <= self.value_range[1])
-        np.clip(out, *self.value_range, out=out)
+    def apply(self, out, images):
+        self.inside = self.buffers.get("inside", images.shape, np.uint8)
+        self.ops.contrast_forward(out, self.inside, images, self.params, *self.value_range)
+
+    def apply_transpose(self, out, grad):  # y = c·x + (1 - c)·mean(x) inside the range, flat where clipped
+        self.ops.contrast_backward(out, grad, self.inside, self.params)
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor, "value_range": list(self.value_range)}

@@ -1,10 +1,11 @@
 """Image reshaping layers: ZeroPadding2D and UpSampling2D, with Keras 3's arguments.
 
-They move values without arithmetic, so they are written in NumPy (like the augmentation layers)
-and run on the host for every backend, with exact backward passes: the gradient of a padding is
-the interior of the output gradient, that of a nearest-neighbour upsampling the sum of each block
-of the output gradient. The compiled executors list them as a reason to run layer by layer
-(``models/executors/support.py``).
+They call the backend's image reshaping ops (``zero_pad2d_*``, ``upsample2d_*``: the NumPy
+reference, C++ and CUDA), with exact backward passes: the gradient of a padding is the interior of
+the output gradient, that of a nearest-neighbour upsampling the sum of each block of the output
+gradient (in a fixed order, so every backend gives the same bits). The ops take images as
+(M, H, W, B), so a channels_first batch (N, C, H, W) is passed as its (N·C, H, W, 1) view and needs
+no transpose. Both run in the native training loop and on the device.
 
 Example:
     >>> ZeroPadding2D(1)(np.ones((1, 2, 2, 1), "float32"))[0, :, :, 0]
@@ -59,6 +60,13 @@ class _ImageLayer(Layer):
                              f"received input shape {tuple(input_shape)}. Fix: reshape the data, e.g. "
                              "x.reshape(-1, 28, 28, 1), or put Reshape((28, 28, 1)) before this layer.")
 
+    def image_view(self, shape: tuple) -> tuple:
+        """The (M, H, W, B) view of an image batch of ``shape`` that the ops take."""
+        if self.data_format == CHANNELS_FIRST:
+            n, c, h, w = shape
+            return (n * c, h, w, 1)
+        return tuple(shape)
+
     def _resized(self, input_shape, rows, columns) -> tuple:
         """``input_shape`` with the height and width mapped by ``rows`` and ``columns`` (functions)."""
         self.check_input_shape(input_shape)
@@ -94,24 +102,23 @@ class ZeroPadding2D(_ImageLayer):
         (top, bottom), (left, right) = self.padding
         return self._resized(input_shape, lambda h: top + h + bottom, lambda w: left + w + right)
 
-    def _interior(self, array, rows: int, columns: int):
-        """The view of ``array`` (padded) where the (rows, columns) image sits."""
-        index = [slice(None)] * 4
-        (top, _), (left, _) = self.padding
-        index[self.rows_axis] = slice(top, top + rows)
-        index[self.rows_axis + 1] = slice(left, left + columns)
-        return array[tuple(index)]
+    @property
+    def explicit_padding(self) -> tuple[int, int, int, int]:
+        """(top, bottom, left, right), as the ops take it."""
+        (top, bottom), (left, right) = self.padding
+        return top, bottom, left, right
 
     def forward(self, x, training):
         self.input_batch_shape = x.shape
         y = self.buffers.get("y", (len(x), *self.compute_output_shape(x.shape)[1:]), x.dtype)
-        y[...] = 0
-        self._interior(y, *x.shape[self.rows_axis:self.rows_axis + 2])[...] = x
+        self.ops.zero_pad2d_forward(y.reshape(self.image_view(y.shape)), x.reshape(self.image_view(x.shape)),
+                                    self.explicit_padding)
         return y
 
     def backward(self, dy):
         dx = self.buffers.get("dx", self.input_batch_shape, dy.dtype)
-        dx[...] = self._interior(dy, *self.input_batch_shape[self.rows_axis:self.rows_axis + 2])
+        self.ops.zero_pad2d_backward(dx.reshape(self.image_view(dx.shape)), dy.reshape(self.image_view(dy.shape)),
+                                     self.explicit_padding)
         return dx
 
     def get_config(self):
@@ -125,7 +132,8 @@ class UpSampling2D(_ImageLayer):
         size: the factors (rows, columns), or one int for both.
         data_format: ``'channels_last'``, ``'channels_first'`` or None for
             :func:`axonal.backend.image_data_format`.
-        interpolation: ``"nearest"``; ``"bilinear"`` and the other Keras modes are refused with a fix.
+        interpolation: ``"nearest"``; ``"bilinear"`` and Keras' other modes are refused with a fix
+            (their backward passes are weighted scatters that no kernel of axonal computes yet).
         **kwargs: ``name``, ``trainable``, ``input_shape`` (see :class:`Layer`).
 
     Shapes:
@@ -151,26 +159,17 @@ class UpSampling2D(_ImageLayer):
     def compute_output_shape(self, input_shape):
         return self._resized(input_shape, lambda h: h * self.size[0], lambda w: w * self.size[1])
 
-    def _blocks(self, array, rows: int, columns: int):
-        """``array`` (upsampled) viewed with each block's rows and columns on axes of their own."""
-        a = self.rows_axis
-        shape = array.shape[:a] + (rows, self.size[0], columns, self.size[1]) + array.shape[a + 2:]
-        return array.reshape(shape)
-
     def forward(self, x, training):
         self.input_batch_shape = x.shape
-        a = self.rows_axis
-        rows, columns = x.shape[a:a + 2]
         y = self.buffers.get("y", (len(x), *self.compute_output_shape(x.shape)[1:]), x.dtype)
-        source = np.expand_dims(np.expand_dims(x, a + 1), a + 3)  # a size-1 axis after rows and after columns
-        self._blocks(y, rows, columns)[...] = source
+        self.ops.upsample2d_forward(y.reshape(self.image_view(y.shape)), x.reshape(self.image_view(x.shape)),
+                                    self.size)
         return y
 
     def backward(self, dy):
-        a = self.rows_axis
-        rows, columns = self.input_batch_shape[a:a + 2]
         dx = self.buffers.get("dx", self.input_batch_shape, dy.dtype)
-        np.sum(self._blocks(dy, rows, columns), axis=(a + 1, a + 3), out=dx)
+        self.ops.upsample2d_backward(dx.reshape(self.image_view(dx.shape)), dy.reshape(self.image_view(dy.shape)),
+                                     self.size)
         return dx
 
     def get_config(self):

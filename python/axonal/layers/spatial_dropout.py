@@ -4,8 +4,9 @@ In training each image's channel is dropped (every pixel of it zeroed) with prob
 the kept channels are scaled by 1 / (1 - rate); at inference the layer is the identity. The (N, C)
 keep-mask is the Dropout mask of an (N, C) activation (Philox, keyed on the seed, the layer's
 position in the model and the model's training step: ``docs/design.md``, "Randomness"), so a seeded
-run repeats exactly. It is written in NumPy and runs on the host for every backend (listed in
-``models/executors/support.py``), with an exact backward pass (the same mask and scale).
+run repeats exactly and every backend draws the same mask. The layer calls the backend's
+``spatial_dropout_forward``/``spatial_dropout_backward`` (NumPy reference, C++, CUDA); it runs in the
+native training loop and on the device like Dropout.
 
 Example:
     >>> model = Sequential([Input(shape=(28, 28, 1)), Conv2D(32, 3, activation="relu"),
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from axonal.backend.philox import dropout_keep_mask
 from axonal.layers._data_format import CHANNELS_FIRST, data_format_argument
 from axonal.layers.base import Layer
 
@@ -58,27 +58,38 @@ class SpatialDropout2D(Layer):
         self.check_input_shape(input_shape)
         super().build(input_shape)
 
-    def _scale(self, x):
-        """The (N, 1, 1, C) (or (N, C, 1, 1)) factor of each image's channel: 0 or 1 / (1 - rate)."""
-        channels_axis = 1 if self.data_format == CHANNELS_FIRST else 3
-        n, channels = len(x), x.shape[channels_axis]
-        # A data-parallel shard numbers its images from its place in the global batch (docs/distributed.md).
-        first = getattr(self.steps, "first_row", 0) * channels
-        keep = dropout_keep_mask((n, channels), self.rate, self.mask_seed, self.position, self.steps.value, first)
-        factor = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.rate))
-        return factor.reshape((n, channels, 1, 1) if channels_axis == 1 else (n, 1, 1, channels))
+    def channel_view(self, shape: tuple) -> tuple:
+        """The (N, A, C, B) view of an image batch of ``shape`` that the ops take: (N, H·W, C, 1) for
+        channels_last, (N, 1, C, H·W) for channels_first."""
+        if self.data_format == CHANNELS_FIRST:
+            n, c, h, w = shape
+            return (n, 1, c, h * w)
+        n, h, w, c = shape
+        return (n, h * w, c, 1)
 
     def forward(self, x, training):
         self.active = training and self.rate > 0
         if not self.active:
             return x
-        self.factor = self._scale(x)
-        return np.multiply(x, self.factor, out=self.buffers.get("y", x.shape, x.dtype))
+        view = self.channel_view(x.shape)
+        y = self.buffers.get("y", x.shape, x.dtype)
+        self.mask = self.buffers.get("mask", (view[0], view[2]), np.uint8)
+        first_row = getattr(self.steps, "first_row", 0)  # a data-parallel shard's place in its global batch
+        if first_row:  # its maps are numbered from there (docs/distributed.md)
+            self.ops.spatial_dropout_forward(y.reshape(view), self.mask, x.reshape(view), self.rate, self.mask_seed,
+                                             self.position, self.steps.value, first_element=first_row * view[2])
+        else:
+            self.ops.spatial_dropout_forward(y.reshape(view), self.mask, x.reshape(view), self.rate, self.mask_seed,
+                                             self.position, self.steps.value)
+        return y
 
     def backward(self, dy):
         if not self.active:
             return dy
-        return np.multiply(dy, self.factor, out=self.buffers.get("dx", dy.shape, dy.dtype))
+        view = self.channel_view(dy.shape)
+        dx = self.buffers.get("dx", dy.shape, dy.dtype)
+        self.ops.spatial_dropout_backward(dx.reshape(view), dy.reshape(view), self.mask, self.rate)
+        return dx
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "data_format": self.data_format, "seed": self.seed}

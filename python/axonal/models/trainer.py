@@ -28,6 +28,7 @@ from axonal.distribution.fitting import guarded, quiet_unless_chief, share_gener
 from axonal.layers import graph
 from axonal.models import batch_calls, data, nesting, numerics
 from axonal.models.data_adapters import is_batch_source
+from axonal.models.executors import quick_predict
 from axonal.models.training import configure_for_prediction, evaluate_loop, fit_loop, make_logs, predict_loop
 from axonal.models.guards import exclusive, training
 from axonal.models.objective import Objective
@@ -227,6 +228,10 @@ class Trainer(Steps):
             device_array: on the ``cuda`` backend, return the predictions as the cupy array they
                 were computed in, without the copy to the host (ignored elsewhere).
         """
+        if verbose == 0 and callbacks is None and steps is None and not device_array:
+            quick = quick_predict.predict(self, x, batch_size)  # a server's repeated call
+            if quick is not None:
+                return quick
         if is_batch_source(x):
             return batch_calls.predict(self, x, batch_size, verbose, steps, callbacks)
         batch_calls.check_array_steps("predict", steps=steps)

@@ -133,6 +133,9 @@ class DeviceModel:
         for name, weight in layer._weights.items():
             if getattr(layer, name, None) is weight:  # Dense.kernel, Conv2D.bias...
                 setattr(clone, name, clone._weights[name])
+        if hasattr(layer, "feature_rows"):  # Rescaling, Normalization: per-feature constants, uploaded like weights
+            for name, host in layer.feature_rows().items():
+                setattr(clone, name, self._mirror(host))
         return clone
 
     def _clone_optimizer(self) -> list[tuple]:

@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from axonal import distribution as _distribution
-from axonal.models.executors import native_plan
+from axonal.models.executors import native_plan, quick_predict
 from axonal.models.executors.layerwise import NO_CALLBACKS, make_logs
 
 
@@ -57,6 +57,7 @@ class NativeExecutor:
         if count <= batch_size and callback_list is NO_CALLBACKS:  # one batch, nothing watching
             model._interrupts.check()
             loop.predict(rows, outs, batch_size, 0, 1, native_plan.SECONDS_PER_RUN)
+            quick_predict.issue(model, loop, batch_size, shapes)
             return predictions
         batches, batch = -(-count // batch_size), 0
         while batch < batches:

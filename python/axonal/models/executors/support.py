@@ -6,16 +6,12 @@ reproduce exactly is Python the user brings or asks for step by step; each such 
 here, and the layer-by-layer executor runs the call instead, with a note (:func:`report`). The
 complete list (``tests/test_fast_path.py`` pins it):
 
-- a layer implemented in Python: the user's own ``Layer`` subclasses, the image augmentations
-  ``RandomFlip``/``RandomTranslation``/``RandomRotation``/``RandomZoom``/``RandomContrast`` and the
-  preprocessing layers ``Rescaling``/``Normalization`` (NumPy on the host, by design: docs/design.md,
-  docs/data-feeding.md), and ``SpatialDropout2D``/``ZeroPadding2D``/``UpSampling2D`` (NumPy on the host:
-  docs/layers.md);
-- ``Embedding``: its ids are an int32 input, and the compiled loops take float32 inputs only
-  (docs/layers.md); it runs layer by layer with its own kernels (cpu, cuda);
-- a layer with ``data_format="channels_first"`` that transposes at its edges (the compiled loops
-  take channels_last tensors: docs/keras-surface.md), and a BatchNormalization whose axis is not
-  the last (``axis=1`` after channels_first layers), which moves it around its kernels;
+- a layer implemented in Python: the user's own ``Layer`` subclasses;
+- an ``Embedding`` that reads values the model computes (a Reshape or another layer between the
+  input and it) rather than an id input: the native loop takes ids as an int32 input only
+  (docs/layers.md);
+- a BatchNormalization whose channel axis is neither the last nor axis 1 (channels_first images
+  and sequences run natively, with transposes: ``native_layout.py``);
 - an ``Activation("softmax")``, a ``Softmax`` or a ``Concatenate`` on tensors of rank 3 or more (the
   native loop's steps take a sample as one row, so they would span whole samples; softmax fused
   into Dense or Conv2D is per position and runs natively);
@@ -37,17 +33,22 @@ import warnings
 from axonal import losses, metrics as metrics_module, optimizers
 from axonal.callbacks import Callback, ProgbarLogger, TerminateOnNaN
 from axonal.layers import (ELU, Activation, AveragePooling1D, AveragePooling2D, BatchNormalization, Concatenate,
-                           Conv1D, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling1D, GlobalAveragePooling2D,
-                           GlobalMaxPooling1D, GlobalMaxPooling2D, InputLayer, LayerNormalization, LeakyReLU,
-                           MaxPooling1D, MaxPooling2D, ReLU, Reshape, Softmax)
+                           Conv1D, Conv2D, Dense, Dropout, Embedding, Flatten, GlobalAveragePooling1D,
+                           GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, InputLayer,
+                           LayerNormalization, LeakyReLU, MaxPooling1D, MaxPooling2D, Normalization, RandomContrast,
+                           RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU, Rescaling, Reshape, Softmax,
+                           SpatialDropout2D, UpSampling2D, ZeroPadding2D)
 from axonal.layers.base import configuration_version
+from axonal.layers.embedding import id_readers
 from axonal.layers.merging import MERGE_LAYERS
 
-# The layers a compiled executor computes (the rest of axonal's are the augmentations and the
-# preprocessing layers, which run layer by layer with the fast-path note).
+# The layers a compiled executor computes (the rest of axonal's run layer by layer with the
+# fast-path note).
 LAYERS = (InputLayer, Flatten, Reshape, Dense, Dropout, Activation, ReLU, LeakyReLU, ELU, Softmax, Conv2D, MaxPooling2D,
           AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, Conv1D, MaxPooling1D, AveragePooling1D,
-          GlobalAveragePooling1D, GlobalMaxPooling1D, BatchNormalization, LayerNormalization, *MERGE_LAYERS)
+          GlobalAveragePooling1D, GlobalMaxPooling1D, BatchNormalization, LayerNormalization, ZeroPadding2D,
+          UpSampling2D, SpatialDropout2D, Embedding, *MERGE_LAYERS, RandomFlip, RandomTranslation, RandomRotation,
+          RandomZoom, RandomContrast, Rescaling, Normalization)
 _LAYER_SET = frozenset(LAYERS)
 # The metrics with a counting kernel, by the name the kernels take.
 COUNTED_METRICS = {metrics_module.CategoricalAccuracy: "categorical_accuracy",
@@ -116,29 +117,45 @@ def _layer_problem(model, xs: list) -> str | None:
     # Runs at every predict (a one-row predict of the seed MLP is about 40 microseconds in all): what
     # follows from the layers' classes and configuration is kept per plan, output fusion and layer
     # configuration; a replaced method is looked for every time (one instance-dict read per layer).
-    objective = model.objective
-    key = (configuration_version(), tuple(objective.absorbed) if objective is not None else None)
+    key = configuration_key(model)
     kept = getattr(model, "_static_layer_problems", None)
     if kept is None or kept[0] is not model.plan or kept[1] != key:
-        kept = model._static_layer_problems = (model.plan, key, [(layer, _static_problem(layer))
+        id_layers = {id(layer) for readers in id_readers(model.plan) for layer in readers}
+        kept = model._static_layer_problems = (model.plan, key, [(layer, _static_problem(layer, id_layers))
                                                                   for layer in model._layers])
     for layer, problem in kept[2]:
         if problem is not None:
             return problem
+    return replaced_method(layer for layer, _ in kept[2])
+
+
+def configuration_key(model) -> tuple:
+    """What a compiled loop and the decisions about it depend on besides the model's plan: the
+    layers' configuration version and the output activations the compiled loss absorbed."""
+    objective = model.objective
+    return configuration_version(), tuple(objective.absorbed) if objective is not None else None
+
+
+def replaced_method(layers) -> str | None:
+    """The first of ``layers`` whose ``forward`` or ``backward`` its instance replaced, as a reason,
+    or None."""
+    for layer in layers:
         own = vars(layer)
         if "forward" in own or "backward" in own:
             return f"layer {layer.name!r} has a method replaced"
     return None
 
 
-def _static_problem(layer) -> str | None:
-    """Why a compiled executor cannot run ``layer``, from its class and configuration, or None."""
+def _static_problem(layer, id_layers: set) -> str | None:
+    """Why a compiled executor cannot run ``layer``, from its class and configuration, or None.
+    ``id_layers``: the ids of the Embedding layers that read an id input of the model."""
     if type(layer) not in _LAYER_SET:
         return f"layer {layer.name!r} ({type(layer).__name__})"
-    if getattr(layer, "moves_channel_axis", False):
-        return f"layer {layer.name!r} normalises axis {layer.axis}, not the last (compiled loops move no axes)"
-    if getattr(layer, "transposes_channels", False):
-        return f"layer {layer.name!r} has data_format='channels_first' (compiled loops take channels_last)"
+    if getattr(layer, "moves_channel_axis", False) and layer.channel_axis != 1:
+        return f"layer {layer.name!r} normalises axis {layer.axis}, neither the last nor 1 (no loop moves it)"
+    if isinstance(layer, Embedding) and id(layer) not in id_layers:
+        # The loop takes ids as an int32 model input that only Embedding layers read (docs/layers.md).
+        return f"layer {layer.name!r} (Embedding) reads values computed by the model, not an id input"
     rank = _last_axis_rank(layer)
     if rank > 2:
         return f"layer {layer.name!r} ({type(layer).__name__}) works along the last axis of rank-{rank} tensors"
