@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
@@ -27,6 +25,9 @@ def chief_copy(filepath):
     if distribution is None:
         yield filepath
         return
+    import tempfile  # here, not at import: `import axonal` stays fast (tests/test_import_surface.py)
+    from pathlib import Path
+
     communicator = distribution.communicator
     data, problem = None, ""
     if distribution.is_chief:
