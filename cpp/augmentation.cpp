@@ -28,9 +28,10 @@ float channel_mean(const float* image, int64_t pixels, int64_t C, int64_t c) {
 }  // namespace
 
 void augment_draw(double* params, AugmentKind kind, uint32_t seed, uint32_t layer_id, uint64_t step, int64_t N,
-                  int64_t H, int64_t W, const double* ranges) {
+                  int64_t H, int64_t W, const double* ranges, uint64_t first_image) {
   for (int64_t n = 0; n < N; ++n)  // a few hundred Philox calls: not worth a thread team
-    augment_draw_image(params + n * kAugmentParams, kind, ranges, H, W, seed, layer_id, step, static_cast<uint64_t>(n));
+    augment_draw_image(params + n * kAugmentParams, kind, ranges, H, W, seed, layer_id, step,
+                       first_image + static_cast<uint64_t>(n));
 }
 
 void affine_forward(float* y, const float* x, const double* params, int64_t N, int64_t H, int64_t W, int64_t C,

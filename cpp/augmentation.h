@@ -13,9 +13,11 @@
 
 namespace axonal {
 
-// params (N, 6) <- the draws of images 0..N−1 of (seed, layer_id, step); ranges (4): low0, high0, low1, high1
+// params (N, 6) <- the draws of images first_image .. first_image+N−1 of (seed, layer_id, step); ranges
+// (4): low0, high0, low1, high1. first_image: a data-parallel shard's first image in its global batch,
+// so every rank draws what the one-process run draws for the same image (docs/distributed.md).
 void augment_draw(double* params, AugmentKind kind, uint32_t seed, uint32_t layer_id, uint64_t step, int64_t N,
-                  int64_t H, int64_t W, const double* ranges);
+                  int64_t H, int64_t W, const double* ranges, uint64_t first_image = 0);
 
 // x (N, H, W, C), params (N, 6) -> y (N, H, W, C): y[n, i, j] = Σ_taps w·x[n, tap], plus the fill
 // value's share (1 − Σ w)·fill with FillMode::constant

@@ -58,7 +58,7 @@ const double* checked_params(const char* op, py::handle params, int64_t N) {
 }
 
 void augment_draw_py(py::handle params, const std::string& kind, uint64_t seed, uint64_t layer_id, uint64_t step,
-                     int64_t height, int64_t width, std::array<double, 4> ranges) {
+                     int64_t height, int64_t width, std::array<double, 4> ranges, uint64_t first_image) {
   const char* op = "augment_draw";
   AugmentKind k;
   if (!parse_augment_kind(kind.c_str(), &k))
@@ -73,7 +73,7 @@ void augment_draw_py(py::handle params, const std::string& kind, uint64_t seed, 
   KernelScope release;
   // seed and layer_id are taken mod 2^32, as dropout's (docs/design.md, "Randomness").
   augment_draw(p, k, static_cast<uint32_t>(seed), static_cast<uint32_t>(layer_id), step, s[0], height, width,
-               ranges.data());
+               ranges.data(), first_image);
 }
 
 void affine_forward_py(py::handle y, py::handle x, py::handle params, const std::string& fill_mode,
@@ -166,7 +166,7 @@ void feature_backward_py(py::handle dx, py::handle dy, py::handle a) {
 
 void bind_augmentation(py::module_& m) {
   m.def("augment_draw", &augment_draw_py, arg("params"), arg("kind"), arg("seed"), arg("layer_id"), arg("step"),
-        arg("height"), arg("width"), arg("ranges"),
+        arg("height"), arg("width"), arg("ranges"), arg("first_image") = 0,
         "Per-image parameters (N, 6) of an augmentation layer from Philox (seed, layer_id, step, image).");
   m.def("affine_forward", &affine_forward_py, arg("y"), arg("x"), arg("params"), arg("fill_mode"),
         arg("interpolation"), arg("fill_value"), "Affine resampling of images (N, H, W, C), one 2x3 matrix each.");

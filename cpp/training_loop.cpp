@@ -56,9 +56,10 @@ ImageResize batch_resize(const LayerStep& layer, int64_t N) {
 
 // An augmentation step in training: this step's draws, then the flip/translation/rotation/zoom
 // resampling or the contrast, as the layer's forward calls them.
-void augment(LayerStep& layer, const float* in, int64_t N, uint64_t step) {
+void augment(LayerStep& layer, const float* in, int64_t N, uint64_t step, int64_t first_row) {
   const int64_t H = layer.image_h, W = layer.image_w, C = layer.image_c;
-  augment_draw(layer.params.get(), layer.augment_kind, layer.seed, layer.position, step, N, H, W, layer.ranges);
+  augment_draw(layer.params.get(), layer.augment_kind, layer.seed, layer.position, step, N, H, W, layer.ranges,
+               static_cast<uint64_t>(first_row));
   if (layer.augment_kind == AugmentKind::contrast)
     contrast_forward(layer.y.get(), layer.mask.get(), in, layer.params.get(), N, H, W, C, layer.value_low,
                      layer.value_high);
@@ -259,7 +260,7 @@ void TrainingLoop::forward(int64_t N, uint64_t step, bool training, int64_t firs
         break;
       case LayerStep::Kind::augment:
         layer.augmented = training;
-        if (training) augment(layer, in, N, step);
+        if (training) augment(layer, in, N, step, first_row);
         else out = in;  // the Random* layers are the identity at inference
         break;
       case LayerStep::Kind::rescale:

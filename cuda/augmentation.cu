@@ -13,12 +13,13 @@ struct Ranges {
 
 // One thread per image: its Philox block and parameters; the step read once per thread.
 __global__ void augment_draw_kernel(double* params, AugmentKind kind, uint32_t seed, uint32_t layer_id,
-                                    StepValue<uint64_t> step_value, int64_t N, int64_t H, int64_t W, Ranges ranges) {
+                                    StepValue<uint64_t> step_value, int64_t N, int64_t H, int64_t W, Ranges ranges,
+                                    uint64_t first_image) {
   const uint64_t step = step_value.get();
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t n = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; n < N; n += stride)
     augment_draw_image(params + n * kAugmentParams, kind, ranges.v, H, W, seed, layer_id, step,
-                       static_cast<uint64_t>(n));
+                       first_image + static_cast<uint64_t>(n));
 }
 
 // One thread per output pixel (n, i, j): its taps, then every channel, as the C++ loop.
@@ -102,10 +103,12 @@ __global__ void contrast_backward_kernel(float* dx, const float* dy, const uint8
 }  // namespace
 
 void augment_draw(double* params, AugmentKind kind, uint32_t seed, uint32_t layer_id, StepValue<uint64_t> step,
-                  int64_t N, int64_t H, int64_t W, const double ranges[4], cudaStream_t stream) {
+                  int64_t N, int64_t H, int64_t W, const double ranges[4], uint64_t first_image,
+                  cudaStream_t stream) {
   if (N <= 0) return;
   const Ranges r{{ranges[0], ranges[1], ranges[2], ranges[3]}};
-  augment_draw_kernel<<<blocks_for(N), kThreads, 0, stream>>>(params, kind, seed, layer_id, step, N, H, W, r);
+  augment_draw_kernel<<<blocks_for(N), kThreads, 0, stream>>>(params, kind, seed, layer_id, step, N, H, W, r,
+                                                              first_image);
   AXONAL_CUDA_CHECK(cudaGetLastError());
 }
 

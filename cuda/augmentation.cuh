@@ -17,9 +17,10 @@
 
 namespace axonal::cuda {
 
-// params (N, 6) <- the draws of images 0..N−1 of (seed, layer_id, step); ranges: low0, high0, low1, high1
+// params (N, 6) <- the draws of images first_image .. first_image+N−1 of (seed, layer_id, step); ranges:
+// low0, high0, low1, high1
 void augment_draw(double* params, AugmentKind kind, uint32_t seed, uint32_t layer_id, StepValue<uint64_t> step,
-                  int64_t N, int64_t H, int64_t W, const double ranges[4], cudaStream_t stream);
+                  int64_t N, int64_t H, int64_t W, const double ranges[4], uint64_t first_image, cudaStream_t stream);
 
 // x (N, H, W, C), params (N, 6) -> y (N, H, W, C), one thread per output pixel
 void affine_forward(float* y, const float* x, const double* params, int64_t N, int64_t H, int64_t W, int64_t C,

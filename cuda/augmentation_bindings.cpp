@@ -35,7 +35,8 @@ bool bilinear_of(const ArgCheck& check, const std::string& name) {
 }
 
 void augment_draw_py(py::handle params, const std::string& kind, uint64_t seed, uint64_t layer_id, py::handle step,
-                     int64_t height, int64_t width, std::array<double, 4> ranges, uintptr_t stream) {
+                     int64_t height, int64_t width, std::array<double, 4> ranges, uint64_t first_image,
+                     uintptr_t stream) {
   ArgCheck check("augment_draw");
   AugmentKind k;
   if (!parse_augment_kind(kind.c_str(), &k))
@@ -53,7 +54,7 @@ void augment_draw_py(py::handle params, const std::string& kind, uint64_t seed, 
   check.check_overlaps();
   py::gil_scoped_release release;
   augment_draw(p, k, static_cast<uint32_t>(seed), static_cast<uint32_t>(layer_id), step_, s[0], height, width,
-               ranges.data(), as_stream(stream));
+               ranges.data(), first_image, as_stream(stream));
 }
 
 void affine_forward_py(py::handle y, py::handle x, py::handle params, const std::string& fill_mode,
@@ -143,7 +144,7 @@ void feature_backward_py(py::handle dx, py::handle dy, py::handle a, uintptr_t s
 
 void bind_augmentation(py::module_& m, const py::arg_v& stream) {
   m.def("augment_draw", &augment_draw_py, arg("params"), arg("kind"), arg("seed"), arg("layer_id"), arg("step"),
-        arg("height"), arg("width"), arg("ranges"), stream);
+        arg("height"), arg("width"), arg("ranges"), arg("first_image") = 0, stream);
   m.def("affine_forward", &affine_forward_py, arg("y"), arg("x"), arg("params"), arg("fill_mode"),
         arg("interpolation"), arg("fill_value"), stream);
   m.def("affine_backward", &affine_backward_py, arg("dx"), arg("dy"), arg("params"), arg("fill_mode"),

@@ -18,7 +18,7 @@ RANGES = {"flip_both": (0.0, 0.0, 0.0, 0.0), "flip_horizontal": (0.0, 0.0, 0.0, 
           "zoom": (-0.4, 0.3, -0.2, 0.5), "zoom_keep_aspect": (-0.3, 0.3, 0.0, 0.0), "contrast": (0.4, 1.7, 0.0, 0.0)}
 
 
-def image_case(kind, fill_mode, interpolation, backend, sizes, dtype):
+def image_case(kind, fill_mode, interpolation, backend, sizes, dtype, first_image=0):
     from backend_cases import _device, _host, _outputs
 
     n, c, _ = sizes
@@ -27,7 +27,7 @@ def image_case(kind, fill_mode, interpolation, backend, sizes, dtype):
     x = rng.uniform(-1.0, 2.0, shape).astype(dtype)
     dy = rng.standard_normal(shape).astype(dtype)
     params, y, dx = _outputs(((n, 6), np.float64), (shape, dtype), (shape, dtype), backend=backend)
-    backend.augment_draw(params, kind, SEED, 3, 2**33 + 5, HEIGHT, WIDTH, RANGES[kind])
+    backend.augment_draw(params, kind, SEED, 3, 2**33 + 5, HEIGHT, WIDTH, RANGES[kind], first_image=first_image)
     if kind == "contrast":
         inside = _outputs((shape, np.uint8), backend=backend)[0]
         backend.contrast_forward(y, inside, _device(backend, x), params, -0.5, 1.5)
@@ -65,6 +65,7 @@ AUGMENTATION_CASES = {
     "augment:translation:wrap:nearest": partial(image_case, "translation", "wrap", "nearest"),
     "augment:rotation:constant": partial(image_case, "rotation", "constant", "bilinear"),
     "augment:rotation:nearest": partial(image_case, "rotation", "nearest", "nearest"),
+    "augment:rotation:shard": partial(image_case, "rotation", "reflect", "bilinear", first_image=2**32 + 3),
     "augment:zoom:wrap": partial(image_case, "zoom", "wrap", "bilinear"),
     "augment:zoom_keep_aspect:constant:nearest": partial(image_case, "zoom_keep_aspect", "constant", "nearest"),
     "augment:contrast": partial(image_case, "contrast", "reflect", "bilinear"),

@@ -26,6 +26,24 @@ def test_an_image_draws_the_first_two_words_of_its_dropout_block():
     np.testing.assert_array_equal(uniforms, dropout[:, :2].astype(np.float64))
 
 
+@pytest.mark.parametrize("kind", ["rotation", "translation", "contrast"])
+def test_a_shard_draws_the_rows_of_its_images_global_places(kind):
+    """A data-parallel shard of images 5..9 draws what the whole batch draws for them (first_image)."""
+    ranges = (-0.2, 0.3, -0.1, 0.2)
+    whole = draw(kind, ranges, count=12)
+    for backend in available_backends():
+        shard = np.empty((5, 6))
+        backend.augment_draw(shard, kind, 11, 2, 7, H, W, ranges, first_image=5)
+        np.testing.assert_array_equal(shard.view(np.int64), whole[5:10].view(np.int64))
+
+
+def available_backends():
+    """The reference, and the cpu backend where its extension is built."""
+    from axonal import backend
+
+    return [ops] + ([backend._try_import("cpu")[0]] if backend.backends()["cpu"] == "available" else [])
+
+
 def test_sin_cos_needs_no_libm_and_is_accurate():
     angles = np.linspace(-8 * np.pi, 8 * np.pi, 200_001)
     sine, cosine = philox.sin_cos(angles)

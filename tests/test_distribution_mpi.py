@@ -150,6 +150,16 @@ def test_cnn_matches_one_rank(tmp_path):
     assert_close(one, two[0], 2e-4)
 
 
+def test_augmentation_draws_each_image_at_its_global_place(tmp_path):
+    """Two ranks augment the images of a global batch exactly as one rank does (a shard draws from its
+    first image's place), so the weights match the one-rank run; shards drawing from image 0 would not."""
+    options = ("--model", "augmented", "--rows", "40", "--batch", "16", "--optimizer", "adam")
+    one = run(tmp_path, "one", 1, *options)[0]
+    two = run(tmp_path, "two", 2, *options)
+    assert_same_on_every_rank(two)
+    assert_close(one, two[0], 2e-4)
+
+
 def test_batch_normalization_statistics_agree_across_ranks(tmp_path):
     # Per-shard statistics (as Keras' DataParallel): not the 1-rank numbers, but the same on every rank.
     two = run(tmp_path, "two", 2, "--model", "bn", "--rows", "64", "--batch", "16", "--epochs", "2")

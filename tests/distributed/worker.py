@@ -48,7 +48,7 @@ def main() -> None:
     rank = dp.rank
 
     rng = np.random.default_rng(0)
-    if args.model == "cnn":
+    if args.model in ("cnn", "augmented"):
         x = rng.normal(size=(args.rows, 8, 8, 2)).astype(np.float32)
     else:
         x = rng.normal(size=(args.rows, 12)).astype(np.float32)
@@ -65,6 +65,10 @@ def main() -> None:
         model = axonal.Sequential([layers.Input((8, 8, 2)), layers.Conv2D(4, 3, activation="relu"),
                                    layers.SpatialDropout2D(args.dropout), layers.MaxPooling2D(2), layers.Flatten(), layers.Dropout(args.dropout),
                                    layers.Dense(3, activation="softmax")])
+    elif args.model == "augmented":  # per-image draws by global image index, as dropout's masks
+        model = axonal.Sequential([layers.Input((8, 8, 2)), layers.RandomFlip(), layers.RandomRotation(0.2),
+                                   layers.RandomContrast(0.3), layers.Conv2D(4, 3, activation="relu"),
+                                   layers.Flatten(), layers.Dense(3, activation="softmax")])
     elif args.model == "bn":
         model = axonal.Sequential([layers.Input((width,)), layers.Dense(16), layers.BatchNormalization(),
                                    layers.Activation("relu"), layers.Dense(3, activation="softmax")])

@@ -299,9 +299,11 @@ def layer_norm_backward(dx, dgamma, dbeta, dy, x, mean, inv_std, gamma, rms_scal
 # from the shared Philox header (the step may be a device counter), resampling one thread per output
 # pixel, backward and contrast one thread per (image, channel) in pixel order: deterministic, capturable.
 
-def augment_draw(params, kind, seed, layer_id, step, height, width, ranges):
-    """params (N, 6) float64 <- each image's draws of (seed, layer_id, step) (docs/design.md, "Randomness")."""
-    _cuda.augment_draw(params, kind, seed, layer_id, step, height, width, tuple(ranges), stream=_stream())
+def augment_draw(params, kind, seed, layer_id, step, height, width, ranges, first_image=0):
+    """params (N, 6) float64 <- the draws of images first_image.. of (seed, layer_id, step) (docs/design.md,
+    "Randomness")."""
+    _cuda.augment_draw(params, kind, seed, layer_id, step, height, width, tuple(ranges), first_image=first_image,
+                       stream=_stream())
 
 
 def affine_forward(y, x, params, fill_mode, interpolation, fill_value):

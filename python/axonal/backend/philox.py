@@ -117,8 +117,8 @@ def dropout_keep_mask(shape, rate: float, seed: int, layer_id: int, step: int, f
 
 # ----- Per-image draws of the augmentation layers (docs/design.md, "Randomness") -------------------
 
-def augmentation_uniforms(count: int, seed: int, layer_id: int, step: int) -> np.ndarray:
-    """(count, 2) float64 uniforms in [0, 1): row n holds words 0 and 1 of Philox block n of
+def augmentation_uniforms(count: int, seed: int, layer_id: int, step: int, first: int = 0) -> np.ndarray:
+    """(count, 2) float64 uniforms in [0, 1): row n holds words 0 and 1 of Philox block first + n of
     (seed, layer_id, step), each mapped like a dropout element (24 bits, exact).
 
     Image n of a batch draws from the block a dropout mask would use for elements 4n .. 4n+3, so a
@@ -128,7 +128,7 @@ def augmentation_uniforms(count: int, seed: int, layer_id: int, step: int) -> np
     if step < 0:
         raise ValueError(f"step must be a non-negative batch count, received {step}")
     step %= 2**64
-    blocks = np.arange(count, dtype=np.uint64)
+    blocks = np.arange(count, dtype=np.uint64) + np.uint64(first)
     counters = np.empty(blocks.shape + (4,), dtype=np.uint64)
     counters[:, 0] = blocks & np.uint64(_MASK32)
     counters[:, 1] = blocks >> np.uint64(32)

@@ -51,11 +51,12 @@ def _about_centre(linear, height, width):
     return np.stack([l00, l01, cr - (l00 * cr + l01 * cc), l10, l11, cc - (l10 * cr + l11 * cc)], axis=1)
 
 
-def augment_draw(params, kind, seed, layer_id, step, height, width, ranges):
-    """Write each image's parameters into ``params`` (N, 6) float64 (see the module docstring)."""
+def augment_draw(params, kind, seed, layer_id, step, height, width, ranges, first_image=0):
+    """Write each image's parameters into ``params`` (N, 6) float64 (see the module docstring):
+    images ``first_image`` .. ``first_image + N - 1`` of the batch (a data-parallel shard's place)."""
     _check_choice("augment_draw", "kind", kind, KINDS)
     count = params.shape[0]
-    uniforms = augmentation_uniforms(count, seed, layer_id, step)
+    uniforms = augmentation_uniforms(count, seed, layer_id, step, first_image)
     u0, u1 = uniforms[:, 0], uniforms[:, 1]
     if len(ranges) != 4 or not all(abs(float(r)) <= 1024 for r in ranges):
         raise ValueError(f"augment_draw: ranges must be 4 finite numbers in [-1024, 1024] (low0, high0, low1, "

@@ -85,8 +85,10 @@ class ImageAugmentationLayer(Layer):
             return x
         height, width, channels = self.image_shape
         self.params = self.buffers.get("params", (len(x), PARAMS), np.float64)
+        # A data-parallel shard draws its images' global places, as the one-process run does.
+        first_image = getattr(self.steps, "first_row", 0)
         self.ops.augment_draw(self.params, self.kind, self.augment_seed, self.position, self.steps.value, height,
-                              width, self.ranges())
+                              width, self.ranges(), first_image=first_image)
         y = self.buffers.get("y", x.shape, x.dtype)
         self.apply(y.reshape(len(x), height, width, channels), x.reshape(len(x), height, width, channels))
         return y
