@@ -24,14 +24,6 @@ namespace axonal {
 
 namespace {
 
-using Named = std::pair<const char*, py::handle>;
-
-void check_apart(const char* op, std::initializer_list<Named> outputs, std::initializer_list<Named> inputs) {
-  for (const auto& [out_name, out] : outputs)
-    for (const auto& [in_name, in] : inputs) check_no_overlap(op, out_name, out, in_name, in, false);
-  check_outputs_apart(op, outputs);
-}
-
 FillMode fill_mode_of(const char* op, const std::string& name) {
   FillMode mode;
   if (!parse_fill_mode(name.c_str(), &mode))

@@ -79,4 +79,11 @@ void check_outputs_apart(const char* op, std::initializer_list<std::pair<const c
       check_no_overlap(op, first->first, first->second, second->first, second->second, false);
 }
 
+void check_apart(const char* op, std::initializer_list<std::pair<const char*, py::handle>> outputs,
+                 std::initializer_list<std::pair<const char*, py::handle>> inputs) {
+  for (const auto& [out_name, out] : outputs)
+    for (const auto& [in_name, in] : inputs) check_no_overlap(op, out_name, out, in_name, in, false);
+  check_outputs_apart(op, outputs);
+}
+
 }  // namespace axonal

@@ -39,6 +39,10 @@ void check_no_overlap(const char* op, const char* out_name, const py::handle& ou
 // Raises when any two of the named outputs share memory (None entries are skipped).
 void check_outputs_apart(const char* op, std::initializer_list<std::pair<const char*, py::handle>> outputs);
 
+// Raises when any output shares memory with any input or another output (None entries are skipped).
+void check_apart(const char* op, std::initializer_list<std::pair<const char*, py::handle>> outputs,
+                 std::initializer_list<std::pair<const char*, py::handle>> inputs);
+
 // What a binding holds while its kernel runs: the GIL released, subnormals flushed (denormals.h).
 struct KernelScope {
   py::gil_scoped_release gil;

@@ -21,17 +21,6 @@ namespace axonal {
 
 namespace {
 
-using Named = std::pair<const char*, py::handle>;
-
-// Raises when any output shares memory with any input or another output.
-void check_apart(const char* op, std::initializer_list<Named> outputs, std::initializer_list<Named> inputs) {
-  for (const auto& [out_name, out] : outputs)
-    for (const auto& [in_name, in] : inputs) check_no_overlap(op, out_name, out, in_name, in, false);
-  for (auto first = outputs.begin(); first != outputs.end(); ++first)
-    for (auto second = first + 1; second != outputs.end(); ++second)
-      check_no_overlap(op, first->first, first->second, second->first, second->second, false);
-}
-
 void check_epsilon(const char* op, double epsilon) {
   if (!(epsilon > 0.0 && std::isfinite(epsilon)))
     fail(op, "epsilon must be positive and finite; received " + std::to_string(epsilon) + ". Fix: e.g. 1e-3.");

@@ -47,3 +47,17 @@ def backend(request):
     axonal.set_backend(request.param)
     yield request.param
     axonal.set_backend(previous)
+
+
+@pytest.fixture
+def cpu_backend():
+    """Make ``cpu`` the active backend (the native loop's; skipped where it is not built) and put
+    the previous one back. A module that needs it throughout says
+    ``pytestmark = pytest.mark.usefixtures("cpu_backend")``."""
+    status = axonal.backends()["cpu"]
+    if status != "available":
+        pytest.skip(f"the cpu backend is not available: {status}")
+    previous = backend_name()
+    axonal.set_backend("cpu")
+    yield "cpu"
+    axonal.set_backend(previous)

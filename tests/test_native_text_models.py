@@ -16,12 +16,7 @@ from emulated_device import EmulatedDevice
 ROWS, BATCH = 103, 10
 
 
-@pytest.fixture(autouse=True)
-def cpu_backend():
-    previous = axonal.backend.backend_name()
-    axonal.set_backend("cpu")
-    yield
-    axonal.set_backend(previous)
+pytestmark = pytest.mark.usefixtures("cpu_backend")
 
 
 def _layers(pooling: bool):

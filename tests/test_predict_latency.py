@@ -19,15 +19,7 @@ from axonal.models import Model, Sequential
 from axonal.models import data
 from axonal.models.executors import NativeExecutor, native_plan, quick_predict, support
 
-pytestmark = pytest.mark.skipif(axonal.backends()["cpu"] != "available", reason="the kept loop is the cpu backend's")
-
-
-@pytest.fixture(autouse=True)
-def on_cpu():
-    previous = axonal.backend.backend_name()
-    axonal.set_backend("cpu")
-    yield
-    axonal.set_backend(previous)
+pytestmark = pytest.mark.usefixtures("cpu_backend")  # the kept loop is the cpu backend's
 
 
 def mlp(compile_loss="categorical_crossentropy"):

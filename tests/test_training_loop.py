@@ -30,13 +30,8 @@ native = pytest.importorskip("axonal._native")
 
 
 
-@pytest.fixture(autouse=True)
-def cpu_backend():
-    """The loop exists on ``cpu`` only; other test modules may leave another backend active."""
-    previous = axonal.backend.backend_name()
-    axonal.set_backend("cpu")
-    yield
-    axonal.set_backend(previous)
+# The loop exists on ``cpu`` only; other test modules may leave another backend active.
+pytestmark = pytest.mark.usefixtures("cpu_backend")
 
 
 ROWS, BATCH = 103, 10  # 11 batches, the last of 3 rows
