@@ -70,8 +70,7 @@ const char* fma_peak_isa() {
   }
 }
 
-double fma_peak_gflops(int threads, double seconds) {
-  const Isa isa = best_isa();
+double fma_peak_gflops(int threads, double seconds, Isa isa) {
   double fmas = 0;
   const auto start = std::chrono::steady_clock::now();
 #pragma omp parallel num_threads(threads) reduction(+ : fmas)

@@ -138,9 +138,13 @@ def fma_peak(seconds: float) -> dict:
     threads = _native.get_num_threads()
     if not hasattr(_native, "fma_peak_gflops"):
         return {"status": "not measured", "threads": threads, "detail": "axonal._native has no fma_peak_gflops"}
-    peak = {"status": "ok", "threads": threads, "gflops": _native.fma_peak_gflops(threads, seconds)}
+    # The peak of the instruction set the kernels use (AXONAL_ISA caps it), not only the widest.
+    isa = _native.get_isa()
+    peak = {"status": "ok", "threads": threads, "isa": isa, "best_isa": _native.best_isa(),
+            "AXONAL_ISA": os.environ.get("AXONAL_ISA"), "gemm": _native.get_gemm(),
+            "blas": _native.blas_version(), "gflops": _native.fma_peak_gflops(threads, seconds, isa)}
     if threads > 1:
-        peak["gflops_1_thread"] = _native.fma_peak_gflops(1, seconds)
+        peak["gflops_1_thread"] = _native.fma_peak_gflops(1, seconds, isa)
     return peak
 
 

@@ -9,7 +9,8 @@ steps, test batches (evaluate and validation), or forward passes written straigh
 ``predict``'s result. Between runs Python updates the progress bar, delivers a pending Ctrl-C and
 honours ``stop_training``; batch hooks run once per run (its first batch, then its last), as
 Keras' ``steps_per_execution`` calls them. Weights, optimiser state, losses and metrics are the
-layer-by-layer executor's bits.
+layer-by-layer executor's bits. Each run's thread count comes from the model's
+:class:`~axonal.models.executors.threads.ThreadGovernor` (one call before and one after the run).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import math
 
 import numpy as np
 
-from axonal.models.executors import native_plan, quick_predict
+from axonal.models.executors import native_plan, quick_predict, threads
 from axonal.models.executors.layerwise import NO_CALLBACKS, make_logs
 
 
@@ -57,10 +58,14 @@ class NativeExecutor:
             quick_predict.issue(model, loop, batch_size, shapes)
             return predictions
         batches, batch = -(-count // batch_size), 0
+        governor = threads.governor_for(model, "predict")
         while batch < batches:
             model._interrupts.check()
             callback_list.call("on_predict_batch_begin", batch, None)
-            batch += loop.predict(rows, outs, batch_size, batch, batches - batch, native_plan.SECONDS_PER_RUN)
+            governor.begin()
+            done = loop.predict(rows, outs, batch_size, batch, batches - batch, native_plan.SECONDS_PER_RUN)
+            governor.end(min(done * batch_size, count - batch * batch_size))
+            batch += done
             callback_list.call("on_predict_batch_end", batch - 1, None)
         return predictions
 
@@ -72,14 +77,17 @@ class NativeExecutor:
         optimizer = model.optimizer
         trackers = model.objective.loss_trackers
         loss_sum, seen, batch = 0.0, 0, 0
+        governor = threads.governor_for(model, "train" if train else "test")  # the thread count of each run
         while batch < steps:
             if not train:
                 model._interrupts.check()  # a Ctrl-C deferred by fit lands here, not after validation
             callback_list.call(begin, batch, None)
+            governor.begin()
             done, rows_seen, loss_sum, non_finite, totals, output_sums = loop.run(
                 rows, ys, order, batch_size, batch, steps - batch, native_plan.SECONDS_PER_RUN, model.steps.value,
                 optimizer.iterations, optimizer.learning_rate, loss_sum, [tracker.total for tracker in trackers],
                 train)
+            governor.end(rows_seen)
             if train:
                 optimizer.iterations += done
                 model.steps.value += done
