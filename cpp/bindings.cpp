@@ -31,6 +31,7 @@ void bind_optimizers(py::module_& m);                            // optimizer_bi
 
 void bind_conv(py::module_& m);           // conv_bindings.cpp: conv2d and the poolings
 void bind_training_loop(py::module_& m);  // training_loop_bindings.cpp
+void bind_collectives(py::module_& m);    // collectives_bindings.cpp
 void bind_merge(py::module_& m);          // merge_bindings.cpp
 void bind_embedding(py::module_& m);      // embedding_bindings.cpp
 void bind_normalization(py::module_& m);  // normalization_bindings.cpp
@@ -154,7 +155,7 @@ double elementwise_loss_py(const char* op, const char* grad_name, const char* pr
 }
 
 void dropout_forward_py(py::handle y, py::handle mask, py::handle x, float rate, uint64_t seed, uint64_t layer_id,
-                        uint64_t step) {
+                        uint64_t step, uint64_t first_element) {
   const char* op = "dropout_forward";
   check_rate(op, rate);
   const Shape s = shape_of(x, op, "x", 2);
@@ -166,7 +167,7 @@ void dropout_forward_py(py::handle y, py::handle mask, py::handle x, float rate,
   check_no_overlap(op, "mask", mask, "y", y, false);
   KernelScope release;
   dropout_forward(y_, mask_, x_, s[0] * s[1], rate, static_cast<uint32_t>(seed), static_cast<uint32_t>(layer_id),
-                  step);
+                  step, first_element);
 }
 
 void dropout_backward_py(py::handle dx, py::handle dy, py::handle mask, float rate) {
@@ -251,11 +252,12 @@ PYBIND11_MODULE(_native, m) {
     return elementwise_loss_py<mean_squared_error>("mean_squared_error", "dpred", "pred", "target", d, p, t, w);
   }, arg("dpred"), arg("pred"), arg("target"), arg("sample_weight").none(true) = py::none());
   m.def("dropout_forward", &dropout_forward_py, arg("y"), arg("mask"), arg("x"), arg("rate"), arg("seed"),
-        arg("layer_id"), arg("step"));
+        arg("layer_id"), arg("step"), arg("first_element") = 0);
   m.def("dropout_backward", &dropout_backward_py, arg("dx"), arg("dy"), arg("mask"), arg("rate"));
 
   bind_conv(m);
   bind_optimizers(m);
+  bind_collectives(m);
   bind_training_loop(m);
   bind_merge(m);
   bind_embedding(m);

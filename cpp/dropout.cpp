@@ -139,6 +139,15 @@ void draw_mask(uint8_t* mask, int64_t first, int64_t last, float rate, uint32_t 
   draw_mask_portable(mask, first, last, rate, seed, layer_id, step);
 }
 
+// out[0, count) = the mask elements of global indices [first, first + count), first a multiple of 4:
+// draw_mask writes mask[index] for global indices, so it is given the address that global index 0
+// would have, formed in integers (only out[0, count) is ever written).
+void draw_mask_at(uint8_t* out, uint64_t first, int64_t count, float rate, uint32_t seed, uint32_t layer_id,
+                  uint64_t step) {
+  auto* origin = reinterpret_cast<uint8_t*>(reinterpret_cast<uintptr_t>(out) - static_cast<uintptr_t>(first));
+  draw_mask(origin, static_cast<int64_t>(first), static_cast<int64_t>(first) + count, rate, seed, layer_id, step);
+}
+
 // out = in ⊙ mask · scale. A product rather than a select, so the loop vectorises and a NaN in a
 // dropped position stays NaN, as in the reference.
 void apply_mask(float* out, const float* in, const uint8_t* mask, int64_t first, int64_t last, float scale) {
@@ -148,8 +157,34 @@ void apply_mask(float* out, const float* in, const uint8_t* mask, int64_t first,
 }  // namespace
 
 void dropout_forward(float* y, uint8_t* mask, const float* x, int64_t n, float rate, uint32_t seed,
-                     uint32_t layer_id, uint64_t step) {
+                     uint32_t layer_id, uint64_t step, uint64_t first_element) {
   const float scale = 1.f / (1.f - rate);
+  if (first_element != 0) {
+    // Mask elements [first_element, first_element + n): the draws index elements globally and want
+    // chunks starting on a multiple of 4, so the few elements before the first such index are drawn
+    // one by one, and the rest through the usual chunks over a view whose index 0 is global index
+    // `aligned` (a plain offset into mask, no out-of-range pointer).
+    const uint64_t aligned = std::min<uint64_t>((first_element + 3) / 4 * 4, first_element + n);
+    const int64_t head = static_cast<int64_t>(aligned - first_element);
+    for (int64_t i = 0; i < head; ++i) {
+      const uint64_t e = first_element + i;
+      const Philox4 words = dropout_block(e / 4, seed, layer_id, step);
+      mask[i] = uniform24(words.v[e % 4]) >= rate ? 1 : 0;
+    }
+    apply_mask(y, x, mask, 0, head, scale);
+    const int64_t rest = n - head;
+    if (rest <= 0) return;
+    // The view's element j is global element aligned + j: draw_mask numbers from a block index, so
+    // the view's chunks are drawn with their global start, written at their local place.
+    uint8_t* view_mask = mask + head;
+    const int64_t chunks = (rest + kChunk - 1) / kChunk;
+    parallel_for(chunks, rest >= kParallelMinWork / 4, [&](int64_t c) {
+      const int64_t first = c * kChunk, last = std::min(rest, first + kChunk);
+      draw_mask_at(view_mask + first, aligned + first, last - first, rate, seed, layer_id, step);
+      apply_mask(y + head, x + head, view_mask, first, last, scale);
+    });
+    return;
+  }
   const int64_t chunks = (n + kChunk - 1) / kChunk;
   parallel_for(chunks, n >= kParallelMinWork / 4, [&](int64_t c) {
     const int64_t first = c * kChunk, last = std::min(n, first + kChunk);

@@ -106,7 +106,7 @@ void transpose_samples_py(py::handle y, py::handle x) {
 
 // x (N, A, C, B) -> y (N, A, C, B), mask (N, C) uint8.
 void spatial_dropout_forward_py(py::handle y, py::handle mask, py::handle x, float rate, uint64_t seed,
-                                uint64_t layer_id, uint64_t step) {
+                                uint64_t layer_id, uint64_t step, uint64_t first_element) {
   const char* op = "spatial_dropout_forward";
   check_dropout_rate(op, rate);
   const Shape s = shape_of(x, op, "x", 4);
@@ -119,7 +119,7 @@ void spatial_dropout_forward_py(py::handle y, py::handle mask, py::handle x, flo
   KernelScope release;
   // seed and layer_id are taken mod 2^32, as Dropout's (docs/design.md, "Randomness").
   spatial_dropout_forward(y_, mask_, x_, s[0], s[1], s[2], s[3], rate, static_cast<uint32_t>(seed),
-                          static_cast<uint32_t>(layer_id), step);
+                          static_cast<uint32_t>(layer_id), step, first_element);
 }
 
 // dy (N, A, C, B), mask (N, C) -> dx (N, A, C, B).
@@ -150,8 +150,9 @@ void bind_reshaping(py::module_& m) {
   m.def("transpose_samples", &transpose_samples_py, arg("y"), arg("x"),
         "y (N, C, R) = each sample of x (N, R, C) transposed (channels_first edges).");
   m.def("spatial_dropout_forward", &spatial_dropout_forward_py, arg("y"), arg("mask"), arg("x"), arg("rate"),
-        arg("seed"), arg("layer_id"), arg("step"),
-        "y = x * mask[n, c] / (1 - rate) over x (N, A, C, B); mask (N, C) uint8, Dropout's Philox mask of (N, C).");
+        arg("seed"), arg("layer_id"), arg("step"), arg("first_element") = 0,
+        "y = x * mask[n, c] / (1 - rate) over x (N, A, C, B); mask (N, C) uint8, Dropout's Philox mask of (N, C) "
+        "(its elements numbered from first_element: a data-parallel shard's offset).");
   m.def("spatial_dropout_backward", &spatial_dropout_backward_py, arg("dx"), arg("dy"), arg("mask"), arg("rate"),
         "dx = dy * mask[n, c] / (1 - rate) over dy (N, A, C, B).");
 }

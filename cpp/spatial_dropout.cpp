@@ -24,10 +24,19 @@ void apply_channel_mask(float* out, const float* in, const uint8_t* mask, int64_
 }  // namespace
 
 void spatial_dropout_forward(float* y, uint8_t* mask, const float* x, int64_t N, int64_t A, int64_t C, int64_t B,
-                             float rate, uint32_t seed, uint32_t layer_id, uint64_t step) {
+                             float rate, uint32_t seed, uint32_t layer_id, uint64_t step, uint64_t first_element) {
   // The (N, C) mask is small (one byte per feature map): drawn on the calling thread, a Philox block
-  // of four elements at a time, exactly as Dropout draws element i of an (N, C) activation.
+  // of four elements at a time, exactly as Dropout draws element i of an (N, C) activation; with an
+  // offset, mask[i] is element first_element + i of that numbering.
   const int64_t n = N * C;
+  if (first_element != 0) {
+    for (int64_t i = 0; i < n; ++i) {
+      const uint64_t e = first_element + static_cast<uint64_t>(i);
+      mask[i] = uniform24(dropout_block(e / 4, seed, layer_id, step).v[e % 4]) >= rate ? 1 : 0;
+    }
+    apply_channel_mask(y, x, mask, N, A, C, B, 1.f / (1.f - rate));
+    return;
+  }
   for (int64_t block = 0; 4 * block < n; ++block) {
     const Philox4 words = dropout_block(static_cast<uint64_t>(block), seed, layer_id, step);
     for (int64_t j = 0; j < 4 && 4 * block + j < n; ++j) mask[4 * block + j] = uniform24(words.v[j]) >= rate ? 1 : 0;

@@ -11,9 +11,11 @@
 
 namespace axonal {
 
-// x (N, A, C, B) -> mask (N, C) uint8 (1 = kept), y (N, A, C, B) = x ⊙ mask[n, c] / (1 − rate).
+// x (N, A, C, B) -> mask (N, C) uint8 (1 = kept), y (N, A, C, B) = x ⊙ mask[n, c] / (1 − rate). Pair (n, c)
+// draws mask element first_element + n·C + c: a data-parallel shard passes its first image's place in
+// the global batch times C, and draws that part of the one-process mask (docs/distributed.md).
 void spatial_dropout_forward(float* y, uint8_t* mask, const float* x, int64_t N, int64_t A, int64_t C, int64_t B,
-                             float rate, uint32_t seed, uint32_t layer_id, uint64_t step);
+                             float rate, uint32_t seed, uint32_t layer_id, uint64_t step, uint64_t first_element = 0);
 
 // dy (N, A, C, B), mask (N, C) -> dx (N, A, C, B) = dy ⊙ mask[n, c] / (1 − rate).
 void spatial_dropout_backward(float* dx, const float* dy, const uint8_t* mask, int64_t N, int64_t A, int64_t C,

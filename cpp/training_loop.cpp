@@ -169,7 +169,9 @@ TrainingLoop::TrainingLoop(std::vector<LayerStep> layers, std::vector<int64_t> i
 // value_[inputs] (N, width) -> value_[every tensor], as the model's forward pass; dropout only in
 // training. A step that changes nothing (a reshape, dropout at inference, a linear activation)
 // hands its input on unchanged.
-void TrainingLoop::forward(int64_t N, uint64_t step, bool training) {
+// first_row: the batch's first row within its global batch (a data-parallel shard's offset), so that
+// a dropout mask element is drawn with its global index and a shard gets the 1-rank run's masks.
+void TrainingLoop::forward(int64_t N, uint64_t step, bool training, int64_t first_row) {
   for (LayerStep& layer : layers_) {
     const float* in = value_[layer.inputs[0]];
     layer.input = in;
@@ -183,7 +185,7 @@ void TrainingLoop::forward(int64_t N, uint64_t step, bool training) {
       case LayerStep::Kind::dropout:
         if (training && layer.rate > 0.f)
           dropout_forward(layer.y.get(), layer.mask.get(), in, N * layer.in_widths[0], layer.rate, layer.seed,
-                          layer.position, step);
+                          layer.position, step, static_cast<uint64_t>(first_row * layer.in_widths[0]));
         else out = in;
         break;
       case LayerStep::Kind::activation:
@@ -236,7 +238,8 @@ void TrainingLoop::forward(int64_t N, uint64_t step, bool training) {
       case LayerStep::Kind::spatial_dropout:
         if (training && layer.rate > 0.f)
           spatial_dropout_forward(layer.y.get(), layer.mask.get(), in, N, layer.sample_a, layer.sample_c,
-                                  layer.sample_b, layer.rate, layer.seed, layer.position, step);
+                                  layer.sample_b, layer.rate, layer.seed, layer.position, step,
+                                  static_cast<uint64_t>(first_row * layer.sample_c));
         else out = in;
         break;
       case LayerStep::Kind::embedding: {
@@ -297,7 +300,7 @@ void TrainingLoop::put_gradient(int tensor, const float* gradient, int64_t N) {
 
 // From each output's loss gradient back through the steps that need it, writing the weight gradients;
 // then a shared layer's later calls add theirs into the layer's.
-void TrainingLoop::backward(int64_t N) {
+void TrainingLoop::backward(int64_t N, GradientReducer* reducer) {
   std::fill(gradient_.begin(), gradient_.end(), nullptr);
   std::fill(summed_.begin(), summed_.end(), 0);
   for (size_t k = 0; k < outputs_.size(); ++k) put_gradient(outputs_[k].tensor, doutputs_[k].get(), N);
@@ -394,12 +397,87 @@ void TrainingLoop::backward(int64_t N) {
         else concat_backward(dxs.data(), dy, layer.in_widths.data(), static_cast<int>(n), N);
         for (size_t j = 0; j < n; ++j)  // in input order, as the Python path adds them
           if (dxs[j] != nullptr) put_gradient(layer.inputs[j], dxs[j], N);
-        continue;
+        continue;  // no weights: nothing for the reducer
       }
     }
     if (layer.needs_dx[0]) put_gradient(layer.inputs[0], passed, N);
+    // Data parallelism: this step's weight gradients are final; their buckets start summing while
+    // the steps below compute.
+    if (reducer != nullptr) finish_gradients(finished_by_step_[i], reducer);
   }
   for (const GradientSum& s : sums_) accumulate(s.into, s.from, s.n);
+  if (reducer != nullptr) finish_gradients(finished_at_end_, reducer);
+}
+
+// The flat layout of the trainable arrays' gradients, in the order backward completes them: an array
+// is complete when the (one) step that writes it has run backward, or, for a shared layer's arrays,
+// after the later calls' sums at the very end. Buckets close at array boundaries once they hold
+// bucket_bytes; the update then reads the summed copies.
+void TrainingLoop::prepare_reduction(int64_t bucket_bytes) {
+  if (layout_bucket_bytes_ == bucket_bytes) return;
+  const std::vector<ParamUpdate>& params = optimizer_.params;
+  const size_t count = params.size();
+  finished_by_step_.assign(layers_.size(), {});
+  finished_at_end_.clear();
+  for (size_t p = 0; p < count; ++p) {
+    bool summed = false;
+    for (const GradientSum& s : sums_) summed = summed || s.into == params[p].grad;
+    int writer = -1;
+    for (size_t i = 0; i < layers_.size() && !summed; ++i) {
+      const LayerStep& l = layers_[i];
+      if (l.backprop && (l.dW == params[p].grad || l.db == params[p].grad || l.dgamma == params[p].grad ||
+                         l.dbeta == params[p].grad))
+        writer = static_cast<int>(i);
+    }
+    if (writer < 0) finished_at_end_.push_back(static_cast<int>(p));
+    else finished_by_step_[writer].push_back(static_cast<int>(p));
+  }
+  std::vector<int> order;  // backward runs the steps last to first
+  for (size_t i = layers_.size(); i-- > 0;) order.insert(order.end(), finished_by_step_[i].begin(), finished_by_step_[i].end());
+  order.insert(order.end(), finished_at_end_.begin(), finished_at_end_.end());
+  flat_offset_.assign(count, 0);
+  bucket_of_.assign(count, 0);
+  buckets_.clear();
+  const int64_t bucket_floats = std::max<int64_t>(1, bucket_bytes / static_cast<int64_t>(sizeof(float)));
+  int64_t total = 0;
+  for (int p : order) {
+    if (buckets_.empty() || buckets_.back().end - buckets_.back().begin >= bucket_floats)
+      buckets_.push_back({total, total, 0, 0});
+    flat_offset_[p] = total;
+    bucket_of_[p] = static_cast<int>(buckets_.size() - 1);
+    total += params[p].n;
+    buckets_.back().end = total;
+    buckets_.back().params += 1;
+  }
+  flat_send_.allocate(total);
+  flat_sum_.allocate(total);
+  reduced_params_ = params;
+  for (size_t p = 0; p < count; ++p) reduced_params_[p].grad = flat_sum_.get() + flat_offset_[p];
+  layout_bucket_bytes_ = bucket_bytes;
+}
+
+// Copies finished gradients into the flat buffer and starts every bucket now complete (buckets
+// complete in order, since the layout follows backward's order).
+void TrainingLoop::finish_gradients(const std::vector<int>& params, GradientReducer* reducer) {
+  for (int p : params) {
+    const ParamUpdate& u = optimizer_.params[p];
+    std::memcpy(flat_send_.get() + flat_offset_[p], u.grad, u.n * sizeof(float));
+    buckets_[bucket_of_[p]].waiting -= 1;
+  }
+  while (next_bucket_ < static_cast<int>(buckets_.size()) && buckets_[next_bucket_].waiting == 0) {
+    const Bucket& b = buckets_[next_bucket_];
+    reducer->start(next_bucket_, flat_send_.get() + b.begin, flat_sum_.get() + b.begin, b.end - b.begin);
+    next_bucket_ += 1;
+  }
+  reducer->poll();
+}
+
+// A rank whose shard of this batch is empty: zero gradients, every bucket joined all the same.
+void TrainingLoop::contribute_nothing(GradientReducer* reducer) {
+  if (!buckets_.empty()) std::memset(flat_send_.get(), 0, buckets_.back().end * sizeof(float));
+  for (int b = 0; b < static_cast<int>(buckets_.size()); ++b)
+    reducer->start(b, flat_send_.get() + buckets_[b].begin, flat_sum_.get() + buckets_[b].begin,
+                   buckets_[b].end - buckets_[b].begin);
 }
 
 // One optimiser step over every trainable array, as Optimizer.apply does (iteration is 1-based).
@@ -472,11 +550,24 @@ RunResult TrainingLoop::run(const RunRequest& r) {
   result.metric_totals.assign(metric_count, 0.0);
   const size_t inputs = input_widths_.size(), count = outputs_.size();
   std::vector<const void*> targets(count);
+  // Data parallelism: a reducer sums gradients and losses over the ranks (training runs); without
+  // one a sharded run (a test pass) reports this shard's own sums, which the caller reduces.
+  GradientReducer* reducer = r.train ? r.reducer : nullptr;
+  const bool sharded = r.shard_count > 1;
+  if (reducer != nullptr) prepare_reduction(reducer->bucket_bytes());
+  std::vector<double> scalars(1 + count);
   const auto start = std::chrono::steady_clock::now();
   for (int64_t batch = r.first_batch; result.steps < r.max_steps; ++batch) {
-    const int64_t first_row = batch * r.batch_size;
-    if (first_row >= r.rows) break;
-    const int64_t N = std::min(r.batch_size, r.rows - first_row);
+    const int64_t batch_first = batch * r.batch_size;
+    if (batch_first >= r.rows) break;
+    const int64_t global_N = std::min(r.batch_size, r.rows - batch_first);
+    int64_t shard_first = 0, N = global_N;  // this rank's rows of the global batch (sharding.py's split)
+    if (sharded) {
+      const int64_t base = global_N / r.shard_count, extra = global_N % r.shard_count;
+      shard_first = r.shard_rank * base + std::min(r.shard_rank, extra);
+      N = base + (r.shard_rank < extra ? 1 : 0);
+    }
+    const int64_t first_row = batch_first + shard_first;
     for (size_t i = 0; i < inputs; ++i) {
       const int64_t C = input_widths_[i];
       if (r.order == nullptr) {
@@ -504,30 +595,54 @@ RunResult TrainingLoop::run(const RunRequest& r) {
       targets[k] = sparse ? static_cast<const void*>(labels_batch_[k].get())
                           : static_cast<const void*>(targets_batch_[k].get());
     }
-    forward(N, r.step + result.steps, r.train);
     double loss = 0;
-    for (size_t k = 0; k < count; ++k) {
-      const OutputSpec& output = outputs_[k];
-      if (output.loss == LossKind::none) return result;  // an inference loop (the binding refuses to run one)
-      const int64_t K = widths_[output.tensor];
-      const double value = fused_loss(output.loss, doutputs_[k].get(), value_[output.tensor], targets[k], N, K);
-      if (output.weight != 1.0)
-        scale(doutputs_[k].get(), doutputs_[k].get(), N * K, static_cast<float>(output.weight));
-      if (!result.output_loss_sums.empty()) result.output_loss_sums[k] += value * static_cast<double>(N);
-      loss += output.weight * value;
+    std::fill(scalars.begin(), scalars.end(), 0.0);
+    if (N > 0) {
+      forward(N, r.step + result.steps, r.train, shard_first);
+      // A shard's mean loss weighs rows / global rows: the ranks' gradients then sum to the global mean's.
+      const double share = sharded ? static_cast<double>(N) / static_cast<double>(global_N) : 1.0;
+      for (size_t k = 0; k < count; ++k) {
+        const OutputSpec& output = outputs_[k];
+        if (output.loss == LossKind::none) return result;  // an inference loop (the binding refuses to run one)
+        const int64_t K = widths_[output.tensor];
+        const double value = fused_loss(output.loss, doutputs_[k].get(), value_[output.tensor], targets[k], N, K);
+        if (output.weight * share != 1.0)
+          scale(doutputs_[k].get(), doutputs_[k].get(), N * K, static_cast<float>(output.weight * share));
+        scalars[1 + k] = value * static_cast<double>(N);
+        loss += output.weight * value;
+      }
+      scalars[0] = loss * static_cast<double>(N);
     }
     if (r.train) {
-      backward(N);
-      update(r.iteration + result.steps + 1, r.learning_rate);
+      if (reducer != nullptr) {
+        for (Bucket& b : buckets_) b.waiting = b.params;
+        next_bucket_ = 0;
+        if (N > 0) backward(N, reducer);
+        else contribute_nothing(reducer);
+        reducer->sum_doubles(scalars.data(), static_cast<int64_t>(scalars.size()));  // the global batch's losses
+        reducer->wait();
+        const OptimizerSpec& o = optimizer_;
+        optimizer_update(o.kind, o.hyper, r.learning_rate, r.iteration + result.steps + 1, o.weight_decay,
+                         reduced_params_.data(), reduced_params_.size());
+      } else {
+        backward(N);
+        update(r.iteration + result.steps + 1, r.learning_rate);
+      }
     }
-    double* totals = result.metric_totals.data();
-    for (size_t k = 0; k < count; ++k) {
-      count_metrics(outputs_[k], static_cast<int>(k), targets[k], N, totals);
-      totals += outputs_[k].metrics.size();
+    if (N > 0) {
+      double* totals = result.metric_totals.data();
+      for (size_t k = 0; k < count; ++k) {
+        count_metrics(outputs_[k], static_cast<int>(k), targets[k], N, totals);
+        totals += outputs_[k].metrics.size();
+      }
     }
-    result.loss_sum += loss * static_cast<double>(N);
+    const int64_t counted = reducer != nullptr ? global_N : N;  // rows the sums below cover
+    if (reducer != nullptr) loss = scalars[0] / static_cast<double>(global_N);
+    if (!result.output_loss_sums.empty())
+      for (size_t k = 0; k < count; ++k) result.output_loss_sums[k] += scalars[1 + k];
+    result.loss_sum += reducer != nullptr ? scalars[0] : loss * static_cast<double>(N);
     result.steps += 1;
-    result.seen += N;
+    result.seen += counted;
     if (!std::isfinite(loss)) {
       result.non_finite = true;  // the caller's callbacks (TerminateOnNaN) see this batch next
       break;

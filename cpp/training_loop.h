@@ -19,6 +19,7 @@
 #include "axonal/augmentation_functors.h"
 #include "axonal/merge_functors.h"
 #include "axonal/window.h"
+#include "collectives.h"
 #include "optimizers.h"
 
 namespace axonal {
@@ -153,6 +154,13 @@ struct RunRequest {
   double learning_rate;
   double loss_sum;                  // running Σ batch loss × batch rows of the epoch so far (continued here)
   std::vector<double> output_loss_sums;  // the same per output (several outputs only), continued
+  // Data parallelism (docs/distributed.md): this rank takes shard `shard_rank` of `shard_count` of
+  // every global batch of batch_size rows (contiguous, sizes differing by at most one, possibly
+  // empty); its loss gradient is scaled by shard rows / global rows, the weight gradients are summed
+  // over the ranks by `reducer` between backward and update, and the losses reported are the global
+  // batch's. Null reducer and a shard count of 1: the one-process loop, unchanged.
+  GradientReducer* reducer = nullptr;
+  int64_t shard_rank = 0, shard_count = 1;
 };
 
 struct RunResult {
@@ -183,8 +191,13 @@ class TrainingLoop {
   const std::vector<OutputSpec>& outputs() const { return outputs_; }
 
  private:
-  void forward(int64_t N, uint64_t step, bool training);
-  void backward(int64_t N);
+  void forward(int64_t N, uint64_t step, bool training, int64_t first_row = 0);
+  void backward(int64_t N, GradientReducer* reducer = nullptr);
+  // Data parallelism: the flat gradient buffers and buckets (once), a step's finished gradients
+  // copied in and their buckets started, and a rank without rows contributing zeros.
+  void prepare_reduction(int64_t bucket_bytes);
+  void finish_gradients(const std::vector<int>& params, GradientReducer* reducer);
+  void contribute_nothing(GradientReducer* reducer);
   void put_gradient(int tensor, const float* gradient, int64_t N);
   void update(int64_t iteration, double learning_rate);
   void count_metrics(const OutputSpec& output, int index, const void* targets, int64_t N, double* totals);
@@ -203,6 +216,22 @@ class TrainingLoop {
   std::vector<AlignedBuffer<float>> sum_, x_batch_;  // per tensor (fan-out sums); per input (gathered)
   std::vector<AlignedBuffer<float>> targets_batch_, doutputs_, predictions_;  // per output
   std::vector<AlignedBuffer<int64_t>> labels_batch_;                          // per output
+  // Data parallelism (prepare_reduction): each trainable array's gradient gets a place in one flat
+  // buffer, in the order backward finishes them; consecutive places form buckets of about the
+  // reducer's size, reduced into flat_sum_, which the update then reads (reduced_params_).
+  struct Bucket {
+    int64_t begin = 0, end = 0;  // float offsets in the flat buffers
+    int params = 0, waiting = 0;  // arrays in it; those not finished yet in this step
+  };
+  int64_t layout_bucket_bytes_ = -1;
+  std::vector<std::vector<int>> finished_by_step_;  // per layer step: params whose gradient it completes
+  std::vector<int> finished_at_end_;                // params completed by the shared-layer sums (or unknown)
+  std::vector<int64_t> flat_offset_;                // per param
+  std::vector<int> bucket_of_;                      // per param
+  std::vector<Bucket> buckets_;
+  int next_bucket_ = 0;
+  AlignedBuffer<float> flat_send_, flat_sum_;
+  std::vector<ParamUpdate> reduced_params_;
 };
 
 }  // namespace axonal

@@ -19,6 +19,7 @@ namespace py = pybind11;
 
 namespace axonal {
 
+GradientReducer* reducer_of(py::handle object);  // collectives_bindings.cpp: None or an MpiReducer
 Act parse_activation(const char* op, const std::string& name);      // activation_bindings.cpp: fusable ones
 Act parse_any_activation(const char* op, const std::string& name);  // activation_bindings.cpp: every one
 Window window_geometry(const char* op, const Shape& xs, int64_t KH, int64_t KW, std::array<int64_t, 2> strides,
@@ -462,7 +463,7 @@ std::vector<const float*> row_arrays(const py::list& arrays, const std::vector<i
 py::tuple run_loop(BoundLoop& self, const py::list& xs, const py::list& targets, py::handle order,
                    int64_t batch_size, int64_t first_batch, int64_t max_steps, double seconds, uint64_t step,
                    int64_t iteration, double learning_rate, double loss_sum, std::vector<double> output_loss_sums,
-                   bool train) {
+                   bool train, py::handle reducer, int64_t shard_rank, int64_t shard_count) {
   TrainingLoop& loop = *self.loop;
   if (!loop.trains()) fail(kOp, "this loop was built for inference (loss 'none'): it has no loss to compute.");
   if (train && !self.updates) fail(kOp, "this loop was built for testing (optimizer 'none'): it cannot train.");
@@ -471,6 +472,11 @@ py::tuple run_loop(BoundLoop& self, const py::list& xs, const py::list& targets,
                batch_size,
                first_batch, max_steps, seconds, step, iteration, learning_rate, loss_sum, std::move(output_loss_sums)};
   r.rows = rows;
+  r.reducer = reducer_of(reducer);
+  if (shard_count < 1 || shard_rank < 0 || shard_rank >= shard_count)
+    fail(kOp, "shard_rank must be in [0, shard_count) and shard_count at least 1, received " +
+                  std::to_string(shard_rank) + " of " + std::to_string(shard_count) + ".");
+  r.shard_rank = shard_rank, r.shard_count = shard_count;
   const auto& outputs = loop.outputs();
   if (targets.size() != outputs.size())
     fail(kOp, "targets holds " + std::to_string(targets.size()) + " arrays; the model has " +
@@ -600,9 +606,12 @@ void bind_training_loop(py::module_& m) {
       .def("run", &run_loop, py::arg("xs"), py::arg("targets"), py::arg("order").none(true), py::arg("batch_size"),
            py::arg("first_batch"), py::arg("max_steps"), py::arg("seconds"), py::arg("step"), py::arg("iteration"),
            py::arg("learning_rate"), py::arg("loss_sum"), py::arg("output_loss_sums"), py::arg("train") = true,
+           py::arg("reducer").none(true) = py::none(), py::arg("shard_rank") = 0, py::arg("shard_count") = 1,
            "Run up to max_steps batches from first_batch (stopping once `seconds` have passed or a loss "
            "is not finite): training steps, or with train=False the loss and metrics of each batch in "
-           "inference mode; returns (steps, rows seen, loss_sum, non_finite, metric totals, output loss sums).")
+           "inference mode; returns (steps, rows seen, loss_sum, non_finite, metric totals, output loss sums). "
+           "With a reducer (an MpiReducer) and shard_rank of shard_count, each global batch is sharded and "
+           "the gradients and losses are summed over the ranks (docs/distributed.md).")
       .def("predict", &predict_loop, py::arg("xs"), py::arg("outs"), py::arg("batch_size"), py::arg("first_batch"),
            py::arg("max_batches"), py::arg("seconds"),
            "Predictions of batches [first_batch, first_batch + max_batches) of xs into outs (rows, K each), "

@@ -63,8 +63,9 @@ def philox4x32_10(counters, key) -> np.ndarray:
     return np.stack([c0, c1, c2, c3], axis=-1).astype(np.uint32)
 
 
-def dropout_uniforms(count: int, seed: int, layer_id: int, step: int) -> np.ndarray:
-    """The float32 uniforms u in [0, 1) of the first ``count`` elements of a dropout mask.
+def dropout_uniforms(count: int, seed: int, layer_id: int, step: int, first_element: int = 0) -> np.ndarray:
+    """The float32 uniforms u in [0, 1) of elements ``first_element .. first_element + count - 1``
+    of a dropout mask.
 
     Element ``i`` uses word ``i & 3`` of the Philox output for block ``b = i >> 2``, so one Philox
     call serves four consecutive elements (see the module docstring for the full mapping).
@@ -72,18 +73,21 @@ def dropout_uniforms(count: int, seed: int, layer_id: int, step: int) -> np.ndar
     if step < 0:
         raise ValueError(f"step must be a non-negative batch count, received {step}")
     step %= 2**64
-    blocks = np.arange((count + 3) // 4, dtype=np.uint64)
+    if first_element < 0:
+        raise ValueError(f"first_element must be a non-negative element index, received {first_element}")
+    skip = first_element % 4  # elements of the first block that come before first_element
+    blocks = np.arange(first_element // 4, (first_element + count + 3) // 4, dtype=np.uint64)
     counters = np.empty(blocks.shape + (4,), dtype=np.uint64)
     counters[:, 0] = blocks & np.uint64(_MASK32)
     counters[:, 1] = blocks >> np.uint64(32)
     counters[:, 2] = step & _MASK32
     counters[:, 3] = step >> 32
-    words = philox4x32_10(counters, (seed % 2**32, layer_id % 2**32)).reshape(-1)[:count]
+    words = philox4x32_10(counters, (seed % 2**32, layer_id % 2**32)).reshape(-1)[skip:skip + count]
     # 24 high bits -> a float32 multiple of 2^-24: exactly representable, so every backend agrees.
     return (words >> np.uint32(8)).astype(np.float32) * np.float32(2.0**-24)
 
 
-def dropout_keep_mask(shape, rate: float, seed: int, layer_id: int, step: int) -> np.ndarray:
+def dropout_keep_mask(shape, rate: float, seed: int, layer_id: int, step: int, first_element: int = 0) -> np.ndarray:
     """The dropout keep-mask (1 = keep, 0 = drop) of an activation of ``shape``.
 
     Args:
@@ -92,6 +96,8 @@ def dropout_keep_mask(shape, rate: float, seed: int, layer_id: int, step: int) -
         seed: the Dropout layer's seed (taken mod 2^32).
         layer_id: the layer's position in the model (taken mod 2^32).
         step: the model's count of training batches so far (0-based, up to 2^64 - 1).
+        first_element: the index of the first element in the numbering (a data-parallel shard's
+            place in its global batch: its mask is that part of the one-process mask).
 
     Returns:
         uint8 array of ``shape``; an element is kept with probability 1 - rate.
@@ -105,7 +111,7 @@ def dropout_keep_mask(shape, rate: float, seed: int, layer_id: int, step: int) -
         raise ValueError(f"dropout rate must be in [0, 1), received {rate!r}")
     shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(n) for n in shape)
     count = int(np.prod(shape, dtype=np.int64))
-    uniforms = dropout_uniforms(count, seed, layer_id, step)
+    uniforms = dropout_uniforms(count, seed, layer_id, step, first_element)
     return (uniforms >= np.float32(rate)).astype(np.uint8).reshape(shape)
 
 

@@ -157,11 +157,12 @@ def _dropout_scale(rate) -> float:
     return 1 / (1 - float(rate))
 
 
-def dropout_forward(y, mask, x, rate, seed, layer_id, step):
-    """y = x * mask / (1 - rate), with the Philox mask of (seed, layer_id, step) written to ``mask``."""
+def dropout_forward(y, mask, x, rate, seed, layer_id, step, first_element=0):
+    """y = x * mask / (1 - rate), with the Philox mask of (seed, layer_id, step) written to ``mask``;
+    element i takes mask element ``first_element + i`` (a data-parallel shard's offset)."""
     # x (N, K) -> y (N, K), mask uint8 (N, K)
     scale = _dropout_scale(rate)
-    mask[...] = dropout_keep_mask(x.shape, rate, seed, layer_id, step)
+    mask[...] = dropout_keep_mask(x.shape, rate, seed, layer_id, step, first_element)
     y[...] = x * mask * scale  # a product, not a select: a NaN input stays NaN, as in Keras
 
 

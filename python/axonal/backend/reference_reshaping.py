@@ -99,12 +99,12 @@ def _spatial_scale(rate, dtype):
     return one / (one - dtype.type(np.float32(rate)))
 
 
-def spatial_dropout_forward(y, mask, x, rate, seed, layer_id, step):
+def spatial_dropout_forward(y, mask, x, rate, seed, layer_id, step, first_element=0):
     """y = x * mask[n, c] / (1 - rate): x, y (N, A, C, B), mask (N, C) uint8 (1 = kept), drawn as
-    Dropout draws an (N, C) activation's mask."""
+    Dropout draws an (N, C) activation's mask (numbered from ``first_element``: a shard's offset)."""
     n, _, c, _ = x.shape
     scale = _spatial_scale(rate, x.dtype)
-    mask[...] = dropout_keep_mask((n, c), np.float32(rate), seed, layer_id, step)
+    mask[...] = dropout_keep_mask((n, c), np.float32(rate), seed, layer_id, step, first_element)
     y[...] = x * (mask.astype(x.dtype) * scale)[:, None, :, None]  # a product: NaN stays NaN
 
 

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from axonal.callbacks.base import Callback
+from axonal.distribution.files import writes_files
 from axonal.utils import Progbar
 
 
@@ -116,6 +117,8 @@ class CSVLogger(Callback):
 
     def on_train_begin(self, logs=None):
         self._close()
+        if not writes_files():  # under a distribution only rank 0 writes (every rank logs the same)
+            return
         has_content = (self.append and os.path.isfile(self.filename)
                        and os.path.getsize(self.filename) > 0)
         self._write_header = not has_content
@@ -125,6 +128,8 @@ class CSVLogger(Callback):
         self.keys = None
 
     def on_epoch_end(self, epoch, logs=None):
+        if self._file is None:
+            return
         logs = logs or {}
         if self._writer is None:
             self.keys = sorted(logs)

@@ -216,8 +216,13 @@ class Dropout(Layer):
             return x
         y = self.buffers.get("y", x.shape)
         self.mask = self.buffers.get("mask", x.shape, np.uint8)
-        self.ops.dropout_forward(as_rows(y), as_rows(self.mask), as_rows(x), self.rate, self.mask_seed,
-                                 self.position, self.steps.value)
+        first_row = getattr(self.steps, "first_row", 0)  # a data-parallel shard's place in its global batch
+        if first_row:
+            self.ops.dropout_forward(as_rows(y), as_rows(self.mask), as_rows(x), self.rate, self.mask_seed,
+                                     self.position, self.steps.value, first_element=first_row * as_rows(x).shape[1])
+        else:
+            self.ops.dropout_forward(as_rows(y), as_rows(self.mask), as_rows(x), self.rate, self.mask_seed,
+                                     self.position, self.steps.value)
         return y
 
     def backward(self, dy):

@@ -74,8 +74,13 @@ class SpatialDropout2D(Layer):
         view = self.channel_view(x.shape)
         y = self.buffers.get("y", x.shape, x.dtype)
         self.mask = self.buffers.get("mask", (view[0], view[2]), np.uint8)
-        self.ops.spatial_dropout_forward(y.reshape(view), self.mask, x.reshape(view), self.rate, self.mask_seed,
-                                         self.position, self.steps.value)
+        first_row = getattr(self.steps, "first_row", 0)  # a data-parallel shard's place in its global batch
+        if first_row:  # its maps are numbered from there (docs/distributed.md)
+            self.ops.spatial_dropout_forward(y.reshape(view), self.mask, x.reshape(view), self.rate, self.mask_seed,
+                                             self.position, self.steps.value, first_element=first_row * view[2])
+        else:
+            self.ops.spatial_dropout_forward(y.reshape(view), self.mask, x.reshape(view), self.rate, self.mask_seed,
+                                             self.position, self.steps.value)
         return y
 
     def backward(self, dy):

@@ -20,7 +20,9 @@ import warnings
 
 import numpy as np
 
+from axonal import distribution as _distribution
 from axonal.callbacks import CallbackList, History
+from axonal.distribution import fitting
 from axonal.models import executors
 from axonal.models.data_adapters import BatchSource, PreparedBatch, prepare_batch, warn_ran_out
 from axonal.models.executors.device import DeviceExecutor
@@ -51,8 +53,11 @@ class _Chunk:
         """Add ``batch``; whether the chunk is complete."""
         self.batches.append(batch)
         self.nbytes += sum(a.nbytes for a in batch.xs) + sum(a.nbytes for a in batch.ys or [])
+        # Under a distribution every rank must cut the same chunks (each runs the same collectives):
+        # no time limit there, only what the batches themselves say.
+        timed = _distribution.active() is None
         return (batch.rows < self.batch_size or len(self.batches) >= CHUNK_BATCHES or self.nbytes >= CHUNK_BYTES
-                or time.perf_counter() - self.started >= CHUNK_SECONDS)
+                or (timed and time.perf_counter() - self.started >= CHUNK_SECONDS))
 
     def arrays(self):
         """``(xs, ys, weights, rows)`` of the whole chunk."""
@@ -184,6 +189,7 @@ def train_epoch(model, source: BatchSource, where: str, class_weight, callback_l
     tally = None
     for chunk in _chunks(model, source, where, True, class_weight):
         xs, ys, weights, rows = chunk.arrays()
+        fitting.agree_on_chunk(rows, chunk.batch_size)
         executor = runner.get(xs, ys, weights, chunk.batch_size)
         if tally is None:
             tally = _Tally(model, isinstance(executor, DeviceExecutor))
@@ -193,6 +199,7 @@ def train_epoch(model, source: BatchSource, where: str, class_weight, callback_l
         tally.end_chunk(logs, relay.rows_done)
         if model.stop_training:
             break
+    fitting.agree_on_chunk(0, 0)  # the epoch's end: every rank's source must end here too
     return tally.logs()
 
 
@@ -247,6 +254,13 @@ def fit(model, source: BatchSource, epochs: int, initial_epoch: int, verbose: in
     or a :class:`BatchSource`."""
     where = f"fit(): x ({source.description})"
     _check_first_batch(model, source, where, True, class_weight)
+    distributed = _distribution.active() is not None
+    if distributed:  # every rank reads the same batches; each trains on its shard of each (docs/distributed.md)
+        fitting.refuse_unsupported(model)
+        fitting.check_agreement(model, [], [], None, source=source.description, batches=source.num_batches,
+                                steps=source.steps_per_epoch, epochs=epochs, initial_epoch=initial_epoch)
+        fitting.broadcast_state(model)
+        verbose = fitting.quiet_unless_chief(verbose)
     history = History()
     callback_list = CallbackList([*callbacks, history], model, verbose, epochs, source.steps_per_epoch)
     model.stop_training = False
@@ -263,6 +277,7 @@ def fit(model, source: BatchSource, epochs: int, initial_epoch: int, verbose: in
             callback_list.call("on_epoch_begin", epoch, None)
             model.reset_metrics()
             logs = train_epoch(model, source, where, class_weight, callback_list, runner, epoch)
+            fitting.average_batch_statistics(model)
             if source.ran_out and not warned:
                 warned = True
                 warn_ran_out()
@@ -279,6 +294,8 @@ def fit(model, source: BatchSource, epochs: int, initial_epoch: int, verbose: in
         source.close()
         if isinstance(validation, BatchSource):
             validation.close()
+    if distributed:
+        fitting.reconcile_weights(model)
     callback_list.call("on_train_end", logs)
     return history
 
@@ -308,7 +325,8 @@ def evaluate(model, source: BatchSource, verbose: int, callbacks: list) -> dict:
     """``evaluate`` over a batch source: the logs."""
     where = f"evaluate(): x ({source.description})"
     _check_first_batch(model, source, where, True)
-    callback_list = CallbackList(callbacks, model, verbose, 1, source.steps_per_epoch)
+    # Under a distribution every rank evaluates every batch: the same numbers everywhere, rank 0 prints.
+    callback_list = CallbackList(callbacks, model, fitting.quiet_unless_chief(verbose), 1, source.steps_per_epoch)
     try:
         runner = testing_executors(model, callback_list.callbacks, "evaluate")
         logs = test_pass(model, source, where, callback_list, runner, standalone=True)
@@ -323,7 +341,7 @@ def predict(model, source: BatchSource, verbose: int, callbacks: list) -> list:
     """``predict`` over a batch source: one array per output, the batches' rows in order."""
     where = f"predict(): x ({source.description})"
     _check_first_batch(model, source, where, False)
-    callback_list = CallbackList(callbacks, model, verbose, 1, source.steps_per_epoch)
+    callback_list = CallbackList(callbacks, model, fitting.quiet_unless_chief(verbose), 1, source.steps_per_epoch)
     runner = _Executors(model, lambda xs, ys, w, size: executors.for_prediction(model, xs, size,
                                                                                 callback_list.callbacks))
     parts = []

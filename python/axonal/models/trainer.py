@@ -21,7 +21,10 @@ import numpy as np
 from axonal import optimizers
 from axonal._legacy import renamed_arguments
 from axonal._validation import check_positive_int
+from axonal import distribution as _distribution
 from axonal.callbacks import History
+from axonal.distribution import layerwise as parallel_steps
+from axonal.distribution.fitting import guarded, quiet_unless_chief, share_generator
 from axonal.layers import graph
 from axonal.models import batch_calls, data, nesting, numerics
 from axonal.models.data_adapters import is_batch_source
@@ -102,6 +105,7 @@ class Trainer(Steps):
         self._numerics = numerics.NumericsChecker(self) if value else None
 
     @renamed_arguments(nb_epoch="epochs")
+    @guarded
     @training
     def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1, verbose: Any = "auto",
             callbacks: list | None = None, validation_split: float = 0.0, validation_data: Any = None,
@@ -153,11 +157,14 @@ class Trainer(Steps):
         """
         self._require_compiled("fit")
         if is_batch_source(x):
+            # Under a distribution a PyDataset's batch order comes from rank 0's generator: shared
+            # before anything (a validation check peeks at the first batch) draws from it.
+            share_generator(self)
             return batch_calls.fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split,
                                    validation_data, shuffle, class_weight, sample_weight, initial_epoch,
                                    steps_per_epoch, validation_steps)
         batch_calls.check_array_steps("fit", steps_per_epoch=steps_per_epoch)
-        batch_size, verbose = data.resolve_batch_size(batch_size), data.resolve_verbose(verbose)
+        batch_size, verbose = data.resolve_batch_size(batch_size), quiet_unless_chief(data.resolve_verbose(verbose))
         epochs = check_positive_int(epochs, "epochs")
         initial_epoch = data.check_initial_epoch(initial_epoch)
         inputs, targets = self._prepare_data(x, y)
@@ -180,6 +187,7 @@ class Trainer(Steps):
         return fit_loop(self, inputs, targets, weights, batch_size, epochs, initial_epoch, verbose,
                               data.check_callbacks(callbacks), validation, bool(shuffle))
 
+    @guarded
     @exclusive
     def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None, verbose: Any = "auto",
                  sample_weight: Any = None, steps: int | None = None, callbacks: list | None = None,
@@ -199,7 +207,7 @@ class Trainer(Steps):
             logs = batch_calls.evaluate(self, x, y, batch_size, verbose, sample_weight, steps, callbacks)
             return self._results(logs, return_dict)
         batch_calls.check_array_steps("evaluate", steps=steps)
-        batch_size, verbose = data.resolve_batch_size(batch_size), data.resolve_verbose(verbose)
+        batch_size, verbose = data.resolve_batch_size(batch_size), quiet_unless_chief(data.resolve_verbose(verbose))
         inputs, targets = self._prepare_data(x, y)
         batch_size = data.clamp_batch_size(batch_size, inputs)
         weights = data.sample_weights(sample_weight, None, targets)
@@ -207,6 +215,7 @@ class Trainer(Steps):
                                    data.check_callbacks(callbacks))
         return self._results(logs, return_dict)
 
+    @guarded
     @exclusive
     def predict(self, x: Any, batch_size: int | None = None, verbose: Any = "auto", steps: int | None = None,
                 callbacks: list | None = None, *, device_array: bool = False) -> np.ndarray:
@@ -226,13 +235,14 @@ class Trainer(Steps):
         if is_batch_source(x):
             return batch_calls.predict(self, x, batch_size, verbose, steps, callbacks)
         batch_calls.check_array_steps("predict", steps=steps)
-        batch_size, verbose = data.resolve_batch_size(batch_size), data.resolve_verbose(verbose)
+        batch_size, verbose = data.resolve_batch_size(batch_size), quiet_unless_chief(data.resolve_verbose(verbose))
         inputs = data.prepare_inputs(self, x)
         batch_size = data.clamp_batch_size(batch_size, inputs)
         configure_for_prediction(self)
         return data.per_output(self, predict_loop(self, inputs, batch_size, verbose,
                                                         data.check_callbacks(callbacks), bool(device_array)))
 
+    @guarded
     @training
     def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None, class_weight: dict | None = None,
                        return_dict: bool = False) -> float | list[float] | dict[str, float]:
@@ -246,10 +256,13 @@ class Trainer(Steps):
         self._require_compiled("train_on_batch")
         inputs, targets = self._prepare_data(x, y)
         weights = data.sample_weights(sample_weight, class_weight, targets, output_width=self.output_shapes[0][-1])
+        if _distribution.active() is not None:  # the batch is the global batch: each rank steps on its shard
+            return self._results(parallel_steps.train_on_batch(self, inputs, targets, weights), return_dict)
         self.reset_metrics()
         loss = self.train_step(inputs, targets, weights)
         return self._results(make_logs(loss, self.metrics), return_dict)
 
+    @guarded
     @exclusive
     def test_on_batch(self, x: Any, y: Any, sample_weight: Any = None,
                       return_dict: bool = False) -> float | list[float] | dict[str, float]:
@@ -257,6 +270,8 @@ class Trainer(Steps):
         self._require_compiled("test_on_batch")
         inputs, targets = self._prepare_data(x, y)
         weights = data.sample_weights(sample_weight, None, targets)
+        if _distribution.active() is not None:  # each rank tests its shard; loss and metrics reduced
+            return self._results(parallel_steps.test_on_batch(self, inputs, targets, weights), return_dict)
         self.reset_metrics()
         loss = self.test_step(inputs, targets, weights)
         return self._results(make_logs(loss, self.metrics), return_dict)

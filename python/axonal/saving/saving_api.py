@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from axonal._version import __version__
+from axonal.distribution.files import chief_copy, writes_files
 from axonal.layers._weight_limit import weight_limit
 from axonal.saving import h5_io, keras_archive, keras_model, keras_weights, legacy_h5
 from axonal.saving.formats import is_hdf5_file, load_h5_weights, file_format
@@ -52,6 +53,8 @@ def save_model(model, filepath: str | os.PathLike, overwrite: bool = True) -> No
         >>> model = axonal.models.load_model("mnist_mlp.axonal")  # doctest: +SKIP
     """
     kind = file_format(filepath, weights_only=False)
+    if not writes_files():  # under a distribution only rank 0 writes (every rank holds the same model)
+        return None
     if kind == "keras":
         return keras_archive.save_keras(model, filepath, overwrite)
     if kind == "h5":
@@ -97,7 +100,14 @@ def load_model(filepath: str | os.PathLike, custom_objects: dict | None = None, 
     Example:
         >>> model = load_model("mnist_mlp.axonal")  # doctest: +SKIP
         >>> model.fit(x, y, epochs=1)  # doctest: +SKIP  (continues where the saved run stopped)
+
+    Under a distribution of several ranks, rank 0 reads the file and broadcasts its bytes.
     """
+    with chief_copy(filepath) as path:
+        return _load_model(path, custom_objects, compile)
+
+
+def _load_model(filepath, custom_objects: dict | None, compile: bool):
     if is_hdf5_file(filepath):
         with h5_io.H5Reader.open_path(os.fspath(filepath)) as reader:
             if not legacy_h5.is_model_file(reader):
@@ -139,6 +149,8 @@ def save_weights(model, filepath: str | os.PathLike, overwrite: bool = True) -> 
         >>> model.save_weights("mlp.weights.axonal")  # doctest: +SKIP
     """
     kind = file_format(filepath, weights_only=True)
+    if not writes_files():  # under a distribution only rank 0 writes
+        return None
     if kind == "weights.h5":
         layers = keras_model.keras_layer_order(model)
         include_optimizer = model.optimizer is not None and model.loss is not None
@@ -166,6 +178,11 @@ def load_weights(model, filepath: str | os.PathLike) -> None:
     Example:
         >>> model.load_weights("mlp.weights.axonal")  # doctest: +SKIP
     """
+    with chief_copy(filepath) as path:
+        return _load_weights(model, path)
+
+
+def _load_weights(model, filepath) -> None:
     if is_hdf5_file(filepath):
         return load_h5_weights(model, os.fspath(filepath))
     with ArchiveReader(filepath) as reader:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from axonal import distribution as _distribution
 from axonal.callbacks import CallbackList
 from axonal.models.numerics import NonFiniteError
 
@@ -23,6 +24,8 @@ class LayerwiseExecutor:
 
     def train_epoch(self, xs, ys, weights, order, callback_list, epoch: int) -> dict[str, float]:
         """One training epoch over ``order`` (a permutation of the rows, or None for their order)."""
+        if _distribution.active() is not None:
+            return self._distributed_epoch(xs, ys, weights, order, callback_list)
         model = self.model
         loss_sum, seen, w_batch = 0.0, 0, None
         for batch, rows in batches(len(xs[0]), self.batch_size):
@@ -44,6 +47,28 @@ class LayerwiseExecutor:
             callback_list.call("on_train_batch_end", batch, make_logs(loss_sum / seen, model.metrics))
             if model.stop_training:  # e.g. TerminateOnNaN; Keras also closes the epoch as usual
                 break
+        return make_logs(loss_sum / seen, model.metrics)
+
+    def _distributed_epoch(self, xs, ys, weights, order, callback_list) -> dict[str, float]:
+        """A training epoch of data-parallel steps (axonal/distribution/layerwise.py): each global
+        batch sharded over the ranks, gradients and losses summed; the epoch's metrics reduced."""
+        from axonal.distribution import fitting, layerwise as parallel
+
+        model, distribution = self.model, _distribution.active()
+        common = fitting.metric_snapshot(model.metrics)  # what every rank counted before this call
+        loss_sum, seen = 0.0, 0
+        for batch, rows in batches(len(xs[0]), self.batch_size):
+            callback_list.call("on_train_batch_begin", batch, None)
+            index = np.arange(rows.start, rows.stop) if order is None else order[rows]
+            mine, first = parallel.shard_of(index, distribution)
+            loss = parallel.train_step(model, distribution, [x[mine] for x in xs], [y[mine] for y in ys],
+                                       None if weights is None else weights[mine], first, len(index))
+            loss_sum += loss * len(index)
+            seen += len(index)
+            callback_list.call("on_train_batch_end", batch, make_logs(loss_sum / seen, model.metrics))
+            if model.stop_training:
+                break
+        fitting.reduce_metrics(model.metrics, since=common)
         return make_logs(loss_sum / seen, model.metrics)
 
     def test_epoch(self, xs, ys, weights, callback_list) -> dict[str, float]:

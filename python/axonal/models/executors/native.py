@@ -14,10 +14,13 @@ layer-by-layer executor's bits. Each run's thread count comes from the model's
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import time
 
 import numpy as np
 
+from axonal import distribution as _distribution
 from axonal.models.executors import native_plan, quick_predict, threads
 from axonal.models.executors.layerwise import NO_CALLBACKS, make_logs
 
@@ -77,17 +80,24 @@ class NativeExecutor:
         optimizer = model.optimizer
         trackers = model.objective.loss_trackers
         loss_sum, seen, batch = 0.0, 0, 0
+        parallel = _DataParallelRuns(_distribution.active()) if train else None
         governor = threads.governor_for(model, "train" if train else "test")  # the thread count of each run
         while batch < steps:
             if not train:
                 model._interrupts.check()  # a Ctrl-C deferred by fit lands here, not after validation
             callback_list.call(begin, batch, None)
+            max_steps, seconds, shard = steps - batch, native_plan.SECONDS_PER_RUN, {}
+            if parallel is not None and parallel.distribution is not None:
+                max_steps, seconds, shard = parallel.next_run(max_steps)
             governor.begin()
-            done, rows_seen, loss_sum, non_finite, totals, output_sums = loop.run(
-                rows, ys, order, batch_size, batch, steps - batch, native_plan.SECONDS_PER_RUN, model.steps.value,
-                optimizer.iterations, optimizer.learning_rate, loss_sum, [tracker.total for tracker in trackers],
-                train)
+            with parallel.errors() if parallel is not None else contextlib.nullcontext():
+                done, rows_seen, loss_sum, non_finite, totals, output_sums = loop.run(
+                    rows, ys, order, batch_size, batch, max_steps, seconds, model.steps.value,
+                    optimizer.iterations, optimizer.learning_rate, loss_sum, [tracker.total for tracker in trackers],
+                    train, **shard)
             governor.end(rows_seen)
+            if parallel is not None:
+                totals = parallel.end_run(done, totals)
             if train:
                 optimizer.iterations += done
                 model.steps.value += done
@@ -102,6 +112,48 @@ class NativeExecutor:
                 if model.stop_training:
                     break
         return make_logs(loss_sum / seen, model.metrics)
+
+
+class _DataParallelRuns:
+    """A data-parallel fit's runs in the native loop: every rank must run the same steps in each
+    run (each step joins collectives), so a run is a step count agreed from the slowest rank's
+    step time rather than a time; the loop shards each global batch and sums gradients and losses
+    through the reducer (``cpp/collectives.h``); each run's metric counts are summed here."""
+
+    def __init__(self, distribution):
+        self.distribution = distribution
+        self.steps_per_run = 1  # the first run measures the step time
+        self.started = 0.0
+
+    def next_run(self, remaining: int) -> tuple[int, float, dict]:
+        from axonal.distribution.native import make_reducer
+
+        distribution = self.distribution
+        self.started = time.perf_counter()
+        shard = {"reducer": make_reducer(distribution), "shard_rank": distribution.rank,
+                 "shard_count": distribution.size}
+        return min(remaining, self.steps_per_run), math.inf, shard
+
+    def errors(self):
+        if self.distribution is None:
+            return contextlib.nullcontext()
+        from axonal.distribution.native import collective_errors
+
+        return collective_errors(self.distribution.communicator, "a data-parallel training step")
+
+    def end_run(self, done: int, totals) -> list:
+        """The run's metric totals summed over the ranks (in rank order); the next run's length."""
+        if self.distribution is None:
+            return totals
+        per_step = (time.perf_counter() - self.started) / max(done, 1)
+        merged = self.distribution.communicator.allgather(np.array([*totals, per_step], dtype=np.float64),
+                                                          "the metrics' reduction")
+        summed = merged[0, :-1].copy()
+        for part in merged[1:, :-1]:
+            summed += part
+        slowest = float(merged[:, -1].max())
+        self.steps_per_run = max(1, int(native_plan.SECONDS_PER_RUN / max(slowest, 1e-9)))
+        return summed.tolist()
 
 
 def _as_rows(array):

@@ -1,0 +1,198 @@
+"""Data-parallel training over processes and machines, in the shape of ``keras.distribution``.
+
+A classic script becomes data-parallel with two lines, and is started by an MPI launcher::
+
+    import axonal
+    axonal.distribution.set_distribution(axonal.distribution.DataParallel())   # the two lines
+    ...
+    model.fit(x, y, batch_size=128, epochs=10)   # batch_size stays the *global* batch
+
+    $ mpiexec -n 4 python train.py
+
+Every rank runs the same script on the same data; ``fit`` then broadcasts rank 0's initial
+weights, splits each global batch of one shared shuffle into contiguous shards, sums the
+gradients inside the native training loop (MPI, in buckets, overlapping backward), and reduces the
+loss, metrics and validation so that every rank logs the same numbers and every callback decides
+alike; only rank 0 writes files. Without a launcher everything here is a no-op of one process
+(rank 0 of 1) and MPI is never loaded. See ``docs/distributed.md``.
+
+Functions for hand-written loops: :func:`rank`, :func:`size`, :func:`is_chief`,
+:func:`allreduce`, :func:`broadcast`, :func:`barrier`.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from axonal.distribution.communicator import Communicator, DistributedError, resolve_timeout
+from axonal.distribution.launcher import import_mpi, wants_mpi
+from axonal.distribution.sharding import shard_bounds, shard_sizes
+from axonal.distribution.single import SingleProcess
+
+__all__ = ["DataParallel", "DistributedError", "allreduce", "barrier", "broadcast", "distribution", "initialize",
+           "is_chief", "rank", "scope", "set_distribution", "shard_bounds", "shard_sizes", "size"]
+
+_communicator = None   # set once by initialize()
+_distribution = None   # set by set_distribution() / scope()
+
+
+def initialize(timeout: float | None = None):
+    """Join the job the MPI launcher started (once; later calls return the same communicator).
+
+    Without a launcher (no ``PMI_SIZE``, ``OMPI_COMM_WORLD_SIZE``... in the environment, see
+    :mod:`axonal.distribution.launcher`) this is a no-op that returns a one-process stand-in:
+    mpi4py is not imported. Under a launcher mpi4py is imported (a clear ImportError names the
+    launcher and the fix when it is missing).
+
+    Args:
+        timeout: seconds any collective may wait for the other ranks before raising
+            :class:`DistributedError` (None: ``$AXONAL_DISTRIBUTED_TIMEOUT``, else 300).
+
+    Returns:
+        The communicator: ``rank``, ``size`` and the collectives.
+    """
+    global _communicator
+    if _communicator is None:
+        if wants_mpi():
+            mpi = import_mpi()
+            _communicator = Communicator(mpi, mpi.COMM_WORLD, timeout)
+        else:
+            resolve_timeout(timeout)  # a bad value is refused here too
+            _communicator = SingleProcess()
+    return _communicator
+
+
+def rank() -> int:
+    """This process's rank in the job (0 without a launcher)."""
+    return initialize().rank
+
+
+def size() -> int:
+    """The number of processes in the job (1 without a launcher)."""
+    return initialize().size
+
+
+def is_chief() -> bool:
+    """Whether this is rank 0, the process that writes files and prints progress."""
+    return initialize().rank == 0
+
+
+def allreduce(x, op: str = "sum") -> np.ndarray:
+    """The element-wise ``op`` (``"sum"``, ``"mean"``, ``"max"``, ``"min"``) of ``x`` over the ranks,
+    on every rank; sums in rank order, so every rank gets the same bits.
+
+    Example:
+        >>> total = axonal.distribution.allreduce(np.array([local_loss * rows, rows]))
+    """
+    return initialize().allreduce(_array("allreduce", x), op)
+
+
+def broadcast(x, root: int = 0) -> np.ndarray:
+    """Rank ``root``'s ``x`` on every rank (same shape and dtype on every rank)."""
+    communicator = initialize()
+    if isinstance(root, bool) or not isinstance(root, (int, np.integer)) or not 0 <= root < communicator.size:
+        raise ValueError(f"broadcast: root must be a rank in [0, {communicator.size}), received {root!r}.")
+    return communicator.broadcast(_array("broadcast", x), int(root))
+
+
+def barrier() -> None:
+    """Wait until every rank has reached this call."""
+    initialize().barrier()
+
+
+def _array(where: str, x) -> np.ndarray:
+    array = np.asarray(x)
+    if array.dtype == object or array.dtype.kind not in "biuf":
+        raise TypeError(f"{where}: x must be a numeric NumPy array (or convertible to one), received "
+                        f"{type(x).__name__} of dtype {array.dtype}. Fix: pass np.asarray(values, np.float64).")
+    return np.ascontiguousarray(array)
+
+
+class DataParallel:
+    """Data parallelism: every rank holds the whole model and trains on its shard of each batch.
+
+    Args:
+        devices: Keras' argument; only None (this process's CPU) is supported: the GPU (NCCL)
+            path is not built yet.
+        deterministic: sum the gradients in rank order from an allgather of each bucket instead
+            of MPI's allreduce, so the weights are bit-identical across reruns whatever the MPI's
+            algorithm (slower on many ranks: each receives every rank's gradients).
+        bucket_bytes: gradients are reduced in buckets of about this many bytes, each started as
+            soon as backward has finished its gradients (default 1 MiB).
+        timeout: seconds a collective may wait for another rank (None:
+            ``$AXONAL_DISTRIBUTED_TIMEOUT``, else 300).
+
+    Example:
+        >>> axonal.distribution.set_distribution(axonal.distribution.DataParallel())
+    """
+
+    def __init__(self, devices=None, deterministic: bool = False, bucket_bytes: int = 1 << 20,
+                 timeout: float | None = None):
+        if devices is not None:
+            raise NotImplementedError(
+                f"DataParallel(devices={devices!r}): only devices=None (one CPU process per rank, over MPI) is "
+                "supported; the GPU path (NCCL) is not built yet. Fix: DataParallel() and run on the cpu backend.")
+        if not isinstance(deterministic, (bool, np.bool_)):
+            raise TypeError(f"DataParallel: deterministic must be True or False, received {deterministic!r}.")
+        if isinstance(bucket_bytes, bool) or not isinstance(bucket_bytes, (int, np.integer)) or bucket_bytes < 4:
+            raise ValueError(f"DataParallel: bucket_bytes must be an integer >= 4, received {bucket_bytes!r}. "
+                             "Fix: e.g. bucket_bytes=1 << 20.")
+        resolved = resolve_timeout(timeout)  # a bad value is refused before anything starts
+        self.deterministic, self.bucket_bytes = bool(deterministic), int(bucket_bytes)
+        self.communicator = initialize(timeout)
+        if timeout is not None and isinstance(self.communicator, Communicator):
+            self.communicator.timeout = resolved
+
+    @property
+    def rank(self) -> int:
+        return self.communicator.rank
+
+    @property
+    def size(self) -> int:
+        return self.communicator.size
+
+    @property
+    def is_chief(self) -> bool:
+        return self.communicator.rank == 0
+
+    @contextlib.contextmanager
+    def scope(self):
+        """Make this the distribution inside a ``with`` block (the previous one is restored)."""
+        global _distribution
+        previous, _distribution = _distribution, self
+        try:
+            yield self
+        finally:
+            _distribution = previous
+
+    def __repr__(self) -> str:
+        return f"DataParallel(rank={self.rank}, size={self.size}, deterministic={self.deterministic})"
+
+
+def set_distribution(value: DataParallel | None) -> None:
+    """Make ``value`` the distribution ``fit``, ``evaluate`` and ``predict`` obey (None: none)."""
+    global _distribution
+    if value is not None and not isinstance(value, DataParallel):
+        raise TypeError(f"set_distribution: expected a DataParallel or None, received {type(value).__name__}. "
+                        "Fix: set_distribution(axonal.distribution.DataParallel()).")
+    _distribution = value
+
+
+def distribution() -> DataParallel | None:
+    """The distribution set by :func:`set_distribution` or the current :meth:`DataParallel.scope`."""
+    return _distribution
+
+
+def scope(value: DataParallel | None = None):
+    """``value.scope()`` (or the current distribution's): ``with axonal.distribution.scope(dp): ...``."""
+    value = value if value is not None else _distribution
+    if value is None:
+        raise ValueError("scope(): no distribution given and none is set. Fix: scope(DataParallel()).")
+    return value.scope()
+
+
+def active() -> DataParallel | None:
+    """The distribution when it spans more than one process (what the model calls act on), else None."""
+    value = _distribution
+    return value if value is not None and value.size > 1 else None

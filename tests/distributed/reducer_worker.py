@@ -1,0 +1,63 @@
+"""The native reducer (cpp/collectives.h) under mpiexec, driven by tests/test_distribution_mpi.py:
+sums through MPI_Iallreduce and the deterministic allgather, the losses' rank-order sum, and a
+fault posted by one rank ending another's native wait with that rank's message.
+
+Usage: python reducer_worker.py sums|fault|timeout
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+
+def main(case: str) -> None:
+    import axonal
+    from axonal.distribution import DataParallel, DistributedError
+    from axonal.distribution.native import collective_errors, make_reducer
+
+    dp = DataParallel(deterministic=case == "deterministic", timeout=3 if case == "timeout" else None)
+    rank, size, communicator = dp.rank, dp.size, dp.communicator
+    reducer = make_reducer(dp)
+    if case in ("sums", "deterministic"):
+        x = (np.arange(1000, dtype=np.float32) * 0.001 + 1) * (rank + 1)
+        expected = sum((np.arange(1000, dtype=np.float32) * 0.001 + 1) * (r + 1) for r in range(size))
+        np.testing.assert_allclose(reducer.allreduce(x), expected, rtol=1e-6)
+        assert reducer.sum_doubles([0.5, float(rank)]) == [0.5 * size, float(sum(range(size)))]
+        print(f"rank {rank} sums ok")
+        return
+    if case == "fault":
+        if rank == 1:
+            communicator.notify_failure(ValueError("bad input on rank one"))
+            time.sleep(2)
+            print("rank 1 notified")
+            communicator.failed = False  # leave normally: the test reads the others' output
+            return
+        try:
+            with collective_errors(communicator, "a test reduction"):
+                reducer.allreduce(np.ones(10, np.float32))
+        except DistributedError as error:
+            print(f"caught: {error}")
+            communicator.failed = False
+            axonal.distribution.initialize().failed = False
+            sys.stdout.flush()
+            import os
+            os._exit(0)
+    if case == "timeout":
+        if rank == 1:
+            time.sleep(6)
+            import os
+            os._exit(0)
+        try:
+            with collective_errors(communicator, "a test reduction"):
+                reducer.allreduce(np.ones(10, np.float32))
+        except DistributedError as error:
+            print(f"caught: {error}")
+            sys.stdout.flush()
+            import os
+            os._exit(0)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
