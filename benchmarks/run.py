@@ -13,8 +13,11 @@ peak, one table per workload, and writes everything as JSON.
 Usage (from the repository root; Fashion-MNIST through AXONAL_DATA):
     AXONAL_DATA=../shared/data python benchmarks/run.py [--workloads W1,W2,W3,W4,W5,W6,W7,sweep]
         [--frameworks axonal,torch,...] [--epochs 3] [--cnn-limit 12800] [--peer-python PATH]
-        [--json benchmarks/results/latest.json] [--quick]
-``--quick`` runs tiny subsets for smoke tests: its numbers are not benchmarks.
+        [--json benchmarks/results/latest.json] [--quick] [--contention]
+``--quick`` runs tiny subsets for smoke tests: its numbers are not benchmarks. ``--contention`` runs
+W1 of axonal and PyTorch quiet, beside a busy neighbour and as two copies together instead
+(``bench/contention.py``). The FMA peak is measured with the instruction set axonal's kernels use
+(``AXONAL_ISA`` caps it), so W1's share of peak is against the ISA in use.
 """
 from __future__ import annotations
 
@@ -61,6 +64,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=3600, help="seconds allowed to one child process")
     parser.add_argument("--peak-seconds", type=float, default=1.0, help="duration of each FMA peak measurement")
+    parser.add_argument("--contention", action="store_true",
+                        help="W1 of axonal and torch quiet, beside a busy neighbour, and two copies together "
+                             "(bench/contention.py); --epochs applies")
     parser.add_argument("--worker", nargs=2, metavar=("SPEC", "RESULT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.epochs < 1:
@@ -85,6 +91,8 @@ def main(argv=None) -> int:
 
     start = time.perf_counter()
     machine = launcher.machine_info()
+    if args.contention:
+        return _contention(args, machine, start)
     jobs = launcher.plan(args.frameworks, args.workloads)
     with tempfile.TemporaryDirectory(prefix="axonal-bench-") as tmp:
         churn = str(Path(tmp) / "churn.npz") if "W2" in args.workloads else None
@@ -100,13 +108,33 @@ def main(argv=None) -> int:
     summaries = report.print_report(results, peak, args.workloads, args.quick)
     print(f"\ntotal {time.perf_counter() - start:.0f} s; JSON: {args.json}")
 
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
     settings = {k: v for k, v in vars(args).items() if k != "worker"}
-    path.write_text(json.dumps({"quick": args.quick, "settings": settings, "machine": machine, "peak": peak,
-                                "w1_flops_per_epoch": wl.training_flops(wl.SEED_MLP, 60000),
-                                "summaries": summaries, "results": results}, indent=1) + "\n")
+    _write_json(Path(args.json), {"quick": args.quick, "settings": settings, "machine": machine, "peak": peak,
+                                  "w1_flops_per_epoch": wl.training_flops(wl.SEED_MLP, 60000),
+                                  "summaries": summaries, "results": results})
     return 0
+
+
+def _contention(args, machine: dict, start: float) -> int:
+    """``--contention``: the shared-machine table (bench/contention.py) and its JSON."""
+    from bench import contention, launcher, report
+
+    with tempfile.TemporaryDirectory(prefix="axonal-bench-") as tmp:
+        peak = launcher.measure_peak(args, Path(tmp))
+        report.print_machine(machine, peak, args.quick)
+        outcome = contention.main(args, Path(tmp))
+    print(f"\ntotal {time.perf_counter() - start:.0f} s; JSON: {args.json}")
+    _write_json(Path(args.json), {"quick": args.quick, "contention": True, "machine": machine, "peak": peak,
+                                  "settings": {k: v for k, v in vars(args).items() if k != "worker"}, **outcome})
+    return 0
+
+
+def _write_json(path: Path, content: dict) -> None:
+    """Written whole or not at all (a temporary file renamed over the old one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(content, indent=1) + "\n")
+    os.replace(temporary, path)
 
 
 if __name__ == "__main__":

@@ -185,16 +185,36 @@ void dropout_backward_py(py::handle dx, py::handle dy, py::handle mask, float ra
 
 // Threads, instruction set, GEMM choice and the FMA peak: the settings and facts of the module.
 void bind_settings(py::module_& m) {
-  m.def("set_num_threads", &set_num_threads, arg("threads"), "Threads for the kernels and the BLAS.");
+  const auto checked_threads = [](const char* op, int threads) {
+    if (threads < 1 || threads > 4096)
+      fail(op, "threads must be in [1, 4096]; received " + std::to_string(threads) + ".");
+  };
+  m.def("set_num_threads", [checked_threads](int threads) {
+    checked_threads("set_num_threads", threads);
+    set_num_threads(threads);
+  }, arg("threads"), "Threads for the kernels and the BLAS; pins the count (the training loop stops adapting it).");
+  m.def("adapt_num_threads", [checked_threads](int threads) {
+    checked_threads("adapt_num_threads", threads);
+    adapt_num_threads(threads);
+  }, arg("threads"), "Change the thread count without pinning it (the adaptive thread count's calls).");
+  m.def("unpin_num_threads", &unpin_num_threads, "Back to OpenMP's count at load; the training loop adapts it again.");
+  m.def("threads_pinned", &threads_pinned, "Whether the thread count is pinned (set_num_threads or OMP_NUM_THREADS).");
+  m.def("default_num_threads", &default_num_threads, "OpenMP's thread count at load.");
   m.def("get_num_threads", &get_num_threads);
   m.def("blas_version", &blas_version);
-  m.def("fma_peak_gflops", [](int threads, double seconds) {
+  m.def("fma_peak_gflops", [](int threads, double seconds, const std::string& isa_name_) {
     if (threads < 1 || threads > 4096) fail("fma_peak_gflops", "threads must be in [1, 4096]; received " + std::to_string(threads) + ".");
     if (!(seconds > 0 && seconds <= 60)) fail("fma_peak_gflops", "seconds must be in (0, 60]; received " + std::to_string(seconds) + ".");
+    Isa isa = best_isa();
+    if (!isa_name_.empty() && !parse_isa(isa_name_.c_str(), &isa))
+      fail("fma_peak_gflops", "unknown instruction set '" + isa_name_ + "'; expected portable, avx2 or avx512 (or '' for the widest).");
+    if (static_cast<int>(isa) > static_cast<int>(best_isa()))
+      fail("fma_peak_gflops", std::string("this CPU does not run ") + isa_name_ + "; its widest is " + isa_name(best_isa()) + ".");
     KernelScope release;
-    return fma_peak_gflops(threads, seconds);
-  }, arg("threads"), arg("seconds") = 1.0,
-     "GFLOP/s of a register-only fp32 FMA loop on `threads` threads: the machine's peak, for benchmarks.");
+    return fma_peak_gflops(threads, seconds, isa);
+  }, arg("threads"), arg("seconds") = 1.0, arg("isa") = "",
+     "GFLOP/s of a register-only fp32 FMA loop on `threads` threads with the vectors of `isa` (portable, avx2, "
+     "avx512; '' the widest this CPU runs): the peak benchmarks divide by.");
   m.def("set_isa", [](const std::string& name) {
     Isa isa;
     if (!parse_isa(name.c_str(), &isa)) fail("set_isa", "unknown instruction set '" + name + "'; expected portable, avx2 or avx512.");

@@ -4,6 +4,9 @@
 // thread count shared by OpenMP and the BLAS. The library itself is behind blas_backend.h.
 #include <omp.h>
 
+#include <atomic>
+#include <cstdlib>
+
 #include "blas_backend.h"
 #include "denormals.h"
 #include "gemm.h"
@@ -74,11 +77,38 @@ void sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, c
 SerialRegion::SerialRegion() : previous_(blas_backend::begin_serial_region()) {}
 SerialRegion::~SerialRegion() { blas_backend::end_serial_region(previous_); }
 
-void set_num_threads(int threads) {
+namespace {
+// OpenMP's count at load (every core, or OMP_NUM_THREADS), the count unpin_num_threads() restores.
+const int initial_threads = omp_get_max_threads();
+// Pinned: a count the user chose (set_num_threads, or OMP_NUM_THREADS in the environment), which
+// the adaptive thread count of the training loop (models/executors/threads.py) leaves alone.
+std::atomic<bool> pinned{std::getenv("OMP_NUM_THREADS") != nullptr && *std::getenv("OMP_NUM_THREADS") != '\0'};
+
+void apply_num_threads(int threads) {
   omp_set_num_threads(threads);
   blas_backend::set_threads(threads);
   flush_denormals_on_worker_threads();
 }
+}  // namespace
+
+void set_num_threads(int threads) {
+  pinned.store(true);
+  apply_num_threads(threads);
+}
+
+void adapt_num_threads(int threads) {
+  if (threads == omp_get_max_threads()) return;  // nothing to change: no parallel region either
+  apply_num_threads(threads);
+}
+
+void unpin_num_threads() {
+  pinned.store(false);
+  apply_num_threads(initial_threads);
+}
+
+bool threads_pinned() { return pinned.load(); }
+
+int default_num_threads() { return initial_threads; }
 
 void flush_denormals_on_worker_threads() {
 #pragma omp parallel

@@ -28,7 +28,14 @@ class SerialRegion {
 };
 
 // One thread count for our OpenMP kernels and the BLAS, which share libgomp's thread pool.
+// set_num_threads pins the count (the adaptive count of the training loop then leaves it alone);
+// adapt_num_threads changes it without pinning (the adaptive count's own calls); unpin_num_threads
+// returns to the count OpenMP chose at load and lets the training loop adapt again.
 void set_num_threads(int threads);
+void adapt_num_threads(int threads);
+void unpin_num_threads();
+bool threads_pinned();       // set_num_threads was called, or OMP_NUM_THREADS was set at load
+int default_num_threads();   // OpenMP's count at load
 int get_num_threads();
 
 // "Intel MKL 2026.x (static, GNU OpenMP threading)" and similar, for show_config().

@@ -2,15 +2,47 @@
 // and our kernels share libgomp's thread pool (docs/design.md, "Choice of BLAS").
 #include <mkl.h>
 
+#include <cstdlib>
+
 #include "blas_backend.h"
+#include "cpu_features.h"
 
 namespace axonal::blas_backend {
 
 namespace {
-// MKL's conditional numerical reproducibility: same bits run to run for the same thread count,
-// whatever the alignment of the arrays numpy hands us. Set once, before the first GEMM.
+// MKL's conditional numerical reproducibility (CNR) in its strict mode: the same bits run to run,
+// whatever the alignment of the arrays numpy hands us AND whatever the thread count, so that the
+// adaptive thread count (models/executors/threads.py) never changes a result. Plain CNR
+// (MKL_CBWR_AUTO) splits a GEMM's sums by thread: W1's 128x512x784 forward GEMM differs between 1
+// and 2 threads. Strict mode costs 343 -> 396 us on that GEMM and ~1% of a W1 epoch
+// (docs/performance.md, "Steady when the machine is shared"). The branch follows the instruction-set
+// cap (AXONAL_ISA=avx2 runs MKL's AVX2 code, as on an AVX2-only CPU); a branch this CPU refuses
+// falls back to the next narrower one. Set once, before the first MKL call (MKL refuses later).
+// AXONAL_ISA is read here directly: cpu_features.cpp's cap may not be initialised yet (static
+// initialisation order across files is unspecified).
+struct CnrBranch {
+  int branch;
+  const char* name;
+};
+constexpr CnrBranch kBranches[] = {{MKL_CBWR_AVX512, "AVX512"}, {MKL_CBWR_AVX2, "AVX2"}, {MKL_CBWR_COMPATIBLE, "COMPATIBLE"}};
+
+std::string cnr_mode = "unset";
+
 struct MklSetup {
-  MklSetup() { mkl_cbwr_set(MKL_CBWR_AUTO); }
+  MklSetup() {
+    Isa cap = Isa::avx512;
+    const char* requested = std::getenv("AXONAL_ISA");
+    if (requested != nullptr && !parse_isa(requested, &cap)) cap = Isa::avx512;
+    const int widest = cap == Isa::avx512 ? 0 : cap == Isa::avx2 ? 1 : 2;
+    for (int i = widest; i < 3; ++i)
+      if (mkl_cbwr_set(kBranches[i].branch | MKL_CBWR_STRICT) == MKL_CBWR_SUCCESS) {
+        cnr_mode = std::string(kBranches[i].name) + ", strict";
+        return;
+      }
+    // No strict branch accepted (an unexpected MKL): keep the run-to-run guarantee at least.
+    mkl_cbwr_set(MKL_CBWR_AUTO);
+    cnr_mode = "AUTO (strict refused: bits depend on the thread count)";
+  }
 };
 const MklSetup mkl_setup;
 }  // namespace
@@ -41,7 +73,8 @@ std::string version() {
   MKLVersion v;
   mkl_get_version(&v);
   return "Intel MKL " + std::to_string(v.MajorVersion) + "." + std::to_string(v.MinorVersion) + "." +
-         std::to_string(v.UpdateVersion) + " (static, GNU OpenMP threading, " + v.Processor + ")";
+         std::to_string(v.UpdateVersion) + " (static, GNU OpenMP threading, CNR " + cnr_mode + ", " + v.Processor +
+         ")";
 }
 
 }  // namespace axonal::blas_backend

@@ -1,5 +1,6 @@
 """Same seed, same thread count: the same bits. A different thread count: the same numbers within
-float tolerance (MKL's GEMMs split their sums by thread; our reductions do not, docs/design.md).
+float tolerance here; in fact the same bits too since MKL runs in strict CNR mode (that stronger
+check is tests/test_thread_governor.py's; docs/design.md, "Threads when the machine is shared").
 
 Layers are wide enough (128 × 512) that every kernel runs threaded, and the model trains through
 the native loop, dropout included."""

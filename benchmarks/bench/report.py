@@ -30,9 +30,13 @@ def print_machine(machine: dict, peak: dict, quick: bool) -> None:
     if "threads" in peak:
         print(f"threads: axonal {peak['threads']} (one OpenMP pool for MKL and the kernels); each framework's "
               "count is in its tables")
+    if "isa" in peak:
+        print(f"ISA: axonal's kernels use {peak['isa']} (AXONAL_ISA={peak['AXONAL_ISA'] or 'unset'}; widest on this "
+              f"CPU {peak['best_isa']}); GEMM {peak['gemm']}; {peak['blas']}")
     if peak.get("status") == "ok":
         one = f", {peak['gflops_1_thread']:.0f} on 1 thread" if "gflops_1_thread" in peak else ""
-        print(f"peak: fp32 FMA {peak['gflops']:.0f} GFLOP/s on {peak['threads']} threads{one}")
+        isa = f" with {peak['isa']} vectors" if "isa" in peak else ""
+        print(f"peak: fp32 FMA {peak['gflops']:.0f} GFLOP/s on {peak['threads']} threads{isa}{one}")
     else:
         print("peak: not measured")
     if quick:
@@ -91,7 +95,8 @@ def print_flop_rate(rows: list[dict], peak: dict) -> None:
     flops = wl.training_flops(wl.SEED_MLP, axonal["train_rows"])
     line = f"  W1 model FLOPs per epoch {flops:.3g}: axonal {axonal['gflops']:.0f} GFLOP/s"
     if peak.get("status") == "ok":
-        line += f" = {100 * axonal['gflops'] / peak['gflops']:.0f}% of the {peak['gflops']:.0f} GFLOP/s peak"
+        line += (f" = {100 * axonal['gflops'] / peak['gflops']:.0f}% of the {peak['gflops']:.0f} GFLOP/s "
+                 f"{peak.get('isa', '')} peak")
     print(line + ("" if peak.get("status") == "ok" else " (peak: not measured)"))
 
 

@@ -138,9 +138,19 @@ def fma_peak(seconds: float) -> dict:
     threads = _native.get_num_threads()
     if not hasattr(_native, "fma_peak_gflops"):
         return {"status": "not measured", "threads": threads, "detail": "axonal._native has no fma_peak_gflops"}
-    peak = {"status": "ok", "threads": threads, "gflops": _native.fma_peak_gflops(threads, seconds)}
+    # The peak of the instruction set the kernels use (AXONAL_ISA caps it), not only the widest.
+    isa = _native.get_isa()
+    try:
+        _native.fma_peak_gflops(1, 0.01, isa)
+        measure = lambda n: _native.fma_peak_gflops(n, seconds, isa)  # noqa: E731
+    except TypeError:  # an older build (a baseline run): its peak is the widest ISA's
+        isa = _native.fma_peak_isa().replace("avx512f", "avx512")
+        measure = lambda n: _native.fma_peak_gflops(n, seconds)  # noqa: E731
+    peak = {"status": "ok", "threads": threads, "isa": isa, "best_isa": _native.best_isa(),
+            "AXONAL_ISA": os.environ.get("AXONAL_ISA"), "gemm": _native.get_gemm(),
+            "blas": _native.blas_version(), "gflops": measure(threads)}
     if threads > 1:
-        peak["gflops_1_thread"] = _native.fma_peak_gflops(1, seconds)
+        peak["gflops_1_thread"] = measure(1)
     return peak
 
 

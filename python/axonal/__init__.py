@@ -20,7 +20,7 @@ import importlib
 
 from axonal._version import __version__
 from axonal.backend import backends, get_backend, set_backend
-from axonal.config import show_config
+from axonal.config import get_num_threads, set_num_threads, show_config
 from axonal.random import set_seed
 from axonal import (activations, backend, callbacks, distribution, initializers, layers, losses, metrics, models,
                     optimizers, regularizers, saving, utils)
@@ -34,7 +34,8 @@ _LAZY_MODULES = ("datasets", "preprocessing")
 __all__ = [
     "__version__", "activations", "backend", "backends", "callbacks", "datasets", "distribution", "get_backend", "initializers",
     "Input", "layers", "losses", "metrics", "models", "optimizers", "preprocessing", "regularizers", "saving",
-    "Model", "Sequential", "set_backend", "set_seed", "show_config", "utils", "version",
+    "Model", "Sequential", "set_backend", "set_seed", "show_config", "utils", "version", "get_num_threads",
+    "set_num_threads",
 ]
 
 

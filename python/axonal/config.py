@@ -35,13 +35,63 @@ def config() -> dict[str, str]:
         facts["BLAS"] = _native.blas_version()
         facts["GEMM"] = (f"{_native.get_gemm()} (own: axonal's AVX-512 kernels; blas: the library above; "
                          "AXONAL_GEMM=blas|own chooses)")
-        facts["threads"] = f"{_native.get_num_threads()} (the kernels' OpenMP pool and the BLAS)"
+        facts["threads"] = f"{_native.get_num_threads()} (the kernels' OpenMP pool and the BLAS); {_thread_policy()}"
         facts["vector code"] = (f"{_native.get_isa()} (best on this CPU: {_native.best_isa()}; "
                                 "AXONAL_ISA=portable|avx2|avx512 caps it)")
         facts["subnormals"] = "flushed to zero inside native kernels (FTZ/DAZ)"
     for name, status in backends().items():
         facts[f"backend {name}"] = status
     return facts
+
+
+def _thread_policy() -> str:
+    from axonal.models.executors import threads
+
+    if threads.adaptive_enabled():
+        return (f"adaptive up to {_native_module().default_num_threads()} in the training loop "
+                "(axonal.set_num_threads(n), OMP_NUM_THREADS or AXONAL_ADAPTIVE_THREADS=0 fix it)")
+    return "fixed"
+
+
+def _native_module():
+    from axonal import _native
+    return _native
+
+
+def set_num_threads(threads: int | None) -> None:
+    """Fix the thread count of the kernels and the BLAS, or (``None``) let the training loop adapt it.
+
+    By default the native training loop adapts its thread count to the load of the machine (one
+    thread while another program keeps a core busy, every core when they are free; see
+    :mod:`axonal.models.executors.threads`); results do not depend on the count. A fixed count
+    turns that off, as ``OMP_NUM_THREADS`` in the environment does.
+
+    Args:
+        threads: a count from 1 to 4096, or None for OpenMP's count at start-up, adaptive again.
+
+    Example:
+        >>> axonal.set_num_threads(1)      # doctest: +SKIP
+        >>> axonal.set_num_threads(None)   # doctest: +SKIP
+    """
+    native = _native_module()
+    if threads is None:
+        native.unpin_num_threads()
+        return
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 4096:
+        raise ValueError(f"set_num_threads: threads must be an int from 1 to 4096, or None for the adaptive "
+                         f"default; received {threads!r}. Pass e.g. axonal.set_num_threads(2).")
+    native.set_num_threads(threads)
+
+
+def get_num_threads() -> int:
+    """The thread count of the kernels and the BLAS now (the adaptive loop's latest choice, or the
+    fixed count).
+
+    Example:
+        >>> axonal.get_num_threads() >= 1   # doctest: +SKIP
+        True
+    """
+    return _native_module().get_num_threads()
 
 
 def show_config() -> None:

@@ -9,7 +9,8 @@ steps, test batches (evaluate and validation), or forward passes written straigh
 ``predict``'s result. Between runs Python updates the progress bar, delivers a pending Ctrl-C and
 honours ``stop_training``; batch hooks run once per run (its first batch, then its last), as
 Keras' ``steps_per_execution`` calls them. Weights, optimiser state, losses and metrics are the
-layer-by-layer executor's bits.
+layer-by-layer executor's bits. Each run's thread count comes from the model's
+:class:`~axonal.models.executors.threads.ThreadGovernor` (one call before and one after the run).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import time
 import numpy as np
 
 from axonal import distribution as _distribution
-from axonal.models.executors import native_plan, quick_predict
+from axonal.models.executors import native_plan, quick_predict, threads
 from axonal.models.executors.layerwise import NO_CALLBACKS, make_logs
 
 
@@ -60,10 +61,14 @@ class NativeExecutor:
             quick_predict.issue(model, loop, batch_size, shapes)
             return predictions
         batches, batch = -(-count // batch_size), 0
+        governor = threads.governor_for(model, "predict")
         while batch < batches:
             model._interrupts.check()
             callback_list.call("on_predict_batch_begin", batch, None)
-            batch += loop.predict(rows, outs, batch_size, batch, batches - batch, native_plan.SECONDS_PER_RUN)
+            governor.begin()
+            done = loop.predict(rows, outs, batch_size, batch, batches - batch, native_plan.SECONDS_PER_RUN)
+            governor.end(min(done * batch_size, count - batch * batch_size))
+            batch += done
             callback_list.call("on_predict_batch_end", batch - 1, None)
         return predictions
 
@@ -76,6 +81,7 @@ class NativeExecutor:
         trackers = model.objective.loss_trackers
         loss_sum, seen, batch = 0.0, 0, 0
         parallel = _DataParallelRuns(_distribution.active()) if train else None
+        governor = threads.governor_for(model, "train" if train else "test")  # the thread count of each run
         while batch < steps:
             if not train:
                 model._interrupts.check()  # a Ctrl-C deferred by fit lands here, not after validation
@@ -83,11 +89,13 @@ class NativeExecutor:
             max_steps, seconds, shard = steps - batch, native_plan.SECONDS_PER_RUN, {}
             if parallel is not None and parallel.distribution is not None:
                 max_steps, seconds, shard = parallel.next_run(max_steps)
+            governor.begin()
             with parallel.errors() if parallel is not None else contextlib.nullcontext():
                 done, rows_seen, loss_sum, non_finite, totals, output_sums = loop.run(
                     rows, ys, order, batch_size, batch, max_steps, seconds, model.steps.value,
                     optimizer.iterations, optimizer.learning_rate, loss_sum, [tracker.total for tracker in trackers],
                     train, **shard)
+            governor.end(rows_seen)
             if parallel is not None:
                 totals = parallel.end_run(done, totals)
             if train:
