@@ -36,6 +36,7 @@ def main() -> None:
     parser.add_argument("--validation", action="store_true")
     parser.add_argument("--checkpoint", default="")
     parser.add_argument("--raise-in-batch", type=int, default=-1)
+    parser.add_argument("--raise-at-epoch-end", type=int, default=-1)
     parser.add_argument("--on-batch", action="store_true")
     parser.add_argument("--pydataset", action="store_true")
     parser.add_argument("--short-generator", type=int, default=-1)
@@ -97,6 +98,12 @@ def main() -> None:
                 if rank == args.raise_in_batch:
                     raise RuntimeError(f"boom at batch {batch}")
         callbacks.append(Boom())
+    if args.raise_at_epoch_end >= 0:  # no batch hooks (a cuda fit stays on the device); one rank raises
+        class EpochBoom(axonal.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                if rank == args.raise_at_epoch_end:
+                    raise RuntimeError(f"boom after epoch {epoch}")
+        callbacks.append(EpochBoom())
     validation = (x[: max(1, args.rows // 4)], y[: max(1, args.rows // 4)]) if args.validation else None
     if args.on_batch:  # a hand-written loop: every rank passes the same global batches
         losses = [model.train_on_batch(x[i:i + args.batch], y[i:i + args.batch])

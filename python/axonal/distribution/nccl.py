@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
-import os
 import time
 from pathlib import Path
 
@@ -232,7 +231,3 @@ def device_failure(distribution, error: BaseException, what: str) -> Distributed
             return DistributedError(f"rank {mpi_side.rank}: {what} failed on the device: {type(error).__name__}: {error}")
         time.sleep(1e-3)
 
-
-def uses_emulation() -> bool:
-    """Whether the cuda backend is the host emulation (tests): said in messages, never relied on."""
-    return bool(os.environ.get("AXONAL_CUDA_HOST"))

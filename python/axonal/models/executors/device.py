@@ -157,7 +157,10 @@ class DeviceFit:
         else:
             start, stop, steps_of_run = self.shards.run(first, run)
         window = self.rows.fill(start, stop)
-        key = (run, stop - start, steps_of_run[-1][0].stop - steps_of_run[-1][0].start, self.rows.generation)
+        # A graph per shape of run: its steps are full batches but perhaps the last (the epoch's
+        # smaller one: other rows, another loss slot and, on a shard, another share of the batch).
+        shapes = [(rows.stop - rows.start, shard) for rows, shard in (steps_of_run[0], steps_of_run[-1])]
+        key = (run, stop - start, *shapes, self.rows.generation)
         if not self.use_graphs:
             self._guarded(lambda: self._queue(window, steps_of_run))
         else:
