@@ -104,7 +104,7 @@ class DeviceFit:
             self.copy = DeviceModel(model, training=True, distribution=self.parallel)
             self.rows = _Rows(self.device, (*xs, *ys))
         self.validation: _Rows | None = None
-        self.graphs: dict[tuple[int, int, int], object] = {}
+        self.graphs: dict[tuple, object] = {}
         self.steps_per_run = STEPS_PER_RUN
         self.use_graphs = os.environ.get("AXONAL_CUDA_GRAPHS", "1") != "0"
 
