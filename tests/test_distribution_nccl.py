@@ -93,6 +93,13 @@ def test_a_cnn_with_spatial_dropout_matches_one_rank(tmp_path):
 
 
 @mpi
+def test_batch_normalization_statistics_agree_across_gpus(tmp_path):
+    # Per-shard statistics in the steps, averaged over the ranks after each epoch (as on the CPU).
+    two = run(tmp_path, "two", 2, *cuda("--model", "bn", "--rows", "64", "--batch", "16", "--epochs", "2"))
+    assert_same_on_every_rank([{k: v for k, v in r.items() if k != "device"} for r in two])
+
+
+@mpi
 def test_deterministic_mode_is_bit_identical_across_ranks_and_reruns(tmp_path):
     # Each bucket allgathered and summed in rank order on the device.
     options = cuda("--rows", "70", "--batch", "16", "--epochs", "2", "--optimizer", "adam", "--deterministic",

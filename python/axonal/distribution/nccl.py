@@ -203,6 +203,8 @@ def wait(distribution, device, what: str) -> None:
     except DistributedError:
         _abort(distribution)
         raise
+    except Exception as error:  # noqa: BLE001 - NCCL's asynchronous error: said with the other ranks' word
+        raise device_failure(distribution, error, what) from error
 
 
 def _abort(distribution) -> None:
