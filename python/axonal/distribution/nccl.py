@@ -13,10 +13,11 @@ axonal's own kernels, so that every rank and every rerun gets the same bits what
 algorithm. :func:`wait` waits for the stream while watching the side channel and the deadline,
 and aborts the NCCL communicator when another rank failed, so no rank hangs in a collective.
 
-The library: cupy 14 for CUDA 13 (``cupy-cuda13x``) loads ``libnccl.so.2`` when ``cupy.cuda.nccl``
-is imported; :func:`load_nccl` first loads the copy of the ``nvidia-nccl-cu13`` wheel
-(``nvidia/nccl/lib``) when it is installed (``pip install 'axonal[cuda13-nccl]'``), so no system
-NCCL is needed.
+The library: cupy 14's ``cupy.cuda.nccl`` imports ``cupy_backends.cuda.libs.nccl``, which needs
+``libnccl.so.2`` loadable by that name (else ``cupy.cuda.nccl.available`` is False). The
+``nvidia-nccl-cu13`` wheel puts it in ``site-packages/nvidia/nccl/lib``, off the loader's path, so
+:func:`load_nccl` opens that copy first (``RTLD_GLOBAL``): a library already loaded under its soname
+satisfies the later lookup. ``pip install 'axonal[cuda13-nccl]'``: no system NCCL is needed.
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def load_nccl():
         from cupy.cuda import nccl
     except ImportError:
         nccl = getattr(cupy.cuda, "nccl", None)
-    if nccl is None or not hasattr(nccl, "NcclCommunicator"):
+    if nccl is None or not getattr(nccl, "available", True) or not hasattr(nccl, "NcclCommunicator"):
         raise ImportError("DataParallel on the cuda backend needs NCCL through cupy.cuda.nccl, which is not available. "
                           "Fix: pip install 'axonal[cuda13-nccl]' (the nvidia-nccl-cu13 wheel) or a cupy built with NCCL.")
     return nccl
