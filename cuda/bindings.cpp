@@ -168,8 +168,9 @@ py::object elementwise_loss_py(ElementwiseLoss kernel, const char* op, const cha
 
 // `step`: a Python int, or an int64 device scalar read when the kernel runs (a step counter that a
 // captured CUDA graph advances on the device); the same value gives the same mask either way.
+// `first_element`: the mask of element i is element first_element + i's (a data-parallel shard's place).
 void dropout_forward_py(py::handle y, py::handle mask, py::handle x, float rate, uint64_t seed, uint64_t layer_id,
-                        py::handle step, uintptr_t stream) {
+                        py::handle step, uintptr_t stream, uint64_t first_element) {
   ArgCheck check("dropout_forward");
   check_rate(check, rate);
   const Shape s = check.shape(x, "x", 2);
@@ -181,7 +182,7 @@ void dropout_forward_py(py::handle y, py::handle mask, py::handle x, float rate,
   py::gil_scoped_release release;
   // seed and layer_id are taken mod 2^32, as on every backend (docs/design.md, "Randomness").
   dropout_forward(y_, mask_, x_, s[0] * s[1], rate, static_cast<uint32_t>(seed), static_cast<uint32_t>(layer_id),
-                  step_, as_stream(stream));
+                  step_, as_stream(stream), first_element);
 }
 
 void dropout_backward_py(py::handle dx, py::handle dy, py::handle mask, float rate, uintptr_t stream) {
@@ -249,7 +250,7 @@ PYBIND11_MODULE(_cuda, m) {
   }, arg("dpred"), arg("pred"), arg("target"), arg("sample_weight").none(true) = py::none(),
      arg("loss_out").none(true) = py::none(), arg("loss_sum").none(true) = py::none(), stream);
   m.def("dropout_forward", &dropout_forward_py, arg("y"), arg("mask"), arg("x"), arg("rate"), arg("seed"),
-        arg("layer_id"), arg("step"), stream);
+        arg("layer_id"), arg("step"), stream, arg("first_element") = 0);
   m.def("dropout_backward", &dropout_backward_py, arg("dx"), arg("dy"), arg("mask"), arg("rate"), stream);
 
   bind_conv(m, stream);

@@ -9,17 +9,24 @@ namespace axonal::cuda {
 
 namespace {
 
-// x (n) -> y (n), mask (n): elements 4b .. 4b+3 from Philox block b; y may equal x. The product
-// (not a select) keeps a NaN in a dropped position NaN, as the reference does. The step is read
-// once per thread, from device memory when it is there (a replayed CUDA graph's current step).
-__global__ void dropout_forward_kernel(float* y, uint8_t* mask, const float* x, int64_t n, float rate, float scale,
-                                       uint32_t seed, uint32_t layer_id, StepValue<uint64_t> step_value) {
+// x (n) -> y (n), mask (n): local element i is global element e = first + i, drawn from word e % 4
+// of Philox block e / 4 (a data-parallel shard passes its first row's place in the global batch, so
+// its masks are the 1-rank run's); one thread per global block. y may equal x. The product (not a
+// select) keeps a NaN in a dropped position NaN, as the reference does. The step is read once per
+// thread, from device memory when it is there (a replayed CUDA graph's current step).
+__global__ void dropout_forward_kernel(float* y, uint8_t* mask, const float* x, int64_t n, uint64_t first, float rate,
+                                       float scale, uint32_t seed, uint32_t layer_id, StepValue<uint64_t> step_value) {
   const uint64_t step = step_value.get();
-  const int64_t blocks = (n + 3) / 4, stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  const int64_t first_block = static_cast<int64_t>(first / 4);
+  const int64_t blocks = static_cast<int64_t>((first + n + 3) / 4) - first_block;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; b < blocks; b += stride) {
-    const Philox4 words = dropout_block(static_cast<uint64_t>(b), seed, layer_id, step);
+    const uint64_t block = static_cast<uint64_t>(first_block + b);
+    const Philox4 words = dropout_block(block, seed, layer_id, step);
     for (int j = 0; j < 4; ++j) {
-      const int64_t i = 4 * b + j;
+      const uint64_t e = 4 * block + j;
+      if (e < first) continue;
+      const int64_t i = static_cast<int64_t>(e - first);
       if (i >= n) break;
       const uint8_t keep = uniform24(words.v[j]) >= rate ? 1 : 0;
       mask[i] = keep;
@@ -31,11 +38,12 @@ __global__ void dropout_forward_kernel(float* y, uint8_t* mask, const float* x, 
 }  // namespace
 
 void dropout_forward(float* y, uint8_t* mask, const float* x, int64_t n, float rate, uint32_t seed,
-                     uint32_t layer_id, StepValue<uint64_t> step, cudaStream_t stream) {
+                     uint32_t layer_id, StepValue<uint64_t> step, cudaStream_t stream, uint64_t first_element) {
   if (n <= 0) return;
   const float scale = 1.f / (1.f - rate);  // float, as cpp/dropout.cpp
-  dropout_forward_kernel<<<blocks_for((n + 3) / 4), kThreads, 0, stream>>>(y, mask, x, n, rate, scale, seed,
-                                                                           layer_id, step);
+  const int64_t blocks = static_cast<int64_t>((first_element + n + 3) / 4 - first_element / 4);
+  dropout_forward_kernel<<<blocks_for(blocks), kThreads, 0, stream>>>(y, mask, x, n, first_element, rate, scale, seed,
+                                                                      layer_id, step);
   AXONAL_CUDA_CHECK(cudaGetLastError());
 }
 

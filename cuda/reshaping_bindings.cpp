@@ -98,7 +98,7 @@ void transpose_samples_py(py::handle y, py::handle x, uintptr_t stream) {
 }
 
 void spatial_dropout_forward_py(py::handle y, py::handle mask, py::handle x, float rate, uint64_t seed,
-                                uint64_t layer_id, py::handle step, uintptr_t stream) {
+                                uint64_t layer_id, py::handle step, uintptr_t stream, uint64_t first_element) {
   ArgCheck check("spatial_dropout_forward");
   check_dropout_rate(check, rate);
   const Shape s = check.shape(x, "x", 4);
@@ -109,7 +109,7 @@ void spatial_dropout_forward_py(py::handle y, py::handle mask, py::handle x, flo
   check.check_overlaps({{"y", "x"}});
   py::gil_scoped_release release;
   spatial_dropout_forward(y_, mask_, x_, s[0], s[1], s[2], s[3], rate, static_cast<uint32_t>(seed),
-                          static_cast<uint32_t>(layer_id), step_, as_stream(stream));
+                          static_cast<uint32_t>(layer_id), step_, as_stream(stream), first_element);
 }
 
 void spatial_dropout_backward_py(py::handle dx, py::handle dy, py::handle mask, float rate, uintptr_t stream) {
@@ -138,8 +138,9 @@ void bind_reshaping(py::module_& m, const py::arg_v& stream) {
   m.def("transpose_samples", &transpose_samples_py, arg("y"), arg("x"), stream,
         "y (N, C, R) = each sample of x (N, R, C) transposed (channels_first edges).");
   m.def("spatial_dropout_forward", &spatial_dropout_forward_py, arg("y"), arg("mask"), arg("x"), arg("rate"),
-        arg("seed"), arg("layer_id"), arg("step"), stream,
-        "y = x * mask[n, c] / (1 - rate) over x (N, A, C, B); mask (N, C) uint8, Dropout's Philox mask of (N, C).");
+        arg("seed"), arg("layer_id"), arg("step"), stream, arg("first_element") = 0,
+        "y = x * mask[n, c] / (1 - rate) over x (N, A, C, B); mask (N, C) uint8, Dropout's Philox mask of (N, C); "
+        "map (n, c) draws the mask of map first_element + n*C + c.");
   m.def("spatial_dropout_backward", &spatial_dropout_backward_py, arg("dx"), arg("dy"), arg("mask"), arg("rate"),
         stream, "dx = dy * mask[n, c] / (1 - rate) over dy (N, A, C, B).");
 }

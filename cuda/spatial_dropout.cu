@@ -9,14 +9,21 @@ namespace axonal::cuda {
 
 namespace {
 
-__global__ void channel_mask_kernel(uint8_t* mask, int64_t n, float rate, uint32_t seed, uint32_t layer_id,
-                                    StepValue<uint64_t> step_value) {
+// mask (n): local map i is global map e = first + i (a data-parallel shard's place), drawn from word
+// e % 4 of Philox block e / 4, as dropout.cu; one thread per global block.
+__global__ void channel_mask_kernel(uint8_t* mask, int64_t n, uint64_t first, float rate, uint32_t seed,
+                                    uint32_t layer_id, StepValue<uint64_t> step_value) {
   const uint64_t step = step_value.get();
-  const int64_t blocks = (n + 3) / 4, stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  const int64_t first_block = static_cast<int64_t>(first / 4);
+  const int64_t blocks = static_cast<int64_t>((first + n + 3) / 4) - first_block;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; b < blocks; b += stride) {
-    const Philox4 words = dropout_block(static_cast<uint64_t>(b), seed, layer_id, step);
+    const uint64_t block = static_cast<uint64_t>(first_block + b);
+    const Philox4 words = dropout_block(block, seed, layer_id, step);
     for (int j = 0; j < 4; ++j) {
-      const int64_t i = 4 * b + j;
+      const uint64_t e = 4 * block + j;
+      if (e < first) continue;
+      const int64_t i = static_cast<int64_t>(e - first);
       if (i >= n) break;
       mask[i] = uniform24(words.v[j]) >= rate ? 1 : 0;
     }
@@ -36,10 +43,12 @@ void apply_channel_mask(float* out, const float* in, const uint8_t* mask, int64_
 
 void spatial_dropout_forward(float* y, uint8_t* mask, const float* x, int64_t N, int64_t A, int64_t C, int64_t B,
                              float rate, uint32_t seed, uint32_t layer_id, StepValue<uint64_t> step,
-                             cudaStream_t stream) {
+                             cudaStream_t stream, uint64_t first_element) {
   const int64_t n = N * C;
   if (n <= 0) return;
-  channel_mask_kernel<<<blocks_for((n + 3) / 4), kThreads, 0, stream>>>(mask, n, rate, seed, layer_id, step);
+  const int64_t blocks = static_cast<int64_t>((first_element + n + 3) / 4 - first_element / 4);
+  channel_mask_kernel<<<blocks_for(blocks), kThreads, 0, stream>>>(mask, n, first_element, rate, seed, layer_id,
+                                                                   step);
   AXONAL_CUDA_CHECK(cudaGetLastError());
   apply_channel_mask(y, x, mask, N, A, C, B, 1.f / (1.f - rate), stream);  // float, as cpp/spatial_dropout.cpp
 }

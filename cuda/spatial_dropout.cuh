@@ -11,10 +11,11 @@
 
 namespace axonal::cuda {
 
-// x (N, A, C, B) -> mask (N, C) uint8 (1 = kept), y (N, A, C, B) = x ⊙ mask[n, c] / (1 − rate)
+// x (N, A, C, B) -> mask (N, C) uint8 (1 = kept), y (N, A, C, B) = x ⊙ mask[n, c] / (1 − rate); map
+// (n, c) draws the mask of map first_element + n·C + c (a data-parallel shard's place in its global batch)
 void spatial_dropout_forward(float* y, uint8_t* mask, const float* x, int64_t N, int64_t A, int64_t C, int64_t B,
                              float rate, uint32_t seed, uint32_t layer_id, StepValue<uint64_t> step,
-                             cudaStream_t stream);
+                             cudaStream_t stream, uint64_t first_element = 0);
 
 // dy (N, A, C, B), mask (N, C) -> dx (N, A, C, B) = dy ⊙ mask[n, c] / (1 − rate)
 void spatial_dropout_backward(float* dx, const float* dy, const uint8_t* mask, int64_t N, int64_t A, int64_t C,

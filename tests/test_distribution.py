@@ -82,7 +82,8 @@ def test_set_distribution_and_scope():
 
 
 @pytest.mark.parametrize("kwargs, error, text", [
-    ({"devices": ["gpu:0"]}, NotImplementedError, "NCCL"),
+    ({"devices": ["tpu:0"]}, ValueError, "devices must name GPUs"),
+    ({"devices": []}, ValueError, "devices is empty"),
     ({"deterministic": "yes"}, TypeError, "deterministic"),
     ({"bucket_bytes": 0}, ValueError, "bucket_bytes"),
     ({"timeout": -1}, ValueError, "timeout"),

@@ -24,6 +24,8 @@ import types
 
 import numpy as np
 
+from . import host_nccl
+
 FREE_BYTES = 16 << 30  # what memGetInfo reports as free (tests may lower it)
 _emulation: ctypes.CDLL | None = None
 
@@ -251,6 +253,14 @@ class _Stream:
     def is_capturing(self):
         return bool(self.ptr and _emulation.axonal_emu_is_capturing(self.ptr))
 
+    @property
+    def done(self):
+        """Whether the queued work has run: always, as work runs when it is queued (cupy reads
+        cudaStreamQuery; a stream being captured cannot be queried)."""
+        if self.is_capturing():
+            raise CaptureError("host_cupy: Stream.done while it is being captured (cudaErrorStreamCaptureUnsupported)")
+        return True
+
 
 class _Graph:
     """A captured graph; ``launch`` replays its kernels with their captured arguments."""
@@ -262,7 +272,8 @@ class _Graph:
         stream = stream or get_current_stream()
         message = ctypes.create_string_buffer(4096)
         if _emulation.axonal_emu_launch_graph(self.handle, stream.ptr, message, len(message)):
-            raise RuntimeError(message.value.decode())
+            error, host_nccl.last_error = host_nccl.last_error, None
+            raise error if error is not None else RuntimeError(message.value.decode())
 
     @property
     def nodes(self) -> int:
@@ -329,10 +340,46 @@ class _Generator:
 
 random = types.SimpleNamespace(default_rng=_Generator)
 
+DEVICE_COUNT = 8  # emulated devices: one per rank of an mpiexec run on one host
+
+
+class _Device:
+    """cupy.cuda.Device: which emulated device is current (all share the host's memory)."""
+
+    _current = 0
+
+    def __init__(self, device=None):
+        self.id = _Device._current if device is None else int(device)
+        if not 0 <= self.id < DEVICE_COUNT:
+            raise RuntimeError(f"cudaErrorInvalidDevice: invalid device ordinal {self.id}")
+
+    def use(self):
+        _no_capture("Device.use()")
+        _Device._current = self.id
+
+    def __enter__(self):
+        self._previous = _Device._current
+        self.use()
+        return self
+
+    def __exit__(self, *exc):
+        _Device._current = self._previous
+
+
+def _memset_async(pointer, value, size, stream):
+    """cupy.cuda.runtime.memsetAsync: queued (captured like a kernel) on ``stream`` (a handle)."""
+    status = _emulation.axonal_emu_memset_async(pointer, value, size, stream)
+    if status:
+        raise CaptureError(f"host_cupy: memsetAsync failed (error {status})")
+
+
 cuda = types.SimpleNamespace(
-    Stream=_Stream, Graph=_Graph, Event=_Event, get_elapsed_time=_elapsed_ms, get_current_stream=get_current_stream,
+    Stream=_Stream, Graph=_Graph, Event=_Event, Device=_Device, get_elapsed_time=_elapsed_ms,
+    get_current_stream=get_current_stream, nccl=host_nccl,
     runtime=types.SimpleNamespace(memGetInfo=lambda: (FREE_BYTES, 2 * FREE_BYTES),
-                                  getDeviceProperties=lambda device: {"name": b"axonal host emulation"}),
+                                  getDeviceProperties=lambda device: {"name": b"axonal host emulation"},
+                                  getDeviceCount=lambda: DEVICE_COUNT, getDevice=lambda: _Device._current,
+                                  memsetAsync=_memset_async),
 )
 
 
@@ -354,4 +401,5 @@ def install(extension_path: str) -> None:
     _emulation.axonal_emu_launch_graph.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t]
     _emulation.axonal_emu_graph_nodes.argtypes = [ctypes.c_void_p]
     _emulation.axonal_emu_destroy_graph.argtypes = [ctypes.c_void_p]
+    host_nccl.install(_emulation)
     sys.modules["cupy"] = sys.modules[__name__]

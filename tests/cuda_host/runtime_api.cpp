@@ -234,3 +234,34 @@ __attribute__((visibility("default"))) void axonal_emu_destroy_graph(void* graph
 }
 
 }  // extern "C"
+
+// -------------------------------------------------------------------------------------------------
+// Host functions and memsets queued from Python: cudaLaunchHostFunc's host node (captured like a
+// kernel, so a replayed graph calls it again), which host_nccl.py uses to run an emulated NCCL
+// collective at its place in the stream; and cudaMemsetAsync for cupy.cuda.runtime.memsetAsync.
+
+extern "C" {
+
+// Queues `function(data)` on `stream`. The function returns 0, or nonzero when it failed (its
+// Python side keeps the reason); a failure ends the launch (or the graph's replay) with an error.
+// Returns 0, or 1 with the reason in `message`.
+__attribute__((visibility("default"))) int axonal_emu_launch_host_func(uintptr_t stream, int (*function)(void*),
+                                                                        void* data, char* message, size_t size) {
+  try {
+    const cudaError_t status = enqueue(reinterpret_cast<cudaStream_t>(stream), [=] {
+      if (function(data) != 0) throw std::runtime_error("emulated CUDA: a host function queued on the stream failed");
+    });
+    if (status != cudaSuccess) throw std::runtime_error(cudaGetErrorString(status));
+  } catch (const std::exception& error) {
+    std::snprintf(message, size, "%s", error.what());
+    return 1;
+  }
+  return 0;
+}
+
+__attribute__((visibility("default"))) int axonal_emu_memset_async(uintptr_t pointer, int value, size_t bytes,
+                                                                    uintptr_t stream) {
+  return cudaMemsetAsync(reinterpret_cast<void*>(pointer), value, bytes, reinterpret_cast<cudaStream_t>(stream));
+}
+
+}  // extern "C"

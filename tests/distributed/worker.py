@@ -4,7 +4,10 @@ after fit, the History, evaluate's results and predict's output.
 
 Usage: python worker.py OUT [--optimizer sgd] [--rows 64] [--batch 64] [--epochs 1] [--dropout 0.0]
        [--backend cpu] [--model mlp|cnn|bn] [--deterministic] [--fault RANK] [--mismatch RANK]
-       [--no-shuffle] [--validation]
+       [--no-shuffle] [--validation] [--steps-per-run N] [--devices gpu:0,gpu:1]
+
+With ``AXONAL_CUDA_HOST`` set, ``--backend cuda`` runs on the host emulation of the GPU (one
+emulated device per rank, NCCL's collectives carried over MPI: tests/cuda_host/host_nccl.py).
 """
 from __future__ import annotations
 
@@ -33,17 +36,27 @@ def main() -> None:
     parser.add_argument("--validation", action="store_true")
     parser.add_argument("--checkpoint", default="")
     parser.add_argument("--raise-in-batch", type=int, default=-1)
+    parser.add_argument("--raise-at-epoch-end", type=int, default=-1)
     parser.add_argument("--on-batch", action="store_true")
     parser.add_argument("--pydataset", action="store_true")
     parser.add_argument("--short-generator", type=int, default=-1)
+    parser.add_argument("--steps-per-run", type=int, default=0)
+    parser.add_argument("--devices", default="")
     args = parser.parse_args()
+
+    if os.environ.get("AXONAL_CUDA_HOST"):  # the emulated GPU, as tests/conftest.py installs it
+        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        from cuda_host import host_cupy
+        host_cupy.install(os.environ["AXONAL_CUDA_HOST"])
 
     import axonal
     from axonal import layers
     from axonal.distribution import DataParallel, set_distribution
 
     axonal.set_backend(args.backend)
-    dp = DataParallel(deterministic=args.deterministic)
+    if args.steps_per_run:  # runs of this many captured steps (the device executor's test knob)
+        axonal.models.executors.device.STEPS_PER_RUN = args.steps_per_run
+    dp = DataParallel(deterministic=args.deterministic, devices=args.devices.split(",") if args.devices else None)
     set_distribution(dp)
     rank = dp.rank
 
@@ -89,6 +102,12 @@ def main() -> None:
                 if rank == args.raise_in_batch:
                     raise RuntimeError(f"boom at batch {batch}")
         callbacks.append(Boom())
+    if args.raise_at_epoch_end >= 0:  # no batch hooks (a cuda fit stays on the device); one rank raises
+        class EpochBoom(axonal.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                if rank == args.raise_at_epoch_end:
+                    raise RuntimeError(f"boom after epoch {epoch}")
+        callbacks.append(EpochBoom())
     validation = (x[: max(1, args.rows // 4)], y[: max(1, args.rows // 4)]) if args.validation else None
     if args.on_batch:  # a hand-written loop: every rank passes the same global batches
         losses = [model.train_on_batch(x[i:i + args.batch], y[i:i + args.batch])
@@ -126,7 +145,7 @@ def main() -> None:
         for a, b in zip(loaded.get_weights(), model.get_weights()):
             np.testing.assert_array_equal(a, b)
     np.savez(f"{args.out}.rank{rank}.npz", evaluation=np.array(evaluation), predictions=predictions,
-             size=np.array(dp.size), **arrays)
+             size=np.array(dp.size), device=np.array(-1 if dp.device_index is None else dp.device_index), **arrays)
 
 
 if __name__ == "__main__":

@@ -100,14 +100,16 @@ def mean_squared_error(dpred, pred, target, sample_weight=None, *, loss_out=None
 # --------------------------------------------------------------------------------------------------
 # Dropout: the Philox mask of the cpu and numpy backends, bit for bit
 
-def dropout_forward(y, mask, x, rate, seed, layer_id, step):
+def dropout_forward(y, mask, x, rate, seed, layer_id, step, first_element=0):
     """y = x * mask / (1 - rate), mask uint8 from (seed, layer_id, step).
 
     ``step`` is an int or an int64 device scalar (shape ``()``) read when the kernel runs, e.g. a
     step counter that a captured CUDA graph advances with :func:`increment`; the same value gives
-    the same mask either way (a negative device value wraps modulo 2**64).
+    the same mask either way (a negative device value wraps modulo 2**64). ``first_element``: the
+    mask of element ``i`` is element ``first_element + i``'s (a data-parallel shard's place in its
+    global batch, as on cpu).
     """
-    _cuda.dropout_forward(y, mask, x, rate, seed, layer_id, step, stream=_stream())
+    _cuda.dropout_forward(y, mask, x, rate, seed, layer_id, step, stream=_stream(), first_element=first_element)
 
 
 def dropout_backward(dx, dy, mask, rate):
@@ -249,9 +251,11 @@ def transpose_samples(y, x):
     _cuda.transpose_samples(y, x, stream=_stream())
 
 
-def spatial_dropout_forward(y, mask, x, rate, seed, layer_id, step):
-    """y = x * mask[n, c] / (1 - rate) over (N, A, C, B); ``step`` an int or an int64 device scalar."""
-    _cuda.spatial_dropout_forward(y, mask, x, rate, seed, layer_id, step, stream=_stream())
+def spatial_dropout_forward(y, mask, x, rate, seed, layer_id, step, first_element=0):
+    """y = x * mask[n, c] / (1 - rate) over (N, A, C, B); ``step`` an int or an int64 device scalar;
+    map (n, c) draws the mask of map ``first_element + n * C + c`` (a data-parallel shard's place)."""
+    _cuda.spatial_dropout_forward(y, mask, x, rate, seed, layer_id, step, stream=_stream(),
+                                  first_element=first_element)
 
 
 def spatial_dropout_backward(dx, dy, mask, rate):

@@ -113,8 +113,10 @@ class DataParallel:
     """Data parallelism: every rank holds the whole model and trains on its shard of each batch.
 
     Args:
-        devices: Keras' argument; only None (this process's CPU) is supported: the GPU (NCCL)
-            path is not built yet.
+        devices: Keras' argument, for ``cuda`` models (one rank per GPU, gradients summed by
+            NCCL): the GPUs of a host, ``["gpu:0", "gpu:1", ...]``, of which the rank with local
+            rank ``i`` takes entry ``i``. None: on the ``cuda`` backend, the local rank's GPU
+            (modulo the GPUs visible); on the CPU backends, none.
         deterministic: sum the gradients in rank order from an allgather of each bucket instead
             of MPI's allreduce, so the weights are bit-identical across reruns whatever the MPI's
             algorithm (slower on many ranks: each receives every rank's gradients).
@@ -130,9 +132,9 @@ class DataParallel:
     def __init__(self, devices=None, deterministic: bool = False, bucket_bytes: int = 1 << 20,
                  timeout: float | None = None):
         if devices is not None:
-            raise NotImplementedError(
-                f"DataParallel(devices={devices!r}): only devices=None (one CPU process per rank, over MPI) is "
-                "supported; the GPU path (NCCL) is not built yet. Fix: DataParallel() and run on the cpu backend.")
+            from axonal.distribution.nccl import parse_devices
+
+            parse_devices(devices)  # a bad name is refused before anything starts
         if not isinstance(deterministic, (bool, np.bool_)):
             raise TypeError(f"DataParallel: deterministic must be True or False, received {deterministic!r}.")
         if isinstance(bucket_bytes, bool) or not isinstance(bucket_bytes, (int, np.integer)) or bucket_bytes < 4:
@@ -143,6 +145,12 @@ class DataParallel:
         self.communicator = initialize(timeout)
         if timeout is not None and isinstance(self.communicator, Communicator):
             self.communicator.timeout = resolved
+        self.devices, self.device_index = devices, None
+        if isinstance(self.communicator, Communicator) and (devices is not None or _backend_is_cuda()):
+            # One GPU per rank, made current now: the model's device (its stream) is created on it.
+            from axonal.distribution.nccl import select_device
+
+            self.device_index = select_device(self.communicator, devices)
 
     @property
     def rank(self) -> int:
@@ -168,6 +176,12 @@ class DataParallel:
 
     def __repr__(self) -> str:
         return f"DataParallel(rank={self.rank}, size={self.size}, deterministic={self.deterministic})"
+
+
+def _backend_is_cuda() -> bool:
+    from axonal.backend import backend_name
+
+    return backend_name() == "cuda"
 
 
 def set_distribution(value: DataParallel | None) -> None:

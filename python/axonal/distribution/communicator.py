@@ -64,6 +64,7 @@ class Communicator:
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         self.timeout = resolve_timeout(timeout)
         self.failed = False      # a fault was seen or sent: the process must not finalize MPI
+        self.on_failure: list = []  # called when this rank fails (the NCCL communicator's abort)
         atexit.register(self._exit_after_fault)
 
     # ----- waits, faults ---------------------------------------------------------------------
@@ -99,6 +100,11 @@ class Communicator:
         text = cause if isinstance(cause, str) else f"{type(cause).__name__}: {cause}"
         message = f"rank {self.rank} failed: {text}"
         self._notices = [self.side.issend(message, dest=r, tag=FAULT_TAG) for r in range(self.size) if r != self.rank]
+        for hook in self.on_failure:
+            try:
+                hook()
+            except Exception:  # noqa: BLE001 - already failing; the notice above says why
+                pass
 
     def _exit_after_fault(self) -> None:
         # After a fault, collectives are left pending on some ranks and MPI_Finalize (run by mpi4py

@@ -131,10 +131,6 @@ def refuse_unsupported(model) -> None:
     distribution = active()
     if distribution is None:
         return
-    if model.device is not None:
-        raise NotImplementedError(
-            "DataParallel on the cuda backend needs the NCCL path, which is not built yet. Fix: "
-            "axonal.set_backend('cpu') (or AXONAL_BACKEND=cpu) to train over MPI on the CPUs.")
     for layer in model._layers:
         for name in ("kernel_regularizer", "bias_regularizer", "activity_regularizer"):
             if getattr(layer, name, None) is not None:

@@ -27,9 +27,11 @@ import warnings
 
 import numpy as np
 
+from axonal import distribution as _distribution
 from axonal.layers.base import configuration_version
 from axonal.models.executors import native_plan
 from axonal.models.executors.device_copy import FULL, LAST, DeviceModel
+from axonal.models.executors.device_parallel import ShardPlan
 
 DATASET_SHARE = 0.5   # a dataset stays on the device when it needs at most this share of free memory
 WINDOW_BYTES = 64 << 20  # the most a run's window of rows may take, which caps the steps per run
@@ -94,11 +96,15 @@ class DeviceFit:
     def __init__(self, model, xs: list, ys: list, batch_size: int):
         self.model, self.device, self.batch_size = model, model.device, batch_size
         self.inputs = len(xs)
+        # Under a DataParallel of several ranks: this rank's shards of each global batch, NCCL sums
+        # the gradients inside each captured step (device_parallel.py, axonal.distribution.nccl).
+        self.parallel = _distribution.active()
+        self.shards: ShardPlan | None = None
         with self.device.activate():
-            self.copy = DeviceModel(model, training=True)
+            self.copy = DeviceModel(model, training=True, distribution=self.parallel)
             self.rows = _Rows(self.device, (*xs, *ys))
         self.validation: _Rows | None = None
-        self.graphs: dict[tuple[int, int, int], object] = {}
+        self.graphs: dict[tuple, object] = {}
         self.steps_per_run = STEPS_PER_RUN
         self.use_graphs = os.environ.get("AXONAL_CUDA_GRAPHS", "1") != "0"
 
@@ -107,19 +113,27 @@ class DeviceFit:
         if self.model._prepared_for != configuration_version():  # a layer was frozen or thawed
             self.graphs.clear()
             with self.device.activate():
-                self.copy = DeviceModel(self.model, training=True)
+                self.copy = DeviceModel(self.model, training=True, distribution=self.parallel)
         model, copy, batch_size = self.model, self.copy, self.batch_size
         steps = math.ceil(self.rows.count / batch_size)
         batch, logs = 0, {}
         with self.device.activate():
             copy.upload()
             copy.reset_sums()
+            if self.parallel is not None:  # this rank's rows of each global batch, in the shared order
+                self.shards = ShardPlan(self.parallel, order, self.rows.count, batch_size)
+                order = self.shards.order
             self.rows.set_order(order)
             try:
                 while batch < steps:
                     callback_list.call("on_train_batch_begin", batch, None)
                     batch += self._run(batch, steps)
-                    logs = copy.logs(*_progress(batch, batch_size, self.rows.count), batch_size)
+                    full, last = _progress(batch, batch_size, self.rows.count)
+                    if self.shards is None:
+                        logs = copy.logs(full, last, batch_size)
+                    else:
+                        self.shards.wait(self.device)
+                        logs = copy.logs(full, last, batch_size, self.shards.log_weights(last))
                     callback_list.call("on_train_batch_end", batch - 1, logs)
                     model._interrupts.check()
                     if model.stop_training:
@@ -133,38 +147,68 @@ class DeviceFit:
         model, batch_size, count = self.model, self.batch_size, self.rows.count
         if self.steps_per_run is None:
             self.steps_per_run = self._timed_run_length(first)
+            if self.shards is not None:  # every rank runs the same steps: the slowest rank's length
+                self.steps_per_run = self.shards.agree_on_run_length(self.steps_per_run)
         run = min(self.steps_per_run, steps - first)
-        start, stop = first * batch_size, min((first + run) * batch_size, count)
+        if self.shards is None:
+            start, stop = first * batch_size, min((first + run) * batch_size, count)
+            steps_of_run = [(slice(i * batch_size, min((i + 1) * batch_size, stop - start)), None)
+                            for i in range(run)]
+        else:
+            start, stop, steps_of_run = self.shards.run(first, run)
         window = self.rows.fill(start, stop)
-        key = (run, stop - start, self.rows.generation)
+        # A graph per shape of run: its steps are full batches but perhaps the last (the epoch's
+        # smaller one: other rows, another loss slot and, on a shard, another share of the batch).
+        shapes = [(rows.stop - rows.start, shard) for rows, shard in (steps_of_run[0], steps_of_run[-1])]
+        key = (run, stop - start, *shapes, self.rows.generation)
         if not self.use_graphs:
-            self._queue(window, run)
+            self._guarded(lambda: self._queue(window, steps_of_run))
         else:
             if key not in self.graphs:
-                first = [view[:batch_size] for view in window]  # first calls allocate workspaces
-                self.copy.warm_up(first[:self.inputs], first[self.inputs:])
-                self.graphs[key] = self.device.capture(lambda: self._queue(window, run))
-            self.device.launch(self.graphs[key])
+                rows = steps_of_run[0][0]
+                if rows.stop > rows.start:  # first calls allocate workspaces (a rank with no rows has none)
+                    views = [view[rows] for view in window]
+                    self.copy.warm_up(views[:self.inputs], views[self.inputs:])
+                self.graphs[key] = self._guarded(lambda: self.device.capture(lambda: self._queue(window, steps_of_run)))
+            self._guarded(lambda: self.device.launch(self.graphs[key]))
         model.steps.value += run
         model.optimizer.iterations += run
         return run
 
-    def _queue(self, window: list, run: int) -> None:
-        """The run's steps: batch ``i`` is rows ``i·B .. (i+1)·B`` of the window (views of every
-        input's and output's rows)."""
-        batch_size, count = self.batch_size, len(window[0])
-        for i in range(run):
-            rows = slice(i * batch_size, min((i + 1) * batch_size, count))
-            slot = FULL if rows.stop - rows.start == batch_size else LAST
+    def _guarded(self, work):
+        """``work()``; under a distribution a device failure (an NCCL collective ended by a peer's
+        abort) becomes a DistributedError with the failing rank's message."""
+        if self.shards is None:
+            return work()
+        from axonal.distribution.nccl import device_failure
+
+        try:
+            return work()
+        except _distribution.DistributedError:
+            raise
+        except Exception as error:  # noqa: BLE001 - reported with the other ranks' word on it
+            raise device_failure(self.parallel, error, "a data-parallel run of steps") from error
+
+    def _queue(self, window: list, steps_of_run: list) -> None:
+        """The run's steps: each is a slice of the window's rows (views of every input's and
+        output's rows) and, under a distribution, its shard ``(first_row, global_rows)``."""
+        batch_size = self.batch_size
+        for rows, shard in steps_of_run:
+            global_rows = rows.stop - rows.start if shard is None else shard[1]
+            slot = FULL if global_rows == batch_size else LAST
             views = [view[rows] for view in window]
-            self.copy.train_step(views[:self.inputs], views[self.inputs:], slot)
+            self.copy.train_step(views[:self.inputs], views[self.inputs:], slot, shard)
 
     def _timed_run_length(self, first: int) -> int:
         """Steps per run: about SECONDS_PER_RUN of eager steps, within the window's byte budget."""
-        rows = _batch_rows(first, self.batch_size, self.rows.count)
-        window = self.rows.fill(first * self.batch_size, first * self.batch_size + rows)
-        seconds = math.inf
-        for _ in range(2):  # the first call also initialises cuBLAS and loads kernels
+        if self.shards is None:
+            start, stop = first * self.batch_size, first * self.batch_size + _batch_rows(first, self.batch_size,
+                                                                                       self.rows.count)
+        else:
+            start, stop, _ = self.shards.run(first, 1)
+        window = self.rows.fill(start, stop)
+        seconds = 0.0
+        for _ in range(2 if stop > start else 0):  # the first call also initialises cuBLAS and loads kernels
             began = time.perf_counter()
             self.copy.warm_up(window[:self.inputs], window[self.inputs:])
             self.device.synchronize()

@@ -43,10 +43,12 @@ def scalar_view(array, index: int):
 
 
 class _DeviceSteps:
-    """What a layer clone sees as the model's step counter: ``value`` is a device int64 scalar."""
+    """What a layer clone sees as the model's step counter: ``value`` is a device int64 scalar;
+    ``first_row`` the shard's place in its global batch while a data-parallel step is queued."""
 
     def __init__(self, value):
         self.value = value
+        self.first_row = 0
 
 
 class DeviceModel:
@@ -57,7 +59,7 @@ class DeviceModel:
         training: also mirror gradients and optimiser slots, and prepare the training step.
     """
 
-    def __init__(self, model, training: bool):
+    def __init__(self, model, training: bool, distribution=None):
         self.model, self.device = model, model.device
         self.ops, xp = self.device.ops, self.device.xp
         self._mirrors: dict[int, tuple[np.ndarray, object]] = {}  # id(host array) -> (host, device)
@@ -78,6 +80,12 @@ class DeviceModel:
         self.buffers = BufferCache(xp)
         if training and model._prepared_for != configuration_version():
             model._prepare_optimizer()
+        # What the layer clones see as the model's step counter (and, under a distribution, the
+        # shard's first row in its global batch, which numbers the dropout masks).
+        self.steps = _DeviceSteps(scalar_view(self.counters, 0))
+        # Under a DataParallel of several ranks: the gradients live in one flat buffer that NCCL
+        # sums in buckets between backward and the update (axonal.distribution.nccl).
+        self.gradients = self._flat_gradients(distribution) if training and distribution is not None else None
         self.layers = [self._clone_layer(call.layer, training) for call in model.plan.calls]
         self.runner = PlanRunner(model.plan, self.layers, self.ops)
         # Per output: its accuracy metrics as (output index, kernel rule, threshold).
@@ -126,7 +134,7 @@ class DeviceModel:
         clone = copy.copy(layer)
         clone.ops = self.ops
         clone.buffers = BufferCache(self.device.xp)
-        clone.steps = _DeviceSteps(scalar_view(self.counters, 0))
+        clone.steps = self.steps
         clone._weights = {name: self._mirror(weight) for name, weight in layer._weights.items()}
         clone._gradients = ({name: self._mirror(gradient) for name, gradient in layer._gradients.items()}
                             if training else {})
@@ -137,6 +145,26 @@ class DeviceModel:
             for name, host in layer.feature_rows().items():
                 setattr(clone, name, self._mirror(host))
         return clone
+
+    def _flat_gradients(self, distribution):
+        """The trainable gradients' device mirrors as views of one flat buffer, placed in the order
+        backward finishes them (the last call's first; a shared layer's at its first call, which
+        backward reaches last), as the cpu loop places them (``TrainingLoop::prepare_reduction``)."""
+        from axonal.distribution.nccl import GradientBuckets
+
+        model = self.model
+        trainable = {id(g) for g in model._gradients}
+        first_call: dict[int, tuple[int, int, np.ndarray]] = {}
+        for index, call in enumerate(model.plan.calls):
+            for position, gradient in enumerate(call.layer._gradients.values()):
+                if id(gradient) in trainable and id(gradient) not in first_call:
+                    first_call[id(gradient)] = (index, position, gradient)
+        ordered = [g for _, _, g in sorted(first_call.values(), key=lambda e: (-e[0], e[1]))]
+        ordered += [g for g in model._gradients if id(g) not in first_call]  # none expected; kept reduced
+        buckets = GradientBuckets(distribution, self.device, ordered)
+        for host, view in zip(ordered, buckets.views):
+            self._mirrors[id(host)] = (host, view)
+        return buckets
 
     def _clone_optimizer(self) -> list[tuple]:
         """(optimiser clone, param, grad, slots) per trainable weight, all on the device; the clone
@@ -155,12 +183,29 @@ class DeviceModel:
 
     # ----- steps (queued on the device's current stream; nothing waits) ---------------------------
 
-    def train_step(self, xs: list, ys: list, loss_slot: int) -> None:
+    def train_step(self, xs: list, ys: list, loss_slot: int, shard: tuple[int, int] | None = None) -> None:
         """One training step: forward, fused losses (their means added to ``loss_sums[:, loss_slot]``),
-        metric counts, backward, the optimiser's updates, then the counters advance."""
-        outputs = self.forward(xs, training=True)
-        self.runner.backward(self._loss(outputs, ys, [views[loss_slot] for views in self._loss_sum_views],
-                                        self._count_views))
+        metric counts, backward, the optimiser's updates, then the counters advance.
+
+        ``shard`` ``(first_row, global_rows)``, under a distribution: ``xs``/``ys`` are this rank's
+        rows of a global batch of ``global_rows`` starting at ``first_row`` (dropout masks are
+        drawn there); the loss gradient is scaled by ``rows / global_rows`` and the gradients are
+        summed over the ranks (NCCL, queued here) before the update. A rank with no rows skips
+        forward and backward and contributes zeros."""
+        rows = len(xs[0])
+        if shard is None or rows:
+            share = 1.0 if shard is None else rows / shard[1]
+            self.steps.first_row = 0 if shard is None else shard[0]
+            try:
+                outputs = self.forward(xs, training=True)
+            finally:
+                self.steps.first_row = 0
+            self.runner.backward(self._loss(outputs, ys, [views[loss_slot] for views in self._loss_sum_views],
+                                            self._count_views, share))
+        else:
+            self.gradients.zero()
+        if shard is not None:
+            self.gradients.queue()
         for optimizer, param, grad, slots in self.updates:
             optimizer.update_step(param, grad, slots)
         self.ops.increment(self.counters)
@@ -192,16 +237,16 @@ class DeviceModel:
         """Outputs as predict returns them: the absorbed activations applied."""
         return predictions_of(self.model.objective, self.ops, self.buffers, outputs)
 
-    def _loss(self, outputs: list, ys: list, loss_sums: list, counts: list) -> list:
+    def _loss(self, outputs: list, ys: list, loss_sums: list, counts: list, share: float = 1.0) -> list:
         """The fused losses' gradients (each output's mean added to its ``loss_sums`` entry), each
-        scaled by its loss weight, and the metric counts."""
+        scaled by its loss weight (and by a shard's ``share`` of its global batch), and the metric counts."""
         objective = self.model.objective
         doutputs = []
         for k, (output, y, loss, weight) in enumerate(zip(outputs, ys, objective.losses, objective.weights)):
             doutput = self.buffers.get(f"doutputs/{k}", output.shape)
             getattr(self.ops, loss.kernel)(doutput, output, y, None, loss_out=self.batch_loss, loss_sum=loss_sums[k])
-            if weight != 1.0:
-                self.ops.scale(doutput, doutput, weight)
+            if weight * share != 1.0:
+                self.ops.scale(doutput, doutput, weight * share)
             doutputs.append(doutput)
         if self.metrics:
             predictions = self.predictions(outputs)
@@ -216,16 +261,25 @@ class DeviceModel:
         self.loss_sums.fill(0)
         self.metric_counts.fill(0)
 
-    def logs(self, full_batches: int, last_rows: int, batch_size: int) -> dict[str, float]:
+    def logs(self, full_batches: int, last_rows: int, batch_size: int, shard=None) -> dict[str, float]:
         """The running loss and metrics after ``full_batches`` batches of ``batch_size`` rows and a
-        last batch of ``last_rows`` (0 when not reached yet); reads the device (waits for it)."""
+        last batch of ``last_rows`` (0 when not reached yet); reads the device (waits for it).
+
+        ``shard`` ``(full shard rows, last shard rows, reduce)``, under a distribution: the sums
+        hold this rank's shard means, weighed by its shard rows, and ``reduce`` sums the loss
+        totals and metric counts over the ranks (in rank order) so every rank logs the same."""
         sums = self.device.download(self.loss_sums)
-        counts = self.device.download(self.metric_counts)
+        counts = self.device.download(self.metric_counts).astype(np.float64)
         seen = full_batches * batch_size + last_rows
+        full_weight, last_weight = (batch_size, last_rows) if shard is None else shard[:2]
+        totals = sums[:, FULL] * full_weight + sums[:, LAST] * last_weight
+        if shard is not None:
+            merged = shard[2](np.concatenate([totals, counts]))
+            totals, counts = merged[:len(totals)], merged[len(totals):]
         for metric, count in zip(self.counted, counts):
             metric.total, metric.count = float(count), float(seen)
         objective = self.model.objective
-        losses = [float(sums[k, FULL] * batch_size + sums[k, LAST] * last_rows) / seen for k in range(len(sums))]
+        losses = [float(totals[k]) / seen for k in range(len(sums))]
         for tracker, loss in zip(objective.loss_trackers, losses):
             tracker.total, tracker.count = loss * seen, float(seen)
         return make_logs(sum(w * loss for w, loss in zip(objective.weights, losses)), objective.metrics)
