@@ -16,23 +16,10 @@ namespace {
 // thread, from device memory when it is there (a replayed CUDA graph's current step).
 __global__ void dropout_forward_kernel(float* y, uint8_t* mask, const float* x, int64_t n, uint64_t first, float rate,
                                        float scale, uint32_t seed, uint32_t layer_id, StepValue<uint64_t> step_value) {
-  const uint64_t step = step_value.get();
-  const int64_t first_block = static_cast<int64_t>(first / 4);
-  const int64_t blocks = static_cast<int64_t>((first + n + 3) / 4) - first_block;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; b < blocks; b += stride) {
-    const uint64_t block = static_cast<uint64_t>(first_block + b);
-    const Philox4 words = dropout_block(block, seed, layer_id, step);
-    for (int j = 0; j < 4; ++j) {
-      const uint64_t e = 4 * block + j;
-      if (e < first) continue;
-      const int64_t i = static_cast<int64_t>(e - first);
-      if (i >= n) break;
-      const uint8_t keep = uniform24(words.v[j]) >= rate ? 1 : 0;
-      mask[i] = keep;
-      y[i] = x[i] * (static_cast<float>(keep) * scale);
-    }
-  }
+  for_each_keep_bit(n, first, rate, seed, layer_id, step_value.get(), [&](int64_t i, uint8_t keep) {
+    mask[i] = keep;
+    y[i] = x[i] * (static_cast<float>(keep) * scale);
+  });
 }
 
 }  // namespace

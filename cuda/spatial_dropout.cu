@@ -3,31 +3,18 @@
 // philox.h); then one thread per element applies its channel's factor.
 #include "axonal/philox.h"
 #include "common.cuh"
+#include "dropout.cuh"
 #include "spatial_dropout.cuh"
 
 namespace axonal::cuda {
 
 namespace {
 
-// mask (n): local map i is global map e = first + i (a data-parallel shard's place), drawn from word
-// e % 4 of Philox block e / 4, as dropout.cu; one thread per global block.
+// mask (n): local map i is global map first + i (a data-parallel shard's place), drawn as dropout.cu
+// draws an element; one thread per global block.
 __global__ void channel_mask_kernel(uint8_t* mask, int64_t n, uint64_t first, float rate, uint32_t seed,
                                     uint32_t layer_id, StepValue<uint64_t> step_value) {
-  const uint64_t step = step_value.get();
-  const int64_t first_block = static_cast<int64_t>(first / 4);
-  const int64_t blocks = static_cast<int64_t>((first + n + 3) / 4) - first_block;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; b < blocks; b += stride) {
-    const uint64_t block = static_cast<uint64_t>(first_block + b);
-    const Philox4 words = dropout_block(block, seed, layer_id, step);
-    for (int j = 0; j < 4; ++j) {
-      const uint64_t e = 4 * block + j;
-      if (e < first) continue;
-      const int64_t i = static_cast<int64_t>(e - first);
-      if (i >= n) break;
-      mask[i] = uniform24(words.v[j]) >= rate ? 1 : 0;
-    }
-  }
+  for_each_keep_bit(n, first, rate, seed, layer_id, step_value.get(), [&](int64_t i, uint8_t keep) { mask[i] = keep; });
 }
 
 // out[n, a, c, b] = in[n, a, c, b] · (mask[n, c] · scale): a product, so NaN stays NaN
