@@ -658,8 +658,8 @@ RunResult TrainingLoop::run(const RunRequest& r) {
         bind_reduction_areas(reducer);
         if (N > 0) backward(N, reducer);
         else contribute_nothing(reducer);
+        reducer->wait();  // first: a rank that finished backward early sums its parts while it waits
         reducer->sum_doubles(scalars.data(), static_cast<int64_t>(scalars.size()));  // the global batch's losses
-        reducer->wait();
         const OptimizerSpec& o = optimizer_;
         optimizer_update(o.kind, o.hyper, r.learning_rate, r.iteration + result.steps + 1, o.weight_decay,
                          reduced_params_.data(), reduced_params_.size());
