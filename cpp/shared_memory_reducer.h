@@ -18,6 +18,8 @@
 // area (sum areas alternate by step parity), but not reach a third step before the slower rank has
 // finished reading (that needs the slower rank's `ready` for the next step).
 #pragma once
+#include <sys/statvfs.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -151,6 +153,7 @@ class SharedMemoryReducer final : public GradientReducer {
     const int bucket_capacity = std::max({buckets, bucket_capacity_, 8});
     const int64_t flag_bytes = round_up(2 * c_.size * static_cast<int64_t>(bucket_capacity) * kLine, 4096);
     const int64_t bytes = flag_bytes + (c_.size + 2) * capacity * static_cast<int64_t>(sizeof(float));
+    check_room(bytes);
     H window{};
     void* base = nullptr;
     check_mpi(api_.win_allocate_shared(c_.rank == 0 ? bytes : 0, 1, info_, node_, &base, &window),
@@ -168,6 +171,25 @@ class SharedMemoryReducer final : public GradientReducer {
       for (int b = 0; b < bucket_capacity_; ++b) new (&flag(static_cast<FlagKind>(kind), c_.rank, b)) std::atomic<int64_t>(0);
     current_ = 1;
     barrier("the shared-memory window's growth");  // nobody reads a flag before its rank has set it
+  }
+
+  // MPICH and Open MPI back the window with a file in /dev/shm. A window larger than its free space
+  // (Docker gives containers 64 MB) is allocated all the same, and the process dies of SIGBUS when
+  // it first touches a page past the end: refuse it, with the fix, on every rank (rank 0 allocates
+  // and looks; the losses' reduction tells the others).
+  void check_room(int64_t bytes) {
+    double seen[2] = {0, 0};  // rank 0: bytes free, and 1 if too few
+    struct statvfs fs {};
+    if (c_.rank == 0 && statvfs("/dev/shm", &fs) == 0) {
+      seen[0] = static_cast<double>(fs.f_bavail) * static_cast<double>(fs.f_frsize);
+      seen[1] = seen[0] < static_cast<double>(bytes) ? 1 : 0;
+    }
+    mpi_->sum_doubles(seen, 2);
+    if (seen[1] > 0)
+      throw CollectiveError("the shared-memory gradient window needs " + std::to_string(bytes >> 20) +
+                            " MiB in /dev/shm, which has " + std::to_string(static_cast<int64_t>(seen[0]) >> 20) +
+                            " MiB free. Fix: give /dev/shm more room (docker run --shm-size=1g) or sum through "
+                            "MPI instead: DataParallel(shared_memory=False)");
   }
 
   void barrier(const char* what) {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -239,6 +240,25 @@ def test_native_wait_ends_with_the_failing_ranks_message(path):
     output = _reducer_case("fault", path)
     assert "caught: rank 0 stopped while waiting for a test reduction: rank 1 failed: ValueError: bad input on " \
            "rank one" in output, output
+
+
+def test_a_window_larger_than_dev_shm_is_refused_with_the_fix():
+    # Docker's default /dev/shm of 64 MB, in a private mount namespace (needs root; skipped without):
+    # a 192 MiB window would otherwise be allocated and end the process with SIGBUS at its first touch.
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare here to give the ranks a small /dev/shm")
+    worker = Path(__file__).parent / "distributed" / "reducer_worker.py"
+    script = (f"mount -t tmpfs -o size=64m tmpfs /dev/shm || exit 99\n"
+              f"exec {shlex.quote(MPIEXEC)} -n 2 {shlex.quote(sys.executable)} {shlex.quote(str(worker))} room shared\n")
+    done = subprocess.run(["unshare", "-m", "bash", "-c", script], env=_environment(), capture_output=True, text=True,
+                          timeout=120)
+    if done.returncode == 99 or "unshare failed" in done.stderr or "Operation not permitted" in done.stderr:
+        pytest.skip(f"a private /dev/shm cannot be mounted here: {done.stderr.strip()[:200]}")
+    output = done.stdout + done.stderr
+    for rank in range(2):
+        assert f"rank {rank} caught: rank {rank}: a test reduction: the shared-memory gradient window needs 192 MiB " \
+               f"in /dev/shm" in output, output
+    assert "docker run --shm-size=1g" in output and "DataParallel(shared_memory=False)" in output
 
 
 @pytest.mark.parametrize("path", ["mpi", "shared"])

@@ -3,7 +3,7 @@ sums through MPI_Iallreduce, the deterministic allgather or the shared-memory wi
 and many steps), the losses' rank-order sum, and a fault posted by one rank ending another's
 native wait with that rank's message.
 
-Usage: python reducer_worker.py sums|deterministic|fault|timeout mpi|shared
+Usage: python reducer_worker.py sums|deterministic|fault|timeout|room mpi|shared
 """
 from __future__ import annotations
 
@@ -36,6 +36,13 @@ def main(case: str, path: str) -> None:
                 np.testing.assert_allclose(summed, expected, rtol=1e-6)
         assert reducer.sum_doubles([0.5, float(rank)]) == [0.5 * size, float(sum(range(size)))]
         print(f"rank {rank} sums ok")
+        return
+    if case == "room":  # run with a small /dev/shm: a 32 MiB window does not fit
+        try:
+            with collective_errors(communicator, "a test reduction"):
+                reducer.allreduce(np.ones(12 << 20, np.float32))
+        except DistributedError as error:
+            print(f"rank {rank} caught: {error}")
         return
     reducer.allreduce(np.ones(10, np.float32))  # together once: the shared window exists before the fault
     if case == "fault":
