@@ -242,6 +242,19 @@ def test_native_wait_ends_with_the_failing_ranks_message(path):
            "rank one" in output, output
 
 
+def test_models_trained_in_turn_grow_the_window(tmp_path):
+    worker = str(Path(__file__).parent / "distributed" / "growth_worker.py")
+    for ranks in (1, 2):
+        command = [sys.executable, worker, str(tmp_path / f"n{ranks}")]
+        done = subprocess.run([MPIEXEC, "-n", str(ranks), *command] if ranks > 1 else command, env=_environment(),
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+    one = np.load(tmp_path / "n1.rank0.npy")
+    two = [np.load(tmp_path / f"n2.rank{r}.npy") for r in range(2)]
+    np.testing.assert_array_equal(two[1], two[0])
+    np.testing.assert_allclose(two[0], one, rtol=1e-5, atol=1e-6)
+
+
 def test_a_window_larger_than_dev_shm_is_refused_with_the_fix():
     # Docker's default /dev/shm of 64 MB, in a private mount namespace (needs root; skipped without):
     # a 192 MiB window would otherwise be allocated and end the process with SIGBUS at its first touch.
