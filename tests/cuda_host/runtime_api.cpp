@@ -483,7 +483,10 @@ __attribute__((visibility("default"))) int axonal_emu_launch_host_func(uintptr_t
     const cudaError_t status = enqueue(reinterpret_cast<cudaStream_t>(stream), [=] {
       if (function(data) != 0) throw std::runtime_error("emulated CUDA: a host function queued on the stream failed");
     }, label);
-    if (status != cudaSuccess) throw std::runtime_error(cudaGetErrorString(status));
+    if (status != cudaSuccess) {
+      std::lock_guard<std::mutex> lock(axonal_emu::capture_mutex);
+      throw std::runtime_error(std::string(cudaGetErrorString(status)) + ": " + axonal_emu::capture_problem);
+    }
   } catch (const std::exception& error) {
     std::snprintf(message, size, "%s", error.what());
     return 1;

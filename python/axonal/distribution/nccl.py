@@ -176,7 +176,9 @@ class GradientBuckets:
         self.bucket_of = {id(view): k for k, arrays in enumerate(self.members) for view in
                           (self.views[i] for i in arrays)}
         widest = max((count for _, count in self.buckets), default=0)
-        self.gathered = xp.empty((self.size, max(widest, 1)), dtype=np.float32) if self.deterministic else None
+        # Deterministic mode's scratch: ncclAllGather puts rank r's `count` values at r * count, so a
+        # bucket's view of it is the first size * count values as (size, count), not rows of `widest`.
+        self.gathered = xp.empty(self.size * max(widest, 1), dtype=np.float32) if self.deterministic else None
         # The communication stream and the events that fork it from the step's stream (one per
         # bucket) and join it back; made once, so a capture allocates nothing.
         self.stream = xp.cuda.Stream(non_blocking=True)
@@ -236,12 +238,12 @@ class GradientBuckets:
         # Every rank's bucket side by side, then summed in rank order by axonal's kernels:
         # ((g0 + g1) + g2) + ..., the same order, so the same bits, on every rank and rerun.
         self.comm.allGather(address, pointer(self.gathered), count, dtype, stream.ptr)
-        bucket = self.flat[start:start + count]
+        bucket, parts = self.flat[start:start + count], self.gathered[:self.size * count].reshape(self.size, count)
         ops = self.device.ops
         with stream:  # the ops queue on cupy's current stream
-            ops.scale(bucket, self.gathered[0, :count], 1.0)
+            ops.scale(bucket, parts[0], 1.0)
             for r in range(1, self.size):
-                ops.accumulate(bucket, self.gathered[r, :count])
+                ops.accumulate(bucket, parts[r])
 
 
 def wait(distribution, device, what: str) -> None:
