@@ -215,11 +215,6 @@ class GradientBuckets:
         self.joined.record(self.stream)
         self.device.stream.wait_event(self.joined)
 
-    def queue(self) -> None:
-        """The whole reduction at once, after backward (a step without the per-layer hook)."""
-        self.start()
-        self.finish()
-
     def _launch(self, k: int) -> None:
         """Bucket ``k``'s sum over the ranks, in place, on the communication stream, after the work
         queued so far on the step's stream (the backward kernels that wrote the bucket)."""
