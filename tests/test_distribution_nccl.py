@@ -188,16 +188,32 @@ class _OneRank:
                                                   broadcast_bytes=lambda data, root, what: data)
 
 
-def _captured_step(deterministic: bool, monkeypatch=None, mistake=None):
-    """A 3-Dense MLP's training step with buckets of 64 bytes, captured on the emulated device, and
-    where each layer's backward lies among the capture's nodes: (graph, copy, spans by layer name)."""
+def emulated(function):
+    """Skip without the CUDA host emulation or mpi4py (one process: no mpiexec needed)."""
+    return needs_mpi[1](needs_mpi[0](function))
+
+
+@pytest.fixture
+def cuda_backend():
+    """The cuda backend (the emulated device) for the test; the previous backend put back."""
+    from axonal.backend import backend_name
+
+    previous = backend_name()
+    axonal.set_backend("cuda")
+    yield
+    axonal.set_backend(previous)
+
+
+def _captured_step(deterministic: bool, mistake=None):
+    """A 3-Dense MLP's training step with buckets of 64 bytes, captured on the emulated device
+    (``mistake(buckets)`` may break the buckets first), and where each layer's backward lies among
+    the capture's nodes: (graph, device copy, {layer name: (first node, end)}, (model, xs, ys))."""
     import cupy
     from cuda_host import host_cupy
 
     from axonal import layers
     from axonal.models.executors.device_copy import FULL, DeviceModel
 
-    axonal.set_backend("cuda")
     axonal.set_seed(5)
     model = axonal.Sequential([layers.Input((12,)), layers.Dense(16, activation="relu", name="d1"),
                                layers.Dense(8, activation="relu", name="d2"),
@@ -234,10 +250,9 @@ def _ancestors(nodes, index: int) -> set[int]:
     return seen
 
 
-@pytest.mark.skipif(not ON_HOST_EMULATION, reason="needs the CUDA host emulation (AXONAL_CUDA_HOST)")
-@pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None, reason="mpi4py is not installed (axonal[mpi])")
+@emulated
 @pytest.mark.parametrize("deterministic", [False, True])
-def test_each_bucket_starts_on_the_communication_stream_as_backward_completes_it(deterministic):
+def test_each_bucket_starts_on_the_communication_stream_as_backward_completes_it(cuda_backend, deterministic):
     graph, copy, spans, _ = _captured_step(deterministic)
     buckets = copy.gradients
     # Flat order d3 kernel (24), d3 bias (3), d2 kernel (128), d2 bias (8), d1 kernel (192), d1 bias
@@ -268,9 +283,8 @@ def test_each_bucket_starts_on_the_communication_stream_as_backward_completes_it
         assert len(sums) == 4 and all(launches[k] in _ancestors(nodes, i) for k, i in enumerate(sums))
 
 
-@pytest.mark.skipif(not ON_HOST_EMULATION, reason="needs the CUDA host emulation (AXONAL_CUDA_HOST)")
-@pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None, reason="mpi4py is not installed (axonal[mpi])")
-def test_the_replayed_overlapped_step_trains_as_a_plain_step():
+@emulated
+def test_the_replayed_overlapped_step_trains_as_a_plain_step(cuda_backend):
     # One rank: the sums are the gradients themselves, so the replayed graph (its forked nodes run
     # in a random valid order) must give the weights an eager step without a distribution gives.
     from axonal.models.executors.device_copy import FULL, DeviceModel
@@ -289,13 +303,12 @@ def test_the_replayed_overlapped_step_trains_as_a_plain_step():
             assert not np.array_equal(device.download(copy._mirror(param)), param)
 
 
-@pytest.mark.skipif(not ON_HOST_EMULATION, reason="needs the CUDA host emulation (AXONAL_CUDA_HOST)")
-@pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None, reason="mpi4py is not installed (axonal[mpi])")
+@emulated
 @pytest.mark.parametrize("mistake, message", [
     ("no join", "not joined before end_capture"),
     ("no fork", "not part of the open capture"),
 ])
-def test_the_emulation_refuses_a_fork_or_join_left_out(mistake, message):
+def test_the_emulation_refuses_a_fork_or_join_left_out(cuda_backend, mistake, message):
     from cuda_host.host_cupy import CaptureError
 
     def break_it(buckets):

@@ -146,8 +146,9 @@ cudaError_t stream_wait_event(cudaStream_t stream, uintptr_t event) {
                                          " waited on an event recorded outside the capture");
     return cudaErrorStreamCaptureIsolation;
   }
-  if (!state.graph->open) {
-    if (found != capturing.end()) invalidate(*found->second.graph, "a stream waited on an event of an ended capture");
+  if (!state.graph->open) {  // the event stands for nodes of a graph, not for work of a stream
+    capture_problem = "stream " + hex(key(stream)) + " waited on an event recorded in a capture that has ended";
+    if (found != capturing.end()) found->second.graph->invalid = true;
     return cudaErrorStreamCaptureIsolation;
   }
   if (found == capturing.end()) {  // the fork
@@ -202,7 +203,7 @@ __attribute__((visibility("default"))) void* axonal_emu_end_capture(uintptr_t st
   std::lock_guard<std::mutex> lock(capture_mutex);
   auto found = capturing.find(stream);
   if (found == capturing.end()) {
-    if (capture_problem.empty()) capture_problem = "end_capture on stream " + hex(stream) + ", which is not captured";
+    capture_problem = "end_capture on stream " + hex(stream) + ", which is not captured";
     return nullptr;
   }
   auto graph = found->second.graph;
