@@ -2,11 +2,12 @@
 
 #include <dlfcn.h>
 #include <link.h>
-#include <sched.h>
 
 #include <chrono>
 #include <cstring>
 
+#include "mpi_api.h"
+#include "shared_memory_reducer.h"
 #include "training_loop.h"  // AlignedBuffer
 
 namespace axonal {
@@ -29,45 +30,12 @@ int visit(struct dl_phdr_info* info, size_t, void* data) {
   return 1;
 }
 
-// MPI_Status is at most a few dozen bytes in every ABI; the reducer never reads it.
-struct alignas(16) StatusSpace {
-  unsigned char bytes[256];
-};
-
-// The MPI functions the reducer calls, typed for handles of type H (int or a pointer).
-template <typename H>
-struct MpiApi {
-  int (*iallreduce)(const void*, void*, int, H, H, H, H*) = nullptr;
-  int (*iallgather)(const void*, int, H, void*, int, H, H, H*) = nullptr;
-  int (*test)(H*, int*, void*) = nullptr;
-  int (*iprobe)(int, int, H, int*, void*) = nullptr;
-
-  void load(void* library) {
-    resolve(library, "MPI_Iallreduce", iallreduce);
-    resolve(library, "MPI_Iallgather", iallgather);
-    resolve(library, "MPI_Test", test);
-    resolve(library, "MPI_Iprobe", iprobe);
-  }
-  template <typename F>
-  static void resolve(void* library, const char* name, F& function) {
-    void* symbol = dlsym(library, name);
-    if (symbol == nullptr) throw CollectiveError(std::string("the MPI library does not export ") + name);
-    function = reinterpret_cast<F>(symbol);
-  }
-};
-
-template <typename H>
-H handle_of(int64_t value) {
-  if constexpr (std::is_pointer_v<H>) return reinterpret_cast<H>(static_cast<intptr_t>(value));
-  else return static_cast<H>(value);
-}
-
 template <typename H>
 class MpiReducer final : public GradientReducer {
  public:
-  MpiReducer(const MpiConfig& config, void* library) : c_(config), library_(library) {
+  MpiReducer(const MpiConfig& config, void* library) : c_(config), library_(library), watch_(api_, c_, status_) {
     api_.load(library);
-    comm_ = handle_of<H>(c_.comm), side_ = handle_of<H>(c_.side_comm);
+    comm_ = handle_of<H>(c_.comm);
     float_ = handle_of<H>(c_.float_type), double_ = handle_of<H>(c_.double_type), sum_ = handle_of<H>(c_.sum_op);
   }
   ~MpiReducer() override {
@@ -87,11 +55,11 @@ class MpiReducer final : public GradientReducer {
         p.gathered.allocate(count * c_.size);
         p.capacity = count * c_.size;
       }
-      check(api_.iallgather(send, static_cast<int>(count), float_, p.gathered.get(), static_cast<int>(count), float_,
+      check_mpi(api_.iallgather(send, static_cast<int>(count), float_, p.gathered.get(), static_cast<int>(count), float_,
                             comm_, &p.request),
             "MPI_Iallgather");
     } else {
-      check(api_.iallreduce(send, sum, static_cast<int>(count), float_, sum_, comm_, &p.request), "MPI_Iallreduce");
+      check_mpi(api_.iallreduce(send, sum, static_cast<int>(count), float_, sum_, comm_, &p.request), "MPI_Iallreduce");
     }
     started_ = bucket + 1;
   }
@@ -105,7 +73,7 @@ class MpiReducer final : public GradientReducer {
     int64_t spins = 0;
     for (int b = 0; b < started_; ++b) {
       Pending& p = pending_[b];
-      while (!progress(p)) watch(start, ++spins, "the gradient reduction");
+      while (!progress(p)) watch_(start, ++spins, "the gradient reduction");
       if (c_.deterministic) sum_in_rank_order(p.sum, p.gathered.get(), p.count);
     }
     started_ = 0;
@@ -120,17 +88,11 @@ class MpiReducer final : public GradientReducer {
       scalars_capacity_ = count * c_.size;
     }
     H request{};
-    check(api_.iallgather(values, static_cast<int>(count), double_, scalars_.get(), static_cast<int>(count), double_,
-                          comm_, &request),
-          "MPI_Iallgather");
+    check_mpi(api_.iallgather(values, static_cast<int>(count), double_, scalars_.get(), static_cast<int>(count),
+                              double_, comm_, &request),
+              "MPI_Iallgather");
     const auto start = std::chrono::steady_clock::now();
-    int64_t spins = 0;
-    int flag = 0;
-    for (;;) {
-      check(api_.test(&request, &flag, &status_), "MPI_Test");
-      if (flag) break;
-      watch(start, ++spins, "the loss reduction");
-    }
+    watch_.until_done(&request, "the loss reduction");
     waited_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double* all = scalars_.get();
     for (int64_t i = 0; i < count; ++i) {
@@ -152,7 +114,7 @@ class MpiReducer final : public GradientReducer {
   bool progress(Pending& p) {
     if (p.done) return true;
     int flag = 0;
-    check(api_.test(&p.request, &flag, &status_), "MPI_Test");
+    check_mpi(api_.test(&p.request, &flag, &status_), "MPI_Test");
     p.done = flag != 0;
     return p.done;
   }
@@ -165,36 +127,27 @@ class MpiReducer final : public GradientReducer {
     }
   }
 
-  // Between tests of a pending request: look at the side channel (about every thousandth spin)
-  // and the deadline, and give the core away (ranks may outnumber cores).
-  void watch(std::chrono::steady_clock::time_point start, int64_t spins, const char* what) {
-    if (spins % 1024 == 0) {
-      int flag = 0;
-      check(api_.iprobe(c_.any_source, c_.side_tag, side_, &flag, &status_), "MPI_Iprobe");
-      if (flag) throw CollectiveError(std::string("another rank reported a fault during ") + what);
-      const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      if (waited > c_.timeout_seconds)
-        throw CollectiveError(std::string(what) + " did not complete within " + std::to_string(c_.timeout_seconds) +
-                              " s: another rank is stuck or gone");
-    }
-    sched_yield();
-  }
-
-  static void check(int code, const char* call) {
-    if (code != 0) throw CollectiveError(std::string(call) + " failed with MPI error code " + std::to_string(code));
-  }
-
   MpiConfig c_;
   void* library_;
   MpiApi<H> api_;
-  H comm_{}, side_{}, float_{}, double_{}, sum_{};
+  StatusSpace status_{};
+  WaitWatch<H> watch_;
+  H comm_{}, float_{}, double_{}, sum_{};
   std::vector<Pending> pending_;
   int started_ = 0;
-  StatusSpace status_{};
   AlignedBuffer<double> scalars_;
   int64_t scalars_capacity_ = 0;
   double waited_ = 0;
 };
+
+template <typename H>
+std::unique_ptr<GradientReducer> make(const MpiConfig& config, void* library, const std::string& path) {
+  auto mpi = std::make_unique<MpiReducer<H>>(config, library);
+  if (!config.shared_memory) return mpi;
+  // The window's reducer keeps its own reference to the library (the MPI one closes its own).
+  void* again = dlopen(path.c_str(), RTLD_LAZY | RTLD_NOLOAD);
+  return std::make_unique<SharedMemoryReducer<H>>(config, again, std::move(mpi));
+}
 
 }  // namespace
 
@@ -213,9 +166,8 @@ std::unique_ptr<GradientReducer> make_mpi_reducer(const MpiConfig& config) {
   if (library == nullptr) throw CollectiveError("the MPI library " + path + " is not loaded in this process");
   if (config.size < 1 || config.rank < 0 || config.rank >= config.size)
     throw CollectiveError("rank and size of the MPI reducer are inconsistent");
-  if (config.handle_bytes == static_cast<int>(sizeof(int))) return std::make_unique<MpiReducer<int>>(config, library);
-  if (config.handle_bytes == static_cast<int>(sizeof(void*)))
-    return std::make_unique<MpiReducer<void*>>(config, library);
+  if (config.handle_bytes == static_cast<int>(sizeof(int))) return make<int>(config, library, path);
+  if (config.handle_bytes == static_cast<int>(sizeof(void*))) return make<void*>(config, library, path);
   dlclose(library);
   throw CollectiveError("MPI handles of " + std::to_string(config.handle_bytes) +
                         " bytes: only int (MPICH family) and pointer (Open MPI, MPI-5 ABI) handles are known");

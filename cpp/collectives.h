@@ -35,9 +35,16 @@ class GradientReducer {
   // Target bucket size in bytes: the loop groups consecutive gradients into buckets of about this size.
   virtual int64_t bucket_bytes() const = 0;
   // Start summing send[0, count) over the ranks into sum[0, count). `bucket` numbers the step's buckets
-  // from 0 in the order they are started (the same on every rank); neither buffer is touched by the
-  // caller until wait(). Two buffers, not one in place: MPI_IN_PLACE's value differs between ABIs.
+  // from 0 in the order they are started (the same on every rank), each following the previous one
+  // in a step's flat layout; neither buffer is touched by the caller until wait(). Two buffers, not
+  // one in place: MPI_IN_PLACE's value differs between ABIs.
   virtual void start(int bucket, const float* send, float* sum, int64_t count) = 0;
+  // A reducer that owns the buffers (shared memory every rank on the host sees) gives them here, so
+  // that the loop writes its gradients where the other ranks read them and its update reads the sum
+  // where it was made: the step's send area for `floats` in `buckets` (collective when it must grow:
+  // every rank calls it at the same step) and this step's sum area. nullptr: the caller's buffers.
+  virtual float* shared_send_area(int64_t /*floats*/, int /*buckets*/) { return nullptr; }
+  virtual float* shared_sum_area() { return nullptr; }
   // Let the engine progress the started reductions (cheap; called between kernels).
   virtual void poll() = 0;
   // Until every started bucket holds the sum; throws CollectiveError on a fault or the deadline.
@@ -58,12 +65,18 @@ struct MpiConfig {
   bool deterministic = false;  // allgather each bucket and sum in rank order instead of MPI_Iallreduce
   int64_t bucket_bytes = 1 << 20;
   double timeout_seconds = 300;
+  // Every rank on one host: sum through an MPI shared-memory window on node_comm (mpi4py's
+  // Split_type(COMM_TYPE_SHARED), ranks in the same order), made with the info_null handle.
+  bool shared_memory = false;
+  int64_t node_comm = 0, info_null = 0;
   std::string library;     // the libmpi path; empty: the loaded object that exports MPI_Iallreduce
 };
 
 // Where the MPI library is: the path of the loaded object that exports MPI_Iallreduce (empty if none).
 std::string find_loaded_mpi();
 
+// An MPI_Iallreduce (or, deterministic, allgather) reducer; with config.shared_memory, the
+// shared-memory reducer of shared_memory_reducer.h over it.
 std::unique_ptr<GradientReducer> make_mpi_reducer(const MpiConfig& config);
 
 }  // namespace axonal

@@ -1,4 +1,5 @@
-// Python binding of the collectives (collectives.h): MpiReducer, built by axonal.distribution from
+// Python binding of the collectives (collectives.h): MpiReducer (MPI_Iallreduce, or a shared-memory
+// window when every rank is on one host), built by axonal.distribution from
 // mpi4py's handles and handed to TrainingLoop.run; its allreduce/sum_doubles exist for the tests
 // and for hand-written loops that want the native path.
 #include <pybind11/numpy.h>
@@ -32,7 +33,8 @@ void bind_collectives(py::module_& m) {
                            "(cpp/collectives.h); built by axonal.distribution from mpi4py's handles.")
       .def(py::init([](int64_t comm, int64_t float_type, int64_t double_type, int64_t sum_op, int64_t side_comm,
                        int side_tag, int any_source, int handle_bytes, int rank, int size, bool deterministic,
-                       int64_t bucket_bytes, double timeout_seconds, const std::string& library) {
+                       int64_t bucket_bytes, double timeout_seconds, const std::string& library, bool shared_memory,
+                       int64_t node_comm, int64_t info_null) {
              if (bucket_bytes < 4) fail("MpiReducer", "bucket_bytes must be at least 4.");
              if (!(timeout_seconds > 0)) fail("MpiReducer", "timeout_seconds must be positive.");
              MpiConfig c;
@@ -40,13 +42,17 @@ void bind_collectives(py::module_& m) {
              c.side_comm = side_comm, c.side_tag = side_tag, c.any_source = any_source;
              c.handle_bytes = handle_bytes, c.rank = rank, c.size = size, c.deterministic = deterministic;
              c.bucket_bytes = bucket_bytes, c.timeout_seconds = timeout_seconds, c.library = library;
+             c.shared_memory = shared_memory, c.node_comm = node_comm, c.info_null = info_null;
              auto bound = std::make_unique<BoundReducer>();
              bound->reducer = make_mpi_reducer(c);
              return bound;
            }),
            py::arg("comm"), py::arg("float_type"), py::arg("double_type"), py::arg("sum_op"), py::arg("side_comm"),
            py::arg("side_tag"), py::arg("any_source"), py::arg("handle_bytes"), py::arg("rank"), py::arg("size"),
-           py::arg("deterministic"), py::arg("bucket_bytes"), py::arg("timeout_seconds"), py::arg("library") = "")
+           py::arg("deterministic"), py::arg("bucket_bytes"), py::arg("timeout_seconds"), py::arg("library") = "",
+           py::arg("shared_memory") = false, py::arg("node_comm") = 0, py::arg("info_null") = 0,
+           "With shared_memory, the ranks (all on one host; node_comm is their shared-memory communicator, "
+           "in rank order) sum through an MPI shared-memory window (cpp/shared_memory_reducer.h).")
       .def("allreduce",
            [](BoundReducer& self, py::handle x) {
              const char* op = "MpiReducer.allreduce";
@@ -73,6 +79,9 @@ void bind_collectives(py::module_& m) {
              return values;
            },
            py::arg("values"), "values summed over the ranks in rank order.")
+      .def_property_readonly(
+          "shared_window", [](BoundReducer& self) { return self.reducer->shared_sum_area() != nullptr; },
+          "Whether sums are made in a shared-memory window (true once a reduction has run on that path).")
       .def_property_readonly("waited_seconds", [](const BoundReducer& self) { return self.reducer->waited_seconds(); },
                              "Seconds spent blocked waiting for reductions so far (the part backward did not hide).");
 }

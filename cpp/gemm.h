@@ -1,6 +1,6 @@
 // axonal's own single-precision GEMM for AVX-512 CPUs, used by sgemm() (blas.h) where it beats the
 // BLAS library: on AMD Zen 5, MKL runs its AVX2 code (~90 GFLOP/s a core where AVX-512 FMAs allow
-// ~220; docs/performance.md, "What changed: a GEMM of our own").
+// ~220; docs/performance-history.md, "What changed: a GEMM of our own").
 //
 // Row-major C (M, N) = op(A) · op(B) + beta · C. k is cut into blocks of at most 256 set by K alone;
 // each element's block sum is one chain of fused multiply-adds in k order, added to the blocks

@@ -404,10 +404,10 @@ void TrainingLoop::backward(int64_t N, GradientReducer* reducer) {
     if (layer.needs_dx[0]) put_gradient(layer.inputs[0], passed, N);
     // Data parallelism: this step's weight gradients are final; their buckets start summing while
     // the steps below compute.
-    if (reducer != nullptr) finish_gradients(finished_by_step_[i], reducer);
+    if (reducer != nullptr) finish_gradients(finished_by_step_[i], reducer, false);  // written in place
   }
   for (const GradientSum& s : sums_) accumulate(s.into, s.from, s.n);
-  if (reducer != nullptr) finish_gradients(finished_at_end_, reducer);
+  if (reducer != nullptr) finish_gradients(finished_at_end_, reducer, true);
 }
 
 // The flat layout of the trainable arrays' gradients, in the order backward completes them: an array
@@ -450,24 +450,58 @@ void TrainingLoop::prepare_reduction(int64_t bucket_bytes) {
     buckets_.back().end = total;
     buckets_.back().params += 1;
   }
+  gradient_fields_.clear();  // where each step writes the gradients it completes
+  for (size_t i = 0; i < layers_.size(); ++i)
+    for (int p : finished_by_step_[i])
+      for (float** field : {&layers_[i].dW, &layers_[i].db, &layers_[i].dgamma, &layers_[i].dbeta})
+        if (*field == params[p].grad) gradient_fields_.push_back({field, *field, p});
+  gradients_in_ = nullptr;
   flat_send_.allocate(total);
   flat_sum_.allocate(total);
   reduced_params_ = params;
-  for (size_t p = 0; p < count; ++p) reduced_params_[p].grad = flat_sum_.get() + flat_offset_[p];
+  step_send_ = flat_send_.get();
+  step_sum_ = nullptr;
+  point_update_at(flat_sum_.get());
   layout_bucket_bytes_ = bucket_bytes;
+}
+
+// This step's flat buffers: the reducer's shared areas when it has them (the gradients are then
+// written where the other ranks read them, and the update reads the sum where it was made), else
+// the loop's own.
+void TrainingLoop::bind_reduction_areas(GradientReducer* reducer) {
+  const int64_t total = buckets_.empty() ? 0 : buckets_.back().end;
+  float* send = reducer->shared_send_area(total, static_cast<int>(buckets_.size()));
+  float* sum = reducer->shared_sum_area();
+  step_send_ = send != nullptr ? send : flat_send_.get();
+  write_gradients_into(step_send_);
+  point_update_at(sum != nullptr ? sum : flat_sum_.get());
+}
+
+// Points the steps' weight-gradient outputs at their places in `area` (nullptr: back at the
+// model's gradient arrays), so backward writes them where they are reduced: no copy.
+void TrainingLoop::write_gradients_into(float* area) {
+  if (area == gradients_in_) return;
+  for (const GradientField& g : gradient_fields_) *g.field = area != nullptr ? area + flat_offset_[g.param] : g.home;
+  gradients_in_ = area;
+}
+
+void TrainingLoop::point_update_at(float* sum) {
+  if (sum == step_sum_) return;
+  step_sum_ = sum;
+  for (size_t p = 0; p < reduced_params_.size(); ++p) reduced_params_[p].grad = step_sum_ + flat_offset_[p];
 }
 
 // Copies finished gradients into the flat buffer and starts every bucket now complete (buckets
 // complete in order, since the layout follows backward's order).
-void TrainingLoop::finish_gradients(const std::vector<int>& params, GradientReducer* reducer) {
+void TrainingLoop::finish_gradients(const std::vector<int>& params, GradientReducer* reducer, bool copy) {
   for (int p : params) {
     const ParamUpdate& u = optimizer_.params[p];
-    std::memcpy(flat_send_.get() + flat_offset_[p], u.grad, u.n * sizeof(float));
+    if (copy) std::memcpy(step_send_ + flat_offset_[p], u.grad, u.n * sizeof(float));
     buckets_[bucket_of_[p]].waiting -= 1;
   }
   while (next_bucket_ < static_cast<int>(buckets_.size()) && buckets_[next_bucket_].waiting == 0) {
     const Bucket& b = buckets_[next_bucket_];
-    reducer->start(next_bucket_, flat_send_.get() + b.begin, flat_sum_.get() + b.begin, b.end - b.begin);
+    reducer->start(next_bucket_, step_send_ + b.begin, step_sum_ + b.begin, b.end - b.begin);
     next_bucket_ += 1;
   }
   reducer->poll();
@@ -475,10 +509,9 @@ void TrainingLoop::finish_gradients(const std::vector<int>& params, GradientRedu
 
 // A rank whose shard of this batch is empty: zero gradients, every bucket joined all the same.
 void TrainingLoop::contribute_nothing(GradientReducer* reducer) {
-  if (!buckets_.empty()) std::memset(flat_send_.get(), 0, buckets_.back().end * sizeof(float));
+  if (!buckets_.empty()) std::memset(step_send_, 0, buckets_.back().end * sizeof(float));
   for (int b = 0; b < static_cast<int>(buckets_.size()); ++b)
-    reducer->start(b, flat_send_.get() + buckets_[b].begin, flat_sum_.get() + buckets_[b].begin,
-                   buckets_[b].end - buckets_[b].begin);
+    reducer->start(b, step_send_ + buckets_[b].begin, step_sum_ + buckets_[b].begin, buckets_[b].end - buckets_[b].begin);
 }
 
 // One optimiser step over every trainable array, as Optimizer.apply does (iteration is 1-based).
@@ -556,6 +589,10 @@ RunResult TrainingLoop::run(const RunRequest& r) {
   GradientReducer* reducer = r.train ? r.reducer : nullptr;
   const bool sharded = r.shard_count > 1;
   if (reducer != nullptr) prepare_reduction(reducer->bucket_bytes());
+  struct GradientsHome {  // after the run, the steps write into the model's gradient arrays again
+    TrainingLoop& loop;
+    ~GradientsHome() { loop.write_gradients_into(nullptr); }
+  } home{*this};
   std::vector<double> scalars(1 + count);
   const auto start = std::chrono::steady_clock::now();
   for (int64_t batch = r.first_batch; result.steps < r.max_steps; ++batch) {
@@ -618,10 +655,11 @@ RunResult TrainingLoop::run(const RunRequest& r) {
       if (reducer != nullptr) {
         for (Bucket& b : buckets_) b.waiting = b.params;
         next_bucket_ = 0;
+        bind_reduction_areas(reducer);
         if (N > 0) backward(N, reducer);
         else contribute_nothing(reducer);
+        reducer->wait();  // first: a rank that finished backward early sums its parts while it waits
         reducer->sum_doubles(scalars.data(), static_cast<int64_t>(scalars.size()));  // the global batch's losses
-        reducer->wait();
         const OptimizerSpec& o = optimizer_;
         optimizer_update(o.kind, o.hyper, r.learning_rate, r.iteration + result.steps + 1, o.weight_decay,
                          reduced_params_.data(), reduced_params_.size());

@@ -196,8 +196,11 @@ class TrainingLoop {
   // Data parallelism: the flat gradient buffers and buckets (once), a step's finished gradients
   // copied in and their buckets started, and a rank without rows contributing zeros.
   void prepare_reduction(int64_t bucket_bytes);
-  void finish_gradients(const std::vector<int>& params, GradientReducer* reducer);
+  void finish_gradients(const std::vector<int>& params, GradientReducer* reducer, bool copy);
   void contribute_nothing(GradientReducer* reducer);
+  void bind_reduction_areas(GradientReducer* reducer);
+  void point_update_at(float* sum);
+  void write_gradients_into(float* area);
   void put_gradient(int tensor, const float* gradient, int64_t N);
   void update(int64_t iteration, double learning_rate);
   void count_metrics(const OutputSpec& output, int index, const void* targets, int64_t N, double* totals);
@@ -218,7 +221,8 @@ class TrainingLoop {
   std::vector<AlignedBuffer<int64_t>> labels_batch_;                          // per output
   // Data parallelism (prepare_reduction): each trainable array's gradient gets a place in one flat
   // buffer, in the order backward finishes them; consecutive places form buckets of about the
-  // reducer's size, reduced into flat_sum_, which the update then reads (reduced_params_).
+  // reducer's size, reduced into the sum buffer, which the update then reads (reduced_params_). The
+  // buffers are the loop's own (flat_send_, flat_sum_) or a shared-memory reducer's (step_send_, step_sum_).
   struct Bucket {
     int64_t begin = 0, end = 0;  // float offsets in the flat buffers
     int params = 0, waiting = 0;  // arrays in it; those not finished yet in this step
@@ -231,6 +235,15 @@ class TrainingLoop {
   std::vector<Bucket> buckets_;
   int next_bucket_ = 0;
   AlignedBuffer<float> flat_send_, flat_sum_;
+  struct GradientField {
+    float** field;  // a step's dW, db, dgamma or dbeta
+    float* home;    // the model's gradient array it points at outside data-parallel runs
+    int param;
+  };
+  std::vector<GradientField> gradient_fields_;
+  float* gradients_in_ = nullptr;  // where those fields point now (nullptr: the model's arrays)
+  float* step_send_ = nullptr;  // this step's buffers (bind_reduction_areas)
+  float* step_sum_ = nullptr;
   std::vector<ParamUpdate> reduced_params_;
 };
 

@@ -87,6 +87,7 @@ def test_set_distribution_and_scope():
     ({"deterministic": "yes"}, TypeError, "deterministic"),
     ({"bucket_bytes": 0}, ValueError, "bucket_bytes"),
     ({"timeout": -1}, ValueError, "timeout"),
+    ({"shared_memory": "auto"}, TypeError, "shared_memory must be True or False, received 'auto'"),
 ])
 def test_data_parallel_refuses_bad_arguments(kwargs, error, text):
     with pytest.raises(error, match=text):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -65,12 +66,14 @@ def assert_same_on_every_rank(results: list[dict]) -> None:
             np.testing.assert_array_equal(other[key], results[0][key], err_msg=key)
 
 
-@pytest.mark.parametrize("backend", ["cpu", "numpy"])
-def test_one_sgd_step_matches_one_rank(tmp_path, backend):
-    # One global batch of 64 rows: 2 ranks × 32 rows must give the 1-rank step's weights.
+@pytest.mark.parametrize("backend, path", [("cpu", "shared"), ("cpu", "mpi"), ("numpy", "")])
+def test_one_sgd_step_matches_one_rank(tmp_path, backend, path):
+    # One global batch of 64 rows: 2 ranks × 32 rows must give the 1-rank step's weights, through the
+    # shared-memory window and through MPI's allreduce.
     one = run(tmp_path, "one", 1, "--backend", backend)[0]
-    two = run(tmp_path, "two", 2, "--backend", backend)
+    two = run(tmp_path, "two", 2, "--backend", backend, *(["--mpi-allreduce"] if path == "mpi" else []))
     assert_same_on_every_rank(two)
+    assert int(two[0]["shared_window"]) == {"shared": 1, "mpi": 0, "": -1}[path]  # the path asked for ran
     assert_close(one, two[0], 1e-6)
     assert not np.allclose(weights(one)[0], weights(two[0])[0] + 0.5)  # rank 1's own start was replaced
 
@@ -91,12 +94,14 @@ def test_an_epoch_with_dropout_and_an_uneven_last_batch(tmp_path, optimizer):
     np.testing.assert_allclose(two[0]["predictions"], one["predictions"], rtol=1e-4, atol=1e-6)
 
 
-def test_three_ranks_and_a_rank_with_no_rows(tmp_path):
+@pytest.mark.parametrize("path", ["shared", "mpi"])
+def test_three_ranks_and_a_rank_with_no_rows(tmp_path, path):
     # 33 rows in batches of 16: the last batch has 1 row, so ranks 1 and 2 have none in it.
     options = ("--rows", "33", "--batch", "16", "--epochs", "2", "--dropout", "0.2", "--optimizer", "adam")
     one = run(tmp_path, "one", 1, *options)[0]
-    three = run(tmp_path, "three", 3, *options)
+    three = run(tmp_path, "three", 3, *options, *(["--mpi-allreduce"] if path == "mpi" else []))
     assert_same_on_every_rank(three)
+    assert int(three[0]["shared_window"]) == (path == "shared")
     assert_close(one, three[0], 2e-4)
     np.testing.assert_allclose(three[0]["h_loss"], one["h_loss"], rtol=1e-4)
 
@@ -195,6 +200,12 @@ def test_ranks_with_different_compile_settings_are_refused(tmp_path):
     assert "data shapes" not in output.split("the ranks disagree")[1].split("Fix:")[0]
 
 
+def test_ranks_that_would_reduce_differently_are_refused(tmp_path):
+    output = run(tmp_path, "reduction", 2, "--mpi-allreduce-on", "1", expect_failure=True)
+    assert "the ranks disagree" in output and "distribution differs" in output
+    assert "shared_memory=True" in output and "shared_memory=False" in output
+
+
 def test_a_rank_that_fails_mid_epoch_stops_the_others(tmp_path):
     # Rank 1 raises from a batch hook; rank 0 is waiting in the next step's gradient reduction.
     output = run(tmp_path, "midway", 2, "--rows", "200", "--batch", "8", "--raise-in-batch", "1",
@@ -210,25 +221,60 @@ def test_only_rank_zero_writes_files_and_load_model_reads_once(tmp_path):
     assert len((tmp_path / "model.r0.csv").read_text().splitlines()) == 3  # header and two epochs
 
 
-def _reducer_case(case: str) -> str:
-    command = [MPIEXEC, "-n", "2", sys.executable, str(Path(__file__).parent / "distributed" / "reducer_worker.py"),
-               case]
+def _reducer_case(case: str, path: str, ranks: int = 2) -> str:
+    command = [MPIEXEC, "-n", str(ranks), sys.executable,
+               str(Path(__file__).parent / "distributed" / "reducer_worker.py"), case, path]
     done = subprocess.run(command, env=_environment(), capture_output=True, text=True, timeout=120)
     return done.stdout + done.stderr
 
 
+@pytest.mark.parametrize("path", ["mpi", "shared"])
 @pytest.mark.parametrize("case", ["sums", "deterministic"])
-def test_native_reducer_sums_over_the_ranks(case):
-    output = _reducer_case(case)
-    assert "rank 0 sums ok" in output and "rank 1 sums ok" in output, output
+def test_native_reducer_sums_over_the_ranks(case, path):
+    output = _reducer_case(case, path, ranks=3)
+    assert all(f"rank {r} sums ok" in output for r in range(3)), output
 
 
-def test_native_wait_ends_with_the_failing_ranks_message():
-    output = _reducer_case("fault")
+@pytest.mark.parametrize("path", ["mpi", "shared"])
+def test_native_wait_ends_with_the_failing_ranks_message(path):
+    output = _reducer_case("fault", path)
     assert "caught: rank 0 stopped while waiting for a test reduction: rank 1 failed: ValueError: bad input on " \
            "rank one" in output, output
 
 
-def test_native_wait_ends_at_the_timeout():
-    output = _reducer_case("timeout")
+def test_models_trained_in_turn_grow_the_window(tmp_path):
+    worker = str(Path(__file__).parent / "distributed" / "growth_worker.py")
+    for ranks in (1, 2):
+        command = [sys.executable, worker, str(tmp_path / f"n{ranks}")]
+        done = subprocess.run([MPIEXEC, "-n", str(ranks), *command] if ranks > 1 else command, env=_environment(),
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+    one = np.load(tmp_path / "n1.rank0.npy")
+    two = [np.load(tmp_path / f"n2.rank{r}.npy") for r in range(2)]
+    np.testing.assert_array_equal(two[1], two[0])
+    np.testing.assert_allclose(two[0], one, rtol=1e-5, atol=1e-6)
+
+
+def test_a_window_larger_than_dev_shm_is_refused_with_the_fix():
+    # Docker's default /dev/shm of 64 MB, in a private mount namespace (needs root; skipped without):
+    # a 192 MiB window would otherwise be allocated and end the process with SIGBUS at its first touch.
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare here to give the ranks a small /dev/shm")
+    worker = Path(__file__).parent / "distributed" / "reducer_worker.py"
+    script = (f"mount -t tmpfs -o size=64m tmpfs /dev/shm || exit 99\n"
+              f"exec {shlex.quote(MPIEXEC)} -n 2 {shlex.quote(sys.executable)} {shlex.quote(str(worker))} room shared\n")
+    done = subprocess.run(["unshare", "-m", "bash", "-c", script], env=_environment(), capture_output=True, text=True,
+                          timeout=120)
+    if done.returncode == 99 or "unshare failed" in done.stderr or "Operation not permitted" in done.stderr:
+        pytest.skip(f"a private /dev/shm cannot be mounted here: {done.stderr.strip()[:200]}")
+    output = done.stdout + done.stderr
+    for rank in range(2):
+        assert f"rank {rank} caught: rank {rank}: a test reduction: the shared-memory gradient window needs 192 MiB " \
+               f"in /dev/shm" in output, output
+    assert "docker run --shm-size=1g" in output and "DataParallel(shared_memory=False)" in output
+
+
+@pytest.mark.parametrize("path", ["mpi", "shared"])
+def test_native_wait_ends_at_the_timeout(path):
+    output = _reducer_case("timeout", path)
     assert "caught: rank 0: a test reduction: the gradient reduction did not complete within 3" in output, output

@@ -1,8 +1,9 @@
 """The native reducer (cpp/collectives.h) under mpiexec, driven by tests/test_distribution_mpi.py:
-sums through MPI_Iallreduce and the deterministic allgather, the losses' rank-order sum, and a
-fault posted by one rank ending another's native wait with that rank's message.
+sums through MPI_Iallreduce, the deterministic allgather or the shared-memory window (its growth
+and many steps), the losses' rank-order sum, and a fault posted by one rank ending another's
+native wait with that rank's message.
 
-Usage: python reducer_worker.py sums|fault|timeout
+Usage: python reducer_worker.py sums|deterministic|fault|timeout|room mpi|shared
 """
 from __future__ import annotations
 
@@ -12,21 +13,38 @@ import time
 import numpy as np
 
 
-def main(case: str) -> None:
+def main(case: str, path: str) -> None:
     import axonal
     from axonal.distribution import DataParallel, DistributedError
     from axonal.distribution.native import collective_errors, make_reducer
 
-    dp = DataParallel(deterministic=case == "deterministic", timeout=3 if case == "timeout" else None)
+    dp = DataParallel(deterministic=case == "deterministic", timeout=3 if case == "timeout" else None,
+                      shared_memory=path == "shared")
     rank, size, communicator = dp.rank, dp.size, dp.communicator
     reducer = make_reducer(dp)
     if case in ("sums", "deterministic"):
-        x = (np.arange(1000, dtype=np.float32) * 0.001 + 1) * (rank + 1)
-        expected = sum((np.arange(1000, dtype=np.float32) * 0.001 + 1) * (r + 1) for r in range(size))
-        np.testing.assert_allclose(reducer.allreduce(x), expected, rtol=1e-6)
+        for step, count in enumerate([1000, 1000, 5000, 7, 5000, 40_000, 3]):  # the window grows twice
+            base = np.arange(count, dtype=np.float32) * 0.001 + 1 + step
+            parts = [base * (r + 1) for r in range(size)]
+            expected = parts[0].copy()
+            for part in parts[1:]:  # rank order, as the shared window and the deterministic mode sum
+                expected += part
+            summed = reducer.allreduce(parts[rank])
+            if path == "shared" or case == "deterministic":
+                np.testing.assert_array_equal(summed, expected)
+            else:
+                np.testing.assert_allclose(summed, expected, rtol=1e-6)
         assert reducer.sum_doubles([0.5, float(rank)]) == [0.5 * size, float(sum(range(size)))]
         print(f"rank {rank} sums ok")
         return
+    if case == "room":  # run with a small /dev/shm: a 32 MiB window does not fit
+        try:
+            with collective_errors(communicator, "a test reduction"):
+                reducer.allreduce(np.ones(12 << 20, np.float32))
+        except DistributedError as error:
+            print(f"rank {rank} caught: {error}")
+        return
+    reducer.allreduce(np.ones(10, np.float32))  # together once: the shared window exists before the fault
     if case == "fault":
         if rank == 1:
             communicator.notify_failure(ValueError("bad input on rank one"))
@@ -60,4 +78,4 @@ def main(case: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2])

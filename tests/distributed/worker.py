@@ -42,6 +42,8 @@ def main() -> None:
     parser.add_argument("--short-generator", type=int, default=-1)
     parser.add_argument("--steps-per-run", type=int, default=0)
     parser.add_argument("--devices", default="")
+    parser.add_argument("--mpi-allreduce", action="store_true", help="shared_memory=False")
+    parser.add_argument("--mpi-allreduce-on", type=int, default=-1, help="shared_memory=False on this rank only")
     parser.add_argument("--bucket-bytes", type=int, default=1 << 20)  # small: many buckets, reduced during backward
     args = parser.parse_args()
 
@@ -58,6 +60,7 @@ def main() -> None:
     if args.steps_per_run:  # runs of this many captured steps (the device executor's test knob)
         axonal.models.executors.device.STEPS_PER_RUN = args.steps_per_run
     dp = DataParallel(deterministic=args.deterministic, devices=args.devices.split(",") if args.devices else None,
+                      shared_memory=not args.mpi_allreduce and args.mpi_allreduce_on != int(os.environ.get("PMI_RANK", -1)),
                       bucket_bytes=args.bucket_bytes)
     set_distribution(dp)
     rank = dp.rank
@@ -146,6 +149,8 @@ def main() -> None:
         loaded = axonal.models.load_model(f"{args.checkpoint}.r0.axonal")
         for a, b in zip(loaded.get_weights(), model.get_weights()):
             np.testing.assert_array_equal(a, b)
+    reducer = getattr(dp, "_native_reducer", None)  # the native loop's, when it ran one
+    arrays["shared_window"] = np.array(-1 if reducer is None else int(reducer.shared_window))
     np.savez(f"{args.out}.rank{rank}.npz", evaluation=np.array(evaluation), predictions=predictions,
              size=np.array(dp.size), device=np.array(-1 if dp.device_index is None else dp.device_index), **arrays)
 

@@ -122,6 +122,11 @@ class DataParallel:
             algorithm (slower on many ranks: each receives every rank's gradients).
         bucket_bytes: gradients are reduced in buckets of about this many bytes, each started as
             soon as backward has finished its gradients (default 1 MiB).
+        shared_memory: when every rank runs on one host, sum the CPU gradients through an MPI
+            shared-memory window (each rank writes its gradients once and sums its share of
+            every bucket, always in rank order) instead of MPI's allreduce, which copies each
+            bucket several times. False: always MPI's allreduce. Ranks on several hosts always
+            use MPI's allreduce.
         timeout: seconds a collective may wait for another rank (None:
             ``$AXONAL_DISTRIBUTED_TIMEOUT``, else 300).
 
@@ -130,7 +135,7 @@ class DataParallel:
     """
 
     def __init__(self, devices=None, deterministic: bool = False, bucket_bytes: int = 1 << 20,
-                 timeout: float | None = None):
+                 timeout: float | None = None, shared_memory: bool = True):
         if devices is not None:
             from axonal.distribution.nccl import parse_devices
 
@@ -140,8 +145,11 @@ class DataParallel:
         if isinstance(bucket_bytes, bool) or not isinstance(bucket_bytes, (int, np.integer)) or bucket_bytes < 4:
             raise ValueError(f"DataParallel: bucket_bytes must be an integer >= 4, received {bucket_bytes!r}. "
                              "Fix: e.g. bucket_bytes=1 << 20.")
+        if not isinstance(shared_memory, (bool, np.bool_)):
+            raise TypeError(f"DataParallel: shared_memory must be True or False, received {shared_memory!r}.")
         resolved = resolve_timeout(timeout)  # a bad value is refused before anything starts
         self.deterministic, self.bucket_bytes = bool(deterministic), int(bucket_bytes)
+        self.shared_memory = bool(shared_memory)
         self.communicator = initialize(timeout)
         if timeout is not None and isinstance(self.communicator, Communicator):
             self.communicator.timeout = resolved

@@ -76,6 +76,10 @@ def _describe(model, xs, ys, weights, settings: dict) -> dict[str, str]:
         "model step": str(int(model.steps.value)),
     }
     fields.update((name, repr(value)) for name, value in settings.items())
+    distribution = active()
+    if distribution is not None:  # ranks that reduce differently would wait on different collectives
+        fields["distribution"] = (f"deterministic={distribution.deterministic}, bucket_bytes={distribution.bucket_bytes}, "
+                                  f"shared_memory={distribution.shared_memory}")
     return fields
 
 

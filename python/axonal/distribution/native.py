@@ -1,5 +1,7 @@
 """The native loop's gradient reducer for a :class:`~axonal.distribution.DataParallel`: an
-``axonal._native.MpiReducer`` made from mpi4py's handles (``cpp/collectives.h``).
+``axonal._native.MpiReducer`` made from mpi4py's handles (``cpp/collectives.h``). When every rank
+runs on one host (and ``shared_memory`` is on), it sums through an MPI shared-memory window on the
+host's communicator (``cpp/shared_memory_reducer.h``) rather than MPI's allreduce.
 
 The C++ side calls MPI without axonal having been built against any MPI: it finds the functions
 with ``dlsym`` in the libmpi that mpi4py loaded, and takes the communicator, ``MPI_FLOAT``,
@@ -12,6 +14,8 @@ with the failing rank's own message, read from the side channel.
 from __future__ import annotations
 
 import contextlib
+
+import numpy as np
 
 from axonal.distribution.communicator import FAULT_TAG, DistributedError
 
@@ -31,14 +35,30 @@ def make_reducer(distribution):
         value = int(mpi._handleof(obj))
         return value - (1 << 64) if value >= 1 << 63 else value
 
+    node = host_communicator(communicator) if distribution.shared_memory else None
     reducer = _native.MpiReducer(
         comm=handle(communicator.comm), float_type=handle(mpi.FLOAT), double_type=handle(mpi.DOUBLE),
         sum_op=handle(mpi.SUM), side_comm=handle(communicator.side), side_tag=FAULT_TAG,
         any_source=int(mpi.ANY_SOURCE), handle_bytes=int(mpi._sizeof(mpi.Comm)), rank=communicator.rank,
         size=communicator.size, deterministic=distribution.deterministic, bucket_bytes=distribution.bucket_bytes,
-        timeout_seconds=communicator.timeout)
+        timeout_seconds=communicator.timeout, shared_memory=node is not None,
+        node_comm=handle(node) if node is not None else 0, info_null=handle(mpi.INFO_NULL))
     distribution._native_reducer = reducer
     return reducer
+
+
+def host_communicator(communicator):
+    """The ranks' shared-memory communicator (``COMM_TYPE_SHARED``, in rank order) if every rank runs
+    on this host, else None (ranks on several hosts: MPI's allreduce). Kept on the communicator: the
+    reducer holds its handle."""
+    if communicator.size < 2:
+        return None
+    if not hasattr(communicator, "_host"):
+        mpi = communicator.mpi
+        node = communicator.comm.Split_type(mpi.COMM_TYPE_SHARED, key=communicator.rank)
+        whole = communicator.allgather(np.array([node.Get_size()], dtype=np.int64), "the host check")
+        communicator._host = node if int(whole.min()) == communicator.size else None
+    return communicator._host
 
 
 @contextlib.contextmanager
