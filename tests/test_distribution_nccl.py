@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import types
 
 import numpy as np
 import pytest
@@ -56,8 +57,9 @@ def test_one_sgd_step_on_two_gpus_matches_one(tmp_path):
 def test_adam_dropout_an_uneven_last_batch_and_validation(tmp_path):
     # 100 rows in batches of 16 (the last has 4), runs of 3 captured steps (graphs replayed, the
     # epoch's last run another graph), dropout masks drawn at each row's global index.
+    # Buckets of 64 bytes: three, each reduced on the communication stream while backward goes on.
     options = cuda("--optimizer", "adam", "--rows", "100", "--batch", "16", "--epochs", "2", "--dropout", "0.3",
-                   "--validation", "--steps-per-run", "3", "--devices", "gpu:1,gpu:0")
+                   "--validation", "--steps-per-run", "3", "--devices", "gpu:1,gpu:0", "--bucket-bytes", "64")
     one = run(tmp_path, "one", 1, *options)[0]
     two = run(tmp_path, "two", 2, *options)
     assert [int(r["device"]) for r in two] == [1, 0]  # DataParallel(devices=[...]): local rank i takes entry i
@@ -70,12 +72,13 @@ def test_adam_dropout_an_uneven_last_batch_and_validation(tmp_path):
 
 
 @mpi
-@pytest.mark.parametrize("rows, batch", [(33, 16), (7, 2)])
-def test_three_ranks_and_a_rank_with_no_rows(tmp_path, rows, batch):
+@pytest.mark.parametrize("rows, batch, bucket_bytes", [(33, 16, 1 << 20), (7, 2, 64)])
+def test_three_ranks_and_a_rank_with_no_rows(tmp_path, rows, batch, bucket_bytes):
     # 33 in batches of 16: the last batch has 1 row (ranks 1 and 2 have none in it); 7 in batches
-    # of 2: rank 2 never has a row, and joins every reduction with zeros.
+    # of 2: rank 2 never has a row, and joins every bucket's reduction with zeros (its steps have no
+    # backward: every bucket is launched at the step's end, in the order the other ranks launch them).
     options = cuda("--rows", str(rows), "--batch", str(batch), "--epochs", "2", "--dropout", "0.2",
-                   "--optimizer", "adam", "--steps-per-run", "2")
+                   "--optimizer", "adam", "--steps-per-run", "2", "--bucket-bytes", str(bucket_bytes))
     one = run(tmp_path, "one", 1, *options)[0]
     three = run(tmp_path, "three", 3, *options)
     assert_same_on_every_rank([{k: v for k, v in r.items() if k != "device"} for r in three])
@@ -86,7 +89,8 @@ def test_three_ranks_and_a_rank_with_no_rows(tmp_path, rows, batch):
 @mpi
 def test_a_cnn_with_spatial_dropout_matches_one_rank(tmp_path):
     # SpatialDropout2D and Dropout on the GPU draw their masks at the shard's global maps/elements.
-    options = cuda("--model", "cnn", "--rows", "24", "--batch", "12", "--optimizer", "adam", "--dropout", "0.3")
+    options = cuda("--model", "cnn", "--rows", "24", "--batch", "12", "--optimizer", "adam", "--dropout", "0.3",
+                   "--bucket-bytes", "64")
     one = run(tmp_path, "one", 1, *options)[0]
     two = run(tmp_path, "two", 2, *options)
     assert_close(one, two[0], 2e-4)
@@ -109,6 +113,20 @@ def test_deterministic_mode_is_bit_identical_across_ranks_and_reruns(tmp_path):
     first = [{k: v for k, v in r.items() if k != "device"} for r in first]
     assert_same_on_every_rank(first)
     for a, b in zip(first, again):
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+@mpi
+def test_deterministic_sums_do_not_depend_on_the_buckets_or_when_they_start(tmp_path):
+    # One bucket reduced after the whole backward against three of 64 bytes reduced during it (the
+    # graph replays them in a different valid order each time): each element is summed in rank
+    # order either way, so the weights and logs are the same bits.
+    options = cuda("--rows", "40", "--batch", "16", "--optimizer", "adam", "--deterministic", "--dropout", "0.2",
+                   "--steps-per-run", "2")
+    whole = run(tmp_path, "whole", 2, *options)
+    buckets = run(tmp_path, "buckets", 2, *options, "--bucket-bytes", "64")
+    for a, b in zip(whole, buckets):
         for key in a:
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
@@ -157,3 +175,146 @@ def test_device_names_are_parsed_and_bad_ones_refused():
     for bad in (["cpu:0"], ["gpu:x"], [True], ["gpu:-1"]):
         with pytest.raises(ValueError, match="devices must name GPUs"):
             parse_devices(bad)
+
+
+# ----- where the buckets start: one process, a communicator of one rank, one captured step ----------
+
+class _OneRank:
+    """What GradientBuckets needs of a DataParallel and its MPI side, for one rank (tests)."""
+
+    def __init__(self, deterministic: bool, bucket_bytes: int):
+        self.size, self.rank, self.deterministic, self.bucket_bytes = 1, 0, deterministic, bucket_bytes
+        self.communicator = types.SimpleNamespace(rank=0, size=1, on_failure=[],
+                                                  broadcast_bytes=lambda data, root, what: data)
+
+
+def emulated(function):
+    """Skip without the CUDA host emulation or mpi4py (one process: no mpiexec needed)."""
+    return needs_mpi[1](needs_mpi[0](function))
+
+
+@pytest.fixture
+def cuda_backend():
+    """The cuda backend (the emulated device) for the test; the previous backend put back."""
+    from axonal.backend import backend_name
+
+    previous = backend_name()
+    axonal.set_backend("cuda")
+    yield
+    axonal.set_backend(previous)
+
+
+def _captured_step(deterministic: bool, mistake=None):
+    """A 3-Dense MLP's training step with buckets of 64 bytes, captured on the emulated device
+    (``mistake(buckets)`` may break the buckets first), and where each layer's backward lies among
+    the capture's nodes: (graph, device copy, {layer name: (first node, end)}, (model, xs, ys))."""
+    import cupy
+    from cuda_host import host_cupy
+
+    from axonal import layers
+    from axonal.models.executors.device_copy import FULL, DeviceModel
+
+    axonal.set_seed(5)
+    model = axonal.Sequential([layers.Input((12,)), layers.Dense(16, activation="relu", name="d1"),
+                               layers.Dense(8, activation="relu", name="d2"),
+                               layers.Dense(3, activation="softmax", name="d3")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    x = np.random.default_rng(0).normal(size=(8, 12)).astype(np.float32)
+    y = np.arange(8) % 3
+    device = model.device
+    with device.activate():
+        copy = DeviceModel(model, training=True, distribution=_OneRank(deterministic, 64))
+        xs, ys = [cupy.asarray(x)], [cupy.asarray(y)]
+        copy.warm_up(xs, ys)
+        spans = {}
+        for layer in copy.layers:
+            def traced(dy, backward=layer.backward, name=layer.name):
+                before = host_cupy.capture_nodes(device.stream)
+                result = backward(dy)
+                spans[name] = (before, host_cupy.capture_nodes(device.stream))
+                return result
+            layer.backward = traced
+        if mistake is not None:
+            mistake(copy.gradients)
+        graph = device.capture(lambda: copy.train_step(xs, ys, FULL, shard=(0, 8)))
+    return graph, copy, spans, (model, xs, ys)
+
+
+def _ancestors(nodes, index: int) -> set[int]:
+    seen, todo = set(), list(nodes[index][2])
+    while todo:
+        node = todo.pop()
+        if node not in seen:
+            seen.add(node)
+            todo.extend(nodes[node][2])
+    return seen
+
+
+@emulated
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_each_bucket_starts_on_the_communication_stream_as_backward_completes_it(cuda_backend, deterministic):
+    graph, copy, spans, _ = _captured_step(deterministic)
+    buckets = copy.gradients
+    # Flat order d3 kernel (24), d3 bias (3), d2 kernel (128), d2 bias (8), d1 kernel (192), d1 bias
+    # (16); buckets of 16 floats closed at array boundaries: [d3k] [d3b d2k] [d2b d1k] [d1b].
+    assert [len(members) for members in buckets.members] == [1, 2, 2, 1]
+    nodes = graph.describe()
+    collective = "ncclAllGather" if deterministic else "ncclAllReduce"
+    comm, step = buckets.stream.ptr, copy.device.stream.ptr
+    launches = [i for i, (label, stream, _) in enumerate(nodes) if label == collective]
+    assert len(launches) == 4 and all(nodes[i][1] == comm for i in launches)
+    # Bucket 0 after d3's backward and before d2's, bucket 1 after d2's, buckets 2 and 3 after d1's.
+    assert spans["d3"][1] <= launches[0] < spans["d2"][0]
+    assert spans["d2"][1] <= launches[1] < spans["d1"][0]
+    assert spans["d1"][1] <= launches[2] < launches[3]
+    completing = {0: "d3", 1: "d2", 2: "d1", 3: "d1"}
+    for k, index in enumerate(launches):
+        before = _ancestors(nodes, index)
+        assert spans[completing[k]][1] - 1 in before  # waits for the last kernel that wrote the bucket
+        later = [i for name, (a, b) in spans.items() for i in range(a, b) if a >= index]
+        for i in later:  # concurrent with the backward queued after it: the overlap
+            assert i not in before and index not in _ancestors(nodes, i), (k, i)
+    # The update waits for every bucket (the join), and the collectives keep their order.
+    updates = [i for i, (label, stream, _) in enumerate(nodes) if stream == step and i > launches[-1]]
+    assert updates and all(set(launches) <= _ancestors(nodes, i) for i in updates)
+    assert all(launches[k] in _ancestors(nodes, launches[k + 1]) for k in range(3))
+    if deterministic:  # the rank-order sum (one rank: a copy per bucket) runs on the communication stream too
+        sums = [i for i, (label, stream, _) in enumerate(nodes) if stream == comm and label != collective]
+        assert len(sums) == 4 and all(launches[k] in _ancestors(nodes, i) for k, i in enumerate(sums))
+
+
+@emulated
+def test_the_replayed_overlapped_step_trains_as_a_plain_step(cuda_backend):
+    # One rank: the sums are the gradients themselves, so the replayed graph (its forked nodes run
+    # in a random valid order) must give the weights an eager step without a distribution gives.
+    from axonal.models.executors.device_copy import FULL, DeviceModel
+
+    graph, copy, _, (model, xs, ys) = _captured_step(False)
+    device = model.device
+    with device.activate():
+        plain = DeviceModel(model, training=True)
+        for _ in range(3):
+            device.launch(graph)
+            plain.train_step(xs, ys, FULL)
+        assert copy._mirrors.keys() == plain._mirrors.keys()  # the same host arrays: weights, slots, gradients
+        for key, (host, mirror) in copy._mirrors.items():
+            np.testing.assert_array_equal(device.download(mirror), device.download(plain._mirrors[key][1]))
+        for param in model._parameters:  # three steps moved every weight from its start (still the host's)
+            assert not np.array_equal(device.download(copy._mirror(param)), param)
+
+
+@emulated
+@pytest.mark.parametrize("mistake, message", [
+    ("no join", "not joined before end_capture"),
+    ("no fork", "not part of the open capture"),
+])
+def test_the_emulation_refuses_a_fork_or_join_left_out(cuda_backend, mistake, message):
+    from cuda_host.host_cupy import CaptureError
+
+    def break_it(buckets):
+        if mistake == "no join":  # the step's stream never waits for the communication stream
+            buckets.device.stream.wait_event = lambda event: None
+        else:  # the communication stream never waits for the step's stream
+            buckets.stream.wait_event = lambda event: None
+    with pytest.raises((CaptureError, RuntimeError), match=message):
+        _captured_step(False, mistake=break_it)

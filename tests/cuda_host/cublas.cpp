@@ -107,7 +107,7 @@ cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa, cubl
     check_matrix("cublasSgemm B", B, tb ? k : n, ldb, tb ? n : k);
     check_matrix("cublasSgemm C", C, n, ldc, m);
     sgemm(ta, tb, m, n, k, a, A, lda, B, ldb, b, C, ldc);
-  });
+  }, "cublasSgemm");
   return status == cudaSuccess ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_EXECUTION_FAILED;
 }
 

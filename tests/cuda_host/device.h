@@ -17,8 +17,9 @@ namespace axonal_emu {
 
 using Node = std::function<void()>;  // a launch, memset or copy queued on a stream
 
-// Runs `node` now, or records it when `stream` is being captured (runtime_api.cpp).
-cudaError_t enqueue(cudaStream_t stream, Node node);
+// Runs `node` now, or records it when `stream` is being captured (runtime_api.cpp); `label` names
+// it in a captured graph's description (the kernel's name, "memset"...).
+cudaError_t enqueue(cudaStream_t stream, Node node, const char* label = "work");
 bool is_capturing(cudaStream_t stream);
 // An error, and the end of the capture, when a call that a capture forbids comes while `stream`
 // (any stream when `any_stream`) is captured; cudaSuccess otherwise.

@@ -247,8 +247,22 @@ class _Stream:
     def end_capture(self):
         handle = _emulation.axonal_emu_end_capture(self.ptr)
         if not handle:
-            raise CaptureError("host_cupy: the capture was invalidated (cudaErrorStreamCaptureInvalidated)")
+            problem = ctypes.create_string_buffer(2048)
+            _emulation.axonal_emu_capture_problem(problem, len(problem))
+            raise CaptureError("host_cupy: the capture was invalidated (cudaErrorStreamCaptureInvalidated)"
+                               + (f": {problem.value.decode()}" if problem.value else ""))
         return _Graph(handle)
+
+    def record(self, event=None):
+        """Record ``event`` (a new one when None) on this stream; returns it."""
+        event = _Event() if event is None else event
+        event.record(self)
+        return event
+
+    def wait_event(self, event):
+        """Make this stream's later work wait for ``event``'s: inside a capture, the fork of a stream
+        into it (or a join of the captured streams), as cudaStreamWaitEvent."""
+        _check(_emulation.axonal_emu_stream_wait_event(self.ptr, event.ptr), "Stream.wait_event")
 
     def is_capturing(self):
         return bool(self.ptr and _emulation.axonal_emu_is_capturing(self.ptr))
@@ -278,6 +292,19 @@ class _Graph:
     @property
     def nodes(self) -> int:
         return _emulation.axonal_emu_graph_nodes(self.handle)
+
+    def describe(self) -> list[tuple[str, int, tuple[int, ...]]]:
+        """The graph's nodes in capture order (the emulation's, for tests): (label: a kernel's name,
+        "memset", an NCCL collective's name..., the stream it was captured on, the indices of the
+        nodes it depends on)."""
+        size = _emulation.axonal_emu_graph_describe(self.handle, None, 0)
+        text = ctypes.create_string_buffer(size + 1)
+        _emulation.axonal_emu_graph_describe(self.handle, text, len(text))
+        nodes = []
+        for line in text.value.decode().splitlines():
+            label, stream, dependencies = line.split("\t")
+            nodes.append((label, int(stream), tuple(int(d) for d in dependencies.split(",") if d)))
+        return nodes
 
     def __del__(self):
         if _emulation is not None and self.handle:
@@ -309,20 +336,53 @@ def get_default_memory_pool():
 
 
 class _Event:
-    """cupy.cuda.Event: the host clock when recorded (work has run by then)."""
+    """cupy.cuda.Event: a handle the emulated runtime knows (recorded on a captured stream, it
+    stands for that stream's captured work: what a fork or a join waits for), and the host clock
+    when recorded outside a capture (work has run by then)."""
 
-    def __init__(self, *args, **kwargs):
+    _handles = itertools.count(0xE000, 0x10)
+
+    def __init__(self, block=False, disable_timing=False, interprocess=False):
+        if interprocess and not disable_timing:
+            raise ValueError("Timing must be disabled for interprocess events")
+        self.ptr = next(self._handles)
+        self.disable_timing = disable_timing
         self.time = None
 
     def record(self, stream=None):
-        self.time = time.perf_counter()
+        stream = get_current_stream() if stream is None else stream
+        _check(_emulation.axonal_emu_event_record(self.ptr, stream.ptr), "Event.record")
+        self.time = None if stream.is_capturing() else time.perf_counter()
+
+    @property
+    def done(self):
+        _check(_emulation.axonal_emu_event_wait_on_host(self.ptr), "Event.done")
+        return True
 
     def synchronize(self):
-        pass
+        _check(_emulation.axonal_emu_event_wait_on_host(self.ptr), "Event.synchronize")
 
 
 def _elapsed_ms(start: _Event, stop: _Event) -> float:
+    if start.disable_timing or stop.disable_timing or start.time is None or stop.time is None:
+        raise RuntimeError("cudaErrorInvalidResourceHandle: get_elapsed_time needs two timing events recorded "
+                           "outside a capture")
     return (stop.time - start.time) * 1e3
+
+
+_ERRORS = {900: "cudaErrorStreamCaptureUnsupported", 901: "cudaErrorStreamCaptureInvalidated",
+           902: "cudaErrorStreamCaptureMerge", 903: "cudaErrorStreamCaptureUnmatched",
+           904: "cudaErrorStreamCaptureUnjoined", 905: "cudaErrorStreamCaptureIsolation",
+           906: "cudaErrorStreamCaptureImplicit"}
+
+
+def _check(status: int, what: str) -> None:
+    """A runtime call's status as cupy reports it: a CaptureError naming the CUDA error."""
+    if status:
+        problem = ctypes.create_string_buffer(2048)
+        _emulation.axonal_emu_capture_problem(problem, len(problem))
+        raise CaptureError(f"host_cupy: {what}: {_ERRORS.get(status, status)}"
+                           + (f" ({problem.value.decode()})" if problem.value else ""))
 
 
 class _Generator:
@@ -366,6 +426,11 @@ class _Device:
         _Device._current = self._previous
 
 
+def capture_nodes(stream) -> int:
+    """How many nodes the capture ``stream`` takes part in holds so far (-1: not captured); for tests."""
+    return _emulation.axonal_emu_capture_nodes(stream.ptr)
+
+
 def _memset_async(pointer, value, size, stream):
     """cupy.cuda.runtime.memsetAsync: queued (captured like a kernel) on ``stream`` (a handle)."""
     status = _emulation.axonal_emu_memset_async(pointer, value, size, stream)
@@ -400,6 +465,14 @@ def install(extension_path: str) -> None:
     _emulation.axonal_emu_captures.argtypes = []
     _emulation.axonal_emu_launch_graph.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t]
     _emulation.axonal_emu_graph_nodes.argtypes = [ctypes.c_void_p]
+    _emulation.axonal_emu_graph_describe.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+    _emulation.axonal_emu_graph_describe.restype = ctypes.c_size_t
+    _emulation.axonal_emu_capture_problem.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+    _emulation.axonal_emu_capture_problem.restype = None
+    _emulation.axonal_emu_capture_nodes.argtypes = [ctypes.c_size_t]
+    _emulation.axonal_emu_event_record.argtypes = [ctypes.c_size_t, ctypes.c_size_t]
+    _emulation.axonal_emu_stream_wait_event.argtypes = [ctypes.c_size_t, ctypes.c_size_t]
+    _emulation.axonal_emu_event_wait_on_host.argtypes = [ctypes.c_size_t]
     _emulation.axonal_emu_destroy_graph.argtypes = [ctypes.c_void_p]
     host_nccl.install(_emulation)
     sys.modules["cupy"] = sys.modules[__name__]

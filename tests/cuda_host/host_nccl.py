@@ -121,7 +121,7 @@ class NcclCommunicator:
         def operation():
             send = _array(sendbuf, count, dtype).copy()  # in place is allowed: read before writing
             self._wait(self.comm.Iallreduce(send, _array(recvbuf, count, dtype), op=self._mpi.SUM), "ncclAllReduce")
-        self._queue(stream, operation)
+        self._queue(stream, operation, "ncclAllReduce")
 
     def allGather(self, sendbuf: int, recvbuf: int, count: int, datatype: int, stream: int) -> None:  # noqa: N802
         dtype = _dtype(datatype)
@@ -129,11 +129,12 @@ class NcclCommunicator:
         def operation():
             send = _array(sendbuf, count, dtype).copy()
             self._wait(self.comm.Iallgather(send, _array(recvbuf, count * self.ndev, dtype)), "ncclAllGather")
-        self._queue(stream, operation)
+        self._queue(stream, operation, "ncclAllGather")
 
     def bcast(self, buff: int, count: int, datatype: int, root: int, stream: int) -> None:
         dtype = _dtype(datatype)
-        self._queue(stream, lambda: self._wait(self.comm.Ibcast(_array(buff, count, dtype), root=root), "ncclBcast"))
+        self._queue(stream, lambda: self._wait(self.comm.Ibcast(_array(buff, count, dtype), root=root), "ncclBcast"),
+                    "ncclBcast")
 
     # ----- state ---------------------------------------------------------------------------------
 
@@ -157,14 +158,14 @@ class NcclCommunicator:
         if self.error is not None:
             raise self.error
 
-    def _queue(self, stream: int, operation) -> None:
+    def _queue(self, stream: int, operation, label: str) -> None:
         global last_error
         self._check_usable()
         node = next(_ids)
         _pending[node] = (self, operation)
         captured = bool(_emulation.axonal_emu_is_capturing(stream))
         message = ctypes.create_string_buffer(1024)
-        failed = _emulation.axonal_emu_launch_host_func(stream, _run_node, node, message, len(message))
+        failed = _emulation.axonal_emu_launch_host_func(stream, _run_node, node, label.encode(), message, len(message))
         if not captured:  # it has run: a captured node stays for the graph's replays
             del _pending[node]
         if failed:
@@ -204,5 +205,5 @@ def install(emulation) -> None:
     global _emulation
     _emulation = emulation
     emulation.axonal_emu_launch_host_func.argtypes = [ctypes.c_size_t, _HOST_FUNCTION, ctypes.c_void_p,
-                                                      ctypes.c_char_p, ctypes.c_size_t]
+                                                      ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t]
     emulation.axonal_emu_memset_async.argtypes = [ctypes.c_size_t, ctypes.c_int, ctypes.c_size_t, ctypes.c_size_t]

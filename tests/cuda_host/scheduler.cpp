@@ -271,7 +271,7 @@ void submit(const char* kernel, dim3 grid, dim3 block, size_t shared_bytes, cuda
     return;
   }
   auto g = std::make_shared<Grid>(Grid{kernel, grid, block, std::move(thread_main)});
-  const cudaError_t status = enqueue(stream, [g] { run_grid(*g); });
+  const cudaError_t status = enqueue(stream, [g] { run_grid(*g); }, kernel);
   if (status != cudaSuccess) set_error(status);
 }
 

@@ -4,7 +4,7 @@ after fit, the History, evaluate's results and predict's output.
 
 Usage: python worker.py OUT [--optimizer sgd] [--rows 64] [--batch 64] [--epochs 1] [--dropout 0.0]
        [--backend cpu] [--model mlp|cnn|bn] [--deterministic] [--fault RANK] [--mismatch RANK]
-       [--no-shuffle] [--validation] [--steps-per-run N] [--devices gpu:0,gpu:1]
+       [--no-shuffle] [--validation] [--steps-per-run N] [--devices gpu:0,gpu:1] [--bucket-bytes B]
 
 With ``AXONAL_CUDA_HOST`` set, ``--backend cuda`` runs on the host emulation of the GPU (one
 emulated device per rank, NCCL's collectives carried over MPI: tests/cuda_host/host_nccl.py).
@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("--devices", default="")
     parser.add_argument("--mpi-allreduce", action="store_true", help="shared_memory=False")
     parser.add_argument("--mpi-allreduce-on", type=int, default=-1, help="shared_memory=False on this rank only")
+    parser.add_argument("--bucket-bytes", type=int, default=1 << 20)  # small: many buckets, reduced during backward
     args = parser.parse_args()
 
     if os.environ.get("AXONAL_CUDA_HOST"):  # the emulated GPU, as tests/conftest.py installs it
@@ -59,7 +60,8 @@ def main() -> None:
     if args.steps_per_run:  # runs of this many captured steps (the device executor's test knob)
         axonal.models.executors.device.STEPS_PER_RUN = args.steps_per_run
     dp = DataParallel(deterministic=args.deterministic, devices=args.devices.split(",") if args.devices else None,
-                      shared_memory=not args.mpi_allreduce and args.mpi_allreduce_on != int(os.environ.get("PMI_RANK", -1)))
+                      shared_memory=not args.mpi_allreduce and args.mpi_allreduce_on != int(os.environ.get("PMI_RANK", -1)),
+                      bucket_bytes=args.bucket_bytes)
     set_distribution(dp)
     rank = dp.rank
 

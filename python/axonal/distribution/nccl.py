@@ -5,12 +5,15 @@ One rank per GPU. :func:`select_device` makes this rank's GPU current before the
 (its stream) is created. :func:`communicator` bootstraps NCCL over MPI: rank 0 draws the
 ``ncclUniqueId``, mpi4py broadcasts it, every rank joins (``ncclCommInitRank`` through cupy's
 binding ``cupy.cuda.nccl``). :class:`GradientBuckets` lays the model's gradients out in one flat
-device buffer in the order backward finishes them, cut into buckets of about ``bucket_bytes``;
-:meth:`GradientBuckets.queue` queues one in-place ``ncclAllReduce`` per bucket on the stream
-(captured with the step, so every replay of the graph reduces again), or, with
-``deterministic=True``, an ``ncclAllGather`` of each bucket followed by a sum in rank order by
-axonal's own kernels, so that every rank and every rerun gets the same bits whatever NCCL's
-algorithm. :func:`wait` waits for the stream while watching the side channel and the deadline,
+device buffer in the order backward finishes them, cut into buckets of about ``bucket_bytes``,
+and reduces each bucket **while backward goes on**: as soon as the layers whose gradients fill a
+bucket are done, an event recorded on the step's stream forks a communication stream, which
+queues that bucket's in-place ``ncclAllReduce`` (or, with ``deterministic=True``, an
+``ncclAllGather`` followed by a sum in rank order by axonal's own kernels, so that every rank and
+every rerun gets the same bits whatever NCCL's algorithm); before the optimiser's update the step's
+stream waits on an event recorded on the communication stream after the last bucket (the join).
+Inside a stream capture this fork/join is what CUDA graphs record across streams, so every replay
+of the step's graph overlaps the reductions with the rest of backward again. :func:`wait` waits for the stream while watching the side channel and the deadline,
 and aborts the NCCL communicator when another rank failed, so no rank hangs in a collective.
 
 The library: cupy 14's ``cupy.cuda.nccl`` imports ``cupy_backends.cuda.libs.nccl``, which needs
@@ -122,13 +125,26 @@ def pointer(array) -> int:
 
 
 class GradientBuckets:
-    """A model's trainable gradients as views of one flat float32 device buffer, and the queued
-    reduction of that buffer in buckets.
+    """A model's trainable gradients as views of one flat float32 device buffer, and the reduction of
+    that buffer in buckets on a communication stream, each started as soon as backward has
+    finished its gradients.
+
+    A step calls :meth:`start` before backward, :meth:`layer_done` after each layer's backward (the
+    plan runner's ``after_layer`` hook: that layer's gradients are final), then :meth:`finish`
+    before the update. Buckets are launched in order (every rank issues the same collectives in
+    the same order, as NCCL requires), each once all of its gradients and the earlier buckets' are
+    final; :meth:`finish` launches the rest and joins the communication stream back.
 
     Args:
         distribution: the :class:`~axonal.distribution.DataParallel` (rank, size, bucket size, mode).
         device: the model's device (array module, ops, stream).
         gradients: the host gradient arrays in the order backward finishes them.
+
+    Example (what ``DeviceModel.train_step`` does)::
+
+        buckets.start()
+        runner.backward(doutputs, after_layer=buckets.layer_done)
+        buckets.finish()   # the step's stream now waits for every bucket's sum
     """
 
     def __init__(self, distribution, device, gradients: list[np.ndarray]):
@@ -143,41 +159,86 @@ class GradientBuckets:
         for gradient in gradients:
             self.views.append(self.flat[offset:offset + gradient.size].reshape(gradient.shape))
             offset += int(gradient.size)
-        # Buckets: consecutive arrays up to about bucket_bytes (closed at array boundaries, as the cpu path).
+        # Buckets: consecutive arrays up to about bucket_bytes (closed at array boundaries, as the cpu
+        # path); members[k]: the gradient arrays (indices into views) bucket k holds.
         limit = max(1, distribution.bucket_bytes // 4)
-        self.buckets, start, offset = [], 0, 0
-        for gradient in gradients:
+        self.buckets, self.members, start, offset, arrays = [], [], 0, 0, []
+        for index, gradient in enumerate(gradients):
             offset += int(gradient.size)
+            arrays.append(index)
             if offset - start >= limit:
                 self.buckets.append((start, offset - start))
-                start = offset
-        if offset > start:
+                self.members.append(arrays)
+                start, arrays = offset, []
+        if offset > start or arrays:
             self.buckets.append((start, offset - start))
+            self.members.append(arrays)
+        self.bucket_of = {id(view): k for k, arrays in enumerate(self.members) for view in
+                          (self.views[i] for i in arrays)}
         widest = max((count for _, count in self.buckets), default=0)
-        self.gathered = xp.empty((self.size, max(widest, 1)), dtype=np.float32) if self.deterministic else None
+        # Deterministic mode's scratch: ncclAllGather puts rank r's `count` values at r * count, so a
+        # bucket's view of it is the first size * count values as (size, count), not rows of `widest`.
+        self.gathered = xp.empty(self.size * max(widest, 1), dtype=np.float32) if self.deterministic else None
+        # The communication stream and the events that fork it from the step's stream (one per
+        # bucket) and join it back; made once, so a capture allocates nothing.
+        self.stream = xp.cuda.Stream(non_blocking=True)
+        self.forks = [xp.cuda.Event(disable_timing=True) for _ in self.buckets]
+        self.joined = xp.cuda.Event(disable_timing=True)
+        self.launched: list[int] = []  # the buckets launched in the step being queued, in order
+        self._pending: list[int] = []  # per bucket: its arrays not final yet in this step
 
     def zero(self) -> None:
         """Queue a zeroing of every gradient (a rank with no rows in a step contributes zeros)."""
         self.device.xp.cuda.runtime.memsetAsync(pointer(self.flat), 0, self.flat.nbytes, self.device.stream.ptr)
 
-    def queue(self) -> None:
-        """Queue the sum over the ranks of every bucket, in place, on the device's stream."""
-        nccl, stream = self.nccl, self.device.stream.ptr
+    # ----- one step: start, layer_done after each layer's backward, finish --------------------
+
+    def start(self) -> None:
+        """A step's backward is about to be queued: no gradient is final yet."""
+        self.launched = []
+        self._pending = [len(arrays) for arrays in self.members]
+
+    def layer_done(self, layer, dx=None) -> None:
+        """``layer``'s backward is queued: its gradients are final; launch the buckets now complete."""
+        for gradient in getattr(layer, "_gradients", {}).values():
+            bucket = self.bucket_of.get(id(gradient))
+            if bucket is not None:
+                self._pending[bucket] -= 1
+        while len(self.launched) < len(self.buckets) and self._pending[len(self.launched)] <= 0:
+            self._launch(len(self.launched))
+
+    def finish(self) -> None:
+        """Launch the buckets not launched yet (all of them on a rank with no rows), then make the
+        step's stream wait for the communication stream's work (the join, before the update)."""
+        while len(self.launched) < len(self.buckets):
+            self._launch(len(self.launched))
+        self.joined.record(self.stream)
+        self.device.stream.wait_event(self.joined)
+
+    def _launch(self, k: int) -> None:
+        """Bucket ``k``'s sum over the ranks, in place, on the communication stream, after the work
+        queued so far on the step's stream (the backward kernels that wrote the bucket)."""
+        nccl, stream = self.nccl, self.stream
         dtype, op = getattr(nccl, "NCCL_FLOAT32", NCCL_FLOAT32), getattr(nccl, "NCCL_SUM", NCCL_SUM)
-        base = pointer(self.flat)
-        for start, count in self.buckets:
-            address = base + 4 * start
-            if not self.deterministic:
-                self.comm.allReduce(address, address, count, dtype, op, stream)
-                continue
-            # Every rank's bucket side by side, then summed in rank order by axonal's kernels:
-            # ((g0 + g1) + g2) + ..., the same order, so the same bits, on every rank and rerun.
-            self.comm.allGather(address, pointer(self.gathered), count, dtype, stream)
-            bucket = self.flat[start:start + count]
-            ops = self.device.ops
-            ops.scale(bucket, self.gathered[0, :count], 1.0)
+        self.forks[k].record(self.device.stream)
+        stream.wait_event(self.forks[k])
+        self.launched.append(k)
+        start, count = self.buckets[k]
+        if count == 0:
+            return
+        address = pointer(self.flat) + 4 * start
+        if not self.deterministic:
+            self.comm.allReduce(address, address, count, dtype, op, stream.ptr)
+            return
+        # Every rank's bucket side by side, then summed in rank order by axonal's kernels:
+        # ((g0 + g1) + g2) + ..., the same order, so the same bits, on every rank and rerun.
+        self.comm.allGather(address, pointer(self.gathered), count, dtype, stream.ptr)
+        bucket, parts = self.flat[start:start + count], self.gathered[:self.size * count].reshape(self.size, count)
+        ops = self.device.ops
+        with stream:  # the ops queue on cupy's current stream
+            ops.scale(bucket, parts[0], 1.0)
             for r in range(1, self.size):
-                ops.accumulate(bucket, self.gathered[r, :count])
+                ops.accumulate(bucket, parts[r])
 
 
 def wait(distribution, device, what: str) -> None:

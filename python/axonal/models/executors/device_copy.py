@@ -84,7 +84,7 @@ class DeviceModel:
         # shard's first row in its global batch, which numbers the dropout masks).
         self.steps = _DeviceSteps(scalar_view(self.counters, 0))
         # Under a DataParallel of several ranks: the gradients live in one flat buffer that NCCL
-        # sums in buckets between backward and the update (axonal.distribution.nccl).
+        # sums in buckets, each started during backward (axonal.distribution.nccl).
         self.gradients = self._flat_gradients(distribution) if training and distribution is not None else None
         self.layers = [self._clone_layer(call.layer, training) for call in model.plan.calls]
         self.runner = PlanRunner(model.plan, self.layers, self.ops)
@@ -193,6 +193,12 @@ class DeviceModel:
         summed over the ranks (NCCL, queued here) before the update. A rank with no rows skips
         forward and backward and contributes zeros."""
         rows = len(xs[0])
+        # Under a distribution each bucket's NCCL sum starts on the communication stream as soon as
+        # backward has finished its gradients (after_layer), overlapping the earlier layers' backward;
+        # finish() joins the streams before the update.
+        buckets = self.gradients if shard is not None else None
+        if buckets is not None:
+            buckets.start()
         if shard is None or rows:
             share = 1.0 if shard is None else rows / shard[1]
             self.steps.first_row = 0 if shard is None else shard[0]
@@ -201,11 +207,12 @@ class DeviceModel:
             finally:
                 self.steps.first_row = 0
             self.runner.backward(self._loss(outputs, ys, [views[loss_slot] for views in self._loss_sum_views],
-                                            self._count_views, share))
+                                            self._count_views, share),
+                                 after_layer=None if buckets is None else buckets.layer_done)
         else:
-            self.gradients.zero()
-        if shard is not None:
-            self.gradients.queue()
+            buckets.zero()
+        if buckets is not None:
+            buckets.finish()
         for optimizer, param, grad, slots in self.updates:
             optimizer.update_step(param, grad, slots)
         self.ops.increment(self.counters)
