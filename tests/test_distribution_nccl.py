@@ -204,12 +204,12 @@ def cuda_backend():
     axonal.set_backend(previous)
 
 
-def _captured_step(deterministic: bool, mistake=None):
-    """A 3-Dense MLP's training step with buckets of 64 bytes, captured on the emulated device
-    (``mistake(buckets)`` may break the buckets first), and where each layer's backward lies among
-    the capture's nodes: (graph, device copy, {layer name: (first node, end)}, (model, xs, ys))."""
+def _captured_step(deterministic: bool, mistake=None, trace: bool = True):
+    """A 3-Dense MLP's training step with buckets of 64 bytes, captured on the device (``mistake(buckets)``
+    may break the buckets first), and, with ``trace`` (the emulated device only), where each layer's
+    backward lies among the capture's nodes: (graph, device copy, {layer name: (first node, end)},
+    (model, xs, ys))."""
     import cupy
-    from cuda_host import host_cupy
 
     from axonal import layers
     from axonal.models.executors.device_copy import FULL, DeviceModel
@@ -227,7 +227,9 @@ def _captured_step(deterministic: bool, mistake=None):
         xs, ys = [cupy.asarray(x)], [cupy.asarray(y)]
         copy.warm_up(xs, ys)
         spans = {}
-        for layer in copy.layers:
+        for layer in copy.layers if trace else ():
+            from cuda_host import host_cupy
+
             def traced(dy, backward=layer.backward, name=layer.name):
                 before = host_cupy.capture_nodes(device.stream)
                 result = backward(dy)
@@ -283,13 +285,26 @@ def test_each_bucket_starts_on_the_communication_stream_as_backward_completes_it
         assert len(sums) == 4 and all(launches[k] in _ancestors(nodes, i) for k, i in enumerate(sums))
 
 
-@emulated
+def _nccl_or_skip():
+    from axonal.distribution.nccl import load_nccl
+
+    try:
+        load_nccl()
+    except ImportError as error:
+        pytest.skip(f"NCCL is not available through cupy here: {error}")
+
+
+@pytest.mark.skipif(axonal.backends()["cuda"] != "available", reason="the cuda backend is not available here")
 def test_the_replayed_overlapped_step_trains_as_a_plain_step(cuda_backend):
     # One rank: the sums are the gradients themselves, so the replayed graph (its forked nodes run
-    # in a random valid order) must give the weights an eager step without a distribution gives.
+    # in a random valid order on the emulation, concurrently on a GPU) must give the weights an
+    # eager step without a distribution gives. On a GPU machine (tools/gpu_session.sh) this is the
+    # one-GPU NCCL path: cupy finding the nvidia-nccl wheel's library, a one-rank communicator, and
+    # the communication stream forked and joined inside a real captured graph.
     from axonal.models.executors.device_copy import FULL, DeviceModel
 
-    graph, copy, _, (model, xs, ys) = _captured_step(False)
+    _nccl_or_skip()
+    graph, copy, _, (model, xs, ys) = _captured_step(False, trace=False)
     device = model.device
     with device.activate():
         plain = DeviceModel(model, training=True)

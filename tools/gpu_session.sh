@@ -89,8 +89,10 @@ fi
 export bench_flags gemm_flags
 
 tests() {
-  $python -m pytest -q -p no:cacheprovider tests/test_cuda_parity.py tests/test_cuda_fit.py \
-    tests/test_device_loop.py > "$OUT/tests.log" 2>&1
+  # test_distribution_nccl.py: on one GPU, its one-rank NCCL step (the other tests need mpiexec
+  # ranks on the emulation and skip).
+  $python -m pytest -q -p no:cacheprovider -rs tests/test_cuda_parity.py tests/test_cuda_fit.py \
+    tests/test_device_loop.py tests/test_distribution_nccl.py > "$OUT/tests.log" 2>&1
   local rc=$?
   tail -1 "$OUT/tests.log" | tr -d '=' | sed 's/^ *//; s/ *$//' > "$OUT/tests.note"
   tail -3 "$OUT/tests.log"
