@@ -255,6 +255,30 @@ def test_models_trained_in_turn_grow_the_window(tmp_path):
     np.testing.assert_allclose(two[0], one, rtol=1e-5, atol=1e-6)
 
 
+THREADS_CODE = ("import os, sys, axonal; from axonal import _native; from axonal.models.executors import threads; "
+                "c = axonal.distribution.initialize(); "
+                "open(f'{sys.argv[1]}.{c.rank}', 'w').write(f'{_native.get_num_threads()} {threads.default_threads()} '"
+                "f'{len(os.sched_getaffinity(0))}')")
+
+
+@pytest.mark.parametrize("ranks, pinned", [(2, False), (3, False), (2, True)])
+def test_each_rank_takes_its_share_of_the_hosts_cores(tmp_path, ranks, pinned):
+    # Without OMP_NUM_THREADS every rank would start a team for every core (ranks x cores threads);
+    # a pinned count is the user's and stays.
+    env = _environment()
+    if not pinned:
+        del env["OMP_NUM_THREADS"], env["MKL_NUM_THREADS"]
+    done = subprocess.run([MPIEXEC, "-n", str(ranks), sys.executable, "-c", THREADS_CODE, str(tmp_path / "threads")],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for rank in range(ranks):
+        now, default, usable = map(int, (tmp_path / f"threads.{rank}").read_text().split())
+        expected = 1 if pinned else max(1, usable // ranks)
+        assert now == expected, (rank, now, default, usable)
+        if not pinned:
+            assert default == expected  # the governors' ceiling too
+
+
 def test_a_window_larger_than_dev_shm_is_refused_with_the_fix():
     # Docker's default /dev/shm of 64 MB, in a private mount namespace (needs root; skipped without):
     # a 192 MiB window would otherwise be allocated and end the process with SIGBUS at its first touch.

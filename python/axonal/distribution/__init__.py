@@ -43,7 +43,9 @@ def initialize(timeout: float | None = None):
     Without a launcher (no ``PMI_SIZE``, ``OMPI_COMM_WORLD_SIZE``... in the environment, see
     :mod:`axonal.distribution.launcher`) this is a no-op that returns a one-process stand-in:
     mpi4py is not imported. Under a launcher mpi4py is imported (a clear ImportError names the
-    launcher and the fix when it is missing).
+    launcher and the fix when it is missing), and, unless the thread count is pinned
+    (``OMP_NUM_THREADS``, ``set_num_threads``), each rank's threads become its share of its host's
+    cores (``mpiexec -n 2`` on 8 cores: 4 each).
 
     Args:
         timeout: seconds any collective may wait for the other ranks before raising
@@ -57,6 +59,10 @@ def initialize(timeout: float | None = None):
         if wants_mpi():
             mpi = import_mpi()
             _communicator = Communicator(mpi, mpi.COMM_WORLD, timeout)
+            if _communicator.size > 1:  # each rank's share of its host's cores, unless the user pinned a count
+                from axonal.models.executors.threads import share_cores
+
+                share_cores(_communicator.cores_per_rank())
         else:
             resolve_timeout(timeout)  # a bad value is refused here too
             _communicator = SingleProcess()

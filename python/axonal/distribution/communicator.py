@@ -124,6 +124,18 @@ class Communicator:
         sys.stderr.flush()
         os._exit(1)
 
+    def cores_per_rank(self) -> int:
+        """This rank's share of its host's cores (collective: every rank calls it): the cores it
+        may run on divided among the ranks on its host, or, when the launcher bound each rank to
+        cores of its own (an affinity smaller than the host), those cores."""
+        node = self.comm.Split_type(self.mpi.COMM_TYPE_SHARED, key=self.rank)
+        try:
+            local = node.Get_size()
+        finally:
+            node.Free()
+        usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return max(1, usable // local) if usable >= (os.cpu_count() or usable) else usable
+
     # ----- collectives -----------------------------------------------------------------------
 
     def barrier(self) -> None:

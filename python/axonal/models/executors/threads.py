@@ -20,7 +20,8 @@ the same bits on any thread count: ``tests/test_thread_governor.py``), so adapti
 reproducible.
 
 Off, with a fixed count, when the user pins it: ``axonal.set_num_threads(n)``, ``OMP_NUM_THREADS``
-in the environment, or ``AXONAL_ADAPTIVE_THREADS=0``. Validation and ``evaluate`` after a ``fit``
+in the environment, or ``AXONAL_ADAPTIVE_THREADS=0``. Under a data-parallel job with several ranks
+on one host, the counts top out at the rank's share of the host's cores (:func:`share_cores`). Validation and ``evaluate`` after a ``fit``
 follow the training runs' count; ``predict`` and ``evaluate`` without a ``fit`` adapt on their own.
 
 Example (what the native executor does around each run)::
@@ -195,6 +196,29 @@ class Fixed:
 FIXED = Fixed()
 
 
+_share: int | None = None  # a data-parallel job's share of its host's cores (share_cores)
+
+
+def share_cores(threads: int) -> None:
+    """Make ``threads`` the default count of this process (and the governors' ceiling): a
+    :class:`~axonal.distribution.DataParallel` with several ranks on one host gives each its share
+    of the cores, as ``torchrun`` does, instead of every rank starting a team for all of them. A
+    pinned count (``set_num_threads``, ``OMP_NUM_THREADS``) is left alone."""
+    global _share
+    from axonal import _native
+
+    _share = max(1, int(threads))
+    if not _native.threads_pinned():
+        _native.adapt_num_threads(min(_share, _native.default_num_threads()))
+
+
+def default_threads() -> int:
+    """The count a run starts from: OpenMP's count at load, or this process's share of the cores."""
+    from axonal import _native
+
+    return _native.default_num_threads() if _share is None else min(_share, _native.default_num_threads())
+
+
 def adaptive_enabled() -> bool:
     """Whether the native loop adapts its thread count: not when the user pinned it
     (``axonal.set_num_threads``, ``OMP_NUM_THREADS``) or set ``AXONAL_ADAPTIVE_THREADS=0``."""
@@ -218,5 +242,5 @@ def governor_for(model, mode: str):
         return Follower(governors["train"])
     if mode not in governors:
         from axonal import _native
-        governors[mode] = ThreadGovernor(_native.default_num_threads(), _native.adapt_num_threads)
+        governors[mode] = ThreadGovernor(default_threads(), _native.adapt_num_threads)
     return governors[mode]
