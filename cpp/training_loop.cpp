@@ -491,8 +491,9 @@ void TrainingLoop::point_update_at(float* sum) {
   for (size_t p = 0; p < reduced_params_.size(); ++p) reduced_params_[p].grad = step_sum_ + flat_offset_[p];
 }
 
-// Copies finished gradients into the flat buffer and starts every bucket now complete (buckets
-// complete in order, since the layout follows backward's order).
+// Marks gradients finished (copying them into the send buffer when `copy`: a shared layer's sums;
+// the steps' own are written there in place) and starts every bucket now complete (buckets complete
+// in order, since the layout follows backward's order).
 void TrainingLoop::finish_gradients(const std::vector<int>& params, GradientReducer* reducer, bool copy) {
   for (int p : params) {
     const ParamUpdate& u = optimizer_.params[p];

@@ -193,8 +193,9 @@ class TrainingLoop {
  private:
   void forward(int64_t N, uint64_t step, bool training, int64_t first_row = 0);
   void backward(int64_t N, GradientReducer* reducer = nullptr);
-  // Data parallelism: the flat gradient buffers and buckets (once), a step's finished gradients
-  // copied in and their buckets started, and a rank without rows contributing zeros.
+  // Data parallelism: the flat gradient buffers and buckets (once), each step's buffers bound (the
+  // steps' gradient outputs pointed into the send buffer), finished buckets started, and a rank
+  // without rows contributing zeros.
   void prepare_reduction(int64_t bucket_bytes);
   void finish_gradients(const std::vector<int>& params, GradientReducer* reducer, bool copy);
   void contribute_nothing(GradientReducer* reducer);
