@@ -65,6 +65,7 @@ class Communicator:
         self.timeout = resolve_timeout(timeout)
         self.failed = False      # a fault was seen or sent: the process must not finalize MPI
         self.on_failure: list = []  # called when this rank fails (the NCCL communicator's abort)
+        self._host = None          # host(): the ranks on this host
         atexit.register(self._exit_after_fault)
 
     # ----- waits, faults ---------------------------------------------------------------------
@@ -124,17 +125,19 @@ class Communicator:
         sys.stderr.flush()
         os._exit(1)
 
+    def host(self):
+        """The ranks on this rank's host, in rank order (MPI's shared-memory split; made once, by
+        every rank at the same call, and kept: the native reducer holds its handle)."""
+        if self._host is None:
+            self._host = self.comm.Split_type(self.mpi.COMM_TYPE_SHARED, key=self.rank)
+        return self._host
+
     def cores_per_rank(self) -> int:
-        """This rank's share of its host's cores (collective: every rank calls it): the cores it
-        may run on divided among the ranks on its host, or, when the launcher bound each rank to
-        cores of its own (an affinity smaller than the host), those cores."""
-        node = self.comm.Split_type(self.mpi.COMM_TYPE_SHARED, key=self.rank)
-        try:
-            local = node.Get_size()
-        finally:
-            node.Free()
+        """This rank's share of its host's cores: the cores it may run on divided among the ranks
+        on its host, or, when the launcher bound each rank to cores of its own (an affinity smaller
+        than the host), those cores."""
         usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        return max(1, usable // local) if usable >= (os.cpu_count() or usable) else usable
+        return max(1, usable // self.host().Get_size()) if usable >= (os.cpu_count() or usable) else usable
 
     # ----- collectives -----------------------------------------------------------------------
 

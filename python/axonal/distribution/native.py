@@ -48,17 +48,13 @@ def make_reducer(distribution):
 
 
 def host_communicator(communicator):
-    """The ranks' shared-memory communicator (``COMM_TYPE_SHARED``, in rank order) if every rank runs
-    on this host, else None (ranks on several hosts: MPI's allreduce). Kept on the communicator: the
-    reducer holds its handle."""
+    """The host's communicator (``Communicator.host``) if every rank runs on this host, else None
+    (ranks on several hosts: MPI's allreduce)."""
     if communicator.size < 2:
         return None
-    if not hasattr(communicator, "_host"):
-        mpi = communicator.mpi
-        node = communicator.comm.Split_type(mpi.COMM_TYPE_SHARED, key=communicator.rank)
-        whole = communicator.allgather(np.array([node.Get_size()], dtype=np.int64), "the host check")
-        communicator._host = node if int(whole.min()) == communicator.size else None
-    return communicator._host
+    node = communicator.host()
+    whole = communicator.allgather(np.array([node.Get_size()], dtype=np.int64), "the host check")
+    return node if int(whole.min()) == communicator.size else None
 
 
 @contextlib.contextmanager

@@ -58,12 +58,7 @@ def load_nccl():
 
 def local_rank(communicator) -> int:
     """This rank's place among the ranks on its host (MPI's shared-memory split)."""
-    mpi = communicator.mpi
-    node = communicator.comm.Split_type(mpi.COMM_TYPE_SHARED, key=communicator.rank)
-    try:
-        return node.Get_rank()
-    finally:
-        node.Free()
+    return communicator.host().Get_rank()
 
 
 def parse_devices(devices) -> list[int]:
