@@ -256,9 +256,10 @@ def test_models_trained_in_turn_grow_the_window(tmp_path):
 
 
 THREADS_CODE = ("import os, sys, axonal; from axonal import _native; from axonal.models.executors import threads; "
-                "c = axonal.distribution.initialize(); "
-                "open(f'{sys.argv[1]}.{c.rank}', 'w').write(f'{_native.get_num_threads()} {threads.default_threads()} '"
-                "f'{len(os.sched_getaffinity(0))}')")
+                "c = axonal.distribution.initialize(); now = _native.get_num_threads(); "
+                "axonal.set_num_threads(1); axonal.set_num_threads(None); "
+                "open(f'{sys.argv[1]}.{c.rank}', 'w').write(f'{now} {threads.default_threads()} '"
+                "f'{len(os.sched_getaffinity(0))} {_native.get_num_threads()}')")
 
 
 @pytest.mark.parametrize("ranks, pinned", [(2, False), (3, False), (2, True)])
@@ -272,11 +273,12 @@ def test_each_rank_takes_its_share_of_the_hosts_cores(tmp_path, ranks, pinned):
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     for rank in range(ranks):
-        now, default, usable = map(int, (tmp_path / f"threads.{rank}").read_text().split())
+        now, default, usable, unpinned = map(int, (tmp_path / f"threads.{rank}").read_text().split())
         expected = 1 if pinned else max(1, usable // ranks)
         assert now == expected, (rank, now, default, usable)
         if not pinned:
             assert default == expected  # the governors' ceiling too
+            assert unpinned == expected  # set_num_threads(None) goes back to the share, not every core
 
 
 def test_a_window_larger_than_dev_shm_is_refused_with_the_fix():

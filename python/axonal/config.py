@@ -48,7 +48,7 @@ def _thread_policy() -> str:
     from axonal.models.executors import threads
 
     if threads.adaptive_enabled():
-        return (f"adaptive up to {_native_module().default_num_threads()} in the training loop "
+        return (f"adaptive up to {threads.default_threads()} in the training loop "
                 "(axonal.set_num_threads(n), OMP_NUM_THREADS or AXONAL_ADAPTIVE_THREADS=0 fix it)")
     return "fixed"
 
@@ -67,7 +67,8 @@ def set_num_threads(threads: int | None) -> None:
     turns that off, as ``OMP_NUM_THREADS`` in the environment does.
 
     Args:
-        threads: a count from 1 to 4096, or None for OpenMP's count at start-up, adaptive again.
+        threads: a count from 1 to 4096, or None for the default, adaptive again: OpenMP's count at
+            start-up, or a data-parallel rank's share of its host's cores.
 
     Example:
         >>> axonal.set_num_threads(1)      # doctest: +SKIP
@@ -75,7 +76,10 @@ def set_num_threads(threads: int | None) -> None:
     """
     native = _native_module()
     if threads is None:
+        from axonal.models.executors.threads import default_threads
+
         native.unpin_num_threads()
+        native.adapt_num_threads(default_threads())  # a data-parallel rank's share, not every core
         return
     if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 4096:
         raise ValueError(f"set_num_threads: threads must be an int from 1 to 4096, or None for the adaptive "

@@ -209,7 +209,7 @@ def share_cores(threads: int) -> None:
 
     _share = max(1, int(threads))
     if not _native.threads_pinned():
-        _native.adapt_num_threads(min(_share, _native.default_num_threads()))
+        _native.adapt_num_threads(default_threads())
 
 
 def default_threads() -> int:
