@@ -202,8 +202,8 @@ void bind_settings(py::module_& m) {
   m.def("default_num_threads", &default_num_threads, "OpenMP's thread count at load.");
   m.def("get_num_threads", &get_num_threads);
   m.def("blas_version", &blas_version);
-  m.def("fma_peak_gflops", [](int threads, double seconds, const std::string& isa_name_) {
-    if (threads < 1 || threads > 4096) fail("fma_peak_gflops", "threads must be in [1, 4096]; received " + std::to_string(threads) + ".");
+  m.def("fma_peak_gflops", [checked_threads](int threads, double seconds, const std::string& isa_name_) {
+    checked_threads("fma_peak_gflops", threads);
     if (!(seconds > 0 && seconds <= 60)) fail("fma_peak_gflops", "seconds must be in (0, 60]; received " + std::to_string(seconds) + ".");
     Isa isa = best_isa();
     if (!isa_name_.empty() && !parse_isa(isa_name_.c_str(), &isa))

@@ -20,21 +20,21 @@ namespace {
 // AVX2 peak by a fifth). The multiplier is just below 1 so the values stay finite. It runs blocks
 // of `accumulators` · 256 vector FMAs until `seconds` pass and returns the fp32 FMAs done.
 #if AXONAL_X86
-#define AXONAL_FMA_LOOP(Vec, lanes, accumulators, set1, fmadd, first_lane)                                   \
-  const Vec mul = set1(0.999999f), add = set1(1e-6f);                                         \
-  Vec acc[accumulators];                                                                             \
-  for (int i = 0; i < accumulators; ++i) acc[i] = set1(1e-6f * static_cast<float>(i));                  \
-  const auto start = std::chrono::steady_clock::now();                                        \
-  double blocks = 0;                                                                          \
+#define AXONAL_FMA_LOOP(Vec, lanes, accumulators, set1, fmadd, first_lane)                            \
+  const Vec mul = set1(0.999999f), add = set1(1e-6f);                                                 \
+  Vec acc[accumulators];                                                                              \
+  for (int i = 0; i < accumulators; ++i) acc[i] = set1(1e-6f * static_cast<float>(i));                \
+  const auto start = std::chrono::steady_clock::now();                                                \
+  double blocks = 0;                                                                                  \
   while (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < seconds) { \
-    for (int repeat = 0; repeat < 256; ++repeat)                                              \
-      for (int i = 0; i < accumulators; ++i) acc[i] = fmadd(acc[i], mul, add);                          \
-    blocks += 1;                                                                              \
-  }                                                                                           \
-  float sink = 0;                                                                             \
-  for (int i = 0; i < accumulators; ++i) sink += first_lane(acc[i]);                                    \
-  volatile float keep = sink; /* used, so the loop is not optimised away */                   \
-  (void)keep;                                                                                 \
+    for (int repeat = 0; repeat < 256; ++repeat)                                                      \
+      for (int i = 0; i < accumulators; ++i) acc[i] = fmadd(acc[i], mul, add);                        \
+    blocks += 1;                                                                                      \
+  }                                                                                                   \
+  float sink = 0;                                                                                     \
+  for (int i = 0; i < accumulators; ++i) sink += first_lane(acc[i]);                                  \
+  volatile float keep = sink; /* used, so the loop is not optimised away */                           \
+  (void)keep;                                                                                         \
   return blocks * accumulators * 256 * lanes;
 
 __attribute__((target("avx512f"))) double loop_avx512(double seconds) {

@@ -11,7 +11,7 @@ namespace axonal {
 // run: the peak of the instruction set the kernels use (AXONAL_ISA), not only the machine's widest.
 double fma_peak_gflops(int threads, double seconds, Isa isa);
 
-// "avx512f", "avx2" or "scalar": the width fma_peak_gflops used.
+// "avx512f", "avx2" or "scalar": the widest vectors this CPU runs (fma_peak_gflops's default isa).
 const char* fma_peak_isa();
 
 }  // namespace axonal

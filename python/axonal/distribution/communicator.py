@@ -72,16 +72,21 @@ class Communicator:
 
     def wait(self, request, what: str) -> None:
         """Wait for ``request`` while watching the side channel and the deadline."""
+        self.wait_until(request.Test, what)
+
+    def wait_until(self, done, what: str, unit: str = "a step") -> None:
+        """Poll ``done()`` until it is true (an MPI request, a device stream), watching the side
+        channel and the deadline; ``unit`` names, in the timeout's message, what may take long."""
         deadline = time.monotonic() + self.timeout
         pause = 0.0
-        while not request.Test():
+        while not done():
             self.check_side_channel(what)
             if time.monotonic() > deadline:
                 self.failed = True
                 raise DistributedError(
                     f"rank {self.rank}: {what} did not complete within {self.timeout:g} s: another rank "
-                    f"is stuck or gone. Fix: look at the other ranks' output; raise {TIMEOUT_VARIABLE} if a "
-                    "step legitimately takes longer.")
+                    f"is stuck or gone. Fix: look at the other ranks' output; raise {TIMEOUT_VARIABLE} if "
+                    f"{unit} legitimately takes longer.")
             time.sleep(pause)
             pause = min(pause * 2 + 1e-5, 2e-3)  # spin briefly, then yield the core to the other ranks
 

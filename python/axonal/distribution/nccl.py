@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from axonal.distribution.communicator import TIMEOUT_VARIABLE, DistributedError
+from axonal.distribution.communicator import DistributedError
 
 NCCL_FLOAT32, NCCL_SUM = 7, 0  # ncclFloat32, ncclSum (nccl.h); cupy's constants are used when it has them
 
@@ -240,20 +240,9 @@ def wait(distribution, device, what: str) -> None:
     """Wait until the device's stream has run what was queued (its collectives included), watching
     the side channel and the deadline: a notice from a failed rank, or the timeout, aborts the
     NCCL communicator (its pending collectives end) and raises :class:`DistributedError`."""
-    mpi_side = distribution.communicator
     stream = device.stream
-    deadline = time.monotonic() + mpi_side.timeout
-    pause = 0.0
     try:
-        while not stream.done:
-            mpi_side.check_side_channel(what)
-            if time.monotonic() > deadline:
-                mpi_side.failed = True
-                raise DistributedError(f"rank {mpi_side.rank}: {what} did not complete within {mpi_side.timeout:g} s: "
-                                       f"another rank is stuck or gone. Fix: look at the other ranks' output; raise "
-                                       f"{TIMEOUT_VARIABLE} if a run of steps legitimately takes longer.")
-            time.sleep(pause)
-            pause = min(pause * 2 + 1e-5, 2e-3)
+        distribution.communicator.wait_until(lambda: stream.done, what, "a run of steps")
         comm = getattr(distribution, "_nccl", None)
         if comm is not None and hasattr(comm, "check_async_error"):
             comm.check_async_error()
