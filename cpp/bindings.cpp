@@ -16,6 +16,7 @@
 #include "dense.h"
 #include "dropout.h"
 #include "gemm.h"
+#include "gemm_choice.h"
 #include "losses.h"
 #include "peak.h"
 
@@ -222,14 +223,28 @@ void bind_settings(py::module_& m) {
   }, arg("name"), "Cap the instruction set of the hot loops (tests; AXONAL_ISA sets it at import).");
   m.def("get_isa", [] { return std::string(isa_name(active_isa())); }, "The instruction set the hot loops use now.");
   m.def("best_isa", [] { return std::string(isa_name(best_isa())); }, "The widest instruction set this CPU runs.");
-  m.def("set_gemm", [](const std::string& name) {
+  m.def("set_gemm", [](const std::string& name, const std::string& why) {
     GemmImpl impl;
     if (!parse_gemm_impl(name.c_str(), &impl)) fail("set_gemm", "unknown GEMM '" + name + "'; expected blas or own.");
     if (impl == GemmImpl::own && !own_gemm_available())
       fail("set_gemm", "'own' needs AVX-512, which this CPU (or the AXONAL_ISA cap) does not allow; use 'blas'.");
-    set_gemm_impl(impl);
-  }, arg("name"), "Choose the GEMM: 'blas' (the library) or 'own' (AVX-512 kernels; AXONAL_GEMM sets it at import).");
+    set_gemm_impl(impl, why);
+  }, arg("name"), arg("why") = "pinned by set_gemm()",
+     "Pin the GEMM: 'blas' (the library) or 'own' (AVX-512 kernels; AXONAL_GEMM pins it at import); `why` is what "
+     "gemm_choice() reports.");
   m.def("get_gemm", [] { return std::string(gemm_impl_name(gemm_impl())); }, "The GEMM the kernels call now.");
+  m.def("gemm_choice", &gemm_choice_text, "How the GEMM was chosen: measured, read back from its file, or pinned.");
+  m.def("time_gemm_pair", [] {
+    double own = 0, blas = 0;
+    if (!own_gemm_available()) fail("time_gemm_pair", "the own GEMM needs AVX-512, which this CPU (or the AXONAL_ISA cap) does not allow.");
+    {
+      py::gil_scoped_release release;
+      time_gemm_pair(&own, &blas);
+    }
+    return py::make_tuple(own, blas);
+  }, "Median seconds of W1's three GEMMs (own, blas), timed in alternation: what the choice measures.");
+  m.def("pick_gemm", [](double own_s, double blas_s) { return std::string(gemm_impl_name(pick_gemm(own_s, blas_s))); },
+        arg("own_s"), arg("blas_s"), "The choice for these timings: 'own' only when it takes at most 95% of the library's time.");
   m.def("fma_peak_isa", &fma_peak_isa, "The vector width fma_peak_gflops uses: avx512f, avx2 or scalar.");
 }
 

@@ -74,7 +74,9 @@ void sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, c
   blas_backend::sgemm_serial(trans_a, trans_b, M, N, K, A, B, beta, C);
 }
 
-SerialRegion::SerialRegion() : previous_(blas_backend::begin_serial_region()) {}
+SerialRegion::SerialRegion() : previous_(blas_backend::begin_serial_region()) {
+  gemm_impl();  // the first GEMM of a process is chosen here, by the whole team, not inside one thread's sgemm_serial
+}
 SerialRegion::~SerialRegion() { blas_backend::end_serial_region(previous_); }
 
 namespace {

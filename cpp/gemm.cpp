@@ -6,9 +6,11 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <stdexcept>
 
 #include "cpu_features.h"
+#include "gemm_choice.h"
 #include "denormals.h"
 #include "scratch.h"
 
@@ -191,29 +193,60 @@ void gemm_part(const Problem& pr, int64_t m0, int64_t m1, int64_t p0, int64_t p1
 }
 #endif  // AXONAL_X86
 
-GemmImpl initial_impl() {
-  GemmImpl impl = GemmImpl::blas;
-#if AXONAL_X86
-  __builtin_cpu_init();  // this runs as a static initialiser, possibly before libgcc's own
-  if (!__builtin_cpu_is("intel")) impl = GemmImpl::own;
-#endif
+// kUndecided until the first caller of gemm_impl() measures (gemm_choice.h), unless AXONAL_GEMM
+// names a GEMM at load: that one is pinned.
+constexpr int kUndecided = -1;
+
+int initial_choice() {
+  GemmImpl impl;
   const char* requested = std::getenv("AXONAL_GEMM");
-  if (requested != nullptr) parse_gemm_impl(requested, &impl);  // unknown names keep the default
-  return impl;
+  if (requested != nullptr && parse_gemm_impl(requested, &impl)) return static_cast<int>(impl);
+  return kUndecided;  // unset, or an unknown name: measured as if unset
 }
 
-std::atomic<int> chosen{static_cast<int>(initial_impl())};
+std::atomic<int> chosen{initial_choice()};
+std::mutex pinned_why_mutex;
+// Why the GEMM is pinned (reported by gemm_choice_text); empty while it is the measured one.
+std::string pinned_why = chosen.load() == kUndecided
+                             ? std::string()
+                             : std::string("pinned by AXONAL_GEMM=") + gemm_impl_name(static_cast<GemmImpl>(chosen.load()));
+std::once_flag measured_once;
+GemmChoice measured;  // written once, inside measured_once
+
+int decide() {
+  std::call_once(measured_once, [] {
+    measured = choose_gemm_by_measurement();
+    int undecided = kUndecided;  // set_gemm_impl may have pinned one meanwhile: it wins
+    chosen.compare_exchange_strong(undecided, static_cast<int>(measured.impl));
+  });
+  return chosen.load();
+}
 
 }  // namespace
 
 bool own_gemm_available() { return AXONAL_X86 && active_isa() == Isa::avx512; }
 
 GemmImpl gemm_impl() {
-  const auto impl = static_cast<GemmImpl>(chosen.load(std::memory_order_relaxed));
+  int current = chosen.load(std::memory_order_relaxed);
+  if (current == kUndecided) current = decide();
+  const auto impl = static_cast<GemmImpl>(current);
   return impl == GemmImpl::own && !own_gemm_available() ? GemmImpl::blas : impl;
 }
 
-void set_gemm_impl(GemmImpl impl) { chosen.store(static_cast<int>(impl), std::memory_order_relaxed); }
+void set_gemm_impl(GemmImpl impl, const std::string& why) {
+  const std::lock_guard<std::mutex> lock(pinned_why_mutex);
+  pinned_why = why;
+  chosen.store(static_cast<int>(impl));
+}
+
+std::string gemm_choice_text() {
+  {
+    const std::lock_guard<std::mutex> lock(pinned_why_mutex);
+    if (!pinned_why.empty()) return pinned_why;
+  }
+  decide();
+  return measured.how;
+}
 
 const char* gemm_impl_name(GemmImpl impl) { return impl == GemmImpl::own ? "own" : "blas"; }
 

@@ -8,17 +8,20 @@
 // thread count, the split between threads or the arrays' alignment.
 #pragma once
 #include <cstdint>
+#include <string>
 
 namespace axonal {
 
 enum class GemmImpl : int { blas = 0, own = 1 };
 
-// The GEMM sgemm() calls now. Default: `own` on AVX-512 CPUs not made by Intel (where MKL's
-// AVX-512 kernels run and were measured faster), `blas` elsewhere. AXONAL_GEMM=blas|own at import
-// and set_gemm_impl() override it; `own` needs AVX-512 and the ISA cap (AXONAL_ISA) to allow it,
-// and acts as `blas` whenever they do not (the binding refuses to set it then).
+// The GEMM sgemm() calls now. Default: chosen by measurement at the first call that asks
+// (gemm_choice.h: the faster of the two on this CPU, remembered in a file). AXONAL_GEMM=blas|own at
+// import and set_gemm_impl() pin it instead; `own` needs AVX-512 and the ISA cap (AXONAL_ISA) to
+// allow it, and acts as `blas` whenever they do not (the binding refuses to set it then).
 GemmImpl gemm_impl();
-void set_gemm_impl(GemmImpl impl);
+void set_gemm_impl(GemmImpl impl, const std::string& why = "pinned by set_gemm()");
+// How the current GEMM was chosen, one line (measuring first if nothing has asked yet).
+std::string gemm_choice_text();
 bool own_gemm_available();
 const char* gemm_impl_name(GemmImpl impl);
 bool parse_gemm_impl(const char* name, GemmImpl* impl);  // false for an unknown name

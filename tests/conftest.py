@@ -1,7 +1,16 @@
 """Shared fixtures: run a test once per backend that can be used on this machine."""
+import atexit
 import os
+import shutil
+import tempfile
 
 import pytest
+
+# The cpu backend remembers which GEMM it measured faster in a file (cpp/gemm_choice.h): the tests'
+# goes to a folder of their own, which their subprocesses inherit, not to the user's ~/.cache.
+if "AXONAL_CACHE_DIR" not in os.environ:
+    os.environ["AXONAL_CACHE_DIR"] = tempfile.mkdtemp(prefix="axonal-tests-cache-")
+    atexit.register(shutil.rmtree, os.environ["AXONAL_CACHE_DIR"], True)
 
 if os.environ.get("AXONAL_CUDA_HOST"):
     # The cuda tests against the host emulation of the GPU (tests/cuda_host/README.md): the

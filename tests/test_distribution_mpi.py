@@ -29,6 +29,15 @@ pytestmark = [
 ]
 
 
+def _native_isa() -> str:
+    """The vector width of the cpu backend's kernels here ("none" without the backend)."""
+    try:
+        from axonal import _native
+    except ImportError:
+        return "none"
+    return _native.get_isa()
+
+
 def _environment() -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "MV2_", "PMIX_"))}
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", AXONAL_DISTRIBUTED_TIMEOUT="60")
@@ -304,3 +313,29 @@ def test_a_window_larger_than_dev_shm_is_refused_with_the_fix():
 def test_native_wait_ends_at_the_timeout(path):
     output = _reducer_case("timeout", path)
     assert "caught: rank 0: a test reduction: the gradient reduction did not complete within 3" in output, output
+
+
+GEMM_CODE = ("import os, sys; rank = os.environ.get('PMI_RANK') or os.environ['OMPI_COMM_WORLD_RANK']; "
+             "os.environ['AXONAL_CACHE_DIR'] = os.path.join(sys.argv[1], rank); "
+             "import axonal; from axonal import _native; c = axonal.distribution.initialize(); "
+             "open(os.path.join(sys.argv[1], f'out.{c.rank}'), 'w').write(_native.get_gemm() + '\\n' + _native.gemm_choice())")
+
+
+@pytest.mark.skipif(_native_isa() != "avx512", reason="without AVX-512 every rank runs the library: nothing to agree on")
+def test_every_rank_runs_rank_zeros_gemm(tmp_path):
+    # Each rank's file remembers a different GEMM (as on two hosts that measured apart); the ranks
+    # must still run one, rank 0's, or a run's bits would depend on which host measured what.
+    env = _environment()
+    probe = subprocess.run([sys.executable, "-c", "from axonal import _native; print(_native.get_gemm())"],
+                           env={**env, "AXONAL_CACHE_DIR": str(tmp_path / "0")}, capture_output=True, text=True,
+                           check=True).stdout.strip()
+    saved = next((tmp_path / "0").glob("gemm-*.txt"))
+    other = "own" if probe == "blas" else "blas"
+    (tmp_path / "1").mkdir()
+    (tmp_path / "1" / saved.name).write_text(other + "\n")
+    done = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "-c", GEMM_CODE, str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    ranks = [(tmp_path / f"out.{r}").read_text().splitlines() for r in range(2)]
+    assert ranks[0][0] == ranks[1][0] == probe, ranks
+    assert ranks[1][1].startswith("rank 0's choice") and f"read from {saved}" in ranks[0][1], ranks

@@ -3,7 +3,7 @@ AVX-512 kernels. Each must give the reference's dense and conv results, the own 
 cross its block edges (8-row tiles, 32-column panels and their 16-lane halves, 256-long k blocks,
 256-row A blocks) and with the same bits on any thread count. The choice itself: ``set_gemm``
 refuses unknown names and ``own`` where AVX-512 is not allowed, and ``AXONAL_GEMM`` sets it at
-import.
+import; otherwise the first GEMM measures both and the faster is remembered in a file.
 """
 from __future__ import annotations
 
@@ -109,3 +109,84 @@ def test_axonal_gemm_environment_variable_chooses_at_import(name):
     out = subprocess.run([sys.executable, "-c", "from axonal import _native; print(_native.get_gemm())"],
                          env=env, capture_output=True, text=True, check=True).stdout.strip()
     assert out == name
+
+
+# ----- the default GEMM, chosen by measurement (cpp/gemm_choice.h) ------------------------------
+
+OWN_AVAILABLE = native.get_isa() == "avx512"
+CHOICE_CODE = "from axonal import _native; print(_native.get_gemm()); print(_native.gemm_choice())"
+
+
+def _choose(cache, **environment) -> tuple[str, str]:
+    """A fresh process's GEMM and how it was chosen, with its cache folder at ``cache``."""
+    env = {key: value for key, value in os.environ.items() if key != "AXONAL_GEMM"}
+    env.update(AXONAL_CACHE_DIR=str(cache), **environment)
+    out = subprocess.run([sys.executable, "-c", CHOICE_CODE], env=env, capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    return out[0], out[1]
+
+
+def test_the_first_gemm_measures_and_saves_the_faster(tmp_path):
+    gemm, how = _choose(tmp_path / "cache")
+    saved = list((tmp_path / "cache").glob("gemm-*.txt"))
+    if not OWN_AVAILABLE:
+        assert (gemm, saved) == ("blas", []) and "needs AVX-512" in how
+        return
+    assert how.startswith("measured in this process: own ") and "saved to" in how, how
+    assert len(saved) == 1 and saved[0].read_text().splitlines()[0] == gemm
+    own_ms, blas_ms = (float(how.split(word)[1].split(" ms")[0]) for word in ("own ", "blas "))
+    assert gemm == native.pick_gemm(own_ms, blas_ms)
+
+
+@pytest.mark.skipif(not OWN_AVAILABLE, reason="only the library runs without AVX-512: nothing to choose")
+def test_a_saved_choice_is_read_back_not_measured_again(tmp_path):
+    measured, _ = _choose(tmp_path)
+    saved = next(tmp_path.glob("gemm-*.txt"))
+    other = "own" if measured == "blas" else "blas"
+    lines = saved.read_text().splitlines()
+    saved.write_text("\n".join([other, *lines[1:]]) + "\n")  # as if the measurement had gone the other way
+    gemm, how = _choose(tmp_path)
+    assert gemm == other and how.startswith(f"read from {saved}"), how
+
+
+@pytest.mark.skipif(not OWN_AVAILABLE, reason="only the library runs without AVX-512: nothing to choose")
+def test_a_damaged_choice_file_is_measured_again_and_rewritten(tmp_path):
+    _choose(tmp_path)
+    saved = next(tmp_path.glob("gemm-*.txt"))
+    saved.write_text("own-ish\n")
+    gemm, how = _choose(tmp_path)
+    assert how.startswith("measured in this process") and saved.read_text().splitlines()[0] == gemm
+
+
+@pytest.mark.skipif(not OWN_AVAILABLE, reason="only the library runs without AVX-512: nothing to choose")
+def test_a_folder_that_cannot_be_made_loses_only_the_memory(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    gemm, how = _choose(tmp_path / "a-file" / "cache")
+    assert gemm in ("own", "blas") and "not saved to" in how and "cannot create its folder" in how, how
+
+
+def test_axonal_gemm_pins_without_measuring(tmp_path):
+    gemm, how = _choose(tmp_path, AXONAL_GEMM="blas")
+    assert (gemm, how) == ("blas", "pinned by AXONAL_GEMM=blas")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_own_gemm_must_be_clearly_faster_to_be_chosen():
+    assert native.pick_gemm(0.95, 1.0) == "own"
+    assert native.pick_gemm(0.951, 1.0) == "blas"  # a near tie goes to the library
+    assert native.pick_gemm(2.0, 1.0) == "blas"
+
+
+@pytest.mark.skipif(not OWN_AVAILABLE, reason="the own GEMM needs AVX-512")
+def test_the_measurement_times_both_gemms():
+    own, blas = native.time_gemm_pair()
+    assert 0 < own < 1 and 0 < blas < 1  # three GEMMs of 51 MFLOP each: well under a second
+
+
+def test_set_gemm_pins_and_says_why():
+    previous, previous_how = native.get_gemm(), native.gemm_choice()
+    try:
+        native.set_gemm("blas", "chosen by this test")
+        assert (native.get_gemm(), native.gemm_choice()) == ("blas", "chosen by this test")
+    finally:
+        native.set_gemm(previous, previous_how)

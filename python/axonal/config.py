@@ -34,7 +34,7 @@ def config() -> dict[str, str]:
         facts["flags"] = _native.build_flags.strip()
         facts["BLAS"] = _native.blas_version()
         facts["GEMM"] = (f"{_native.get_gemm()} (own: axonal's AVX-512 kernels; blas: the library above; "
-                         "AXONAL_GEMM=blas|own chooses)")
+                         f"{_native.gemm_choice()}; AXONAL_GEMM=blas|own pins it)")
         facts["threads"] = f"{_native.get_num_threads()} (the kernels' OpenMP pool and the BLAS); {_thread_policy()}"
         facts["vector code"] = (f"{_native.get_isa()} (best on this CPU: {_native.best_isa()}; "
                                 "AXONAL_ISA=portable|avx2|avx512 caps it)")

@@ -63,10 +63,29 @@ def initialize(timeout: float | None = None):
                 from axonal.models.executors.threads import share_cores
 
                 share_cores(_communicator.cores_per_rank())
+                _agree_on_gemm(_communicator)
         else:
             resolve_timeout(timeout)  # a bad value is refused here too
             _communicator = SingleProcess()
     return _communicator
+
+
+def _agree_on_gemm(communicator) -> None:
+    """Every rank runs rank 0's GEMM (measured or read back there, or pinned by ``AXONAL_GEMM``),
+    or the library everywhere if some rank cannot run the own one (no AVX-512): the two give
+    different bits, and a run must not depend on what each host measured."""
+    try:
+        from axonal import _native
+    except ImportError:  # a build without the cpu backend: no GEMM to agree on
+        return
+    chosen = communicator.broadcast_bytes(_native.get_gemm().encode() if communicator.rank == 0 else None, 0,
+                                          "the choice of GEMM").decode()
+    able = np.array([chosen == "blas" or _native.get_isa() == "avx512"], dtype=np.int64)
+    if communicator.allreduce(able, "min", "the choice of GEMM")[0] == 0:
+        _native.set_gemm("blas", "the library on every rank: a rank cannot run rank 0's own GEMM (no AVX-512)")
+    else:
+        _native.set_gemm(chosen, f"rank 0's choice, so that every rank gives the same bits (rank 0: "
+                                 f"{_native.gemm_choice() if communicator.rank == 0 else 'see its show_config()'})")
 
 
 def rank() -> int:

@@ -74,6 +74,7 @@ def _describe(model, xs, ys, weights, settings: dict) -> dict[str, str]:
                             + ([] if weights is None else [("sample_weight", tuple(weights.shape))])),
         "optimizer iterations": str(int(optimizer.iterations) if optimizer is not None else 0),
         "model step": str(int(model.steps.value)),
+        "GEMM": _gemm(),
     }
     fields.update((name, repr(value)) for name, value in settings.items())
     distribution = active()
@@ -81,6 +82,16 @@ def _describe(model, xs, ys, weights, settings: dict) -> dict[str, str]:
         fields["distribution"] = (f"deterministic={distribution.deterministic}, bucket_bytes={distribution.bucket_bytes}, "
                                   f"shared_memory={distribution.shared_memory}")
     return fields
+
+
+def _gemm() -> str:
+    """The cpu backend's GEMM (distribution.initialize made the ranks agree; a later set_gemm on one
+    rank would not): its bits differ from the other's."""
+    try:
+        from axonal import _native
+    except ImportError:
+        return "none"
+    return _native.get_gemm()
 
 
 def check_agreement(model, xs, ys, weights, **settings) -> None:
