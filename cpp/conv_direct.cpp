@@ -173,8 +173,30 @@ void direct_conv_dx(float* dx, const float* dz, const float* Wk, const Window& g
   correlate(dx, dz_plane, flipped, nullptr, g.N, g.H, g.W, g.KH, g.KW, g.C, Act::linear, 0.f);
 }
 
+// A 3×3 one-channel kernel (an image model's first layer on grey images) takes all its kernel rows
+// in one tile; its dW (9 × F) is small, so each image is a share of its own: 32 tasks rather than 3
+// shares × 3 kernel rows for two threads.
+void small_kernel_dW(float* dW, const float* dz, const Plane& in, const Window& g, int64_t F) {
+  const int64_t size = 9 * F, shares = g.N;
+  float* parts = scratch(Scratch::direct_work, shares * size);
+  const bool wide = active_isa() == Isa::avx512;
+  parallel_for(shares, g.N * g.OH * g.OW * size >= kParallelMinWork, [&](int64_t s) {
+    float* part = parts + s * size;
+    std::fill(part, part + size, 0.f);
+    (wide ? avx512::accumulate_small_dW : avx2::accumulate_small_dW)(part, in.data + s * in.image_stride(),
+                                                                     in.image_stride(), dz + s * g.OH * g.OW * F, 1,
+                                                                     g.OH, g.OW, F, g.C, in.row_stride());
+  });
+  for (int64_t i = 0; i < size; ++i) {  // the images' sums in image order
+    float sum = 0.f;
+    for (int64_t s = 0; s < shares; ++s) sum += parts[s * size + i];
+    dW[i] = sum;
+  }
+}
+
 void direct_conv_dW(float* dW, const float* dz, const float* x, const Window& g, int64_t F) {
   const Plane in = input_plane(x, g);
+  if (g.KH == 3 && g.KW == 3 && g.C == 1) return small_kernel_dW(dW, dz, in, g, F);
   const int64_t size = g.KH * g.KW * g.C * F;
   const int64_t image_bytes = (in.image_stride() + g.OH * g.OW * F) * static_cast<int64_t>(sizeof(float));
   const int64_t most_per_share = std::clamp<int64_t>(kWeightGradientShareBytes / image_bytes, 1, g.N);

@@ -72,6 +72,44 @@ struct WeightGradientTile {
   }
 };
 
+// dw[t][f] (KH·KWC kernel rows t = (kh, j): all of a small kernel, FV·kLanes channels) += the
+// share of `images` images, as WeightGradientTile but for every kernel row at once: a one-channel
+// 3×3 kernel (KWC = 3) otherwise gives tiles of 3 rows, 6 accumulators that wait on the FMA
+// latency and 5 loads for 6 FMAs, and reads dz once per kernel row.
+template <int FV, int KH, int KWC>
+struct SmallKernelWeightGradientTile {
+  static void run(float* dw, int64_t F, const float* x, int64_t C, int64_t row_stride, int64_t image_stride,
+                  const float* dz, int64_t images, int64_t OH, int64_t OW) {
+    Vec acc[KH * KWC][FV];
+#pragma GCC unroll 16
+    for (int t = 0; t < KH * KWC; ++t)
+#pragma GCC unroll 4
+      for (int v = 0; v < FV; ++v) acc[t][v] = vload(dw + t * F + kLanes * v);
+    for (int64_t n = 0; n < images; ++n)
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        const float* xr = x + n * image_stride + oh * row_stride;
+        const float* dr = dz + (n * OH + oh) * OW * F;
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          Vec d[FV];
+#pragma GCC unroll 4
+          for (int v = 0; v < FV; ++v) d[v] = vload(dr + ow * F + kLanes * v);
+#pragma GCC unroll 4
+          for (int kh = 0; kh < KH; ++kh)
+#pragma GCC unroll 16
+            for (int j = 0; j < KWC; ++j) {
+              const Vec xb = vset1(xr[kh * row_stride + ow * C + j]);
+#pragma GCC unroll 4
+              for (int v = 0; v < FV; ++v) acc[kh * KWC + j][v] = vfmadd(xb, d[v], acc[kh * KWC + j][v]);
+            }
+        }
+      }
+#pragma GCC unroll 16
+    for (int t = 0; t < KH * KWC; ++t)
+#pragma GCC unroll 4
+      for (int v = 0; v < FV; ++v) vstore(dw + t * F + kLanes * v, acc[t][v]);
+  }
+};
+
 // Tile<FV, size>::run(args...) for a run-time size in [1, MAX]: the tails of a row or of KW·C.
 template <template <int, int> class Tile, int FV, int MAX, typename... Args>
 void run_tile(int64_t size, Args... args) {
@@ -81,13 +119,15 @@ void run_tile(int64_t size, Args... args) {
   }
 }
 
-// Every tile along an axis of `count`: step(offset, tile) calls tile(args...) with the arguments of
-// the tile at that offset.
+// Every tile along an axis of `count`, as few as the largest tile allows and of even sizes (26
+// pixels: 9, 9, 8 rather than 12, 12, 2, whose 4 accumulators wait on the FMA latency):
+// step(offset, tile) calls tile(args...) with the arguments of the tile at that offset.
 template <template <int, int> class Tile, int FV, typename Step>
 void run_tiles(int64_t count, Step step) {
-  constexpr int size = tile_size(FV);
+  constexpr int largest = tile_size(FV);
+  const int64_t tiles = (count + largest - 1) / largest, size = (count + tiles - 1) / tiles;
   for (int64_t at = 0; at < count; at += size) {
-    step(at, [&](auto... args) { run_tile<Tile, FV, size>(std::min<int64_t>(size, count - at), args...); });
+    step(at, [&](auto... args) { run_tile<Tile, FV, largest>(std::min<int64_t>(size, count - at), args...); });
   }
 }
 
@@ -115,6 +155,16 @@ void correlate_row(float* y_row, const float* x_row, const float* w_rows, const 
       tile(y_row + ow * F + f0, F, x_row + ow * C, C, row_stride, w_rows + f0, bias ? bias + f0 : nullptr, KH, KWC,
            relu);
     });
+  });
+}
+
+// dw (KH·KWC rows of F) += the share of `images` consecutive images of a 3×3 one-channel kernel,
+// every kernel row at once (SmallKernelWeightGradientTile).
+void accumulate_small_dW(float* dw, const float* x, int64_t image_stride, const float* dz, int64_t images, int64_t OH,
+                         int64_t OW, int64_t F, int64_t C, int64_t row_stride) {
+  for_each_channel_block(F, [&](int64_t f0, auto fv) {
+    SmallKernelWeightGradientTile<decltype(fv)::value, 3, 3>::run(dw + f0, F, x, C, row_stride, image_stride, dz + f0,
+                                                                   images, OH, OW);
   });
 }
 

@@ -45,6 +45,9 @@ def conv(ops, x, W, b, padding, activation, dy):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(geometry=geometries())
 @example(geometry=(2, 2, 27, 3, (5, 1), (2, 1, 0, 0), 8, "relu"))  # a pre-activation of +1.3e-8, -3.7e-9 in float32
+@example(geometry=(3, 9, 26, 1, (3, 3), (0, 0, 0, 0), 48, "relu"))  # one channel, 3×3: the all-rows dW tile
+@example(geometry=(1, 7, 13, 1, (3, 3), (1, 1, 1, 1), 16, "linear"))  # ... padded, one vector of channels
+@example(geometry=(2, 5, 26, 32, (3, 3), (1, 1, 1, 1), 32, "tanh"))  # rows of 26: tiles of 9, 9, 8
 def test_direct_convolutions_match_the_reference(isa, geometry):
     n, h, w, c, (kh, kw), padding, f, activation = geometry
     oh, ow = h + padding[0] + padding[1] - kh + 1, w + padding[2] + padding[3] - kw + 1
