@@ -66,6 +66,11 @@ def test_without_a_launcher_everything_is_one_process():
     assert distribution.active() is None  # one process: fit runs as without a distribution
 
 
+def test_data_parallel_shows_every_setting_the_ranks_must_share():
+    shown = repr(distribution.DataParallel(deterministic=True, bucket_bytes=4096, shared_memory=False))
+    assert shown == "DataParallel(rank=0, size=1, deterministic=True, bucket_bytes=4096, shared_memory=False)"
+
+
 def test_set_distribution_and_scope():
     dp = distribution.DataParallel(deterministic=True)
     assert distribution.distribution() is None

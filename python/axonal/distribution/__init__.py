@@ -208,7 +208,8 @@ class DataParallel:
             _distribution = previous
 
     def __repr__(self) -> str:
-        return f"DataParallel(rank={self.rank}, size={self.size}, deterministic={self.deterministic})"
+        return (f"DataParallel(rank={self.rank}, size={self.size}, deterministic={self.deterministic}, "
+                f"bucket_bytes={self.bucket_bytes}, shared_memory={self.shared_memory})")
 
 
 def _backend_is_cuda() -> bool:
