@@ -236,7 +236,8 @@ void bind_settings(py::module_& m) {
   m.def("gemm_choice", &gemm_choice_text, "How the GEMM was chosen: measured, read back from its file, or pinned.");
   m.def("time_gemm_pair", [] {
     double own = 0, blas = 0;
-    if (!own_gemm_available()) fail("time_gemm_pair", "the own GEMM needs AVX-512, which this CPU (or the AXONAL_ISA cap) does not allow.");
+    if (!own_gemm_available())
+      fail("time_gemm_pair", "the own GEMM needs AVX-512, which this CPU (or the AXONAL_ISA cap) does not allow.");
     {
       py::gil_scoped_release release;
       time_gemm_pair(&own, &blas);
@@ -244,7 +245,8 @@ void bind_settings(py::module_& m) {
     return py::make_tuple(own, blas);
   }, "Median seconds of W1's three GEMMs (own, blas), timed in alternation: what the choice measures.");
   m.def("pick_gemm", [](double own_s, double blas_s) { return std::string(gemm_impl_name(pick_gemm(own_s, blas_s))); },
-        arg("own_s"), arg("blas_s"), "The choice for these timings: 'own' only when it takes at most 95% of the library's time.");
+        arg("own_s"), arg("blas_s"),
+        "The choice for these timings: 'own' only when it takes at most 95% of the library's time.");
   m.def("fma_peak_isa", &fma_peak_isa, "The vector width fma_peak_gflops uses: avx512f, avx2 or scalar.");
 }
 

@@ -10,8 +10,8 @@
 #include <stdexcept>
 
 #include "cpu_features.h"
-#include "gemm_choice.h"
 #include "denormals.h"
+#include "gemm_choice.h"
 #include "scratch.h"
 
 #if AXONAL_X86
@@ -216,6 +216,9 @@ GemmChoice measured;  // written once, inside measured_once
 int decide() {
   std::call_once(measured_once, [] {
     measured = choose_gemm_by_measurement();
+    if (const char* requested = std::getenv("AXONAL_GEMM"); requested != nullptr && *requested != '\0')
+      measured.how = "AXONAL_GEMM=" + std::string(requested) + " is neither blas nor own, so it was ignored; " +
+                     measured.how;
     int undecided = kUndecided;  // set_gemm_impl may have pinned one meanwhile: it wins
     chosen.compare_exchange_strong(undecided, static_cast<int>(measured.impl));
   });

@@ -34,13 +34,14 @@ constexpr int kRounds = 5;
 // Bump when the own GEMM's kernels change, so that old measurements are not reused.
 constexpr const char* kChoiceFormat = "gemm-choice-1";
 
-// x·W, xᵀ·dz and dz·Wᵀ of one dense layer with `impl`, on the OpenMP team.
+// The three GEMMs of one dense layer's training step, timed with either GEMM on the OpenMP team:
+// x (rows, inputs), W (inputs, outputs), dz (rows, outputs) -> y = x·W, dW = xᵀ·dz, dx = dz·Wᵀ.
 struct Trio {
   std::vector<float> x, W, dz, y, dW, dx;
   Trio()
       : x(kRows * kInputs), W(kInputs * kOutputs), dz(kRows * kOutputs), y(kRows * kOutputs), dW(kInputs * kOutputs),
         dx(kRows * kInputs) {
-    uint32_t state = 12345;  // any values away from zero and subnormals
+    uint32_t state = 12345;  // values in [-0.5, 0.5) in steps of 2^-24: no subnormal products
     for (auto* v : {&x, &W, &dz})
       for (float& e : *v) e = static_cast<float>((state = state * 1664525u + 1013904223u) >> 8) * 0x1p-24f - 0.5f;
   }
@@ -77,11 +78,12 @@ std::string cpu_name() {
 #endif
 }
 
-// The file that remembers the choice for this CPU, vector width, BLAS and axonal build; empty when
-// neither AXONAL_CACHE_DIR, XDG_CACHE_HOME nor HOME is set.
+// The file that remembers the choice for this CPU, vector width, BLAS and axonal build, in axonal's
+// cache folder (the datasets' too: $AXONAL_HOME, else $XDG_CACHE_HOME/axonal, else
+// ~/.cache/axonal); empty when neither AXONAL_HOME, XDG_CACHE_HOME nor HOME is set.
 std::string cache_path() {
   std::string folder;
-  if (const char* own = std::getenv("AXONAL_CACHE_DIR"); own && *own) folder = own;
+  if (const char* own = std::getenv("AXONAL_HOME"); own && *own) folder = own;
   else if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) folder = std::string(xdg) + "/axonal";
   else if (const char* home = std::getenv("HOME"); home && *home) folder = std::string(home) + "/.cache/axonal";
   else return "";
@@ -177,7 +179,7 @@ GemmChoice choose_gemm_by_measurement() {
   choice.impl = pick_gemm(choice.own_s, choice.blas_s);
   choice.how = "measured in this process: " + timings(choice) + " for W1's three GEMMs";
   if (choice.path.empty()) {
-    choice.how += "; not saved (no AXONAL_CACHE_DIR, XDG_CACHE_HOME or HOME)";
+    choice.how += "; not saved (no AXONAL_HOME, XDG_CACHE_HOME or HOME)";
   } else if (const std::string failure = write_choice(choice.path, choice); failure.empty()) {
     choice.how += "; saved to " + choice.path;
   } else {

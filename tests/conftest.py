@@ -6,11 +6,11 @@ import tempfile
 
 import pytest
 
-# The cpu backend remembers which GEMM it measured faster in a file (cpp/gemm_choice.h): the tests'
-# goes to a folder of their own, which their subprocesses inherit, not to the user's ~/.cache.
-if "AXONAL_CACHE_DIR" not in os.environ:
-    os.environ["AXONAL_CACHE_DIR"] = tempfile.mkdtemp(prefix="axonal-tests-cache-")
-    atexit.register(shutil.rmtree, os.environ["AXONAL_CACHE_DIR"], True)
+# axonal's cache folder (the GEMM measured faster, cpp/gemm_choice.h; downloaded datasets) is a
+# folder of the tests' own, which their subprocesses inherit, not the user's ~/.cache/axonal.
+if "AXONAL_HOME" not in os.environ:
+    os.environ["AXONAL_HOME"] = tempfile.mkdtemp(prefix="axonal-tests-cache-")
+    atexit.register(shutil.rmtree, os.environ["AXONAL_HOME"], True)
 
 if os.environ.get("AXONAL_CUDA_HOST"):
     # The cuda tests against the host emulation of the GPU (tests/cuda_host/README.md): the

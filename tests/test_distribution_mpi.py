@@ -316,7 +316,7 @@ def test_native_wait_ends_at_the_timeout(path):
 
 
 GEMM_CODE = ("import os, sys; rank = os.environ.get('PMI_RANK') or os.environ['OMPI_COMM_WORLD_RANK']; "
-             "os.environ['AXONAL_CACHE_DIR'] = os.path.join(sys.argv[1], rank); "
+             "os.environ['AXONAL_HOME'] = os.path.join(sys.argv[1], rank); "
              "import axonal; from axonal import _native; c = axonal.distribution.initialize(); "
              "open(os.path.join(sys.argv[1], f'out.{c.rank}'), 'w').write(_native.get_gemm() + '\\n' + _native.gemm_choice())")
 
@@ -327,7 +327,7 @@ def test_every_rank_runs_rank_zeros_gemm(tmp_path):
     # must still run one, rank 0's, or a run's bits would depend on which host measured what.
     env = _environment()
     probe = subprocess.run([sys.executable, "-c", "from axonal import _native; print(_native.get_gemm())"],
-                           env={**env, "AXONAL_CACHE_DIR": str(tmp_path / "0")}, capture_output=True, text=True,
+                           env={**env, "AXONAL_HOME": str(tmp_path / "0")}, capture_output=True, text=True,
                            check=True).stdout.strip()
     saved = next((tmp_path / "0").glob("gemm-*.txt"))
     other = "own" if probe == "blas" else "blas"

@@ -120,7 +120,7 @@ CHOICE_CODE = "from axonal import _native; print(_native.get_gemm()); print(_nat
 def _choose(cache, **environment) -> tuple[str, str]:
     """A fresh process's GEMM and how it was chosen, with its cache folder at ``cache``."""
     env = {key: value for key, value in os.environ.items() if key != "AXONAL_GEMM"}
-    env.update(AXONAL_CACHE_DIR=str(cache), **environment)
+    env.update(AXONAL_HOME=str(cache), **environment)
     out = subprocess.run([sys.executable, "-c", CHOICE_CODE], env=env, capture_output=True, text=True,
                          check=True).stdout.splitlines()
     return out[0], out[1]
@@ -169,6 +169,11 @@ def test_axonal_gemm_pins_without_measuring(tmp_path):
     gemm, how = _choose(tmp_path, AXONAL_GEMM="blas")
     assert (gemm, how) == ("blas", "pinned by AXONAL_GEMM=blas")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unknown_axonal_gemm_is_said_to_be_ignored(tmp_path):
+    gemm, how = _choose(tmp_path, AXONAL_GEMM="fastest")
+    assert gemm in ("own", "blas") and how.startswith("AXONAL_GEMM=fastest is neither blas nor own, so it was ignored")
 
 
 def test_the_own_gemm_must_be_clearly_faster_to_be_chosen():
