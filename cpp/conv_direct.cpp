@@ -173,51 +173,43 @@ void direct_conv_dx(float* dx, const float* dz, const float* Wk, const Window& g
   correlate(dx, dz_plane, flipped, nullptr, g.N, g.H, g.W, g.KH, g.KW, g.C, Act::linear, 0.f);
 }
 
-// A 3×3 one-channel kernel (an image model's first layer on grey images) takes all its kernel rows
-// in one tile; its dW (9 × F) is small, so each image is a share of its own: 32 tasks rather than 3
-// shares × 3 kernel rows for two threads.
-void small_kernel_dW(float* dW, const float* dz, const Plane& in, const Window& g, int64_t F) {
-  const int64_t size = 9 * F, shares = g.N;
-  float* parts = scratch(Scratch::direct_work, shares * size);
-  const bool wide = active_isa() == Isa::avx512;
-  parallel_for(shares, g.N * g.OH * g.OW * size >= kParallelMinWork, [&](int64_t s) {
-    float* part = parts + s * size;
-    std::fill(part, part + size, 0.f);
-    (wide ? avx512::accumulate_small_dW : avx2::accumulate_small_dW)(part, in.data + s * in.image_stride(),
-                                                                     in.image_stride(), dz + s * g.OH * g.OW * F, 1,
-                                                                     g.OH, g.OW, F, g.C, in.row_stride());
-  });
-  for (int64_t i = 0; i < size; ++i) {  // the images' sums in image order
-    float sum = 0.f;
-    for (int64_t s = 0; s < shares; ++s) sum += parts[s * size + i];
-    dW[i] = sum;
-  }
-}
-
 void direct_conv_dW(float* dW, const float* dz, const float* x, const Window& g, int64_t F) {
   const Plane in = input_plane(x, g);
-  if (g.KH == 3 && g.KW == 3 && g.C == 1) return small_kernel_dW(dW, dz, in, g, F);
   const int64_t size = g.KH * g.KW * g.C * F;
+  // A 3×3 one-channel kernel (an image model's first layer on grey images) takes all its kernel
+  // rows in one tile; its dW (9 × F) is small, so each image is a share of its own: 32 tasks rather
+  // than 3 shares × 3 kernel rows for two threads.
+  const bool all_rows = g.KH == 3 && g.KW == 3 && g.C == 1;
   const int64_t image_bytes = (in.image_stride() + g.OH * g.OW * F) * static_cast<int64_t>(sizeof(float));
   const int64_t most_per_share = std::clamp<int64_t>(kWeightGradientShareBytes / image_bytes, 1, g.N);
   const int64_t size_bytes = size * static_cast<int64_t>(sizeof(float));
   const int64_t most_shares = std::max<int64_t>(1, kWeightGradientPartsBytes / size_bytes);
-  const int64_t shares = std::min((g.N + most_per_share - 1) / most_per_share, most_shares);
+  const int64_t shares = all_rows ? g.N : std::min((g.N + most_per_share - 1) / most_per_share, most_shares);
   float* parts = shares == 1 ? dW : scratch(Scratch::direct_work, shares * size);
   const bool wide = active_isa() == Isa::avx512;
   // One task per (share, kernel row, group of columns): tasks write disjoint blocks of the shares'
   // partial sums, and there are enough of them to balance the threads whatever the shares' sizes.
-  const int64_t KWC = g.KW * g.C, groups = (KWC + kColumnsPerTask - 1) / kColumnsPerTask;
-  parallel_for(shares * g.KH * groups, g.N * g.OH * g.OW * size >= kParallelMinWork, [&](int64_t task) {
-    const int64_t s = task / (g.KH * groups), kh = task / groups % g.KH, group = task % groups;
+  const int64_t KWC = g.KW * g.C, row_tasks = all_rows ? 1 : g.KH;
+  const int64_t groups = all_rows ? 1 : (KWC + kColumnsPerTask - 1) / kColumnsPerTask;
+  parallel_for(shares * row_tasks * groups, g.N * g.OH * g.OW * size >= kParallelMinWork, [&](int64_t task) {
+    const int64_t s = task / (row_tasks * groups), kh = task / groups % row_tasks, group = task % groups;
+    // Share s holds images [s·N/shares, (s+1)·N/shares): sizes differ by one at most (5 or 6 of 32).
+    const int64_t n0 = s * g.N / shares, images = (s + 1) * g.N / shares - n0;
+    const float* dz_share = dz + n0 * g.OH * g.OW * F;
+    if (all_rows) {
+      float* part = parts + s * size;
+      std::fill(part, part + size, 0.f);
+      (wide ? avx512::accumulate_small_dW : avx2::accumulate_small_dW)(part, in.data + n0 * in.image_stride(),
+                                                                       in.image_stride(), dz_share, images, g.OH,
+                                                                       g.OW, F, g.C, in.row_stride());
+      return;
+    }
     const int64_t j0 = group * kColumnsPerTask, j1 = std::min(KWC, j0 + kColumnsPerTask);
     float* part = parts + s * size + kh * KWC * F;
     std::fill(part + j0 * F, part + j1 * F, 0.f);
-    // Share s holds images [s·N/shares, (s+1)·N/shares): sizes differ by one at most (5 or 6 of 32).
-    const int64_t n0 = s * g.N / shares, images = (s + 1) * g.N / shares - n0;
     (wide ? avx512::accumulate_dW : avx2::accumulate_dW)(part, in.data + n0 * in.image_stride() + kh * in.row_stride(),
-                                                         in.image_stride(), dz + n0 * g.OH * g.OW * F, images, g.OH,
-                                                         g.OW, F, g.C, in.row_stride(), j0, j1);
+                                                         in.image_stride(), dz_share, images, g.OH, g.OW, F, g.C,
+                                                         in.row_stride(), j0, j1);
   });
   if (shares == 1) return;
   parallel_for((size + kElementwiseSpan - 1) / kElementwiseSpan, shares * size >= kParallelMinWork, [&](int64_t c) {

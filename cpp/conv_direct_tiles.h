@@ -47,6 +47,30 @@ struct ForwardTile {
   }
 };
 
+// The sweep both weight-gradient tiles make: acc (ROWS kernel rows × FV vectors of channels)
+// loaded from dw, pixel(acc, x at the pixel, dz at the pixel) for every output pixel of `images`
+// images in order, and acc stored back.
+template <int ROWS, int FV, typename Pixel>
+inline void sweep_weight_gradient(float* dw, int64_t F, const float* x, int64_t C, int64_t row_stride,
+                                  int64_t image_stride, const float* dz, int64_t images, int64_t OH, int64_t OW,
+                                  Pixel pixel) {
+  Vec acc[ROWS][FV];
+#pragma GCC unroll 16
+  for (int i = 0; i < ROWS; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < FV; ++v) acc[i][v] = vload(dw + i * F + kLanes * v);
+  for (int64_t n = 0; n < images; ++n)
+    for (int64_t oh = 0; oh < OH; ++oh) {
+      const float* xr = x + n * image_stride + oh * row_stride;
+      const float* dr = dz + (n * OH + oh) * OW * F;
+      for (int64_t ow = 0; ow < OW; ++ow) pixel(acc, xr + ow * C, dr + ow * F);
+    }
+#pragma GCC unroll 16
+  for (int i = 0; i < ROWS; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < FV; ++v) vstore(dw + i * F + kLanes * v, acc[i][v]);
+}
+
 // dw[i][f] (CB kernel rows, FV·kLanes channels) += Σ_{n, oh, ow} x[n·image_stride + oh·row_stride + ow·C + i]
 // · dz[n][oh][ow][f]: `images` images' share of dW for CB consecutive (kw, c) of one kh; each dz
 // vector is loaded once per pixel and meets CB broadcast inputs.
@@ -54,21 +78,10 @@ template <int FV, int CB>
 struct WeightGradientTile {
   static void run(float* dw, int64_t F, const float* x, int64_t C, int64_t row_stride, int64_t image_stride,
                   const float* dz, int64_t images, int64_t OH, int64_t OW) {
-    Vec acc[CB][FV];
-#pragma GCC unroll 16
-    for (int i = 0; i < CB; ++i)
-#pragma GCC unroll 4
-      for (int v = 0; v < FV; ++v) acc[i][v] = vload(dw + i * F + kLanes * v);
-    for (int64_t n = 0; n < images; ++n)
-      for (int64_t oh = 0; oh < OH; ++oh) {
-        const float* xr = x + n * image_stride + oh * row_stride;
-        const float* dr = dz + (n * OH + oh) * OW * F;
-        for (int64_t ow = 0; ow < OW; ++ow) accumulate_outer(acc, xr + ow * C, 1, dr + ow * F);
-      }
-#pragma GCC unroll 16
-    for (int i = 0; i < CB; ++i)
-#pragma GCC unroll 4
-      for (int v = 0; v < FV; ++v) vstore(dw + i * F + kLanes * v, acc[i][v]);
+    sweep_weight_gradient<CB, FV>(dw, F, x, C, row_stride, image_stride, dz, images, OH, OW,
+                                  [](Vec(&acc)[CB][FV], const float* xp, const float* dp) {
+                                    accumulate_outer(acc, xp, 1, dp);
+                                  });
   }
 };
 
@@ -80,33 +93,21 @@ template <int FV, int KH, int KWC>
 struct SmallKernelWeightGradientTile {
   static void run(float* dw, int64_t F, const float* x, int64_t C, int64_t row_stride, int64_t image_stride,
                   const float* dz, int64_t images, int64_t OH, int64_t OW) {
-    Vec acc[KH * KWC][FV];
-#pragma GCC unroll 16
-    for (int t = 0; t < KH * KWC; ++t)
-#pragma GCC unroll 4
-      for (int v = 0; v < FV; ++v) acc[t][v] = vload(dw + t * F + kLanes * v);
-    for (int64_t n = 0; n < images; ++n)
-      for (int64_t oh = 0; oh < OH; ++oh) {
-        const float* xr = x + n * image_stride + oh * row_stride;
-        const float* dr = dz + (n * OH + oh) * OW * F;
-        for (int64_t ow = 0; ow < OW; ++ow) {
+    sweep_weight_gradient<KH * KWC, FV>(
+        dw, F, x, C, row_stride, image_stride, dz, images, OH, OW,
+        [row_stride](Vec(&acc)[KH * KWC][FV], const float* xp, const float* dp) {
           Vec d[FV];
 #pragma GCC unroll 4
-          for (int v = 0; v < FV; ++v) d[v] = vload(dr + ow * F + kLanes * v);
+          for (int v = 0; v < FV; ++v) d[v] = vload(dp + kLanes * v);
 #pragma GCC unroll 4
           for (int kh = 0; kh < KH; ++kh)
 #pragma GCC unroll 16
             for (int j = 0; j < KWC; ++j) {
-              const Vec xb = vset1(xr[kh * row_stride + ow * C + j]);
+              const Vec xb = vset1(xp[kh * row_stride + j]);
 #pragma GCC unroll 4
               for (int v = 0; v < FV; ++v) acc[kh * KWC + j][v] = vfmadd(xb, d[v], acc[kh * KWC + j][v]);
             }
-        }
-      }
-#pragma GCC unroll 16
-    for (int t = 0; t < KH * KWC; ++t)
-#pragma GCC unroll 4
-      for (int v = 0; v < FV; ++v) vstore(dw + t * F + kLanes * v, acc[t][v]);
+        });
   }
 };
 
