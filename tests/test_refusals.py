@@ -91,7 +91,7 @@ def test_a_refused_compile_leaves_the_previous_compilation(arguments, message):
     with pytest.raises(ValueError, match=message):
         model.compile(**arguments)
     assert model.optimizer is optimizer and model.loss is loss and model.metrics == metrics
-    assert model.layers[-1].activation_in_loss  # still fused with the loss it was compiled with
+    assert model.objective.absorbs(model.layers[-1])  # still fused with the loss it was compiled with
     model.fit(*DATA, epochs=1, verbose=0)
 
 

@@ -7,6 +7,7 @@ short call into the backend (``self.ops``) on buffers the layer owns and reuses 
 """
 from __future__ import annotations
 
+import contextvars
 import itertools
 import re
 from collections import defaultdict
@@ -26,6 +27,13 @@ from axonal.layers._weight_limit import charge_weight
 from axonal.random import draw_seed
 
 _name_counters: defaultdict[str, itertools.count] = defaultdict(itertools.count)
+_layer_ids = itertools.count()
+
+# The model one of whose calls (fit, evaluate, predict, model(x)...) runs now, in this thread: the
+# loss it was compiled with may absorb its output layer's activation (models/objective.py). Every
+# other use of that layer (another model holding it, a call of the layer on an array) applies the
+# activation itself, so absorption is the compiled model's business, never a state of the layer.
+running_model: contextvars.ContextVar = contextvars.ContextVar("running_model", default=None)
 
 # Separate random streams drawn from one model seed (see Layer.attach and Sequential).
 WEIGHTS_STREAM = 0
@@ -95,6 +103,7 @@ class Layer:
     @renamed_arguments(input_dim=("input_shape", lambda dim: (dim,)))
     def __init__(self, name: str | None = None, trainable: bool = True, input_shape: tuple | None = None):
         self.name = name or unique_name(type(self))
+        self.uid = next(_layer_ids)  # shared by the copies a model runs (shared calls, device clones)
         self.trainable = trainable
         self.input_shape_arg = (None if input_shape is None else
                                 check_shape(input_shape, "input_shape", f"Layer {self.name!r} ({type(self).__name__})"))
@@ -210,7 +219,11 @@ class Layer:
             self.attach(host_backend(), 0, draw_seed(), self.steps)
             self.build((None,) + inputs.shape[1:])
         check_feature_shape(inputs, self.input_shape, self.name)
-        return self.forward(inputs, training).copy()
+        alone = running_model.set(None)  # on its own, even from a callback of a running fit
+        try:
+            return self.forward(inputs, training).copy()
+        finally:
+            running_model.reset(alone)
 
     # ----- weights -----------------------------------------------------------------------------
 
@@ -323,13 +336,20 @@ class Layer:
 class ActivationOutputMixin:
     """For layers ending in ``self.activation`` (Dense, Activation), which a loss may absorb.
 
-    With softmax + categorical cross-entropy (or sigmoid + binary cross-entropy) the model sets
-    :attr:`activation_in_loss`; the layer then outputs logits and the loss kernel applies the
-    activation exactly, fused with the loss.
+    With softmax + categorical cross-entropy (or sigmoid + binary cross-entropy) the compiled model
+    absorbs the activation into the loss: while that model runs, :attr:`activation_in_loss` is
+    True, the layer outputs logits and the loss kernel applies the activation exactly, fused with
+    the loss.
     """
 
     activation: str
-    activation_in_loss = False
+
+    @property
+    def activation_in_loss(self) -> bool:
+        """True while a model whose loss absorbs this layer's activation runs (not in another model
+        holding the layer, nor in a call of the layer on its own)."""
+        objective = getattr(running_model.get(), "objective", None)
+        return objective is not None and objective.absorbs(self)
 
     @property
     def output_activation(self) -> str:

@@ -26,6 +26,8 @@ import functools
 import signal
 import threading
 
+from axonal.layers.base import running_model
+
 
 def exclusive(method):
     """Run ``method`` holding the model's lock (one call at a time per model, across threads)."""
@@ -66,7 +68,7 @@ class _Running:
     reads attributes, never ``model.__dict__``: touching that turns every later attribute access of
     the object into a slower dict lookup in CPython 3.11+.)"""
 
-    __slots__ = ("model", "entry")
+    __slots__ = ("model", "entry", "outer")
 
     def __init__(self, model, name: str):
         self.model, self.entry = model, (threading.get_ident(), name)
@@ -77,8 +79,10 @@ class _Running:
             calls = self.model._running_calls = []
         calls.append(self.entry)
         _running_models.add(self.model)
+        self.outer = running_model.set(self.model)  # whose loss may absorb an output activation
 
     def __exit__(self, *exc_info) -> None:
+        running_model.reset(self.outer)
         calls = self.model._running_calls
         calls.remove(self.entry)
         if not calls:

@@ -18,7 +18,6 @@ import numpy as np
 
 from axonal import losses as losses_module, metrics as metrics_module
 from axonal._validation import check_same_length
-from axonal.layers.base import ActivationOutputMixin
 from axonal.metrics.base import MeanMetric
 
 
@@ -66,6 +65,7 @@ class Objective:
         self.weights = [float(weight) for weight in weights]
         self.metric_identifiers = self._metrics_per_output(metrics)
         self.absorbed: list[str | None] = [None] * len(self.output_names)
+        self._absorbing: frozenset[int] = frozenset()  # the uids of the layers whose activation is absorbed
         self.output_metrics: list[list[metrics_module.Metric]] = [[] for _ in self.output_names]
         several = len(self.output_names) > 1
         self.loss_trackers = [OutputLoss(f"{name}_loss") for name in self.output_names] if several else []
@@ -132,18 +132,19 @@ class Objective:
         """Fuse output activations into the losses where exact, and resolve the metrics (they need
         each output's width)."""
         self.absorbed, self.output_metrics = self.check(model)
-        for layer in model._layers:
-            if isinstance(layer, ActivationOutputMixin):
-                layer.activation_in_loss = False
+        self._absorbing = frozenset(model.plan.producer[model.plan.outputs[k]].owner.uid
+                                    for k, activation in enumerate(self.absorbed) if activation is not None)
         several = len(self.output_names) > 1
         self.metrics = list(self.loss_trackers)
-        for k, (name, found) in enumerate(zip(self.output_names, self.output_metrics)):
-            if self.absorbed[k] is not None:
-                model.plan.producer[model.plan.outputs[k]].owner.activation_in_loss = True
+        for name, found in zip(self.output_names, self.output_metrics):
             if several:
                 for metric in found:
                     metric.name = f"{name}_{metric.name}"
             self.metrics += found
+
+    def absorbs(self, layer) -> bool:
+        """Whether a loss absorbs ``layer``'s activation while the model compiled with it runs."""
+        return layer.uid in self._absorbing
 
     def _fusable(self, model, k: int, loss) -> str | None:
         """The activation output ``k``'s loss absorbs (None: none), or raise why it cannot."""

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from axonal.layers import InputLayer, Layer, deserialize, serialize
 from axonal.layers import graph
-from axonal.layers.base import ActivationOutputMixin, configuration_changed
+from axonal.layers.base import configuration_changed
 from axonal.models import nesting
 from axonal.models.guards import structural
 from axonal.models.model import Model
@@ -103,8 +103,6 @@ class Sequential(Model):
         if not self._stack:
             raise TypeError(f"Model {self.name!r} has no layers to pop. Fix: add a layer first.")
         layer = self._stack.pop()
-        if isinstance(layer, ActivationOutputMixin):
-            layer.activation_in_loss = False  # on its own again, it applies its own activation
         self.built = self.built and bool(self._stack)
         configuration_changed()
         if self.built:

@@ -28,7 +28,6 @@ layer-by-layer executor runs it and the model says so once: a ``RuntimeWarning``
 """
 from __future__ import annotations
 
-from axonal.layers.base import ActivationOutputMixin
 from axonal.models.executors import support
 from axonal.models.executors.device import DeviceExecutor, warn_host_fallback
 from axonal.models.executors.layerwise import LayerwiseExecutor
@@ -68,9 +67,6 @@ def configure_for_prediction(model) -> None:
         # The compiled loss does not fit the model as it is now (a head popped, say): that stops
         # fit and evaluate, not predict, which then returns what the layers compute, as in Keras.
         model.objective = None
-        for layer in model._layers:
-            if isinstance(layer, ActivationOutputMixin):
-                layer.activation_in_loss = False
     model._configured_for_prediction = (model.plan, getattr(model, "_compile_args", None), model.objective)
 
 
