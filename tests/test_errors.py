@@ -43,6 +43,12 @@ def test_images_fed_to_a_flat_model_suggest_a_reshape(model):
         model.predict(np.zeros((10, 2, 3)), verbose=0)
 
 
+def test_one_sample_without_its_batch_axis_suggests_adding_it(model):
+    with pytest.raises(ValueError, match=r"received x with shape \(6,\)\. Fix: add the batch axis, x\[None\]") as error:
+        model.predict(np.zeros(FEATURES), verbose=0)
+    assert "Input(shape=())" not in str(error.value)  # a shape Input refuses
+
+
 def test_dense_on_images_suggests_flatten():
     with pytest.raises(ValueError, match=r"'dense_on_images'.*\(None, 28, 28\).*Flatten\(\)"):
         Sequential([Input(shape=(28, 28)), Dense(10, name="dense_on_images")])

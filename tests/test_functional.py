@@ -261,3 +261,32 @@ def test_a_damaged_functional_config_is_refused_with_the_file_named(damage, word
             target.writestr(name, data)
     with pytest.raises(SavedFileError, match=word):
         load_model(edited)
+
+
+@pytest.mark.parametrize("function, cls, kwargs", [
+    ("add", "Add", {}), ("subtract", "Subtract", {}), ("multiply", "Multiply", {}), ("average", "Average", {}),
+    ("maximum", "Maximum", {}), ("minimum", "Minimum", {}), ("concatenate", "Concatenate", {"axis": -1})])
+def test_keras_functional_merge_helpers_call_their_layer(function, cls, kwargs):
+    a, b = Input(shape=(4,)), Input(shape=(4,))
+    merged = getattr(axonal.layers, function)([a, b], name=f"joined_{function}", **kwargs)
+    model = Model([a, b], merged)
+    layer = model.get_layer(f"joined_{function}")
+    assert type(layer).__name__ == cls
+    x = [np.full((2, 4), 3.0, np.float32), np.full((2, 4), 2.0, np.float32)]
+    expected = {"add": 5.0, "subtract": 1.0, "multiply": 6.0, "average": 2.5, "maximum": 3.0, "minimum": 2.0}
+    out = model.predict(x, verbose=0)
+    if function == "concatenate":
+        np.testing.assert_array_equal(out, np.concatenate(x, axis=-1))
+    else:
+        np.testing.assert_array_equal(out, np.full((2, 4), expected[function], np.float32))
+
+
+def test_keras_other_layer_names_are_the_same_classes():
+    layers = axonal.layers
+    pairs = [("MaxPool1D", "MaxPooling1D"), ("AvgPool1D", "AveragePooling1D"),
+             ("GlobalAvgPool1D", "GlobalAveragePooling1D"), ("GlobalMaxPool1D", "GlobalMaxPooling1D"),
+             ("GlobalMaxPool2D", "GlobalMaxPooling2D"), ("Convolution1D", "Conv1D"), ("MaxPool2D", "MaxPooling2D"),
+             ("AvgPool2D", "AveragePooling2D"), ("GlobalAvgPool2D", "GlobalAveragePooling2D"),
+             ("Convolution2D", "Conv2D")]
+    for alias, name in pairs:
+        assert getattr(layers, alias) is getattr(layers, name) and alias in layers.__all__

@@ -55,3 +55,30 @@ def test_a_loss_object_gives_the_loss_fit_reports():
     reported = model.evaluate(x, y, batch_size=32, verbose=0)
     direct = losses.SparseCategoricalCrossentropy()(y, model.predict(x, verbose=0))
     assert direct == pytest.approx(reported, rel=1e-5)
+
+
+@pytest.mark.parametrize("function, name", [(losses.categorical_crossentropy, "categorical_crossentropy"),
+                                            (losses.sparse_categorical_crossentropy, "sparse_categorical_crossentropy"),
+                                            (losses.binary_crossentropy, "binary_crossentropy"),
+                                            (losses.mse, "mean_squared_error")])
+def test_compile_takes_the_keras_loss_functions_as_their_names(function, name):
+    assert type(losses.get(function)) is type(losses.get(name))
+
+
+def test_a_loss_function_in_compile_trains_as_its_name():
+    x = np.random.default_rng(1).normal(size=(32, 5)).astype(np.float32)
+    y = np.random.default_rng(2).integers(0, 3, 32)
+    results = []
+    for loss in (losses.sparse_categorical_crossentropy, "sparse_categorical_crossentropy"):
+        axonal.set_seed(0)
+        model = Sequential([Input(shape=(5,)), Dense(3, activation="softmax")])
+        model.compile(optimizer="sgd", loss=loss)
+        results.append(model.fit(x, y, epochs=2, verbose=0).history["loss"])
+    assert results[0] == results[1]
+
+
+def test_a_python_function_that_is_no_fused_loss_is_refused():
+    with pytest.raises(TypeError, match="Unsupported loss"):
+        losses.get(losses.mean_absolute_error)
+    with pytest.raises(TypeError, match="Unsupported loss"):
+        losses.get(lambda y_true, y_pred: y_pred)

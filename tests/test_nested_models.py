@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import axonal
-from axonal.layers import Concatenate, Dense, Dropout, Input
+from axonal.layers import Concatenate, Dense, Dropout, Flatten, Input, RandomFlip, RandomRotation
 from axonal.models import Model, Sequential, load_model
 from axonal.models.executors import LayerwiseExecutor
 
@@ -137,3 +137,19 @@ def test_models_that_cannot_be_layers_are_refused():
         two_heads(Input(shape=(6,)))
     with pytest.raises(ValueError, match=r"was built for inputs \(None, 6\)"):
         _base()(Input(shape=(5,)))
+
+
+def test_an_input_less_sequential_is_built_by_its_call_on_an_input():
+    # keras.io's image classification example: an augmentation Sequential without Input, called on one
+    augmentation = Sequential([RandomFlip("horizontal"), RandomRotation(0.1)], name="augmentation")
+    inputs = Input(shape=(8, 8, 1))
+    model = Model(inputs, Dense(2, activation="softmax")(Flatten()(augmentation(inputs))))
+    assert augmentation.built and augmentation.input_shape == (None, 8, 8, 1)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x = np.random.default_rng(0).random((16, 8, 8, 1), dtype=np.float32)
+    history = model.fit(x, np.arange(16) % 2, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    with pytest.raises(ValueError, match=r"'flat_only'.*Flatten\(\)"):  # a layer that cannot take the input
+        unbuilt = Sequential([Dense(3, name="flat_only")])
+        unbuilt(Input(shape=(4, 4)))
+    assert not unbuilt.built and unbuilt.input_shape is None

@@ -184,8 +184,12 @@ def check_feature_shape(x: np.ndarray, expected: tuple, layer_name: str, argumen
     if tuple(x.shape[1:]) == tuple(expected[1:]):
         return
     wanted = (len(x),) + tuple(expected[1:])
-    if int(np.prod(wanted)) == x.size:
+    if tuple(x.shape) == tuple(expected[1:]):  # one sample given without its batch axis
+        fix = f"add the batch axis, {argument}[None] (shape {(1,) + tuple(x.shape)}), to pass one sample"
+    elif int(np.prod(wanted)) == x.size:
         fix = f"reshape it with {argument} = {argument}.reshape{wanted}"
+    elif x.ndim < 2:
+        fix = f"give the model inputs with {tuple(expected[1:])} features per sample"
     else:
         fix = (f"give the model inputs with {tuple(expected[1:])} features per sample, or build it "
                f"with Input(shape={tuple(x.shape[1:])})")

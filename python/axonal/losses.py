@@ -261,7 +261,8 @@ _BY_NAME = {
 
 
 def get(identifier: str | Loss) -> Loss:
-    """A loss from its Keras name (``"categorical_crossentropy"``, ``"mse"``...) or itself.
+    """A loss from its Keras name (``"categorical_crossentropy"``, ``"mse"``...), its Keras function
+    (``losses.categorical_crossentropy``) or itself.
 
     Raises:
         ValueError: for an unknown name or None.
@@ -271,6 +272,9 @@ def get(identifier: str | Loss) -> Loss:
         return identifier
     if isinstance(identifier, str):
         return lookup("loss", identifier, _BY_NAME)()
+    name = getattr(identifier, "__name__", None)
+    if callable(identifier) and getattr(loss_functions, str(name), None) is identifier and name in _BY_NAME:
+        return _BY_NAME[name]()  # Keras' function, e.g. loss=keras.losses.categorical_crossentropy
     if identifier is None:
         raise ValueError("compile() needs a loss, received loss=None. "
                          "Fix: pass e.g. loss='categorical_crossentropy'.")

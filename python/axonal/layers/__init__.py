@@ -16,7 +16,8 @@ from axonal.layers.convolutional_1d import Conv1D
 from axonal.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
 from axonal.layers.embedding import Embedding
 from axonal.layers.graph import KerasTensor
-from axonal.layers.merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
+from axonal.layers.merging import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add, average,
+                                   concatenate, maximum, minimum, multiply, subtract)
 from axonal.layers.normalization import BatchNormalization, LayerNormalization
 from axonal.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
 from axonal.layers.pooling_1d import AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
@@ -32,11 +33,17 @@ __all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "ReLU", "Leaky
            "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Conv1D", "MaxPooling1D", "AveragePooling1D",
            "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Embedding", "SpatialDropout2D", "ZeroPadding2D",
            "UpSampling2D", "BatchNormalization", "LayerNormalization", "Add", "Subtract", "Multiply", "Average",
-           "Maximum", "Minimum", "Concatenate", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Convolution2D",
+           "Maximum", "Minimum", "Concatenate", "add", "subtract", "multiply", "average", "maximum", "minimum",
+           "concatenate", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D", "Convolution2D", "MaxPool1D",
+           "AvgPool1D", "GlobalAvgPool1D", "GlobalMaxPool1D", "Convolution1D",
            "KerasTensor", "serialize", "deserialize", "known_layer_names"]
 
 # Keras' other names for the same classes.
 MaxPool2D, AvgPool2D, GlobalAvgPool2D, Convolution2D = MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Conv2D
+GlobalMaxPool2D = GlobalMaxPooling2D
+MaxPool1D, AvgPool1D, GlobalAvgPool1D, GlobalMaxPool1D = (MaxPooling1D, AveragePooling1D, GlobalAveragePooling1D,
+                                                          GlobalMaxPooling1D)
+Convolution1D = Conv1D
 
 _CLASSES = {cls.__name__.lower(): cls for cls in (InputLayer, Dense, Activation, ReLU, LeakyReLU, ELU, Softmax,
                                                   Dropout, Flatten, Reshape,

@@ -152,3 +152,43 @@ class Concatenate(_Merge):
 
 MERGE_LAYERS = (Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate)
 
+
+
+# Keras' functional forms: ``add([a, b])`` is ``Add()([a, b])``.
+def add(inputs: list, **kwargs):
+    """``Add(**kwargs)(inputs)``: the element-wise sum of the tensors in ``inputs``.
+
+    Example:
+        >>> summed = add([Input(shape=(4,)), Input(shape=(4,))])
+    """
+    return Add(**kwargs)(inputs)
+
+
+def subtract(inputs: list, **kwargs):
+    """``Subtract(**kwargs)(inputs)``: the first of two tensors minus the second."""
+    return Subtract(**kwargs)(inputs)
+
+
+def multiply(inputs: list, **kwargs):
+    """``Multiply(**kwargs)(inputs)``: the element-wise product."""
+    return Multiply(**kwargs)(inputs)
+
+
+def average(inputs: list, **kwargs):
+    """``Average(**kwargs)(inputs)``: the element-wise mean."""
+    return Average(**kwargs)(inputs)
+
+
+def maximum(inputs: list, **kwargs):
+    """``Maximum(**kwargs)(inputs)``: the element-wise maximum."""
+    return Maximum(**kwargs)(inputs)
+
+
+def minimum(inputs: list, **kwargs):
+    """``Minimum(**kwargs)(inputs)``: the element-wise minimum."""
+    return Minimum(**kwargs)(inputs)
+
+
+def concatenate(inputs: list, axis: int = -1, **kwargs):
+    """``Concatenate(axis=axis, **kwargs)(inputs)``: the tensors joined along ``axis``."""
+    return Concatenate(axis=axis, **kwargs)(inputs)

@@ -304,6 +304,13 @@ class Trainer(Steps):
             >>> probabilities = model(x_test[:8])
         """
         if graph.is_symbolic(inputs):  # a model used as a layer of another (axonal.models.nesting)
+            if not self.built and hasattr(self, "_stack") and isinstance(inputs, graph.KerasTensor):
+                before = self.input_shape
+                try:
+                    self.build(inputs.shape)  # an Input-less Sequential is built by its first call, as in Keras
+                except ValueError:
+                    self.input_shape = before  # a layer refused the shape: the model stays as it was
+                    raise
             nesting.check_nestable(self, "another model")
             return graph.call_symbolic(self, inputs)
         if not isinstance(training, (bool, np.bool_)) and training is not None:
