@@ -35,7 +35,7 @@ SHAPES = [
     ("W3 layer 1", 64, 784, 784),
     ("W3 layer 2", 64, 784, 800),
     ("W3 layer 3", 64, 800, 10),
-    ("W5 dense", 32, 1600, 1024),
+    ("W5 dense", 32, 1024, 1024),  # both Dense(1024) layers: the flattened 4×4×64 maps and the second
     ("sweep batch 16", 16, 512, 512),
     ("sweep batch 1024", 1024, 512, 512),
     ("sweep width 4096", 128, 4096, 4096),

@@ -5,7 +5,7 @@ Each builder returns ``(model, x, y)`` for a compiled model (seeded: the same ca
 model). Together they cover: a residual connection (Add), several inputs (Concatenate), several
 outputs with their own losses and loss weights, a layer shared by two calls (with Dropout on one
 branch), every merge, a tensor read by two layers and also an output, convolutions with a residual
-Add and GlobalAveragePooling2D, and a frozen layer.
+Add and GlobalAveragePooling2D, a frozen layer, and an image output with a per-pixel loss.
 """
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import numpy as np
 
 import axonal
 from axonal.layers import (Activation, Add, Average, Concatenate, Conv2D, Dense, Dropout, Flatten,
-                           GlobalAveragePooling2D, Input, MaxPooling2D, Maximum, Minimum, Multiply, Subtract)
+                           GlobalAveragePooling2D, Input, MaxPooling2D, Maximum, Minimum, Multiply, Subtract,
+                           UpSampling2D)
 from axonal.models import Model
 
 ROWS = 60
@@ -107,5 +108,17 @@ def residual_cnn():
     return model, rng.normal(size=(ROWS, 8, 8, 1)).astype(np.float32), rng.integers(0, 3, ROWS)
 
 
+def image_autoencoder():
+    """An image out: binary cross-entropy of every pixel, its sigmoid fused into the loss."""
+    axonal.set_seed(17)
+    inputs = Input(shape=(8, 8, 1))
+    code = MaxPooling2D()(Conv2D(4, 3, padding="same", activation="relu")(inputs))
+    outputs = Conv2D(1, 3, padding="same", activation="sigmoid")(UpSampling2D()(code))
+    model = Model(inputs, outputs)
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    images = _rng().random((ROWS, 8, 8, 1), dtype=np.float32)
+    return model, images, images
+
+
 BUILDERS = {builder.__name__: builder for builder in (residual_mlp, two_inputs, two_outputs, shared_layer,
-                                                      every_merge, residual_cnn)}
+                                                      every_merge, residual_cnn, image_autoencoder)}

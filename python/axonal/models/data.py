@@ -115,14 +115,14 @@ def check_initial_epoch(initial_epoch: Any) -> int:
 
 
 def sample_weights(sample_weight: Any, class_weight: Any, targets: list[np.ndarray],
-                   argument: str = "sample_weight", output_width: int | None = None) -> np.ndarray | None:
+                   argument: str = "sample_weight", output_shape: tuple | None = None) -> np.ndarray | None:
     """Per-sample weights as C-contiguous float32 (N,), from ``sample_weight`` or ``class_weight``.
 
     ``sample_weight`` may be (N,) or (N, 1); it weighs each sample in every output's loss.
     ``class_weight`` (one-output models only, as in Keras) maps class ids to weights; a sample's
     class is found as Keras finds it: the argmax of a one-hot (or probability) row, else the label
     rounded to an integer; classes not in the mapping weigh 1. None when neither is given. Keys that
-    are no class of the model (``output_width`` outputs) and weights that are not finite numbers
+    are no class of the model (the last axis of ``output_shape``) and weights that are not finite numbers
     >= 0 are refused (Keras ignores such keys; there they are always a mistake).
     """
     if class_weight is not None and len(targets) > 1:
@@ -134,7 +134,11 @@ def sample_weights(sample_weight: Any, class_weight: Any, targets: list[np.ndarr
             raise ValueError("sample_weight and class_weight cannot be given together (as in Keras). Fix: "
                              "fold the class weights into the sample weights, e.g. sample_weight * "
                              "np.array([class_weight[c] for c in labels]), and pass only sample_weight.")
-        return class_weights.sample_weights(class_weight, targets, output_width)
+        if output_shape is not None and len(output_shape) > 2:
+            raise ValueError(f"class_weight is not supported for an output of shape {tuple(output_shape)}, of "
+                             "rank above 2 (nor in Keras): a sample holds many targets. Fix: pass "
+                             "sample_weight=..., one weight per sample.")
+        return class_weights.sample_weights(class_weight, targets, None if output_shape is None else output_shape[-1])
     if sample_weight is None:
         return None
     weights = as_float_array(sample_weight, argument)

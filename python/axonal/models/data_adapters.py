@@ -277,7 +277,7 @@ def prepare_batch(model, batch: Any, index: int, where: str, need_targets: bool,
             raise ValueError("this batch has sample weights (its third item) and class_weight was given; both "
                              "cannot be used together (as in Keras). Fix: fold the class weights into the "
                              "batches' sample weights, or yield (x, y) batches.")
-        weight_array = data.sample_weights(weights, class_weight, ys, output_width=model.output_shapes[0][-1])
+        weight_array = data.sample_weights(weights, class_weight, ys, output_shape=model.output_shapes[0])
         return PreparedBatch(xs, ys, weight_array)
     except (ValueError, TypeError) as error:
         error.args = (f"{where}: batch {index}: {error.args[0] if error.args else error}",) + error.args[1:]

@@ -21,6 +21,19 @@ from axonal._validation import check_same_length
 from axonal.metrics.base import MeanMetric
 
 
+def row_width(shape: tuple) -> int:
+    """The values of one sample of an output of ``shape`` (batch first): the row the loss kernels and
+    metrics read. An output of rank > 2 (an image, a sequence) is one row of all its values, which
+    is exact for the element-wise losses (mean squared error, binary cross-entropy): Keras' mean over
+    the last axis and then over the rest is the mean over all of them."""
+    return int(np.prod(shape[1:], dtype=np.int64))
+
+
+def sample_rows(array):
+    """``array`` (N, ...) viewed as (N, values per sample)."""
+    return array if array.ndim == 2 else array.reshape(len(array), -1)
+
+
 def predictions_of(objective, ops, buffers, outputs: list) -> list:
     """Outputs as predict returns them: the activation a fused loss absorbed applied (into reused
     buffers of ``buffers``), the others as they are. ``objective`` may be None (not compiled)."""
@@ -29,7 +42,7 @@ def predictions_of(objective, ops, buffers, outputs: list) -> list:
     for k, (output, activation) in enumerate(zip(outputs, absorbed)):
         if activation is not None:
             buffer = buffers.get(f"predictions/{k}", output.shape)
-            ops.activation_forward(buffer, output, activation, 0.0)
+            ops.activation_forward(sample_rows(buffer), sample_rows(output), activation, 0.0)
             output = buffer
         predictions.append(output)
     return predictions
@@ -124,9 +137,28 @@ class Objective:
         """Each output's absorbed activation and its resolved metrics, or raise where ``configure``
         would, changing nothing (``compile`` checks everything before it sets anything)."""
         absorbed = [self._fusable(model, k, loss) for k, loss in enumerate(self.losses)]
-        found = [metrics_module.get_list(identifiers, loss.sparse_labels, shape[-1])
-                 for identifiers, loss, shape in zip(self.metric_identifiers, self.losses, model.output_shapes)]
+        found = [self._metrics_of(k, identifiers, loss, tuple(shape))
+                 for k, (identifiers, loss, shape) in enumerate(zip(self.metric_identifiers, self.losses,
+                                                                    model.output_shapes))]
         return absorbed, found
+
+    def _metrics_of(self, k: int, identifiers, loss, shape: tuple) -> list:
+        """Output ``k``'s metrics. For an output of rank > 2, ``"accuracy"`` is chosen from its last
+        axis, as Keras does (binary accuracy of each value when it is 1), and a metric that works
+        along the last axis (categorical and top-k accuracies) is refused: the metrics read one row
+        of all a sample's values."""
+        if len(shape) <= 2:
+            return metrics_module.get_list(identifiers, loss.sparse_labels, row_width(shape))
+        found = metrics_module.get_list(identifiers, loss.sparse_labels, shape[-1])
+        along_last_axis = (metrics_module.CategoricalAccuracy, metrics_module.SparseCategoricalAccuracy,
+                           metrics_module.TopKCategoricalAccuracy, metrics_module.SparseTopKCategoricalAccuracy)
+        for metric in found:
+            if isinstance(metric, along_last_axis):
+                raise ValueError(
+                    f"Metric {metric.name!r} works along the last axis, but output {self.output_names[k]!r} has shape "
+                    f"{shape}: a class per pixel or per step is not supported yet. Fix: use element-wise metrics "
+                    "('mae', 'mse', 'accuracy' on a one-channel output, 'auc'), or end the model in one row per sample.")
+        return found
 
     def configure(self, model) -> None:
         """Fuse output activations into the losses where exact, and resolve the metrics (they need
@@ -149,11 +181,12 @@ class Objective:
     def _fusable(self, model, k: int, loss) -> str | None:
         """The activation output ``k``'s loss absorbs (None: none), or raise why it cannot."""
         shape = tuple(model.output_shapes[k])
-        if len(shape) > 2:  # the loss kernels take one row of K values per sample
+        if len(shape) > 2 and loss.fused_activation == "softmax":  # a softmax over each pixel: not one row
             raise ValueError(
                 f"Loss {loss.name!r} takes outputs of shape (None, K), but output {self.output_names[k]!r} has shape "
-                f"{shape}: per-pixel or per-step losses are not supported yet. Fix: end the model with Flatten() or "
-                "a global pooling and a Dense layer, so the output is one row per sample.")
+                f"{shape}: a cross-entropy per pixel or per step is not supported yet (mean squared error and "
+                "binary cross-entropy are). Fix: end the model with Flatten() or a global pooling and a Dense "
+                "layer, so the output is one row per sample.")
         fused = loss.fused_activation
         if fused is None or loss.from_logits:
             return None
@@ -181,16 +214,32 @@ class Objective:
             if y is None:
                 raise ValueError(f"{argument} is None: output {name!r} needs labels to compute its loss. "
                                  f"Fix: pass them, e.g. model.fit(x, y).")
-            target = loss.prepare_targets(y, shape[-1], name, argument)
+            target = loss.prepare_targets(self._as_rows_of(y, shape, name, argument), row_width(shape), name,
+                                          argument)
             check_same_length(first_input, target, x_argument, argument)
             targets.append(target)
         return targets
+
+    @staticmethod
+    def _as_rows_of(y, shape: tuple, name: str, argument: str):
+        """Labels of an output of rank > 2 as rows (N, values per sample), after checking that each
+        sample's labels have the output's shape (a trailing axis of 1 may be left out, as Keras
+        allows); ``y`` as it is for an output of rank 2."""
+        if len(shape) <= 2 or y is None:
+            return y
+        labels = np.asarray(y)
+        sample = tuple(labels.shape[1:])
+        if sample != tuple(shape[1:]) and not (shape[-1] == 1 and sample == tuple(shape[1:-1])):
+            raise ValueError(f"{argument} for output {name!r} must hold one target of the output's shape per sample, "
+                             f"{(len(labels),) + tuple(shape[1:])}, received shape {labels.shape}. Fix: give "
+                             f"{argument} the shape (N,) + {tuple(shape[1:])}.")
+        return labels.reshape(len(labels), -1)
 
     def compute(self, ops, doutputs: list, outputs: list, ys: list, sample_weight) -> float:
         """The weighted sum of the outputs' losses; writes each output's weighted gradient."""
         total = 0.0
         for k, (loss, weight) in enumerate(zip(self.losses, self.weights)):
-            value = loss.compute(ops, doutputs[k], outputs[k], ys[k], sample_weight)
+            value = loss.compute(ops, sample_rows(doutputs[k]), sample_rows(outputs[k]), ys[k], sample_weight)
             if weight != 1.0:
                 ops.scale(doutputs[k], doutputs[k], weight)
             if self.loss_trackers:
@@ -201,5 +250,5 @@ class Objective:
     def update_metrics(self, ys: list, predictions: list, sample_weight) -> None:
         for metrics, y, prediction in zip(self.output_metrics, ys, predictions):
             for metric in metrics:
-                metric.update_state(y, prediction, sample_weight)
+                metric.update_state(y, sample_rows(prediction), sample_weight)
 

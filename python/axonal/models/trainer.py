@@ -169,7 +169,7 @@ class Trainer(Steps):
         initial_epoch = data.check_initial_epoch(initial_epoch)
         inputs, targets = self._prepare_data(x, y)
         batch_size = data.clamp_batch_size(batch_size, inputs)
-        weights = data.sample_weights(sample_weight, class_weight, targets, output_width=self.output_shapes[0][-1])
+        weights = data.sample_weights(sample_weight, class_weight, targets, output_shape=self.output_shapes[0])
         if batch_calls.is_validation_source(validation_data):
             validation = batch_calls.validation_source(self, validation_data, validation_steps)
         elif validation_data is not None:
@@ -255,7 +255,7 @@ class Trainer(Steps):
         """
         self._require_compiled("train_on_batch")
         inputs, targets = self._prepare_data(x, y)
-        weights = data.sample_weights(sample_weight, class_weight, targets, output_width=self.output_shapes[0][-1])
+        weights = data.sample_weights(sample_weight, class_weight, targets, output_shape=self.output_shapes[0])
         if _distribution.active() is not None:  # the batch is the global batch: each rank steps on its shard
             return self._results(parallel_steps.train_on_batch(self, inputs, targets, weights), return_dict)
         self.reset_metrics()

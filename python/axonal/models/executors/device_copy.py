@@ -26,7 +26,7 @@ from axonal import metrics as metrics_module
 from axonal._buffers import BufferCache
 from axonal.layers.base import configuration_version
 from axonal.models.executors.layerwise import make_logs
-from axonal.models.objective import OutputLoss, predictions_of
+from axonal.models.objective import OutputLoss, predictions_of, sample_rows
 from axonal.models.plan import PlanRunner
 
 # The metric kernels' rule for each accuracy metric (the native loop's rule, cpp/training_loop.cpp).
@@ -251,14 +251,15 @@ class DeviceModel:
         doutputs = []
         for k, (output, y, loss, weight) in enumerate(zip(outputs, ys, objective.losses, objective.weights)):
             doutput = self.buffers.get(f"doutputs/{k}", output.shape)
-            getattr(self.ops, loss.kernel)(doutput, output, y, None, loss_out=self.batch_loss, loss_sum=loss_sums[k])
+            getattr(self.ops, loss.kernel)(sample_rows(doutput), sample_rows(output), y, None, loss_out=self.batch_loss,
+                                           loss_sum=loss_sums[k])
             if weight * share != 1.0:
                 self.ops.scale(doutput, doutput, weight * share)
             doutputs.append(doutput)
         if self.metrics:
             predictions = self.predictions(outputs)
             for count, (k, kind, threshold) in zip(counts, self.metrics):
-                self.ops.accuracy_count(count, predictions[k], ys[k], kind, threshold)
+                self.ops.accuracy_count(count, sample_rows(predictions[k]), ys[k], kind, threshold)
         return doutputs
 
     # ----- running logs --------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from axonal.layers import (ELU, Activation, AveragePooling1D, AveragePooling2D, 
 from axonal.layers.base import configuration_version
 from axonal.layers.embedding import id_readers
 from axonal.layers.merging import MERGE_LAYERS
+from axonal.models.objective import row_width
 
 # The layers a compiled executor computes (the rest of axonal's run layer by layer with the
 # fast-path note).
@@ -99,7 +100,7 @@ def objective_problem(model) -> str | None:
     for metrics, shape in zip(objective.output_metrics, model.output_shapes):
         for metric in metrics:
             if type(metric) not in COUNTED_METRICS or (isinstance(metric, metrics_module.BinaryAccuracy)
-                                                       and shape[-1] != 1):
+                                                       and row_width(shape) != 1):
                 return f"metric {metric.name!r}"
     return None
 
