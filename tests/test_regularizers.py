@@ -6,7 +6,7 @@ import pytest
 
 import axonal
 from axonal import regularizers
-from axonal.layers import Dense, Input, deserialize, serialize
+from axonal.layers import Conv1D, Conv2D, Dense, Input, deserialize, serialize
 from axonal.models import Sequential
 from axonal.optimizers import SGD, Adam
 
@@ -121,3 +121,26 @@ def test_l2_shrinks_the_weights_of_a_trained_model(backend):
         norms[factor] = np.linalg.norm(model.layers[0].get_weights()[0])
         assert history.history["accuracy"][-1] > 0.9
     assert norms[0.05] < 0.7 * norms[0.0]
+
+
+@pytest.mark.parametrize("make", [lambda **kw: Conv2D(2, 2, **kw), lambda **kw: Conv1D(2, 2, **kw)])
+def test_convolutions_take_regularizers_and_round_trip_them(make, backend):
+    layer = make(kernel_regularizer=regularizers.l2(0.1), bias_regularizer="l1", bias_initializer="ones")
+    shape = (3, 3, 1) if isinstance(layer, Conv2D) else (3, 1)
+    model = Sequential([Input(shape=shape), layer])
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.zeros((2,) + shape, np.float32)
+    y = np.ones((2,) + model.output_shape[1:], np.float32)
+    kernel = layer.get_weights()[0]
+    penalty = 0.1 * np.sum(kernel.astype(np.float64) ** 2) + 0.01 * 2  # the bias: ones, L1 of 0.01
+    assert model.test_on_batch(x, y) == pytest.approx(0.0 + penalty, rel=1e-6)  # zeros in: the output is the bias
+    config = serialize(layer)["config"]
+    restored = deserialize({"class_name": type(layer).__name__, "config": {**config, "name": "restored"}})
+    assert restored.kernel_regularizer.get_config() == {"l2": 0.1}
+    assert isinstance(restored.bias_regularizer, regularizers.L1)
+
+
+@pytest.mark.parametrize("argument", [{"dilation_rate": 2}, {"groups": 2}])
+def test_conv2d_refuses_what_it_does_not_compute(argument):
+    with pytest.raises(ValueError, match=f"{next(iter(argument))}=2 is not supported.*Fix:"):
+        Conv2D(4, 3, **argument)

@@ -1,7 +1,7 @@
 """Convolution layers: Conv2D on channels_last images (channels_first by transposing at its edges), as in Keras."""
 from __future__ import annotations
 
-from axonal import activations, initializers
+from axonal import activations, initializers, regularizers
 from axonal._validation import check_positive_int
 from axonal.layers._data_format import ChannelsFirstEdges, data_format_argument
 from axonal.layers._window import as_pair, check_image_shape, check_padding_mode, explicit_padding, output_hw
@@ -28,6 +28,9 @@ class Conv2D(ChannelsFirstEdges, ActivationOutputMixin, Layer):
         kernel_initializer: initialiser of the (KH, KW, C, F) kernel; its fans are KH·KW·C and
             KH·KW·F, as in Keras.
         bias_initializer: initialiser of the (F,) bias.
+        kernel_regularizer: penalty on the kernel (``"l2"``, ``regularizers.l2(1e-4)``...), or None.
+        bias_regularizer: penalty on the bias, or None.
+        dilation_rate, groups: Keras' arguments; only 1 (the default) is supported.
         data_format: ``'channels_last'`` (images (N, H, W, C)), ``'channels_first'`` ((N, C, H, W):
             the layer transposes its input, output and their gradients around the channels_last
             kernels, and runs layer by layer, not in the native loop) or None (the default) for
@@ -47,8 +50,15 @@ class Conv2D(ChannelsFirstEdges, ActivationOutputMixin, Layer):
 
     def __init__(self, filters: int, kernel_size, strides=(1, 1), padding: str = "valid", activation=None,
                  use_bias: bool = True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 data_format: str | None = None, **kwargs):
+                 data_format: str | None = None, dilation_rate=(1, 1), groups: int = 1, kernel_regularizer=None,
+                 bias_regularizer=None, **kwargs):
         super().__init__(**kwargs)
+        if as_pair(dilation_rate, "dilation_rate") != (1, 1):
+            raise ValueError(f"Layer {self.name!r} (Conv2D): dilation_rate={dilation_rate!r} is not supported (only 1). "
+                             "Fix: dilate by hand: a kernel of size (K - 1)·rate + 1 with zeros between its taps.")
+        if groups != 1:
+            raise ValueError(f"Layer {self.name!r} (Conv2D): groups={groups!r} is not supported (only 1). Fix: split "
+                             "the channels with separate Conv2D layers and Concatenate their outputs.")
         self.data_format = data_format_argument(self, data_format)
         self.filters = check_positive_int(filters, "filters")
         self.kernel_size = as_pair(kernel_size, "kernel_size")
@@ -59,6 +69,8 @@ class Conv2D(ChannelsFirstEdges, ActivationOutputMixin, Layer):
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
         if self.channels_first and self.activation == "softmax":
             # Keras applies it over the last axis, the width here; the kernel would take the channels.
             raise ValueError(f"Layer {self.name!r} (Conv2D): activation='softmax' with data_format='channels_first' "
@@ -74,8 +86,9 @@ class Conv2D(ChannelsFirstEdges, ActivationOutputMixin, Layer):
         self.explicit_padding = explicit_padding(self.padding, image_hw, self.kernel_size, self.strides)
         self.output_hw = output_hw(image_hw, self.kernel_size, self.strides, self.explicit_padding)
         self.kernel = self.add_weight((*self.kernel_size, channels, self.filters), self.kernel_initializer,
-                                      "kernel")
-        self.bias = self.add_weight((self.filters,), self.bias_initializer, "bias") if self.use_bias else None
+                                      "kernel", self.kernel_regularizer)
+        self.bias = (self.add_weight((self.filters,), self.bias_initializer, "bias", self.bias_regularizer)
+                     if self.use_bias else None)
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):
@@ -107,4 +120,6 @@ class Conv2D(ChannelsFirstEdges, ActivationOutputMixin, Layer):
                 "strides": self.strides, "padding": self.padding, "activation": self.activation,
                 "use_bias": self.use_bias, "data_format": self.data_format,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer)}
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer)}
