@@ -4,7 +4,9 @@ import pytest
 
 import axonal
 from axonal import activations, initializers
-from axonal.layers import Activation, Dense, Dropout, Flatten, Input, InputLayer, Layer, Reshape, deserialize, serialize
+from axonal.layers import (Activation, Dense, Dropout, Embedding, Flatten, GlobalAveragePooling1D, Input, InputLayer,
+                           Layer, Reshape, deserialize, serialize)
+from axonal.models import Model, load_model
 from axonal.utils import to_categorical
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -247,3 +249,26 @@ def test_reshape_infers_minus_one_and_passes_gradients_back():
         Sequential([Input(shape=(6,)), Reshape((4, 2))])
     with pytest.raises(ValueError, match=r"at most one -1.*received target_shape=\(-1, -1\)"):
         Reshape((-1, -1))
+
+
+def test_input_records_its_dtype_and_ids_train_through_an_embedding(tmp_path):
+    ids = Input(shape=(6,), dtype="int32", name="ids")
+    assert ids.dtype == "int32" and Input(shape=(3,)).dtype == "float32"
+    model = Model(ids, Dense(2, activation="softmax")(GlobalAveragePooling1D()(Embedding(50, 4)(ids))))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x = np.random.default_rng(0).integers(0, 50, (16, 6))
+    assert np.isfinite(model.fit(x, np.arange(16) % 2, epochs=1, verbose=0).history["loss"][0])
+    for suffix in ("axonal", "keras"):
+        model.save(tmp_path / f"m.{suffix}")
+        loaded = load_model(tmp_path / f"m.{suffix}")
+        assert loaded.get_layer("ids").dtype == "int32"
+        np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"shape": (None,)}, r"variable length \(None\).*Fix: pad the samples to one length"),
+    ({"shape": (3,), "dtype": "string"}, r"dtype='string' is not supported.*Fix:"),
+])
+def test_input_refuses_what_it_cannot_carry_with_the_fix(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        Input(**arguments)

@@ -156,6 +156,11 @@ def check_shape(value: Any, argument: str, owner: str) -> tuple[int, ...]:
         shape = tuple(shape)
     except TypeError:
         shape = ()
+    if any(d is None for d in shape):  # Keras' variable length: Input(shape=(None,)) for text
+        raise ValueError(f"{owner}: {argument}={value!r} has a dimension of variable length (None), which axonal does "
+                         "not support: every sample of a batch has one fixed shape. Fix: pad the samples to one "
+                         f"length (e.g. axonal.preprocessing.sequence.pad_sequences(x, maxlen=200)) and give it, "
+                         f"{argument}=(200,).")
     if not shape or any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0 for d in shape):
         raise ValueError(f"{owner}: {argument} must be a tuple of positive integers (the shape of one sample, "
                          f"without the batch), received {argument}={value!r}. Fix: e.g. {argument}=(784,) for "

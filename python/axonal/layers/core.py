@@ -19,16 +19,24 @@ class InputLayer(Layer):
     Args:
         shape: per-sample shape, e.g. ``(784,)``.
         batch_size: fixed batch size, or None (recorded for the summary only).
+        dtype: the data's type as the program declares it (``"float32"``, the default, or an integer
+            type such as ``"int32"`` for the ids an Embedding reads): recorded, written to Keras
+            files and shown by the symbolic tensor. The arrays a model receives are converted as
+            every input is: to int32 ids for the layers that read ids, to float32 for the others
+            (Keras' float32 layers cast theirs too).
     """
 
-    def __init__(self, shape: tuple, batch_size: int | None = None, name: str | None = None):
+    def __init__(self, shape: tuple, batch_size: int | None = None, dtype: str | None = None,
+                 name: str | None = None):
         super().__init__(name=name)
         self.shape = check_shape(shape, "shape", f"Input {self.name!r}")
         self.batch_size = batch_size
+        self.dtype = input_dtype(dtype, f"Input {self.name!r}")
         self.built = True
         self.input_shape = (None,) + self.shape
         # The symbolic tensor a functional model starts from (what Input() returns).
         self.output = graph.Node(self, [], self.input_shape).output
+        self.output.dtype = self.dtype
 
     def forward(self, x, training):
         return x
@@ -37,10 +45,26 @@ class InputLayer(Layer):
         return dy
 
     def get_config(self):
-        return {"shape": self.shape, "batch_size": self.batch_size, "name": self.name}
+        return {"shape": self.shape, "batch_size": self.batch_size, "name": self.name, "dtype": self.dtype}
 
 
-def Input(shape: tuple, batch_size: int | None = None, name: str | None = None) -> graph.KerasTensor:
+def input_dtype(dtype, owner: str) -> str:
+    """``dtype`` as its NumPy name (None: ``"float32"``), for a float, integer or boolean type."""
+    if dtype is None:
+        return "float32"
+    try:
+        kind = np.dtype(dtype)
+    except TypeError:
+        kind = None
+    if kind is None or kind.kind not in "fiub":
+        raise ValueError(f"{owner}: dtype={dtype!r} is not supported: inputs are numbers (float32, or integer ids "
+                         "for an Embedding). Fix: leave dtype out, or turn text into ids first (e.g. "
+                         "axonal.preprocessing.text.Tokenizer) and use dtype='int32'.")
+    return kind.name
+
+
+def Input(shape: tuple, batch_size: int | None = None, dtype: str | None = None,
+          name: str | None = None) -> graph.KerasTensor:
     """A symbolic input tensor: the start of a functional model, or the first element of a
     Sequential one (as in Keras 3, it is a :class:`~axonal.layers.graph.KerasTensor` made by an
     :class:`InputLayer`).
@@ -49,8 +73,9 @@ def Input(shape: tuple, batch_size: int | None = None, name: str | None = None) 
         >>> model = Sequential([Input(shape=(784,)), Dense(10, activation="softmax")])
         >>> inputs = Input(shape=(784,), name="pixels")
         >>> model = Model(inputs, Dense(10, activation="softmax")(inputs))
+        >>> ids = Input(shape=(200,), dtype="int32")  # padded word ids, read by an Embedding
     """
-    return InputLayer(shape, batch_size, name).output
+    return InputLayer(shape, batch_size, dtype, name).output
 
 
 class Dense(ActivationOutputMixin, Layer):

@@ -23,7 +23,7 @@ class KerasTensor:
 
     Attributes:
         shape: batch first, ``None`` for the batch, e.g. ``(None, 784)``.
-        dtype: always ``"float32"``.
+        dtype: ``"float32"``, or what an ``Input(dtype=...)`` declared for its tensor.
         node: the :class:`Node` that made it.
         name: the producing layer's name (Keras names a functional model's outputs after it).
     """

@@ -110,7 +110,12 @@ def _functional(path: str, model, config: dict, custom_objects: dict | None) -> 
             shape = input_shape_of(path, where + ".config", record.get("config") or {})
             if shape is None:
                 raise keras_error(path, where, "is an Input without a shape")
-            layer = InputLayer(shape, name=(record.get("config") or {}).get("name") or record.get("name"))
+            declared = record.get("config") or {}
+            dtype = declared.get("dtype") if isinstance(declared.get("dtype"), str) else None
+            try:
+                layer = InputLayer(shape, name=declared.get("name") or record.get("name"), dtype=dtype)
+            except ValueError as error:
+                raise keras_error(path, where + ".config.dtype", str(error).split(" Fix: ")[0]) from None
         else:
             layer, _ = _make_layer(path, where, record, custom_objects)
             for call, inbound in enumerate(record.get("inbound_nodes") or []):
@@ -255,7 +260,7 @@ def model_to_keras(model) -> dict:
     for layer in model.layers:
         if isinstance(layer, InputLayer):
             records.append({"module": "keras.layers", "class_name": "InputLayer", "registered_name": None,
-                            "config": _input_config([None, *layer.shape], layer.name), "name": layer.name,
+                            "config": _input_config([None, *layer.shape], layer.name, layer.dtype), "name": layer.name,
                             "inbound_nodes": []})
             continue
         nodes = []
@@ -277,8 +282,8 @@ def model_to_keras(model) -> dict:
             "build_config": {"input_shape": shapes[0] if len(shapes) == 1 else shapes}}
 
 
-def _input_config(batch_shape: list, name: str) -> dict:
-    return {"batch_shape": batch_shape, "dtype": "float32", "sparse": False, "ragged": False, "name": name,
+def _input_config(batch_shape: list, name: str, dtype: str = "float32") -> dict:
+    return {"batch_shape": batch_shape, "dtype": dtype, "sparse": False, "ragged": False, "name": name,
             "optional": False}
 
 
