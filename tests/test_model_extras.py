@@ -258,3 +258,16 @@ def test_evaluate_return_dict_has_every_log_key():
     loss, accuracy = model.evaluate(x, labels, verbose=0)
     assert model.evaluate(x, labels, verbose=0, return_dict=True) == pytest.approx(
         {"loss": loss, "accuracy": accuracy})
+
+
+def test_the_learning_rate_reads_and_assigns_as_keras_variable_does():
+    x, labels = blobs()
+    assigned, plain = mlp(), mlp()
+    rate = assigned.optimizer.learning_rate
+    assert isinstance(rate, float) and rate.numpy() == pytest.approx(0.001) and float(rate) * 2 == pytest.approx(0.002)
+    assert rate.assign(0.01) == pytest.approx(0.01) and assigned.optimizer.learning_rate == pytest.approx(0.01)
+    plain.optimizer.learning_rate = 0.01
+    first, second = (model.fit(x, labels, epochs=2, verbose=0).history["loss"] for model in (assigned, plain))
+    assert first == second
+    with pytest.raises(ValueError, match="learning_rate must be in"):
+        assigned.optimizer.learning_rate.assign(-1.0)

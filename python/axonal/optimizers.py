@@ -98,10 +98,11 @@ class Optimizer:
         self._slots_by_param: dict[int, dict[str, np.ndarray]] = {}
 
     @property
-    def learning_rate(self) -> float:
+    def learning_rate(self) -> "LearningRate":
         """The step size. It is read at every step, so a new value (from a callback, or
-        ``model.optimizer.learning_rate = 1e-4`` between ``fit`` calls) applies from the next step."""
-        return self._learning_rate
+        ``model.optimizer.learning_rate = 1e-4`` between ``fit`` calls) applies from the next step.
+        It reads as a float, and also as Keras' variable does: ``.numpy()``, ``.assign(1e-4)``."""
+        return LearningRate(self._learning_rate, self)
 
     @learning_rate.setter
     def learning_rate(self, value: float) -> None:
@@ -402,6 +403,29 @@ class Adamax(Optimizer):
         super().build(params)
         self.add_slot("momentum")
         self.add_slot("norm")
+
+
+class LearningRate(float):
+    """An optimiser's learning rate as a float that also answers what Keras programs call on the
+    variable Keras keeps it in: ``numpy()`` and ``assign(value)`` (which sets the optimiser's rate).
+
+    Example:
+        >>> model.optimizer.learning_rate.assign(1e-5)   # fine-tuning, as keras.io's guides write it
+    """
+
+    __slots__ = ("_optimizer",)
+
+    def __new__(cls, value: float, optimizer: "Optimizer"):
+        rate = super().__new__(cls, value)
+        rate._optimizer = optimizer
+        return rate
+
+    def numpy(self) -> float:
+        return float(self)
+
+    def assign(self, value: float) -> "LearningRate":
+        self._optimizer.learning_rate = value
+        return self._optimizer.learning_rate
 
 
 def _check_range(argument: str, value: Any, low: float, high: float | None) -> float:
