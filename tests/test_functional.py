@@ -290,3 +290,37 @@ def test_keras_other_layer_names_are_the_same_classes():
              ("Convolution2D", "Conv2D")]
     for alias, name in pairs:
         assert getattr(layers, alias) is getattr(layers, name) and alias in layers.__all__
+
+
+def test_feature_extraction_from_layer_outputs_of_a_functional_and_a_sequential_model(tmp_path):
+    x = np.random.default_rng(0).random((5, 4), dtype=np.float32)
+    axonal.set_seed(3)
+    inputs = Input(shape=(4,))
+    hidden = Dense(3, activation="relu", name="hidden")(inputs)
+    functional = Model(inputs, Dense(2, name="head")(hidden))
+    sequential = Sequential([Input(shape=(4,)), Dense(3, activation="relu"), Dense(2)])
+    built_by_fit = Sequential([Dense(3, activation="relu"), Dense(2)])
+    built_by_fit.compile(optimizer="sgd", loss="mse")
+    built_by_fit.fit(x, np.zeros((5, 2), np.float32), verbose=0)
+    functional.save(tmp_path / "f.keras")
+    loaded = load_model(tmp_path / "f.keras")
+    for model in (functional, sequential, built_by_fit, loaded):
+        layers = [layer for layer in model.layers if layer.weights]
+        features = Model(inputs=model.inputs, outputs=[layer.output for layer in layers])
+        first, last = features.predict(x, verbose=0)
+        kernel, bias = layers[0].get_weights()
+        np.testing.assert_allclose(first, np.maximum(x @ kernel + bias, 0), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(last, model.predict(x, verbose=0), rtol=1e-6)
+        assert model.input is model.inputs[0] and model.output is model.outputs[0]
+    assert functional.get_layer("head").input is hidden and hidden.node.layer.output is hidden
+
+
+def test_layer_input_and_output_before_any_symbolic_call_say_what_to_do():
+    with pytest.raises(AttributeError, match="never been called on symbolic tensors.*Fix:"):
+        Dense(2).output
+    with pytest.raises(AttributeError, match="is not built, so it has no symbolic tensors.*Fix:"):
+        Sequential([Dense(2)]).inputs
+    merge = Add()
+    a, b = Input(shape=(2,)), Input(shape=(2,))
+    merge([a, b])
+    assert merge.input == [a, b] and a.node.layer.input is a

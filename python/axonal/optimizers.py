@@ -102,7 +102,9 @@ class Optimizer:
         """The step size. It is read at every step, so a new value (from a callback, or
         ``model.optimizer.learning_rate = 1e-4`` between ``fit`` calls) applies from the next step.
         It reads as a float, and also as Keras' variable does: ``.numpy()``, ``.assign(1e-4)``."""
-        return LearningRate(self._learning_rate, self)
+        rate = self._learning_rate
+        # A device executor's clone reads it from a device scalar (device_copy.py): left as it is.
+        return LearningRate(rate, self) if isinstance(rate, float) else rate
 
     @learning_rate.setter
     def learning_rate(self, value: float) -> None:

@@ -225,6 +225,28 @@ class Layer:
         finally:
             running_model.reset(alone)
 
+    # ----- symbolic tensors (functional models) -------------------------------------------------
+
+    @property
+    def output(self):
+        """The tensor the layer's first call on symbolic tensors made, as Keras' ``layer.output``
+        (feature extraction: ``Model(model.inputs, [layer.output for layer in model.layers])``)."""
+        return self._first_node("output").output
+
+    @property
+    def input(self):
+        """The tensor (a list for a merge) the layer's first symbolic call read, as ``layer.input``."""
+        node = self._first_node("input")
+        if node.is_input:
+            return node.output  # an InputLayer's input is its own tensor, as in Keras
+        return list(node.inputs) if self.takes_several_inputs else node.inputs[0]
+
+    def _first_node(self, attribute: str):
+        if not self._inbound_nodes:
+            raise AttributeError(f"Layer {self.name!r} has never been called on symbolic tensors, so it has no "
+                                 f"{attribute} tensor. Fix: call it on an Input (or put it in a built model) first.")
+        return self._inbound_nodes[0]
+
     # ----- weights -----------------------------------------------------------------------------
 
     @property

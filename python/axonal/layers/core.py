@@ -34,9 +34,8 @@ class InputLayer(Layer):
         self.dtype = input_dtype(dtype, f"Input {self.name!r}")
         self.built = True
         self.input_shape = (None,) + self.shape
-        # The symbolic tensor a functional model starts from (what Input() returns).
-        self.output = graph.Node(self, [], self.input_shape).output
-        self.output.dtype = self.dtype
+        # The symbolic tensor a functional model starts from (what Input() returns): its output.
+        graph.Node(self, [], self.input_shape).output.dtype = self.dtype
 
     def forward(self, x, training):
         return x

@@ -122,6 +122,16 @@ class Model(Trainer):
         return list(self._output_tensors)
 
     @property
+    def input(self):
+        """The Input tensor (a list of them for several inputs), as Keras' ``model.input``."""
+        return one_or_list(self.inputs)
+
+    @property
+    def output(self):
+        """The output tensor (a list of them for several outputs), as Keras' ``model.output``."""
+        return one_or_list(self.outputs)
+
+    @property
     def input_names(self) -> list[str]:
         return [tensor.name for tensor in self._input_tensors]
 
@@ -353,3 +363,8 @@ class Model(Trainer):
 
 class Functional:
     """Stands for the class name Keras gives functional models (``functional``, ``functional_1``...)."""
+
+
+def one_or_list(tensors: list):
+    """A single tensor alone, several as a list (Keras' ``model.input``/``model.output``)."""
+    return tensors[0] if len(tensors) == 1 else list(tensors)

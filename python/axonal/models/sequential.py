@@ -33,6 +33,8 @@ class Sequential(Model):
         self._init_state(name)
         self.input_shape: tuple | None = None
         self._stack: list[Layer] = []
+        self._input_layer: InputLayer | None = None  # the Input given first, or one made at build
+        self._tensors: tuple[list, list] | None = None  # (inputs, outputs) of the layers' symbolic calls
         for layer in layers or []:
             self.add(layer)
 
@@ -50,11 +52,21 @@ class Sequential(Model):
         return nesting.leaves(self._stack)
 
     @property
-    def inputs(self):
-        raise AttributeError(f"Sequential model {self.name!r} has no symbolic input tensors. Fix: build a "
-                             "functional model, Model(inputs, outputs), to wire layers by their tensors.")
+    def inputs(self) -> list:
+        """Its Input tensor, once built: as in Keras, a built Sequential calls its layers on it, so
+        ``Model(model.inputs, [layer.output for layer in model.layers])`` extracts features."""
+        return list(self._symbolic_tensors()[0])
 
-    outputs = inputs
+    @property
+    def outputs(self) -> list:
+        """Its last layer's output tensor, once built (see :attr:`inputs`)."""
+        return list(self._symbolic_tensors()[1])
+
+    def _symbolic_tensors(self) -> tuple[list, list]:
+        if self._tensors is None:
+            raise AttributeError(f"Sequential model {self.name!r} is not built, so it has no symbolic tensors yet. "
+                                 "Fix: start it with Input(shape=...), or call build() or fit() first.")
+        return self._tensors
 
     @property
     def input_names(self) -> list[str]:
@@ -75,6 +87,7 @@ class Sequential(Model):
                 raise ValueError(f"Input {layer.name!r} can only be the first element of a Sequential "
                                  "model. Fix: move it to the front, or remove it.")
             self.input_shape = (None,) + layer.shape
+            self._input_layer = layer
             return
         if nesting.is_model(layer):
             nesting.check_nestable(layer, f"Sequential model {self.name!r}")
@@ -138,6 +151,18 @@ class Sequential(Model):
             self._set_plan(Plan.from_nodes([source], calls, [result]))
         else:
             self._set_plan(Plan.chain(self._stack))
+        self._call_symbolically()
+
+    def _call_symbolically(self) -> None:
+        """Call the layers on a symbolic Input, as Keras' Sequential does when built: this gives the
+        model its :attr:`inputs`/:attr:`outputs` and each layer its ``input``/``output`` tensors.
+        (Each build after an add or pop calls them again; a layer's ``output`` stays its first.)"""
+        if self._input_layer is None or self._input_layer.shape != tuple(self.input_shape[1:]):
+            self._input_layer = InputLayer(self.input_shape[1:], name=f"{self.name}_input")
+        tensor = source = self._input_layer.output
+        for layer in self._stack:
+            tensor = graph.call_symbolic(layer, tensor)
+        self._tensors = ([source], [tensor])
 
     @property
     def output_shape(self) -> tuple:
