@@ -324,3 +324,22 @@ def test_layer_input_and_output_before_any_symbolic_call_say_what_to_do():
     a, b = Input(shape=(2,)), Input(shape=(2,))
     merge([a, b])
     assert merge.input == [a, b] and a.node.layer.input is a
+
+
+def test_several_outputs_list_their_losses_then_the_metrics_by_name_as_keras_3(tmp_path):
+    model, x, y = two_outputs()
+    model.compile(optimizer="sgd", loss={"label": "sparse_categorical_crossentropy", "box": "mse"},
+                  metrics={"label": [axonal.metrics.SparseCategoricalAccuracy(name="hits")], "box": ["mae"]},
+                  weighted_metrics={"box": ["mae"]})
+    expected = ["loss", "label_loss", "box_loss", "box_mae", "box_weighted_mae", "label_hits"]
+    for _ in range(2):  # a Metric object passed to compile keeps its name across fits
+        model.fit(x, y, epochs=1, verbose=0)
+        assert model.metrics_names == expected
+    values = model.evaluate(x, y, verbose=0)
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert values == [logs[name] for name in expected]
+    for suffix in ("axonal", "keras"):
+        model.save(tmp_path / f"m.{suffix}")
+        loaded = load_model(tmp_path / f"m.{suffix}")
+        loaded.evaluate(x, y, verbose=0)
+        assert loaded.metrics_names == expected

@@ -181,10 +181,13 @@ WEIGHTS = np.array([0.5, 0.0, 2.0], np.float32)
 
 def test_sample_weights_in_evaluate_and_fit_match_a_hand_computation():
     model = linear_model()
+    model.compile(optimizer=SGD(0.1), loss="mse", metrics=["mae"], weighted_metrics=["mae"])
     error = (LINEAR_X @ KERNEL + BIAS - LINEAR_Y)[:, 0]
-    loss, mae = model.evaluate(LINEAR_X, LINEAR_Y, sample_weight=WEIGHTS, verbose=0)
+    loss, mae, weighted_mae = model.evaluate(LINEAR_X, LINEAR_Y, sample_weight=WEIGHTS, verbose=0)
+    assert model.metrics_names == ["loss", "mae", "weighted_mae"]  # Keras 3's names for the two
     assert loss == pytest.approx(np.dot(WEIGHTS, error**2) / 3, rel=1e-6)  # Σ w e² / N
-    assert mae == pytest.approx(np.dot(WEIGHTS, np.abs(error)) / WEIGHTS.sum(), rel=1e-6)  # Σ w |e| / Σ w
+    assert mae == pytest.approx(np.mean(np.abs(error)), rel=1e-6)  # metrics ignore the weights, as in Keras 3
+    assert weighted_mae == pytest.approx(np.dot(WEIGHTS, np.abs(error)) / WEIGHTS.sum(), rel=1e-6)  # Σ w |e| / Σ w
     history = model.fit(LINEAR_X, LINEAR_Y, batch_size=3, sample_weight=WEIGHTS, shuffle=False, verbose=0)
     assert history.history["loss"][0] == pytest.approx(loss, rel=1e-6)
     for expected, actual in zip(sgd_step(WEIGHTS), model.get_weights()):
@@ -271,3 +274,16 @@ def test_the_learning_rate_reads_and_assigns_as_keras_variable_does():
     assert first == second
     with pytest.raises(ValueError, match="learning_rate must be in"):
         assigned.optimizer.learning_rate.assign(-1.0)
+
+
+def test_class_weights_weigh_the_loss_and_the_weighted_metrics_only():
+    x, labels = blobs(samples=60)
+    model = mlp()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  weighted_metrics=["accuracy"])
+    logs = model.fit(x, labels, epochs=1, batch_size=60, verbose=0, class_weight={0: 0.0, 1: 0.0}).history
+    assert set(logs) == {"loss", "accuracy", "weighted_accuracy"}
+    plain, weighted = model.evaluate(x, labels, sample_weight=(labels == 2).astype(np.float32), verbose=0)[1:]
+    predictions = np.argmax(model.predict(x, verbose=0), axis=1)
+    assert plain == pytest.approx(np.mean(predictions == labels))  # every sample, as Keras 3's metrics
+    assert weighted == pytest.approx(np.mean(predictions[labels == 2] == 2))  # class 2's samples only

@@ -36,7 +36,7 @@ class BinaryAccuracy(MeanMetric):
         return np.mean(same, axis=1, out=self._values(len(y_pred)))
 
     def get_config(self):
-        return {"name": self.name, "threshold": self.threshold}
+        return {"name": self.given_name, "threshold": self.threshold}
 
 
 class CategoricalAccuracy(MeanMetric):
@@ -99,7 +99,7 @@ class TopKCategoricalAccuracy(MeanMetric):
         return np.less(np.count_nonzero(above, axis=1), self.k, out=self._values(len(y_pred)))
 
     def get_config(self):
-        return {"k": self.k, "name": self.name}
+        return {"k": self.k, "name": self.given_name}
 
 
 class SparseTopKCategoricalAccuracy(TopKCategoricalAccuracy):

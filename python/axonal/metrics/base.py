@@ -10,7 +10,8 @@ class Metric:
     """Base class: a state updated batch by batch and read with :meth:`result`.
 
     Args:
-        name: the key used in logs and in ``History.history``.
+        name: the key used in logs and in ``History.history`` (a model of several outputs prefixes it
+            with the output's name; ``given_name`` keeps the name as given, for the configuration).
 
     Attributes:
         sparse_labels: whether the metric takes class ids of shape (N,) rather than rows (N, K).
@@ -22,7 +23,7 @@ class Metric:
     sparse_labels = False
 
     def __init__(self, name: str):
-        self.name = name
+        self.name = self.given_name = name
         self._scratch = BufferCache()
         self.reset_state()
 
@@ -41,7 +42,7 @@ class Metric:
         raise NotImplementedError
 
     def get_config(self) -> dict:
-        return {"name": self.name}
+        return {"name": self.given_name}
 
     @classmethod
     def from_config(cls, config: dict) -> "Metric":

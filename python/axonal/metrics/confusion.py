@@ -60,7 +60,7 @@ class _ThresholdCounts(Metric):
         self.false_negatives += float(weights[~predicted & actual].sum())
 
     def get_config(self):
-        return {"thresholds": self.thresholds, "name": self.name}
+        return {"thresholds": self.thresholds, "name": self.given_name}
 
 
 class Precision(_ThresholdCounts):
@@ -163,7 +163,7 @@ class AUC(Metric):
         return float(np.sum((false_positive_rate[:-1] - false_positive_rate[1:]) * heights))
 
     def get_config(self):
-        return {"num_thresholds": self.num_thresholds, "name": self.name}
+        return {"num_thresholds": self.num_thresholds, "name": self.given_name}
 
 
 def confusion_matrix(y_true, y_pred, num_classes: int | None = None) -> np.ndarray:

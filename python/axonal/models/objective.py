@@ -5,6 +5,8 @@ output name (the name of the layer computing it); ``loss_weights`` likewise (def
 ``metrics`` is a list for a one-output model, else a list of lists in output order or a dict by
 output name. The model's loss is Σ weight·loss; a multi-output model also logs each output's own
 (unweighted) loss as ``<output>_loss`` and its metrics as ``<output>_<metric>``, as Keras 3 does.
+``metrics`` ignore sample and class weights; ``weighted_metrics`` (the same forms) use them, named
+as the plain ones unless that name is taken, then ``weighted_<metric>`` (Keras 3's rules).
 
 Each output's softmax (sigmoid) is fused into its categorical (binary) cross-entropy where exact:
 the layer then outputs logits, the fused kernel applies the activation, and predictions and
@@ -65,10 +67,12 @@ class Objective:
         output_names: the model's output names, in order.
         loss: a loss for every output, or a list/dict of them (see the module docstring).
         loss_weights: None, a list or a dict of numbers.
-        metrics: identifiers (see the module docstring).
+        metrics: identifiers (see the module docstring), not weighted.
+        weighted_metrics: identifiers of metrics weighted by the sample (or class) weights.
     """
 
-    def __init__(self, output_names: list[str], loss: Any, loss_weights: Any = None, metrics: Any = None):
+    def __init__(self, output_names: list[str], loss: Any, loss_weights: Any = None, metrics: Any = None,
+                 weighted_metrics: Any = None):
         self.output_names = list(output_names)
         self.losses = [losses_module.get(item) for item in self._per_output("loss", loss, single=True)]
         weights = self._per_output("loss_weights", loss_weights, single=False, default=1.0)
@@ -77,6 +81,8 @@ class Objective:
                 raise ValueError(f"loss_weights for output {name!r} must be a finite number, received {weight!r}.")
         self.weights = [float(weight) for weight in weights]
         self.metric_identifiers = self._metrics_per_output(metrics)
+        self.weighted_metric_identifiers = self._metrics_per_output(weighted_metrics, "weighted_metrics")
+        self._weighted: set[int] = set()  # ids of the weighted metrics among output_metrics
         self.absorbed: list[str | None] = [None] * len(self.output_names)
         self._absorbing: frozenset[int] = frozenset()  # the uids of the layers whose activation is absorbed
         self.output_metrics: list[list[metrics_module.Metric]] = [[] for _ in self.output_names]
@@ -114,33 +120,34 @@ class Objective:
         raise TypeError(f"compile({argument}=...) must be a list or a dict keyed by output name, received "
                         f"{value!r:.80}.")
 
-    def _metrics_per_output(self, metrics: Any) -> list:
+    def _metrics_per_output(self, metrics: Any, argument: str = "metrics") -> list:
         names = self.output_names
         if metrics is None:
             return [None] * len(names)
         if len(names) == 1:
             if isinstance(metrics, dict):
-                return [self._per_output("metrics", metrics, single=False, default=[])[0]]
+                return [self._per_output(argument, metrics, single=False, default=[])[0]]
             return [metrics]
         if isinstance(metrics, dict):
-            return self._per_output("metrics", metrics, single=False, default=[])
+            return self._per_output(argument, metrics, single=False, default=[])
         if isinstance(metrics, (list, tuple)) and len(metrics) == len(names) and all(
                 item is None or isinstance(item, (list, tuple)) for item in metrics):
             return list(metrics)
-        raise ValueError(f"For a model of several outputs {names}, metrics must be a dict keyed by output name "
-                         f"or a list of one list per output, received metrics={metrics!r:.80}. Fix: e.g. "
-                         f"metrics={{{names[0]!r}: ['accuracy']}}.")
+        raise ValueError(f"For a model of several outputs {names}, {argument} must be a dict keyed by output name "
+                         f"or a list of one list per output, received {argument}={metrics!r:.80}. Fix: e.g. "
+                         f"{argument}={{{names[0]!r}: ['accuracy']}}.")
 
     # ----- resolved against the built model -------------------------------------------------------
 
-    def check(self, model) -> tuple[list, list]:
-        """Each output's absorbed activation and its resolved metrics, or raise where ``configure``
-        would, changing nothing (``compile`` checks everything before it sets anything)."""
+    def check(self, model) -> tuple[list, list, list]:
+        """Each output's absorbed activation, its resolved metrics and its weighted metrics, or raise
+        where ``configure`` would, changing nothing (``compile`` checks everything before it sets
+        anything)."""
         absorbed = [self._fusable(model, k, loss) for k, loss in enumerate(self.losses)]
-        found = [self._metrics_of(k, identifiers, loss, tuple(shape))
-                 for k, (identifiers, loss, shape) in enumerate(zip(self.metric_identifiers, self.losses,
-                                                                    model.output_shapes))]
-        return absorbed, found
+        found = [[self._metrics_of(k, identifiers[k], loss, tuple(shape))
+                  for k, (loss, shape) in enumerate(zip(self.losses, model.output_shapes))]
+                 for identifiers in (self.metric_identifiers, self.weighted_metric_identifiers)]
+        return absorbed, found[0], found[1]
 
     def _metrics_of(self, k: int, identifiers, loss, shape: tuple) -> list:
         """Output ``k``'s metrics. For an output of rank > 2, ``"accuracy"`` is chosen from its last
@@ -163,16 +170,27 @@ class Objective:
     def configure(self, model) -> None:
         """Fuse output activations into the losses where exact, and resolve the metrics (they need
         each output's width)."""
-        self.absorbed, self.output_metrics = self.check(model)
+        self.absorbed, plain, weighted = self.check(model)
         self._absorbing = frozenset(model.plan.producer[model.plan.outputs[k]].owner.uid
                                     for k, activation in enumerate(self.absorbed) if activation is not None)
         several = len(self.output_names) > 1
-        self.metrics = list(self.loss_trackers)
-        for name, found in zip(self.output_names, self.output_metrics):
-            if several:
-                for metric in found:
-                    metric.name = f"{name}_{metric.name}"
-            self.metrics += found
+        taken = set()
+        for found, is_weighted in ((plain, False), (weighted, True)):
+            for output, metrics in zip(self.output_names, found):
+                for metric in metrics:
+                    # From the name as given: a Metric object the program passed is renamed at every
+                    # compile and fit.
+                    prefix = f"{output}_" if several else ""
+                    name = prefix + metric.given_name
+                    metric.name = prefix + f"weighted_{metric.given_name}" if is_weighted and name in taken else name
+                    taken.add(metric.name)
+        self.output_metrics = [mine + theirs for mine, theirs in zip(plain, weighted)]
+        self._weighted = {id(metric) for metrics in weighted for metric in metrics}
+        # In the order evaluate() lists them: compile's for one output; for several, each output's
+        # loss in output order, then the metrics by name (Keras 3's Trainer does the same).
+        everything = [metric for metrics in plain + weighted for metric in metrics]
+        self.metrics = (everything if not several
+                        else list(self.loss_trackers) + sorted(everything, key=lambda metric: metric.name))
 
     def absorbs(self, layer) -> bool:
         """Whether a loss absorbs ``layer``'s activation while the model compiled with it runs."""
@@ -248,7 +266,9 @@ class Objective:
         return total
 
     def update_metrics(self, ys: list, predictions: list, sample_weight) -> None:
+        """Update each output's metrics; only the weighted metrics see ``sample_weight``."""
         for metrics, y, prediction in zip(self.output_metrics, ys, predictions):
             for metric in metrics:
-                metric.update_state(y, sample_rows(prediction), sample_weight)
+                weights = sample_weight if id(metric) in self._weighted else None
+                metric.update_state(y, sample_rows(prediction), weights)
 

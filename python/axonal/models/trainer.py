@@ -47,7 +47,8 @@ class Trainer(Steps):
 
     @exclusive
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Any = None,
-                loss_weights: Any = None, check_numerics: bool | None = None) -> None:
+                loss_weights: Any = None, check_numerics: bool | None = None, *,
+                weighted_metrics: Any = None) -> None:
         """Choose the optimiser, the loss of each output and the metrics.
 
         Args:
@@ -56,13 +57,15 @@ class Trainer(Steps):
                 ``"binary_crossentropy"``, ``"mse"``, or a Loss instance; for several outputs one
                 for all, a list in output order, or a dict keyed by output name.
             metrics: e.g. ``["accuracy"]``; for several outputs a dict keyed by output name (or a
-                list of lists in output order).
+                list of lists in output order). As in Keras 3 they ignore sample and class weights.
             loss_weights: for several outputs, a list or dict of factors: the model minimises
                 Σ weight·loss (each output's own loss is logged as ``<output>_loss``).
             check_numerics: debug option: check every training step for NaN/inf and raise a
                 ``FloatingPointError`` naming the first layer where one appeared, before the step
                 is applied (see :mod:`axonal.models.numerics`; slower). None reads
                 ``$AXONAL_CHECK_NUMERICS`` (``1`` turns it on); not saved with the model.
+            weighted_metrics: metrics in the forms ``metrics`` takes, weighted by ``sample_weight``
+                or ``class_weight`` (named ``weighted_<metric>`` where a plain metric has the name).
 
         Example:
             >>> model.compile(optimizer="adam", loss="mse", check_numerics=True)
@@ -72,11 +75,12 @@ class Trainer(Steps):
         # Everything is resolved and checked first: a refused compile changes nothing.
         optimizer = optimizers.get(optimizer)
         check_numerics = numerics.resolve(check_numerics)
-        objective = Objective(self.output_names if self.built else ["output"], loss, loss_weights, metrics)
+        objective = Objective(self.output_names if self.built else ["output"], loss, loss_weights, metrics,
+                              weighted_metrics)
         if self.built:
             objective.check(self)
         self.optimizer, self.check_numerics = optimizer, check_numerics
-        self._compile_args = (loss, loss_weights, metrics)
+        self._compile_args = (loss, loss_weights, metrics, weighted_metrics)
         self._metric_identifiers = metrics
         self.objective = None
         self._prepared_for = None  # the new optimiser gets its slots at the next step

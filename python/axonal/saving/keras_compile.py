@@ -203,11 +203,10 @@ def compile_from_keras(path: str, where: str, config: dict, output_names: list[s
         loss = [loss_from_keras(path, f"{where}.loss[{i}]", entry) for i, entry in enumerate(loss)]
     else:
         loss = loss_from_keras(path, f"{where}.loss", loss)
-    if config.get("weighted_metrics"):
-        raise keras_error(path, f"{where}.weighted_metrics", "is set; axonal has no weighted metrics",
-                          "load with compile=False and compile without them")
     return {"optimizer": optimizer, "loss": loss, "loss_weights": config.get("loss_weights"),
-            "metrics": _metrics(path, f"{where}.metrics", config.get("metrics"), output_names)}
+            "metrics": _metrics(path, f"{where}.metrics", config.get("metrics"), output_names),
+            "weighted_metrics": _metrics(path, f"{where}.weighted_metrics", config.get("weighted_metrics"),
+                                         output_names)}
 
 
 def _metrics(path: str, where: str, value: Any, output_names: list[str]) -> Any:
@@ -235,13 +234,18 @@ def compile_to_keras(model) -> dict | None:
         return None
     objective = model.objective
     keras_losses = [loss_to_keras(loss) for loss in objective.losses]
-    metrics = [[metric_to_keras(m) for m in _listed(identifiers or [])] for identifiers in objective.metric_identifiers]
     several = len(keras_losses) > 1
+
+    def by_output(found: list) -> Any:
+        metrics = [[metric_to_keras(m) for m in _listed(identifiers or [])] for identifiers in found]
+        return dict(zip(objective.output_names, metrics)) if several else (metrics[0] or None)
+
     return {"optimizer": optimizer_to_keras(model.optimizer),
             "loss": keras_losses if several else keras_losses[0],
             "loss_weights": list(objective.weights) if several else None,
-            "metrics": dict(zip(objective.output_names, metrics)) if several else (metrics[0] or None),
-            "weighted_metrics": None, "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False}
+            "metrics": by_output(objective.metric_identifiers),
+            "weighted_metrics": by_output(objective.weighted_metric_identifiers),
+            "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False}
 
 
 def keras_slot_order(optimizer: optimizers.Optimizer, count: int) -> list[tuple[str, int]]:

@@ -39,11 +39,20 @@ def compile_config(model) -> dict | None:
     objective = model.objective
     if len(objective.losses) == 1:
         return {"optimizer": serialize(model.optimizer), "loss": serialize(objective.losses[0]),
-                "metrics": _metric_records(objective.metric_identifiers[0])}
+                "metrics": _metric_records(objective.metric_identifiers[0]),
+                "weighted_metrics": _metric_records(objective.weighted_metric_identifiers[0])}
     return {"optimizer": serialize(model.optimizer), "loss": [serialize(loss) for loss in objective.losses],
             "loss_weights": list(objective.weights),
-            "metrics": {name: _metric_records(identifiers)
-                        for name, identifiers in zip(objective.output_names, objective.metric_identifiers)}}
+            **{key: {name: _metric_records(identifiers) for name, identifiers in zip(objective.output_names, found)}
+               for key, found in (("metrics", objective.metric_identifiers),
+                                  ("weighted_metrics", objective.weighted_metric_identifiers))}}
+
+
+def _metrics_argument(records, custom_objects: dict | None):
+    """``compile``'s metrics (or weighted_metrics) from their records: a list, or a dict by output."""
+    if isinstance(records, dict):
+        return {name: _metrics(entries, custom_objects) for name, entries in records.items()}
+    return _metrics(records, custom_objects)
 
 
 def _metric_records(identifiers) -> list:
@@ -152,12 +161,10 @@ def compile_from_config(path: str, model, config: dict, custom_objects: dict | N
             loss = [_instance(record, losses, losses.Loss, custom_objects) for record in loss_records]
         else:
             loss = _instance(loss_records, losses, losses.Loss, custom_objects)
-        metrics = config.get("metrics") or []
-        if isinstance(metrics, dict):
-            metrics = {name: _metrics(entries, custom_objects) for name, entries in metrics.items()}
-        else:
-            metrics = _metrics(metrics, custom_objects)
-        model.compile(optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=config.get("loss_weights"))
+        metrics, weighted = (_metrics_argument(config.get(key) or [], custom_objects)
+                             for key in ("metrics", "weighted_metrics"))
+        model.compile(optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=config.get("loss_weights"),
+                      weighted_metrics=weighted or None)
     except SavedFileError:
         raise
     except Exception as error:
