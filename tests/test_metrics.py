@@ -116,9 +116,24 @@ def test_confusion_matrix_rows_are_true_classes():
         metrics.confusion_matrix([0, 1], [0, 1, 1])
 
 
+# Keras 3.15's values for these labels and predictions (one 0.5 prediction: not above the threshold).
+COUNT_LABELS = np.array([[1], [0], [1], [0], [1]])
+COUNT_PREDICTIONS = np.array([[0.9], [0.8], [0.2], [0.1], [0.5]])
+
+
+@pytest.mark.parametrize("cls, plain, weighted_at_0_3", [
+    (metrics.TruePositives, 1.0, 6.0), (metrics.FalsePositives, 1.0, 2.0),
+    (metrics.TrueNegatives, 1.0, 4.0), (metrics.FalseNegatives, 2.0, 3.0)])
+def test_confusion_counts_as_keras_counts_them(cls, plain, weighted_at_0_3):
+    assert result(cls(), COUNT_LABELS, COUNT_PREDICTIONS) == plain
+    assert result(cls(thresholds=0.3), COUNT_LABELS, COUNT_PREDICTIONS, [1, 2, 3, 4, 5]) == weighted_at_0_3
+    assert metrics.get(cls().name, sparse_labels=False, output_width=1).name == cls().name
+
+
 @pytest.mark.parametrize("metric", [metrics.BinaryAccuracy(threshold=0.7), metrics.TopKCategoricalAccuracy(k=3),
                                     metrics.Precision(thresholds=0.3, name="p"), metrics.Recall(),
-                                    metrics.AUC(num_thresholds=50), metrics.SparseTopKCategoricalAccuracy()])
+                                    metrics.AUC(num_thresholds=50), metrics.SparseTopKCategoricalAccuracy(),
+                                    metrics.TruePositives(thresholds=0.2), metrics.FalseNegatives(name="misses")])
 def test_config_round_trip(metric):
     assert type(metric).from_config(metric.get_config()).get_config() == metric.get_config()
 

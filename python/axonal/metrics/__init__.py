@@ -27,15 +27,18 @@ from axonal._validation import lookup
 from axonal.metrics.accuracy import (BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
                                      SparseTopKCategoricalAccuracy, TopKCategoricalAccuracy)
 from axonal.metrics.base import MeanMetric, Metric
-from axonal.metrics.confusion import AUC, Precision, Recall, confusion_matrix
+from axonal.metrics.confusion import (AUC, FalseNegatives, FalsePositives, Precision, Recall, TrueNegatives,
+                                      TruePositives, confusion_matrix)
 from axonal.metrics.regression import MeanAbsoluteError, MeanSquaredError
 
 __all__ = ["Metric", "MeanMetric", "BinaryAccuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy",
            "TopKCategoricalAccuracy", "SparseTopKCategoricalAccuracy", "Precision", "Recall", "AUC",
+           "TruePositives", "FalsePositives", "TrueNegatives", "FalseNegatives",
            "MeanSquaredError", "MeanAbsoluteError", "confusion_matrix", "get", "get_list"]
 
 _CLASSES = (BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy, TopKCategoricalAccuracy,
-            SparseTopKCategoricalAccuracy, Precision, Recall, AUC, MeanSquaredError, MeanAbsoluteError)
+            SparseTopKCategoricalAccuracy, Precision, Recall, AUC, MeanSquaredError, MeanAbsoluteError,
+            TruePositives, FalsePositives, TrueNegatives, FalseNegatives)
 _BY_NAME = {
     **{cls.__name__.lower(): cls for cls in _CLASSES},
     "binary_accuracy": BinaryAccuracy,
@@ -47,6 +50,10 @@ _BY_NAME = {
     "mse": MeanSquaredError,
     "mean_absolute_error": MeanAbsoluteError,
     "mae": MeanAbsoluteError,
+    "true_positives": TruePositives,
+    "false_positives": FalsePositives,
+    "true_negatives": TrueNegatives,
+    "false_negatives": FalseNegatives,
     "accuracy": None,  # resolved by get() from the shapes
     "acc": None,
 }

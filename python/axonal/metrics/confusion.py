@@ -1,4 +1,5 @@
-"""Metrics from confusion counts — Precision, Recall, AUC — and :func:`confusion_matrix`.
+"""Metrics from confusion counts — Precision, Recall, the counts themselves (TruePositives,
+FalsePositives, TrueNegatives, FalseNegatives), AUC — and :func:`confusion_matrix`.
 
 Like Keras, Precision, Recall and AUC treat every output of every sample as one binary decision:
 (N, K) predictions are flattened with their (N, K) 0/1 labels (a nonzero label is positive), and a
@@ -37,7 +38,7 @@ def _flat_weights(y_pred: np.ndarray, sample_weight: np.ndarray | None) -> np.nd
 
 
 class _ThresholdCounts(Metric):
-    """Weighted true positives, false positives and false negatives of ``prediction > threshold``."""
+    """Weighted true and false positives and negatives of ``prediction > threshold``."""
 
     def __init__(self, thresholds: float | None = None, name: str = "counts"):
         threshold = 0.5 if thresholds is None else thresholds
@@ -49,7 +50,7 @@ class _ThresholdCounts(Metric):
         super().__init__(name)
 
     def reset_state(self):
-        self.true_positives = self.false_positives = self.false_negatives = 0.0
+        self.true_positives = self.false_positives = self.true_negatives = self.false_negatives = 0.0
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         predicted = (y_pred > self.threshold).reshape(-1)
@@ -57,6 +58,7 @@ class _ThresholdCounts(Metric):
         weights = _flat_weights(y_pred, sample_weight)
         self.true_positives += float(weights[predicted & actual].sum())
         self.false_positives += float(weights[predicted & ~actual].sum())
+        self.true_negatives += float(weights[~predicted & ~actual].sum())
         self.false_negatives += float(weights[~predicted & actual].sum())
 
     def get_config(self):
@@ -100,6 +102,57 @@ class Recall(_ThresholdCounts):
 
     def result(self):
         return float(_divide_no_nan(self.true_positives, self.true_positives + self.false_negatives))
+
+
+class _Count(_ThresholdCounts):
+    """One weighted count of the confusion matrix at ``thresholds`` (Keras' default 0.5): the
+    attribute named ``counted``. As in Keras, a prediction above the threshold is a positive.
+
+    Example (the class names follow it):
+        >>> model.compile(optimizer="adam", loss="binary_crossentropy",
+        ...               metrics=[TruePositives(), FalsePositives(), TrueNegatives(), FalseNegatives()])
+    """
+
+    counted: str
+
+    def result(self):
+        return float(getattr(self, self.counted))
+
+
+class TruePositives(_Count):
+    """Weighted count of positives predicted positive."""
+
+    counted = "true_positives"
+
+    def __init__(self, thresholds: float | None = None, name: str = "true_positives"):
+        super().__init__(thresholds, name)
+
+
+class FalsePositives(_Count):
+    """Weighted count of negatives predicted positive."""
+
+    counted = "false_positives"
+
+    def __init__(self, thresholds: float | None = None, name: str = "false_positives"):
+        super().__init__(thresholds, name)
+
+
+class TrueNegatives(_Count):
+    """Weighted count of negatives predicted negative."""
+
+    counted = "true_negatives"
+
+    def __init__(self, thresholds: float | None = None, name: str = "true_negatives"):
+        super().__init__(thresholds, name)
+
+
+class FalseNegatives(_Count):
+    """Weighted count of positives predicted negative."""
+
+    counted = "false_negatives"
+
+    def __init__(self, thresholds: float | None = None, name: str = "false_negatives"):
+        super().__init__(thresholds, name)
 
 
 class AUC(Metric):
