@@ -343,3 +343,33 @@ def test_several_outputs_list_their_losses_then_the_metrics_by_name_as_keras_3(t
         loaded = load_model(tmp_path / f"m.{suffix}")
         loaded.evaluate(x, y, verbose=0)
         assert loaded.metrics_names == expected
+
+
+def test_outputs_given_as_a_dict_are_named_and_returned_by_its_keys(tmp_path):
+    axonal.set_seed(7)
+    inputs = Input(shape=(4,))
+    hidden = Dense(8, activation="relu")(inputs)
+    model = Model(inputs, {"score": Dense(1, name="regression")(hidden),
+                           "klass": Dense(3, activation="softmax", name="classes")(hidden)})
+    assert model.output_names == ["klass", "score"]  # the keys, sorted: Keras 3's flat order
+    assert list(model.output) == ["score", "klass"]
+    model.compile(optimizer="adam", loss={"klass": "sparse_categorical_crossentropy", "score": "mse"},
+                  metrics={"klass": ["accuracy"]})
+    rng = np.random.default_rng(0)
+    x = rng.random((32, 4), dtype=np.float32)
+    y = {"klass": np.arange(32) % 3, "score": rng.random((32, 1), dtype=np.float32)}
+    history = model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    assert set(history.history) == {"loss", "klass_loss", "score_loss", "klass_accuracy"}
+    predictions = model.predict(x, verbose=0)
+    assert list(predictions) == ["score", "klass"] and predictions["klass"].shape == (32, 3)
+    np.testing.assert_allclose(predictions["klass"].sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(model(x)["score"], predictions["score"])
+    for suffix in ("axonal", "keras", "h5"):
+        model.save(tmp_path / f"m.{suffix}")
+        loaded = load_model(tmp_path / f"m.{suffix}")
+        again = loaded.predict(x, verbose=0)
+        assert loaded.output_names == ["klass", "score"] and set(again) == {"score", "klass"}
+        for key in predictions:
+            np.testing.assert_array_equal(again[key], predictions[key])
+    with pytest.raises(TypeError, match="string keys"):
+        Model(inputs, {1: hidden})

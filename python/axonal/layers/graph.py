@@ -121,6 +121,16 @@ def _feature_shapes(shapes, several: bool):
     return [tuple(s[1:]) for s in shapes] if several else tuple(shapes[1:])
 
 
+def output_keys(outputs: Any) -> list[str] | None:
+    """The keys of ``Model(outputs={...})`` in the order given (None for a tensor or a list)."""
+    if not isinstance(outputs, dict):
+        return None
+    if not all(isinstance(key, str) and key for key in outputs):
+        raise TypeError(f"Model(outputs={{...}}) names outputs by string keys, received keys {list(outputs)!r:.120}. "
+                        "Fix: e.g. outputs={'label': label, 'box': box}.")
+    return list(outputs)
+
+
 def as_tensor_list(value: Any, argument: str) -> list[KerasTensor]:
     """``inputs``/``outputs`` of ``Model(...)`` as a list: one tensor, a list, or a dict of them."""
     items = list(value.values()) if isinstance(value, dict) else value

@@ -21,7 +21,13 @@ def config_of(model) -> dict:
             "nodes": [[node.layer.name, [[t.node.layer.name, call_of(model, t.node)] for t in node.inputs]]
                       for node in model._nodes],
             "input_layers": [[t.name, 0, 0] for t in model._input_tensors],
-            "output_layers": [[t.name, call_of(model, t.node), 0] for t in model._output_tensors]}
+            "output_layers": _output_layers(model)}
+
+
+def _output_layers(model) -> list | dict:
+    """``[[layer, call, 0], ...]`` in output order, or keyed as the dict the outputs were given in."""
+    endpoints = [[t.name, call_of(model, t.node), 0] for t in model._output_tensors]
+    return model.per_output_key(endpoints) if getattr(model, "_output_keys", None) else endpoints
 
 
 def call_of(model, node) -> int:
@@ -54,5 +60,9 @@ def replay(config: dict, make_layer: Callable[[int, dict], Layer]) -> tuple[list
         layer = layers[name]
         tensors[(name, calls.get(name, 0))] = layer(inputs if layer.takes_several_inputs else inputs[0])
         calls[name] = calls.get(name, 0) + 1
+    outputs = config["output_layers"]
+    if isinstance(outputs, dict):  # a model built with a dict of outputs
+        return ([tensors[(name, 0)] for name, _, _ in config["input_layers"]],
+                {key: tensors[(name, call)] for key, (name, call, _) in outputs.items()})
     return ([tensors[(name, 0)] for name, _, _ in config["input_layers"]],
-            [tensors[(name, call)] for name, call, _ in config["output_layers"]])
+            [tensors[(name, call)] for name, call, _ in outputs])

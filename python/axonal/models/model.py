@@ -83,7 +83,11 @@ class Model(Trainer):
                             f"outputs={outputs!r:.60}. Fix: inputs = Input(shape=(784,)); outputs = "
                             "Dense(10)(inputs); Model(inputs=inputs, outputs=outputs); or use Sequential([...]).")
         self._input_tensors = graph.as_tensor_list(inputs, "inputs")
-        self._output_tensors = graph.as_tensor_list(outputs, "outputs")
+        # Outputs given as a dict are named by its keys and taken in the keys' sorted order, as in
+        # Keras 3 (its tree.flatten sorts them); predict and model(x) return a dict in the keys' order.
+        self._output_keys = graph.output_keys(outputs)
+        self._output_tensors = graph.as_tensor_list(
+            {key: outputs[key] for key in sorted(self._output_keys)} if self._output_keys else outputs, "outputs")
         for tensor in self._input_tensors:
             if not tensor.node.is_input:
                 raise ValueError(f"Model inputs must be Input() tensors, but {tensor!r} is the output of layer "
@@ -128,8 +132,16 @@ class Model(Trainer):
 
     @property
     def output(self):
-        """The output tensor (a list of them for several outputs), as Keras' ``model.output``."""
+        """The output tensor (a list of them for several outputs; the dict a model was built with),
+        as Keras' ``model.output``."""
+        if getattr(self, "_output_keys", None):
+            return self.per_output_key(self.outputs)
         return one_or_list(self.outputs)
+
+    def per_output_key(self, values: list) -> dict:
+        """``values`` (one per output, in output order) keyed as the dict the outputs were given in."""
+        by_key = dict(zip(sorted(self._output_keys), values))
+        return {key: by_key[key] for key in self._output_keys}
 
     @property
     def input_names(self) -> list[str]:
@@ -137,7 +149,10 @@ class Model(Trainer):
 
     @property
     def output_names(self) -> list[str]:
-        """The outputs' names: the layers that compute them (keys of ``loss={...}`` and of logs)."""
+        """The outputs' names: the layers that compute them, or the keys of the dict the outputs were
+        given in (keys of ``loss={...}`` and of logs)."""
+        if getattr(self, "_output_keys", None):
+            return sorted(self._output_keys)
         return [tensor.name for tensor in self._output_tensors]
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:

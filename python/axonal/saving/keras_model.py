@@ -169,10 +169,12 @@ def _sources(path: str, where: str, inbound: Any) -> list[tuple[str, int]]:
     return sources
 
 
-def _endpoints(path: str, key: str, value: Any) -> list:
-    """Keras' ``input_layers``/``output_layers``: one ``[name, call, 0]`` or a list (or dict) of them."""
+def _endpoints(path: str, key: str, value: Any) -> list | dict:
+    """Keras' ``input_layers``/``output_layers``: one ``[name, call, 0]``, a list of them, or a dict
+    (kept as one for outputs: the model's outputs are then named by its keys)."""
     if isinstance(value, dict):
-        value = list(value.values())
+        listed = _endpoints(path, key, list(value.values()))
+        return dict(zip(value, listed)) if key == "output_layers" else listed
     if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
         value = [value]
     if not isinstance(value, list) or not value or not all(
@@ -278,7 +280,7 @@ def model_to_keras(model) -> dict:
             "config": {"name": model.name, "trainable": bool(model.trainable), "layers": records,
                        # one tensor is written bare, as Keras does for a model built on one tensor
                        "input_layers": inputs[0] if len(inputs) == 1 else inputs,
-                       "output_layers": outputs[0] if len(outputs) == 1 else outputs},
+                       "output_layers": outputs[0] if isinstance(outputs, list) and len(outputs) == 1 else outputs},
             "build_config": {"input_shape": shapes[0] if len(shapes) == 1 else shapes}}
 
 
