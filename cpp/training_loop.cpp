@@ -155,6 +155,7 @@ TrainingLoop::TrainingLoop(std::vector<LayerStep> layers, std::vector<int64_t> i
   for (size_t i = 0; i < input_widths_.size(); ++i) x_batch_[i].allocate(max_batch * input_widths_[i]);
   const size_t count = outputs_.size();
   targets_batch_.resize(count), labels_batch_.resize(count), doutputs_.resize(count), predictions_.resize(count);
+  weights_batch_.allocate(max_batch);
   for (size_t k = 0; k < count; ++k) {
     const int64_t K = widths_[outputs_[k].tensor];
     targets_batch_[k].allocate(max_batch * K);
@@ -530,15 +531,18 @@ int64_t argmax(const float* row, int64_t K) {
   return best;
 }
 
-double fused_loss(LossKind kind, float* doutputs, const float* outputs, const void* targets, int64_t N, int64_t K) {
+// weights (N): the batch's sample weights, or null.
+double fused_loss(LossKind kind, float* doutputs, const float* outputs, const void* targets, const float* weights,
+                  int64_t N, int64_t K) {
   const float* t = static_cast<const float*>(targets);
   switch (kind) {
-    case LossKind::softmax_cross_entropy: return softmax_cross_entropy(doutputs, outputs, t, nullptr, N, K);
+    case LossKind::softmax_cross_entropy: return softmax_cross_entropy(doutputs, outputs, t, weights, N, K);
     case LossKind::sparse_softmax_cross_entropy:
-      return softmax_cross_entropy_sparse<int64_t>(doutputs, outputs, static_cast<const int64_t*>(targets), nullptr,
+      return softmax_cross_entropy_sparse<int64_t>(doutputs, outputs, static_cast<const int64_t*>(targets), weights,
                                                    N, K);
-    case LossKind::sigmoid_binary_cross_entropy: return sigmoid_binary_cross_entropy(doutputs, outputs, t, nullptr, N, K);
-    case LossKind::mean_squared_error: return mean_squared_error(doutputs, outputs, t, nullptr, N, K);
+    case LossKind::sigmoid_binary_cross_entropy:
+      return sigmoid_binary_cross_entropy(doutputs, outputs, t, weights, N, K);
+    case LossKind::mean_squared_error: return mean_squared_error(doutputs, outputs, t, weights, N, K);
     case LossKind::none: break;
   }
   return 0.0;
@@ -634,6 +638,13 @@ RunResult TrainingLoop::run(const RunRequest& r) {
       targets[k] = sparse ? static_cast<const void*>(labels_batch_[k].get())
                           : static_cast<const void*>(targets_batch_[k].get());
     }
+    const float* weights = nullptr;  // the batch's sample weights, in its rows' order
+    if (r.sample_weights != nullptr && r.order == nullptr) {
+      weights = r.sample_weights + first_row;
+    } else if (r.sample_weights != nullptr) {
+      for (int64_t n = 0; n < N; ++n) weights_batch_.get()[n] = r.sample_weights[r.order[first_row + n]];
+      weights = weights_batch_.get();
+    }
     double loss = 0;
     std::fill(scalars.begin(), scalars.end(), 0.0);
     if (N > 0) {
@@ -644,7 +655,8 @@ RunResult TrainingLoop::run(const RunRequest& r) {
         const OutputSpec& output = outputs_[k];
         if (output.loss == LossKind::none) return result;  // an inference loop (the binding refuses to run one)
         const int64_t K = widths_[output.tensor];
-        const double value = fused_loss(output.loss, doutputs_[k].get(), value_[output.tensor], targets[k], N, K);
+        const double value =
+            fused_loss(output.loss, doutputs_[k].get(), value_[output.tensor], targets[k], weights, N, K);
         if (output.weight * share != 1.0)
           scale(doutputs_[k].get(), doutputs_[k].get(), N * K, static_cast<float>(output.weight * share));
         scalars[1 + k] = value * static_cast<double>(N);

@@ -161,6 +161,8 @@ struct RunRequest {
   // batch's. Null reducer and a shard count of 1: the one-process loop, unchanged.
   GradientReducer* reducer = nullptr;
   int64_t shard_rank = 0, shard_count = 1;
+  // (rows) weights of each row's losses (sample or class weights), or null; not with a reducer.
+  const float* sample_weights = nullptr;
 };
 
 struct RunResult {
@@ -219,6 +221,7 @@ class TrainingLoop {
   std::vector<char> summed_;            // per tensor: whether gradient_ points into its sum buffer
   std::vector<AlignedBuffer<float>> sum_, x_batch_;  // per tensor (fan-out sums); per input (gathered)
   std::vector<AlignedBuffer<float>> targets_batch_, doutputs_, predictions_;  // per output
+  AlignedBuffer<float> weights_batch_;  // the batch's sample weights, gathered in the shuffled order
   std::vector<AlignedBuffer<int64_t>> labels_batch_;                          // per output
   // Data parallelism (prepare_reduction): each trainable array's gradient gets a place in one flat
   // buffer, in the order backward finishes them; consecutive places form buckets of about the

@@ -463,7 +463,8 @@ std::vector<const float*> row_arrays(const py::list& arrays, const std::vector<i
 py::tuple run_loop(BoundLoop& self, const py::list& xs, const py::list& targets, py::handle order,
                    int64_t batch_size, int64_t first_batch, int64_t max_steps, double seconds, uint64_t step,
                    int64_t iteration, double learning_rate, double loss_sum, std::vector<double> output_loss_sums,
-                   bool train, py::handle reducer, int64_t shard_rank, int64_t shard_count) {
+                   bool train, py::handle reducer, int64_t shard_rank, int64_t shard_count,
+                   py::handle sample_weights) {
   TrainingLoop& loop = *self.loop;
   if (!loop.trains()) fail(kOp, "this loop was built for inference (loss 'none'): it has no loss to compute.");
   if (train && !self.updates) fail(kOp, "this loop was built for testing (optimizer 'none'): it cannot train.");
@@ -497,6 +498,10 @@ py::tuple run_loop(BoundLoop& self, const py::list& xs, const py::list& targets,
       r.targets.push_back(checked_data<float>(targets[k], kOp, what.c_str(), {rows, K}, false));
     }
   }
+  if (!sample_weights.is_none()) {
+    if (r.reducer != nullptr) fail(kOp, "sample_weights cannot be sharded over the ranks of a distribution.");
+    r.sample_weights = checked_data<float>(sample_weights, kOp, "sample_weights", {rows}, false);
+  }
   if (!order.is_none()) {
     r.order = checked_data<int64_t>(order, kOp, "order", {rows}, false);
     for (int64_t n = 0; n < rows; ++n)
@@ -509,6 +514,7 @@ py::tuple run_loop(BoundLoop& self, const py::list& xs, const py::list& targets,
   for (const auto& [name, array] : self.outputs) {
     for (size_t i = 0; i < xs.size(); ++i) check_no_overlap(kOp, name.c_str(), array, "xs", xs[i], false);
     for (size_t k = 0; k < targets.size(); ++k) check_no_overlap(kOp, name.c_str(), array, "targets", targets[k], false);
+    if (!sample_weights.is_none()) check_no_overlap(kOp, name.c_str(), array, "sample_weights", sample_weights, false);
   }
   RunResult result;
   try {
@@ -607,9 +613,11 @@ void bind_training_loop(py::module_& m) {
            py::arg("first_batch"), py::arg("max_steps"), py::arg("seconds"), py::arg("step"), py::arg("iteration"),
            py::arg("learning_rate"), py::arg("loss_sum"), py::arg("output_loss_sums"), py::arg("train") = true,
            py::arg("reducer").none(true) = py::none(), py::arg("shard_rank") = 0, py::arg("shard_count") = 1,
+           py::arg("sample_weights").none(true) = py::none(),
            "Run up to max_steps batches from first_batch (stopping once `seconds` have passed or a loss "
            "is not finite): training steps, or with train=False the loss and metrics of each batch in "
            "inference mode; returns (steps, rows seen, loss_sum, non_finite, metric totals, output loss sums). "
+           "sample_weights (rows,) float32 weigh each row's losses (the metrics are not weighted). "
            "With a reducer (an MpiReducer) and shard_rank of shard_count, each global batch is sharded and "
            "the gradients and losses are summed over the ranks (docs/distributed.md).")
       .def("predict", &predict_loop, py::arg("xs"), py::arg("outs"), py::arg("batch_size"), py::arg("first_batch"),

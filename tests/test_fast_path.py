@@ -46,9 +46,9 @@ class MyAdam(Adam):
     pass
 
 
-def _model(*middle, loss="binary_crossentropy", metrics=("accuracy",), optimizer="adam"):
+def _model(*middle, loss="binary_crossentropy", metrics=("accuracy",), optimizer="adam", weighted_metrics=None):
     model = Sequential([Input(shape=(6,)), *middle, Dense(1, activation="sigmoid")])
-    model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics))
+    model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics), weighted_metrics=weighted_metrics)
     return model
 
 
@@ -68,7 +68,8 @@ FIT_CASES = {
     "optimizer MyAdam": lambda: (_model(optimizer=MyAdam()), {}),
     "optimizer Adam's clipnorm=1.0 (applied in Python)": lambda: (_model(optimizer=optimizers.Adam(clipnorm=1.0)), {}),
     "metric 'mae'": lambda: (_model(metrics=("mae",)), {}),
-    "sample weights": lambda: (_model(), {"sample_weight": np.ones(40, np.float32)}),
+    "weighted_metrics with sample weights": lambda: (_model(weighted_metrics=["accuracy"]),
+                                                     {"sample_weight": np.ones(40, np.float32)}),
     "regulariser": lambda: (_model(Dense(3, kernel_regularizer=regularizers.l2(0.01))), {}),
     "check_numerics": lambda: (_numerics(_model()), {}),
     "callback Printer has batch hooks": lambda: (_model(), {"callbacks": [Printer()]}),
@@ -136,7 +137,7 @@ def test_the_list_of_reasons_is_pinned():
                 "(Embedding) reads values computed by the model, not an id input", "works along the last axis of rank-",
                 "loss {loss.name!r}", "optimizer {type(optimizer).__name__}",
                 "{optimizer.runs_in_python} (applied in Python)",
-                "metric {metric.name!r}", "sample weights",
+                "metric {metric.name!r}", "weighted_metrics with sample weights", "sample weights",
                 "has a regulariser", "check_numerics checks", "has batch hooks"]
     returned = [line for line in source.splitlines() if line.strip().startswith("return f\"") or
                 line.strip().startswith("return \"")]
@@ -215,3 +216,14 @@ def test_on_a_device_each_reason_is_said_and_the_host_runs_the_fit(reason, monke
     monkeypatch.setattr(DeviceExecutor, "train_epoch", lambda *args: pytest.fail("ran on the device"))
     with pytest.warns(RuntimeWarning, match=rf"fit\(\) runs on the host \(cpu backend\), not on .*{re.escape(reason)}"):
         _fit(model, **arguments)
+
+
+def test_sample_weights_keep_a_device_fit_on_the_host_with_the_reason(monkeypatch):
+    from axonal.models.executors import DeviceExecutor
+    from emulated_device import EmulatedDevice
+
+    model = _model()
+    model.device = EmulatedDevice()
+    monkeypatch.setattr(DeviceExecutor, "train_epoch", lambda *args: pytest.fail("ran on the device"))
+    with pytest.warns(RuntimeWarning, match=r"not on .*because of sample weights"):
+        _fit(model, sample_weight=np.ones(40, np.float32))

@@ -204,6 +204,31 @@ def test_native_loop_without_shuffling_and_with_validation(monkeypatch, case):
         np.testing.assert_array_equal(ours, theirs)
 
 
+@pytest.mark.parametrize("case, weighting", [
+    ("churn: adam, binary cross-entropy, accuracy", "class_weight"),
+    ("sparse labels: nesterov sgd, activation layer", "sample_weight"),
+    ("dropout MLP: centered rmsprop with momentum, one-hot", "class_weight"),
+    ("mse: adagrad, no metrics, reshape", "sample_weight")])
+def test_native_loop_weighs_the_losses_with_the_python_bits(case, weighting, monkeypatch):
+    """Sample and class weights run natively: the losses weighted per row (gathered in the
+    shuffled order), the metrics not (Keras 3), evaluate with weights too."""
+    weights = np.linspace(0.0, 2.0, ROWS, dtype=np.float32)
+    args = {"sample_weight": weights} if weighting == "sample_weight" else {"class_weight": {0: 0.5, 1: 3.0}}
+    runs = []
+    for use_native in (False, True):
+        model, history = train(case, use_native, monkeypatch, **args)
+        x, y = _data(CASES[case][4], int(np.prod(model.input_shape[1:])))
+        x = x.reshape((ROWS,) + model.input_shape[1:])
+        with monkeypatch.context() as patch:
+            if not use_native:
+                patch.setattr(support, "testing_problem", lambda *args: "the test asks for Python")
+            runs.append((model, history.history, model.evaluate(x, y, sample_weight=weights, verbose=0)))
+    (python_model, python_history, python_test), (native_model, native_history, native_test) = runs
+    assert native_history == python_history and native_test == python_test
+    for ours, theirs in zip(state(native_model), state(python_model), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+
+
 class BatchPrinter(Callback):
     def on_train_batch_end(self, batch, logs=None):
         pass
@@ -225,13 +250,13 @@ def test_models_the_loop_does_not_cover_say_why(change, reason):
     assert reason in support.training_problem(model, [x], [y], None, [])
 
 
-def test_batch_callbacks_sample_weights_and_other_layers_use_the_python_steps():
+def test_batch_callbacks_use_the_python_steps_and_sample_weights_do_not():
     model = Sequential([Input(shape=(4,)), Dense(1, activation="sigmoid")])
     model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
     x, y = np.zeros((8, 4), np.float32), np.zeros((8, 1), np.float32)
     assert "batch hooks" in support.training_problem(model, [x], [y], None, [BatchPrinter()])
     assert support.training_problem(model, [x], [y], None, [EarlyStopping(), TerminateOnNaN()]) is None
-    assert "sample weights" in support.training_problem(model, [x], [y], np.ones(8, np.float32), [])
+    assert support.training_problem(model, [x], [y], np.ones(8, np.float32), []) is None  # weights: native
     flipping = Sequential([Input(shape=(5, 5, 1)), RandomFlip(), Flatten(), Dense(1, activation="sigmoid")])
     flipping.compile(optimizer="adam", loss="binary_crossentropy")
     images = np.zeros((8, 5, 5, 1), np.float32)
@@ -383,6 +408,8 @@ def test_loop_construction_checks_its_arrays(damage, word):
     (lambda a: a.update(batch_size=9), "batch_size"),
     (lambda a: a.update(first_batch=-1), "negative"),
     (lambda a: a.update(xs=[np.zeros((20, 4), np.float32)[::2]]), "contiguous"),
+    (lambda a: a.update(sample_weights=np.ones(9, np.float32)), "sample_weights"),
+    (lambda a: a.update(sample_weights=np.ones(10, np.float64)), "sample_weights"),
 ])
 def test_loop_runs_check_their_data(damage, word):
     loop = native.TrainingLoop(**_loop_arguments())

@@ -265,10 +265,14 @@ class Objective:
             total += weight * value
         return total
 
+    def is_weighted(self, metric) -> bool:
+        """Whether ``metric`` is one of ``weighted_metrics`` (it sees the sample weights)."""
+        return id(metric) in self._weighted
+
     def update_metrics(self, ys: list, predictions: list, sample_weight) -> None:
         """Update each output's metrics; only the weighted metrics see ``sample_weight``."""
         for metrics, y, prediction in zip(self.output_metrics, ys, predictions):
             for metric in metrics:
-                weights = sample_weight if id(metric) in self._weighted else None
+                weights = sample_weight if self.is_weighted(metric) else None
                 metric.update_state(y, sample_rows(prediction), weights)
 

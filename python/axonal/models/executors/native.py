@@ -36,14 +36,16 @@ class NativeExecutor:
     def train_epoch(self, xs, ys, weights, order, callback_list, epoch: int) -> dict[str, float]:
         """One training epoch over ``order`` (a permutation of the rows, or None)."""
         loop = native_plan.build_loop(self.model, self.batch_size)
-        return self._epoch(loop, xs, ys, order, callback_list, "on_train_batch_begin", "on_train_batch_end", True)
+        return self._epoch(loop, xs, ys, weights, order, callback_list, "on_train_batch_begin", "on_train_batch_end",
+                           True)
 
     def test_epoch(self, xs, ys, weights, callback_list) -> dict[str, float]:
         """Loss and metrics of the rows in inference mode (the model's metrics are reset first)."""
         callback_list.call("on_test_begin", None)
         self.model.reset_metrics()
         loop = native_plan.build_test_loop(self.model, self.batch_size)
-        logs = self._epoch(loop, xs, ys, None, callback_list, "on_test_batch_begin", "on_test_batch_end", False)
+        logs = self._epoch(loop, xs, ys, weights, None, callback_list, "on_test_batch_begin", "on_test_batch_end",
+                           False)
         callback_list.call("on_test_end", logs)
         return logs
 
@@ -72,8 +74,10 @@ class NativeExecutor:
             callback_list.call("on_predict_batch_end", batch - 1, None)
         return predictions
 
-    def _epoch(self, loop, xs, ys, order, callback_list, begin: str, end: str, train: bool) -> dict[str, float]:
-        """Runs of training steps (``train``) or test batches over every row; the logs."""
+    def _epoch(self, loop, xs, ys, weights, order, callback_list, begin: str, end: str,
+               train: bool) -> dict[str, float]:
+        """Runs of training steps (``train``) or test batches over every row (``weights``: the rows'
+        sample weights, or None); the logs."""
         model, batch_size = self.model, self.batch_size
         rows = [_as_rows(x) for x in xs]
         steps = math.ceil(len(xs[0]) / batch_size)
@@ -94,7 +98,7 @@ class NativeExecutor:
                 done, rows_seen, loss_sum, non_finite, totals, output_sums = loop.run(
                     rows, ys, order, batch_size, batch, max_steps, seconds, model.steps.value,
                     optimizer.iterations, optimizer.learning_rate, loss_sum, [tracker.total for tracker in trackers],
-                    train, **shard)
+                    train, sample_weights=weights, **shard)
             governor.end(rows_seen)
             if parallel is not None:
                 totals = parallel.end_run(done, totals)

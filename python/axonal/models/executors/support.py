@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import warnings
 
-from axonal import losses, metrics as metrics_module, optimizers
+from axonal import distribution as _distribution, losses, metrics as metrics_module, optimizers
 from axonal.callbacks import Callback, ProgbarLogger, TerminateOnNaN
 from axonal.layers import (ELU, Activation, AveragePooling1D, AveragePooling2D, BatchNormalization, Concatenate,
                            Conv1D, Conv2D, Dense, Dropout, Embedding, Flatten, GlobalAveragePooling1D,
@@ -178,7 +178,13 @@ def _step_problem(model, ys: list, weights) -> str | None:
     if model._numerics is not None:
         return "check_numerics checks every stage of every step from Python"
     if weights is not None:
-        return "sample weights"
+        # The native loop weighs the losses; it counts metrics without weights, as compile's
+        # metrics are (weighted_metrics are not), and it does not shard weights over ranks.
+        if any(model.objective.is_weighted(metric) for metrics in model.objective.output_metrics
+               for metric in metrics):
+            return "weighted_metrics with sample weights"
+        if model.device is not None or _distribution.active() is not None:
+            return "sample weights"
     for layer in model._layers:
         if layer._regularizers:
             return f"layer {layer.name!r} has a regulariser"
