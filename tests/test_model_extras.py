@@ -287,3 +287,27 @@ def test_class_weights_weigh_the_loss_and_the_weighted_metrics_only():
     predictions = np.argmax(model.predict(x, verbose=0), axis=1)
     assert plain == pytest.approx(np.mean(predictions == labels))  # every sample, as Keras 3's metrics
     assert weighted == pytest.approx(np.mean(predictions[labels == 2] == 2))  # class 2's samples only
+
+
+def test_validation_freq_and_batch_size_choose_when_and_how_validation_runs():
+    x, labels = blobs(samples=64)
+    model = mlp()
+    history = model.fit(x, labels, epochs=4, batch_size=16, validation_split=0.25, validation_freq=2, verbose=0)
+    assert len(history.history["loss"]) == 4 and len(history.history["val_loss"]) == 2  # epochs 2 and 4
+    listed = model.fit(x, labels, epochs=3, validation_data=(x, labels), validation_freq=[1, 3],
+                       validation_batch_size=7, verbose=0).history
+    final = model.evaluate(x, labels, batch_size=7, verbose=0)[0]
+    assert len(listed["val_loss"]) == 2 and listed["val_loss"][-1] == pytest.approx(final, rel=1e-6)
+
+    class Batches(axonal.utils.PyDataset):  # a batch source validates on the same schedule
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, index):
+            return x[16 * index:16 * index + 16], labels[16 * index:16 * index + 16]
+
+    sourced = model.fit(Batches(), epochs=2, validation_data=(x, labels), validation_freq=2, verbose=0)
+    assert len(sourced.history["val_loss"]) == 1
+    for bad in (0, 1.5, [0, 2], "2"):
+        with pytest.raises(ValueError, match="validation_freq must be an integer >= 1.*Fix"):
+            model.fit(x, labels, validation_freq=bad, verbose=0)

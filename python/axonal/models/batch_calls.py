@@ -35,7 +35,7 @@ def check_array_steps(method: str, **steps: Any) -> None:
 
 
 def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
-        class_weight, sample_weight, initial_epoch, steps_per_epoch, validation_steps):
+        class_weight, sample_weight, initial_epoch, steps_per_epoch, validation_steps, schedule):
     """``fit`` when ``x`` is a batch source (arguments as :meth:`Trainer.fit` takes them)."""
     check_arguments("fit", x, y=y, sample_weight=sample_weight, batch_size=batch_size,
                     validation_split=validation_split or None)
@@ -53,7 +53,7 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
         raise ValueError(f"fit(): validation_steps={validation_steps!r} was given without validation_data. Fix: "
                          "pass validation_data too, or leave validation_steps out.")
     return batch_loops.fit(model, source, epochs, initial_epoch, verbose, data.check_callbacks(callbacks),
-                           validation, class_weight)
+                           validation, class_weight, schedule)
 
 
 def _array_validation(model, x, source: BatchSource, validation_data):

@@ -249,9 +249,9 @@ def _check_first_batch(model, source: BatchSource, where: str, need_targets: boo
 
 
 def fit(model, source: BatchSource, epochs: int, initial_epoch: int, verbose: int, callbacks: list,
-        validation, class_weight) -> History:
+        validation, class_weight, schedule) -> History:
     """``fit`` over a batch source. ``validation`` is None, prepared arrays ``(xs, ys, weights)``
-    or a :class:`BatchSource`."""
+    or a :class:`BatchSource`, run after the epochs ``schedule`` (a ``data.ValidationSchedule``) says."""
     where = f"fit(): x ({source.description})"
     _check_first_batch(model, source, where, True, class_weight)
     distributed = _distribution.active() is not None
@@ -282,9 +282,10 @@ def fit(model, source: BatchSource, epochs: int, initial_epoch: int, verbose: in
                 warned = True
                 warn_ran_out()
             found_steps(callback_list, source)
-            if validation is not None:
+            if validation is not None and schedule.validates(epoch):
                 if tester is None:
-                    tester = validation_runner(model, validation, VALIDATION_BATCH_SIZE, callback_list)
+                    tester = validation_runner(model, validation, schedule.batch_size or VALIDATION_BATCH_SIZE,
+                                               callback_list)
                 validation_logs = tester()
                 logs = sorted_logs({**logs, **{f"val_{k}": v for k, v in validation_logs.items()}})
             callback_list.call("on_epoch_end", epoch, logs)

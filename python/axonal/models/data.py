@@ -117,6 +117,30 @@ def check_initial_epoch(initial_epoch: Any) -> int:
     return int(initial_epoch)
 
 
+class ValidationSchedule:
+    """``fit(validation_freq=..., validation_batch_size=...)``: which epochs validate and in what
+    batches. ``freq`` is Keras': an int n validates every n-th epoch (the n-th, 2n-th...), a
+    collection of ints the epochs it lists (counted from 1)."""
+
+    def __init__(self, freq: Any = 1, batch_size: Any = None):
+        if isinstance(freq, (int, np.integer)) and not isinstance(freq, bool):
+            valid = freq >= 1
+        else:
+            valid = isinstance(freq, (list, tuple, set, range)) and all(
+                isinstance(e, (int, np.integer)) and not isinstance(e, bool) and e >= 1 for e in freq)
+        if not valid:
+            raise ValueError(f"validation_freq must be an integer >= 1 or a list of epochs counted from 1, received "
+                             f"{freq!r}. Fix: e.g. validation_freq=2 (every second epoch) or [1, 5, 10].")
+        self.freq = freq
+        self.batch_size = None if batch_size is None else check_positive_int(batch_size, "validation_batch_size")
+
+    def validates(self, epoch: int) -> bool:
+        """Whether epoch ``epoch`` (counted from 0) ends with a validation."""
+        if isinstance(self.freq, (int, np.integer)):
+            return (epoch + 1) % self.freq == 0
+        return epoch + 1 in self.freq
+
+
 def sample_weights(sample_weight: Any, class_weight: Any, targets: list[np.ndarray],
                    argument: str = "sample_weight", output_shape: tuple | None = None) -> np.ndarray | None:
     """Per-sample weights as C-contiguous float32 (N,), from ``sample_weight`` or ``class_weight``.

@@ -114,7 +114,8 @@ class Trainer(Steps):
     def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1, verbose: Any = "auto",
             callbacks: list | None = None, validation_split: float = 0.0, validation_data: Any = None,
             shuffle: bool = True, class_weight: dict | None = None, sample_weight: Any = None,
-            initial_epoch: int = 0, steps_per_epoch: int | None = None, validation_steps: int | None = None) -> History:
+            initial_epoch: int = 0, steps_per_epoch: int | None = None, validation_steps: int | None = None,
+            validation_batch_size: int | None = None, validation_freq: Any = 1) -> History:
         """Train on ``x``, ``y`` for ``epochs`` epochs of mini-batches (arguments in Keras' order).
 
         Args:
@@ -145,6 +146,9 @@ class Trainer(Steps):
             steps_per_epoch: batches per epoch from a batch source (None: its length, or until it
                 ends); the next epoch goes on where the last stopped, as in Keras.
             validation_steps: batches per validation when ``validation_data`` is a batch source.
+            validation_batch_size: rows per validation batch of arrays (None: ``batch_size``).
+            validation_freq: validate after every n-th epoch (an int), or after the epochs listed
+                (counted from 1), as in Keras.
 
         Returns:
             A History whose ``history`` maps ``loss``, each metric and their ``val_`` versions to
@@ -160,13 +164,14 @@ class Trainer(Steps):
             >>> model.fit(x, y, epochs=10, class_weight={0: 1.0, 1: 5.0}, validation_split=0.1)
         """
         self._require_compiled("fit")
+        schedule = data.ValidationSchedule(validation_freq, validation_batch_size)
         if is_batch_source(x):
             # Under a distribution a PyDataset's batch order comes from rank 0's generator: shared
             # before anything (a validation check peeks at the first batch) draws from it.
             share_generator(self)
             return batch_calls.fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split,
                                    validation_data, shuffle, class_weight, sample_weight, initial_epoch,
-                                   steps_per_epoch, validation_steps)
+                                   steps_per_epoch, validation_steps, schedule)
         batch_calls.check_array_steps("fit", steps_per_epoch=steps_per_epoch)
         batch_size, verbose = data.resolve_batch_size(batch_size), quiet_unless_chief(data.resolve_verbose(verbose))
         epochs = check_positive_int(epochs, "epochs")
@@ -189,7 +194,7 @@ class Trainer(Steps):
         else:
             validation = None
         return fit_loop(self, inputs, targets, weights, batch_size, epochs, initial_epoch, verbose,
-                              data.check_callbacks(callbacks), validation, bool(shuffle))
+                        data.check_callbacks(callbacks), validation, bool(shuffle), schedule)
 
     @guarded
     @exclusive

@@ -21,6 +21,7 @@ from axonal.callbacks import Callback, CallbackList, History
 from axonal.distribution import fitting
 from axonal.models import executors
 from axonal.models.batch_loops import validation_runner
+from axonal.models.data import ValidationSchedule
 from axonal.models.executors import configure_for_prediction
 from axonal.models.executors.layerwise import NO_CALLBACKS, empty_predictions, make_logs, sorted_logs
 
@@ -28,9 +29,11 @@ __all__ = ["configure_for_prediction", "evaluate_loop", "fit_loop", "make_logs",
 
 
 def fit_loop(model, xs, ys, weights, batch_size: int, epochs: int, initial_epoch: int, verbose: int,
-             callbacks: list[Callback], validation: tuple | None, shuffle: bool) -> History:
+             callbacks: list[Callback], validation: tuple | None, shuffle: bool,
+             schedule: ValidationSchedule = ValidationSchedule()) -> History:
     """Train epochs ``initial_epoch .. epochs - 1`` on prepared arrays; return the History of
-    per-epoch logs. ``validation`` is ``(xs_val, ys_val, weights_val)`` or None."""
+    per-epoch logs. ``validation`` is ``(xs_val, ys_val, weights_val)`` or None, run after the
+    epochs ``schedule`` says."""
     history = History()
     count = len(xs[0])
     callback_list = CallbackList([*callbacks, history], model, verbose, epochs, math.ceil(count / batch_size))
@@ -54,12 +57,13 @@ def fit_loop(model, xs, ys, weights, batch_size: int, epochs: int, initial_epoch
         model.reset_metrics()
         logs = executor.train_epoch(xs, ys, weights, order, callback_list, epoch)
         fitting.average_batch_statistics(model)
-        if validation is not None:
+        if validation is not None and schedule.validates(epoch):
             if tester is None:  # validation arrays, or a batch source (models/batch_loops.py)
+                size = schedule.batch_size or batch_size
                 if distributed:
-                    tester = _sharded_tester(model, validation, batch_size, callback_list, executor)
+                    tester = _sharded_tester(model, validation, size, callback_list, executor)
                 else:
-                    tester = validation_runner(model, validation, batch_size, callback_list, executor)
+                    tester = validation_runner(model, validation, size, callback_list, executor)
             validation_logs = tester()
             logs = sorted_logs({**logs, **{f"val_{name}": value for name, value in validation_logs.items()}})
         callback_list.call("on_epoch_end", epoch, logs)
