@@ -54,8 +54,9 @@ class Conv2D(ChannelsFirstEdges, ActivationOutputMixin, Layer):
                  bias_regularizer=None, **kwargs):
         super().__init__(**kwargs)
         if as_pair(dilation_rate, "dilation_rate") != (1, 1):
-            raise ValueError(f"Layer {self.name!r} (Conv2D): dilation_rate={dilation_rate!r} is not supported (only 1). "
-                             "Fix: dilate by hand: a kernel of size (K - 1)·rate + 1 with zeros between its taps.")
+            raise ValueError(f"Layer {self.name!r} (Conv2D): dilation_rate={dilation_rate!r} is not supported "
+                             "(only 1). Fix: dilate by hand: a kernel of size (K - 1)·rate + 1 with zeros between "
+                             "its taps.")
         if groups != 1:
             raise ValueError(f"Layer {self.name!r} (Conv2D): groups={groups!r} is not supported (only 1). Fix: split "
                              "the channels with separate Conv2D layers and Concatenate their outputs.")

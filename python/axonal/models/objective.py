@@ -164,7 +164,8 @@ class Objective:
                 raise ValueError(
                     f"Metric {metric.name!r} works along the last axis, but output {self.output_names[k]!r} has shape "
                     f"{shape}: a class per pixel or per step is not supported yet. Fix: use element-wise metrics "
-                    "('mae', 'mse', 'accuracy' on a one-channel output, 'auc'), or end the model in one row per sample.")
+                    "('mae', 'mse', 'accuracy' on a one-channel output, 'auc'), or end the model in one row per "
+                    "sample.")
         return found
 
     def configure(self, model) -> None:
