@@ -373,3 +373,18 @@ def test_outputs_given_as_a_dict_are_named_and_returned_by_its_keys(tmp_path):
             np.testing.assert_array_equal(again[key], predictions[key])
     with pytest.raises(TypeError, match="string keys"):
         Model(inputs, {1: hidden})
+
+
+def test_dict_outputs_keep_their_order_in_files_and_list_losses_as_keras(tmp_path):
+    inputs = Input(shape=(3,))
+    model = Model(inputs, {"z": Dense(1, kernel_initializer="ones")(inputs),
+                           "a": Dense(1, kernel_initializer="zeros")(inputs)})
+    model.compile(optimizer="sgd", loss={"z": "mse", "a": "mse"})
+    x = np.random.default_rng(0).random((8, 3), dtype=np.float32)
+    y = {"z": np.zeros((8, 1), np.float32), "a": np.ones((8, 1), np.float32)}
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    # Keras 3 lists a dict-output model's losses in the loss dict's order (z, then a)
+    assert model.evaluate(x, y, verbose=0) == [logs["loss"], logs["z_loss"], logs["a_loss"]]
+    for suffix in ("axonal", "keras", "h5"):
+        model.save(tmp_path / f"m.{suffix}")
+        assert list(load_model(tmp_path / f"m.{suffix}").predict(x, verbose=0)) == ["z", "a"]

@@ -74,3 +74,12 @@ def test_sample_weights_weigh_each_image():
 def test_what_an_image_output_refuses(make, call, message):
     with pytest.raises(ValueError, match=message):
         call(make())
+
+
+def test_image_sample_weights_may_keep_axes_of_one():
+    model = autoencoder("mse")
+    weights = np.linspace(0.5, 1.5, len(IMAGES), dtype=np.float32)
+    flat = model.evaluate(IMAGES, IMAGES, sample_weight=weights, verbose=0)
+    assert model.evaluate(IMAGES, IMAGES, sample_weight=weights.reshape(-1, 1, 1), verbose=0) == flat
+    with pytest.raises(ValueError, match="a weight per pixel or per step is not supported"):
+        model.evaluate(IMAGES, IMAGES, sample_weight=np.ones((len(IMAGES), 8, 8), np.float32), verbose=0)

@@ -272,3 +272,9 @@ def test_input_records_its_dtype_and_ids_train_through_an_embedding(tmp_path):
 def test_input_refuses_what_it_cannot_carry_with_the_fix(arguments, message):
     with pytest.raises(ValueError, match=message):
         Input(**arguments)
+
+
+def test_input_takes_keras_batch_shape():
+    assert Input(batch_shape=(None, 5)).shape == (None, 5)
+    with pytest.raises(ValueError, match="not both"):
+        Input(shape=(5,), batch_shape=(None, 5))

@@ -182,3 +182,12 @@ def test_a_metric_that_cannot_read_the_labels_says_what_to_do():
     model = Sequential([Input(shape=(4,)), Dense(3, activation="softmax")])
     with pytest.raises(ValueError, match="one-hot rows with loss='categorical_crossentropy'"):
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["precision"])
+
+
+@pytest.mark.parametrize("metric, expected", [  # Keras 3.15's values for the same calls
+    (metrics.FalseNegatives(), 4.0), (metrics.Precision(), 0.5), (metrics.Recall(), 0.33333334),
+    (metrics.AUC(), 0.58333331), (metrics.BinaryAccuracy(), 0.4)])
+def test_metrics_called_by_a_program_take_one_value_a_sample_and_lists(metric, expected):
+    labels, predictions = [1, 0, 1, 1, 0, 1], [0.9, 0.8, 0.3, 0.6, 0.2, 0.4]
+    metric.update_state(labels, predictions, sample_weight=[1, 2, 3, 1, 2, 1])
+    assert metric.result() == pytest.approx(expected, rel=1e-6)

@@ -62,11 +62,11 @@ def input_dtype(dtype, owner: str) -> str:
     return kind.name
 
 
-def Input(shape: tuple, batch_size: int | None = None, dtype: str | None = None,
-          name: str | None = None) -> graph.KerasTensor:
+def Input(shape: tuple | None = None, batch_size: int | None = None, dtype: str | None = None,
+          name: str | None = None, *, batch_shape: tuple | None = None) -> graph.KerasTensor:
     """A symbolic input tensor: the start of a functional model, or the first element of a
     Sequential one (as in Keras 3, it is a :class:`~axonal.layers.graph.KerasTensor` made by an
-    :class:`InputLayer`).
+    :class:`InputLayer`). ``batch_shape`` is ``(batch_size,) + shape``, Keras' other spelling.
 
     Example:
         >>> model = Sequential([Input(shape=(784,)), Dense(10, activation="softmax")])
@@ -74,6 +74,11 @@ def Input(shape: tuple, batch_size: int | None = None, dtype: str | None = None,
         >>> model = Model(inputs, Dense(10, activation="softmax")(inputs))
         >>> ids = Input(shape=(200,), dtype="int32")  # padded word ids, read by an Embedding
     """
+    if batch_shape is not None:
+        if shape is not None:
+            raise ValueError(f"Input takes shape= or batch_shape=, not both: received shape={shape!r} and "
+                             f"batch_shape={batch_shape!r}. Fix: keep one, e.g. shape={tuple(batch_shape)[1:]!r}.")
+        batch_size, shape = tuple(batch_shape)[0], tuple(batch_shape)[1:]
     return InputLayer(shape, batch_size, dtype, name).output
 
 

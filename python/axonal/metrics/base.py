@@ -48,6 +48,19 @@ class Metric:
     def from_config(cls, config: dict) -> "Metric":
         return cls(**config)
 
+    def _as_batch(self, y_true, y_pred, sample_weight):
+        """The arguments of a call from a program (lists, one value per sample) as the compiled
+        model passes them: arrays, predictions (N, K) with (N, 1) for one value a sample, labels
+        alike (class ids (N,) for a sparse metric), weights (N,) or None."""
+        y_pred = np.asarray(y_pred, dtype=np.float32)
+        y_true = np.asarray(y_true)
+        if y_pred.ndim == 1:
+            y_pred = y_pred.reshape(-1, 1)
+        if y_true.ndim == 1 and not self.sparse_labels:
+            y_true = y_true.reshape(-1, 1)
+        weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float32).reshape(-1)
+        return y_true, y_pred, weights
+
     def _argmax_rows(self, name: str, rows: np.ndarray) -> np.ndarray:
         return np.argmax(rows, axis=1, out=self._scratch.get(name, (len(rows),), np.intp))
 
@@ -66,6 +79,7 @@ class MeanMetric(Metric):
         self.count = 0.0
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true, y_pred, sample_weight = self._as_batch(y_true, y_pred, sample_weight)
         values = self.sample_values(y_true, y_pred)
         if sample_weight is None:
             self.total += float(values.sum(dtype=np.float64))

@@ -53,6 +53,7 @@ class _ThresholdCounts(Metric):
         self.true_positives = self.false_positives = self.true_negatives = self.false_negatives = 0.0
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true, y_pred, sample_weight = self._as_batch(y_true, y_pred, sample_weight)
         predicted = (y_pred > self.threshold).reshape(-1)
         actual = (y_true != 0).reshape(-1)
         weights = _flat_weights(y_pred, sample_weight)
@@ -195,6 +196,7 @@ class AUC(Metric):
         self.true_negatives, self.false_negatives = zeros.copy(), zeros.copy()
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true, y_pred, sample_weight = self._as_batch(y_true, y_pred, sample_weight)
         predictions = np.clip(y_pred, 0.0, 1.0).astype(np.float32).reshape(-1)
         actual = (y_true != 0).reshape(-1)
         weights = _flat_weights(y_pred, sample_weight)

@@ -145,7 +145,7 @@ def sample_weights(sample_weight: Any, class_weight: Any, targets: list[np.ndarr
                    argument: str = "sample_weight", output_shape: tuple | None = None) -> np.ndarray | None:
     """Per-sample weights as C-contiguous float32 (N,), from ``sample_weight`` or ``class_weight``.
 
-    ``sample_weight`` may be (N,) or (N, 1); it weighs each sample in every output's loss.
+    ``sample_weight`` may be (N,), (N, 1) or (N, 1, ..., 1); it weighs each sample in every output's loss.
     ``class_weight`` (one-output models only, as in Keras) maps class ids to weights; a sample's
     class is found as Keras finds it: the argmax of a one-hot (or probability) row, else the label
     rounded to an integer; classes not in the mapping weigh 1. None when neither is given. Keys that
@@ -169,11 +169,12 @@ def sample_weights(sample_weight: Any, class_weight: Any, targets: list[np.ndarr
     if sample_weight is None:
         return None
     weights = as_float_array(sample_weight, argument)
-    if weights.ndim == 2 and weights.shape[1] == 1:
+    if weights.ndim >= 2 and all(size == 1 for size in weights.shape[1:]):  # (N, 1), or (N, 1, 1) for images
         weights = weights.reshape(-1)
     if weights.ndim != 1 or len(weights) != len(targets):
         raise ValueError(f"{argument} must hold one weight per sample, shape ({len(targets)},), received shape "
-                         f"{weights.shape}. Fix: pass a 1-D array with one weight per row of the labels.")
+                         f"{weights.shape}. Fix: pass a 1-D array with one weight per row of the labels (a "
+                         "weight per pixel or per step is not supported).")
     return weights
 
 

@@ -21,7 +21,9 @@ def config_of(model) -> dict:
             "nodes": [[node.layer.name, [[t.node.layer.name, call_of(model, t.node)] for t in node.inputs]]
                       for node in model._nodes],
             "input_layers": [[t.name, 0, 0] for t in model._input_tensors],
-            "output_layers": _output_layers(model)}
+            "output_layers": _output_layers(model),
+            # the dict's key order, which a file that sorts its keys (.axonal) would lose
+            **({"output_keys": list(model._output_keys)} if getattr(model, "_output_keys", None) else {})}
 
 
 def _output_layers(model) -> list | dict:
@@ -61,8 +63,9 @@ def replay(config: dict, make_layer: Callable[[int, dict], Layer]) -> tuple[list
         tensors[(name, calls.get(name, 0))] = layer(inputs if layer.takes_several_inputs else inputs[0])
         calls[name] = calls.get(name, 0) + 1
     outputs = config["output_layers"]
-    if isinstance(outputs, dict):  # a model built with a dict of outputs
+    if isinstance(outputs, dict):  # a model built with a dict of outputs, in the order it was given
+        order = config.get("output_keys") or list(outputs)
         return ([tensors[(name, 0)] for name, _, _ in config["input_layers"]],
-                {key: tensors[(name, call)] for key, (name, call, _) in outputs.items()})
+                {key: tensors[(outputs[key][0], outputs[key][1])] for key in order})
     return ([tensors[(name, 0)] for name, _, _ in config["input_layers"]],
             [tensors[(name, call)] for name, call, _ in outputs])

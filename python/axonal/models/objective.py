@@ -75,6 +75,7 @@ class Objective:
                  weighted_metrics: Any = None):
         self.output_names = list(output_names)
         self.losses = [losses_module.get(item) for item in self._per_output("loss", loss, single=True)]
+        self._loss_keys = list(loss) if isinstance(loss, dict) else None  # the order Keras lists their losses in
         weights = self._per_output("loss_weights", loss_weights, single=False, default=1.0)
         for name, weight in zip(self.output_names, weights):
             if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not np.isfinite(weight):
@@ -191,7 +192,16 @@ class Objective:
         # loss in output order, then the metrics by name (Keras 3's Trainer does the same).
         everything = [metric for metrics in plain + weighted for metric in metrics]
         self.metrics = (everything if not several
-                        else list(self.loss_trackers) + sorted(everything, key=lambda metric: metric.name))
+                        else self._trackers_in_keras_order(model) + sorted(everything, key=lambda metric: metric.name))
+
+    def _trackers_in_keras_order(self, model) -> list:
+        """The per-output losses as Keras 3 lists them: in output order, except for a model whose
+        outputs are a dict, where the loss dict's order (or the outputs dict's, for one loss) counts."""
+        keys = getattr(model, "_output_keys", None)
+        if keys:
+            order = self._loss_keys if self._loss_keys and set(self._loss_keys) == set(keys) else keys
+            return [self.loss_trackers[self.output_names.index(key)] for key in order]
+        return list(self.loss_trackers)
 
     def absorbs(self, layer) -> bool:
         """Whether a loss absorbs ``layer``'s activation while the model compiled with it runs."""
