@@ -116,6 +116,9 @@ class _Count(_ThresholdCounts):
 
     counted: str
 
+    def __init__(self, thresholds: float | None = None, name: str | None = None):
+        super().__init__(thresholds, name or self.counted)  # named after its count, as in Keras
+
     def result(self):
         return float(getattr(self, self.counted))
 
@@ -125,17 +128,11 @@ class TruePositives(_Count):
 
     counted = "true_positives"
 
-    def __init__(self, thresholds: float | None = None, name: str = "true_positives"):
-        super().__init__(thresholds, name)
-
 
 class FalsePositives(_Count):
     """Weighted count of negatives predicted positive."""
 
     counted = "false_positives"
-
-    def __init__(self, thresholds: float | None = None, name: str = "false_positives"):
-        super().__init__(thresholds, name)
 
 
 class TrueNegatives(_Count):
@@ -143,17 +140,11 @@ class TrueNegatives(_Count):
 
     counted = "true_negatives"
 
-    def __init__(self, thresholds: float | None = None, name: str = "true_negatives"):
-        super().__init__(thresholds, name)
-
 
 class FalseNegatives(_Count):
     """Weighted count of positives predicted negative."""
 
     counted = "false_negatives"
-
-    def __init__(self, thresholds: float | None = None, name: str = "false_negatives"):
-        super().__init__(thresholds, name)
 
 
 class AUC(Metric):

@@ -76,7 +76,7 @@ def prepare_targets(model, y: Any, inputs: list[np.ndarray], argument: str = "y"
 def per_output(model, arrays: list):
     """What predict returns: the array of a one-output model, else the list of arrays (a dict when
     the model's outputs were given as one, as in Keras)."""
-    if getattr(model, "_output_keys", None):
+    if model._output_keys:
         return model.per_output_key(arrays)
     return arrays[0] if len(arrays) == 1 else arrays
 

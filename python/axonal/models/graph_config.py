@@ -23,13 +23,13 @@ def config_of(model) -> dict:
             "input_layers": [[t.name, 0, 0] for t in model._input_tensors],
             "output_layers": _output_layers(model),
             # the dict's key order, which a file that sorts its keys (.axonal) would lose
-            **({"output_keys": list(model._output_keys)} if getattr(model, "_output_keys", None) else {})}
+            **({"output_keys": list(model._output_keys)} if model._output_keys else {})}
 
 
 def _output_layers(model) -> list | dict:
     """``[[layer, call, 0], ...]`` in output order, or keyed as the dict the outputs were given in."""
     endpoints = [[t.name, call_of(model, t.node), 0] for t in model._output_tensors]
-    return model.per_output_key(endpoints) if getattr(model, "_output_keys", None) else endpoints
+    return model.per_output_key(endpoints) if model._output_keys else endpoints
 
 
 def call_of(model, node) -> int:

@@ -74,6 +74,7 @@ class Model(Trainer):
         self.built = False
         self._trainable = True
         self._inbound_nodes: list = []  # its calls when used as a layer of another model (nesting.py)
+        self._output_keys: list[str] | None = None  # the keys of a dict of outputs, in the order given
 
     # ----- structure ---------------------------------------------------------------------------
 
@@ -134,7 +135,7 @@ class Model(Trainer):
     def output(self):
         """The output tensor (a list of them for several outputs; the dict a model was built with),
         as Keras' ``model.output``."""
-        if getattr(self, "_output_keys", None):
+        if self._output_keys:
             return self.per_output_key(self.outputs)
         return one_or_list(self.outputs)
 
@@ -151,7 +152,7 @@ class Model(Trainer):
     def output_names(self) -> list[str]:
         """The outputs' names: the layers that compute them, or the keys of the dict the outputs were
         given in (keys of ``loss={...}`` and of logs)."""
-        if getattr(self, "_output_keys", None):
+        if self._output_keys:
             return sorted(self._output_keys)
         return [tensor.name for tensor in self._output_tensors]
 

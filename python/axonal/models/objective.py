@@ -197,7 +197,7 @@ class Objective:
     def _trackers_in_keras_order(self, model) -> list:
         """The per-output losses as Keras 3 lists them: in output order, except for a model whose
         outputs are a dict, where the loss dict's order (or the outputs dict's, for one loss) counts."""
-        keys = getattr(model, "_output_keys", None)
+        keys = model._output_keys
         if keys:
             order = self._loss_keys if self._loss_keys and set(self._loss_keys) == set(keys) else keys
             return [self.loss_trackers[self.output_names.index(key)] for key in order]
